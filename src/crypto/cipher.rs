@@ -1,0 +1,119 @@
+//! The message cipher shared by Olm, Megolm and both OMEMO ratchets: HKDF-SHA-256 expands a
+//! secret into an AES-256 key, an HMAC-SHA-256 key and a CBC IV; AES-256-CBC with PKCS#7
+//! encrypts; a truncated HMAC authenticates. Each protocol supplies its HKDF info string and
+//! MAC length; the MAC is always checked, in constant time, before anything is decrypted.
+
+use std::fmt;
+
+use aes::Aes256;
+use cbc::cipher::block_padding::Pkcs7;
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use subtle::ConstantTimeEq;
+use thiserror::Error;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::kdf::{hkdf_sha256, hmac_sha256};
+
+/// HKDF's salt where the protocols say "zero": 32 zero bytes, as libolm passes.
+const ZERO_SALT: [u8; 32] = [0; 32];
+
+/// Why a ciphertext was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum CipherError {
+    /// The MAC does not match: the message was altered or the key is wrong.
+    #[error("the message authentication code does not match")]
+    Mac,
+    /// The ciphertext is not whole blocks or its padding is malformed.
+    #[error("the ciphertext is not a valid padded AES-CBC ciphertext")]
+    Padding,
+}
+
+/// AES key, MAC key and IV for one message, expanded from a secret. Wiped on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct CipherKeys {
+    aes_key: [u8; 32],
+    mac_key: [u8; 32],
+    iv: [u8; 16],
+}
+
+impl CipherKeys {
+    /// Expands `secret` with HKDF(salt = zero, info) into 80 bytes: key ‖ MAC key ‖ IV.
+    pub fn derive(secret: &[u8], info: &[u8]) -> Self {
+        Self::derive_with_salt(&ZERO_SALT, secret, info)
+    }
+
+    /// As [`CipherKeys::derive`] with an explicit salt (libolm's pickles use an empty one).
+    pub fn derive_with_salt(salt: &[u8], secret: &[u8], info: &[u8]) -> Self {
+        let mut okm = Zeroizing::new([0u8; 80]);
+        hkdf_sha256(salt, secret, info, okm.as_mut());
+        let mut keys = Self {
+            aes_key: [0; 32],
+            mac_key: [0; 32],
+            iv: [0; 16],
+        };
+        keys.aes_key.copy_from_slice(&okm[..32]);
+        keys.mac_key.copy_from_slice(&okm[32..64]);
+        keys.iv.copy_from_slice(&okm[64..]);
+        keys
+    }
+
+    /// AES-256-CBC with PKCS#7 padding.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
+        cbc::Encryptor::<Aes256>::new(&self.aes_key.into(), &self.iv.into())
+            .encrypt_padded_vec::<Pkcs7>(plaintext)
+    }
+
+    /// Reverses [`CipherKeys::encrypt`]. Call only after [`CipherKeys::verify_mac`] succeeded.
+    pub fn decrypt(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, CipherError> {
+        cbc::Decryptor::<Aes256>::new(&self.aes_key.into(), &self.iv.into())
+            .decrypt_padded_vec::<Pkcs7>(ciphertext)
+            .map(Zeroizing::new)
+            .map_err(|_| CipherError::Padding)
+    }
+
+    /// The full HMAC-SHA-256 of the concatenated parts; protocols truncate it.
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        hmac_sha256(&self.mac_key, parts)
+    }
+
+    /// Checks a MAC truncated to `tag.len()` bytes (1..=32) in constant time.
+    pub fn verify_mac(&self, parts: &[&[u8]], tag: &[u8]) -> Result<(), CipherError> {
+        let full = self.mac(parts);
+        let valid = !tag.is_empty() && tag.len() <= full.len();
+        if valid && bool::from(full[..tag.len()].ct_eq(tag)) {
+            Ok(())
+        } else {
+            Err(CipherError::Mac)
+        }
+    }
+}
+
+impl fmt::Debug for CipherKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CipherKeys(<secret>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_tamper() {
+        let keys = CipherKeys::derive(&[3; 32], b"TEST_KEYS");
+        let ciphertext = keys.encrypt(b"attack at dawn");
+        assert_eq!(ciphertext.len(), 16);
+        let tag = keys.mac(&[b"v", &ciphertext]);
+        keys.verify_mac(&[b"v", &ciphertext], &tag[..8]).unwrap();
+        assert_eq!(
+            keys.verify_mac(&[b"w", &ciphertext], &tag[..8]),
+            Err(CipherError::Mac)
+        );
+        assert_eq!(
+            keys.verify_mac(&[b"v", &ciphertext], &[]),
+            Err(CipherError::Mac)
+        );
+        assert_eq!(&*keys.decrypt(&ciphertext).unwrap(), b"attack at dawn");
+        assert_eq!(keys.decrypt(&ciphertext[..15]), Err(CipherError::Padding));
+    }
+}

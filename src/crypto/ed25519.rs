@@ -1,0 +1,260 @@
+//! Ed25519 signing keys and strict verification (RFC 8032 with canonical `S` and no
+//! small-order keys; libolm's lax verifier was CVE-2024-45193).
+
+use std::fmt;
+
+use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand_core::CryptoRng;
+use sha2::Sha512;
+use zeroize::{ZeroizeOnDrop, Zeroizing};
+
+use super::{KeyError, base64, fixed};
+
+/// An Ed25519 public key, checked to be a valid point when constructed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ed25519PublicKey(VerifyingKey);
+
+impl Ed25519PublicKey {
+    /// The key's length in bytes.
+    pub const LENGTH: usize = 32;
+
+    /// Reads a compressed Edwards point, refusing encodings that do not decompress.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
+        VerifyingKey::from_bytes(bytes)
+            .map(Self)
+            .map_err(|_| KeyError::InvalidEncoding)
+    }
+
+    /// Reads a key from a slice of exactly 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, KeyError> {
+        Self::from_bytes(&fixed(bytes)?)
+    }
+
+    /// Reads a key from (padded or unpadded) base64.
+    pub fn from_base64(text: &str) -> Result<Self, KeyError> {
+        Self::from_slice(&base64::decode(text)?)
+    }
+
+    /// The compressed point.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+
+    /// Unpadded base64.
+    pub fn to_base64(&self) -> String {
+        base64::encode(self.as_bytes())
+    }
+
+    /// Verifies `signature` over `message` strictly: non-canonical signatures and weak keys fail.
+    pub fn verify(&self, message: &[u8], signature: &Ed25519Signature) -> Result<(), KeyError> {
+        self.0
+            .verify_strict(message, &Signature::from_bytes(&signature.0))
+            .map_err(|_| KeyError::InvalidSignature)
+    }
+}
+
+impl fmt::Debug for Ed25519PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ed25519PublicKey({})", self.to_base64())
+    }
+}
+
+impl fmt::Display for Ed25519PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_base64())
+    }
+}
+
+/// An Ed25519 signature (64 bytes).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Ed25519Signature([u8; 64]);
+
+impl Ed25519Signature {
+    /// The signature's length in bytes.
+    pub const LENGTH: usize = 64;
+
+    /// Wraps 64 raw bytes.
+    pub const fn from_bytes(bytes: [u8; 64]) -> Self {
+        Self(bytes)
+    }
+
+    /// Reads a signature from a slice of exactly 64 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, KeyError> {
+        fixed(bytes).map(Self)
+    }
+
+    /// Reads a signature from (padded or unpadded) base64.
+    pub fn from_base64(text: &str) -> Result<Self, KeyError> {
+        Self::from_slice(&base64::decode(text)?)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 64] {
+        &self.0
+    }
+
+    /// Unpadded base64.
+    pub fn to_base64(&self) -> String {
+        base64::encode(self.0)
+    }
+}
+
+impl fmt::Debug for Ed25519Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ed25519Signature({})", self.to_base64())
+    }
+}
+
+/// The two forms a signing secret comes in: a 32-byte seed (RFC 8032), or the 64-byte expanded
+/// key `clamp(SHA-512(seed)[..32]) ‖ SHA-512(seed)[32..]` that libolm stores without its seed.
+#[derive(Clone)]
+enum Secret {
+    Seed(Box<SigningKey>),
+    Expanded(Box<Zeroizing<[u8; 64]>>),
+}
+
+/// Both variants wipe themselves on drop (`SigningKey` through ed25519-dalek's `zeroize`).
+impl ZeroizeOnDrop for Secret {}
+/// The secret half wipes itself; the public half is public.
+impl ZeroizeOnDrop for Ed25519KeyPair {}
+
+/// An Ed25519 signing key with its public key.
+#[derive(Clone)]
+pub struct Ed25519KeyPair {
+    secret: Secret,
+    public: Ed25519PublicKey,
+}
+
+impl Ed25519KeyPair {
+    /// Generates a key pair from a 32-byte seed drawn from `rng`.
+    pub fn generate(rng: &mut impl CryptoRng) -> Self {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(seed.as_mut());
+        Self::from_seed(&seed)
+    }
+
+    /// The key pair of an RFC 8032 seed.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        let signing = SigningKey::from_bytes(seed);
+        let public = Ed25519PublicKey(signing.verifying_key());
+        Self {
+            secret: Secret::Seed(Box::new(signing)),
+            public,
+        }
+    }
+
+    /// The key pair of a libolm-style expanded secret (clamped scalar ‖ hash prefix).
+    pub fn from_expanded(expanded: &[u8; 64]) -> Self {
+        let public = Ed25519PublicKey(VerifyingKey::from(&ExpandedSecretKey::from_bytes(expanded)));
+        Self {
+            secret: Secret::Expanded(Box::new(Zeroizing::new(*expanded))),
+            public,
+        }
+    }
+
+    /// The seed, if this key was made from one (keys imported from libolm have none).
+    pub fn seed(&self) -> Option<Zeroizing<[u8; 32]>> {
+        match &self.secret {
+            Secret::Seed(key) => Some(Zeroizing::new(key.to_bytes())),
+            Secret::Expanded(_) => None,
+        }
+    }
+
+    /// The 64-byte expanded form libolm stores.
+    pub fn expanded(&self) -> Zeroizing<[u8; 64]> {
+        match &self.secret {
+            Secret::Seed(key) => {
+                let hash = Zeroizing::new(<[u8; 64]>::from(<Sha512 as sha2::Digest>::digest(
+                    key.as_bytes(),
+                )));
+                let mut out = Zeroizing::new(*hash);
+                out[0] &= 248;
+                out[31] &= 63;
+                out[31] |= 64;
+                out
+            }
+            Secret::Expanded(bytes) => Zeroizing::new(***bytes),
+        }
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> Ed25519PublicKey {
+        self.public
+    }
+
+    /// Signs `message` (deterministic RFC 8032 signatures).
+    pub fn sign(&self, message: &[u8]) -> Ed25519Signature {
+        let signature = match &self.secret {
+            Secret::Seed(key) => key.sign(message),
+            Secret::Expanded(bytes) => {
+                let expanded = ExpandedSecretKey::from_bytes(bytes);
+                raw_sign::<Sha512>(&expanded, message, &self.public.0)
+            }
+        };
+        Ed25519Signature(signature.to_bytes())
+    }
+}
+
+impl fmt::Debug for Ed25519KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ed25519KeyPair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expanded_and_seed_forms_sign_alike() {
+        let pair = Ed25519KeyPair::from_seed(&[42; 32]);
+        let imported = Ed25519KeyPair::from_expanded(&pair.expanded());
+        assert_eq!(pair.public_key(), imported.public_key());
+        assert_eq!(pair.sign(b"hello"), imported.sign(b"hello"));
+        assert!(imported.seed().is_none());
+        pair.public_key()
+            .verify(b"hello", &imported.sign(b"hello"))
+            .unwrap();
+    }
+
+    #[test]
+    fn verification_is_strict() {
+        let pair = Ed25519KeyPair::from_seed(&[1; 32]);
+        let signature = pair.sign(b"message");
+        assert!(pair.public_key().verify(b"other", &signature).is_err());
+        // S + l is the same signature to a lax verifier; strict verification refuses it.
+        let mut malleated = *signature.as_bytes();
+        let order: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for (s, l) in malleated[32..].iter_mut().zip(order) {
+            let sum = u16::from(*s) + u16::from(l) + carry;
+            *s = sum as u8;
+            carry = sum >> 8;
+        }
+        assert!(
+            pair.public_key()
+                .verify(b"message", &Ed25519Signature::from_bytes(malleated))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn rfc8032_test_1() {
+        let seed: [u8; 32] = [
+            0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec,
+            0x2c, 0xc4, 0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03,
+            0x1c, 0xae, 0x7f, 0x60,
+        ];
+        let pair = Ed25519KeyPair::from_seed(&seed);
+        assert_eq!(
+            pair.public_key().to_base64(),
+            "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! olmo: end-to-end encryption for Matrix (Olm, Megolm) and XMPP (OMEMO) on one double-ratchet
+//! core.
+//!
+//! Layers, bottom up: [`crypto`] (typed keys and primitives) → [`ratchet`] (the double ratchet,
+//! generic over a protocol profile) → protocols ([`olm`]) → [`persist`] (versioned, encrypted
+//! storage of every state object, plus libolm pickle import and export).
+//!
+//! ```
+//! use olmo::olm::{Account, OlmMessage};
+//!
+//! let alice = Account::new();
+//! let mut bob = Account::new();
+//! bob.generate_one_time_keys(1);
+//! let (_, otk) = bob.unpublished_one_time_keys()[0];
+//! bob.mark_keys_as_published();
+//!
+//! let mut alice_session = alice
+//!     .create_outbound_session(bob.curve25519_key(), otk)
+//!     .unwrap();
+//! let first = alice_session.encrypt(b"Hello, Bob").unwrap();
+//!
+//! let OlmMessage::PreKey(pre_key) = &first else { unreachable!() };
+//! let inbound = bob
+//!     .create_inbound_session(alice.curve25519_key(), pre_key)
+//!     .unwrap();
+//! assert_eq!(&inbound.plaintext[..], b"Hello, Bob");
+//! ```
+
+pub mod crypto;
+pub mod olm;
+pub mod persist;
+pub mod ratchet;
+
+mod codec;
+
+pub use codec::DecodeError;
