@@ -1,0 +1,115 @@
+//! The ratchet's secret values, one type per role, boxed and wiped on drop.
+
+use std::fmt;
+
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::crypto::{CipherKeys, hkdf_sha256, hmac_sha256};
+
+/// Input bytes for the two chain-step HMACs (the same in Olm, Megolm and Signal).
+const MESSAGE_KEY_SEED: &[u8] = &[0x01];
+const CHAIN_KEY_SEED: &[u8] = &[0x02];
+
+macro_rules! secret_bytes {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Zeroize, ZeroizeOnDrop)]
+        pub(crate) struct $name(Box<[u8; 32]>);
+
+        impl $name {
+            pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Self {
+                Self(Box::new(*bytes))
+            }
+
+            pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<secret>)"))
+            }
+        }
+    };
+}
+
+secret_bytes!(
+    /// The root key: mixed with every new Diffie-Hellman output.
+    RootKey
+);
+secret_bytes!(
+    /// A chain key at some index.
+    ChainKeyBytes
+);
+secret_bytes!(
+    /// The seed of one message's cipher keys.
+    MessageKeySeed
+);
+
+impl RootKey {
+    /// One root step: `root' ‖ chain = HKDF(salt = root, ikm = dh, info, 64)`.
+    pub(crate) fn step(&self, dh: &[u8; 32], info: &[u8]) -> (RootKey, ChainKey) {
+        let mut okm = Zeroizing::new([0u8; 64]);
+        hkdf_sha256(self.as_bytes(), dh, info, okm.as_mut());
+        let (root, chain) = split(&okm);
+        (RootKey::from_bytes(&root), ChainKey::new(&chain, 0))
+    }
+}
+
+/// Splits 64 secret bytes into two 32-byte halves, both wiped when dropped.
+pub(crate) fn split(bytes: &[u8; 64]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
+    let mut first = Zeroizing::new([0u8; 32]);
+    let mut second = Zeroizing::new([0u8; 32]);
+    first.copy_from_slice(&bytes[..32]);
+    second.copy_from_slice(&bytes[32..]);
+    (first, second)
+}
+
+/// A chain key and the index of the next message key it will give.
+#[derive(Clone, Debug)]
+pub(crate) struct ChainKey {
+    key: ChainKeyBytes,
+    index: u32,
+}
+
+impl ChainKey {
+    pub(crate) fn new(key: &[u8; 32], index: u32) -> Self {
+        Self {
+            key: ChainKeyBytes::from_bytes(key),
+            index,
+        }
+    }
+
+    pub(crate) fn index(&self) -> u32 {
+        self.index
+    }
+
+    pub(crate) fn key_bytes(&self) -> &[u8; 32] {
+        self.key.as_bytes()
+    }
+
+    /// The message key seed at the current index.
+    pub(crate) fn message_key_seed(&self) -> MessageKeySeed {
+        let mut seed = hmac_sha256(self.key.as_bytes(), &[MESSAGE_KEY_SEED]);
+        let key = MessageKeySeed::from_bytes(&seed);
+        seed.zeroize();
+        key
+    }
+
+    /// Moves to the next index; `None` if the index would overflow.
+    pub(crate) fn advance(&mut self) -> Option<()> {
+        let index = self.index.checked_add(1)?;
+        let mut next = hmac_sha256(self.key.as_bytes(), &[CHAIN_KEY_SEED]);
+        *self.key.0 = next;
+        next.zeroize();
+        self.index = index;
+        Some(())
+    }
+}
+
+impl MessageKeySeed {
+    pub(crate) fn cipher_keys(&self, info: &[u8]) -> CipherKeys {
+        CipherKeys::derive(self.as_bytes(), info)
+    }
+}

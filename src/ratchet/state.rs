@@ -1,0 +1,375 @@
+//! The ratchet state and its two transitions, encrypt and decrypt.
+//!
+//! Decrypt works on copies: it finds or derives the chain, advances a clone of it, checks the
+//! MAC and decrypts, and only then writes the new chain, root key and skipped keys back. A
+//! message that fails at any step leaves the state exactly as it was.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
+
+use super::chain::ReceivingChain;
+use super::keys::{ChainKey, MessageKeySeed, RootKey};
+use super::skipped::{SkippedKey, SkippedKeys};
+use super::{DecryptError, EncryptError, RatchetProfile};
+use crate::crypto::{Curve25519KeyPair, Curve25519PublicKey};
+
+/// What the sender puts in a message header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendingHeader {
+    /// The sender's current ratchet public key.
+    pub ratchet_key: Curve25519PublicKey,
+    /// The message's index in the sending chain.
+    pub index: u32,
+    /// The length of the sender's previous sending chain (Signal's `pn`; Olm does not send it).
+    pub previous_chain_length: u32,
+}
+
+/// The header fields the ratchet needs from a received message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedHeader {
+    /// The sender's ratchet public key.
+    pub ratchet_key: Curve25519PublicKey,
+    /// The message's index in that chain.
+    pub index: u32,
+}
+
+/// An encrypted message body and its truncated MAC, ready for the protocol's wire codec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// The encoded message as the protocol's encoder produced it (the MAC covers it).
+    pub message: Vec<u8>,
+    /// The MAC, truncated to the profile's length.
+    pub mac: Vec<u8>,
+}
+
+/// The double-ratchet state of one session, for one protocol profile `P`.
+#[derive(Clone, Debug)]
+pub struct DoubleRatchet<P> {
+    pub(crate) root_key: RootKey,
+    /// Our newest ratchet key pair: it sends on the sending chain and answers the peer's next key.
+    pub(crate) our_ratchet_key: Option<Curve25519KeyPair>,
+    pub(crate) sending_chain: Option<ChainKey>,
+    pub(crate) previous_chain_length: u32,
+    /// Newest last.
+    pub(crate) receiving_chains: VecDeque<ReceivingChain>,
+    pub(crate) skipped: SkippedKeys,
+    pub(crate) profile: PhantomData<P>,
+}
+
+/// What decrypting one message will change, computed before anything is committed.
+struct Plan {
+    /// The chain to write back (and where it goes).
+    chain: ReceivingChain,
+    target: ChainTarget,
+    seed: MessageKeySeed,
+    new_skipped: Vec<SkippedKey>,
+    used_skipped: Option<usize>,
+    new_root: Option<RootKey>,
+}
+
+enum ChainTarget {
+    Existing(usize),
+    New,
+    Unchanged,
+}
+
+impl<P: RatchetProfile> DoubleRatchet<P> {
+    /// A ratchet that can send at once on a chain derived during the key agreement
+    /// (Olm's initiator: the first chain comes from the 3DH, not from a ratchet step).
+    pub fn with_sending_chain(
+        root_key: &[u8; 32],
+        our_ratchet_key: Curve25519KeyPair,
+        chain_key: &[u8; 32],
+    ) -> Self {
+        let mut ratchet = Self::empty(root_key);
+        ratchet.our_ratchet_key = Some(our_ratchet_key);
+        ratchet.sending_chain = Some(ChainKey::new(chain_key, 0));
+        ratchet
+    }
+
+    /// A ratchet whose first receiving chain came from the key agreement (Olm's responder).
+    pub fn with_receiving_chain(
+        root_key: &[u8; 32],
+        their_ratchet_key: Curve25519PublicKey,
+        chain_key: &[u8; 32],
+    ) -> Self {
+        let mut ratchet = Self::empty(root_key);
+        ratchet.receiving_chains.push_back(ReceivingChain::new(
+            their_ratchet_key,
+            ChainKey::new(chain_key, 0),
+        ));
+        ratchet
+    }
+
+    /// A Signal-style initiator: one ratchet step against the responder's ratchet key at once.
+    pub fn initiator(
+        root_key: &[u8; 32],
+        our_ratchet_key: Curve25519KeyPair,
+        their_ratchet_key: &Curve25519PublicKey,
+    ) -> Result<Self, EncryptError> {
+        let mut ratchet = Self::empty(root_key);
+        let dh = our_ratchet_key.diffie_hellman(their_ratchet_key)?;
+        let (root, chain) = ratchet.root_key.step(dh.as_bytes(), P::ROOT_INFO);
+        ratchet.root_key = root;
+        ratchet.sending_chain = Some(chain);
+        ratchet.our_ratchet_key = Some(our_ratchet_key);
+        Ok(ratchet)
+    }
+
+    /// A Signal-style responder: waits for the initiator's first message, answering with
+    /// `our_ratchet_key` (the signed pre-key).
+    pub fn responder(root_key: &[u8; 32], our_ratchet_key: Curve25519KeyPair) -> Self {
+        let mut ratchet = Self::empty(root_key);
+        ratchet.our_ratchet_key = Some(our_ratchet_key);
+        ratchet
+    }
+
+    fn empty(root_key: &[u8; 32]) -> Self {
+        Self {
+            root_key: RootKey::from_bytes(root_key),
+            our_ratchet_key: None,
+            sending_chain: None,
+            previous_chain_length: 0,
+            receiving_chains: VecDeque::new(),
+            skipped: SkippedKeys::default(),
+            profile: PhantomData,
+        }
+    }
+
+    /// Our current ratchet public key, if we have one.
+    pub fn our_ratchet_key(&self) -> Option<Curve25519PublicKey> {
+        self.our_ratchet_key
+            .as_ref()
+            .map(Curve25519KeyPair::public_key)
+    }
+
+    /// The index the next sent message will have, if a sending chain exists.
+    pub fn sending_index(&self) -> Option<u32> {
+        self.sending_chain.as_ref().map(ChainKey::index)
+    }
+
+    /// Whether a message sent now needs randomness for a new ratchet key.
+    pub fn needs_new_ratchet_key(&self) -> bool {
+        self.sending_chain.is_none()
+    }
+
+    /// Encrypts `plaintext`. `encode` turns the header and AES ciphertext into the message
+    /// bytes; the MAC is computed over `mac_prefix ‖ message`. The sending chain advances before
+    /// this returns, so the caller can persist the state before the message leaves.
+    pub fn encrypt(
+        &mut self,
+        rng: &mut impl CryptoRng,
+        plaintext: &[u8],
+        mac_prefix: &[&[u8]],
+        encode: impl FnOnce(&SendingHeader, &[u8]) -> Vec<u8>,
+    ) -> Result<Sealed, EncryptError> {
+        if self.sending_chain.is_none() {
+            self.start_sending_chain(rng)?;
+        }
+        let (Some(chain), Some(our_key)) = (&mut self.sending_chain, &self.our_ratchet_key) else {
+            return Err(EncryptError::NoSendingChain);
+        };
+        if chain.index() == u32::MAX {
+            return Err(EncryptError::ChainExhausted);
+        }
+        let header = SendingHeader {
+            ratchet_key: our_key.public_key(),
+            index: chain.index(),
+            previous_chain_length: self.previous_chain_length,
+        };
+        let keys = chain.message_key_seed().cipher_keys(P::MESSAGE_KEY_INFO);
+        chain.advance().ok_or(EncryptError::ChainExhausted)?;
+
+        let ciphertext = keys.encrypt(plaintext);
+        let message = encode(&header, &ciphertext);
+        let mut parts = mac_prefix.to_vec();
+        parts.push(&message);
+        let mac = keys.mac(&parts)[..P::MAC_LENGTH].to_vec();
+        Ok(Sealed { message, mac })
+    }
+
+    /// A ratchet step on the sending side: a fresh key pair against the peer's newest key.
+    fn start_sending_chain(&mut self, rng: &mut impl CryptoRng) -> Result<(), EncryptError> {
+        let their_key = self
+            .receiving_chains
+            .back()
+            .map(|chain| chain.ratchet_key)
+            .ok_or(EncryptError::NoSendingChain)?;
+        let our_key = Curve25519KeyPair::generate(rng);
+        let dh = our_key.diffie_hellman(&their_key)?;
+        let (root, chain) = self.root_key.step(dh.as_bytes(), P::ROOT_INFO);
+        self.root_key = root;
+        self.sending_chain = Some(chain);
+        self.our_ratchet_key = Some(our_key);
+        Ok(())
+    }
+
+    /// Authenticates and decrypts one message. `authenticated` are the byte strings the MAC
+    /// covers, in order; `tag` is the received MAC.
+    pub fn decrypt(
+        &mut self,
+        header: &ReceivedHeader,
+        authenticated: &[&[u8]],
+        tag: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        let plan = self.plan(header)?;
+        let keys = plan.seed.cipher_keys(P::MESSAGE_KEY_INFO);
+        if tag.len() != P::MAC_LENGTH {
+            return Err(crate::crypto::CipherError::Mac.into());
+        }
+        keys.verify_mac(authenticated, tag)?;
+        let plaintext = keys.decrypt(ciphertext)?;
+        self.commit(plan);
+        Ok(plaintext)
+    }
+
+    /// Whether `header` would open a new receiving chain (the first message of a ratchet step).
+    pub fn is_new_chain(&self, header: &ReceivedHeader) -> bool {
+        self.find_chain(&header.ratchet_key).is_none()
+    }
+
+    fn find_chain(&self, ratchet_key: &Curve25519PublicKey) -> Option<usize> {
+        self.receiving_chains
+            .iter()
+            .rposition(|chain| chain.ratchet_key == *ratchet_key)
+    }
+
+    fn plan(&self, header: &ReceivedHeader) -> Result<Plan, DecryptError> {
+        let index = header.index;
+        let (chain, target, new_root) = match self.find_chain(&header.ratchet_key) {
+            Some(position) => {
+                let chain = &self.receiving_chains[position];
+                if index < chain.chain.index() {
+                    return self.plan_skipped(chain, index);
+                }
+                (chain.clone(), ChainTarget::Existing(position), None)
+            }
+            None => {
+                let our_key = self
+                    .our_ratchet_key
+                    .as_ref()
+                    .ok_or(DecryptError::UnexpectedRatchetKey)?;
+                let dh = our_key.diffie_hellman(&header.ratchet_key)?;
+                let (root, chain_key) = self.root_key.step(dh.as_bytes(), P::ROOT_INFO);
+                let chain = ReceivingChain::new(header.ratchet_key, chain_key);
+                (chain, ChainTarget::New, Some(root))
+            }
+        };
+        self.plan_ahead(chain, target, new_root, index)
+    }
+
+    fn plan_skipped(&self, chain: &ReceivingChain, index: u32) -> Result<Plan, DecryptError> {
+        let position = self.skipped.position(&chain.ratchet_key, index).ok_or(
+            if index < chain.evicted_below {
+                DecryptError::Expired { index }
+            } else {
+                DecryptError::Duplicate { index }
+            },
+        )?;
+        let seed = self
+            .skipped
+            .get(position)
+            .map(|key| key.seed.clone())
+            .ok_or(DecryptError::Duplicate { index })?;
+        Ok(Plan {
+            chain: chain.clone(),
+            target: ChainTarget::Unchanged,
+            seed,
+            new_skipped: Vec::new(),
+            used_skipped: Some(position),
+            new_root: None,
+        })
+    }
+
+    fn plan_ahead(
+        &self,
+        mut chain: ReceivingChain,
+        target: ChainTarget,
+        new_root: Option<RootKey>,
+        index: u32,
+    ) -> Result<Plan, DecryptError> {
+        let gap = index - chain.chain.index();
+        if gap > P::MAX_MESSAGE_GAP {
+            return Err(DecryptError::TooFarAhead {
+                index,
+                gap,
+                limit: P::MAX_MESSAGE_GAP,
+            });
+        }
+        // Only the newest skipped keys could survive eviction, so only those are kept.
+        let keep_from = index.saturating_sub(P::MAX_SKIPPED_KEYS as u32);
+        let mut new_skipped = Vec::new();
+        while chain.chain.index() < index {
+            if chain.chain.index() >= keep_from {
+                new_skipped.push(SkippedKey {
+                    ratchet_key: chain.ratchet_key,
+                    index: chain.chain.index(),
+                    seed: chain.chain.message_key_seed(),
+                });
+            } else {
+                chain.evicted_below = chain.chain.index() + 1;
+            }
+            chain
+                .chain
+                .advance()
+                .ok_or(DecryptError::Expired { index })?;
+        }
+        let seed = chain.chain.message_key_seed();
+        // The message's own index is now used: the chain moves past it.
+        chain
+            .chain
+            .advance()
+            .ok_or(DecryptError::Expired { index })?;
+        Ok(Plan {
+            chain,
+            target,
+            seed,
+            new_skipped,
+            used_skipped: None,
+            new_root,
+        })
+    }
+
+    fn commit(&mut self, plan: Plan) {
+        if let Some(position) = plan.used_skipped {
+            self.skipped.remove(position);
+        }
+        match plan.target {
+            ChainTarget::Unchanged => {}
+            ChainTarget::Existing(position) => self.receiving_chains[position] = plan.chain,
+            ChainTarget::New => {
+                self.receiving_chains.push_back(plan.chain);
+                if self.receiving_chains.len() > P::MAX_RECEIVING_CHAINS {
+                    if let Some(dropped) = self.receiving_chains.pop_front() {
+                        self.skipped.retain_other_chains(&dropped.ratchet_key);
+                    }
+                }
+                // The peer has moved on: our key answered theirs and is spent. The next message
+                // we send starts a new sending chain with a fresh key.
+                if let Some(length) = self.sending_chain.as_ref().map(ChainKey::index) {
+                    self.previous_chain_length = length;
+                }
+                self.sending_chain = None;
+                self.our_ratchet_key = None;
+            }
+        }
+        if let Some(root) = plan.new_root {
+            self.root_key = root;
+        }
+        for key in plan.new_skipped {
+            for evicted in self.skipped.push(key, P::MAX_SKIPPED_KEYS) {
+                if let Some(chain) = self
+                    .receiving_chains
+                    .iter_mut()
+                    .find(|chain| chain.ratchet_key == evicted.ratchet_key)
+                {
+                    chain.evicted_below = chain.evicted_below.max(evicted.index + 1);
+                }
+            }
+        }
+    }
+}
