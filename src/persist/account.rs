@@ -1,0 +1,101 @@
+//! The account's stored form (schema 1).
+
+use rand_core::CryptoRng;
+
+use super::{Kind, PersistError, StorageKey, open, seal};
+use crate::codec::DecodeError;
+use crate::codec::bytes::{ByteReader, ByteWriter};
+use crate::crypto::Ed25519KeyPair;
+use crate::olm::{Account, KeyId, MAX_ONE_TIME_KEYS};
+use crate::olm::{OneTimeKey, OneTimeKeys};
+use crate::ratchet::storage::{read_key_pair, write_key_pair};
+
+const SCHEMA: u32 = 1;
+const SEED: u8 = 0;
+const EXPANDED: u8 = 1;
+
+impl Account {
+    /// Encrypts the account for storage under `key`.
+    pub fn save(&self, key: &StorageKey) -> Vec<u8> {
+        self.save_with_rng(key, &mut rand::rng())
+    }
+
+    /// As [`Account::save`], drawing the nonce from `rng`.
+    pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        let mut out = ByteWriter::default();
+        out.u32(SCHEMA);
+        match self.signing_key.seed() {
+            Some(seed) => out.u8(SEED).bytes(&*seed),
+            None => out.u8(EXPANDED).bytes(&*self.signing_key.expanded()),
+        };
+        out.bytes(self.signing_key.public_key().as_bytes());
+        write_key_pair(&mut out, &self.identity_key);
+        let keys = &self.one_time_keys;
+        out.u32(keys.last_key_id).u32(keys.keys.len() as u32);
+        for key in &keys.keys {
+            write_one_time_key(&mut out, key);
+        }
+        for fallback in [&keys.fallback, &keys.previous_fallback] {
+            out.bool(fallback.is_some());
+            if let Some(key) = fallback {
+                write_one_time_key(&mut out, key);
+            }
+        }
+        seal(Kind::Account, &out.finish(), key, rng)
+    }
+
+    /// Restores an account saved by [`Account::save`].
+    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
+        let payload = open(Kind::Account, blob, key)?;
+        let mut input = ByteReader::new(&payload);
+        match input.u32()? {
+            1 => {}
+            other => return Err(PersistError::UnsupportedVersion(other)),
+        }
+        let signing_key = match input.u8()? {
+            SEED => Ed25519KeyPair::from_seed(&*input.secret::<32>()?),
+            EXPANDED => Ed25519KeyPair::from_expanded(&*input.secret::<64>()?),
+            _ => return Err(DecodeError::OutOfRange.into()),
+        };
+        let stored_public = input.array::<32>()?;
+        if signing_key.public_key().as_bytes() != &stored_public {
+            return Err(DecodeError::OutOfRange.into());
+        }
+        let identity_key = read_key_pair(&mut input)?;
+        let mut keys = OneTimeKeys {
+            last_key_id: input.u32()?,
+            ..OneTimeKeys::default()
+        };
+        for _ in 0..input.count(MAX_ONE_TIME_KEYS)? {
+            keys.keys.push_back(read_one_time_key(&mut input)?);
+        }
+        keys.fallback = read_optional_key(&mut input)?;
+        keys.previous_fallback = read_optional_key(&mut input)?;
+        input.finish()?;
+        Ok(Self {
+            signing_key,
+            identity_key,
+            one_time_keys: keys,
+        })
+    }
+}
+
+fn write_one_time_key(out: &mut ByteWriter, key: &OneTimeKey) {
+    out.u32(key.id.0).bool(key.published);
+    write_key_pair(out, &key.key);
+}
+
+fn read_one_time_key(input: &mut ByteReader<'_>) -> Result<OneTimeKey, DecodeError> {
+    let id = KeyId(input.u32()?);
+    let published = input.bool()?;
+    let key = read_key_pair(input)?;
+    Ok(OneTimeKey { id, key, published })
+}
+
+fn read_optional_key(input: &mut ByteReader<'_>) -> Result<Option<OneTimeKey>, DecodeError> {
+    if input.bool()? {
+        read_one_time_key(input).map(Some)
+    } else {
+        Ok(None)
+    }
+}
