@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Creates/updates the Python venv used by the libolm interop peer
+# (tests/peers/libolm_peer.py).  Idempotent: reinstalls only when
+# tests/peers/requirements.txt changed since the last successful install.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO/.venv"
+REQS="$REPO/tests/peers/requirements.txt"
+STAMP="$VENV/.peer-requirements.installed"
+
+if [ ! -x "$VENV/bin/python3" ]; then
+    python3 -m venv "$VENV"
+fi
+
+if [ -f "$STAMP" ] && cmp -s "$REQS" "$STAMP" \
+    && "$VENV/bin/python3" -c 'import olm' >/dev/null 2>&1; then
+    exit 0
+fi
+
+"$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$REQS"
+"$VENV/bin/python3" -c 'import olm' # fail loudly if the install is unusable
+cp "$REQS" "$STAMP"

@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""Interop peer: drives libolm (via python-olm) for olmo's integration tests.
+
+Protocol: one JSON object per line on stdin, exactly one JSON response line on
+stdout per request.  Every response is either
+
+    {"ok": true, ...fields...}
+    {"ok": false, "error": "<ExceptionClass>: <message>"}
+
+No exception ever terminates the peer; only {"op": "quit"} or EOF on stdin do
+(both exit with status 0).  Nothing else is ever written to stdout.
+
+Objects (accounts, sessions, and later group sessions) live in dicts keyed by
+string handles such as "a1" or "s3".  Handles are never reused within one peer.
+
+Encodings:
+  * Keys, signatures, message bodies, session ids and pickles are strings
+    exactly as python-olm/libolm produce them (unpadded standard base64).
+  * Plaintexts are UTF-8 strings.  Decryption decodes strictly, so a
+    plaintext that is not valid UTF-8 is reported as an error instead of
+    being silently replaced with U+FFFD.
+  * Pickle keys: python-olm takes a *str* passphrase and passes
+    ``passphrase.encode("utf-8")`` verbatim to libolm as the pickle key (an
+    empty string becomes an empty key).  libolm then derives the pickle
+    encryption keys from those raw bytes.  So the Rust side must use the
+    UTF-8 bytes of the same string as its pickle key.  Non-str keys are
+    rejected here (python-olm would raise TypeError on bytes anyway).
+
+To add an op, write a function taking the request dict and returning a dict of
+response fields, and decorate it with ``@op("name")``.
+"""
+
+import json
+import sys
+
+import olm
+
+# --------------------------------------------------------------------------
+# Object store
+# --------------------------------------------------------------------------
+
+ACCOUNTS = {}
+SESSIONS = {}
+# Reserved for Megolm: outbound / inbound group sessions.
+OUTBOUND_GROUP_SESSIONS = {}
+INBOUND_GROUP_SESSIONS = {}
+
+_COUNTER = [0]
+
+
+def _store(table, prefix, obj):
+    _COUNTER[0] += 1
+    handle = "%s%d" % (prefix, _COUNTER[0])
+    table[handle] = obj
+    return handle
+
+
+def _get(table, kind, handle):
+    if not isinstance(handle, str) or handle not in table:
+        raise KeyError("unknown %s handle %r" % (kind, handle))
+    return table[handle]
+
+
+def _account(req):
+    return _get(ACCOUNTS, "account", req["account"])
+
+
+def _session(req):
+    return _get(SESSIONS, "session", req["session"])
+
+
+def _str_field(req, name):
+    value = req[name]
+    if not isinstance(value, str):
+        raise TypeError("field %r must be a string, got %s" % (name, type(value).__name__))
+    return value
+
+
+def _opt_str_field(req, name):
+    value = req.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("field %r must be a string or null" % name)
+    return value
+
+
+def _pickle_key(req):
+    # See the module docstring: python-olm encodes the str passphrase as UTF-8.
+    return _str_field(req, "key")
+
+
+def _curve_keys(listing):
+    """python-olm lists keys as {"curve25519": {key_id: key}}; flatten it."""
+    return dict(listing.get("curve25519", {}))
+
+
+def _message(msg_type, body):
+    if msg_type == 0:
+        return olm.OlmPreKeyMessage(body)
+    if msg_type == 1:
+        return olm.OlmMessage(body)
+    raise ValueError("unknown message type %r" % (msg_type,))
+
+
+def _decrypt(session, message):
+    return session.decrypt(message, unicode_errors="strict")
+
+
+def _account_info(handle, account):
+    keys = account.identity_keys
+    return {"account": handle, "curve25519": keys["curve25519"], "ed25519": keys["ed25519"]}
+
+
+# --------------------------------------------------------------------------
+# Ops
+# --------------------------------------------------------------------------
+
+OPS = {}
+
+
+def op(name):
+    def register(fn):
+        if name in OPS:
+            raise RuntimeError("duplicate op %s" % name)
+        OPS[name] = fn
+        return fn
+
+    return register
+
+
+@op("ping")
+def op_ping(req):
+    try:
+        from importlib.metadata import version
+
+        olm_version = version("python-olm")
+    except Exception:  # noqa: BLE001
+        olm_version = None
+    return {"python_olm": olm_version}
+
+
+# ---- accounts ------------------------------------------------------------
+
+
+@op("account_new")
+def op_account_new(req):
+    account = olm.Account()
+    return _account_info(_store(ACCOUNTS, "a", account), account)
+
+
+@op("account_identity_keys")
+def op_account_identity_keys(req):
+    keys = _account(req).identity_keys
+    return {"curve25519": keys["curve25519"], "ed25519": keys["ed25519"]}
+
+
+@op("account_sign")
+def op_account_sign(req):
+    return {"signature": _account(req).sign(_str_field(req, "message"))}
+
+
+@op("ed25519_verify")
+def op_ed25519_verify(req):
+    # -> {"valid": bool}; a bad signature is not an error here.
+    try:
+        olm.ed25519_verify(
+            _str_field(req, "key"), _str_field(req, "message"), _str_field(req, "signature")
+        )
+    except olm.OlmVerifyError:
+        return {"valid": False}
+    return {"valid": True}
+
+
+@op("account_max_one_time_keys")
+def op_account_max_one_time_keys(req):
+    return {"max": _account(req).max_one_time_keys}
+
+
+@op("generate_one_time_keys")
+def op_generate_one_time_keys(req):
+    account = _account(req)
+    count = req["count"]
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ValueError("count must be a non-negative integer")
+    account.generate_one_time_keys(count)
+    return {"keys": _curve_keys(account.one_time_keys)}
+
+
+@op("account_one_time_keys")
+def op_account_one_time_keys(req):
+    return {"keys": _curve_keys(_account(req).one_time_keys)}
+
+
+@op("mark_keys_as_published")
+def op_mark_keys_as_published(req):
+    # libolm marks both the one-time keys and the fallback key as published.
+    _account(req).mark_keys_as_published()
+    return {}
+
+
+@op("generate_fallback_key")
+def op_generate_fallback_key(req):
+    account = _account(req)
+    account.generate_fallback_key()
+    return {"keys": _curve_keys(account.fallback_key)}
+
+
+@op("account_fallback_key")
+def op_account_fallback_key(req):
+    # The *unpublished* fallback key (empty once marked as published).
+    return {"keys": _curve_keys(_account(req).fallback_key)}
+
+
+@op("forget_old_fallback_key")
+def op_forget_old_fallback_key(req):
+    account = _account(req)
+    if not hasattr(account, "forget_old_fallback_key"):
+        raise NotImplementedError("python-olm has no Account.forget_old_fallback_key")
+    account.forget_old_fallback_key()
+    return {}
+
+
+@op("remove_one_time_keys")
+def op_remove_one_time_keys(req):
+    _account(req).remove_one_time_keys(_session(req))
+    return {}
+
+
+@op("pickle_account")
+def op_pickle_account(req):
+    return {"pickle": _account(req).pickle(_pickle_key(req)).decode("ascii")}
+
+
+@op("unpickle_account")
+def op_unpickle_account(req):
+    pickle = _str_field(req, "pickle").encode("ascii")
+    account = olm.Account.from_pickle(pickle, _pickle_key(req))
+    return _account_info(_store(ACCOUNTS, "a", account), account)
+
+
+# ---- sessions ------------------------------------------------------------
+
+
+@op("outbound_session")
+def op_outbound_session(req):
+    session = olm.OutboundSession(
+        _account(req), _str_field(req, "identity_key"), _str_field(req, "one_time_key")
+    )
+    return {"session": _store(SESSIONS, "s", session), "session_id": session.id}
+
+
+@op("inbound_session")
+def op_inbound_session(req):
+    """Create an inbound session from a pre-key message, then remove the used
+    one-time key from the account (unless "remove_one_time_keys": false) and
+    decrypt the message.  "sender_key": null skips the sender-key check."""
+    account = _account(req)
+    msg_type = req.get("type", 0)
+    if msg_type != 0:
+        raise ValueError("inbound_session needs a pre-key message (type 0), got %r" % (msg_type,))
+    message = olm.OlmPreKeyMessage(_str_field(req, "body"))
+    session = olm.InboundSession(account, message, _opt_str_field(req, "sender_key"))
+    if req.get("remove_one_time_keys", True):
+        account.remove_one_time_keys(session)
+    plaintext = _decrypt(session, message)
+    return {
+        "session": _store(SESSIONS, "s", session),
+        "session_id": session.id,
+        "plaintext": plaintext,
+    }
+
+
+@op("encrypt")
+def op_encrypt(req):
+    message = _session(req).encrypt(_str_field(req, "plaintext"))
+    return {"type": message.message_type, "body": message.ciphertext}
+
+
+@op("decrypt")
+def op_decrypt(req):
+    session = _session(req)
+    message = _message(req["type"], _str_field(req, "body"))
+    return {"plaintext": _decrypt(session, message)}
+
+
+@op("matches")
+def op_matches(req):
+    session = _session(req)
+    message = olm.OlmPreKeyMessage(_str_field(req, "body"))
+    return {"matches": session.matches(message, _opt_str_field(req, "sender_key"))}
+
+
+@op("session_id")
+def op_session_id(req):
+    return {"session_id": _session(req).id}
+
+
+@op("session_describe")
+def op_session_describe(req):
+    return {"description": _session(req).describe()}
+
+
+@op("pickle_session")
+def op_pickle_session(req):
+    return {"pickle": _session(req).pickle(_pickle_key(req)).decode("ascii")}
+
+
+@op("unpickle_session")
+def op_unpickle_session(req):
+    pickle = _str_field(req, "pickle").encode("ascii")
+    session = olm.Session.from_pickle(pickle, _pickle_key(req))
+    return {"session": _store(SESSIONS, "s", session), "session_id": session.id}
+
+
+# ---- misc ----------------------------------------------------------------
+
+
+@op("drop")
+def op_drop(req):
+    """Forget a handle of any kind: {"op": "drop", "handle": h}."""
+    handle = _str_field(req, "handle")
+    for table in (ACCOUNTS, SESSIONS, OUTBOUND_GROUP_SESSIONS, INBOUND_GROUP_SESSIONS):
+        if handle in table:
+            del table[handle]
+            return {}
+    raise KeyError("unknown handle %r" % (handle,))
+
+
+class _Quit(Exception):
+    pass
+
+
+@op("quit")
+def op_quit(req):
+    raise _Quit()
+
+
+# --------------------------------------------------------------------------
+# Main loop
+# --------------------------------------------------------------------------
+
+
+def _error(exc):
+    return {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
+
+
+def handle_line(line):
+    """Returns (response dict, quit?)."""
+    try:
+        req = json.loads(line)
+        if not isinstance(req, dict):
+            raise ValueError("request must be a JSON object")
+        name = req.get("op")
+        fn = OPS.get(name)
+        if fn is None:
+            raise ValueError("unknown op %r" % (name,))
+        result = fn(req)
+    except _Quit:
+        return {"ok": True}, True
+    except Exception as exc:  # noqa: BLE001 - the peer must never die
+        return _error(exc), False
+    response = {"ok": True}
+    response.update(result)
+    return response, False
+
+
+def main():
+    out = sys.stdout
+    for raw in sys.stdin.buffer:
+        line = raw.decode("utf-8", errors="replace").strip()
+        if not line:
+            continue
+        response, quit_now = handle_line(line)
+        try:
+            text = json.dumps(response, ensure_ascii=True)
+        except Exception as exc:  # noqa: BLE001
+            text = json.dumps(_error(exc), ensure_ascii=True)
+        out.write(text + "\n")
+        out.flush()
+        if quit_now:
+            break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
