@@ -1,0 +1,72 @@
+//! Secret hygiene: every secret type wipes itself on drop, and no `Debug` output shows secrets.
+//!
+//! The `ZeroizeOnDrop` bounds below are checked at compile time. They include the dependency
+//! types our secrets are built from: x25519-dalek's and ed25519-dalek's secrets implement
+//! `ZeroizeOnDrop` only when their `zeroize` feature is on, so turning it off (vodozemac's
+//! CVE-2024-34063) makes this test fail to build.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use olmo::crypto::{
+    CipherKeys, Curve25519KeyPair, Curve25519SecretKey, Ed25519KeyPair, SharedSecret,
+};
+use olmo::olm::Account;
+use olmo::persist::StorageKey;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+
+#[test]
+fn secret_types_zeroize_on_drop() {
+    wiped_on_drop::<Curve25519SecretKey>();
+    wiped_on_drop::<Curve25519KeyPair>();
+    wiped_on_drop::<Ed25519KeyPair>();
+    wiped_on_drop::<SharedSecret>();
+    wiped_on_drop::<CipherKeys>();
+    wiped_on_drop::<StorageKey>();
+    // What ours are made of: these fail to build without the dependencies' `zeroize` feature.
+    wiped_on_drop::<x25519_dalek::StaticSecret>();
+    wiped_on_drop::<ed25519_dalek::SigningKey>();
+    wiped_on_drop::<ed25519_dalek::hazmat::ExpandedSecretKey>();
+    wiped_on_drop::<zeroize::Zeroizing<[u8; 32]>>();
+}
+
+#[test]
+fn zeroize_clears_cipher_keys() {
+    let mut keys = CipherKeys::derive(&[5; 32], b"TEST");
+    let before = keys.encrypt(b"x");
+    keys.zeroize();
+    // All-zero key material now: the ciphertext under it differs from the derived one.
+    assert_ne!(keys.encrypt(b"x"), before);
+    assert_eq!(
+        keys.mac(&[b"m"]),
+        olmo::crypto::hmac_sha256(&[0; 32], &[b"m"])
+    );
+}
+
+#[test]
+fn debug_output_hides_secrets() {
+    let mut alice = Account::new();
+    alice.generate_one_time_keys(2);
+    let mut bob = Account::new();
+    bob.generate_one_time_keys(1);
+    let (_, otk) = bob.unpublished_one_time_keys()[0];
+    let mut session = alice
+        .create_outbound_session(bob.curve25519_key(), otk)
+        .unwrap();
+    let message = session.encrypt(b"top secret plaintext").unwrap();
+    let secret = Curve25519SecretKey::from_bytes(&[0x41; 32]);
+    let shown = format!(
+        "{alice:?} {session:?} {message:?} {secret:?} {:?} {:?}",
+        StorageKey::from_bytes([0x41; 32]),
+        CipherKeys::derive(&[1; 32], b"x")
+    );
+    assert!(!shown.contains("top secret"));
+    assert!(
+        !shown.contains("65, 65"),
+        "raw secret bytes in Debug: {shown}"
+    );
+    assert!(
+        !shown.contains("QUFBQU"),
+        "base64 secret bytes in Debug: {shown}"
+    );
+}
