@@ -34,3 +34,8 @@ pub mod ratchet;
 mod codec;
 
 pub use codec::DecodeError;
+
+/// The README's example, compiled and run as a doc test so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
