@@ -343,10 +343,10 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
             ChainTarget::Existing(position) => self.receiving_chains[position] = plan.chain,
             ChainTarget::New => {
                 self.receiving_chains.push_back(plan.chain);
-                if self.receiving_chains.len() > P::MAX_RECEIVING_CHAINS {
-                    if let Some(dropped) = self.receiving_chains.pop_front() {
-                        self.skipped.retain_other_chains(&dropped.ratchet_key);
-                    }
+                if self.receiving_chains.len() > P::MAX_RECEIVING_CHAINS
+                    && let Some(dropped) = self.receiving_chains.pop_front()
+                {
+                    self.skipped.retain_other_chains(&dropped.ratchet_key);
                 }
                 // The peer has moved on: our key answered theirs and is spent. The next message
                 // we send starts a new sending chain with a fresh key.
