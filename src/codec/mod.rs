@@ -38,6 +38,9 @@ pub enum DecodeError {
     /// The version byte is not one this format knows.
     #[error("unsupported version {0}")]
     UnsupportedVersion(u32),
+    /// A public key is not in its canonical encoding.
+    #[error("a public key is not canonically encoded")]
+    NonCanonicalKey,
     /// A value is out of the range the format allows.
     #[error("a value is out of range")]
     OutOfRange,

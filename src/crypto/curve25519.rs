@@ -37,6 +37,18 @@ impl Curve25519PublicKey {
         &self.0
     }
 
+    /// Whether this is the canonical encoding of its point: top bit clear and value below
+    /// p = 2^255 - 19 (what every X25519 implementation outputs).
+    pub fn is_canonical(&self) -> bool {
+        let top = self.0[31];
+        if top & 0x80 != 0 {
+            return false;
+        }
+        // The only values in [p, 2^255) are 0x7f ff … ff followed by a low byte ≥ 0xed.
+        let high_all_ones = top == 0x7f && self.0[1..31].iter().all(|&byte| byte == 0xff);
+        !(high_all_ones && self.0[0] >= 0xed)
+    }
+
     /// Unpadded base64, as Matrix writes keys.
     pub fn to_base64(&self) -> String {
         base64::encode(self.0)
@@ -213,6 +225,21 @@ mod tests {
                 KeyError::NonContributory
             );
         }
+    }
+
+    #[test]
+    fn canonical_encodings() {
+        let generated = Curve25519SecretKey::from_bytes(&[3; 32]).public_key();
+        assert!(generated.is_canonical());
+        let mut top_bit = *generated.as_bytes();
+        top_bit[31] |= 0x80;
+        assert!(!Curve25519PublicKey::from_bytes(top_bit).is_canonical());
+        let mut p = [0xff; 32];
+        p[31] = 0x7f;
+        p[0] = 0xed;
+        assert!(!Curve25519PublicKey::from_bytes(p).is_canonical());
+        p[0] = 0xec;
+        assert!(Curve25519PublicKey::from_bytes(p).is_canonical());
     }
 
     #[test]

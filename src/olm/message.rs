@@ -13,12 +13,17 @@ use super::{OlmProfile, PROTOCOL_VERSION};
 use crate::codec::DecodeError;
 use crate::codec::proto::{ProtoReader, ProtoWriter};
 use crate::crypto::{Curve25519PublicKey, base64};
-use crate::ratchet::{RatchetProfile, ReceivedHeader};
+use crate::ratchet::{RatchetProfile, ReceivedHeader, Sealed, SendingHeader};
 
 const MAC_LENGTH: usize = OlmProfile::MAC_LENGTH;
 
 /// Largest message accepted for decoding: far above any real event, small enough to bound work.
 pub const MAX_MESSAGE_LENGTH: usize = 256 * 1024;
+
+/// Largest plaintext encrypted: its pre-key message (padding, keys and framing add at most
+/// 16 + 3 × 34 + 64 bytes) stays within [`MAX_MESSAGE_LENGTH`], so every message we write we
+/// can also read.
+pub const MAX_PLAINTEXT_LENGTH: usize = MAX_MESSAGE_LENGTH - 512;
 
 /// A normal Olm message.
 #[derive(Clone, PartialEq, Eq)]
@@ -42,9 +47,25 @@ impl Message {
             .finish()
     }
 
-    pub(crate) fn from_sealed(mut body: Vec<u8>, mac: &[u8]) -> Result<Self, DecodeError> {
-        body.extend_from_slice(mac);
-        Self::decode(&body)
+    /// Assembles the message our encoder just wrote, without decoding it again: the
+    /// ciphertext is the last field of the body.
+    pub(crate) fn from_sealed(
+        sealed: Sealed,
+        header: &SendingHeader,
+        ciphertext_length: usize,
+    ) -> Self {
+        let Sealed {
+            message: mut bytes,
+            mac,
+        } = sealed;
+        let end = bytes.len();
+        bytes.extend_from_slice(&mac);
+        Self {
+            ratchet_key: header.ratchet_key,
+            chain_index: header.index,
+            ciphertext_range: (end - ciphertext_length, end),
+            bytes,
+        }
     }
 
     /// Decodes a normal message from its raw bytes.
@@ -63,7 +84,7 @@ impl Message {
         let (mut ratchet_key, mut chain_index, mut ciphertext) = (None, None, None);
         while let Some((field, value)) = reader.next_field()? {
             match field {
-                1 => ratchet_key = Some(Curve25519PublicKey::from_bytes(value.fixed(1)?)),
+                1 => ratchet_key = Some(canonical_key(value.fixed(1)?)?),
                 2 => {
                     let index = value.varint(2)?;
                     chain_index = Some(u32::try_from(index).map_err(|_| DecodeError::OutOfRange)?);
@@ -178,9 +199,9 @@ impl PreKeyMessage {
             (None, None, None, None);
         while let Some((field, value)) = reader.next_field()? {
             match field {
-                1 => one_time_key = Some(Curve25519PublicKey::from_bytes(value.fixed(1)?)),
-                2 => base_key = Some(Curve25519PublicKey::from_bytes(value.fixed(2)?)),
-                3 => identity_key = Some(Curve25519PublicKey::from_bytes(value.fixed(3)?)),
+                1 => one_time_key = Some(canonical_key(value.fixed(1)?)?),
+                2 => base_key = Some(canonical_key(value.fixed(2)?)?),
+                3 => identity_key = Some(canonical_key(value.fixed(3)?)?),
                 4 => message = Some(Message::decode(value.bytes(4)?)?),
                 other => return Err(DecodeError::UnexpectedField(other)),
             }
@@ -233,6 +254,17 @@ impl fmt::Debug for PreKeyMessage {
             .field("identity_key", &self.identity_key)
             .field("message", &self.message)
             .finish()
+    }
+}
+
+/// X25519 ignores the top bit and reduces values ≥ p, so 20 encodings stand for some keys. Honest
+/// peers never write them; refusing them keeps a key, and the session id made from it, unique.
+fn canonical_key(bytes: [u8; 32]) -> Result<Curve25519PublicKey, DecodeError> {
+    let key = Curve25519PublicKey::from_bytes(bytes);
+    if key.is_canonical() {
+        Ok(key)
+    } else {
+        Err(DecodeError::NonCanonicalKey)
     }
 }
 

@@ -7,7 +7,7 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 use super::OlmProfile;
-use super::message::{Message, OlmMessage, PreKeyMessage};
+use super::message::{MAX_PLAINTEXT_LENGTH, Message, OlmMessage, PreKeyMessage};
 use super::shared_secret::InitialKeys;
 use crate::crypto::{Curve25519KeyPair, Curve25519PublicKey, base64, sha256};
 use crate::ratchet::{DecryptError, DoubleRatchet, EncryptError};
@@ -121,14 +121,22 @@ impl Session {
         rng: &mut impl CryptoRng,
         plaintext: &[u8],
     ) -> Result<OlmMessage, EncryptError> {
+        // Checked before the chain moves, so a refused plaintext costs no message key.
+        if plaintext.len() > MAX_PLAINTEXT_LENGTH {
+            return Err(EncryptError::MessageTooLarge {
+                length: plaintext.len(),
+                limit: MAX_PLAINTEXT_LENGTH,
+            });
+        }
+        let mut sent = None;
         let sealed = self
             .ratchet
             .encrypt(rng, plaintext, &[], |header, ciphertext| {
+                sent = Some((*header, ciphertext.len()));
                 Message::encode_body(&header.ratchet_key, header.index, ciphertext)
             })?;
-        // Our own encoder's output always decodes.
-        let message = Message::from_sealed(sealed.message, &sealed.mac)
-            .map_err(|_| EncryptError::ChainExhausted)?;
+        let (header, ciphertext_length) = sent.ok_or(EncryptError::NoSendingChain)?;
+        let message = Message::from_sealed(sealed, &header, ciphertext_length);
         Ok(if self.received_message {
             OlmMessage::Normal(message)
         } else {

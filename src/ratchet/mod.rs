@@ -81,4 +81,12 @@ pub enum EncryptError {
     /// The chain index would overflow.
     #[error("the sending chain is exhausted")]
     ChainExhausted,
+    /// The plaintext is larger than the protocol's messages may be.
+    #[error("the plaintext is {length} bytes, more than the limit of {limit}")]
+    MessageTooLarge {
+        /// The plaintext's length.
+        length: usize,
+        /// The largest plaintext accepted.
+        limit: usize,
+    },
 }
