@@ -3,7 +3,9 @@
 
 use std::fmt;
 
+use curve25519_dalek::montgomery::MontgomeryPoint;
 use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -224,6 +226,31 @@ mod tests {
                     .unwrap_err(),
                 KeyError::NonContributory
             );
+        }
+    }
+
+    #[test]
+    fn edwards_path_matches_the_ladder() {
+        // Real public keys, arbitrary u values (about half are on the twist), and the edges.
+        let mut inputs: Vec<[u8; 32]> = (0u8..=255)
+            .map(|i| Curve25519SecretKey::from_bytes(&[i; 32]).public_key().0)
+            .collect();
+        let mut state = [7u8; 32];
+        for _ in 0..512 {
+            state = crate::crypto::sha256(&[&state]);
+            inputs.push(state);
+        }
+        let mut minus_one = [0xff; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        inputs.extend([minus_one, [0xff; 32], [0; 32]]);
+        for (i, input) in inputs.iter().enumerate() {
+            let secret = Curve25519SecretKey::from_bytes(&crate::crypto::sha256(&[&[i as u8]]));
+            let expected = x25519_dalek::x25519(*secret.to_bytes(), *input);
+            match secret.diffie_hellman(&Curve25519PublicKey::from_bytes(*input)) {
+                Ok(shared) => assert_eq!(shared.as_bytes(), &expected, "input {i}"),
+                Err(_) => assert_eq!(expected, [0; 32], "input {i}"),
+            }
         }
     }
 
