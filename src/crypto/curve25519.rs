@@ -100,15 +100,30 @@ impl Curve25519SecretKey {
     }
 
     /// X25519 with `their_key`, refusing the all-zero result.
+    ///
+    /// Points on the curve go through the Edwards form, whose vectorised constant-time scalar
+    /// multiplication beats the Montgomery ladder; the u-coordinate of the product does not
+    /// depend on the sign chosen for the lift. Points on the twist (which only a broken or
+    /// hostile peer sends) take x25519-dalek's ladder, so every input gives RFC 7748's answer.
     pub fn diffie_hellman(
         &self,
         their_key: &Curve25519PublicKey,
     ) -> Result<SharedSecret, KeyError> {
-        let shared = self.0.diffie_hellman(&PublicKey::from(their_key.0));
-        if !shared.was_contributory() {
+        let shared = match MontgomeryPoint(their_key.0).to_edwards(0) {
+            Some(point) => {
+                let scalar = Zeroizing::new(self.0.to_bytes());
+                Zeroizing::new(point.mul_clamped(*scalar).to_montgomery().to_bytes())
+            }
+            None => Zeroizing::new(
+                self.0
+                    .diffie_hellman(&PublicKey::from(their_key.0))
+                    .to_bytes(),
+            ),
+        };
+        if bool::from(shared.ct_eq(&[0u8; 32])) {
             return Err(KeyError::NonContributory);
         }
-        Ok(SharedSecret(Zeroizing::new(shared.to_bytes())))
+        Ok(SharedSecret(shared))
     }
 }
 
