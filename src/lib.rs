@@ -2,8 +2,9 @@
 //! core.
 //!
 //! Layers, bottom up: [`crypto`] (typed keys and primitives) → [`ratchet`] (the double ratchet,
-//! generic over a protocol profile) → protocols ([`olm`]) → [`persist`] (versioned, encrypted
-//! storage of every state object, plus libolm pickle import and export).
+//! generic over a protocol profile) → protocols ([`olm`]; [`megolm`], the group hash ratchet,
+//! its messages and session keys) → [`persist`] (versioned, encrypted storage of every state
+//! object, plus libolm pickle import and export).
 //!
 //! ```
 //! use olmo::olm::{Account, OlmMessage};
@@ -27,6 +28,7 @@
 //! ```
 
 pub mod crypto;
+pub mod megolm;
 pub mod olm;
 pub mod persist;
 pub mod ratchet;
