@@ -216,11 +216,12 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         tag: &[u8],
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-        let plan = self.plan(header)?;
-        let keys = plan.seed.cipher_keys(P::MESSAGE_KEY_INFO);
+        // A tag of the wrong length can never verify: refuse it before any key derivation.
         if tag.len() != P::MAC_LENGTH {
             return Err(crate::crypto::CipherError::Mac.into());
         }
+        let plan = self.plan(header)?;
+        let keys = plan.seed.cipher_keys(P::MESSAGE_KEY_INFO);
         keys.verify_mac(authenticated, tag)?;
         let plaintext = keys.decrypt(ciphertext)?;
         self.commit(plan);
