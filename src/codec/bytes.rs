@@ -24,6 +24,10 @@ impl ByteWriter {
         self.bytes(&value.to_be_bytes())
     }
 
+    pub(crate) fn u64(&mut self, value: u64) -> &mut Self {
+        self.bytes(&value.to_be_bytes())
+    }
+
     pub(crate) fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
         self.buffer.extend_from_slice(bytes);
         self
@@ -80,6 +84,10 @@ impl<'a> ByteReader<'a> {
 
     pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
     }
 
     /// A count of items, refused when larger than `max` (so a corrupt count cannot allocate).

@@ -52,6 +52,10 @@ impl Ed25519PublicKey {
             .verify_strict(message, &Signature::from_bytes(&signature.0))
             .map_err(|_| KeyError::InvalidSignature)
     }
+
+    pub(super) fn verifying_key(&self) -> &VerifyingKey {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Ed25519PublicKey {

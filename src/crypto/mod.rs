@@ -4,6 +4,7 @@
 //! is a typed key or a byte string, and every secret in it is wiped on drop.
 
 pub mod base64;
+mod batch;
 mod cipher;
 mod curve25519;
 mod ed25519;

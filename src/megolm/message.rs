@@ -37,7 +37,17 @@ pub enum MegolmDecryptError {
         /// The ratchet's index.
         ratchet: u32,
     },
-    /// The Ed25519 signature does not verify under the session's key.
+    /// The message's index is below the first index the session knows: its keys were never
+    /// shared with us, or the message is not of this session.
+    #[error("the message has index {message}, the session starts at {first_known}")]
+    UnknownIndex {
+        /// The message's index.
+        message: u32,
+        /// The session's first known index.
+        first_known: u32,
+    },
+    /// The Ed25519 signature does not verify under the session's key (or the message belongs
+    /// to another session).
     #[error("the message signature does not verify")]
     Signature,
     /// The MAC does not match, or the ciphertext is malformed.
@@ -101,6 +111,14 @@ impl MegolmMessage {
         signing_key: &Ed25519PublicKey,
     ) -> Result<Zeroizing<Vec<u8>>, MegolmDecryptError> {
         self.verify_signature(signing_key)?;
+        self.open(ratchet)
+    }
+
+    /// Checks the MAC and decrypts, for a message whose signature was already verified.
+    pub(crate) fn open(
+        &self,
+        ratchet: &MegolmRatchet,
+    ) -> Result<Zeroizing<Vec<u8>>, MegolmDecryptError> {
         if ratchet.index() != self.message_index {
             return Err(MegolmDecryptError::WrongIndex {
                 message: self.message_index,
@@ -198,7 +216,7 @@ impl MegolmMessage {
     }
 
     /// The bytes the signature covers: version, body and MAC as received.
-    fn signed_bytes(&self) -> &[u8] {
+    pub(crate) fn signed_bytes(&self) -> &[u8] {
         &self.bytes[..self.bytes.len() - SIGNATURE_LENGTH]
     }
 

@@ -1,6 +1,12 @@
 //! Megolm (`m.megolm.v1.aes-sha2`): one sender's ratchet for a whole room.
 //!
-//! This first layer holds the pieces a session is built from, not the sessions themselves:
+//! - [`GroupSession`]: the sender's session: encrypt, share its [`SessionKey`], and know when
+//!   to replace it ([`RotationPolicy`], [`GroupSession::invalidate`]).
+//! - [`InboundGroupSession`]: a receiver's copy: decrypt, export at an index, compare and merge
+//!   copies, and [`InboundGroupSession::decrypt_backlog`] for bots catching up on a room.
+//! - [`ReplayRecord`]: which event each message index was first seen in.
+//!
+//! They are built from:
 //!
 //! - [`MegolmRatchet`]: the hash ratchet `R0‖R1‖R2‖R3` and its u32 index, with the fast jump
 //!   [`MegolmRatchet::advance_to`] and the per-index message keys
@@ -14,9 +20,19 @@
 //! at `u32::MAX` cannot advance. libolm instead treats an index more than 2^31 ahead as "in the
 //! past"; the two agree on every index a real session reaches.
 
+mod backlog;
+mod inbound;
 mod message;
+mod outbound;
 mod ratchet;
+mod replay;
+mod rotation;
 mod session_key;
+
+pub use inbound::{DecryptedMessage, InboundGroupSession, SessionOrdering};
+pub use outbound::{GroupEncryptError, GroupSession};
+pub use replay::{Replay, ReplayRecord};
+pub use rotation::{RotationPolicy, RotationReason, Timestamp};
 
 pub use message::{
     MAX_MESSAGE_LENGTH, MAX_PLAINTEXT_LENGTH, MegolmDecryptError, MegolmEncryptError, MegolmMessage,

@@ -2,17 +2,15 @@
 
 use rand_core::CryptoRng;
 
+use super::fields::{read_signing_key, write_signing_key};
 use super::{Kind, PersistError, StorageKey, open, seal};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
-use crate::crypto::Ed25519KeyPair;
 use crate::olm::{Account, KeyId, MAX_ONE_TIME_KEYS};
 use crate::olm::{OneTimeKey, OneTimeKeys};
 use crate::ratchet::storage::{read_key_pair, write_key_pair};
 
 const SCHEMA: u32 = 1;
-const SEED: u8 = 0;
-const EXPANDED: u8 = 1;
 
 impl Account {
     /// Encrypts the account for storage under `key`.
@@ -24,11 +22,7 @@ impl Account {
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
         let mut out = ByteWriter::default();
         out.u32(SCHEMA);
-        match self.signing_key.seed() {
-            Some(seed) => out.u8(SEED).bytes(&*seed),
-            None => out.u8(EXPANDED).bytes(&*self.signing_key.expanded()),
-        };
-        out.bytes(self.signing_key.public_key().as_bytes());
+        write_signing_key(&mut out, &self.signing_key);
         write_key_pair(&mut out, &self.identity_key);
         let keys = &self.one_time_keys;
         out.u32(keys.last_key_id).u32(keys.keys.len() as u32);
@@ -52,15 +46,7 @@ impl Account {
             1 => {}
             other => return Err(PersistError::UnsupportedVersion(other)),
         }
-        let signing_key = match input.u8()? {
-            SEED => Ed25519KeyPair::from_seed(&*input.secret::<32>()?),
-            EXPANDED => Ed25519KeyPair::from_expanded(&*input.secret::<64>()?),
-            _ => return Err(DecodeError::OutOfRange.into()),
-        };
-        let stored_public = input.array::<32>()?;
-        if signing_key.public_key().as_bytes() != &stored_public {
-            return Err(DecodeError::OutOfRange.into());
-        }
+        let signing_key = read_signing_key(&mut input)?;
         let identity_key = read_key_pair(&mut input)?;
         let mut keys = OneTimeKeys {
             last_key_id: input.u32()?,

@@ -24,6 +24,8 @@
 //! can migrate from libolm and, if they must, back.
 
 mod account;
+mod fields;
+mod group_session;
 pub mod libolm;
 mod session;
 
@@ -51,6 +53,9 @@ const TAG_LENGTH: usize = 16;
 pub(crate) enum Kind {
     Account = 1,
     Session = 2,
+    GroupSession = 3,
+    InboundGroupSession = 4,
+    ReplayRecord = 5,
 }
 
 /// The caller's 32-byte key for stored state. Wiped on drop.

@@ -1,4 +1,5 @@
-//! libolm's pickle format: import and export of accounts (v4) and sessions (v1).
+//! libolm's pickle format: import and export of accounts (v4), sessions (v1) and Megolm group
+//! sessions (outbound v1, inbound v2, reading v1).
 //!
 //! A pickle is `base64(AES-256-CBC(raw) ‖ HMAC-SHA-256(ciphertext)[..8])` with key, MAC key and IV
 //! from HKDF-SHA-256(pickle key, no salt, "Pickle"). The IV is derived from the key, so two
@@ -6,6 +7,7 @@
 //! Our own format (see [`super`]) uses a fresh nonce for every save.
 
 mod account;
+mod group;
 mod session;
 
 use thiserror::Error;

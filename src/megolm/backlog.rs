@@ -1,0 +1,62 @@
+//! Decrypting many messages of one session at once: a bot catching up on a room.
+//!
+//! Decrypting a backlog one message at a time jumps the ratchet from the first known index for
+//! every message that arrives out of order, and verifies every signature alone. Here the
+//! signatures are verified in batches, then the messages are opened in index order while one
+//! ratchet walks forward, so each index costs a hash step or two.
+
+use super::inbound::{DecryptedMessage, InboundGroupSession};
+use super::message::{MegolmDecryptError, MegolmMessage};
+
+impl InboundGroupSession {
+    /// Decrypts `messages` (in any order, duplicates allowed), returning one result per
+    /// message in the order given. A bad message fails alone; the others are unaffected.
+    /// The session remembers the latest ratchet reached, as for single messages.
+    pub fn decrypt_backlog(
+        &mut self,
+        messages: &[MegolmMessage],
+    ) -> Vec<Result<DecryptedMessage, MegolmDecryptError>> {
+        let authentic = self.verify_signatures(messages);
+        let mut results: Vec<_> = (0..messages.len())
+            .map(|_| Err(MegolmDecryptError::Signature))
+            .collect();
+        let mut order: Vec<usize> = (0..messages.len()).filter(|i| authentic[*i]).collect();
+        order.sort_by_key(|i| messages[*i].message_index());
+
+        let first_known = self.first_known_index();
+        let mut ratchet = self.initial.clone();
+        let mut newest_opened = None;
+        for i in order {
+            let index = messages[i].message_index();
+            // Sorted, so from the first known index on the walk only moves forward.
+            if index < first_known || ratchet.advance_to(index).is_err() {
+                results[i] = Err(MegolmDecryptError::UnknownIndex {
+                    message: index,
+                    first_known,
+                });
+                continue;
+            }
+            results[i] = messages[i].open(&ratchet).map(|plaintext| {
+                newest_opened = Some(index);
+                DecryptedMessage {
+                    plaintext,
+                    message_index: index,
+                }
+            });
+        }
+        if newest_opened == Some(ratchet.index()) {
+            self.remember_latest(ratchet);
+        }
+        results
+    }
+
+    fn verify_signatures(&self, messages: &[MegolmMessage]) -> Vec<bool> {
+        let signatures: Vec<_> = messages.iter().map(MegolmMessage::signature).collect();
+        let items: Vec<_> = messages
+            .iter()
+            .zip(&signatures)
+            .map(|(message, signature)| (message.signed_bytes(), signature))
+            .collect();
+        self.signing_key.verify_batch(&items)
+    }
+}

@@ -1,0 +1,50 @@
+//! Fields several stored objects share.
+
+use crate::codec::DecodeError;
+use crate::codec::bytes::{ByteReader, ByteWriter};
+use crate::crypto::{Ed25519KeyPair, Ed25519PublicKey};
+use crate::megolm::MegolmRatchet;
+
+const SEED: u8 = 0;
+const EXPANDED: u8 = 1;
+
+/// An Ed25519 key pair: its seed when it has one (or libolm's expanded form), then the public
+/// key, checked against the secret on read.
+pub(super) fn write_signing_key(out: &mut ByteWriter, key: &Ed25519KeyPair) {
+    match key.seed() {
+        Some(seed) => out.u8(SEED).bytes(&*seed),
+        None => out.u8(EXPANDED).bytes(&*key.expanded()),
+    };
+    out.bytes(key.public_key().as_bytes());
+}
+
+pub(super) fn read_signing_key(input: &mut ByteReader<'_>) -> Result<Ed25519KeyPair, DecodeError> {
+    let key = match input.u8()? {
+        SEED => Ed25519KeyPair::from_seed(&*input.secret::<32>()?),
+        EXPANDED => Ed25519KeyPair::from_expanded(&*input.secret::<64>()?),
+        _ => return Err(DecodeError::OutOfRange),
+    };
+    if key.public_key().as_bytes() != &input.array::<32>()? {
+        return Err(DecodeError::OutOfRange);
+    }
+    Ok(key)
+}
+
+pub(super) fn read_public_signing_key(
+    input: &mut ByteReader<'_>,
+) -> Result<Ed25519PublicKey, DecodeError> {
+    Ed25519PublicKey::from_bytes(&input.array()?).map_err(|_| DecodeError::OutOfRange)
+}
+
+/// A Megolm ratchet: its index, then its 128 bytes.
+pub(super) fn write_megolm_ratchet(out: &mut ByteWriter, ratchet: &MegolmRatchet) {
+    out.u32(ratchet.index()).bytes(ratchet.as_bytes());
+}
+
+pub(super) fn read_megolm_ratchet(
+    input: &mut ByteReader<'_>,
+) -> Result<MegolmRatchet, DecodeError> {
+    let index = input.u32()?;
+    let bytes = input.secret::<{ MegolmRatchet::LENGTH }>()?;
+    Ok(MegolmRatchet::from_bytes(&bytes, index))
+}

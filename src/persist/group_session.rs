@@ -1,0 +1,135 @@
+//! The stored forms of Megolm state (schema 1 each): outbound and inbound sessions, and the
+//! replay record.
+
+use rand_core::CryptoRng;
+
+use super::fields::{
+    read_megolm_ratchet, read_public_signing_key, read_signing_key, write_megolm_ratchet,
+    write_signing_key,
+};
+use super::{Kind, PersistError, StorageKey, open, seal};
+use crate::codec::DecodeError;
+use crate::codec::bytes::{ByteReader, ByteWriter};
+use crate::megolm::{GroupSession, InboundGroupSession, ReplayRecord, Timestamp};
+
+const SCHEMA: u32 = 1;
+
+/// Entries a stored replay record may hold, so a corrupt count cannot allocate without bound.
+const MAX_REPLAY_ENTRIES: usize = 1 << 24;
+
+fn read_schema(input: &mut ByteReader<'_>) -> Result<(), PersistError> {
+    match input.u32()? {
+        SCHEMA => Ok(()),
+        other => Err(PersistError::UnsupportedVersion(other)),
+    }
+}
+
+impl GroupSession {
+    /// Encrypts the session for storage under `key`.
+    pub fn save(&self, key: &StorageKey) -> Vec<u8> {
+        self.save_with_rng(key, &mut rand::rng())
+    }
+
+    /// As [`GroupSession::save`], drawing the nonce from `rng`.
+    pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        let mut out = ByteWriter::default();
+        out.u32(SCHEMA);
+        write_megolm_ratchet(&mut out, &self.ratchet);
+        write_signing_key(&mut out, &self.signing_key);
+        out.u64(self.created_at.as_millis()).bool(self.invalidated);
+        seal(Kind::GroupSession, &out.finish(), key, rng)
+    }
+
+    /// Restores a session saved by [`GroupSession::save`].
+    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
+        let payload = open(Kind::GroupSession, blob, key)?;
+        let mut input = ByteReader::new(&payload);
+        read_schema(&mut input)?;
+        let session = Self {
+            ratchet: read_megolm_ratchet(&mut input)?,
+            signing_key: read_signing_key(&mut input)?,
+            created_at: Timestamp::from_millis(input.u64()?),
+            invalidated: input.bool()?,
+        };
+        input.finish()?;
+        Ok(session)
+    }
+}
+
+impl InboundGroupSession {
+    /// Encrypts the session for storage under `key`.
+    pub fn save(&self, key: &StorageKey) -> Vec<u8> {
+        self.save_with_rng(key, &mut rand::rng())
+    }
+
+    /// As [`InboundGroupSession::save`], drawing the nonce from `rng`.
+    pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        let mut out = ByteWriter::default();
+        out.u32(SCHEMA);
+        write_megolm_ratchet(&mut out, &self.initial);
+        write_megolm_ratchet(&mut out, &self.latest);
+        out.bytes(self.signing_key.as_bytes())
+            .bool(self.signing_key_verified);
+        seal(Kind::InboundGroupSession, &out.finish(), key, rng)
+    }
+
+    /// Restores a session saved by [`InboundGroupSession::save`].
+    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
+        let payload = open(Kind::InboundGroupSession, blob, key)?;
+        let mut input = ByteReader::new(&payload);
+        read_schema(&mut input)?;
+        let initial = read_megolm_ratchet(&mut input)?;
+        let latest = read_megolm_ratchet(&mut input)?;
+        if latest.index() < initial.index() {
+            return Err(DecodeError::OutOfRange.into());
+        }
+        let session = Self {
+            initial,
+            latest,
+            signing_key: read_public_signing_key(&mut input)?,
+            signing_key_verified: input.bool()?,
+        };
+        input.finish()?;
+        Ok(session)
+    }
+}
+
+impl ReplayRecord {
+    /// Encrypts the record for storage under `key`.
+    pub fn save(&self, key: &StorageKey) -> Vec<u8> {
+        self.save_with_rng(key, &mut rand::rng())
+    }
+
+    /// As [`ReplayRecord::save`], drawing the nonce from `rng`.
+    pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        let mut out = ByteWriter::default();
+        out.u32(SCHEMA).u32(self.seen.len() as u32);
+        let mut entries: Vec<_> = self.seen.iter().collect();
+        entries.sort();
+        for ((session_id, index), event) in entries {
+            out.u32(session_id.len() as u32)
+                .bytes(session_id.as_bytes())
+                .u32(*index)
+                .bytes(event);
+        }
+        seal(Kind::ReplayRecord, &out.finish(), key, rng)
+    }
+
+    /// Restores a record saved by [`ReplayRecord::save`].
+    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
+        let payload = open(Kind::ReplayRecord, blob, key)?;
+        let mut input = ByteReader::new(&payload);
+        read_schema(&mut input)?;
+        let mut record = Self::new();
+        for _ in 0..input.count(MAX_REPLAY_ENTRIES)? {
+            let length = input.count(payload.len())?;
+            let session_id = std::str::from_utf8(input.take(length)?)
+                .map_err(|_| DecodeError::OutOfRange)?
+                .to_owned();
+            let index = input.u32()?;
+            record.seen.insert((session_id, index), input.array()?);
+        }
+        input.finish()?;
+        Ok(record)
+    }
+}

@@ -1,0 +1,106 @@
+//! libolm's group session pickles: outbound version 1, inbound versions 1 and 2.
+//!
+//! A Megolm ratchet is `R0‖R1‖R2‖R3 (128) ‖ u32 counter`. Outbound: `u32 1 ‖ ratchet ‖
+//! Ed25519 public (32) ‖ expanded secret (64)`. Inbound: `u32 version ‖ initial ratchet ‖
+//! latest ratchet ‖ Ed25519 public (32)`, and from version 2 on `‖ u8 signing key verified`
+//! (version 1 sessions all came from signed session keys).
+
+use super::{LibolmPickleError, decrypt, encrypt};
+use crate::codec::bytes::{ByteReader, ByteWriter};
+use crate::crypto::{Ed25519KeyPair, Ed25519PublicKey};
+use crate::megolm::{GroupSession, InboundGroupSession, MegolmRatchet, Timestamp};
+
+const OUTBOUND_VERSION: u32 = 1;
+const INBOUND_VERSION: u32 = 2;
+
+impl GroupSession {
+    /// Imports a libolm outbound group session pickle (version 1). libolm does not record when
+    /// a session was created, so the import is stamped with `created_at`.
+    pub fn from_libolm_pickle(
+        pickle: &str,
+        pickle_key: &[u8],
+        created_at: Timestamp,
+    ) -> Result<Self, LibolmPickleError> {
+        let raw = decrypt(pickle, pickle_key)?;
+        let mut input = ByteReader::new(&raw);
+        match input.u32()? {
+            OUTBOUND_VERSION => {}
+            other => return Err(LibolmPickleError::UnsupportedVersion(other)),
+        }
+        let ratchet = read_ratchet(&mut input)?;
+        let public = input.array::<32>()?;
+        let signing_key = Ed25519KeyPair::from_expanded(&*input.secret::<64>()?);
+        if signing_key.public_key().as_bytes() != &public {
+            return Err(LibolmPickleError::InvalidKey);
+        }
+        input.finish()?;
+        Ok(Self {
+            ratchet,
+            signing_key,
+            created_at,
+            invalidated: false,
+        })
+    }
+
+    /// Exports the session as a libolm outbound pickle (version 1) under `pickle_key`. The
+    /// creation time and invalidation are not part of libolm's format and are lost.
+    pub fn to_libolm_pickle(&self, pickle_key: &[u8]) -> String {
+        let mut out = ByteWriter::default();
+        out.u32(OUTBOUND_VERSION);
+        write_ratchet(&mut out, &self.ratchet);
+        out.bytes(self.signing_key.public_key().as_bytes())
+            .bytes(&*self.signing_key.expanded());
+        encrypt(&out.finish(), pickle_key)
+    }
+}
+
+impl InboundGroupSession {
+    /// Imports a libolm inbound group session pickle (version 1 or 2).
+    pub fn from_libolm_pickle(pickle: &str, pickle_key: &[u8]) -> Result<Self, LibolmPickleError> {
+        let raw = decrypt(pickle, pickle_key)?;
+        let mut input = ByteReader::new(&raw);
+        let version = input.u32()?;
+        if !matches!(version, 1 | INBOUND_VERSION) {
+            return Err(LibolmPickleError::UnsupportedVersion(version));
+        }
+        let initial = read_ratchet(&mut input)?;
+        let latest = read_ratchet(&mut input)?;
+        let signing_key = Ed25519PublicKey::from_bytes(&input.array()?)
+            .map_err(|_| LibolmPickleError::InvalidKey)?;
+        let signing_key_verified = version == 1 || input.bool()?;
+        input.finish()?;
+        // The latest ratchet is a cache; one behind the initial (libolm's modular order at the
+        // u32 edge) is replaced by the initial one.
+        let latest = if latest.index() >= initial.index() {
+            latest
+        } else {
+            initial.clone()
+        };
+        Ok(Self {
+            initial,
+            latest,
+            signing_key,
+            signing_key_verified,
+        })
+    }
+
+    /// Exports the session as a libolm inbound pickle (version 2) under `pickle_key`.
+    pub fn to_libolm_pickle(&self, pickle_key: &[u8]) -> String {
+        let mut out = ByteWriter::default();
+        out.u32(INBOUND_VERSION);
+        write_ratchet(&mut out, &self.initial);
+        write_ratchet(&mut out, &self.latest);
+        out.bytes(self.signing_key.as_bytes())
+            .bool(self.signing_key_verified);
+        encrypt(&out.finish(), pickle_key)
+    }
+}
+
+fn read_ratchet(input: &mut ByteReader<'_>) -> Result<MegolmRatchet, LibolmPickleError> {
+    let bytes = input.secret::<{ MegolmRatchet::LENGTH }>()?;
+    Ok(MegolmRatchet::from_bytes(&bytes, input.u32()?))
+}
+
+fn write_ratchet(out: &mut ByteWriter, ratchet: &MegolmRatchet) {
+    out.bytes(ratchet.as_bytes()).u32(ratchet.index());
+}
