@@ -9,6 +9,9 @@
 use olmo::crypto::{
     CipherKeys, Curve25519KeyPair, Curve25519SecretKey, Ed25519KeyPair, SharedSecret,
 };
+use olmo::megolm::{
+    ExportedSessionKey, GroupSession, InboundGroupSession, MegolmRatchet, SessionKey, Timestamp,
+};
 use olmo::olm::Account;
 use olmo::persist::StorageKey;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -23,11 +26,28 @@ fn secret_types_zeroize_on_drop() {
     wiped_on_drop::<SharedSecret>();
     wiped_on_drop::<CipherKeys>();
     wiped_on_drop::<StorageKey>();
+    wiped_on_drop::<MegolmRatchet>();
     // What ours are made of: these fail to build without the dependencies' `zeroize` feature.
     wiped_on_drop::<x25519_dalek::StaticSecret>();
     wiped_on_drop::<ed25519_dalek::SigningKey>();
     wiped_on_drop::<ed25519_dalek::hazmat::ExpandedSecretKey>();
     wiped_on_drop::<zeroize::Zeroizing<[u8; 32]>>();
+}
+
+/// Megolm's state prints ids and indices, never ratchet bytes.
+#[test]
+fn megolm_debug_output_hides_ratchets() {
+    let session = GroupSession::new(Timestamp::from_millis(0));
+    let key: SessionKey = session.session_key();
+    let inbound = InboundGroupSession::new(&key);
+    let exported: ExportedSessionKey = inbound.export_at_first_known_index();
+    let shown = format!("{session:?} {key:?} {inbound:?} {exported:?}");
+    let ratchet = base64_of(&exported.to_bytes()[5..37]);
+    assert!(!shown.contains(&ratchet[..12]), "ratchet in Debug: {shown}");
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    olmo::crypto::base64::encode(bytes)
 }
 
 #[test]

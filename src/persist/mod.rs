@@ -64,7 +64,7 @@ pub struct StorageKey([u8; 32]);
 
 impl StorageKey {
     /// Wraps 32 key bytes (from the platform keystore, or a KDF of a passphrase).
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
 }
