@@ -12,6 +12,11 @@ use olmo::olm::{Account, Message, OlmMessage, PreKeyMessage, Session};
 use olmo::persist::StorageKey;
 use rand_core::{TryCryptoRng, TryRng};
 
+#[path = "megolm_checks.rs"]
+mod megolm_checks;
+
+pub use megolm_checks::*;
+
 /// The fuzz targets; also the directory names under `fuzz/seeds/` and `fuzz/regressions/`.
 pub const TARGETS: &[&str] = &[
     "olm_message_decode",
@@ -19,6 +24,10 @@ pub const TARGETS: &[&str] = &[
     "olm_session_decrypt",
     "restore_account",
     "restore_session",
+    "megolm_message_decode",
+    "megolm_session_key_decode",
+    "megolm_decrypt",
+    "restore_group_session",
 ];
 
 /// Runs the check of fuzz target `target` on `data`; `false` if there is no such target.
@@ -29,7 +38,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "olm_session_decrypt" => check_session_decrypt(data),
         "restore_account" => check_restore_account(data),
         "restore_session" => check_restore_session(data),
-        _ => return false,
+        _ => return run_megolm(target, data),
     }
     true
 }
@@ -100,7 +109,7 @@ fn push_bytes_field(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn push_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8 & 0x7f) | 0x80);
         value >>= 7;
@@ -459,5 +468,6 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             session.to_libolm_pickle(PICKLE_KEY).into_bytes(),
         ));
     }
+    seeds.extend(megolm_seeds());
     seeds
 }

@@ -10,6 +10,8 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
+mod megolm_demo;
+
 use olmo::crypto::base64;
 use olmo::olm::{Account, OlmMessage, Session};
 use olmo::persist::StorageKey;
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
     {
         [] | ["demo"] => {
             demo();
+            megolm_demo::run();
             println!("\nTools: olmo inspect TYPE BODY | olmo migrate-account (see --help)");
             Ok(())
         }

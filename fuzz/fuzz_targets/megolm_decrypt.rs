@@ -1,0 +1,8 @@
+//! Fuzz target `megolm_decrypt`: see [`olmo_fuzz::run_megolm`].
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    olmo_fuzz::run_megolm("megolm_decrypt", data);
+});
