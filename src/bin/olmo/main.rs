@@ -4,6 +4,8 @@
 //! olmo                       run the demonstration
 //! olmo demo                  the same
 //! olmo inspect TYPE BODY     decode an Olm message from a Matrix event (type 0|1, base64 body)
+//! olmo inspect megolm BODY   decode a Megolm message (a room event's ciphertext)
+//! olmo inspect room-key KEY  show a session key's session id and first index
 //! olmo migrate-account       read a libolm account pickle on stdin, write olmo storage on stdout
 //! ```
 
@@ -13,6 +15,7 @@ use std::process::ExitCode;
 mod megolm_demo;
 
 use olmo::crypto::base64;
+use olmo::megolm::{ExportedSessionKey, MegolmMessage, SessionKey};
 use olmo::olm::{Account, OlmMessage, Session};
 use olmo::persist::StorageKey;
 
@@ -27,9 +30,13 @@ fn main() -> ExitCode {
         [] | ["demo"] => {
             demo();
             megolm_demo::run();
-            println!("\nTools: olmo inspect TYPE BODY | olmo migrate-account (see --help)");
+            println!(
+                "\nTools: olmo inspect 0|1|megolm|room-key ... | olmo migrate-account (see --help)"
+            );
             Ok(())
         }
+        ["inspect", "megolm", body] => inspect_megolm(body),
+        ["inspect", "room-key", key] => inspect_room_key(key),
         ["inspect", message_type, body] => inspect(message_type, body),
         ["migrate-account"] => migrate_account(),
         _ => {
@@ -152,6 +159,41 @@ fn inspect(message_type: &str, body: &str) -> Result<(), String> {
     println!("  chain index    {}", normal.chain_index());
     println!("  ciphertext     {} bytes", normal.ciphertext().len());
     println!("  mac            {}", base64::encode(normal.mac()));
+    Ok(())
+}
+
+fn inspect_megolm(body: &str) -> Result<(), String> {
+    let message = MegolmMessage::from_base64(body).map_err(|e| e.to_string())?;
+    println!("megolm message");
+    println!("  message index  {}", message.message_index());
+    println!("  ciphertext     {} bytes", message.ciphertext().len());
+    println!("  mac            {}", base64::encode(message.mac()));
+    println!("  signature      {}", message.signature().to_base64());
+    Ok(())
+}
+
+/// Shows a session key's public parts: which session, from which index, signature valid.
+fn inspect_room_key(key: &str) -> Result<(), String> {
+    let (kind, session_id, index) = match SessionKey::from_base64(key) {
+        Ok(key) => (
+            "signed session key (m.room_key), signature valid",
+            key.session_id(),
+            key.ratchet().index(),
+        ),
+        Err(signed_error) => {
+            let key = ExportedSessionKey::from_base64(key).map_err(|_| {
+                format!("neither a session key ({signed_error}) nor an exported key")
+            })?;
+            (
+                "exported session key (unsigned)",
+                key.signing_key().to_base64(),
+                key.ratchet().index(),
+            )
+        }
+    };
+    println!("{kind}");
+    println!("  session id     {session_id}");
+    println!("  first index    {index}");
     Ok(())
 }
 
