@@ -10,8 +10,8 @@ stdout per request.  Every response is either
 No exception ever terminates the peer; only {"op": "quit"} or EOF on stdin do
 (both exit with status 0).  Nothing else is ever written to stdout.
 
-Objects (accounts, sessions, and later group sessions) live in dicts keyed by
-string handles such as "a1" or "s3".  Handles are never reused within one peer.
+Objects (accounts, sessions, outbound and inbound group sessions) live in
+dicts keyed by string handles such as "a1", "s3", "g4" or "i5".  Handles are never reused within one peer.
 
 Encodings:
   * Keys, signatures, message bodies, session ids and pickles are strings
@@ -33,6 +33,7 @@ response fields, and decorate it with ``@op("name")``.
 import json
 import sys
 
+import _libolm  # python-olm's cffi module; only for functions it does not wrap
 import olm
 
 # --------------------------------------------------------------------------
@@ -311,6 +312,138 @@ def op_unpickle_session(req):
     pickle = _str_field(req, "pickle").encode("ascii")
     session = olm.Session.from_pickle(pickle, _pickle_key(req))
     return {"session": _store(SESSIONS, "s", session), "session_id": session.id}
+
+
+# ---- Megolm group sessions -------------------------------------------------
+#
+# Handles: "g<n>" for outbound (sending) sessions, "i<n>" for inbound ones.
+# Keys (session keys, exported keys), message bodies and session ids are the
+# unpadded base64 strings libolm produces.  Message indices are u32 integers.
+
+
+def _outbound_group(req):
+    return _get(OUTBOUND_GROUP_SESSIONS, "outbound group session", req["session"])
+
+
+def _inbound_group(req):
+    return _get(INBOUND_GROUP_SESSIONS, "inbound group session", req["session"])
+
+
+def _u32_field(req, name):
+    value = req[name]
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError("field %r must be a u32, got %r" % (name, value))
+    return value
+
+
+def _outbound_group_info(handle, session):
+    return {
+        "session": handle,
+        "session_id": session.id,
+        "message_index": session.message_index,
+        "session_key": session.session_key,
+    }
+
+
+def _inbound_group_info(handle, session):
+    # python-olm does not wrap olm_inbound_group_session_is_verified; call it
+    # directly.  libolm sets the flag for signed session keys *and* after the
+    # first successful decryption.
+    verified = bool(_libolm.lib.olm_inbound_group_session_is_verified(session._session))
+    return {
+        "session": handle,
+        "session_id": session.id,
+        "first_known_index": session.first_known_index,
+        "is_verified": verified,
+    }
+
+
+@op("group_outbound_new")
+def op_group_outbound_new(req):
+    session = olm.OutboundGroupSession()
+    return _outbound_group_info(_store(OUTBOUND_GROUP_SESSIONS, "g", session), session)
+
+
+@op("group_outbound_info")
+def op_group_outbound_info(req):
+    """-> session_id, message_index (of the next message) and the signed
+    session key at that index."""
+    return _outbound_group_info(req["session"], _outbound_group(req))
+
+
+@op("group_encrypt")
+def op_group_encrypt(req):
+    """{"plaintext": str} -> {"body", "message_index"}, or
+    {"plaintexts": [str, ...]} -> {"bodies": [...], "message_indices": [...]}
+    (one round trip for a long run of messages)."""
+    session = _outbound_group(req)
+    if "plaintexts" in req:
+        texts = req["plaintexts"]
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("field 'plaintexts' must be a list of strings")
+        bodies, indices = [], []
+        for text in texts:
+            indices.append(session.message_index)
+            bodies.append(session.encrypt(text))
+        return {"bodies": bodies, "message_indices": indices}
+    index = session.message_index
+    return {"body": session.encrypt(_str_field(req, "plaintext")), "message_index": index}
+
+
+@op("group_pickle_outbound")
+def op_group_pickle_outbound(req):
+    return {"pickle": _outbound_group(req).pickle(_pickle_key(req)).decode("ascii")}
+
+
+@op("group_unpickle_outbound")
+def op_group_unpickle_outbound(req):
+    pickle = _str_field(req, "pickle").encode("ascii")
+    session = olm.OutboundGroupSession.from_pickle(pickle, _pickle_key(req))
+    return _outbound_group_info(_store(OUTBOUND_GROUP_SESSIONS, "g", session), session)
+
+
+@op("group_inbound_new")
+def op_group_inbound_new(req):
+    """From a signed session key (m.room_key)."""
+    session = olm.InboundGroupSession(_str_field(req, "session_key"))
+    return _inbound_group_info(_store(INBOUND_GROUP_SESSIONS, "i", session), session)
+
+
+@op("group_inbound_import")
+def op_group_inbound_import(req):
+    """From an exported (unsigned) session key."""
+    session = olm.InboundGroupSession.import_session(_str_field(req, "exported_key"))
+    return _inbound_group_info(_store(INBOUND_GROUP_SESSIONS, "i", session), session)
+
+
+@op("group_inbound_info")
+def op_group_inbound_info(req):
+    return _inbound_group_info(req["session"], _inbound_group(req))
+
+
+@op("group_decrypt")
+def op_group_decrypt(req):
+    plaintext, index = _inbound_group(req).decrypt(_str_field(req, "body"), unicode_errors="strict")
+    return {"plaintext": plaintext, "message_index": index}
+
+
+@op("group_export")
+def op_group_export(req):
+    """The exported key at "index".  Note that libolm moves its cached latest
+    ratchet when exporting at or after it (visible in a later pickle)."""
+    return {"exported_key": _inbound_group(req).export_session(_u32_field(req, "index"))}
+
+
+@op("group_pickle_inbound")
+def op_group_pickle_inbound(req):
+    return {"pickle": _inbound_group(req).pickle(_pickle_key(req)).decode("ascii")}
+
+
+@op("group_unpickle_inbound")
+def op_group_unpickle_inbound(req):
+    pickle = _str_field(req, "pickle").encode("ascii")
+    session = olm.InboundGroupSession.from_pickle(pickle, _pickle_key(req))
+    return _inbound_group_info(_store(INBOUND_GROUP_SESSIONS, "i", session), session)
 
 
 # ---- misc ----------------------------------------------------------------

@@ -156,6 +156,84 @@ def main():
             assert r["ok"] is False and ": " in r["error"], r
         assert peer.call({"op": "ping"})["ok"] is True
 
+    def group_encrypt_decrypt():
+        out = peer.call({"op": "group_outbound_new"})
+        assert out["message_index"] == 0 and len(out["session_id"]) == 43, out
+        inb = peer.call({"op": "group_inbound_new", "session_key": out["session_key"]})
+        assert inb["session_id"] == out["session_id"], inb
+        assert inb["first_known_index"] == 0 and inb["is_verified"] is True, inb
+        one = peer.call({"op": "group_encrypt", "session": out["session"], "plaintext": "grüße 0"})
+        assert one["message_index"] == 0, one
+        many = peer.call({"op": "group_encrypt", "session": out["session"],
+                          "plaintexts": ["m1", "m2", "m3"]})
+        assert many["message_indices"] == [1, 2, 3], many
+        bodies = [one["body"]] + many["bodies"]
+        texts = ["grüße 0", "m1", "m2", "m3"]
+        for index in (3, 0, 2, 1):
+            p = peer.call({"op": "group_decrypt", "session": inb["session"], "body": bodies[index]})
+            assert p == {"ok": True, "plaintext": texts[index], "message_index": index}, p
+        info = peer.call({"op": "group_outbound_info", "session": out["session"]})
+        assert info["message_index"] == 4 and info["session_key"] != out["session_key"], info
+        st["g_out"], st["g_in"], st["g_bodies"], st["g_texts"] = (
+            out["session"], inb["session"], bodies, texts)
+
+    def group_export_import():
+        exp = peer.call({"op": "group_export", "session": st["g_in"], "index": 2})
+        assert len(exp["exported_key"]) == 220, exp  # 165 bytes, unpadded base64
+        imp = peer.call({"op": "group_inbound_import", "exported_key": exp["exported_key"]})
+        assert imp["first_known_index"] == 2 and imp["is_verified"] is False, imp
+        early = peer.raw({"op": "group_decrypt", "session": imp["session"],
+                          "body": st["g_bodies"][1]})
+        assert early["ok"] is False and "UNKNOWN_MESSAGE_INDEX" in early["error"], early
+        p = peer.call({"op": "group_decrypt", "session": imp["session"], "body": st["g_bodies"][3]})
+        assert p["plaintext"] == "m3" and p["message_index"] == 3, p
+        # libolm counts a successful decryption as evidence that the key is genuine.
+        info = peer.call({"op": "group_inbound_info", "session": imp["session"]})
+        assert info["is_verified"] is True, info
+        # libolm compares indices modulo 2^32: 2^31 or more ahead of both its latest ratchet
+        # (now 3) and its first known index (2) counts as "in the past".
+        far = peer.raw({"op": "group_export", "session": imp["session"], "index": 3 + (1 << 31)})
+        assert far["ok"] is False and "UNKNOWN_MESSAGE_INDEX" in far["error"], far
+        # Just under 2^31 ahead of the latest ratchet works (and moves that ratchet there).
+        peer.call({"op": "group_export", "session": imp["session"], "index": 2 + (1 << 31)})
+        peer.call({"op": "group_export", "session": imp["session"], "index": 3 + (1 << 31)})
+        for bad in (-1, 1 << 32, True, "3"):
+            r = peer.raw({"op": "group_export", "session": imp["session"], "index": bad})
+            assert r["ok"] is False and "u32" in r["error"], r
+
+    def group_pickles():
+        pk = peer.call({"op": "group_pickle_outbound", "session": st["g_out"], "key": "kë"})
+        again = peer.call({"op": "group_pickle_outbound", "session": st["g_out"], "key": "kë"})
+        assert pk["pickle"] == again["pickle"], "libolm pickles are deterministic"
+        out = peer.call({"op": "group_unpickle_outbound", "pickle": pk["pickle"], "key": "kë"})
+        assert out["message_index"] == 4, out
+        bad = peer.raw({"op": "group_unpickle_outbound", "pickle": pk["pickle"], "key": "k"})
+        assert bad["ok"] is False and "BAD_ACCOUNT_KEY" in bad["error"], bad
+        ipk = peer.call({"op": "group_pickle_inbound", "session": st["g_in"], "key": ""})["pickle"]
+        inb = peer.call({"op": "group_unpickle_inbound", "pickle": ipk, "key": ""})
+        assert inb["first_known_index"] == 0 and inb["is_verified"] is True, inb
+        m = peer.call({"op": "group_encrypt", "session": out["session"], "plaintext": "after"})
+        assert m["message_index"] == 4, m
+        p = peer.call({"op": "group_decrypt", "session": inb["session"], "body": m["body"]})
+        assert p["plaintext"] == "after" and p["message_index"] == 4, p
+        for h in (out["session"], inb["session"]):
+            peer.call({"op": "drop", "handle": h})
+        r = peer.raw({"op": "group_encrypt", "session": out["session"], "plaintext": "x"})
+        assert r["ok"] is False and "unknown outbound group session" in r["error"], r
+
+    def group_errors():
+        other = peer.call({"op": "group_outbound_new"})
+        m = peer.call({"op": "group_encrypt", "session": other["session"], "plaintext": "x"})
+        r = peer.raw({"op": "group_decrypt", "session": st["g_in"], "body": m["body"]})
+        assert r["ok"] is False and "BAD_SIGNATURE" in r["error"], r
+        for bad in ("!!", "AAAA"):
+            r = peer.raw({"op": "group_inbound_new", "session_key": bad})
+            assert r["ok"] is False, r
+        r = peer.raw({"op": "group_inbound_import", "exported_key": other["session_key"]})
+        assert r["ok"] is False and "BAD_SESSION_KEY" in r["error"], r
+        r = peer.raw({"op": "group_encrypt", "session": st["g_out"], "plaintexts": ["a", 1]})
+        assert r["ok"] is False and "TypeError" in r["error"], r
+
     check("accounts", accounts)
     check("one-time and fallback keys", otks)
     check("outbound / pre-key / inbound", outbound_prekey_inbound)
@@ -163,6 +241,10 @@ def main():
     check("5 messages back and forth", back_and_forth)
     check("pickle / unpickle", pickles)
     check("errors keep the peer alive", errors_keep_peer_alive)
+    check("group: encrypt / decrypt", group_encrypt_decrypt)
+    check("group: export / import", group_export_import)
+    check("group: pickles", group_pickles)
+    check("group: errors", group_errors)
     check("quit", peer.close)
 
     print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))

@@ -1,7 +1,6 @@
-//! Megolm's first layer against vodozemac 0.11: the ratchet derives the same message keys at
-//! every index (single steps and long jumps across each part's roll-over), vodozemac's session
-//! and exported keys decode with our codecs, and messages decrypt both ways.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The first layer against vodozemac: the ratchet derives the same message keys at every index
+//! (single steps and long jumps across each part's roll-over), vodozemac's session and exported
+//! keys decode with our codecs, and messages decrypt both ways.
 
 use olmo::crypto::Ed25519KeyPair;
 use olmo::megolm::{
