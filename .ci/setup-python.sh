@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Creates/updates the Python venv used by the libolm interop peer
-# (tests/peers/libolm_peer.py).  Idempotent: reinstalls only when
+# Creates/updates the Python venv used by the interop peers (tests/peers/libolm_peer.py,
+# tests/peers/nio_peer.py).  Idempotent: reinstalls only when
 # tests/peers/requirements.txt changed since the last successful install.
 set -euo pipefail
 
@@ -14,10 +14,10 @@ if [ ! -x "$VENV/bin/python3" ]; then
 fi
 
 if [ -f "$STAMP" ] && cmp -s "$REQS" "$STAMP" \
-    && "$VENV/bin/python3" -c 'import olm' >/dev/null 2>&1; then
+    && "$VENV/bin/python3" -c 'import olm, nio.crypto' >/dev/null 2>&1; then
     exit 0
 fi
 
 "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$REQS"
-"$VENV/bin/python3" -c 'import olm' # fail loudly if the install is unusable
+"$VENV/bin/python3" -c 'import olm, nio.crypto' # fail loudly if the install is unusable
 cp "$REQS" "$STAMP"

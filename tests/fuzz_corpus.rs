@@ -133,6 +133,21 @@ fn restore_seeds_restore() {
     }
 }
 
+/// The key export seed `wrapped-counter-vector` is the `wrap-64` vector of
+/// `test-vectors/key-export/`, copied unchanged.
+#[test]
+fn wrapped_counter_seed_is_the_vector() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("test-vectors/key-export/vectors.json");
+    let vectors: Vec<serde_json::Value> =
+        serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let vector = vectors
+        .iter()
+        .find(|vector| vector["name"] == "wrap-64")
+        .unwrap();
+    assert_eq!(vector["counter"], "64");
+    assert_eq!(vector["file"], checks::WRAPPED_COUNTER_VECTOR);
+}
+
 /// The rebuilt encodings agree with olmo's encoder on real messages.
 #[test]
 fn canonical_encoder_matches() {

@@ -17,6 +17,11 @@ mod megolm_checks;
 
 pub use megolm_checks::*;
 
+#[path = "key_export_checks.rs"]
+mod key_export_checks;
+
+pub use key_export_checks::*;
+
 /// The fuzz targets; also the directory names under `fuzz/seeds/` and `fuzz/regressions/`.
 pub const TARGETS: &[&str] = &[
     "olm_message_decode",
@@ -28,6 +33,7 @@ pub const TARGETS: &[&str] = &[
     "megolm_session_key_decode",
     "megolm_decrypt",
     "restore_group_session",
+    "key_export_file",
 ];
 
 /// Runs the check of fuzz target `target` on `data`; `false` if there is no such target.
@@ -38,6 +44,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "olm_session_decrypt" => check_session_decrypt(data),
         "restore_account" => check_restore_account(data),
         "restore_session" => check_restore_session(data),
+        "key_export_file" => check_key_export_file(data),
         _ => return run_megolm(target, data),
     }
     true
@@ -469,5 +476,6 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         ));
     }
     seeds.extend(megolm_seeds());
+    seeds.extend(key_export_seeds());
     seeds
 }

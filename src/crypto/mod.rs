@@ -1,4 +1,5 @@
-//! Primitives every protocol is built from: typed keys, the KDFs, the message cipher and base64.
+//! Primitives every protocol is built from: typed keys, the KDFs, the message cipher, base64,
+//! and the passphrase primitives of key export files (PBKDF2, AES-CTR).
 //!
 //! Nothing above this module touches a RustCrypto or dalek type directly; everything it hands out
 //! is a typed key or a byte string, and every secret in it is wiped on drop.
@@ -9,11 +10,13 @@ mod cipher;
 mod curve25519;
 mod ed25519;
 mod kdf;
+mod passphrase;
 
 pub use cipher::{CipherError, CipherKeys};
 pub use curve25519::{Curve25519KeyPair, Curve25519PublicKey, Curve25519SecretKey, SharedSecret};
 pub use ed25519::{Ed25519KeyPair, Ed25519PublicKey, Ed25519Signature};
 pub use kdf::{hkdf_sha256, hmac_sha256, sha256};
+pub use passphrase::{aes256_ctr64_xor, aes256_ctr128_xor, pbkdf2_sha512};
 
 use thiserror::Error;
 

@@ -5,6 +5,8 @@
 //! - [`InboundGroupSession`]: a receiver's copy: decrypt, export at an index, compare and merge
 //!   copies, and [`InboundGroupSession::decrypt_backlog`] for bots catching up on a room.
 //! - [`ReplayRecord`]: which event each message index was first seen in.
+//! - Key export files ([`encrypt_key_export`], [`decrypt_key_export`]): the passphrase-protected
+//!   `MEGOLM SESSION DATA` files clients exchange, holding [`ExportedRoomKey`]s.
 //!
 //! They are built from:
 //!
@@ -22,6 +24,7 @@
 
 mod backlog;
 mod inbound;
+mod key_export;
 mod message;
 mod outbound;
 mod ratchet;
@@ -30,6 +33,11 @@ mod rotation;
 mod session_key;
 
 pub use inbound::{DecryptedMessage, InboundGroupSession, SessionOrdering};
+pub use key_export::{
+    ExportedRoomKey, KEY_EXPORT_DEFAULT_ROUNDS, KEY_EXPORT_FOOTER, KEY_EXPORT_HEADER,
+    KEY_EXPORT_MAX_ROUNDS, KeyExportError, decrypt_key_export, encrypt_key_export,
+    encrypt_key_export_with_rng,
+};
 pub use outbound::{GroupEncryptError, GroupSession};
 pub use replay::{Replay, ReplayRecord};
 pub use rotation::{RotationPolicy, RotationReason, Timestamp};

@@ -40,6 +40,20 @@ impl Peer {
         Peer::spawn("libolm", &python, &[script.as_path()])
     }
 
+    /// Spawns the matrix-nio peer (tests/peers/nio_peer.py) from the repo's `.venv`.
+    pub fn nio() -> Peer {
+        let repo = repo_root();
+        let python = repo.join(".venv").join("bin").join("python3");
+        let script = repo.join("tests").join("peers").join("nio_peer.py");
+        if !python.exists() {
+            panic!(
+                "nio peer needs the Python venv at {}: run .ci/setup-python.sh first",
+                python.display()
+            );
+        }
+        Peer::spawn("nio", &python, &[script.as_path()])
+    }
+
     fn spawn(name: &str, program: &Path, args: &[&Path]) -> Peer {
         let mut child = Command::new(program)
             .args(args)
