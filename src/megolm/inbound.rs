@@ -151,7 +151,7 @@ impl InboundGroupSession {
     pub fn export_at(&self, index: u32) -> Option<ExportedSessionKey> {
         let mut ratchet = self.initial.clone();
         ratchet.advance_to(index).ok()?;
-        Some(ExportedSessionKey::new(&ratchet, self.signing_key))
+        Some(ExportedSessionKey::from_ratchet(ratchet, self.signing_key))
     }
 
     /// The key from the first known index on.

@@ -86,10 +86,14 @@ impl GroupSession {
         if self.invalidated {
             return Err(GroupEncryptError::Invalidated);
         }
-        let mut next = self.ratchet.clone();
-        next.advance().map_err(|_| GroupEncryptError::Exhausted)?;
+        if self.ratchet.index() == u32::MAX {
+            return Err(GroupEncryptError::Exhausted);
+        }
         let message = MegolmMessage::encrypt(&self.ratchet, &self.signing_key, plaintext)?;
-        self.ratchet = next;
+        // Below u32::MAX, so the step cannot fail.
+        self.ratchet
+            .advance()
+            .map_err(|_| GroupEncryptError::Exhausted)?;
         Ok(message)
     }
 

@@ -13,7 +13,7 @@ use thiserror::Error;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::MESSAGE_KEY_INFO;
-use crate::crypto::{CipherKeys, hmac_sha256};
+use crate::crypto::{CipherKeys, hmac_sha256_byte};
 
 const PART_LENGTH: usize = 32;
 const PART_COUNT: usize = 4;
@@ -156,7 +156,7 @@ impl MegolmRatchet {
 
     /// `HMAC-SHA-256(key = R_from, data = [seed])`.
     fn derive(&self, from: usize, seed: usize) -> [u8; PART_LENGTH] {
-        hmac_sha256(&self.parts[from], &[&[seed as u8]])
+        hmac_sha256_byte(&self.parts[from], seed as u8)
     }
 }
 
@@ -171,6 +171,7 @@ impl fmt::Debug for MegolmRatchet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::hmac_sha256;
 
     fn seeded(index: u32) -> MegolmRatchet {
         let mut bytes = [0u8; MegolmRatchet::LENGTH];

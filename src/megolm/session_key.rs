@@ -134,6 +134,14 @@ impl ExportedSessionKey {
         }
     }
 
+    /// Takes `ratchet` as it is, without a copy.
+    pub(crate) fn from_ratchet(ratchet: MegolmRatchet, signing_key: Ed25519PublicKey) -> Self {
+        Self {
+            ratchet,
+            signing_key,
+        }
+    }
+
     /// Decodes 165 bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, SessionKeyError> {
         let (ratchet, signing_key, reader) = decode_unsigned(EXPORTED_KEY_VERSION, bytes)?;
