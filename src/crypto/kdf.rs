@@ -45,36 +45,51 @@ const SHA256_IV: [u32; 8] = [
     0x5be0_cd19,
 ];
 
-/// HMAC-SHA-256 of one byte under a 32-byte key: Megolm's ratchet step, up to a thousand per
-/// jump. With the sizes fixed, HMAC is exactly four SHA-256 compressions; calling them directly
-/// skips the generic key and buffer handling that made up a quarter of each step. Equal to
-/// [`hmac_sha256`] (tested); every buffer holding key material is wiped.
-pub(crate) fn hmac_sha256_byte(key: &[u8; 32], byte: u8) -> [u8; 32] {
-    let mut pad = Zeroizing::new([0u8; 64]);
-    let mut inner = Zeroizing::new(SHA256_IV);
-    pad[..32].copy_from_slice(key);
-    pad.iter_mut().for_each(|b| *b ^= 0x36);
-    let mut last = Zeroizing::new([0u8; 64]);
-    last[0] = byte;
-    last[1] = 0x80;
-    last[56..].copy_from_slice(&((64u64 + 1) * 8).to_be_bytes());
-    compress256(&mut inner, &[*pad, *last]);
+/// HMAC-SHA-256 under a 32-byte key, for one-byte messages: Megolm's ratchet step, up to a
+/// thousand per jump. With the sizes fixed, HMAC is four SHA-256 compressions, two of which
+/// depend only on the key; calling them directly skips the generic key and buffer handling
+/// (a quarter of each step), and keeping the keyed states lets one key derive several parts.
+/// Equal to [`hmac_sha256`] (tested); the keyed states are wiped on drop.
+pub(crate) struct ByteHmac {
+    inner: Zeroizing<[u32; 8]>,
+    outer: Zeroizing<[u32; 8]>,
+}
 
-    pad.iter_mut().for_each(|b| *b ^= 0x36 ^ 0x5c);
-    let mut outer = Zeroizing::new(SHA256_IV);
-    last.fill(0);
-    for (chunk, word) in last.chunks_exact_mut(4).zip(inner.iter()) {
-        chunk.copy_from_slice(&word.to_be_bytes());
+impl ByteHmac {
+    pub(crate) fn new(key: &[u8; 32]) -> Self {
+        let mut pad = Zeroizing::new([0x36u8; 64]);
+        pad.iter_mut().zip(key).for_each(|(b, k)| *b ^= k);
+        let mut inner = Zeroizing::new(SHA256_IV);
+        compress256(&mut inner, &[*pad]);
+        pad.iter_mut().for_each(|b| *b ^= 0x36 ^ 0x5c);
+        let mut outer = Zeroizing::new(SHA256_IV);
+        compress256(&mut outer, &[*pad]);
+        Self { inner, outer }
     }
-    last[32] = 0x80;
-    last[56..].copy_from_slice(&((64u64 + 32) * 8).to_be_bytes());
-    compress256(&mut outer, &[*pad, *last]);
 
-    let mut out = [0u8; 32];
-    for (chunk, word) in out.chunks_exact_mut(4).zip(outer.iter()) {
-        chunk.copy_from_slice(&word.to_be_bytes());
+    pub(crate) fn mac(&self, byte: u8) -> [u8; 32] {
+        let mut state = Zeroizing::new(*self.inner);
+        let mut last = Zeroizing::new([0u8; 64]);
+        last[0] = byte;
+        last[1] = 0x80;
+        last[56..].copy_from_slice(&((64u64 + 1) * 8).to_be_bytes());
+        compress256(&mut state, &[*last]);
+
+        last.fill(0);
+        for (chunk, word) in last.chunks_exact_mut(4).zip(state.iter()) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        last[32] = 0x80;
+        last[56..].copy_from_slice(&((64u64 + 32) * 8).to_be_bytes());
+        *state = *self.outer;
+        compress256(&mut state, &[*last]);
+
+        let mut out = [0u8; 32];
+        for (chunk, word) in out.chunks_exact_mut(4).zip(state.iter()) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        out
     }
-    out
 }
 
 #[cfg(test)]
@@ -87,7 +102,7 @@ mod tests {
         for round in 0..64u8 {
             key = hmac_sha256(&key, &[&[round]]);
             for byte in [0, 1, 2, 3, round, 0xFF] {
-                assert_eq!(hmac_sha256_byte(&key, byte), hmac_sha256(&key, &[&[byte]]));
+                assert_eq!(ByteHmac::new(&key).mac(byte), hmac_sha256(&key, &[&[byte]]));
             }
         }
     }

@@ -13,7 +13,7 @@ use thiserror::Error;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::MESSAGE_KEY_INFO;
-use crate::crypto::{CipherKeys, hmac_sha256_byte};
+use crate::crypto::{ByteHmac, CipherKeys};
 
 const PART_LENGTH: usize = 32;
 const PART_COUNT: usize = 4;
@@ -147,16 +147,17 @@ impl MegolmRatchet {
     }
 
     /// Re-derives parts 3 down to `highest` from the current `R_highest`.
+    /// `R_i = HMAC-SHA-256(key = R_highest, data = [i])`, the key set up once for all parts.
     fn step(&mut self, highest: usize) {
+        let key = ByteHmac::new(&self.parts[highest]);
         for part in (highest..PART_COUNT).rev() {
-            let next = self.derive(highest, part);
-            self.parts[part] = next;
+            self.parts[part] = key.mac(part as u8);
         }
     }
 
     /// `HMAC-SHA-256(key = R_from, data = [seed])`.
     fn derive(&self, from: usize, seed: usize) -> [u8; PART_LENGTH] {
-        hmac_sha256_byte(&self.parts[from], seed as u8)
+        ByteHmac::new(&self.parts[from]).mac(seed as u8)
     }
 }
 
