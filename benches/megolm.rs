@@ -8,7 +8,7 @@
 //! once by a vodozemac outbound session and decoded by olmo from their bytes, and both
 //! inbound sessions come from the same `m.room_key` session key.
 //!
-//! `OLMO_BENCH_QUICK=1` (or criterion's `--test`) shortens every measurement, and the backlog
+//! `OLMO_BENCH_QUICK=1` shortens every measurement, and the backlog
 //! to 1,000 messages, so the whole bench runs in seconds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -30,6 +30,8 @@ const PLAINTEXT: [u8; 256] = [0x5a; 256];
 /// Messages in the backlog row (full run / quick run).
 const BACKLOG: usize = 10_000;
 const BACKLOG_QUICK: usize = 1_000;
+/// Messages in the backlog when `cargo test` runs the bench once in a debug build.
+const BACKLOG_SMOKE: usize = 64;
 /// Seed of the backlog's shuffle.
 const SHUFFLE_SEED: u64 = 0x6d65_676f_6c6d;
 /// The index of the advance rows: one step of R0, then re-deriving R1..R3.
@@ -38,12 +40,23 @@ const ADVANCE_TO: u32 = 1 << 24;
 const ADVANCE_TO_LAST: u32 = u32::MAX;
 
 fn quick() -> bool {
-    std::env::var("OLMO_BENCH_QUICK").is_ok_and(|v| v == "1")
-        || std::env::args().any(|a| a == "--test")
+    std::env::var("OLMO_BENCH_QUICK").is_ok_and(|v| v == "1") || smoke_test()
+}
+
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs benches without it, in a
+/// debug build: there each bench runs once (criterion's test mode) and the summary is skipped.
+fn smoke_test() -> bool {
+    !std::env::args().any(|a| a == "--bench")
 }
 
 fn backlog_length() -> usize {
-    if quick() { BACKLOG_QUICK } else { BACKLOG }
+    if smoke_test() {
+        BACKLOG_SMOKE
+    } else if quick() {
+        BACKLOG_QUICK
+    } else {
+        BACKLOG
+    }
 }
 
 fn config() -> SessionConfig {
@@ -548,7 +561,7 @@ fn main() {
     bench_import(&mut criterion);
     criterion.final_summary();
 
-    if listing {
+    if listing || smoke_test() {
         return;
     }
     let budget = if quick() {

@@ -5,7 +5,7 @@
 //! timed region) and prints olmo's time, vodozemac's, their ratio and the target ratio, followed
 //! by the stored sizes of an account and a session in each library's formats.
 //!
-//! `OLMO_BENCH_QUICK=1` (or criterion's `--test`) shortens every measurement so the whole
+//! `OLMO_BENCH_QUICK=1` shortens every measurement so the whole
 //! bench runs in seconds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -35,8 +35,13 @@ fn storage_key() -> StorageKey {
 }
 
 fn quick() -> bool {
-    std::env::var("OLMO_BENCH_QUICK").is_ok_and(|v| v == "1")
-        || std::env::args().any(|a| a == "--test")
+    std::env::var("OLMO_BENCH_QUICK").is_ok_and(|v| v == "1") || smoke_test()
+}
+
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs benches without it, in a
+/// debug build: there each bench runs once (criterion's test mode) and the summary is skipped.
+fn smoke_test() -> bool {
+    !std::env::args().any(|a| a == "--bench")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -595,7 +600,7 @@ fn main() {
     bench_session_persistence(&mut criterion);
     criterion.final_summary();
 
-    if listing {
+    if listing || smoke_test() {
         return;
     }
     let budget = if quick() {
