@@ -14,10 +14,10 @@ if [ ! -x "$VENV/bin/python3" ]; then
 fi
 
 if [ -f "$STAMP" ] && cmp -s "$REQS" "$STAMP" \
-    && "$VENV/bin/python3" -c 'import olm, nio.crypto' >/dev/null 2>&1; then
+    && "$VENV/bin/python3" -c 'import olm, nio.crypto, xeddsa' >/dev/null 2>&1; then
     exit 0
 fi
 
 "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$REQS"
-"$VENV/bin/python3" -c 'import olm, nio.crypto' # fail loudly if the install is unusable
+"$VENV/bin/python3" -c 'import olm, nio.crypto, xeddsa' # fail loudly if the install is unusable
 cp "$REQS" "$STAMP"

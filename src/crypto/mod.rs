@@ -11,6 +11,7 @@ mod curve25519;
 mod ed25519;
 mod kdf;
 mod passphrase;
+mod xeddsa;
 
 pub use cipher::{CipherError, CipherKeys};
 pub use curve25519::{Curve25519KeyPair, Curve25519PublicKey, Curve25519SecretKey, SharedSecret};
@@ -18,6 +19,7 @@ pub use ed25519::{Ed25519KeyPair, Ed25519PublicKey, Ed25519Signature};
 pub(crate) use kdf::ByteHmac;
 pub use kdf::{hkdf_sha256, hmac_sha256, sha256};
 pub use passphrase::{aes256_ctr64_xor, aes256_ctr128_xor, pbkdf2_sha512};
+pub use xeddsa::{SignBit, XEdDsaError};
 
 use thiserror::Error;
 

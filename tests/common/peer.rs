@@ -54,6 +54,20 @@ impl Peer {
         Peer::spawn("nio", &python, &[script.as_path()])
     }
 
+    /// Spawns the XEdDSA peer (tests/peers/xeddsa_peer.py, the PyPI `xeddsa` package).
+    pub fn xeddsa() -> Peer {
+        let repo = repo_root();
+        let python = repo.join(".venv").join("bin").join("python3");
+        let script = repo.join("tests").join("peers").join("xeddsa_peer.py");
+        if !python.exists() {
+            panic!(
+                "xeddsa peer needs the Python venv at {}: run .ci/setup-python.sh first",
+                python.display()
+            );
+        }
+        Peer::spawn("xeddsa", &python, &[script.as_path()])
+    }
+
     fn spawn(name: &str, program: &Path, args: &[&Path]) -> Peer {
         let mut child = Command::new(program)
             .args(args)
