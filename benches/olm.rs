@@ -10,10 +10,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+#[path = "common/summary.rs"]
+mod summary;
 
-use criterion::{BatchSize, BenchmarkGroup, Criterion, measurement::WallTime};
+use std::hint::black_box;
+use std::time::Duration;
+
+use summary::{Row, batch_runner, budget, configure, print_table, row, smoke_test};
+
+use criterion::{BatchSize, Criterion};
 use olmo::crypto::Curve25519PublicKey;
 use olmo::olm::{Account, OlmMessage, Session};
 use olmo::persist::StorageKey;
@@ -32,16 +37,6 @@ const STORAGE_KEY: [u8; 32] = [0x42; 32];
 
 fn storage_key() -> StorageKey {
     StorageKey::from_bytes(STORAGE_KEY)
-}
-
-fn quick() -> bool {
-    std::env::var("OLMO_BENCH_QUICK").is_ok_and(|v| v == "1") || smoke_test()
-}
-
-/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs benches without it, in a
-/// debug build: there each bench runs once (criterion's test mode) and the summary is skipped.
-fn smoke_test() -> bool {
-    !std::env::args().any(|a| a == "--bench")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,15 +177,6 @@ fn vodo_account_with_keys() -> VAccount {
 // Criterion groups
 // ---------------------------------------------------------------------------------------------
 
-fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
-    if quick() {
-        group
-            .measurement_time(Duration::from_millis(200))
-            .warm_up_time(Duration::from_millis(100))
-            .sample_size(10);
-    }
-}
-
 fn bench_account_creation(c: &mut Criterion) {
     let mut group = c.benchmark_group("account creation");
     configure(&mut group);
@@ -312,98 +298,6 @@ fn bench_session_persistence(c: &mut Criterion) {
 // Summary
 // ---------------------------------------------------------------------------------------------
 
-/// One side of a summary row: makes `n` inputs with `setup` (untimed), runs `routine` on each
-/// and returns the time per call; the outputs are dropped after the clock stops.
-fn batch_runner<I, O>(
-    mut setup: impl FnMut() -> I,
-    mut routine: impl FnMut(I) -> O,
-) -> impl FnMut(usize) -> Duration {
-    move |n: usize| {
-        let inputs: Vec<I> = (0..n).map(|_| setup()).collect();
-        let mut outputs = Vec::with_capacity(n);
-        let start = Instant::now();
-        for input in inputs {
-            outputs.push(routine(black_box(input)));
-        }
-        let elapsed = start.elapsed();
-        black_box(&outputs);
-        drop(outputs);
-        elapsed / u32::try_from(n).unwrap()
-    }
-}
-
-/// The batch size that makes one batch of `run` last about `batch_time` (after a warm-up).
-fn calibrate(run: &mut impl FnMut(usize) -> Duration, batch_time: Duration) -> usize {
-    const MAX_BATCH: usize = 4096;
-    let mut per_call = run(1);
-    let warm_up = Instant::now();
-    while warm_up.elapsed() < batch_time {
-        per_call = run(8).min(per_call);
-    }
-    let n = batch_time.as_nanos() / per_call.as_nanos().max(1);
-    usize::try_from(n).unwrap_or(MAX_BATCH).clamp(1, MAX_BATCH)
-}
-
-/// Median time per call of olmo's and vodozemac's side of a row. Batches of the two sides
-/// alternate, so a change in machine load hits both alike; each side gets about `budget`.
-fn compare(
-    budget: Duration,
-    mut olmo: impl FnMut(usize) -> Duration,
-    mut vodozemac: impl FnMut(usize) -> Duration,
-) -> (Duration, Duration) {
-    const MIN_BATCHES: usize = 5;
-    const MAX_BATCHES: usize = 1000;
-    let batch_time = budget / 10;
-    let n_olmo = calibrate(&mut olmo, batch_time);
-    let n_vodozemac = calibrate(&mut vodozemac, batch_time);
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    let start = Instant::now();
-    while a.len() < MIN_BATCHES || (start.elapsed() < budget * 2 && a.len() < MAX_BATCHES) {
-        a.push(olmo(n_olmo));
-        b.push(vodozemac(n_vodozemac));
-    }
-    (median(a), median(b))
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-struct Row {
-    name: &'static str,
-    olmo: Duration,
-    vodozemac: Duration,
-    target: f64,
-}
-
-fn format_duration(d: Duration) -> String {
-    let ns = d.as_secs_f64() * 1e9;
-    if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{:.2} µs", ns / 1e3)
-    } else {
-        format!("{:.2} ms", ns / 1e6)
-    }
-}
-
-fn row(
-    name: &'static str,
-    target: f64,
-    budget: Duration,
-    olmo: impl FnMut(usize) -> Duration,
-    vodozemac: impl FnMut(usize) -> Duration,
-) -> Row {
-    let (olmo, vodozemac) = compare(budget, olmo, vodozemac);
-    Row {
-        name,
-        olmo,
-        vodozemac,
-        target,
-    }
-}
-
 fn summary_rows(budget: Duration) -> Vec<Row> {
     let key = storage_key();
     let mut rows = Vec::new();
@@ -507,27 +401,6 @@ fn summary_rows(budget: Duration) -> Vec<Row> {
     rows
 }
 
-fn print_table(rows: &[Row]) {
-    println!();
-    println!(
-        "{:<30} {:>12} {:>12} {:>7} {:>7}  ",
-        "row", "olmo", "vodozemac", "ratio", "target"
-    );
-    println!("{}", "-".repeat(76));
-    for row in rows {
-        let ratio = row.olmo.as_secs_f64() / row.vodozemac.as_secs_f64();
-        let verdict = if ratio <= row.target { "ok" } else { "MISSED" };
-        println!(
-            "{:<30} {:>12} {:>12} {:>7.3} {:>7}  {verdict}",
-            row.name,
-            format_duration(row.olmo),
-            format_duration(row.vodozemac),
-            ratio,
-            format!("≤{:.1}", row.target),
-        );
-    }
-}
-
 /// Length of unpadded base64 of `n` bytes.
 fn base64_length(n: usize) -> usize {
     (n * 4).div_ceil(3)
@@ -603,11 +476,6 @@ fn main() {
     if listing || smoke_test() {
         return;
     }
-    let budget = if quick() {
-        Duration::from_millis(20)
-    } else {
-        Duration::from_millis(200)
-    };
-    print_table(&summary_rows(budget));
+    print_table(&summary_rows(budget()));
     print_sizes();
 }
