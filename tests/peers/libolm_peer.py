@@ -30,11 +30,12 @@ To add an op, write a function taking the request dict and returning a dict of
 response fields, and decorate it with ``@op("name")``.
 """
 
-import json
 import sys
 
 import _libolm  # python-olm's cffi module; only for functions it does not wrap
 import olm
+
+from peer_protocol import Ops
 
 # --------------------------------------------------------------------------
 # Object store
@@ -117,17 +118,8 @@ def _account_info(handle, account):
 # Ops
 # --------------------------------------------------------------------------
 
-OPS = {}
-
-
-def op(name):
-    def register(fn):
-        if name in OPS:
-            raise RuntimeError("duplicate op %s" % name)
-        OPS[name] = fn
-        return fn
-
-    return register
+OPS = Ops()
+op = OPS.op
 
 
 @op("ping")
@@ -460,61 +452,5 @@ def op_drop(req):
     raise KeyError("unknown handle %r" % (handle,))
 
 
-class _Quit(Exception):
-    pass
-
-
-@op("quit")
-def op_quit(req):
-    raise _Quit()
-
-
-# --------------------------------------------------------------------------
-# Main loop
-# --------------------------------------------------------------------------
-
-
-def _error(exc):
-    return {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
-
-
-def handle_line(line):
-    """Returns (response dict, quit?)."""
-    try:
-        req = json.loads(line)
-        if not isinstance(req, dict):
-            raise ValueError("request must be a JSON object")
-        name = req.get("op")
-        fn = OPS.get(name)
-        if fn is None:
-            raise ValueError("unknown op %r" % (name,))
-        result = fn(req)
-    except _Quit:
-        return {"ok": True}, True
-    except Exception as exc:  # noqa: BLE001 - the peer must never die
-        return _error(exc), False
-    response = {"ok": True}
-    response.update(result)
-    return response, False
-
-
-def main():
-    out = sys.stdout
-    for raw in sys.stdin.buffer:
-        line = raw.decode("utf-8", errors="replace").strip()
-        if not line:
-            continue
-        response, quit_now = handle_line(line)
-        try:
-            text = json.dumps(response, ensure_ascii=True)
-        except Exception as exc:  # noqa: BLE001
-            text = json.dumps(_error(exc), ensure_ascii=True)
-        out.write(text + "\n")
-        out.flush()
-        if quit_now:
-            break
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(OPS.serve())

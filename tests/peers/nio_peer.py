@@ -22,7 +22,6 @@ To add an op, write a function taking the request dict and returning a dict of r
 fields, and decorate it with ``@op("name")``.
 """
 
-import json
 import logging
 import os
 import sys
@@ -33,6 +32,8 @@ from nio.crypto import Olm
 from nio.crypto import key_export
 from nio.events import MegolmEvent
 from nio.store import SqliteMemoryStore
+
+from peer_protocol import Ops
 
 # nio logs to the root logger; keep stdout for responses only.
 logging.disable(logging.CRITICAL)
@@ -72,17 +73,8 @@ def _temp_path():
     return os.path.join(_TMP.name, _handle("file") + ".txt")
 
 
-OPS = {}
-
-
-def op(name):
-    def register(fn):
-        if name in OPS:
-            raise RuntimeError("duplicate op %s" % name)
-        OPS[name] = fn
-        return fn
-
-    return register
+OPS = Ops()
+op = OPS.op
 
 
 @op("ping")
@@ -231,55 +223,5 @@ def op_decrypt_event(req):
     }
 
 
-class _Quit(Exception):
-    pass
-
-
-@op("quit")
-def op_quit(req):
-    raise _Quit()
-
-
-def _error(exc):
-    return {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
-
-
-def handle_line(line):
-    """Returns (response dict, quit?)."""
-    try:
-        req = json.loads(line)
-        if not isinstance(req, dict):
-            raise ValueError("request must be a JSON object")
-        fn = OPS.get(req.get("op"))
-        if fn is None:
-            raise ValueError("unknown op %r" % (req.get("op"),))
-        result = fn(req)
-    except _Quit:
-        return {"ok": True}, True
-    except Exception as exc:  # noqa: BLE001 - the peer must never die
-        return _error(exc), False
-    response = {"ok": True}
-    response.update(result)
-    return response, False
-
-
-def main():
-    out = sys.stdout
-    for raw in sys.stdin.buffer:
-        line = raw.decode("utf-8", errors="replace").strip()
-        if not line:
-            continue
-        response, quit_now = handle_line(line)
-        try:
-            text = json.dumps(response, ensure_ascii=True)
-        except Exception as exc:  # noqa: BLE001
-            text = json.dumps(_error(exc), ensure_ascii=True)
-        out.write(text + "\n")
-        out.flush()
-        if quit_now:
-            break
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(OPS.serve())

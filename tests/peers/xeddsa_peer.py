@@ -12,10 +12,11 @@ oldmemo's bundle parsing is `curve25519_pub_to_ed25519_pub(u, sig[63] >> 7)` the
 `priv_force_sign(priv, False)` and verifies with the sign-0 lift.
 """
 
-import json
 import sys
 
 import xeddsa
+
+from peer_protocol import Ops
 
 
 def _bytes(req, name, size=None):
@@ -35,17 +36,8 @@ def _bool(req, name):
     return value
 
 
-OPS = {}
-
-
-def op(name):
-    def register(fn):
-        if name in OPS:
-            raise RuntimeError("duplicate op %s" % name)
-        OPS[name] = fn
-        return fn
-
-    return register
+OPS = Ops()
+op = OPS.op
 
 
 @op("ping")
@@ -131,50 +123,5 @@ def op_x25519(req):
     return {"shared": xeddsa.x25519(priv, pub).hex()}
 
 
-class _Quit(Exception):
-    pass
-
-
-@op("quit")
-def op_quit(req):
-    raise _Quit()
-
-
-def _error(exc):
-    return {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
-
-
-def handle_line(line):
-    """Returns (response dict, quit?)."""
-    try:
-        req = json.loads(line)
-        if not isinstance(req, dict):
-            raise ValueError("request must be a JSON object")
-        fn = OPS.get(req.get("op"))
-        if fn is None:
-            raise ValueError("unknown op %r" % (req.get("op"),))
-        result = fn(req)
-    except _Quit:
-        return {"ok": True}, True
-    except Exception as exc:  # noqa: BLE001 - the peer must never die
-        return _error(exc), False
-    response = {"ok": True}
-    response.update(result)
-    return response, False
-
-
-def main():
-    for raw in sys.stdin.buffer:
-        line = raw.decode("utf-8", errors="replace").strip()
-        if not line:
-            continue
-        response, quit_now = handle_line(line)
-        sys.stdout.write(json.dumps(response, ensure_ascii=True) + "\n")
-        sys.stdout.flush()
-        if quit_now:
-            break
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(OPS.serve())
