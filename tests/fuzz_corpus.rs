@@ -110,6 +110,26 @@ fn session_fixture_is_live() {
     );
 }
 
+fn restores_group_state(name: &str, data: &[u8], key: &olmo::persist::StorageKey) -> bool {
+    use olmo::megolm::{GroupSession, InboundGroupSession, ReplayRecord, Timestamp};
+    let pickle = || std::str::from_utf8(data).unwrap();
+    match name {
+        "outbound.olmo" => GroupSession::restore(data, key).is_ok(),
+        "inbound.olmo" => InboundGroupSession::restore(data, key).is_ok(),
+        "replay.olmo" => ReplayRecord::restore(data, key).is_ok(),
+        "outbound.libolm" => GroupSession::from_libolm_pickle(
+            pickle(),
+            checks::PICKLE_KEY,
+            Timestamp::from_millis(0),
+        )
+        .is_ok(),
+        "inbound.libolm" => {
+            InboundGroupSession::from_libolm_pickle(pickle(), checks::PICKLE_KEY).is_ok()
+        }
+        other => panic!("unexpected group seed {other}"),
+    }
+}
+
 /// The restore seeds really restore, so the fuzzer starts past authentication.
 #[test]
 fn restore_seeds_restore() {
@@ -127,6 +147,7 @@ fn restore_seeds_restore() {
                 Session::from_libolm_pickle(std::str::from_utf8(&data).unwrap(), checks::PICKLE_KEY)
                     .is_ok()
             }
+            ("restore_group_session", _) => restores_group_state(&name, &data, &key),
             _ => continue,
         };
         assert!(ok, "{target}/{name} does not restore");

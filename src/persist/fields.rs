@@ -36,15 +36,14 @@ pub(super) fn read_public_signing_key(
     Ed25519PublicKey::from_bytes(&input.array()?).map_err(|_| DecodeError::OutOfRange)
 }
 
-/// A Megolm ratchet: its index, then its 128 bytes.
+/// A Megolm ratchet: its 128 bytes, then its index (libolm's layout, used by both formats).
 pub(super) fn write_megolm_ratchet(out: &mut ByteWriter, ratchet: &MegolmRatchet) {
-    out.u32(ratchet.index()).bytes(ratchet.as_bytes());
+    out.bytes(ratchet.as_bytes()).u32(ratchet.index());
 }
 
 pub(super) fn read_megolm_ratchet(
     input: &mut ByteReader<'_>,
 ) -> Result<MegolmRatchet, DecodeError> {
-    let index = input.u32()?;
     let bytes = input.secret::<{ MegolmRatchet::LENGTH }>()?;
-    Ok(MegolmRatchet::from_bytes(&bytes, index))
+    Ok(MegolmRatchet::from_bytes(&bytes, input.u32()?))
 }

@@ -22,11 +22,7 @@ impl Account {
             VERSION => {}
             other => return Err(LibolmPickleError::UnsupportedVersion(other)),
         }
-        let ed25519_public = input.array::<32>()?;
-        let signing_key = Ed25519KeyPair::from_expanded(&*input.secret::<64>()?);
-        if signing_key.public_key().as_bytes() != &ed25519_public {
-            return Err(LibolmPickleError::InvalidKey);
-        }
+        let signing_key = read_signing_key(&mut input)?;
         let identity_key = read_key_pair(&mut input)?;
         let mut one_time_keys = OneTimeKeys::default();
         for _ in 0..input.count(MAX_ONE_TIME_KEYS)? {
@@ -57,9 +53,8 @@ impl Account {
     /// Exports the account as a libolm version 4 pickle under `pickle_key`.
     pub fn to_libolm_pickle(&self, pickle_key: &[u8]) -> String {
         let mut out = ByteWriter::default();
-        out.u32(VERSION)
-            .bytes(self.signing_key.public_key().as_bytes())
-            .bytes(&*self.signing_key.expanded());
+        out.u32(VERSION);
+        write_signing_key(&mut out, &self.signing_key);
         write_key_pair(&mut out, &self.identity_key);
         let keys = &self.one_time_keys;
         out.u32(keys.keys.len() as u32);
@@ -78,6 +73,24 @@ impl Account {
         out.u32(keys.last_key_id);
         encrypt(&out.finish(), pickle_key)
     }
+}
+
+/// An Ed25519 key pair as libolm writes it: public key, then the expanded secret (libolm keeps
+/// no seed), checked against each other on read.
+pub(super) fn read_signing_key(
+    input: &mut ByteReader<'_>,
+) -> Result<Ed25519KeyPair, LibolmPickleError> {
+    let public = input.array::<32>()?;
+    let key = Ed25519KeyPair::from_expanded(&*input.secret::<64>()?);
+    if key.public_key().as_bytes() != &public {
+        return Err(LibolmPickleError::InvalidKey);
+    }
+    Ok(key)
+}
+
+pub(super) fn write_signing_key(out: &mut ByteWriter, key: &Ed25519KeyPair) {
+    out.bytes(key.public_key().as_bytes())
+        .bytes(&*key.expanded());
 }
 
 /// libolm writes a key pair public first.

@@ -5,10 +5,12 @@
 //! latest ratchet ‖ Ed25519 public (32)`, and from version 2 on `‖ u8 signing key verified`
 //! (version 1 sessions all came from signed session keys).
 
+use super::account::{read_signing_key, write_signing_key};
 use super::{LibolmPickleError, decrypt, encrypt};
 use crate::codec::bytes::{ByteReader, ByteWriter};
-use crate::crypto::{Ed25519KeyPair, Ed25519PublicKey};
-use crate::megolm::{GroupSession, InboundGroupSession, MegolmRatchet, Timestamp};
+use crate::crypto::Ed25519PublicKey;
+use crate::megolm::{GroupSession, InboundGroupSession, Timestamp};
+use crate::persist::fields::{read_megolm_ratchet, write_megolm_ratchet};
 
 const OUTBOUND_VERSION: u32 = 1;
 const INBOUND_VERSION: u32 = 2;
@@ -27,12 +29,8 @@ impl GroupSession {
             OUTBOUND_VERSION => {}
             other => return Err(LibolmPickleError::UnsupportedVersion(other)),
         }
-        let ratchet = read_ratchet(&mut input)?;
-        let public = input.array::<32>()?;
-        let signing_key = Ed25519KeyPair::from_expanded(&*input.secret::<64>()?);
-        if signing_key.public_key().as_bytes() != &public {
-            return Err(LibolmPickleError::InvalidKey);
-        }
+        let ratchet = read_megolm_ratchet(&mut input)?;
+        let signing_key = read_signing_key(&mut input)?;
         input.finish()?;
         Ok(Self {
             ratchet,
@@ -47,9 +45,8 @@ impl GroupSession {
     pub fn to_libolm_pickle(&self, pickle_key: &[u8]) -> String {
         let mut out = ByteWriter::default();
         out.u32(OUTBOUND_VERSION);
-        write_ratchet(&mut out, &self.ratchet);
-        out.bytes(self.signing_key.public_key().as_bytes())
-            .bytes(&*self.signing_key.expanded());
+        write_megolm_ratchet(&mut out, &self.ratchet);
+        write_signing_key(&mut out, &self.signing_key);
         encrypt(&out.finish(), pickle_key)
     }
 }
@@ -63,8 +60,8 @@ impl InboundGroupSession {
         if !matches!(version, 1 | INBOUND_VERSION) {
             return Err(LibolmPickleError::UnsupportedVersion(version));
         }
-        let initial = read_ratchet(&mut input)?;
-        let latest = read_ratchet(&mut input)?;
+        let initial = read_megolm_ratchet(&mut input)?;
+        let latest = read_megolm_ratchet(&mut input)?;
         let signing_key = Ed25519PublicKey::from_bytes(&input.array()?)
             .map_err(|_| LibolmPickleError::InvalidKey)?;
         let signing_key_verified = version == 1 || input.bool()?;
@@ -88,19 +85,10 @@ impl InboundGroupSession {
     pub fn to_libolm_pickle(&self, pickle_key: &[u8]) -> String {
         let mut out = ByteWriter::default();
         out.u32(INBOUND_VERSION);
-        write_ratchet(&mut out, &self.initial);
-        write_ratchet(&mut out, &self.latest);
+        write_megolm_ratchet(&mut out, &self.initial);
+        write_megolm_ratchet(&mut out, &self.latest);
         out.bytes(self.signing_key.as_bytes())
             .bool(self.signing_key_verified);
         encrypt(&out.finish(), pickle_key)
     }
-}
-
-fn read_ratchet(input: &mut ByteReader<'_>) -> Result<MegolmRatchet, LibolmPickleError> {
-    let bytes = input.secret::<{ MegolmRatchet::LENGTH }>()?;
-    Ok(MegolmRatchet::from_bytes(&bytes, input.u32()?))
-}
-
-fn write_ratchet(out: &mut ByteWriter, ratchet: &MegolmRatchet) {
-    out.bytes(ratchet.as_bytes()).u32(ratchet.index());
 }
