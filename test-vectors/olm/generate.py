@@ -7,34 +7,21 @@ Every random input is derived from SHA-256 of a text label, so the output is
 byte-identical on every run.  The raw libolm C API (via python-olm's cffi
 module `_libolm`) is used so that we can feed our own randomness.
 """
-import base64, hashlib, json, os
+import json, os, sys
 from importlib.metadata import version
 from _libolm import ffi, lib
-from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+# The shared helpers live one directory up.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from libolm_tools import (  # noqa: E402
+    Reader, b64d, cbuf, pickle_keys, scripted_random, unpickle_raw, write_json,
+)
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ERR = lib.olm_error()
+rnd = scripted_random("olmo-tv")
 _keep = []  # cffi buffers backing libolm objects must outlive the objects
-
-
-def rnd(label, n):
-    """n deterministic bytes: SHA-256("olmo-tv/<label>/<i>") concatenated."""
-    out, i = b"", 0
-    while len(out) < n:
-        out += hashlib.sha256(f"olmo-tv/{label}/{i}".encode()).digest()
-        i += 1
-    return out[:n]
-
-
-def b64d(s):
-    return base64.b64decode(s + "=" * (-len(s) % 4))
-
-
-def cbuf(data):
-    # libolm wipes random buffers and decodes messages in place: always pass a copy.
-    return ffi.new("uint8_t[]", bytes(data)), len(data)
 
 
 def check(ret, obj, errf):
@@ -258,42 +245,6 @@ def sessions():
 PICKLE_KEY = b"olmo pickle key for test vectors"
 
 
-def pickle_keys(key):
-    k = HKDF(hashes.SHA256(), 80, salt=None, info=b"Pickle").derive(key)
-    return k[:32], k[32:64], k[64:]
-
-
-def unpickle_raw(s, key):
-    raw = b64d(s)
-    aes, mk, iv = pickle_keys(key)
-    ct, mac = raw[:-8], raw[-8:]
-    h = hmac.HMAC(mk, hashes.SHA256())
-    h.update(ct)
-    assert h.finalize()[:8] == mac
-    d = Cipher(algorithms.AES(aes), modes.CBC(iv)).decryptor()
-    pt = d.update(ct) + d.finalize()
-    assert 1 <= pt[-1] <= 16 and pt[-pt[-1]:] == bytes([pt[-1]]) * pt[-1]
-    return pt[:-pt[-1]]
-
-
-class Reader:
-    def __init__(self, data):
-        self.d, self.o, self.fields = data, 0, []
-
-    def take(self, name, n):
-        v = self.d[self.o:self.o + n]
-        assert len(v) == n
-        self.fields.append({"name": name, "offset": self.o, "length": n, "hex": v.hex()})
-        self.o += n
-        return v
-
-    def u32(self, name):
-        return int.from_bytes(self.take(name, 4), "big")
-
-    def u8(self, name):
-        return self.take(name, 1)[0]
-
-
 def parse_account(raw):
     r = Reader(raw)
     assert r.u32("pickle_version") == 4
@@ -374,20 +325,14 @@ def pickles():
     }
 
 
-def write(name, obj):
-    with open(os.path.join(HERE, name), "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-
-
 def main():
     maj, mi, pa = (ffi.new("uint8_t*") for _ in range(3))
     lib.olm_get_library_version(maj, mi, pa)
     meta = {"generator": "test-vectors/olm/generate.py",
             "libolm_version": f"{maj[0]}.{mi[0]}.{pa[0]}", "python_olm_version": version("python-olm")}
-    write("accounts.json", {"meta": meta, "accounts": accounts()})
-    write("sessions.json", {"meta": meta, "conversations": sessions()})
-    write("pickles.json", {"meta": meta, **pickles()})
+    write_json(HERE, "accounts.json", {"meta": meta, "accounts": accounts()})
+    write_json(HERE, "sessions.json", {"meta": meta, "conversations": sessions()})
+    write_json(HERE, "pickles.json", {"meta": meta, **pickles()})
 
 
 if __name__ == "__main__":
