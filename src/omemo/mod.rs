@@ -1,0 +1,24 @@
+//! OMEMO for XMPP: OMEMO 2 (`urn:xmpp:omemo:2`) and OMEMO 0.3 (`eu.siacs.conversations.axolotl`,
+//! the libsignal protocol) as two profiles of the shared double ratchet.
+
+pub mod stanza;
+
+/// The two OMEMO versions in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Version {
+    /// OMEMO 2, XEP-0384 0.8 and later (`urn:xmpp:omemo:2`).
+    Omemo2,
+    /// OMEMO 0.3, the version Conversations, Dino and most clients deploy
+    /// (`eu.siacs.conversations.axolotl`).
+    Omemo03,
+}
+
+impl Version {
+    /// The XML namespace of this version's `<encrypted>` element.
+    pub const fn namespace(self) -> &'static str {
+        match self {
+            Version::Omemo2 => "urn:xmpp:omemo:2",
+            Version::Omemo03 => "eu.siacs.conversations.axolotl",
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! OMEMO stanza elements (placeholder: being written).
