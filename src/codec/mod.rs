@@ -44,4 +44,14 @@ pub enum DecodeError {
     /// A value is out of the range the format allows.
     #[error("a value is out of range")]
     OutOfRange,
+    /// A public key's type byte is not libsignal's `0x05` (OMEMO 0.3).
+    #[error("unknown key type byte {0:#04x}")]
+    KeyType(u8),
+    /// The bytes are not a well-formed protobuf message (OMEMO, decoded by `prost`).
+    #[error("malformed protobuf")]
+    Protobuf,
+    /// A protobuf message that the MAC does not cover is not in the form every peer writes
+    /// (unknown, repeated or reordered fields, overlong varints).
+    #[error("the protobuf is not in canonical form")]
+    NonCanonicalProtobuf,
 }

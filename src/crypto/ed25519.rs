@@ -19,6 +19,11 @@ impl Ed25519PublicKey {
     /// The key's length in bytes.
     pub const LENGTH: usize = 32;
 
+    /// The key of a point already known to be valid (computed, not received).
+    pub(super) fn from_edwards(point: curve25519_dalek::edwards::EdwardsPoint) -> Self {
+        Self(VerifyingKey::from(point))
+    }
+
     /// Reads a compressed Edwards point, refusing encodings that do not decompress.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
         VerifyingKey::from_bytes(bytes)

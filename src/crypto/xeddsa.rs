@@ -142,6 +142,14 @@ impl Curve25519PublicKey {
 }
 
 impl Curve25519SecretKey {
+    /// The Edwards form `A = aB` of this key, sign bit included: the Ed25519 key that
+    /// [`SignBit::InSignature`] signatures verify under, once byte 63's bit 7 is cleared.
+    pub fn ed25519_public_key(&self) -> Ed25519PublicKey {
+        let clamped = Zeroizing::new(clamp_integer(*self.to_bytes()));
+        let a = Zeroizing::new(Scalar::from_bytes_mod_order(*clamped));
+        Ed25519PublicKey::from_edwards(EdwardsPoint::mul_base(&a))
+    }
+
     /// [`Self::xeddsa_sign_with_rng`] with the thread's CSPRNG.
     pub fn xeddsa_sign(&self, message: &[u8], convention: SignBit) -> Ed25519Signature {
         self.xeddsa_sign_with_rng(message, convention, &mut rand::rng())

@@ -1,7 +1,25 @@
 //! OMEMO for XMPP: OMEMO 2 (`urn:xmpp:omemo:2`) and OMEMO 0.3 (`eu.siacs.conversations.axolotl`,
 //! the libsignal protocol) as two profiles of the shared double ratchet.
 
+pub mod bundle;
+mod device;
+mod identity;
+pub mod payload;
+pub mod prekeys;
+mod profile;
+pub mod session;
 pub mod stanza;
+pub mod store;
+pub mod wire;
+mod x3dh;
+
+pub use bundle::{Bundle, BundleError};
+pub use device::{DecryptedKey, Device, DeviceError, VersionState};
+pub use identity::{DeviceIdentity, IdentityKey};
+pub use prekeys::{PreKeyError, PreKeys, SignedPreKey};
+pub use profile::{Omemo2, Omemo03, OmemoProfile};
+pub use session::{Decrypted, EncryptedKey, InboundSession, Session, SessionError};
+pub use wire::KeyExchange;
 
 /// The two OMEMO versions in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

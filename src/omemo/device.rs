@@ -1,0 +1,347 @@
+//! An OMEMO device: one identity, and for each version its pre-keys and sessions keyed by
+//! (bare JID, device id). This is the object an XMPP client keeps and persists.
+
+use rand_core::CryptoRng;
+use thiserror::Error;
+
+use super::Version;
+use super::bundle::Bundle;
+use super::identity::DeviceIdentity;
+use super::prekeys::PreKeys;
+use super::profile::{Omemo2, Omemo03, OmemoProfile};
+use super::session::{Decrypted, EncryptedKey, Session, SessionError};
+use super::store::SessionStore;
+use crate::megolm::Timestamp;
+
+/// Why a device operation failed. The device is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DeviceError {
+    /// There is no session with this device (build one from its bundle first).
+    #[error("no {version:?} session with device {device_id} of {jid}")]
+    NoSession {
+        /// The version.
+        version: Version,
+        /// The remote bare JID.
+        jid: String,
+        /// The remote device id.
+        device_id: u32,
+    },
+    /// The session refused.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// One version's keys and sessions.
+#[derive(Debug, Clone)]
+pub struct VersionState<P: OmemoProfile> {
+    pub(crate) pre_keys: PreKeys,
+    pub(crate) sessions: SessionStore<P>,
+}
+
+/// An OMEMO device: the identity, and per version the pre-keys and sessions.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub(crate) jid: String,
+    pub(crate) device_id: u32,
+    pub(crate) identity: DeviceIdentity,
+    pub(crate) omemo2: VersionState<Omemo2>,
+    pub(crate) omemo03: VersionState<Omemo03>,
+}
+
+/// Picks a version's state out of a device (the one place the two are told apart).
+pub(crate) trait Select: OmemoProfile {
+    fn state(device: &Device) -> &VersionState<Self>;
+    fn state_mut(device: &mut Device) -> &mut VersionState<Self>;
+}
+
+impl Select for Omemo2 {
+    fn state(device: &Device) -> &VersionState<Self> {
+        &device.omemo2
+    }
+    fn state_mut(device: &mut Device) -> &mut VersionState<Self> {
+        &mut device.omemo2
+    }
+}
+
+impl Select for Omemo03 {
+    fn state(device: &Device) -> &VersionState<Self> {
+        &device.omemo03
+    }
+    fn state_mut(device: &mut Device) -> &mut VersionState<Self> {
+        &mut device.omemo03
+    }
+}
+
+/// Runs `$body` with `P` bound to the profile of `$version`.
+macro_rules! with_profile {
+    ($version:expr, $p:ident => $body:expr) => {
+        match $version {
+            Version::Omemo2 => {
+                type $p = Omemo2;
+                $body
+            }
+            Version::Omemo03 => {
+                type $p = Omemo03;
+                $body
+            }
+        }
+    };
+}
+
+impl Device {
+    /// A new device with a fresh identity and fresh pre-keys for both versions.
+    pub fn new(jid: &str, device_id: u32) -> Self {
+        Self::generate(jid, device_id, Timestamp::now(), &mut rand::rng())
+    }
+
+    /// [`Device::new`] with the time and randomness given.
+    pub fn generate(jid: &str, device_id: u32, now: Timestamp, rng: &mut impl CryptoRng) -> Self {
+        let identity = DeviceIdentity::generate(rng);
+        let omemo2 = PreKeys::generate(&identity, Version::Omemo2, now, rng);
+        let omemo03 = PreKeys::generate(&identity, Version::Omemo03, now, rng);
+        Self::from_parts(jid, device_id, identity, omemo2, omemo03)
+    }
+
+    /// A device from an existing identity and pre-keys (see [`DeviceIdentity::from_seed`],
+    /// [`DeviceIdentity::from_curve25519_secret`] and [`PreKeys::import`]): how a device
+    /// moves to olmo from another client without a new identity.
+    pub fn from_parts(
+        jid: &str,
+        device_id: u32,
+        identity: DeviceIdentity,
+        omemo2: PreKeys,
+        omemo03: PreKeys,
+    ) -> Self {
+        Self {
+            jid: jid.to_owned(),
+            device_id,
+            identity,
+            omemo2: VersionState {
+                pre_keys: omemo2,
+                sessions: SessionStore::default(),
+            },
+            omemo03: VersionState {
+                pre_keys: omemo03,
+                sessions: SessionStore::default(),
+            },
+        }
+    }
+
+    /// Our bare JID.
+    pub fn jid(&self) -> &str {
+        &self.jid
+    }
+
+    /// Our device id.
+    pub fn device_id(&self) -> u32 {
+        self.device_id
+    }
+
+    /// The identity.
+    pub fn identity(&self) -> &DeviceIdentity {
+        &self.identity
+    }
+
+    /// A version's pre-keys.
+    pub fn pre_keys(&self, version: Version) -> &PreKeys {
+        with_profile!(version, P => &P::state(self).pre_keys)
+    }
+
+    /// The bundle to publish for `version`.
+    pub fn bundle(&self, version: Version) -> Bundle {
+        self.pre_keys(version).bundle(&self.identity)
+    }
+
+    /// Rotates old signed pre-keys and refills the pools; returns the versions whose bundle
+    /// changed (publish those again).
+    pub fn maintain(&mut self, now: Timestamp, rng: &mut impl CryptoRng) -> Vec<Version> {
+        let mut changed = Vec::new();
+        if self.omemo2.pre_keys.maintain(&self.identity, now, rng) {
+            changed.push(Version::Omemo2);
+        }
+        if self.omemo03.pre_keys.maintain(&self.identity, now, rng) {
+            changed.push(Version::Omemo03);
+        }
+        changed
+    }
+
+    /// Whether a session with the device exists.
+    pub fn has_session(&self, version: Version, jid: &str, device_id: u32) -> bool {
+        with_profile!(version, P => P::state(self).sessions.get(jid, device_id).is_some())
+    }
+
+    /// The sessions of a version.
+    pub fn omemo2_sessions(&self) -> &SessionStore<Omemo2> {
+        &self.omemo2.sessions
+    }
+
+    /// The sessions of OMEMO 0.3.
+    pub fn omemo03_sessions(&self) -> &SessionStore<Omemo03> {
+        &self.omemo03.sessions
+    }
+
+    /// Starts a session with a device from its bundle (verified first). Replaces an existing
+    /// one, which is kept for delayed messages.
+    pub fn build_session(
+        &mut self,
+        jid: &str,
+        device_id: u32,
+        bundle: &Bundle,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), DeviceError> {
+        with_profile!(bundle.version, P => {
+            let session = Session::<P>::initiate(&self.identity, bundle, Some(self.device_id), rng)?;
+            P::state_mut(self).sessions.install(jid, device_id, session);
+            Ok(())
+        })
+    }
+
+    /// Encrypts key material for one device. The session has advanced when this returns:
+    /// persist the device before sending.
+    pub fn encrypt_key(
+        &mut self,
+        version: Version,
+        jid: &str,
+        device_id: u32,
+        key_material: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Result<EncryptedKey, DeviceError> {
+        with_profile!(version, P => self.encrypt_key_for::<P>(jid, device_id, key_material, rng))
+    }
+
+    fn encrypt_key_for<P: Select>(
+        &mut self,
+        jid: &str,
+        device_id: u32,
+        key_material: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Result<EncryptedKey, DeviceError> {
+        let slot = P::state_mut(self)
+            .sessions
+            .get_mut(jid, device_id)
+            .ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
+        let mut session = slot.current.clone();
+        let key = session.encrypt_with_rng(key_material, rng)?;
+        slot.current = session;
+        Ok(key)
+    }
+
+    /// Decrypts a key element from a device. A key exchange that is not a repeat of a known
+    /// session's makes a new session (consuming the pre-key it used; the pool is refilled, so
+    /// publish [`Device::bundle`] again when [`DecryptedKey::pre_key_used`] is set). Other
+    /// messages are tried on the current session, then on the previous ones.
+    pub fn decrypt_key(
+        &mut self,
+        version: Version,
+        jid: &str,
+        device_id: u32,
+        key: &EncryptedKey,
+        rng: &mut impl CryptoRng,
+    ) -> Result<DecryptedKey, DeviceError> {
+        with_profile!(version, P => self.decrypt_key_for::<P>(jid, device_id, key, rng))
+    }
+
+    fn decrypt_key_for<P: Select>(
+        &mut self,
+        jid: &str,
+        device_id: u32,
+        key: &EncryptedKey,
+        rng: &mut impl CryptoRng,
+    ) -> Result<DecryptedKey, DeviceError> {
+        if key.key_exchange {
+            let (exchange, message) =
+                P::open_key_exchange(&key.data).map_err(SessionError::from)?;
+            let known = P::state(self)
+                .sessions
+                .get(jid, device_id)
+                .and_then(|slot| {
+                    slot.states()
+                        .find(|(_, s)| s.matches(&exchange))
+                        .map(|(p, _)| p)
+                });
+            if let Some(position) = known {
+                return self.decrypt_known::<P>(jid, device_id, Some(position), &message);
+            }
+            let inbound = Session::<P>::respond_to(
+                &self.identity,
+                &P::state(self).pre_keys,
+                exchange,
+                &message,
+            )?;
+            let state = P::state_mut(self);
+            if let Some(id) = inbound.used_pre_key {
+                state.pre_keys.consume(id);
+                state.pre_keys.refill(rng);
+            }
+            state.sessions.install(jid, device_id, inbound.session);
+            return Ok(DecryptedKey {
+                decrypted: inbound.decrypted,
+                pre_key_used: inbound.used_pre_key,
+                new_session: true,
+            });
+        }
+        let message = P::open(&key.data).map_err(SessionError::from)?;
+        self.decrypt_known::<P>(jid, device_id, None, &message)
+    }
+
+    /// Decrypts with the session at `only` (a repeat of its key exchange), or else with the
+    /// first state that opens the message.
+    fn decrypt_known<P: Select>(
+        &mut self,
+        jid: &str,
+        device_id: u32,
+        only: Option<Option<usize>>,
+        message: &super::wire::RatchetMessage,
+    ) -> Result<DecryptedKey, DeviceError> {
+        let slot = P::state_mut(self)
+            .sessions
+            .get_mut(jid, device_id)
+            .ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
+        let mut first_error = None;
+        let mut opened = None;
+        for (position, state) in slot.states() {
+            if only.is_some_and(|wanted| wanted != position) {
+                continue;
+            }
+            let mut session = state.clone();
+            match session.decrypt_message(message) {
+                Ok(decrypted) => {
+                    opened = Some((position, session, decrypted));
+                    break;
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        let Some((position, session, decrypted)) = opened else {
+            return Err(first_error.unwrap_or(SessionError::SessionMismatch).into());
+        };
+        slot.commit(position, session);
+        Ok(DecryptedKey {
+            decrypted,
+            pre_key_used: None,
+            new_session: false,
+        })
+    }
+}
+
+fn no_session(version: Version, jid: &str, device_id: u32) -> DeviceError {
+    DeviceError::NoSession {
+        version,
+        jid: jid.to_owned(),
+        device_id,
+    }
+}
+
+/// A decrypted key element and what it changed.
+#[derive(Debug)]
+pub struct DecryptedKey {
+    /// The key material and the heartbeat signal.
+    pub decrypted: Decrypted,
+    /// The one-time pre-key a new key exchange used (now removed and replaced: publish the
+    /// bundle again).
+    pub pre_key_used: Option<u32>,
+    /// Whether the message started a new session.
+    pub new_session: bool,
+}
