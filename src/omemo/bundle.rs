@@ -5,6 +5,8 @@ use rand_core::CryptoRng;
 use thiserror::Error;
 
 use super::prekeys::signed_bytes_of;
+use super::stanza;
+use super::wire::omemo03;
 use super::{IdentityKey, Version};
 use crate::crypto::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature, SignBit};
 
@@ -20,6 +22,10 @@ pub enum BundleError {
     /// The bundle offers no one-time pre-key (OMEMO 2 requires one per key exchange).
     #[error("the bundle has no pre-keys")]
     NoPreKeys,
+    /// A key or signature has the wrong length, lacks its `0x05` type byte (0.3) or is not a
+    /// canonical encoding.
+    #[error("malformed {0} in the bundle")]
+    Malformed(&'static str),
 }
 
 /// A device's bundle: identity key, signed pre-key and one-time pre-keys.
@@ -40,6 +46,54 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// Types a parsed `<bundle>` element and verifies its signature.
+    pub fn from_element(element: &stanza::Bundle) -> Result<Self, BundleError> {
+        let version = element.version;
+        let identity_key = match version {
+            Version::Omemo2 => IdentityKey::Ed25519(
+                Ed25519PublicKey::from_slice(&element.identity_key)
+                    .map_err(|_| BundleError::Malformed("identity key"))?,
+            ),
+            Version::Omemo03 => {
+                IdentityKey::Curve25519(public_key(version, &element.identity_key, "identity key")?)
+            }
+        };
+        let pre_keys = element
+            .pre_keys
+            .iter()
+            .map(|(id, key)| Ok((*id, public_key(version, key, "pre-key")?)))
+            .collect::<Result<_, BundleError>>()?;
+        let bundle = Self {
+            version,
+            identity_key,
+            signed_pre_key_id: element.signed_pre_key_id,
+            signed_pre_key: public_key(version, &element.signed_pre_key, "signed pre-key")?,
+            signed_pre_key_signature: Ed25519Signature::from_slice(
+                &element.signed_pre_key_signature,
+            )
+            .map_err(|_| BundleError::Malformed("signature"))?,
+            pre_keys,
+        };
+        bundle.verify()?;
+        Ok(bundle)
+    }
+
+    /// The `<bundle>` element to publish.
+    pub fn to_element(&self) -> stanza::Bundle {
+        let key = |key: &Curve25519PublicKey| match self.version {
+            Version::Omemo2 => key.as_bytes().to_vec(),
+            Version::Omemo03 => omemo03::encode_key(key),
+        };
+        stanza::Bundle {
+            version: self.version,
+            signed_pre_key_id: self.signed_pre_key_id,
+            signed_pre_key: key(&self.signed_pre_key),
+            signed_pre_key_signature: self.signed_pre_key_signature.as_bytes().to_vec(),
+            identity_key: self.identity_key.wire_bytes(),
+            pre_keys: self.pre_keys.iter().map(|(id, k)| (*id, key(k))).collect(),
+        }
+    }
+
     /// Checks the signed pre-key signature (strict Ed25519 for OMEMO 2; XEdDSA with the sign
     /// bit in the signature for 0.3) and returns the identity's Ed25519 form, which is what a
     /// device is trusted by across both versions.
@@ -80,4 +134,21 @@ impl Bundle {
             .copied()
             .ok_or(BundleError::NoPreKeys)
     }
+}
+
+/// A public key as the version writes it: 32 raw bytes, or `0x05 ‖ 32`; canonical either way.
+fn public_key(
+    version: Version,
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<Curve25519PublicKey, BundleError> {
+    let raw = match (version, bytes) {
+        (Version::Omemo2, raw) => raw,
+        (Version::Omemo03, [omemo03::KEY_TYPE, raw @ ..]) => raw,
+        (Version::Omemo03, _) => return Err(BundleError::Malformed(what)),
+    };
+    Curve25519PublicKey::from_slice(raw)
+        .ok()
+        .filter(Curve25519PublicKey::is_canonical)
+        .ok_or(BundleError::Malformed(what))
 }

@@ -72,22 +72,6 @@ impl Select for Omemo03 {
     }
 }
 
-/// Runs `$body` with `P` bound to the profile of `$version`.
-macro_rules! with_profile {
-    ($version:expr, $p:ident => $body:expr) => {
-        match $version {
-            Version::Omemo2 => {
-                type $p = Omemo2;
-                $body
-            }
-            Version::Omemo03 => {
-                type $p = Omemo03;
-                $body
-            }
-        }
-    };
-}
-
 impl Device {
     /// A new device with a fresh identity and fresh pre-keys for both versions.
     pub fn new(jid: &str, device_id: u32) -> Self {
@@ -248,82 +232,150 @@ impl Device {
         key: &EncryptedKey,
         rng: &mut impl CryptoRng,
     ) -> Result<DecryptedKey, DeviceError> {
-        if key.key_exchange {
-            let (exchange, message) =
-                P::open_key_exchange(&key.data).map_err(SessionError::from)?;
-            let known = P::state(self)
-                .sessions
-                .get(jid, device_id)
-                .and_then(|slot| {
-                    slot.states()
-                        .find(|(_, s)| s.matches(&exchange))
-                        .map(|(p, _)| p)
-                });
-            if let Some(position) = known {
-                return self.decrypt_known::<P>(jid, device_id, Some(position), &message);
-            }
-            let inbound = Session::<P>::respond_to(
-                &self.identity,
-                &P::state(self).pre_keys,
-                exchange,
-                &message,
-            )?;
-            let state = P::state_mut(self);
-            if let Some(id) = inbound.used_pre_key {
-                state.pre_keys.consume(id);
-                state.pre_keys.refill(rng);
-            }
-            state.sessions.install(jid, device_id, inbound.session);
-            return Ok(DecryptedKey {
-                decrypted: inbound.decrypted,
-                pre_key_used: inbound.used_pre_key,
-                new_session: true,
-            });
-        }
-        let message = P::open(&key.data).map_err(SessionError::from)?;
-        self.decrypt_known::<P>(jid, device_id, None, &message)
+        let (staged, decrypted) = self.stage_key::<P>(jid, device_id, key)?;
+        Ok(self.commit_key(staged, decrypted, rng))
     }
 
-    /// Decrypts with the session at `only` (a repeat of its key exchange), or else with the
-    /// first state that opens the message.
-    fn decrypt_known<P: Select>(
-        &mut self,
+    /// Decrypts a key element on copies of the sessions involved, changing nothing: the caller
+    /// commits with [`Device::commit_key`] once everything else (the payload) checked out.
+    pub(crate) fn stage_key<P: Select>(
+        &self,
         jid: &str,
         device_id: u32,
-        only: Option<Option<usize>>,
-        message: &super::wire::RatchetMessage,
-    ) -> Result<DecryptedKey, DeviceError> {
-        let slot = P::state_mut(self)
-            .sessions
-            .get_mut(jid, device_id)
-            .ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
+        key: &EncryptedKey,
+    ) -> Result<(Staged<P>, Decrypted), DeviceError> {
+        let slot = P::state(self).sessions.get(jid, device_id);
+        let message = if key.key_exchange {
+            let (exchange, message) =
+                P::open_key_exchange(&key.data).map_err(SessionError::from)?;
+            let known = slot.and_then(|slot| {
+                slot.states()
+                    .find(|(_, session)| session.matches(&exchange))
+                    .map(|(position, _)| position)
+            });
+            let Some(position) = known else {
+                let inbound = Session::<P>::respond_to(
+                    &self.identity,
+                    &P::state(self).pre_keys,
+                    exchange,
+                    &message,
+                )?;
+                let staged = Staged {
+                    jid: jid.to_owned(),
+                    device_id,
+                    change: Change::New {
+                        session: inbound.session,
+                        used_pre_key: inbound.used_pre_key,
+                    },
+                };
+                return Ok((staged, inbound.decrypted));
+            };
+            let slot = slot.ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
+            let session = match position {
+                None => Some(&slot.current),
+                Some(index) => slot.previous.get(index),
+            };
+            let mut session = session
+                .cloned()
+                .ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
+            let decrypted = session.decrypt_message(&message)?;
+            let staged = Staged {
+                jid: jid.to_owned(),
+                device_id,
+                change: Change::Known { position, session },
+            };
+            return Ok((staged, decrypted));
+        } else {
+            P::open(&key.data).map_err(SessionError::from)?
+        };
+        let slot = slot.ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
         let mut first_error = None;
-        let mut opened = None;
         for (position, state) in slot.states() {
-            if only.is_some_and(|wanted| wanted != position) {
-                continue;
-            }
             let mut session = state.clone();
-            match session.decrypt_message(message) {
+            match session.decrypt_message(&message) {
                 Ok(decrypted) => {
-                    opened = Some((position, session, decrypted));
-                    break;
+                    let staged = Staged {
+                        jid: jid.to_owned(),
+                        device_id,
+                        change: Change::Known { position, session },
+                    };
+                    return Ok((staged, decrypted));
                 }
                 Err(error) => {
                     first_error.get_or_insert(error);
                 }
             }
         }
-        let Some((position, session, decrypted)) = opened else {
-            return Err(first_error.unwrap_or(SessionError::SessionMismatch).into());
-        };
-        slot.commit(position, session);
-        Ok(DecryptedKey {
-            decrypted,
-            pre_key_used: None,
-            new_session: false,
-        })
+        Err(first_error.unwrap_or(SessionError::SessionMismatch).into())
     }
+
+    /// Applies a staged decryption: the session moves on, a new session is installed and the
+    /// pre-key it used is replaced.
+    pub(crate) fn commit_key<P: Select>(
+        &mut self,
+        staged: Staged<P>,
+        decrypted: Decrypted,
+        rng: &mut impl CryptoRng,
+    ) -> DecryptedKey {
+        let state = P::state_mut(self);
+        let (jid, device_id) = (staged.jid, staged.device_id);
+        match staged.change {
+            Change::Known { position, session } => {
+                if let Some(slot) = state.sessions.get_mut(&jid, device_id) {
+                    slot.commit(position, session);
+                }
+                DecryptedKey {
+                    decrypted,
+                    pre_key_used: None,
+                    new_session: false,
+                }
+            }
+            Change::New {
+                session,
+                used_pre_key,
+            } => {
+                if let Some(id) = used_pre_key {
+                    state.pre_keys.consume(id);
+                    state.pre_keys.refill(rng);
+                }
+                state.sessions.install(&jid, device_id, session);
+                DecryptedKey {
+                    decrypted,
+                    pre_key_used: used_pre_key,
+                    new_session: true,
+                }
+            }
+        }
+    }
+}
+
+/// A decryption computed but not yet applied.
+pub(crate) struct Staged<P: OmemoProfile> {
+    jid: String,
+    device_id: u32,
+    change: Change<P>,
+}
+
+impl<P: OmemoProfile> Staged<P> {
+    /// The remote identity of the session that decrypted.
+    pub(crate) fn their_identity(&self) -> super::IdentityKey {
+        match &self.change {
+            Change::Known { session, .. } | Change::New { session, .. } => session.their_identity(),
+        }
+    }
+}
+
+enum Change<P: OmemoProfile> {
+    /// An existing state decrypted; `position` as in [`super::store::SessionSlot::states`].
+    Known {
+        position: Option<usize>,
+        session: Session<P>,
+    },
+    /// A key exchange made a new session.
+    New {
+        session: Session<P>,
+        used_pre_key: Option<u32>,
+    },
 }
 
 fn no_session(version: Version, jid: &str, device_id: u32) -> DeviceError {

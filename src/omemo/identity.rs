@@ -12,8 +12,8 @@ use std::fmt;
 
 use rand_core::CryptoRng;
 
-use super::Version;
 use super::wire::omemo03;
+use super::{Version, stanza};
 use crate::crypto::{
     Curve25519PublicKey, Curve25519SecretKey, Ed25519KeyPair, Ed25519PublicKey, Ed25519Signature,
     KeyError, SharedSecret, SignBit, XEdDsaError,
@@ -43,6 +43,16 @@ impl IdentityKey {
         match self {
             IdentityKey::Ed25519(key) => key.to_curve25519(),
             IdentityKey::Curve25519(key) => Ok(*key),
+        }
+    }
+
+    /// Checks an OMEMO 2 device-list label signature against this (Ed25519) identity. A label
+    /// that fails is to be ignored, not the device.
+    pub fn verify_label(&self, label: &str, signature: &[u8]) -> Result<(), KeyError> {
+        let signature = Ed25519Signature::from_slice(signature)?;
+        match self {
+            IdentityKey::Ed25519(key) => key.verify(label.as_bytes(), &signature),
+            IdentityKey::Curve25519(_) => Err(KeyError::InvalidSignature),
         }
     }
 
@@ -166,6 +176,21 @@ impl DeviceIdentity {
                 self.curve_secret
                     .xeddsa_sign_with_rng(message, SignBit::InSignature, rng)
             }
+        }
+    }
+
+    /// The signature of an OMEMO 2 device-list label: plain Ed25519 over its UTF-8 bytes
+    /// (twomemo's `labelsig`).
+    pub fn sign_label(&self, label: &str) -> Ed25519Signature {
+        self.sign(Version::Omemo2, label.as_bytes())
+    }
+
+    /// The entry for this device in an OMEMO 2 device list, with a signed label if given.
+    pub fn device_list_entry(&self, device_id: u32, label: Option<&str>) -> stanza::Device {
+        stanza::Device {
+            id: device_id,
+            label: label.map(str::to_owned),
+            label_signature: label.map(|label| self.sign_label(label).as_bytes().to_vec()),
         }
     }
 

@@ -1,9 +1,26 @@
 //! OMEMO for XMPP: OMEMO 2 (`urn:xmpp:omemo:2`) and OMEMO 0.3 (`eu.siacs.conversations.axolotl`,
 //! the libsignal protocol) as two profiles of the shared double ratchet.
 
+/// Runs `$body` with the type `$p` bound to the profile of `$version`.
+macro_rules! with_profile {
+    ($version:expr, $p:ident => $body:expr) => {
+        match $version {
+            Version::Omemo2 => {
+                type $p = Omemo2;
+                $body
+            }
+            Version::Omemo03 => {
+                type $p = Omemo03;
+                $body
+            }
+        }
+    };
+}
+
 pub mod bundle;
 mod device;
 mod identity;
+mod message;
 pub mod payload;
 pub mod prekeys;
 mod profile;
@@ -16,6 +33,7 @@ mod x3dh;
 pub use bundle::{Bundle, BundleError};
 pub use device::{DecryptedKey, Device, DeviceError, VersionState};
 pub use identity::{DeviceIdentity, IdentityKey};
+pub use message::{MessageError, ReceivedMessage};
 pub use prekeys::{PreKeyError, PreKeys, SignedPreKey};
 pub use profile::{Omemo2, Omemo03, OmemoProfile};
 pub use session::{Decrypted, EncryptedKey, InboundSession, Session, SessionError};

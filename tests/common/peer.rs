@@ -26,46 +26,54 @@ fn repo_root() -> PathBuf {
 }
 
 impl Peer {
-    /// Spawns the libolm peer (python-olm) from the repo's `.venv`.
+    /// Spawns the libolm peer (tests/peers/libolm_peer.py, python-olm).
     pub fn libolm() -> Peer {
-        let repo = repo_root();
-        let python = repo.join(".venv").join("bin").join("python3");
-        let script = repo.join("tests").join("peers").join("libolm_peer.py");
-        if !python.exists() {
-            panic!(
-                "interop peer needs the Python venv at {}: run .ci/setup-python.sh first",
-                python.display()
-            );
-        }
-        Peer::spawn("libolm", &python, &[script.as_path()])
+        Peer::python("libolm", "libolm_peer.py")
     }
 
-    /// Spawns the matrix-nio peer (tests/peers/nio_peer.py) from the repo's `.venv`.
+    /// Spawns the matrix-nio peer (tests/peers/nio_peer.py).
     pub fn nio() -> Peer {
-        let repo = repo_root();
-        let python = repo.join(".venv").join("bin").join("python3");
-        let script = repo.join("tests").join("peers").join("nio_peer.py");
-        if !python.exists() {
-            panic!(
-                "nio peer needs the Python venv at {}: run .ci/setup-python.sh first",
-                python.display()
-            );
-        }
-        Peer::spawn("nio", &python, &[script.as_path()])
+        Peer::python("nio", "nio_peer.py")
     }
 
     /// Spawns the XEdDSA peer (tests/peers/xeddsa_peer.py, the PyPI `xeddsa` package).
     pub fn xeddsa() -> Peer {
+        Peer::python("xeddsa", "xeddsa_peer.py")
+    }
+
+    /// Spawns the python-omemo peer (tests/peers/omemo_peer.py: twomemo, oldmemo and the
+    /// SessionManager).
+    pub fn omemo() -> Peer {
+        Peer::python("omemo", "omemo_peer.py")
+    }
+
+    /// Spawns the libsignal peer (tests/peers/libsignal/peer.mjs, libsignal-client 0.72.1 in
+    /// Node), installed by `.ci/setup-node.sh`.
+    pub fn libsignal() -> Peer {
+        let peers = repo_root().join("tests").join("peers");
+        let script = peers.join("libsignal").join("peer.mjs");
+        let modules = peers.join("libsignal").join("node_modules");
+        if !modules.exists() {
+            panic!(
+                "libsignal peer needs {}: run .ci/setup-node.sh first",
+                modules.display()
+            );
+        }
+        Peer::spawn("libsignal", Path::new("node"), &[script.as_path()])
+    }
+
+    /// A peer script in tests/peers run by the repo's `.venv` Python.
+    fn python(name: &str, script: &str) -> Peer {
         let repo = repo_root();
         let python = repo.join(".venv").join("bin").join("python3");
-        let script = repo.join("tests").join("peers").join("xeddsa_peer.py");
+        let script = repo.join("tests").join("peers").join(script);
         if !python.exists() {
             panic!(
-                "xeddsa peer needs the Python venv at {}: run .ci/setup-python.sh first",
+                "{name} peer needs the Python venv at {}: run .ci/setup-python.sh first",
                 python.display()
             );
         }
-        Peer::spawn("xeddsa", &python, &[script.as_path()])
+        Peer::spawn(name, &python, &[script.as_path()])
     }
 
     fn spawn(name: &str, program: &Path, args: &[&Path]) -> Peer {
@@ -78,7 +86,7 @@ impl Peer {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "could not start {name} peer ({}): {e}; run .ci/setup-python.sh",
+                    "could not start {name} peer ({}): {e}; run .ci/setup-python.sh and .ci/setup-node.sh",
                     program.display()
                 )
             });

@@ -1,0 +1,233 @@
+//! Whole messages: one payload encrypted once, its key material encrypted to every recipient
+//! device, all in one `<encrypted>` element; and the reverse, which commits the session only
+//! once the payload has authenticated too.
+
+use std::fmt;
+
+use rand_core::CryptoRng;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use super::device::{Device, DeviceError, Select};
+use super::payload::{self, PayloadError};
+use super::profile::{Omemo2, Omemo03};
+use super::session::EncryptedKey;
+use super::stanza::{self, Encrypted};
+use super::{IdentityKey, Version};
+
+/// Why a message could not be decrypted. The device is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MessageError {
+    /// The element has no key for this device.
+    #[error("the message has no key for this device")]
+    NotForUs,
+    /// OMEMO 0.3 element without `<iv>`.
+    #[error("the message has no IV")]
+    MissingIv,
+    /// The key element was refused.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// The payload was refused.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+}
+
+/// A decrypted `<encrypted>` element.
+pub struct ReceivedMessage {
+    /// The version it came in.
+    pub version: Version,
+    /// The sender's device id.
+    pub sender_device: u32,
+    /// The sender's identity key, as its session knows it.
+    pub sender_identity: IdentityKey,
+    /// The payload: an SCE envelope (OMEMO 2) or the body (0.3). `None` for an empty message.
+    pub plaintext: Option<Zeroizing<Vec<u8>>>,
+    /// The message started a new session.
+    pub new_session: bool,
+    /// The pre-key the new session used was replaced: publish the bundle again.
+    pub pre_key_used: Option<u32>,
+    /// Send an empty message back: the key exchange wants completing, or a heartbeat is due.
+    pub reply_due: bool,
+}
+
+impl fmt::Debug for ReceivedMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceivedMessage")
+            .field("version", &self.version)
+            .field("sender_device", &self.sender_device)
+            .field("empty", &self.plaintext.is_none())
+            .field("new_session", &self.new_session)
+            .field("reply_due", &self.reply_due)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Device {
+    /// Encrypts `plaintext` once and its key to every recipient device (each needs a session,
+    /// see [`Device::build_session`]). For OMEMO 2 the plaintext is an SCE envelope
+    /// ([`stanza::Envelope`]); for 0.3 the body text. All sessions advance, or none does
+    /// (persist the device before sending).
+    pub fn encrypt_message(
+        &mut self,
+        version: Version,
+        recipients: &[(&str, u32)],
+        plaintext: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Result<Encrypted, DeviceError> {
+        match version {
+            Version::Omemo2 => {
+                let sealed = payload::encrypt_omemo2(plaintext, rng);
+                let keys = self.encrypt_keys::<Omemo2>(recipients, &sealed.key_material, rng)?;
+                Ok(self.element(version, keys, None, Some(sealed.ciphertext)))
+            }
+            Version::Omemo03 => {
+                let sealed = payload::encrypt_omemo03(plaintext, rng);
+                let keys = self.encrypt_keys::<Omemo03>(recipients, &sealed.key_material, rng)?;
+                Ok(self.element(
+                    version,
+                    keys,
+                    Some(sealed.iv.to_vec()),
+                    Some(sealed.ciphertext),
+                ))
+            }
+        }
+    }
+
+    /// An empty message (no payload) to the recipients: completes key exchanges, answers
+    /// heartbeats. OMEMO 2 sends 32 zero bytes through the ratchet; 0.3 sends a random 16-byte
+    /// key and an IV, as python-omemo and libsignal clients do.
+    pub fn encrypt_empty(
+        &mut self,
+        version: Version,
+        recipients: &[(&str, u32)],
+        rng: &mut impl CryptoRng,
+    ) -> Result<Encrypted, DeviceError> {
+        match version {
+            Version::Omemo2 => {
+                let keys = self.encrypt_keys::<Omemo2>(recipients, &[0; 32], rng)?;
+                Ok(self.element(version, keys, None, None))
+            }
+            Version::Omemo03 => {
+                let mut key = Zeroizing::new([0u8; 16]);
+                rng.fill_bytes(key.as_mut());
+                let mut iv = [0u8; 12];
+                rng.fill_bytes(&mut iv);
+                let keys = self.encrypt_keys::<Omemo03>(recipients, key.as_ref(), rng)?;
+                Ok(self.element(version, keys, Some(iv.to_vec()), None))
+            }
+        }
+    }
+
+    fn encrypt_keys<P: Select>(
+        &mut self,
+        recipients: &[(&str, u32)],
+        key_material: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<stanza::EncryptedKey>, DeviceError> {
+        // Encrypt on copies; write them back only when every recipient succeeded.
+        let mut sessions = Vec::with_capacity(recipients.len());
+        let mut keys = Vec::with_capacity(recipients.len());
+        for &(jid, device_id) in recipients {
+            let slot = P::state(self).sessions.get(jid, device_id).ok_or_else(|| {
+                DeviceError::NoSession {
+                    version: P::VERSION,
+                    jid: jid.to_owned(),
+                    device_id,
+                }
+            })?;
+            let mut session = slot.current.clone();
+            let key = session
+                .encrypt_with_rng(key_material, rng)
+                .map_err(DeviceError::from)?;
+            keys.push(stanza::EncryptedKey {
+                jid: (P::VERSION == Version::Omemo2).then(|| jid.to_owned()),
+                device_id,
+                key_exchange: key.key_exchange,
+                data: key.data,
+            });
+            sessions.push((jid, device_id, session));
+        }
+        let state = P::state_mut(self);
+        for (jid, device_id, session) in sessions {
+            if let Some(slot) = state.sessions.get_mut(jid, device_id) {
+                slot.current = session;
+            }
+        }
+        Ok(keys)
+    }
+
+    fn element(
+        &self,
+        version: Version,
+        keys: Vec<stanza::EncryptedKey>,
+        iv: Option<Vec<u8>>,
+        payload: Option<Vec<u8>>,
+    ) -> Encrypted {
+        Encrypted {
+            version,
+            sender_device: self.device_id,
+            keys,
+            iv,
+            payload,
+        }
+    }
+
+    /// Decrypts an `<encrypted>` element from `sender_jid` (a bare JID). The key element for
+    /// this device is decrypted, then the payload is authenticated and decrypted, and only
+    /// then does the session change.
+    pub fn decrypt_message(
+        &mut self,
+        sender_jid: &str,
+        element: &Encrypted,
+        rng: &mut impl CryptoRng,
+    ) -> Result<ReceivedMessage, MessageError> {
+        match element.version {
+            Version::Omemo2 => self.decrypt_message_as::<Omemo2>(sender_jid, element, rng),
+            Version::Omemo03 => self.decrypt_message_as::<Omemo03>(sender_jid, element, rng),
+        }
+    }
+
+    fn decrypt_message_as<P: Select>(
+        &mut self,
+        sender_jid: &str,
+        element: &Encrypted,
+        rng: &mut impl CryptoRng,
+    ) -> Result<ReceivedMessage, MessageError> {
+        let our_jid = (P::VERSION == Version::Omemo2).then_some(self.jid.as_str());
+        let key = element
+            .keys_for(our_jid, self.device_id)
+            .next()
+            .ok_or(MessageError::NotForUs)?;
+        let key = EncryptedKey {
+            data: key.data.clone(),
+            key_exchange: key.key_exchange,
+        };
+        let (staged, decrypted) = self.stage_key::<P>(sender_jid, element.sender_device, &key)?;
+        let plaintext = match (&element.payload, P::VERSION) {
+            (None, _) => None,
+            (Some(ciphertext), Version::Omemo2) => Some(payload::decrypt_omemo2(
+                &decrypted.key_material,
+                ciphertext,
+            )?),
+            (Some(ciphertext), Version::Omemo03) => {
+                let iv = element.iv.as_deref().ok_or(MessageError::MissingIv)?;
+                Some(payload::decrypt_omemo03(
+                    &decrypted.key_material,
+                    iv,
+                    ciphertext,
+                )?)
+            }
+        };
+        let sender_identity = staged.their_identity();
+        let opened = self.commit_key(staged, decrypted, rng);
+        Ok(ReceivedMessage {
+            version: P::VERSION,
+            sender_device: element.sender_device,
+            sender_identity,
+            plaintext,
+            new_session: opened.new_session,
+            pre_key_used: opened.pre_key_used,
+            reply_due: key.key_exchange || opened.decrypted.heartbeat_due,
+        })
+    }
+}
