@@ -1,6 +1,7 @@
 //! olmo against the twomemo and oldmemo backends, both directions.
 
-use olmo::omemo::MessageError;
+use olmo::crypto::Ed25519PublicKey;
+use olmo::omemo::{IdentityKey, MessageError};
 use olmo::omemo::stanza;
 
 use crate::common::peer::Peer;
@@ -20,6 +21,12 @@ fn python_starts_and_olmo_answers() {
         assert!(opened.new_session && opened.reply_due);
         assert!(opened.pre_key_used.is_some());
         assert_eq!(olmo_body(&opened).as_deref(), Some("hello from python"));
+        // Both versions name the same identity: the Ed25519 key itself, or its Curve25519 form.
+        let ed25519 = Ed25519PublicKey::from_slice(&unhex(&py.identity_ed25519)).unwrap();
+        match opened.sender_identity {
+            IdentityKey::Ed25519(key) => assert_eq!(key, ed25519),
+            IdentityKey::Curve25519(key) => assert_eq!(Ok(key), ed25519.to_curve25519()),
+        }
         let repeat = olmo_receive(&mut olmo, &py.jid, &second);
         assert!(
             !repeat.new_session,
