@@ -13,6 +13,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 mod megolm_demo;
+mod omemo_demo;
 
 use olmo::crypto::base64;
 use olmo::megolm::{ExportedSessionKey, MegolmMessage, SessionKey};
@@ -30,13 +31,15 @@ fn main() -> ExitCode {
         [] | ["demo"] => {
             demo();
             megolm_demo::run();
+            omemo_demo::run();
             println!(
-                "\nTools: olmo inspect 0|1|megolm|room-key ... | olmo migrate-account (see --help)"
+                "\nTools: olmo inspect 0|1|megolm|room-key|omemo ... | olmo migrate-account (see --help)"
             );
             Ok(())
         }
         ["inspect", "megolm", body] => inspect_megolm(body),
         ["inspect", "room-key", key] => inspect_room_key(key),
+        ["inspect", "omemo", xml] => inspect_omemo(xml),
         ["inspect", message_type, body] => inspect(message_type, body),
         ["migrate-account"] => migrate_account(),
         _ => {
@@ -194,6 +197,41 @@ fn inspect_room_key(key: &str) -> Result<(), String> {
     println!("{kind}");
     println!("  session id     {session_id}");
     println!("  first index    {index}");
+    Ok(())
+}
+
+/// Decodes an OMEMO `<encrypted>` element (either version) or checks a `<bundle>`.
+fn inspect_omemo(xml: &str) -> Result<(), String> {
+    use olmo::omemo::stanza;
+    if let Ok(element) = stanza::Encrypted::parse(xml) {
+        println!(
+            "{:?} message from device {}: {} keys, payload {}",
+            element.version,
+            element.sender_device,
+            element.keys.len(),
+            element
+                .payload
+                .as_ref()
+                .map_or("none (empty message)".to_owned(), |p| format!(
+                    "{} bytes",
+                    p.len()
+                ))
+        );
+        omemo_demo::describe(&element);
+        return Ok(());
+    }
+    let element = stanza::Bundle::parse(xml).map_err(|e| e.to_string())?;
+    let bundle = olmo::omemo::Bundle::from_element(&element).map_err(|e| e.to_string())?;
+    println!(
+        "{:?} bundle: signature valid, identity fingerprint {}, signed pre-key {}, {} pre-keys",
+        bundle.version,
+        bundle
+            .identity_key
+            .fingerprint()
+            .map_err(|e| e.to_string())?,
+        bundle.signed_pre_key_id,
+        bundle.pre_keys.len()
+    );
     Ok(())
 }
 

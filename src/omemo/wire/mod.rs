@@ -88,6 +88,23 @@ pub struct RatchetMessage {
     pub(crate) mac: Vec<u8>,
 }
 
+impl RatchetMessage {
+    /// The sender's ratchet public key.
+    pub fn ratchet_key(&self) -> crate::crypto::Curve25519PublicKey {
+        self.ratchet_key
+    }
+
+    /// The message's index in its chain (`n`, `counter`).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The length of the sender's previous chain (`pn`, `previousCounter`).
+    pub fn previous_chain_length(&self) -> u32 {
+        self.previous_chain_length
+    }
+}
+
 /// The X3DH parameters an initiator sends with its messages until the first reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyExchange {
