@@ -154,3 +154,111 @@ fn bad_bundle_signature_and_reused_pre_key() {
         ));
     }
 }
+
+#[test]
+fn malformed_bundles_are_refused_with_the_field_named() {
+    use olmo::omemo::{Bundle, BundleError};
+
+    for version in VERSIONS {
+        let device = Device::new("bob@example.org", 7);
+        let good = device.bundle(version).to_element();
+        assert_eq!(Bundle::from_element(&good).unwrap(), device.bundle(version));
+
+        let mut short = good.clone();
+        short.signed_pre_key.pop();
+        assert_eq!(
+            Bundle::from_element(&short),
+            Err(BundleError::Malformed("signed pre-key"))
+        );
+        let mut identity = good.clone();
+        identity.identity_key.push(0);
+        assert_eq!(
+            Bundle::from_element(&identity),
+            Err(BundleError::Malformed("identity key"))
+        );
+        let mut signature = good.clone();
+        signature.signed_pre_key_signature.truncate(63);
+        assert_eq!(
+            Bundle::from_element(&signature),
+            Err(BundleError::Malformed("signature"))
+        );
+        let mut forged = good.clone();
+        forged.signed_pre_key_signature[10] ^= 1;
+        assert_eq!(
+            Bundle::from_element(&forged),
+            Err(BundleError::BadSignature)
+        );
+        // A key of another device under this identity's signature.
+        let mut swapped = good.clone();
+        swapped.signed_pre_key = good.pre_keys[0].1.clone();
+        assert_eq!(
+            Bundle::from_element(&swapped),
+            Err(BundleError::BadSignature)
+        );
+        // Non-canonical encoding (bit 255 set).
+        let mut high = good.clone();
+        let last = high.pre_keys[0].1.len() - 1;
+        high.pre_keys[0].1[last] |= 0x80;
+        assert_eq!(
+            Bundle::from_element(&high),
+            Err(BundleError::Malformed("pre-key"))
+        );
+
+        if version == Version::Omemo03 {
+            // libsignal keys need their 0x05 type byte.
+            let mut bare = good.clone();
+            bare.pre_keys[0].1.remove(0);
+            assert_eq!(
+                Bundle::from_element(&bare),
+                Err(BundleError::Malformed("pre-key"))
+            );
+            let mut typed = good.clone();
+            typed.signed_pre_key[0] = 0x06;
+            assert_eq!(
+                Bundle::from_element(&typed),
+                Err(BundleError::Malformed("signed pre-key"))
+            );
+        }
+        // A bundle of the other version's form.
+        let mut other = good.clone();
+        other.version = match version {
+            Version::Omemo2 => Version::Omemo03,
+            Version::Omemo03 => Version::Omemo2,
+        };
+        assert!(Bundle::from_element(&other).is_err());
+    }
+}
+
+#[test]
+fn omemo2_needs_a_one_time_pre_key() {
+    use olmo::omemo::BundleError;
+
+    let (mut alice, bob) = pair(Version::Omemo2);
+    let mut bundle = bob.bundle(Version::Omemo2);
+    bundle.pre_keys.clear();
+    assert_eq!(
+        alice.build_session(bob.jid(), bob.device_id(), &bundle, &mut rand::rng()),
+        Err(DeviceError::Session(SessionError::Bundle(
+            BundleError::NoPreKeys
+        )))
+    );
+    // OMEMO 0.3 makes do without one (three Diffie-Hellmans), as libsignal does.
+    let (mut alice, mut bob) = pair(Version::Omemo03);
+    let mut bundle = bob.bundle(Version::Omemo03);
+    bundle.pre_keys.clear();
+    alice
+        .build_session(bob.jid(), bob.device_id(), &bundle, &mut rand::rng())
+        .unwrap();
+    let first = send(&mut alice, &bob, Version::Omemo03, &[5; 32]);
+    let opened = bob
+        .decrypt_key(
+            Version::Omemo03,
+            alice.jid(),
+            alice.device_id(),
+            &first,
+            &mut rand::rng(),
+        )
+        .unwrap();
+    assert_eq!(opened.pre_key_used, None);
+    assert_eq!(&opened.decrypted.key_material[..], [5; 32]);
+}
