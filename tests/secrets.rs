@@ -27,6 +27,7 @@ fn secret_types_zeroize_on_drop() {
     wiped_on_drop::<CipherKeys>();
     wiped_on_drop::<StorageKey>();
     wiped_on_drop::<MegolmRatchet>();
+    wiped_on_drop::<olmo::omemo::DeviceIdentity>();
     // What ours are made of: these fail to build without the dependencies' `zeroize` feature.
     wiped_on_drop::<x25519_dalek::StaticSecret>();
     wiped_on_drop::<ed25519_dalek::SigningKey>();
@@ -89,4 +90,40 @@ fn debug_output_hides_secrets() {
         !shown.contains("QUFBQU"),
         "base64 secret bytes in Debug: {shown}"
     );
+}
+
+/// OMEMO devices, sessions and received messages print ids and public keys, never secrets or
+/// plaintext.
+#[test]
+fn omemo_debug_output_hides_secrets_and_plaintext() {
+    use olmo::omemo::{Device, DeviceIdentity, Version};
+
+    let identity = DeviceIdentity::from_seed(&[0x41; 32]);
+    let mut alice = Device::new("alice@example.org", 1);
+    let mut bob = Device::new("bob@example.org", 2);
+    alice
+        .build_session(
+            "bob@example.org",
+            2,
+            &bob.bundle(Version::Omemo2),
+            &mut rand::rng(),
+        )
+        .unwrap();
+    let element = alice
+        .encrypt_message(
+            Version::Omemo2,
+            &[("bob@example.org", 2)],
+            b"top secret",
+            &mut rand::rng(),
+        )
+        .unwrap();
+    let received = bob
+        .decrypt_message("alice@example.org", &element, &mut rand::rng())
+        .unwrap();
+    let shown = format!("{identity:?} {alice:?} {bob:?} {received:?}");
+    assert!(!shown.contains("top secret"));
+    assert!(!shown.contains("65, 65"), "raw secret bytes in Debug");
+    assert!(!shown.contains("QUFBQU"), "base64 secret bytes in Debug");
+    let seed = identity.seed().unwrap();
+    assert!(!shown.contains(&base64_of(&seed[..])[..12]));
 }

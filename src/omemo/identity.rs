@@ -203,6 +203,9 @@ impl DeviceIdentity {
     }
 }
 
+// Every secret field (the Ed25519 key pair, the Curve25519 secret) wipes itself on drop.
+impl zeroize::ZeroizeOnDrop for DeviceIdentity {}
+
 impl Clone for DeviceIdentity {
     fn clone(&self) -> Self {
         match &self.secret {
