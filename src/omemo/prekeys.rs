@@ -2,7 +2,7 @@
 //! period so key exchanges made from an old bundle still open) and the pool of one-time
 //! pre-keys. A pre-key leaves the pool only once the key exchange that used it decrypted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use rand_core::CryptoRng;
@@ -23,6 +23,8 @@ pub const POOL_SIZE: usize = 100;
 pub const SIGNED_PRE_KEY_PERIOD: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// How long the replaced signed pre-key still answers key exchanges.
 pub const SIGNED_PRE_KEY_GRACE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// Used pre-key ids remembered, to tell a reused id from one never issued.
+pub const MAX_USED_IDS: usize = 1000;
 /// Pre-key ids stay below 2^24, the range libsignal clients use.
 const MAX_ID: u32 = 0x00ff_ffff;
 
@@ -111,6 +113,8 @@ pub struct PreKeys {
     pub(crate) previous_signed: Option<(SignedPreKey, Timestamp)>,
     pub(crate) pool: BTreeMap<u32, Curve25519KeyPair>,
     pub(crate) next_pre_key_id: u32,
+    /// Ids consumed by key exchanges, newest last, at most [`MAX_USED_IDS`].
+    pub(crate) used: VecDeque<u32>,
 }
 
 impl PreKeys {
@@ -135,6 +139,7 @@ impl PreKeys {
             previous_signed: None,
             pool: BTreeMap::new(),
             next_pre_key_id: 1,
+            used: VecDeque::new(),
         };
         keys.refill(rng);
         keys
@@ -167,6 +172,7 @@ impl PreKeys {
             previous_signed: None,
             pool,
             next_pre_key_id,
+            used: VecDeque::new(),
         }
     }
 
@@ -191,7 +197,7 @@ impl PreKeys {
         while self.pool.len() < POOL_SIZE {
             let id = self.next_pre_key_id;
             self.next_pre_key_id = next_id(id);
-            if self.pool.contains_key(&id) {
+            if self.pool.contains_key(&id) || self.used.contains(&id) {
                 continue;
             }
             self.pool.insert(id, Curve25519KeyPair::generate(rng));
@@ -257,31 +263,21 @@ impl PreKeys {
 
     /// The one-time pre-key with `id`, telling a used key from one never issued.
     pub(crate) fn find_pre_key(&self, id: u32) -> Result<&Curve25519KeyPair, PreKeyError> {
-        self.pool.get(&id).ok_or(if self.was_issued(id) {
+        self.pool.get(&id).ok_or(if self.used.contains(&id) {
             PreKeyError::PreKeyUsed(id)
         } else {
             PreKeyError::UnknownPreKey(id)
         })
     }
 
-    fn was_issued(&self, id: u32) -> bool {
-        // Ids are handed out in increasing order from 1 (wrapping below 2^24).
-        let lowest = self
-            .pool
-            .keys()
-            .next()
-            .copied()
-            .unwrap_or(self.next_pre_key_id);
-        if lowest <= self.next_pre_key_id {
-            (1..self.next_pre_key_id).contains(&id)
-        } else {
-            id != 0 && id <= MAX_ID
-        }
-    }
-
-    /// Removes a pre-key whose key exchange decrypted.
+    /// Removes a pre-key whose key exchange decrypted, remembering its id.
     pub(crate) fn consume(&mut self, id: u32) {
-        self.pool.remove(&id);
+        if self.pool.remove(&id).is_some() {
+            self.used.push_back(id);
+            if self.used.len() > MAX_USED_IDS {
+                self.used.pop_front();
+            }
+        }
     }
 
     /// The bundle to publish.

@@ -1,8 +1,8 @@
 //! olmo against the twomemo and oldmemo backends, both directions.
 
 use olmo::crypto::Ed25519PublicKey;
-use olmo::omemo::{IdentityKey, MessageError};
 use olmo::omemo::stanza;
+use olmo::omemo::{IdentityKey, MessageError};
 
 use crate::common::peer::Peer;
 use crate::support::*;
