@@ -63,7 +63,7 @@ pub fn batch_runner<I, O>(
 
 /// The batch size that makes one batch of `run` last about `batch_time` (after a warm-up).
 /// A call longer than `batch_time` (a whole backlog) runs alone.
-fn calibrate(run: &mut impl FnMut(usize) -> Duration, batch_time: Duration) -> usize {
+pub fn calibrate(run: &mut impl FnMut(usize) -> Duration, batch_time: Duration) -> usize {
     const MAX_BATCH: usize = 4096;
     let mut per_call = run(1);
     let warm_up = Instant::now();
@@ -123,7 +123,7 @@ pub fn row(
     }
 }
 
-fn format_duration(d: Duration) -> String {
+pub fn format_duration(d: Duration) -> String {
     let ns = d.as_secs_f64() * 1e9;
     if ns < 1e3 {
         format!("{ns:.0} ns")

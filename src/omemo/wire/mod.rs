@@ -103,6 +103,12 @@ impl RatchetMessage {
     pub fn previous_chain_length(&self) -> u32 {
         self.previous_chain_length
     }
+
+    /// The received bytes the MAC covers after the identity keys (OMEMO 2: the `OMEMOMessage`;
+    /// 0.3: version byte and `SignalMessage`).
+    pub fn authenticated(&self) -> &[u8] {
+        &self.authenticated
+    }
 }
 
 /// The X3DH parameters an initiator sends with its messages until the first reply.
