@@ -9,7 +9,11 @@
 //!
 //! Inside, each object starts with its own schema version (u32) followed by fixed-width
 //! big-endian fields. Public keys are stored beside their secrets, so a restore is a decryption
-//! and a copy, with no curve arithmetic.
+//! and a copy, with no curve arithmetic beyond what a secret's own constructor does (an Ed25519
+//! seed, an OMEMO identity), whose derived public keys are checked against the stored ones.
+//!
+//! Kinds: Olm account (1) and session (2), Megolm outbound (3) and inbound (4) sessions and
+//! replay record (5), OMEMO device (6), OMEMO 2 session (7) and OMEMO 0.3 session (8).
 //!
 //! # Upgrades
 //!
@@ -27,6 +31,7 @@ mod account;
 mod fields;
 mod group_session;
 pub mod libolm;
+mod omemo;
 mod session;
 
 use std::fmt;
@@ -56,6 +61,9 @@ pub(crate) enum Kind {
     GroupSession = 3,
     InboundGroupSession = 4,
     ReplayRecord = 5,
+    OmemoDevice = 6,
+    Omemo2Session = 7,
+    Omemo03Session = 8,
 }
 
 /// The caller's 32-byte key for stored state. Wiped on drop.
