@@ -182,6 +182,134 @@ fn canonical_encoder_matches() {
     }
 }
 
+/// The OMEMO fixture exercises what `omemo_decrypt` checks: every fresh key element and
+/// element decrypts (once) on a copy of Bob, the last one with a new session, and every stale
+/// one is refused without changing him; then every `omemo_decrypt` seed passes its check.
+#[test]
+fn omemo_fixture_is_live() {
+    use olmo::omemo::Version;
+    let fixture = checks::omemo_fixture();
+    let mut rng = checks::DeterministicRng::new(40);
+    let (alice, alice_device) = (checks::ALICE_JID, checks::ALICE_DEVICE);
+    for version_fixture in &fixture.versions {
+        let version = version_fixture.version;
+        for key in &version_fixture.fresh_keys {
+            let mut device = fixture.bob.clone();
+            device
+                .decrypt_key(version, alice, alice_device, key, &mut rng)
+                .unwrap_or_else(|error| panic!("{version:?}: fresh key refused: {error}"));
+            assert!(
+                device
+                    .decrypt_key(version, alice, alice_device, key, &mut rng)
+                    .is_err()
+            );
+        }
+        for element in &version_fixture.fresh_elements {
+            let mut device = fixture.bob.clone();
+            device
+                .decrypt_message(alice, element, &mut rng)
+                .unwrap_or_else(|error| panic!("{version:?}: fresh element refused: {error}"));
+            assert!(device.decrypt_message(alice, element, &mut rng).is_err());
+        }
+        let new_session = version_fixture.fresh_elements.last().unwrap();
+        let opened = fixture
+            .bob
+            .clone()
+            .decrypt_message(alice, new_session, &mut rng)
+            .unwrap();
+        assert!(opened.new_session && opened.pre_key_used.is_some());
+        let mut device = fixture.bob.clone();
+        let before = checks::device_fingerprint(&device);
+        for key in &version_fixture.stale_keys {
+            assert!(
+                device
+                    .decrypt_key(version, alice, alice_device, key, &mut rng)
+                    .is_err()
+            );
+        }
+        for element in &version_fixture.stale_elements {
+            assert!(device.decrypt_message(alice, element, &mut rng).is_err());
+        }
+        assert_eq!(checks::device_fingerprint(&device), before);
+        assert_eq!(
+            version == Version::Omemo2,
+            version_fixture.fresh_elements[0].iv.is_none()
+        );
+    }
+    // Both the key-element and the element form of the check see every seed through.
+    for (target, name, data) in checks::seeds() {
+        if target == "omemo_decrypt" {
+            assert!(checks::run(target, &data), "omemo_decrypt/{name}");
+        }
+    }
+}
+
+/// The wire seeds decode, the bundle seeds are accepted (but for the small-order identities,
+/// refused), and the stanza seeds parse as something: the fuzzer starts past the decoders.
+#[test]
+fn omemo_seeds_decode() {
+    use olmo::omemo::stanza::{self, DeviceList, Encrypted, Envelope};
+    use olmo::omemo::{Bundle, Omemo2, Omemo03, OmemoProfile};
+    for (target, name, data) in checks::seeds() {
+        let ok = match target {
+            "omemo_message_decode" => {
+                Omemo2::open(&data).is_ok()
+                    || Omemo2::open_key_exchange(&data).is_ok()
+                    || Omemo03::open(&data).is_ok()
+                    || Omemo03::open_key_exchange(&data).is_ok()
+            }
+            "omemo_stanza_parse" => {
+                let xml = std::str::from_utf8(&data).unwrap();
+                Encrypted::parse(xml).is_ok()
+                    || stanza::Bundle::parse(xml).is_ok()
+                    || DeviceList::parse(xml).is_ok()
+                    || Envelope::parse(xml).is_ok()
+            }
+            "omemo_bundle" if name.starts_with("omemo") => {
+                let element = match data[0] % 4 {
+                    0 => stanza::Bundle::parse(std::str::from_utf8(&data[1..]).unwrap()).unwrap(),
+                    1 => checks::structured_bundle(olmo::omemo::Version::Omemo2, &data[1..]),
+                    2 => checks::structured_bundle(olmo::omemo::Version::Omemo03, &data[1..]),
+                    _ => {
+                        let (element, must_accept) = checks::mutated_bundle(&data[1..]);
+                        assert_eq!(must_accept, name.ends_with("resigned"), "{name}");
+                        element
+                    }
+                };
+                // The small-order identity seeds must be refused, the others accepted.
+                Bundle::from_element(&element).is_ok() != name.ends_with("small-order-identity")
+            }
+            _ => continue,
+        };
+        assert!(ok, "{target}/{name} does not decode");
+    }
+}
+
+/// The independent protobuf reader agrees with the wire format on real messages.
+#[test]
+fn protobuf_scanner_reads_real_messages() {
+    let fixture = checks::omemo_fixture();
+    for version_fixture in &fixture.versions {
+        for key in version_fixture
+            .fresh_keys
+            .iter()
+            .chain(&version_fixture.stale_keys)
+        {
+            let body = match version_fixture.version {
+                olmo::omemo::Version::Omemo2 => &key.data[..],
+                olmo::omemo::Version::Omemo03 if key.key_exchange => &key.data[1..],
+                olmo::omemo::Version::Omemo03 => &key.data[1..key.data.len() - 8],
+            };
+            let fields = checks::scan_protobuf(body).unwrap();
+            assert!(!fields.is_empty());
+            assert!(matches!(
+                fields[0],
+                (1, checks::Field::Bytes(_) | checks::Field::Varint(_))
+            ));
+        }
+    }
+}
+
 /// Writes the seed files. Run with `OLMO_WRITE_FUZZ_SEEDS=1` (see the module docs).
 #[test]
 #[ignore = "writes fuzz/seeds; run explicitly with OLMO_WRITE_FUZZ_SEEDS=1"]

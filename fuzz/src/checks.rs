@@ -22,6 +22,11 @@ mod key_export_checks;
 
 pub use key_export_checks::*;
 
+#[path = "omemo_checks.rs"]
+mod omemo_checks;
+
+pub use omemo_checks::*;
+
 /// The fuzz targets; also the directory names under `fuzz/seeds/` and `fuzz/regressions/`.
 pub const TARGETS: &[&str] = &[
     "olm_message_decode",
@@ -34,6 +39,10 @@ pub const TARGETS: &[&str] = &[
     "megolm_decrypt",
     "restore_group_session",
     "key_export_file",
+    "omemo_message_decode",
+    "omemo_stanza_parse",
+    "omemo_bundle",
+    "omemo_decrypt",
 ];
 
 /// Runs the check of fuzz target `target` on `data`; `false` if there is no such target.
@@ -45,7 +54,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "restore_account" => check_restore_account(data),
         "restore_session" => check_restore_session(data),
         "key_export_file" => check_key_export_file(data),
-        _ => return run_megolm(target, data),
+        _ => return run_megolm(target, data) || run_omemo(target, data),
     }
     true
 }
@@ -477,5 +486,6 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     }
     seeds.extend(megolm_seeds());
     seeds.extend(key_export_seeds());
+    seeds.extend(omemo_seeds());
     seeds
 }
