@@ -293,11 +293,16 @@ impl<P: OmemoProfile> Session<P> {
         self.decrypt_message(&message)
     }
 
-    /// Whether `exchange` is the one that made this session.
+    /// Whether `exchange` is the one that made this session. Every field the MAC does not
+    /// cover must repeat exactly (0.3's `registrationId` aside, which nothing uses), so that no
+    /// bit of a repeated key exchange changes unnoticed.
     pub(crate) fn matches(&self, exchange: &KeyExchange) -> bool {
+        let ours = &self.key_exchange;
         !self.initiator
-            && exchange.base_key == self.key_exchange.base_key
+            && exchange.base_key == ours.base_key
             && exchange.identity_key == self.their_identity
+            && exchange.pre_key_id == ours.pre_key_id
+            && exchange.signed_pre_key_id == ours.signed_pre_key_id
     }
 
     pub(crate) fn decrypt_message(

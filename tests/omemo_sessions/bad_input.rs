@@ -2,7 +2,7 @@
 
 use olmo::omemo::{Device, DeviceError, EncryptedKey, SessionError, Version};
 
-use super::{VERSIONS, pair, receive, send};
+use super::{VERSIONS, decrypt, deliver, pair, receive, send};
 
 fn fingerprint(device: &Device, version: Version) -> String {
     // The sessions' Debug output and the pools' ids change whenever state changes.
@@ -33,6 +33,26 @@ fn every_bit_flip_of_a_key_exchange_is_refused_without_change() {
             assert_eq!(fingerprint(&bob, version), before);
         }
         assert_eq!(receive(&mut bob, &alice, version, &first).unwrap(), [1; 32]);
+
+        // The repeat of a key exchange that made a session: no bit of it may change either.
+        let repeat = send(&mut alice, &bob, version, &[2; 32]);
+        let before = fingerprint(&bob, version);
+        let unauthenticated = registration_id_bytes(version, &repeat.data);
+        for bit in 0..repeat.data.len() * 8 {
+            if unauthenticated.contains(&(bit / 8)) {
+                continue;
+            }
+            let mut flipped = repeat.clone();
+            flipped.data[bit / 8] ^= 1 << (bit % 8);
+            if receive(&mut bob, &alice, version, &flipped).is_ok() {
+                panic!("{version:?}: bit {bit} of a repeat flipped and still decrypted");
+            }
+            assert_eq!(fingerprint(&bob, version), before);
+        }
+        assert_eq!(
+            receive(&mut bob, &alice, version, &repeat).unwrap(),
+            [2; 32]
+        );
     }
 }
 
@@ -52,10 +72,8 @@ fn registration_id_bytes(version: Version, data: &[u8]) -> std::ops::Range<usize
 fn every_bit_flip_of_a_message_is_refused_without_change() {
     for version in VERSIONS {
         let (mut alice, mut bob) = pair(version);
-        let first = send(&mut alice, &bob, version, &[1; 32]);
-        receive(&mut bob, &alice, version, &first).unwrap();
-        let reply = send(&mut bob, &alice, version, &[2; 32]);
-        receive(&mut alice, &bob, version, &reply).unwrap();
+        deliver(&mut alice, &mut bob, version, &[1; 32]);
+        deliver(&mut bob, &mut alice, version, &[2; 32]);
         let message = send(&mut alice, &bob, version, &[3; 32]);
         let before = fingerprint(&bob, version);
         for bit in 0..message.data.len() * 8 {
@@ -87,10 +105,8 @@ fn every_bit_flip_of_a_message_is_refused_without_change() {
 fn unknown_device_and_wrong_version() {
     for version in VERSIONS {
         let (mut alice, mut bob) = pair(version);
-        let first = send(&mut alice, &bob, version, &[1; 32]);
-        receive(&mut bob, &alice, version, &first).unwrap();
-        let reply = send(&mut bob, &alice, version, &[0; 32]);
-        receive(&mut alice, &bob, version, &reply).unwrap();
+        let first = deliver(&mut alice, &mut bob, version, &[1; 32]);
+        deliver(&mut bob, &mut alice, version, &[0; 32]);
         let message = send(&mut alice, &bob, version, &[1; 32]);
         assert!(matches!(
             bob.decrypt_key(version, alice.jid(), 4242, &message, &mut rand::rng()),
@@ -250,15 +266,7 @@ fn omemo2_needs_a_one_time_pre_key() {
         .build_session(bob.jid(), bob.device_id(), &bundle, &mut rand::rng())
         .unwrap();
     let first = send(&mut alice, &bob, Version::Omemo03, &[5; 32]);
-    let opened = bob
-        .decrypt_key(
-            Version::Omemo03,
-            alice.jid(),
-            alice.device_id(),
-            &first,
-            &mut rand::rng(),
-        )
-        .unwrap();
+    let opened = decrypt(&mut bob, &alice, Version::Omemo03, &first).unwrap();
     assert_eq!(opened.pre_key_used, None);
     assert_eq!(&opened.decrypted.key_material[..], [5; 32]);
 }
