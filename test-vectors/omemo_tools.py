@@ -1,7 +1,9 @@
 """What the OMEMO vector generators (omemo2/generate_twomemo.py, omemo03/generate_oldmemo.py)
 share: scripted randomness for every source python-omemo draws from, in-memory storage, the
-backend-level device operations python-omemo's SessionManager performs, and the conversation
-script both versions record.
+backend-level device operations python-omemo's SessionManager performs, the conversation
+script both versions record, and the making, writing and checking of the files. A generator
+describes its version in a `Generator` and calls `generate`. The python-omemo interop peer
+(tests/peers/omemo_peer.py) imports `MemoryStorage` and `SenderLookup` from here.
 
 python-omemo 2.1 (`omemo`, with its backends `twomemo` and `oldmemo`, on `x3dh`,
 `doubleratchet` and `xeddsa`) makes every byte; this module only scripts its randomness and
@@ -30,8 +32,10 @@ import os
 import secrets
 import xml.etree.ElementTree as ET
 from collections import deque
+from collections.abc import Callable
 from contextlib import contextmanager
 from importlib.metadata import version
+from typing import NamedTuple
 
 import omemo
 import x3dh
@@ -40,6 +44,10 @@ from doubleratchet.recommended import diffie_hellman_ratchet_curve25519
 from omemo.session import Initiation
 
 LIBRARIES = ["omemo", "twomemo", "oldmemo", "x3dh", "doubleratchet", "xeddsa", "protobuf"]
+ALICE = ("alice@example.org", 31415926)
+BOB = ("bob@example.org", 27182818)
+PRE_KEY_IDS = [1, 2, 3]  # each device's pre-keys
+CHOSEN_PRE_KEY = 2  # the one of Bob's that Alice's key exchange uses
 LOOP = asyncio.new_event_loop()
 
 
@@ -348,7 +356,7 @@ class PeerDevice:
         backend, fl = self.backend, self.fl
         element = ET.fromstring(xml)
         if fl.is_03:
-            lookup = _SenderLookup(self.peer_identities)
+            lookup = SenderLookup(self.peer_identities)
             message = await fl.etree.parse_message(element, sender.jid, self.jid, lookup)
         else:
             message = fl.etree.parse_message(element, sender.jid)
@@ -371,7 +379,7 @@ class PeerDevice:
         return pkm, plaintext, session
 
 
-class _SenderLookup:
+class SenderLookup:
     """What oldmemo.etree.parse_message asks the SessionManager for: the sender's Ed25519
     identity (a 0.3 key exchange carries only the Montgomery form, without the sign bit)."""
 
@@ -436,16 +444,32 @@ class Side:
         return f"{self.device.name}/ratchet key {self.ratchet_count}"
 
 
-def conversation(fl, tape, alice, bob, script, hooks, deliver=None):
-    """Runs `script` ([(sender name, plaintext bytes or None for an empty message)], the first
-    from alice) between two PeerDevices over XML, queuing each call's draws on the tape, and
-    returns the session record and the message records. `hooks` gives the version specifics:
-    payload_draws(number, empty) and receive_draws(number, empty) -> the draws of encrypting
-    and of parsing the element (before any ratchet draw), parse_key(kex, data) -> dict,
-    describe_payload(content, pkm, number, empty) -> dict. `deliver(number, xml)` gives the
-    element the receiver gets instead of the sender's own (olmo's, when checking its vectors)."""
+class Generator(NamedTuple):
+    """What a generator tells the shared code about its version."""
+
+    fl: Flavour
+    title: str  # "OMEMO 2", for the files' descriptions
+    prefix: str  # of every label's SHA-256 input: "<prefix>/<label>/<i>"
+    # [(sender name, plaintext bytes or None for an empty message)], the first from alice
+    script: list
+    # (number, empty) -> the draws of encrypting message `number`'s payload
+    message_draws: Callable
+    # (number, empty) -> the draws of parsing its element (before any ratchet draw)
+    receive_draws: Callable
+    parse_key: Callable  # (kex, data) -> a dict of the <key>'s fields
+    describe_payload: Callable  # (content, pkm, empty) -> a dict of the payload, or None
+    payloads: list  # [(name, plaintext bytes)] for payloads.json
+    payload_draws: Callable  # (name) -> the draws of encrypting that payload
+
+
+def conversation(gen, tape, alice, bob, recorder, chosen_pre_key_public, deliver=None):
+    """Runs `gen.script` between two PeerDevices over XML, queuing each call's draws on the tape,
+    alice's key exchange on bob's pre-key `chosen_pre_key_public`, and returns the session record
+    and the message records; `recorder` is the Recorder of their StateImpl. `deliver(number,
+    xml)` gives the element the receiver gets instead of the sender's own (olmo's, when checking
+    its vectors)."""
+    fl = gen.fl
     sides = {"alice": Side(alice), "bob": Side(bob)}
-    recorder = hooks.recorder
     bob_bundle_xml = bob.bundle_xml()
     alice_bundle_xml = alice.bundle_xml()
     # Each side knows the other's bundle (oldmemo needs the identity's sign bit from it).
@@ -455,31 +479,31 @@ def conversation(fl, tape, alice, bob, script, hooks, deliver=None):
     sides["alice"].peer_ratchet_pub = alice_bundle.bundle.signed_pre_key
     session = None
     messages = []
-    for number, (sender_name, plaintext) in enumerate(script, start=1):
+    for number, (sender_name, plaintext) in enumerate(gen.script, start=1):
         receiver_name = "bob" if sender_name == "alice" else "alice"
         sender, receiver = sides[sender_name], sides[receiver_name]
         empty = plaintext is None
-        entries = list(hooks.payload_draws(number, empty))
+        entries = list(gen.message_draws(number, empty))
         first = number == 1
         if first:
             assert sender_name == "alice"
             base_label = "alice/base key"
             sender.ratchet_label = sender.next_ratchet_label()
-            entries += [choice("alice/pre-key choice", hooks.chosen_pre_key_public),
+            entries += [choice("alice/pre-key choice", chosen_pre_key_public),
                         token(base_label, 32), ratchet(sender.ratchet_label)]
         with tape.draws(*entries):
             content, pkm, ekm, kex, xml = run(sender.device.encrypt(
                 receiver.device, plaintext, alice_bundle if first else None))
         rid, kex_flag, data = key_element(xml, fl.uri)
         assert rid == receiver.device.device_id and kex_flag == (kex is not None)
-        parsed = hooks.parse_key(kex_flag, data)
+        parsed = gen.parse_key(kex_flag, data)
         ratchet_priv = tape.value(sender.ratchet_label)
         assert xeddsa.priv_to_curve25519_pub(ratchet_priv) == parsed["ratchet_public"]
         new_key = not sender.ratchet_used
         sender.ratchet_used = True
 
         # The receiver draws its next ratchet key on a new session or a new peer ratchet key.
-        receive_entries = list(hooks.receive_draws(number, empty))
+        receive_entries = list(gen.receive_draws(number, empty))
         if parsed["ratchet_public"] != receiver.peer_ratchet_pub:
             receiver.ratchet_label = receiver.next_ratchet_label()
             receiver.ratchet_used = False
@@ -519,7 +543,7 @@ def conversation(fl, tape, alice, bob, script, hooks, deliver=None):
             "type": "empty" if empty else "message",
             "plaintext": None if empty else plaintext.decode("utf-8"),
             "plaintext_hex": None if empty else plaintext.hex(),
-            "payload": hooks.describe_payload(content, pkm, number, empty),
+            "payload": gen.describe_payload(content, pkm, empty),
             "key_material": key_material.hex(),
             "ratchet_private": ratchet_priv.hex(),
             "ratchet_public": parsed["ratchet_public"].hex(),
@@ -535,6 +559,76 @@ def conversation(fl, tape, alice, bob, script, hooks, deliver=None):
         }
         messages.append(record)
     return session, messages
+
+
+def run_conversation(gen, tape, deliver=None):
+    """alice (ALICE) and bob (BOB), each with pre-keys PRE_KEY_IDS, run `gen.script`, alice's key
+    exchange on bob's pre-key CHOSEN_PRE_KEY: (alice, bob, session record, message records)."""
+    recorder = Recorder(gen.fl.impl.StateImpl)
+    alice = PeerDevice(gen.fl, tape, "alice", *ALICE)
+    bob = PeerDevice(gen.fl, tape, "bob", *BOB)
+    alice.create(PRE_KEY_IDS)
+    bob.create(PRE_KEY_IDS)
+    chosen = next(pub for pub, i in bob.bundle.pre_key_ids.items() if i == CHOSEN_PRE_KEY)
+    session, messages = conversation(gen, tape, alice, bob, recorder, chosen, deliver)
+    assert session["pre_key_id"] == CHOSEN_PRE_KEY
+    return alice, bob, session, messages
+
+
+def payload_vectors(gen, tape, backend):
+    """Each of `gen.payloads` encrypted by the backend, and decrypted back."""
+    out = []
+    for name, plaintext in gen.payloads:
+        with tape.draws(*gen.payload_draws(name)):
+            content, pkm = run(backend.encrypt_plaintext(plaintext))
+        # decrypt_plaintext refuses an empty content: oldmemo's for an empty plaintext.
+        if plaintext or not content.empty:
+            assert run(backend.decrypt_plaintext(content, pkm)) == plaintext
+        out.append({"name": name, "plaintext_hex": plaintext.hex(),
+                    **gen.describe_payload(content, pkm, False),
+                    "key_material": (pkm.key + pkm.auth_tag).hex()})
+    return out
+
+
+def generate(gen, generator_file):
+    """A generator's work: writes conversation.json and payloads.json next to `generator_file`,
+    then checks olmo_conversation.json there with python-omemo."""
+    here = os.path.dirname(os.path.abspath(generator_file))
+    generator = os.path.relpath(os.path.abspath(generator_file),
+                                os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    library = gen.fl.impl.__name__.split(".")[0]
+    tape = Tape(gen.prefix)
+    tape.install()
+    alice, bob, session, messages = run_conversation(gen, tape)
+    vectors = {
+        "description": f"An {gen.title} conversation made by python-omemo ({library}) with "
+                       "scripted randomness. See README.md.",
+        "generator": generator,
+        "libraries": library_versions(),
+        "namespace": gen.fl.uri,
+        "random": f'SHA-256("{gen.prefix}/<label>/<i>") for i = 0, 1, ... joined and cut to '
+                  "length",
+        "devices": {"alice": alice.describe(), "bob": bob.describe()},
+        "session": session,
+        "messages": messages,
+        "random_draws": list(tape.log),
+    }
+    # Payload vectors, on a third device's backend (payload encryption needs no session).
+    carol = PeerDevice(gen.fl, Tape(gen.prefix + "-payload"), "carol", "carol@example.org", 1)
+    carol.tape.install()
+    payloads = {
+        "description": f"{gen.title} payload encryption by {library}'s encrypt_plaintext. "
+                       "See README.md.",
+        "generator": generator,
+        "libraries": library_versions(),
+        "random": f'SHA-256("{gen.prefix}-payload/<label>/<i>") for i = 0, 1, ...',
+        "payloads": payload_vectors(gen, carol.tape, carol.backend),
+    }
+    write_json(here, "conversation.json", vectors)
+    write_json(here, "payloads.json", payloads)
+    print(f"wrote conversation.json ({len(messages)} messages) and payloads.json "
+          f"({len(payloads['payloads'])} payloads)")
+    check_olmo_conversation(here, gen)
 
 
 # --------------------------------------------------------------------------
@@ -601,12 +695,13 @@ def with_registration_id(kex, registration_id):
     return kex[:-2] + b"\x28" + varint + bytes([value]) + kex[-2:]
 
 
-def check_olmo_conversation(directory, fl, run_conversation, prefix):
+def check_olmo_conversation(directory, gen):
     """Replays olmo_conversation.json (made by olmo, see tests/omemo_vectors) in python-omemo:
     the same draws by label, olmo's <encrypted> elements delivered to python's receivers (so
     python decrypts olmo's bytes), and python's own output compared with olmo's, field by field.
     Draws olmo never made (python's signature nonce for OMEMO 2, the ratchet key python draws
-    on the last receipt, oldmemo's placeholder IV) are `SHA-256("<prefix>/<label>/<i>")`."""
+    on the last receipt, oldmemo's placeholder IV) are `SHA-256("<prefix>-check/<label>/<i>")`."""
+    fl, prefix = gen.fl, gen.prefix + "-check"
     path = os.path.join(directory, "olmo_conversation.json")
     if not os.path.exists(path):
         print("no olmo_conversation.json yet: not checked")
@@ -618,7 +713,7 @@ def check_olmo_conversation(directory, fl, run_conversation, prefix):
     tape.install()
     recorded = olmo["messages"]
     alice, bob, session, messages = run_conversation(
-        tape, deliver=lambda number, xml: recorded[number - 1]["encrypted_xml"])
+        gen, tape, deliver=lambda number, xml: recorded[number - 1]["encrypted_xml"])
 
     for name, device in (("alice", alice), ("bob", bob)):
         ours, theirs = device.describe(), olmo["devices"][name]

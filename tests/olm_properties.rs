@@ -2,48 +2,21 @@
 //! leaves the session unchanged" over random sequences of deliveries, tamperings and replays.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::convert::Infallible;
-
 use olmo::olm::{Account, DecryptError, Message, OlmMessage, Session, SessionDecryptError};
 use olmo::persist::StorageKey;
 use proptest::prelude::*;
 
-/// A deterministic generator (splitmix64) so every case is reproducible from its seed.
-struct TestRng(u64);
+mod common;
 
-impl rand_core::TryRng for TestRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.try_next_u64()? as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for TestRng {}
+use common::rng::TestRng;
 
 fn snapshot(session: &Session) -> Vec<u8> {
-    session.save_with_rng(&StorageKey::from_bytes([3; 32]), &mut TestRng(5))
+    session.save_with_rng(&StorageKey::from_bytes([3; 32]), &mut TestRng::new(5))
 }
 
 /// Alice's outbound session, Bob's inbound one, and the pre-key message that created it.
 fn sessions(seed: u64) -> (Session, Session) {
-    let mut rng = TestRng(seed);
+    let mut rng = TestRng::new(seed);
     let alice = Account::with_rng(&mut rng);
     let mut bob = Account::with_rng(&mut rng);
     bob.generate_one_time_keys_with_rng(&mut rng, 1);

@@ -17,6 +17,10 @@ use olmo::persist::StorageKey;
 use rand_core::{TryCryptoRng, TryRng};
 use serde_json::Value;
 
+mod common;
+
+use common::hex::{hex, unhex};
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
@@ -38,7 +42,7 @@ impl ScriptedRng {
     }
 
     fn from_hex(label: impl Into<String>, hex_text: &str) -> Self {
-        Self::new(label, hex(hex_text))
+        Self::new(label, unhex(hex_text))
     }
 
     fn empty(label: impl Into<String>) -> Self {
@@ -92,23 +96,6 @@ impl TryRng for ScriptedRng {
 
 impl TryCryptoRng for ScriptedRng {}
 
-fn hex(text: &str) -> Vec<u8> {
-    assert!(text.len().is_multiple_of(2), "odd-length hex: {text}");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&text[i..i + 2], 16).unwrap_or_else(|_| panic!("bad hex: {text}"))
-        })
-        .collect()
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut out, b| {
-        write!(out, "{b:02x}").unwrap();
-        out
-    })
-}
-
 fn load(name: &str) -> Value {
     let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "test-vectors", "olm", name]
         .iter()
@@ -130,7 +117,7 @@ fn arr(v: &Value) -> &Vec<Value> {
 }
 
 fn curve(hex_text: &str) -> Curve25519PublicKey {
-    Curve25519PublicKey::from_bytes(hex(hex_text).try_into().unwrap())
+    Curve25519PublicKey::from_bytes(unhex(hex_text).try_into().unwrap())
 }
 
 fn key_id(v: &Value) -> KeyId {
@@ -154,7 +141,7 @@ fn assert_same_pickle(what: &str, ours: &str, expected: &Value, pickle_key: &[u8
         return;
     }
     let our_raw = pickle_raw(ours, pickle_key);
-    let their_raw = hex(s(&expected["raw"]));
+    let their_raw = unhex(s(&expected["raw"]));
     assert_eq!(
         pickle_raw(theirs, pickle_key),
         their_raw,
@@ -175,8 +162,8 @@ fn assert_same_pickle(what: &str, ours: &str, expected: &Value, pickle_key: &[u8
             writeln!(
                 report,
                 "  field {name} at offset {offset} (+{length}): ours {} / libolm {}",
-                ours.map_or_else(|| "<missing>".to_owned(), to_hex),
-                to_hex(theirs)
+                ours.map_or_else(|| "<missing>".to_owned(), hex),
+                hex(theirs)
             )
             .unwrap();
         }
@@ -185,7 +172,7 @@ fn assert_same_pickle(what: &str, ours: &str, expected: &Value, pickle_key: &[u8
         writeln!(
             report,
             "  extra bytes in ours: {}",
-            to_hex(&our_raw[their_raw.len()..])
+            hex(&our_raw[their_raw.len()..])
         )
         .unwrap();
     }
@@ -217,7 +204,7 @@ fn accounts() {
         );
         let mut account = account_from(&format!("{name}/create"), create);
         assert_eq!(
-            to_hex(account.curve25519_key().as_bytes()),
+            hex(account.curve25519_key().as_bytes()),
             s(&v["curve25519_public"]),
             "{name}: curve25519 identity key"
         );
@@ -226,7 +213,7 @@ fn accounts() {
             s(&v["curve25519_public_base64"])
         );
         assert_eq!(
-            to_hex(account.ed25519_key().as_bytes()),
+            hex(account.ed25519_key().as_bytes()),
             s(&v["ed25519_public"]),
             "{name}: ed25519 identity key"
         );
@@ -248,7 +235,7 @@ fn accounts() {
             assert_eq!(*id, key_id(&e["key_id_u32"]), "{name}: one-time key id");
             assert_eq!(id.to_base64(), s(&e["key_id"]));
             assert_eq!(
-                to_hex(public.as_bytes()),
+                hex(public.as_bytes()),
                 s(&e["public"]),
                 "{name}: one-time key {id:?}"
             );
@@ -265,7 +252,7 @@ fn accounts() {
         let (fb_id, fb_public) = account.unpublished_fallback_key().unwrap();
         assert_eq!(fb_id, id);
         assert_eq!(
-            to_hex(fb_public.as_bytes()),
+            hex(fb_public.as_bytes()),
             s(&fb["public"]),
             "{name}: fallback key"
         );
@@ -275,7 +262,7 @@ fn accounts() {
         let sig = &v["signature"];
         let signature = account.sign(s(&sig["message"]).as_bytes());
         assert_eq!(
-            to_hex(signature.as_bytes()),
+            hex(signature.as_bytes()),
             s(&sig["signature"]),
             "{name}: signature"
         );
@@ -300,12 +287,12 @@ fn replay(label: &str, c: &Value) -> Replayed {
     let alice_account = account_from(&format!("{label}/alice"), s(&c["alice_account_random"]));
     let mut bob_account = account_from(&format!("{label}/bob"), s(&c["bob_account_random"]));
     assert_eq!(
-        to_hex(alice_account.curve25519_key().as_bytes()),
+        hex(alice_account.curve25519_key().as_bytes()),
         s(&c["alice_identity_key"]),
         "{label}: Alice's identity key"
     );
     assert_eq!(
-        to_hex(bob_account.curve25519_key().as_bytes()),
+        hex(bob_account.curve25519_key().as_bytes()),
         s(&c["bob_identity_key"]),
         "{label}: Bob's identity key"
     );
@@ -358,7 +345,7 @@ fn replay(label: &str, c: &Value) -> Replayed {
         let plaintext = s(&m["plaintext"]);
         let what = format!("{label} message {i} ({sender}: {plaintext:?})");
         let message_type = u8::try_from(u(&m["message_type"])).unwrap();
-        let body = hex(s(&m["body"]));
+        let body = unhex(s(&m["body"]));
         assert_eq!(base64::encode(&body), s(&m["body_base64"]));
 
         // Encrypt on olmo's side with exactly libolm's randomness.
@@ -386,8 +373,8 @@ fn replay(label: &str, c: &Value) -> Replayed {
             "{what}: message type"
         );
         assert_eq!(
-            to_hex(ours.as_bytes()),
-            to_hex(&body),
+            hex(ours.as_bytes()),
+            hex(&body),
             "{what}: olmo's ciphertext differs from libolm's"
         );
 
@@ -416,7 +403,7 @@ fn replay(label: &str, c: &Value) -> Replayed {
 
     let bob = sides.bob.as_ref().expect("Bob never received a message");
     let session_id = s(&c["session_id_base64"]);
-    assert_eq!(base64::encode(hex(s(&c["session_id"]))), session_id);
+    assert_eq!(base64::encode(unhex(s(&c["session_id"]))), session_id);
     assert_eq!(sides.alice.session_id(), session_id, "{label}: Alice's id");
     assert_eq!(bob.session_id(), session_id, "{label}: Bob's id");
     sides
@@ -440,18 +427,18 @@ fn sessions() {
 #[test]
 fn account_pickle() {
     let vectors = load("pickles.json");
-    let pickle_key = hex(s(&vectors["pickle_key"]));
+    let pickle_key = unhex(s(&vectors["pickle_key"]));
     assert_eq!(pickle_key, s(&vectors["pickle_key_ascii"]).as_bytes());
     let v = &vectors["account"];
 
     // Import libolm's pickle.
     let account = Account::from_libolm_pickle(s(&v["pickle"]), &pickle_key).unwrap();
     assert_eq!(
-        to_hex(account.curve25519_key().as_bytes()),
+        hex(account.curve25519_key().as_bytes()),
         s(&v["identity_keys"]["curve25519"])
     );
     assert_eq!(
-        to_hex(account.ed25519_key().as_bytes()),
+        hex(account.ed25519_key().as_bytes()),
         s(&v["identity_keys"]["ed25519"])
     );
     let mut expected: Vec<(String, String)> = v["one_time_keys"]
@@ -464,13 +451,13 @@ fn account_pickle() {
     let ours: Vec<(String, String)> = account
         .unpublished_one_time_keys()
         .iter()
-        .map(|(id, public)| (id.to_base64(), to_hex(public.as_bytes())))
+        .map(|(id, public)| (id.to_base64(), hex(public.as_bytes())))
         .collect();
     assert_eq!(ours, expected, "unpublished one-time keys");
     let fallback: Vec<(String, String)> = account
         .unpublished_fallback_key()
         .iter()
-        .map(|(id, public)| (id.to_base64(), to_hex(public.as_bytes())))
+        .map(|(id, public)| (id.to_base64(), hex(public.as_bytes())))
         .collect();
     let expected_fallback: Vec<(String, String)> = v["unpublished_fallback_key"]
         .as_object()
@@ -534,7 +521,7 @@ fn account_pickle() {
 #[test]
 fn session_pickles() {
     let vectors = load("pickles.json");
-    let pickle_key = hex(s(&vectors["pickle_key"]));
+    let pickle_key = unhex(s(&vectors["pickle_key"]));
     let v = &vectors["session"];
     let conversation = &v["conversation"];
     let session_id = s(&conversation["session_id_base64"]);
@@ -585,7 +572,7 @@ fn session_pickles() {
     // Bob decrypts the lost message with the skipped key from libolm's pickle.
     let lost_message = OlmMessage::from_parts(
         u8::try_from(u(&lost["message_type"])).unwrap(),
-        &hex(s(&lost["body"])),
+        &unhex(s(&lost["body"])),
     )
     .unwrap();
     let plaintext = bob.decrypt(&lost_message).unwrap();

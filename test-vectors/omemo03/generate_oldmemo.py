@@ -11,16 +11,12 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from omemo_tools import (  # noqa: E402
-    CONVERSATION, Flavour, PeerDevice, Recorder, Tape, check_olmo_conversation, conversation,
-    library_versions, protobuf_fields, run, token, write_json,
+    CONVERSATION, Flavour, Generator, generate, protobuf_fields, token,
 )
 
 import oldmemo.etree  # noqa: E402
 import oldmemo.oldmemo  # noqa: E402
 
-PREFIX = "olmo-omemo03"
-ALICE = ("alice@example.org", 31415926)
-BOB = ("bob@example.org", 27182818)
 FL = Flavour("omemo03", oldmemo.oldmemo, oldmemo.etree, oldmemo.oldmemo.Oldmemo,
              "preKeyPublic", "preKeyId", "signedPreKeySignature")
 VERSION_BYTE = 0x33
@@ -67,30 +63,16 @@ def describe_payload(content, pkm, empty):
             "ciphertext": content.ciphertext.hex(), "tag": pkm.auth_tag.hex()}
 
 
-class Hooks:
-    def __init__(self, recorder, chosen_pre_key_public):
-        self.recorder = recorder
-        self.chosen_pre_key_public = chosen_pre_key_public
+def message_draws(number, empty):
+    if empty:  # encrypt_empty: ContentImpl.make_empty (IV), then PlainKeyMaterialImpl's key
+        return [token(f"message {number}/iv", 12), token(f"message {number}/key", 16)]
+    return [token(f"message {number}/key", 16), token(f"message {number}/iv", 12)]
 
-    @staticmethod
-    def payload_draws(number, empty):
-        if empty:  # encrypt_empty: ContentImpl.make_empty (IV), then PlainKeyMaterialImpl's key
-            return [token(f"message {number}/iv", 12), token(f"message {number}/key", 16)]
-        return [token(f"message {number}/key", 16), token(f"message {number}/iv", 12)]
 
-    @staticmethod
-    def receive_draws(number, empty):
-        # oldmemo.etree.parse_message gives an element without <payload> a fresh
-        # ContentImpl.make_empty(), IV included, which nothing uses.
-        return [token(f"message {number}/parser's placeholder iv", 12)] if empty else []
-
-    @staticmethod
-    def parse_key(kex, data):
-        return parse_key(kex, data)
-
-    @staticmethod
-    def describe_payload(content, pkm, number, empty):
-        return describe_payload(content, pkm, empty)
+def receive_draws(number, empty):
+    # oldmemo.etree.parse_message gives an element without <payload> a fresh
+    # ContentImpl.make_empty(), IV included, which nothing uses.
+    return [token(f"message {number}/parser's placeholder iv", 12)] if empty else []
 
 
 PAYLOADS = [
@@ -100,66 +82,20 @@ PAYLOADS = [
 ]
 
 
-def payload_vectors(tape, backend):
-    out = []
-    for name, plaintext in PAYLOADS:
-        with tape.draws(token(f"payload {name}/key", 16), token(f"payload {name}/iv", 12)):
-            content, pkm = run(backend.encrypt_plaintext(plaintext))
-        if plaintext:  # decrypt_plaintext asserts a non-empty content
-            assert run(backend.decrypt_plaintext(content, pkm)) == plaintext
-        out.append({"name": name, "plaintext_hex": plaintext.hex(),
-                    **describe_payload(content, pkm, False),
-                    "key_material": (pkm.key + pkm.auth_tag).hex()})
-    return out
-
-
-def run_conversation(tape, deliver=None):
-    recorder = Recorder(oldmemo.oldmemo.StateImpl)
-    alice = PeerDevice(FL, tape, "alice", *ALICE)
-    bob = PeerDevice(FL, tape, "bob", *BOB)
-    alice.create([1, 2, 3])
-    bob.create([1, 2, 3])
-    chosen = 2
-    hooks = Hooks(recorder, next(pub for pub, i in bob.bundle.pre_key_ids.items() if i == chosen))
-    script = [(sender, None if body is None else body.encode("utf-8"))
-              for sender, body in CONVERSATION]
-    session, messages = conversation(FL, tape, alice, bob, script, hooks, deliver)
-    assert session["pre_key_id"] == chosen
-    return alice, bob, session, messages
-
-
-def main():
-    tape = Tape(PREFIX)
-    tape.install()
-    alice, bob, session, messages = run_conversation(tape)
-    vectors = {
-        "description": "An OMEMO 0.3 conversation made by python-omemo (oldmemo) with scripted "
-                       "randomness. See README.md.",
-        "generator": "test-vectors/omemo03/generate_oldmemo.py",
-        "libraries": library_versions(),
-        "namespace": FL.uri,
-        "random": f'SHA-256("{PREFIX}/<label>/<i>") for i = 0, 1, ... joined and cut to length',
-        "devices": {"alice": alice.describe(), "bob": bob.describe()},
-        "session": session,
-        "messages": messages,
-        "random_draws": list(tape.log),
-    }
-    carol = PeerDevice(FL, Tape(PREFIX + "-payload"), "carol", "carol@example.org", 1)
-    carol.tape.install()
-    payloads = {
-        "description": "OMEMO 0.3 payload encryption by oldmemo's encrypt_plaintext. "
-                       "See README.md.",
-        "generator": "test-vectors/omemo03/generate_oldmemo.py",
-        "libraries": library_versions(),
-        "random": f'SHA-256("{PREFIX}-payload/<label>/<i>") for i = 0, 1, ...',
-        "payloads": payload_vectors(carol.tape, carol.backend),
-    }
-    write_json(HERE, "conversation.json", vectors)
-    write_json(HERE, "payloads.json", payloads)
-    print(f"wrote conversation.json ({len(messages)} messages) and payloads.json "
-          f"({len(payloads['payloads'])} payloads)")
-    check_olmo_conversation(HERE, FL, run_conversation, PREFIX + "-check")
+GENERATOR = Generator(
+    fl=FL,
+    title="OMEMO 0.3",
+    prefix="olmo-omemo03",
+    script=[(sender, None if body is None else body.encode("utf-8"))
+            for sender, body in CONVERSATION],
+    message_draws=message_draws,
+    receive_draws=receive_draws,
+    parse_key=parse_key,
+    describe_payload=describe_payload,
+    payloads=PAYLOADS,
+    payload_draws=lambda name: [token(f"payload {name}/key", 16), token(f"payload {name}/iv", 12)],
+)
 
 
 if __name__ == "__main__":
-    main()
+    generate(GENERATOR, __file__)

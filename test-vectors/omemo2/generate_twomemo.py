@@ -11,17 +11,13 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 from omemo_tools import (  # noqa: E402
-    CONVERSATION, Flavour, PeerDevice, Recorder, Tape, check_olmo_conversation, conversation,
-    library_versions, protobuf_fields, run, token, write_json,
+    ALICE, BOB, CONVERSATION, Flavour, Generator, generate, protobuf_fields, run, token,
 )
 
 import twomemo.etree  # noqa: E402
 import twomemo.twomemo  # noqa: E402
 from twomemo.twomemo import CryptoProviderImpl, HashFunction  # noqa: E402
 
-PREFIX = "olmo-omemo2"
-ALICE = ("alice@example.org", 31415926)
-BOB = ("bob@example.org", 27182818)
 FL = Flavour("omemo2", twomemo.twomemo, twomemo.etree, twomemo.twomemo.Twomemo, "pk", "id",
              "spks")
 
@@ -73,26 +69,18 @@ def describe_payload(content, pkm, empty):
             "iv": iv.hex(), "hmac": pkm.auth_tag.hex(), "ciphertext": content.ciphertext.hex()}
 
 
-class Hooks:
-    def __init__(self, recorder, chosen_pre_key_public):
-        self.recorder = recorder
-        self.chosen_pre_key_public = chosen_pre_key_public
+def message_draws(number, empty):
+    return [] if empty else [token(f"message {number}/payload key", 32)]
 
-    @staticmethod
-    def payload_draws(number, empty):
-        return [] if empty else [token(f"message {number}/payload key", 32)]
 
-    @staticmethod
-    def receive_draws(number, empty):
-        return []
-
-    @staticmethod
-    def parse_key(kex, data):
-        return parse_key(kex, data)
-
-    @staticmethod
-    def describe_payload(content, pkm, number, empty):
-        return describe_payload(content, pkm, empty)
+def script():
+    """CONVERSATION with each body in an SCE envelope, its <rpad> numbered."""
+    out = []
+    for sender, body in CONVERSATION:
+        names = (ALICE[0], BOB[0]) if sender == "alice" else (BOB[0], ALICE[0])
+        rpad = f"pad{len(out) + 1}"
+        out.append((sender, None if body is None else envelope(body, *names, rpad)))
+    return out
 
 
 PAYLOADS = [
@@ -103,69 +91,19 @@ PAYLOADS = [
 ]
 
 
-def payload_vectors(tape, backend):
-    out = []
-    for name, plaintext in PAYLOADS:
-        label = f"payload {name}/key"
-        with tape.draws(token(label, 32)):
-            content, pkm = run(backend.encrypt_plaintext(plaintext))
-        assert run(backend.decrypt_plaintext(content, pkm)) == plaintext
-        out.append({"name": name, "plaintext_hex": plaintext.hex(),
-                    **describe_payload(content, pkm, False),
-                    "key_material": (pkm.key + pkm.auth_tag).hex()})
-    return out
-
-
-def run_conversation(tape, deliver=None):
-    recorder = Recorder(twomemo.twomemo.StateImpl)
-    alice = PeerDevice(FL, tape, "alice", *ALICE)
-    bob = PeerDevice(FL, tape, "bob", *BOB)
-    alice.create([1, 2, 3])
-    bob.create([1, 2, 3])
-    chosen = 2
-    hooks = Hooks(recorder, next(pub for pub, i in bob.bundle.pre_key_ids.items() if i == chosen))
-    script = []
-    for sender, body in CONVERSATION:
-        names = (ALICE[0], BOB[0]) if sender == "alice" else (BOB[0], ALICE[0])
-        rpad = f"pad{len(script) + 1}"
-        script.append((sender, None if body is None else envelope(body, *names, rpad)))
-    session, messages = conversation(FL, tape, alice, bob, script, hooks, deliver)
-    assert session["pre_key_id"] == chosen
-    return alice, bob, session, messages
-
-
-def main():
-    tape = Tape(PREFIX)
-    tape.install()
-    alice, bob, session, messages = run_conversation(tape)
-    vectors = {
-        "description": "An OMEMO 2 conversation made by python-omemo (twomemo) with scripted "
-                       "randomness. See README.md.",
-        "generator": "test-vectors/omemo2/generate_twomemo.py",
-        "libraries": library_versions(),
-        "namespace": FL.uri,
-        "random": f'SHA-256("{PREFIX}/<label>/<i>") for i = 0, 1, ... joined and cut to length',
-        "devices": {"alice": alice.describe(), "bob": bob.describe()},
-        "session": session,
-        "messages": messages,
-        "random_draws": list(tape.log),
-    }
-    # Payload vectors, on a third device's backend (payload encryption needs no session).
-    carol = PeerDevice(FL, Tape(PREFIX + "-payload"), "carol", "carol@example.org", 1)
-    carol.tape.install()
-    payloads = {
-        "description": "OMEMO 2 payload encryption by twomemo's encrypt_plaintext. See README.md.",
-        "generator": "test-vectors/omemo2/generate_twomemo.py",
-        "libraries": library_versions(),
-        "random": f'SHA-256("{PREFIX}-payload/<label>/<i>") for i = 0, 1, ...',
-        "payloads": payload_vectors(carol.tape, carol.backend),
-    }
-    write_json(HERE, "conversation.json", vectors)
-    write_json(HERE, "payloads.json", payloads)
-    print(f"wrote conversation.json ({len(messages)} messages) and payloads.json "
-          f"({len(payloads['payloads'])} payloads)")
-    check_olmo_conversation(HERE, FL, run_conversation, PREFIX + "-check")
+GENERATOR = Generator(
+    fl=FL,
+    title="OMEMO 2",
+    prefix="olmo-omemo2",
+    script=script(),
+    message_draws=message_draws,
+    receive_draws=lambda number, empty: [],
+    parse_key=parse_key,
+    describe_payload=describe_payload,
+    payloads=PAYLOADS,
+    payload_draws=lambda name: [token(f"payload {name}/key", 32)],
+)
 
 
 if __name__ == "__main__":
-    main()
+    generate(GENERATOR, __file__)

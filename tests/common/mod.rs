@@ -5,4 +5,6 @@
 // Test helpers are expected to panic on failure.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod hex;
 pub mod peer;
+pub mod rng;

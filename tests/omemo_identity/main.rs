@@ -62,7 +62,7 @@ fn key_forms_and_x25519_agree_with_libxeddsa() {
 #[test]
 fn signatures_match_byte_for_byte_with_a_fixed_nonce() {
     let mut lib = Lib::start();
-    let mut rng = TestRng(3);
+    let mut rng = TestRng::new(3);
     for id in identities() {
         let (message, z) = (rng.bytes::<40>(), rng.bytes::<64>());
         let priv_key = *id.secret.to_bytes();
@@ -82,7 +82,7 @@ fn signatures_match_byte_for_byte_with_a_fixed_nonce() {
             assert_eq!(ours.as_bytes(), &theirs, "{convention:?}");
             let other = id
                 .secret
-                .xeddsa_sign_with_rng(&message, convention, &mut TestRng(0));
+                .xeddsa_sign_with_rng(&message, convention, &mut TestRng::new(0));
             assert_ne!(other.as_bytes(), &theirs, "Z must matter");
         }
     }

@@ -6,40 +6,9 @@ use curve25519_dalek::scalar::{Scalar, clamp_integer};
 use olmo::crypto::{Curve25519PublicKey, Curve25519SecretKey, Ed25519KeyPair, Ed25519PublicKey};
 use serde_json::{Value, json};
 
+use crate::common::hex::{hex, unhex};
 use crate::common::peer::Peer;
-
-/// splitmix64, so every run signs the same keys and messages.
-pub struct TestRng(pub u64);
-
-impl rand_core::TryRng for TestRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            chunk.copy_from_slice(&self.try_next_u64()?.to_le_bytes()[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for TestRng {}
-
-impl TestRng {
-    pub fn bytes<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        rand_core::Rng::fill_bytes(self, &mut out);
-        out
-    }
-}
+pub use crate::common::rng::TestRng;
 
 /// Hands out one fixed 64-byte Z: all the XEdDSA signer asks for.
 pub struct FixedNonce(pub [u8; 64]);
@@ -86,7 +55,7 @@ impl Identity {
 
 /// Sixteen identities; both Edwards sign bits occur among them.
 pub fn identities() -> Vec<Identity> {
-    let mut rng = TestRng(0x0e0e);
+    let mut rng = TestRng::new(0x0e0e);
     let all: Vec<Identity> = (0..16)
         .map(|_| {
             let seed = rng.bytes::<32>();
@@ -106,19 +75,11 @@ pub fn identities() -> Vec<Identity> {
     all
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 fn field<const N: usize>(response: &Value, name: &str) -> [u8; N] {
     let text = response[name]
         .as_str()
         .unwrap_or_else(|| panic!("no {name} in {response}"));
-    let raw: Vec<u8> = (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect();
-    raw.try_into().unwrap()
+    unhex(text).try_into().unwrap()
 }
 
 /// The libxeddsa peer, one typed method per op (see tests/peers/xeddsa_peer.py).

@@ -36,6 +36,7 @@
 mod common;
 mod support;
 
+use common::hex::hex;
 use olmo::DecodeError;
 use olmo::crypto::{CipherError, Curve25519PublicKey, Curve25519SecretKey, SignBit, XEdDsaError};
 use olmo::megolm::Timestamp;
@@ -49,13 +50,51 @@ use olmo::omemo::{
 use olmo::ratchet::DecryptError;
 use serde_json::json;
 use support::{
-    OLMO_DEVICE, OLMO_JID, Sent, Signal, V, field, hex, inner_message, material, now, olmo_device,
+    OLMO_DEVICE, OLMO_JID, Sent, Signal, V, field, inner_message, material, now, olmo_device,
     random,
 };
 
 const OLMO: (&str, u32) = (OLMO_JID, OLMO_DEVICE);
 const ALICE: (&str, u32) = ("alice@example.org", 7);
 const BOB: (&str, u32) = ("bob@example.org", 3);
+
+/// A libsignal device and the olmo device it talks to: its name in the peer, its address, and
+/// olmo's.
+#[derive(Clone, Copy)]
+struct Link<'a> {
+    name: &'a str,
+    address: (&'a str, u32),
+    olmo: (&'a str, u32),
+}
+
+const LS_ALICE: Link<'static> = Link {
+    name: "alice",
+    address: ALICE,
+    olmo: OLMO,
+};
+const LS_BOB: Link<'static> = Link {
+    name: "bob",
+    address: BOB,
+    olmo: OLMO,
+};
+
+/// A libsignal peer, and a fresh olmo device at [`OLMO`].
+fn start() -> (Signal, Device) {
+    (Signal::start(), olmo_device(OLMO_JID, OLMO_DEVICE))
+}
+
+/// libsignal makes device `name` (`options` as for [`Signal::device_new`]) and builds its session
+/// to olmo from `bundle`, on the one-time pre-key at `index` (`None`: on none).
+fn ls_session_to_olmo(
+    ls: &mut Signal,
+    name: &str,
+    options: serde_json::Value,
+    bundle: &Bundle,
+    index: Option<usize>,
+) {
+    ls.device_new(name, options);
+    ls.process_olmo_bundle(name, OLMO, bundle, index).unwrap();
+}
 
 /// olmo decrypts a message libsignal sent.
 fn receive(
@@ -88,155 +127,183 @@ fn send(olmo: &mut Device, to: (&str, u32), material: &[u8]) -> EncryptedKey {
     key
 }
 
+/// olmo sends fresh key material (`material(tag)`) over `link`, and libsignal must open it. The
+/// key, for checks on its form.
+fn olmo_to_ls(ls: &mut Signal, olmo: &mut Device, link: Link, tag: u8) -> EncryptedKey {
+    let m = material(tag);
+    let key = send(olmo, link.address, &m);
+    assert_eq!(ls.decrypt(link.name, link.olmo, &key), m);
+    key
+}
+
+/// libsignal sends fresh key material (`material(tag)`) over `link`, and olmo must open it. The
+/// message, and what olmo made of it.
+fn ls_to_olmo(ls: &mut Signal, olmo: &mut Device, link: Link, tag: u8) -> (Sent, DecryptedKey) {
+    let m = material(tag);
+    let sent = ls.encrypt(link.name, link.olmo, &m);
+    let decrypted = receive_ok(olmo, link.address, &sent, &m);
+    (sent, decrypted)
+}
+
+/// `count` messages from olmo, with the key material each carries (`material(0)`, …), not yet
+/// delivered.
+fn olmo_batch(olmo: &mut Device, to: (&str, u32), count: u8) -> Vec<(Vec<u8>, EncryptedKey)> {
+    (0..count)
+        .map(|i| {
+            let m = material(i);
+            let key = send(olmo, to, &m);
+            (m, key)
+        })
+        .collect()
+}
+
+/// The `<key>` of an element as the device API takes it.
+fn wire_key(key: &stanza::EncryptedKey) -> EncryptedKey {
+    EncryptedKey {
+        data: key.data.clone(),
+        key_exchange: key.key_exchange,
+    }
+}
+
+/// libsignal's device on `link` opens its key in olmo's `<encrypted>` element, and that key
+/// material (an AES-128-GCM key and tag) opens the payload: the plaintext.
+fn ls_opens_payload(ls: &mut Signal, link: Link, element: &stanza::Encrypted) -> Vec<u8> {
+    let key = element.keys_for(None, link.address.1).next().unwrap();
+    let key_material = ls.decrypt(link.name, link.olmo, &wire_key(key));
+    assert_eq!(key_material.len(), 32);
+    decrypt_omemo03(
+        &key_material,
+        element.iv.as_deref().unwrap(),
+        element.payload.as_deref().unwrap(),
+    )
+    .unwrap()
+    .to_vec()
+}
+
+/// olmo refuses libsignal's message whose version byte was rewritten to `byte`, unsupported.
+fn assert_version_byte_refused(olmo: &mut Device, from: (&str, u32), sent: &Sent, byte: u8) {
+    assert_eq!(sent.body[0], byte);
+    assert_eq!(
+        receive(olmo, from, &sent.key()).err(),
+        Some(DeviceError::Session(SessionError::Decode(
+            DecodeError::UnsupportedVersion(byte.into())
+        ))),
+        "version byte {byte:#04x}"
+    );
+}
+
+/// An olmo device at `address` whose OMEMO 0.3 pre-keys are imported: the signed pre-key and the
+/// one-time pre-keys, with their ids. Its OMEMO 2 pre-keys are fresh.
+fn imported_device(
+    address: (&str, u32),
+    identity: DeviceIdentity,
+    signed_pre_key: (u32, &[u8; 32]),
+    pre_keys: &[(u32, [u8; 32])],
+) -> Device {
+    let mut rng = rand::rng();
+    let omemo03 = PreKeys::import(&identity, V, signed_pre_key, pre_keys, now(), &mut rng);
+    let omemo2 = PreKeys::generate(&identity, Version::Omemo2, now(), &mut rng);
+    Device::from_parts(address.0, address.1, identity, omemo2, omemo03)
+}
+
 /// Rounds of traffic on an established session, both sides sending one to three messages in a
 /// row; none of it carries a key exchange any more.
-fn ping_pong(
-    ls: &mut Signal,
-    name: &str,
-    ls_address: (&str, u32),
-    olmo: &mut Device,
-    olmo_address: (&str, u32),
-    rounds: usize,
-) {
+fn ping_pong(ls: &mut Signal, olmo: &mut Device, link: Link, rounds: usize) {
     for round in 0..rounds {
         for _ in 0..=(round % 3) {
-            let m = material(round as u8);
-            let sent = ls.encrypt(name, olmo_address, &m);
+            let (sent, d) = ls_to_olmo(ls, olmo, link, round as u8);
             assert!(
                 !sent.prekey,
                 "libsignal still sends key exchanges in round {round}"
             );
             assert_eq!(sent.body[0], 0x34);
-            let d = receive_ok(olmo, ls_address, &sent, &m);
             assert!(!d.new_session);
             assert!(!d.decrypted.heartbeat_due);
         }
         for _ in 0..=(round % 2) {
-            let m = material(round as u8);
-            let key = send(olmo, ls_address, &m);
+            let key = olmo_to_ls(ls, olmo, link, round as u8);
             assert!(
                 !key.key_exchange,
                 "olmo still sends key exchanges in round {round}"
             );
-            assert_eq!(ls.decrypt(name, olmo_address, &key), m);
         }
     }
 }
 
 /// Messages delivered out of order both ways, also across ratchet steps, and a batch that was
 /// never delivered (or delivered late), on an established session.
-fn out_of_order(
-    ls: &mut Signal,
-    name: &str,
-    ls_address: (&str, u32),
-    olmo: &mut Device,
-    olmo_address: (&str, u32),
-) {
+fn out_of_order(ls: &mut Signal, olmo: &mut Device, link: Link) {
     // libsignal → olmo, in reverse.
     let batch: Vec<(Vec<u8>, Sent)> = (0..6)
         .map(|i| {
             let m = material(i);
-            let sent = ls.encrypt(name, olmo_address, &m);
+            let sent = ls.encrypt(link.name, link.olmo, &m);
             (m, sent)
         })
         .collect();
     for (m, sent) in batch.iter().rev() {
-        receive_ok(olmo, ls_address, sent, m);
+        receive_ok(olmo, link.address, sent, m);
     }
     // olmo → libsignal, shuffled.
-    let batch: Vec<(Vec<u8>, EncryptedKey)> = (0..6)
-        .map(|i| {
-            let m = material(i);
-            let key = send(olmo, ls_address, &m);
-            (m, key)
-        })
-        .collect();
+    let batch = olmo_batch(olmo, link.address, 6);
     for i in [3, 0, 5, 1, 4, 2] {
-        assert_eq!(ls.decrypt(name, olmo_address, &batch[i].1), batch[i].0);
+        assert_eq!(ls.decrypt(link.name, link.olmo, &batch[i].1), batch[i].0);
     }
 
     // Across a ratchet step: libsignal's message on its old chain arrives after one on the new.
     let old_m = material(10);
-    let old = ls.encrypt(name, olmo_address, &old_m);
-    let m = material(11);
-    let key = send(olmo, ls_address, &m);
-    assert_eq!(ls.decrypt(name, olmo_address, &key), m);
+    let old = ls.encrypt(link.name, link.olmo, &old_m);
+    olmo_to_ls(ls, olmo, link, 11);
     let new_m = material(12);
-    let new = ls.encrypt(name, olmo_address, &new_m);
-    receive_ok(olmo, ls_address, &new, &new_m);
-    receive_ok(olmo, ls_address, &old, &old_m);
+    let new = ls.encrypt(link.name, link.olmo, &new_m);
+    receive_ok(olmo, link.address, &new, &new_m);
+    receive_ok(olmo, link.address, &old, &old_m);
     // And olmo's old-chain message after its new-chain one.
     let old_m = material(13);
-    let old = send(olmo, ls_address, &old_m);
-    let m = material(14);
-    let sent = ls.encrypt(name, olmo_address, &m);
-    receive_ok(olmo, ls_address, &sent, &m);
+    let old = send(olmo, link.address, &old_m);
+    ls_to_olmo(ls, olmo, link, 14);
     let new_m = material(15);
-    let new = send(olmo, ls_address, &new_m);
-    assert_eq!(ls.decrypt(name, olmo_address, &new), new_m);
-    assert_eq!(ls.decrypt(name, olmo_address, &old), old_m);
+    let new = send(olmo, link.address, &new_m);
+    assert_eq!(ls.decrypt(link.name, link.olmo, &new), new_m);
+    assert_eq!(ls.decrypt(link.name, link.olmo, &old), old_m);
 
     // A skipped batch from libsignal: 150 messages never arrive.
     let m = material(16);
-    let before = ls.encrypt(name, olmo_address, &material(17));
-    let sent = ls.encrypt_with(name, olmo_address, &m, json!({"skip": 150}));
+    let before = ls.encrypt(link.name, link.olmo, &material(17));
+    let sent = ls.encrypt_with(link.name, link.olmo, &m, json!({"skip": 150}));
     assert_eq!(sent.counter, before.counter + 151);
-    receive_ok(olmo, ls_address, &sent, &m);
+    receive_ok(olmo, link.address, &sent, &m);
     // The one before the gap still opens late.
-    receive(olmo, ls_address, &before.key()).unwrap();
+    receive(olmo, link.address, &before.key()).unwrap();
     // A skipped batch from olmo: 150 sent, the last delivered first, two of the rest late.
-    let batch: Vec<(Vec<u8>, EncryptedKey)> = (0..150)
-        .map(|i| {
-            let m = material(i);
-            let key = send(olmo, ls_address, &m);
-            (m, key)
-        })
-        .collect();
+    let batch = olmo_batch(olmo, link.address, 150);
     for i in [149, 10, 75] {
-        assert_eq!(ls.decrypt(name, olmo_address, &batch[i].1), batch[i].0);
+        assert_eq!(ls.decrypt(link.name, link.olmo, &batch[i].1), batch[i].0);
     }
 }
 
 /// A whole OMEMO 0.3 message each way: olmo's `<encrypted>` element (XML round trip) whose key
 /// libsignal opens and whose payload the key material opens; and libsignal's key around an
 /// AES-GCM payload, opened by olmo's `decrypt_message`.
-fn payloads(
-    ls: &mut Signal,
-    name: &str,
-    ls_address: (&str, u32),
-    olmo: &mut Device,
-    olmo_address: (&str, u32),
-) {
+fn payloads(ls: &mut Signal, olmo: &mut Device, link: Link) {
     let body = "Wherefore art thou, libsignal? ✓".as_bytes();
     let element = olmo
-        .encrypt_message(V, &[ls_address], body, &mut rand::rng())
+        .encrypt_message(V, &[link.address], body, &mut rand::rng())
         .unwrap();
     let element = stanza::Encrypted::parse(&element.serialize()).unwrap();
-    assert_eq!(element.sender_device, olmo_address.1);
-    let key = element.keys_for(None, ls_address.1).next().unwrap();
-    let key = EncryptedKey {
-        data: key.data.clone(),
-        key_exchange: key.key_exchange,
-    };
-    let key_material = ls.decrypt(name, olmo_address, &key);
-    assert_eq!(key_material.len(), 32);
-    let opened = decrypt_omemo03(
-        &key_material,
-        element.iv.as_deref().unwrap(),
-        element.payload.as_deref().unwrap(),
-    )
-    .unwrap();
-    assert_eq!(&opened[..], body);
+    assert_eq!(element.sender_device, link.olmo.1);
+    let opened = ls_opens_payload(ls, link, &element);
+    assert_eq!(opened, body);
 
     let body = "A rose by any other name".as_bytes();
     let sealed = encrypt_omemo03(body, &mut rand::rng());
-    let sent = ls.encrypt(name, olmo_address, &sealed.key_material);
+    let sent = ls.encrypt(link.name, link.olmo, &sealed.key_material);
     let element = stanza::Encrypted {
         version: V,
-        sender_device: ls_address.1,
+        sender_device: link.address.1,
         keys: vec![stanza::EncryptedKey {
             jid: None,
-            device_id: olmo_address.1,
+            device_id: link.olmo.1,
             key_exchange: sent.prekey,
             data: sent.body.clone(),
         }],
@@ -245,10 +312,10 @@ fn payloads(
     };
     let element = stanza::Encrypted::parse(&element.serialize()).unwrap();
     let received = olmo
-        .decrypt_message(ls_address.0, &element, &mut rand::rng())
+        .decrypt_message(link.address.0, &element, &mut rand::rng())
         .unwrap();
     assert_eq!(received.plaintext.as_deref().map(|p| &p[..]), Some(body));
-    assert_eq!(received.sender_device, ls_address.1);
+    assert_eq!(received.sender_device, link.address.1);
 }
 
 // -------------------------------------------------------------------------------------------
@@ -256,16 +323,11 @@ fn payloads(
 
 #[test]
 fn libsignal_starts_a_session_with_olmo() {
-    let mut ls = Signal::start();
-    let mut olmo = olmo_device(OLMO_JID, OLMO_DEVICE);
-    ls.device_new(
-        "alice",
-        json!({"device_id": ALICE.1, "registration_id": 4242}),
-    );
+    let (mut ls, mut olmo) = start();
     let bundle = olmo.bundle(V);
     let (pre_key_id, _) = bundle.pre_keys[5];
-    ls.process_olmo_bundle("alice", OLMO, &bundle, Some(5))
-        .unwrap();
+    let options = json!({"device_id": ALICE.1, "registration_id": 4242});
+    ls_session_to_olmo(&mut ls, "alice", options, &bundle, Some(5));
 
     // Three messages before any reply: each carries the key exchange.
     let materials: Vec<Vec<u8>> = (0..3).map(material).collect();
@@ -295,10 +357,8 @@ fn libsignal_starts_a_session_with_olmo() {
     assert!(!slot.current().is_initiator());
 
     // olmo answers: the responder never sends a key exchange.
-    let m = material(3);
-    let reply = send(&mut olmo, ALICE, &m);
+    let reply = olmo_to_ls(&mut ls, &mut olmo, LS_ALICE, 3);
     assert!(!reply.key_exchange);
-    assert_eq!(ls.decrypt("alice", OLMO, &reply), m);
     let info = ls.session_info("alice", OLMO);
     assert_eq!(info["version"], 3);
     assert_eq!(info["pending_pre_key"], serde_json::Value::Null);
@@ -307,9 +367,9 @@ fn libsignal_starts_a_session_with_olmo() {
         hex(&olmo.identity().identity_key(V).wire_bytes())
     );
 
-    ping_pong(&mut ls, "alice", ALICE, &mut olmo, OLMO, 6);
-    out_of_order(&mut ls, "alice", ALICE, &mut olmo, OLMO);
-    payloads(&mut ls, "alice", ALICE, &mut olmo, OLMO);
+    ping_pong(&mut ls, &mut olmo, LS_ALICE, 6);
+    out_of_order(&mut ls, &mut olmo, LS_ALICE);
+    payloads(&mut ls, &mut olmo, LS_ALICE);
 
     // libsignal sends more than HEARTBEAT_THRESHOLD messages without an answer: olmo says a
     // heartbeat is due, and its empty message (a random 16-byte key) opens in libsignal.
@@ -322,12 +382,8 @@ fn libsignal_starts_a_session_with_olmo() {
     assert_eq!(empty.payload, None);
     let key = &empty.keys[0];
     assert_eq!(key.device_id, ALICE.1);
-    let key = EncryptedKey {
-        data: key.data.clone(),
-        key_exchange: key.key_exchange,
-    };
-    assert_eq!(ls.decrypt("alice", OLMO, &key).len(), 16);
-    ping_pong(&mut ls, "alice", ALICE, &mut olmo, OLMO, 3);
+    assert_eq!(ls.decrypt("alice", OLMO, &wire_key(key)).len(), 16);
+    ping_pong(&mut ls, &mut olmo, LS_ALICE, 3);
 }
 
 // -------------------------------------------------------------------------------------------
@@ -335,8 +391,7 @@ fn libsignal_starts_a_session_with_olmo() {
 
 #[test]
 fn crossed_and_replaced_sessions() {
-    let mut ls = Signal::start();
-    let mut olmo = olmo_device(OLMO_JID, OLMO_DEVICE);
+    let (mut ls, mut olmo) = start();
     let theirs = ls.device_new("bob", json!({"device_id": BOB.1, "pre_keys": 10}));
 
     // Key exchanges cross in flight: each side ends up with two sessions.
@@ -353,11 +408,9 @@ fn crossed_and_replaced_sessions() {
     assert_eq!(ls.decrypt("bob", OLMO, &from_olmo), m_olmo);
     // olmo now sends on libsignal's session, libsignal on olmo's; the first message each way
     // settles both on one session (a state that decrypts becomes current, on both sides).
-    let m = material(2);
-    let key = send(&mut olmo, BOB, &m);
+    let key = olmo_to_ls(&mut ls, &mut olmo, LS_BOB, 2);
     assert!(!key.key_exchange);
-    assert_eq!(ls.decrypt("bob", OLMO, &key), m);
-    ping_pong(&mut ls, "bob", BOB, &mut olmo, OLMO, 4);
+    ping_pong(&mut ls, &mut olmo, LS_BOB, 4);
     assert_eq!(
         olmo.omemo03_sessions()
             .get(BOB.0, BOB.1)
@@ -376,18 +429,14 @@ fn crossed_and_replaced_sessions() {
     ls.archive_session("bob", OLMO);
     ls.process_olmo_bundle("bob", OLMO, &olmo.bundle(V), None)
         .unwrap();
-    let m = material(5);
-    let kex = ls.encrypt("bob", OLMO, &m);
+    let (kex, d) = ls_to_olmo(&mut ls, &mut olmo, LS_BOB, 5);
     assert!(kex.prekey);
-    let d = receive_ok(&mut olmo, BOB, &kex, &m);
     assert!(d.new_session);
     assert_eq!(d.pre_key_used, None);
     receive_ok(&mut olmo, BOB, &in_flight, &m_old);
-    let m = material(6);
-    let reply = send(&mut olmo, BOB, &m);
-    assert_eq!(ls.decrypt("bob", OLMO, &reply), m);
+    olmo_to_ls(&mut ls, &mut olmo, LS_BOB, 6);
     assert_eq!(ls.decrypt("bob", OLMO, &olmo_in_flight), m_olmo_old);
-    ping_pong(&mut ls, "bob", BOB, &mut olmo, OLMO, 3);
+    ping_pong(&mut ls, &mut olmo, LS_BOB, 3);
 
     // olmo starts again from libsignal's current bundle; libsignal's old session still opens
     // olmo's messages in flight, and the new one takes over.
@@ -395,20 +444,14 @@ fn crossed_and_replaced_sessions() {
     let olmo_in_flight = send(&mut olmo, BOB, &m_olmo_old);
     olmo.build_session(BOB.0, BOB.1, &ls.bundle("bob").to_olmo(), &mut rand::rng())
         .unwrap();
-    let m = material(8);
-    let kex = send(&mut olmo, BOB, &m);
+    let kex = olmo_to_ls(&mut ls, &mut olmo, LS_BOB, 8);
     assert!(kex.key_exchange);
-    assert_eq!(ls.decrypt("bob", OLMO, &kex), m);
-    let m = material(9);
-    let answer = ls.encrypt("bob", OLMO, &m);
+    let (answer, _) = ls_to_olmo(&mut ls, &mut olmo, LS_BOB, 9);
     assert!(!answer.prekey);
-    receive_ok(&mut olmo, BOB, &answer, &m);
     assert_eq!(ls.decrypt("bob", OLMO, &olmo_in_flight), m_olmo_old);
-    let m = material(10);
-    let key = send(&mut olmo, BOB, &m);
+    let key = olmo_to_ls(&mut ls, &mut olmo, LS_BOB, 10);
     assert!(!key.key_exchange);
-    assert_eq!(ls.decrypt("bob", OLMO, &key), m);
-    ping_pong(&mut ls, "bob", BOB, &mut olmo, OLMO, 3);
+    ping_pong(&mut ls, &mut olmo, LS_BOB, 3);
 }
 
 // -------------------------------------------------------------------------------------------
@@ -416,8 +459,7 @@ fn crossed_and_replaced_sessions() {
 
 #[test]
 fn olmo_starts_a_session_with_libsignal() {
-    let mut ls = Signal::start();
-    let mut olmo = olmo_device(OLMO_JID, OLMO_DEVICE);
+    let (mut ls, mut olmo) = start();
     let theirs = ls.device_new(
         "bob",
         json!({
@@ -486,32 +528,27 @@ fn olmo_starts_a_session_with_libsignal() {
     );
 
     // libsignal answers; olmo stops sending the key exchange.
-    let m = material(9);
-    let answer = ls.encrypt("bob", OLMO, &m);
+    let (answer, d) = ls_to_olmo(&mut ls, &mut olmo, LS_BOB, 9);
     assert!(!answer.prekey);
-    let d = receive_ok(&mut olmo, BOB, &answer, &m);
     assert!(!d.new_session);
-    let m = material(10);
-    let key = send(&mut olmo, BOB, &m);
+    let key = olmo_to_ls(&mut ls, &mut olmo, LS_BOB, 10);
     assert!(!key.key_exchange);
-    assert_eq!(ls.decrypt("bob", OLMO, &key), m);
     // The last repeats of the key exchange arrive late, after the answer: they still open.
     for i in [3, 2] {
         assert_eq!(ls.decrypt("bob", OLMO, &keys[i]), materials[i]);
     }
 
-    ping_pong(&mut ls, "bob", BOB, &mut olmo, OLMO, 6);
-    out_of_order(&mut ls, "bob", BOB, &mut olmo, OLMO);
-    payloads(&mut ls, "bob", BOB, &mut olmo, OLMO);
-    ping_pong(&mut ls, "bob", BOB, &mut olmo, OLMO, 3);
+    ping_pong(&mut ls, &mut olmo, LS_BOB, 6);
+    out_of_order(&mut ls, &mut olmo, LS_BOB);
+    payloads(&mut ls, &mut olmo, LS_BOB);
+    ping_pong(&mut ls, &mut olmo, LS_BOB, 3);
 }
 
 /// A whole first message from olmo: `encrypt_message` on a fresh session sends the key exchange
 /// inside `<key prekey='true'>`.
 #[test]
 fn olmo_first_message_is_a_whole_stanza() {
-    let mut ls = Signal::start();
-    let mut olmo = olmo_device(OLMO_JID, OLMO_DEVICE);
+    let (mut ls, mut olmo) = start();
     let theirs = ls.device_new("bob", json!({"device_id": BOB.1, "pre_keys": 3}));
     olmo.build_session(BOB.0, BOB.1, &theirs.to_olmo(), &mut rand::rng())
         .unwrap();
@@ -522,20 +559,10 @@ fn olmo_first_message_is_a_whole_stanza() {
     let xml = element.serialize();
     assert!(xml.contains("prekey"), "{xml}");
     let element = stanza::Encrypted::parse(&xml).unwrap();
-    let key = &element.keys[0];
-    assert!(key.key_exchange);
-    let key = EncryptedKey {
-        data: key.data.clone(),
-        key_exchange: true,
-    };
-    let key_material = ls.decrypt("bob", OLMO, &key);
-    let opened = decrypt_omemo03(
-        &key_material,
-        element.iv.as_deref().unwrap(),
-        element.payload.as_deref().unwrap(),
-    )
-    .unwrap();
-    assert_eq!(&opened[..], body);
+    assert_eq!(element.keys.len(), 1);
+    assert!(element.keys[0].key_exchange);
+    let opened = ls_opens_payload(&mut ls, LS_BOB, &element);
+    assert_eq!(opened, body);
 }
 
 // -------------------------------------------------------------------------------------------
@@ -543,8 +570,7 @@ fn olmo_first_message_is_a_whole_stanza() {
 
 #[test]
 fn version_bytes_each_side_writes_and_reads() {
-    let mut ls = Signal::start();
-    let mut olmo = olmo_device(OLMO_JID, OLMO_DEVICE);
+    let (mut ls, mut olmo) = start();
 
     // olmo writes 0x33, outside and inside the key exchange; libsignal reads it.
     let theirs = ls.device_new("bob", json!({"device_id": BOB.1, "pre_keys": 3}));
@@ -559,10 +585,8 @@ fn version_bytes_each_side_writes_and_reads() {
     assert_eq!(parsed["wire"]["version_byte"], 0x33);
     assert_eq!(parsed["wire"]["message"]["version_byte"], 0x33);
     assert_eq!(ls.decrypt("bob", OLMO, &kex), m);
-    let m = material(1);
-    let answer = ls.encrypt("bob", OLMO, &m);
+    let (answer, _) = ls_to_olmo(&mut ls, &mut olmo, LS_BOB, 1);
     assert_eq!(answer.body[0], 0x34);
-    receive_ok(&mut olmo, BOB, &answer, &m);
     let m = material(2);
     let whisper = send(&mut olmo, BOB, &m);
     assert!(!whisper.key_exchange);
@@ -571,15 +595,12 @@ fn version_bytes_each_side_writes_and_reads() {
     assert_eq!(ls.decrypt("bob", OLMO, &whisper), m);
 
     // libsignal writes 0x34, outside and inside its key exchange; olmo reads it.
-    ls.device_new("alice", json!({"device_id": ALICE.1}));
-    ls.process_olmo_bundle("alice", OLMO, &olmo.bundle(V), Some(0))
-        .unwrap();
-    let m = material(3);
-    let kex = ls.encrypt("alice", OLMO, &m);
+    let options = json!({"device_id": ALICE.1});
+    ls_session_to_olmo(&mut ls, "alice", options, &olmo.bundle(V), Some(0));
+    let (kex, _) = ls_to_olmo(&mut ls, &mut olmo, LS_ALICE, 3);
     assert!(kex.prekey);
     assert_eq!(kex.body[0], 0x34);
     assert_eq!(inner_message(&kex.body)[0], 0x34);
-    receive_ok(&mut olmo, ALICE, &kex, &m);
     // libsignal's key exchange rewritten to olmo's byte (MAC recomputed by the peer): olmo
     // reads it too.
     let m = material(4);
@@ -598,27 +619,15 @@ fn version_bytes_each_side_writes_and_reads() {
             byte >> 4 == 3,
             "libsignal's parse of version byte {byte:#04x}"
         );
-        assert_eq!(
-            receive(&mut olmo, ALICE, &bad.key()).err(),
-            Some(DeviceError::Session(SessionError::Decode(
-                DecodeError::UnsupportedVersion(byte.into())
-            ))),
-            "version byte {byte:#04x}"
-        );
+        assert_version_byte_refused(&mut olmo, ALICE, &bad, byte);
     }
-    let m = material(6);
-    let sent = ls.encrypt("alice", OLMO, &m);
-    receive_ok(&mut olmo, ALICE, &sent, &m);
+    ls_to_olmo(&mut ls, &mut olmo, LS_ALICE, 6);
 
     // After olmo's reply libsignal sends SignalMessages: 0x34 again, and 0x33 when rewritten.
-    let m = material(7);
-    let reply = send(&mut olmo, ALICE, &m);
-    assert_eq!(ls.decrypt("alice", OLMO, &reply), m);
-    let m = material(8);
-    let whisper = ls.encrypt("alice", OLMO, &m);
+    olmo_to_ls(&mut ls, &mut olmo, LS_ALICE, 7);
+    let (whisper, _) = ls_to_olmo(&mut ls, &mut olmo, LS_ALICE, 8);
     assert!(!whisper.prekey);
     assert_eq!(whisper.body[0], 0x34);
-    receive_ok(&mut olmo, ALICE, &whisper, &m);
     let m = material(9);
     let whisper33 = ls.encrypt_with("alice", OLMO, &m, json!({"version_byte": 0x33}));
     assert!(!whisper33.prekey);
@@ -626,17 +635,9 @@ fn version_bytes_each_side_writes_and_reads() {
     receive_ok(&mut olmo, ALICE, &whisper33, &m);
     for byte in [0x35u8, 0x31, 0x43] {
         let bad = ls.encrypt_with("alice", OLMO, &material(10), json!({"version_byte": byte}));
-        assert_eq!(
-            receive(&mut olmo, ALICE, &bad.key()).err(),
-            Some(DeviceError::Session(SessionError::Decode(
-                DecodeError::UnsupportedVersion(byte.into())
-            ))),
-            "version byte {byte:#04x}"
-        );
+        assert_version_byte_refused(&mut olmo, ALICE, &bad, byte);
     }
-    let m = material(11);
-    let sent = ls.encrypt("alice", OLMO, &m);
-    receive_ok(&mut olmo, ALICE, &sent, &m);
+    ls_to_olmo(&mut ls, &mut olmo, LS_ALICE, 11);
 
     // libsignal decrypting libsignal: 0x33 and 0x35 (MAC recomputed) open, as the parse above
     // said; only the high nibble counts.
@@ -661,8 +662,7 @@ fn version_bytes_each_side_writes_and_reads() {
 
 #[test]
 fn bundles_without_one_time_pre_keys() {
-    let mut ls = Signal::start();
-    let mut olmo = olmo_device(OLMO_JID, OLMO_DEVICE);
+    let (mut ls, mut olmo) = start();
 
     // libsignal publishes none: olmo's X3DH has three DHs, libsignal agrees.
     let theirs = ls.device_new("bob", json!({"device_id": BOB.1, "pre_keys": 0}));
@@ -684,18 +684,20 @@ fn bundles_without_one_time_pre_keys() {
     let response = ls.try_decrypt("bob", OLMO, &kex).unwrap();
     assert_eq!(response["plaintext"], hex(&m));
     assert_eq!(response["pre_key_id"], serde_json::Value::Null);
-    let m = material(1);
-    let answer = ls.encrypt("bob", OLMO, &m);
-    receive_ok(&mut olmo, BOB, &answer, &m);
-    ping_pong(&mut ls, "bob", BOB, &mut olmo, OLMO, 3);
+    ls_to_olmo(&mut ls, &mut olmo, LS_BOB, 1);
+    ping_pong(&mut ls, &mut olmo, LS_BOB, 3);
 
     // olmo's bundle without its pre-keys (still validly signed): libsignal's three-DH key
     // exchange opens, and no pre-key is used up.
     let mut bundle = olmo.bundle(V);
     bundle.pre_keys.clear();
-    ls.device_new("alice", json!({"device_id": ALICE.1}));
-    ls.process_olmo_bundle("alice", OLMO, &bundle, None)
-        .unwrap();
+    ls_session_to_olmo(
+        &mut ls,
+        "alice",
+        json!({"device_id": ALICE.1}),
+        &bundle,
+        None,
+    );
     let m = material(2);
     let kex = ls.encrypt("alice", OLMO, &m);
     assert!(kex.prekey);
@@ -705,10 +707,8 @@ fn bundles_without_one_time_pre_keys() {
     assert!(d.new_session);
     assert_eq!(d.pre_key_used, None);
     assert_eq!(olmo.pre_keys(V).pre_key_ids().collect::<Vec<_>>(), pool);
-    let m = material(3);
-    let reply = send(&mut olmo, ALICE, &m);
-    assert_eq!(ls.decrypt("alice", OLMO, &reply), m);
-    ping_pong(&mut ls, "alice", ALICE, &mut olmo, OLMO, 3);
+    olmo_to_ls(&mut ls, &mut olmo, LS_ALICE, 3);
+    ping_pong(&mut ls, &mut olmo, LS_ALICE, 3);
 }
 
 // -------------------------------------------------------------------------------------------
@@ -844,17 +844,7 @@ fn identity_moved_from_libsignal_to_olmo() {
         Ok(identity.ed25519_key()),
         "olmo's Ed25519 form of the identity is the key libsignal signs under"
     );
-    let mut rng = rand::rng();
-    let omemo03 = PreKeys::import(
-        &identity,
-        V,
-        (17, &signed_private),
-        &pre_keys,
-        now(),
-        &mut rng,
-    );
-    let omemo2 = PreKeys::generate(&identity, Version::Omemo2, now(), &mut rng);
-    let mut olmo = Device::from_parts(LEGACY.0, LEGACY.1, identity, omemo2, omemo03);
+    let mut olmo = imported_device(LEGACY, identity, (17, &signed_private), &pre_keys);
     let ours = olmo.bundle(V);
     let element = ours.to_element();
     assert_eq!(element.identity_key, legacy.identity_key);
@@ -881,10 +871,13 @@ fn identity_moved_from_libsignal_to_olmo() {
     let d = receive_ok(&mut olmo, CAROL, &kex, &m);
     assert!(d.new_session);
     assert_eq!(d.pre_key_used, Some(303));
-    let m = material(1);
-    let reply = send(&mut olmo, CAROL, &m);
-    assert_eq!(ls.decrypt("carol", LEGACY, &reply), m);
-    ping_pong(&mut ls, "carol", CAROL, &mut olmo, LEGACY, 3);
+    let to_carol = Link {
+        name: "carol",
+        address: CAROL,
+        olmo: LEGACY,
+    };
+    olmo_to_ls(&mut ls, &mut olmo, to_carol, 1);
+    ping_pong(&mut ls, &mut olmo, to_carol, 3);
 
     // Carol's second device uses olmo's republished bundle (olmo's signature) and the same ids.
     ls.device_new("carol2", json!({"device_id": CAROL.1 + 1}));
@@ -892,32 +885,23 @@ fn identity_moved_from_libsignal_to_olmo() {
     let index = ours.pre_keys.iter().position(|(id, _)| *id == 305).unwrap();
     ls.process_olmo_bundle("carol2", LEGACY, &ours, Some(index))
         .unwrap();
-    let m = material(2);
-    let kex = ls.encrypt("carol2", LEGACY, &m);
-    let d = receive_ok(&mut olmo, carol2, &kex, &m);
+    let to_carol2 = Link {
+        name: "carol2",
+        address: carol2,
+        olmo: LEGACY,
+    };
+    let (_, d) = ls_to_olmo(&mut ls, &mut olmo, to_carol2, 2);
     assert_eq!(d.pre_key_used, Some(305));
-    let m = material(3);
-    let reply = send(&mut olmo, carol2, &m);
-    assert_eq!(ls.decrypt("carol2", LEGACY, &reply), m);
+    olmo_to_ls(&mut ls, &mut olmo, to_carol2, 3);
     // One message to both of Carol's devices: one payload, a key for each.
     let body = b"to both of you";
+    let mut rng = rand::rng();
     let element = olmo
         .encrypt_message(V, &[CAROL, carol2], body, &mut rng)
         .unwrap();
-    for (name, to) in [("carol", CAROL), ("carol2", carol2)] {
-        let key = element.keys_for(None, to.1).next().unwrap();
-        let key = EncryptedKey {
-            data: key.data.clone(),
-            key_exchange: key.key_exchange,
-        };
-        let key_material = ls.decrypt(name, LEGACY, &key);
-        let opened = decrypt_omemo03(
-            &key_material,
-            element.iv.as_deref().unwrap(),
-            element.payload.as_deref().unwrap(),
-        )
-        .unwrap();
-        assert_eq!(&opened[..], body);
+    for link in [to_carol, to_carol2] {
+        let opened = ls_opens_payload(&mut ls, link, &element);
+        assert_eq!(opened, body);
     }
 
     // olmo starts a new session with Carol: she already holds this identity for the address,
@@ -930,10 +914,8 @@ fn identity_moved_from_libsignal_to_olmo() {
     let response = ls.try_decrypt("carol", LEGACY, &kex).unwrap();
     assert_eq!(response["plaintext"], hex(&m));
     let used = response["pre_key_id"].as_u64().unwrap() as u32;
-    let m = material(5);
-    let answer = ls.encrypt("carol", LEGACY, &m);
-    receive_ok(&mut olmo, CAROL, &answer, &m);
-    ping_pong(&mut ls, "carol", CAROL, &mut olmo, LEGACY, 2);
+    ls_to_olmo(&mut ls, &mut olmo, to_carol, 5);
+    ping_pong(&mut ls, &mut olmo, to_carol, 2);
     // A device with another identity at the same address is refused by that store.
     let mut impostor = olmo_device(LEGACY.0, LEGACY.1);
     let mut bundle = carol.to_olmo();
@@ -1008,13 +990,16 @@ fn every_flip_is_refused(olmo: &mut Device, from: (&str, u32), sent: &Sent, expe
 #[test]
 fn damaged_libsignal_traffic_is_refused_and_the_session_goes_on() {
     const MALLORY: (&str, u32) = ("mallory@example.org", 66);
-    let mut ls = Signal::start();
-    let mut olmo = olmo_device(OLMO_JID, OLMO_DEVICE);
-    ls.device_new("alice", json!({"device_id": ALICE.1}));
+    let (mut ls, mut olmo) = start();
     let bundle = olmo.bundle(V);
     let pre_key_id = bundle.pre_keys[0].0;
-    ls.process_olmo_bundle("alice", OLMO, &bundle, Some(0))
-        .unwrap();
+    ls_session_to_olmo(
+        &mut ls,
+        "alice",
+        json!({"device_id": ALICE.1}),
+        &bundle,
+        Some(0),
+    );
 
     // The key exchange, damaged, then for another device, then genuine.
     let m = material(0);
@@ -1047,9 +1032,8 @@ fn damaged_libsignal_traffic_is_refused_and_the_session_goes_on() {
         )))
     );
     // A new session from another libsignal device on the pre-key already used.
-    ls.device_new("mallory", json!({"device_id": MALLORY.1}));
-    ls.process_olmo_bundle("mallory", OLMO, &bundle, Some(0))
-        .unwrap();
+    let options = json!({"device_id": MALLORY.1});
+    ls_session_to_olmo(&mut ls, "mallory", options, &bundle, Some(0));
     let stale = ls.encrypt("mallory", OLMO, &material(1));
     assert_eq!(
         receive(&mut olmo, MALLORY, &stale.key()).err(),
@@ -1059,15 +1043,11 @@ fn damaged_libsignal_traffic_is_refused_and_the_session_goes_on() {
     );
     assert!(!olmo.has_session(V, MALLORY.0, MALLORY.1));
     // The next genuine key exchange still opens.
-    let m = material(2);
-    let next = ls.encrypt("alice", OLMO, &m);
-    let d = receive_ok(&mut olmo, ALICE, &next, &m);
+    let (_, d) = ls_to_olmo(&mut ls, &mut olmo, LS_ALICE, 2);
     assert!(!d.new_session);
 
     // olmo answers; libsignal's SignalMessages, damaged, replayed, misaddressed.
-    let m = material(3);
-    let reply = send(&mut olmo, ALICE, &m);
-    assert_eq!(ls.decrypt("alice", OLMO, &reply), m);
+    olmo_to_ls(&mut ls, &mut olmo, LS_ALICE, 3);
     let m = material(4);
     let whisper = ls.encrypt("alice", OLMO, &m);
     assert!(!whisper.prekey);
@@ -1150,12 +1130,10 @@ fn damaged_libsignal_traffic_is_refused_and_the_session_goes_on() {
     receive_ok(&mut olmo, ALICE, &held, &held_m);
     let d = receive_ok(&mut olmo, ALICE, &far, &far_m);
     assert!(d.decrypted.heartbeat_due);
-    let m = material(9);
-    let reply = send(&mut olmo, ALICE, &m);
-    assert_eq!(ls.decrypt("alice", OLMO, &reply), m);
+    olmo_to_ls(&mut ls, &mut olmo, LS_ALICE, 9);
 
     // The session goes on.
-    ping_pong(&mut ls, "alice", ALICE, &mut olmo, OLMO, 3);
+    ping_pong(&mut ls, &mut olmo, LS_ALICE, 3);
 }
 
 // -------------------------------------------------------------------------------------------
@@ -1165,8 +1143,7 @@ fn damaged_libsignal_traffic_is_refused_and_the_session_goes_on() {
 /// old one still opens during the grace period, and is refused once it is over.
 #[test]
 fn key_exchanges_on_a_rotated_signed_pre_key() {
-    let mut ls = Signal::start();
-    let mut olmo = olmo_device(OLMO_JID, OLMO_DEVICE);
+    let (mut ls, mut olmo) = start();
     let old = olmo.bundle(V);
     let later = Timestamp::from_millis(now().as_millis() + 8 * 24 * 3600 * 1000);
     assert_eq!(
@@ -1176,30 +1153,27 @@ fn key_exchanges_on_a_rotated_signed_pre_key() {
     let new = olmo.bundle(V);
     assert_ne!(new.signed_pre_key_id, old.signed_pre_key_id);
 
-    ls.device_new("alice", json!({"device_id": ALICE.1}));
-    ls.process_olmo_bundle("alice", OLMO, &old, Some(0))
-        .unwrap();
-    let m = material(0);
-    let kex = ls.encrypt("alice", OLMO, &m);
-    assert!(receive_ok(&mut olmo, ALICE, &kex, &m).new_session);
-    let m = material(1);
-    let reply = send(&mut olmo, ALICE, &m);
-    assert_eq!(ls.decrypt("alice", OLMO, &reply), m);
-    ping_pong(&mut ls, "alice", ALICE, &mut olmo, OLMO, 2);
+    ls_session_to_olmo(
+        &mut ls,
+        "alice",
+        json!({"device_id": ALICE.1}),
+        &old,
+        Some(0),
+    );
+    let (_, d) = ls_to_olmo(&mut ls, &mut olmo, LS_ALICE, 0);
+    assert!(d.new_session);
+    olmo_to_ls(&mut ls, &mut olmo, LS_ALICE, 1);
+    ping_pong(&mut ls, &mut olmo, LS_ALICE, 2);
 
     // The new bundle works too.
-    ls.device_new("bob", json!({"device_id": BOB.1}));
-    ls.process_olmo_bundle("bob", OLMO, &new, Some(1)).unwrap();
-    let m = material(2);
-    let kex = ls.encrypt("bob", OLMO, &m);
-    assert!(receive_ok(&mut olmo, BOB, &kex, &m).new_session);
+    ls_session_to_olmo(&mut ls, "bob", json!({"device_id": BOB.1}), &new, Some(1));
+    let (_, d) = ls_to_olmo(&mut ls, &mut olmo, LS_BOB, 2);
+    assert!(d.new_session);
 
     // After the grace period the old signed pre-key is gone.
     let much_later = Timestamp::from_millis(later.as_millis() + 31 * 24 * 3600 * 1000);
     olmo.maintain(much_later, &mut rand::rng());
-    ls.device_new("carol", json!({"device_id": 9}));
-    ls.process_olmo_bundle("carol", OLMO, &old, Some(2))
-        .unwrap();
+    ls_session_to_olmo(&mut ls, "carol", json!({"device_id": 9}), &old, Some(2));
     let kex = ls.encrypt("carol", OLMO, &material(3));
     assert_eq!(
         receive(&mut olmo, ("carol@example.org", 9), &kex.key()).err(),
@@ -1208,7 +1182,7 @@ fn key_exchanges_on_a_rotated_signed_pre_key() {
         )))
     );
     // The established sessions do not depend on it.
-    ping_pong(&mut ls, "alice", ALICE, &mut olmo, OLMO, 2);
+    ping_pong(&mut ls, &mut olmo, LS_ALICE, 2);
 }
 
 // -------------------------------------------------------------------------------------------
@@ -1216,8 +1190,7 @@ fn key_exchanges_on_a_rotated_signed_pre_key() {
 
 #[test]
 fn pre_key_ids_at_the_ends_of_the_range() {
-    let mut ls = Signal::start();
-    let mut olmo = olmo_device(OLMO_JID, OLMO_DEVICE);
+    let (mut ls, mut olmo) = start();
 
     // libsignal's signed pre-key and pre-keys numbered 0 and 2^32 - 1: olmo's key exchanges
     // name them, libsignal opens them.
@@ -1253,32 +1226,22 @@ fn pre_key_ids_at_the_ends_of_the_range() {
         (7, random::<32>()),
         (u32::MAX, random::<32>()),
     ];
-    let imported = PreKeys::import(
-        &identity,
-        V,
-        (u32::MAX, &random::<32>()),
-        &pre_keys,
-        now(),
-        &mut rand::rng(),
-    );
-    let omemo2 = PreKeys::generate(&identity, Version::Omemo2, now(), &mut rand::rng());
-    let mut olmo = Device::from_parts(OLMO_JID, OLMO_DEVICE, identity, omemo2, imported);
+    let mut olmo = imported_device(OLMO, identity, (u32::MAX, &random::<32>()), &pre_keys);
     let bundle = olmo.bundle(V);
     assert_eq!(bundle.signed_pre_key_id, u32::MAX);
     for (index, id) in [(0, 0), (2, u32::MAX)] {
         assert_eq!(bundle.pre_keys[index].0, id);
         let name = format!("sender{index}");
-        ls.device_new(&name, json!({"device_id": 30 + index}));
-        ls.process_olmo_bundle(&name, OLMO, &bundle, Some(index))
-            .unwrap();
-        let m = material(9);
-        let kex = ls.encrypt(&name, OLMO, &m);
-        let from = ("senders@example.org", 30 + index as u32);
-        let d = receive_ok(&mut olmo, from, &kex, &m);
+        let options = json!({"device_id": 30 + index});
+        ls_session_to_olmo(&mut ls, &name, options, &bundle, Some(index));
+        let link = Link {
+            name: &name,
+            address: ("senders@example.org", 30 + index as u32),
+            olmo: OLMO,
+        };
+        let (_, d) = ls_to_olmo(&mut ls, &mut olmo, link, 9);
         assert_eq!(d.pre_key_used, Some(id));
-        let m = material(10);
-        let reply = send(&mut olmo, from, &m);
-        assert_eq!(ls.decrypt(&name, OLMO, &reply), m);
+        olmo_to_ls(&mut ls, &mut olmo, link, 10);
     }
 }
 
@@ -1290,17 +1253,7 @@ fn imported_pre_key_ids_are_told_used_from_unknown() {
     let import = |ids: &[u32]| {
         let identity = DeviceIdentity::generate(&mut rand::rng());
         let pre_keys: Vec<(u32, [u8; 32])> = ids.iter().map(|id| (*id, random::<32>())).collect();
-        let mut rng = rand::rng();
-        let imported = PreKeys::import(
-            &identity,
-            V,
-            (1, &random::<32>()),
-            &pre_keys,
-            now(),
-            &mut rng,
-        );
-        let omemo2 = PreKeys::generate(&identity, Version::Omemo2, now(), &mut rng);
-        Device::from_parts(OLMO_JID, OLMO_DEVICE, identity, omemo2, imported)
+        imported_device(OLMO, identity, (1, &random::<32>()), &pre_keys)
     };
     // libsignal's key exchange naming pre-key `index` of `bundle` (or `id` with another key).
     let mut key_exchange = |bundle: &Bundle, index: usize, id: Option<u32>| {
@@ -1308,9 +1261,13 @@ fn imported_pre_key_ids_are_told_used_from_unknown() {
         if let Some(id) = id {
             bundle.pre_keys[index].0 = id;
         }
-        ls.device_new("sender", json!({"replace": true}));
-        ls.process_olmo_bundle("sender", OLMO, &bundle, Some(index))
-            .unwrap();
+        ls_session_to_olmo(
+            &mut ls,
+            "sender",
+            json!({"replace": true}),
+            &bundle,
+            Some(index),
+        );
         ls.encrypt("sender", OLMO, &material(0)).key()
     };
 

@@ -8,6 +8,7 @@ use olmo::omemo::{Bundle, Device, EncryptedKey, Version, stanza};
 use rand::RngExt as _;
 use serde_json::{Value, json};
 
+use crate::common::hex::{hex, unhex};
 use crate::common::peer::Peer;
 
 pub const V: Version = Version::Omemo03;
@@ -32,18 +33,6 @@ pub fn material(tag: u8) -> Vec<u8> {
     let mut bytes = random::<32>().to_vec();
     bytes[0] = tag;
     bytes
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-pub fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len().is_multiple_of(2), "odd hex {text:?}");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-        .collect()
 }
 
 fn unhex_field(value: &Value, field: &str) -> Vec<u8> {

@@ -9,12 +9,12 @@ use olmo::crypto::Ed25519PublicKey;
 use olmo::megolm::GroupSession;
 use olmo::olm::Account;
 use olmo::omemo::store::SessionStore;
-use olmo::omemo::{
-    Device, DeviceIdentity, EncryptedKey, Omemo2, Omemo03, OmemoProfile, PreKeys, Session, Version,
-};
+use olmo::omemo::{Device, EncryptedKey, Omemo2, Omemo03, OmemoProfile, Session, Version};
 use olmo::persist::{PersistError, StorageKey};
 
-use super::{KEY, NOW, RAW_KEY, TestRng, VERSIONS, World, receive, send, session_snapshot};
+use super::{
+    KEY, NOW, RAW_KEY, TestRng, VERSIONS, World, imported_device, receive, send, session_snapshot,
+};
 
 const DEVICE: u8 = 6;
 const OMEMO2_SESSION: u8 = 7;
@@ -62,7 +62,7 @@ fn malformed(error: DecodeError) -> PersistError {
 }
 
 fn fresh() -> Device {
-    Device::generate("alice@example.org", 1001, NOW, &mut TestRng(1))
+    Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1))
 }
 
 /// Offsets in a fresh device's payload ("alice@example.org": a 17-byte JID).
@@ -212,29 +212,19 @@ fn unknown_schema_versions_are_refused() {
 /// still sending its key exchange; and a pending one with carol. Returns it with bob's messages
 /// it has not read (two per version, on the replaced sessions).
 fn small_alice() -> (Device, Vec<(Version, EncryptedKey)>) {
-    let mut rng = TestRng(20);
-    let identity = DeviceIdentity::from_curve25519_secret(&rng.bytes());
+    let mut rng = TestRng::new(20);
+    let secret = rng.bytes();
     let pre_keys = [(1, rng.bytes()), (2, rng.bytes())];
     let signed = rng.bytes();
-    let omemo2 = PreKeys::import(
-        &identity,
-        Version::Omemo2,
+    let mut alice = imported_device(
+        ("alice@example.org", 1001),
+        &secret,
         (1, &signed),
         &pre_keys,
-        NOW,
         &mut rng,
     );
-    let omemo03 = PreKeys::import(
-        &identity,
-        Version::Omemo03,
-        (1, &signed),
-        &pre_keys,
-        NOW,
-        &mut rng,
-    );
-    let mut alice = Device::from_parts("alice@example.org", 1001, identity, omemo2, omemo03);
-    let mut bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng(2));
-    let carol = Device::generate("carol@example.com", 3003, NOW, &mut TestRng(3));
+    let mut bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng::new(2));
+    let carol = Device::generate("carol@example.com", 3003, NOW, &mut TestRng::new(3));
     let mut unread = Vec::new();
     for version in VERSIONS {
         alice
@@ -355,7 +345,7 @@ fn malformed_device_payloads_are_typed_errors() {
         malformed(DecodeError::TrailingBytes)
     );
     // A JID longer than RFC 7622 allows saves, but is refused on restore.
-    let long = Device::generate(&"x".repeat(3072), 1, NOW, &mut TestRng(1));
+    let long = Device::generate(&"x".repeat(3072), 1, NOW, &mut TestRng::new(1));
     assert_eq!(
         Device::restore(&long.save(&KEY), &KEY).unwrap_err(),
         malformed(DecodeError::OutOfRange)
@@ -409,13 +399,13 @@ fn too_many_previous_sessions_are_refused() {
     // the OMEMO 0.3 pre-keys (6954 bytes: no previous signed pre-key, no used ids) and session
     // count.
     let mut alice = fresh();
-    let bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng(2));
+    let bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng::new(2));
     alice
         .build_session(
             bob.jid(),
             2002,
             &bob.bundle(Version::Omemo2),
-            &mut TestRng(3),
+            &mut TestRng::new(3),
         )
         .unwrap();
     let mut payload = open_payload(&alice.save(&KEY));
@@ -511,14 +501,14 @@ fn check_canonical(device: &Device, payload: &[u8]) {
 fn exercise(mut device: Device, unread: &[(Version, EncryptedKey)]) {
     for version in VERSIONS {
         for (jid, id) in [("bob@example.net", 2002), ("carol@example.com", 3003)] {
-            let _ = device.encrypt_key(version, jid, id, &[1; 32], &mut TestRng(1));
+            let _ = device.encrypt_key(version, jid, id, &[1; 32], &mut TestRng::new(1));
         }
         let _ = device.bundle(version);
     }
     for (version, key) in unread {
-        let _ = device.decrypt_key(*version, "bob@example.net", 2002, key, &mut TestRng(2));
+        let _ = device.decrypt_key(*version, "bob@example.net", 2002, key, &mut TestRng::new(2));
     }
-    let _ = device.maintain(NOW, &mut TestRng(3));
+    let _ = device.maintain(NOW, &mut TestRng::new(3));
 }
 
 #[test]
@@ -580,7 +570,9 @@ fn corrupted_sessions_never_panic<P: OmemoProfile>(
                 Ok(restored) => {
                     // One encoding per state: it saves back to exactly what it was read from.
                     assert_eq!(open_payload(&restored.save(&KEY)), flipped);
-                    let _ = restored.clone().encrypt_with_rng(&[1; 32], &mut TestRng(1));
+                    let _ = restored
+                        .clone()
+                        .encrypt_with_rng(&[1; 32], &mut TestRng::new(1));
                     for (version, skipped, repeat, _) in &world.pending {
                         if *version == P::VERSION {
                             let _ = restored.clone().decrypt(&skipped[0]);
@@ -609,7 +601,7 @@ fn corrupted_omemo03_session_payloads_never_panic() {
 fn random_payloads_never_panic() {
     let (alice, _) = small_alice();
     let device = open_payload(&alice.save(&KEY));
-    let mut rng = TestRng(99);
+    let mut rng = TestRng::new(99);
     for round in 0..600u32 {
         // Garbage of every small length, and valid prefixes followed by garbage.
         let length = (round as usize * 7) % 600;

@@ -6,9 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod corruption;
-
-use std::convert::Infallible;
 
 use olmo::megolm::Timestamp;
 use olmo::omemo::store::SessionStore;
@@ -18,53 +18,21 @@ use olmo::omemo::{
 };
 use olmo::persist::StorageKey;
 
+pub use common::rng::TestRng;
+
 pub const RAW_KEY: [u8; 32] = [7; 32];
 pub const KEY: StorageKey = StorageKey::from_bytes(RAW_KEY);
 pub const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 pub const VERSIONS: [Version; 2] = [Version::Omemo2, Version::Omemo03];
 const DAY: u64 = 24 * 60 * 60 * 1000;
 
-/// SplitMix64: reproducible randomness, so two devices given the same seed make the same
-/// choices.
-pub struct TestRng(pub u64);
-
-impl rand_core::TryRng for TestRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            chunk.copy_from_slice(&self.try_next_u64()?.to_le_bytes()[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for TestRng {}
-
-impl TestRng {
-    pub fn bytes<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        rand_core::Rng::fill_bytes(self, &mut out);
-        out
-    }
-}
-
 /// The device as stored under a fixed nonce: equal snapshots mean equal state, field by field.
 pub fn snapshot(device: &Device) -> Vec<u8> {
-    device.save_with_rng(&KEY, &mut TestRng(0))
+    device.save_with_rng(&KEY, &mut TestRng::new(0))
 }
 
 pub fn session_snapshot<P: OmemoProfile>(session: &Session<P>) -> Vec<u8> {
-    session.save_with_rng(&KEY, &mut TestRng(0))
+    session.save_with_rng(&KEY, &mut TestRng::new(0))
 }
 
 /// Saves (with a random nonce) and restores, checking nothing was lost.
@@ -81,7 +49,7 @@ pub fn send(from: &mut Device, to: &Device, version: Version, material: &[u8]) -
         to.jid(),
         to.device_id(),
         material,
-        &mut TestRng(seed),
+        &mut TestRng::new(seed),
     )
     .unwrap()
 }
@@ -97,9 +65,24 @@ pub fn receive(
         from.jid(),
         from.device_id(),
         key,
-        &mut TestRng(u64::from(to.device_id())),
+        &mut TestRng::new(u64::from(to.device_id())),
     )
     .map(|d| d.decrypted.key_material.to_vec())
+}
+
+/// A device with an imported Curve25519 identity (`secret`) and, in both versions, the same
+/// imported signed pre-key and one-time pre-keys (with their ids).
+pub fn imported_device(
+    address: (&str, u32),
+    secret: &[u8; 32],
+    signed_pre_key: (u32, &[u8; 32]),
+    pre_keys: &[(u32, [u8; 32])],
+    rng: &mut TestRng,
+) -> Device {
+    let identity = DeviceIdentity::from_curve25519_secret(secret);
+    let [omemo2, omemo03] = VERSIONS
+        .map(|version| PreKeys::import(&identity, version, signed_pre_key, pre_keys, NOW, rng));
+    Device::from_parts(address.0, address.1, identity, omemo2, omemo03)
 }
 
 /// Three devices whose sessions, in both versions, are in every state a session can be in.
@@ -116,12 +99,12 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
-        let mut alice = Device::generate("alice@example.org", 1001, NOW, &mut TestRng(1));
-        let mut bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng(2));
-        let carol = Device::generate("carol@example.com", 3003, NOW, &mut TestRng(3));
+        let mut alice = Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1));
+        let mut bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng::new(2));
+        let carol = Device::generate("carol@example.com", 3003, NOW, &mut TestRng::new(3));
         let mut pending = Vec::new();
         for version in VERSIONS {
-            let mut rng = TestRng(10);
+            let mut rng = TestRng::new(10);
             alice
                 .build_session(bob.jid(), 2002, &bob.bundle(version), &mut rng)
                 .unwrap();
@@ -238,7 +221,7 @@ impl Default for World {
 
 #[test]
 fn fresh_device_round_trips() {
-    let device = Device::generate("alice@example.org", 1001, NOW, &mut TestRng(1));
+    let device = Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1));
     let restored = round_trip(&device);
     assert_eq!(restored.jid(), "alice@example.org");
     assert_eq!(restored.device_id(), 1001);
@@ -390,8 +373,8 @@ fn single_sessions_carry_on<P: OmemoProfile>(
                 assert_eq!(restored.is_initiator(), session.is_initiator());
                 assert_eq!(restored.sends_key_exchange(), session.sends_key_exchange());
                 let (mut a, mut b) = (session.clone(), restored);
-                let sent_a = a.encrypt_with_rng(&[5; 32], &mut TestRng(9));
-                let sent_b = b.encrypt_with_rng(&[5; 32], &mut TestRng(9));
+                let sent_a = a.encrypt_with_rng(&[5; 32], &mut TestRng::new(9));
+                let sent_b = b.encrypt_with_rng(&[5; 32], &mut TestRng::new(9));
                 assert_eq!(sent_a, sent_b);
                 assert_eq!(session_snapshot(&a), session_snapshot(&b));
                 states += 1;
@@ -405,7 +388,7 @@ fn single_sessions_carry_on<P: OmemoProfile>(
     assert!(pending.sends_key_exchange());
     let mut restored = Session::<P>::restore(&pending.save(&KEY), &KEY).unwrap();
     let kex = restored
-        .encrypt_with_rng(&[6; 32], &mut TestRng(4))
+        .encrypt_with_rng(&[6; 32], &mut TestRng::new(4))
         .unwrap();
     assert!(kex.key_exchange);
     let mut carol = carol.clone();
@@ -415,7 +398,7 @@ fn single_sessions_carry_on<P: OmemoProfile>(
     let current = sessions(alice).get(bob.jid(), 2002).unwrap().current();
     let mut restored = Session::<P>::restore(&current.save(&KEY), &KEY).unwrap();
     let message = restored
-        .encrypt_with_rng(&[7; 32], &mut TestRng(4))
+        .encrypt_with_rng(&[7; 32], &mut TestRng::new(4))
         .unwrap();
     let mut bob = bob.clone();
     assert_eq!(
@@ -436,28 +419,17 @@ fn single_omemo03_sessions_round_trip_in_every_state() {
 
 #[test]
 fn imported_curve25519_identity_round_trips() {
-    let mut rng = TestRng(40);
+    let mut rng = TestRng::new(40);
     let secret = rng.bytes::<32>();
     let signed = rng.bytes::<32>();
     let pre_keys: Vec<(u32, [u8; 32])> = (500..510).map(|id| (id, rng.bytes())).collect();
-    let identity = DeviceIdentity::from_curve25519_secret(&secret);
-    let omemo2 = PreKeys::import(
-        &identity,
-        Version::Omemo2,
+    let dave = imported_device(
+        ("dave@example.org", 4004),
+        &secret,
         (9, &signed),
         &pre_keys,
-        NOW,
         &mut rng,
     );
-    let omemo03 = PreKeys::import(
-        &identity,
-        Version::Omemo03,
-        (9, &signed),
-        &pre_keys,
-        NOW,
-        &mut rng,
-    );
-    let dave = Device::from_parts("dave@example.org", 4004, identity, omemo2, omemo03);
     let restored = round_trip(&dave);
     assert!(restored.identity().seed().is_none());
     assert_eq!(*restored.identity().curve25519_secret().to_bytes(), secret);
@@ -477,30 +449,30 @@ fn imported_curve25519_identity_round_trips() {
         assert_eq!(
             restored
                 .identity()
-                .sign_with_rng(version, b"label", &mut TestRng(3)),
+                .sign_with_rng(version, b"label", &mut TestRng::new(3)),
             dave.identity()
-                .sign_with_rng(version, b"label", &mut TestRng(3))
+                .sign_with_rng(version, b"label", &mut TestRng::new(3))
         );
     }
     // A peer starts sessions from the restored bundles; the restored device answers them.
     let mut restored = restored;
     let mut original = dave.clone();
-    let mut erin = Device::generate("erin@example.org", 5005, NOW, &mut TestRng(41));
+    let mut erin = Device::generate("erin@example.org", 5005, NOW, &mut TestRng::new(41));
     for version in VERSIONS {
         erin.build_session(
             restored.jid(),
             4004,
             &restored.bundle(version),
-            &mut TestRng(42),
+            &mut TestRng::new(42),
         )
         .unwrap();
         let kex = send(&mut erin, &restored, version, &[8; 32]);
         let used = restored
-            .decrypt_key(version, erin.jid(), 5005, &kex, &mut TestRng(43))
+            .decrypt_key(version, erin.jid(), 5005, &kex, &mut TestRng::new(43))
             .unwrap();
         assert!((500..510).contains(&used.pre_key_used.unwrap()));
         original
-            .decrypt_key(version, erin.jid(), 5005, &kex, &mut TestRng(43))
+            .decrypt_key(version, erin.jid(), 5005, &kex, &mut TestRng::new(43))
             .unwrap();
         let reply = send(&mut restored, &erin, version, &[9; 32]);
         assert_eq!(reply, send(&mut original, &erin, version, &[9; 32]));
@@ -515,10 +487,10 @@ fn imported_curve25519_identity_round_trips() {
 
 #[test]
 fn previous_signed_pre_key_survives_in_its_grace_period() {
-    let mut bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng(50));
+    let mut bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng::new(50));
     let old: Vec<Bundle> = VERSIONS.iter().map(|v| bob.bundle(*v)).collect();
     let week_later = Timestamp::from_millis(NOW.as_millis() + 8 * DAY);
-    assert_eq!(bob.maintain(week_later, &mut TestRng(51)), VERSIONS);
+    assert_eq!(bob.maintain(week_later, &mut TestRng::new(51)), VERSIONS);
     let mut restored = round_trip(&bob);
     for (version, old) in VERSIONS.iter().zip(&old) {
         let version = *version;
@@ -530,17 +502,17 @@ fn previous_signed_pre_key_survives_in_its_grace_period() {
             week_later
         );
         // A key exchange made from the old bundle opens on the restored device.
-        let mut alice = Device::generate("alice@example.org", 1001, NOW, &mut TestRng(52));
+        let mut alice = Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(52));
         alice
-            .build_session(bob.jid(), 2002, old, &mut TestRng(53))
+            .build_session(bob.jid(), 2002, old, &mut TestRng::new(53))
             .unwrap();
         let kex = send(&mut alice, &bob, version, &[1; 32]);
         let used = restored
-            .decrypt_key(version, alice.jid(), 1001, &kex, &mut TestRng(54))
+            .decrypt_key(version, alice.jid(), 1001, &kex, &mut TestRng::new(54))
             .unwrap()
             .pre_key_used
             .unwrap();
-        bob.decrypt_key(version, alice.jid(), 1001, &kex, &mut TestRng(54))
+        bob.decrypt_key(version, alice.jid(), 1001, &kex, &mut TestRng::new(54))
             .unwrap();
         assert_eq!(snapshot(&restored), snapshot(&bob));
 
@@ -549,14 +521,14 @@ fn previous_signed_pre_key_survives_in_its_grace_period() {
         let (_, used_key) = *old.pre_keys.iter().find(|(id, _)| *id == used).unwrap();
         let mut replay = old.clone();
         replay.pre_keys = vec![(used, used_key)];
-        let mut mallory = Device::generate("mallory@example.org", 6006, NOW, &mut TestRng(55));
+        let mut mallory = Device::generate("mallory@example.org", 6006, NOW, &mut TestRng::new(55));
         mallory
-            .build_session(bob.jid(), 2002, &replay, &mut TestRng(56))
+            .build_session(bob.jid(), 2002, &replay, &mut TestRng::new(56))
             .unwrap();
         let stale = send(&mut mallory, &bob, version, &[2; 32]);
         assert_eq!(
             restored
-                .decrypt_key(version, mallory.jid(), 6006, &stale, &mut TestRng(57))
+                .decrypt_key(version, mallory.jid(), 6006, &stale, &mut TestRng::new(57))
                 .unwrap_err(),
             DeviceError::Session(SessionError::PreKey(PreKeyError::PreKeyUsed(used)))
         );
@@ -567,18 +539,24 @@ fn previous_signed_pre_key_survives_in_its_grace_period() {
     let mut bob_later = bob.clone();
     let mut restored_later = round_trip(&restored);
     assert_eq!(
-        bob_later.maintain(later, &mut TestRng(58)),
-        restored_later.maintain(later, &mut TestRng(58))
+        bob_later.maintain(later, &mut TestRng::new(58)),
+        restored_later.maintain(later, &mut TestRng::new(58))
     );
     assert_eq!(snapshot(&round_trip(&restored_later)), snapshot(&bob_later));
-    let mut alice = Device::generate("alice@example.org", 1001, NOW, &mut TestRng(59));
+    let mut alice = Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(59));
     alice
-        .build_session(bob.jid(), 2002, &old[0], &mut TestRng(60))
+        .build_session(bob.jid(), 2002, &old[0], &mut TestRng::new(60))
         .unwrap();
     let kex = send(&mut alice, &bob, Version::Omemo2, &[3; 32]);
     assert_eq!(
         restored_later
-            .decrypt_key(Version::Omemo2, alice.jid(), 1001, &kex, &mut TestRng(61))
+            .decrypt_key(
+                Version::Omemo2,
+                alice.jid(),
+                1001,
+                &kex,
+                &mut TestRng::new(61)
+            )
             .unwrap_err(),
         DeviceError::Session(SessionError::PreKey(PreKeyError::UnknownSignedPreKey(
             old[0].signed_pre_key_id
@@ -592,10 +570,15 @@ fn longest_jids_round_trip() {
     let part = |c: &str| c.repeat(1023);
     let jid = format!("{}@{}/{}", part("l"), part("d"), part("r"));
     assert_eq!(jid.len(), 3071);
-    let mut device = Device::generate(&jid, 1, NOW, &mut TestRng(70));
-    let peer = Device::generate(&jid, 2, NOW, &mut TestRng(71));
+    let mut device = Device::generate(&jid, 1, NOW, &mut TestRng::new(70));
+    let peer = Device::generate(&jid, 2, NOW, &mut TestRng::new(71));
     device
-        .build_session(&jid, 2, &peer.bundle(Version::Omemo2), &mut TestRng(72))
+        .build_session(
+            &jid,
+            2,
+            &peer.bundle(Version::Omemo2),
+            &mut TestRng::new(72),
+        )
         .unwrap();
     let restored = round_trip(&device);
     assert_eq!(restored.jid(), jid);
@@ -604,7 +587,7 @@ fn longest_jids_round_trip() {
 
 #[test]
 fn stored_sizes() {
-    let fresh = Device::generate("alice@example.org", 1001, NOW, &mut TestRng(1));
+    let fresh = Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1));
     let size = fresh.save(&KEY).len();
     // Envelope 46; schema, JID, device id, identity 126; per version 6958 (signed pre-key 140,
     // 100 pre-keys of 68, no used ids, no sessions).
@@ -618,7 +601,7 @@ fn stored_sizes() {
                 &format!("peer{i}@example.org"),
                 100 + i,
                 NOW,
-                &mut TestRng(u64::from(i)),
+                &mut TestRng::new(u64::from(i)),
             );
             for device in [&mut alice, &mut pending] {
                 device
@@ -626,7 +609,7 @@ fn stored_sizes() {
                         peer.jid(),
                         peer.device_id(),
                         &peer.bundle(version),
-                        &mut TestRng(5),
+                        &mut TestRng::new(5),
                     )
                     .unwrap();
             }

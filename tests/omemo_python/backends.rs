@@ -2,17 +2,23 @@
 
 use olmo::crypto::Ed25519PublicKey;
 use olmo::omemo::stanza;
-use olmo::omemo::{IdentityKey, MessageError};
+use olmo::omemo::{Device, IdentityKey, MessageError, Version};
 
 use crate::common::peer::Peer;
 use crate::support::*;
+
+/// An olmo device and a device in the python peer, with no session yet.
+fn pair(peer: &mut Peer, version: Version) -> (Device, PyDevice) {
+    let olmo = olmo_device("olmo@example.org", 4711);
+    let py = PyDevice::new(peer, version, "py@example.net", 1234);
+    (olmo, py)
+}
 
 #[test]
 fn python_starts_and_olmo_answers() {
     let mut peer = Peer::omemo();
     for version in VERSIONS {
-        let mut olmo = olmo_device("olmo@example.org", 4711);
-        let py = PyDevice::new(&mut peer, version, "py@example.net", 1234);
+        let (mut olmo, py) = pair(&mut peer, version);
 
         let first = py.encrypt(&mut peer, &olmo, "hello from python");
         let second = py.encrypt(&mut peer, &olmo, "still waiting");
@@ -44,11 +50,7 @@ fn python_starts_and_olmo_answers() {
             olmo_body(&olmo_receive(&mut olmo, &py.jid, &third)).as_deref(),
             Some("no key exchange now")
         );
-        let reply = olmo_send(&mut olmo, version, (&py.jid, py.device_id), "hi python");
-        assert_eq!(
-            py.decrypt(&mut peer, &olmo, &reply).as_deref(),
-            Some("hi python")
-        );
+        py.receive_from_olmo(&mut peer, &mut olmo, "hi python");
     }
 }
 
@@ -56,8 +58,7 @@ fn python_starts_and_olmo_answers() {
 fn olmo_starts_and_python_answers() {
     let mut peer = Peer::omemo();
     for version in VERSIONS {
-        let mut olmo = olmo_device("olmo@example.org", 4711);
-        let py = PyDevice::new(&mut peer, version, "py@example.net", 1234);
+        let (mut olmo, py) = pair(&mut peer, version);
         olmo_build_session(&mut olmo, &py, &py.bundle_xml);
         let to = (py.jid.as_str(), py.device_id);
 
@@ -86,25 +87,14 @@ fn olmo_starts_and_python_answers() {
         let empty = py.encrypt_empty(&mut peer, &olmo);
         let opened = olmo_receive(&mut olmo, &py.jid, &empty);
         assert!(opened.plaintext.is_none());
-        let third = olmo_send(&mut olmo, version, to, "confirmed");
+        let third = py.receive_from_olmo(&mut peer, &mut olmo, "confirmed");
         assert!(
             !is_key_exchange(&third),
             "{version:?}: key exchange after the reply"
         );
-        assert_eq!(
-            py.decrypt(&mut peer, &olmo, &third).as_deref(),
-            Some("confirmed")
-        );
         for round in 0..3 {
-            let text = format!("python round {round}");
-            let xml = py.encrypt(&mut peer, &olmo, &text);
-            assert_eq!(
-                olmo_body(&olmo_receive(&mut olmo, &py.jid, &xml)),
-                Some(text)
-            );
-            let text = format!("olmo round {round}");
-            let xml = olmo_send(&mut olmo, version, to, &text);
-            assert_eq!(py.decrypt(&mut peer, &olmo, &xml), Some(text));
+            py.send_to_olmo(&mut peer, &mut olmo, &format!("python round {round}"));
+            py.receive_from_olmo(&mut peer, &mut olmo, &format!("olmo round {round}"));
         }
     }
 }
@@ -113,11 +103,9 @@ fn olmo_starts_and_python_answers() {
 fn out_of_order_both_ways() {
     let mut peer = Peer::omemo();
     for version in VERSIONS {
-        let mut olmo = olmo_device("olmo@example.org", 4711);
-        let py = PyDevice::new(&mut peer, version, "py@example.net", 1234);
+        let (mut olmo, py) = pair(&mut peer, version);
         let to = (py.jid.as_str(), py.device_id);
-        let first = py.encrypt(&mut peer, &olmo, "start");
-        olmo_receive(&mut olmo, &py.jid, &first);
+        py.send_to_olmo(&mut peer, &mut olmo, "start");
         let empty = olmo_empty(&mut olmo, version, to);
         py.decrypt(&mut peer, &olmo, &empty);
 
@@ -140,8 +128,7 @@ fn out_of_order_both_ways() {
         }
         // Across a ratchet step: old-chain messages arrive after new-chain ones.
         let old_chain = py.encrypt(&mut peer, &olmo, "old chain");
-        let reply = olmo_send(&mut olmo, version, to, "ratchet");
-        py.decrypt(&mut peer, &olmo, &reply);
+        py.receive_from_olmo(&mut peer, &mut olmo, "ratchet");
         let new_chain = py.encrypt(&mut peer, &olmo, "new chain");
         assert_eq!(
             olmo_body(&olmo_receive(&mut olmo, &py.jid, &new_chain)).as_deref(),
@@ -158,13 +145,10 @@ fn out_of_order_both_ways() {
 fn heartbeat_after_53_unanswered_messages() {
     let mut peer = Peer::omemo();
     for version in VERSIONS {
-        let mut olmo = olmo_device("olmo@example.org", 4711);
-        let py = PyDevice::new(&mut peer, version, "py@example.net", 1234);
+        let (mut olmo, py) = pair(&mut peer, version);
         let to = (py.jid.as_str(), py.device_id);
-        let first = py.encrypt(&mut peer, &olmo, "start");
-        olmo_receive(&mut olmo, &py.jid, &first);
-        let reply = olmo_send(&mut olmo, version, to, "ok");
-        py.decrypt(&mut peer, &olmo, &reply);
+        py.send_to_olmo(&mut peer, &mut olmo, "start");
+        py.receive_from_olmo(&mut peer, &mut olmo, "ok");
 
         let mut due = Vec::new();
         for i in 0..55 {
@@ -192,10 +176,8 @@ fn heartbeat_after_53_unanswered_messages() {
 fn tampered_messages_are_refused_and_change_nothing() {
     let mut peer = Peer::omemo();
     for version in VERSIONS {
-        let mut olmo = olmo_device("olmo@example.org", 4711);
-        let py = PyDevice::new(&mut peer, version, "py@example.net", 1234);
-        let first = py.encrypt(&mut peer, &olmo, "start");
-        olmo_receive(&mut olmo, &py.jid, &first);
+        let (mut olmo, py) = pair(&mut peer, version);
+        py.send_to_olmo(&mut peer, &mut olmo, "start");
         let xml = py.encrypt(&mut peer, &olmo, "genuine");
 
         let mut element = stanza::Encrypted::parse(&xml).unwrap();

@@ -6,6 +6,7 @@ use olmo::omemo::stanza::{self, Encrypted, Envelope};
 use olmo::omemo::{Bundle, Device, ReceivedMessage, Version};
 use serde_json::{Value, json};
 
+pub use crate::common::hex::{hex, unhex};
 use crate::common::peer::Peer;
 
 pub const VERSIONS: [Version; 2] = [Version::Omemo2, Version::Omemo03];
@@ -15,17 +16,6 @@ pub fn ns(version: Version) -> &'static str {
         Version::Omemo2 => "omemo2",
         Version::Omemo03 => "omemo03",
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 pub fn olmo_device(jid: &str, device_id: u32) -> Device {
@@ -98,6 +88,21 @@ impl PyDevice {
         response["plaintext"]
             .as_str()
             .map(|text| body_of(self.version, &unhex(text)))
+    }
+
+    /// Sends `body` to an olmo device, which must open it to that body.
+    pub fn send_to_olmo(&self, peer: &mut Peer, olmo: &mut Device, body: &str) -> ReceivedMessage {
+        let xml = self.encrypt(peer, olmo, body);
+        let opened = olmo_receive(olmo, &self.jid, &xml);
+        assert_eq!(olmo_body(&opened).as_deref(), Some(body));
+        opened
+    }
+
+    /// An olmo device sends `body` to this one, which must open it to that body: the XML sent.
+    pub fn receive_from_olmo(&self, peer: &mut Peer, olmo: &mut Device, body: &str) -> String {
+        let xml = olmo_send(olmo, self.version, (&self.jid, self.device_id), body);
+        assert_eq!(self.decrypt(peer, olmo, &xml).as_deref(), Some(body));
+        xml
     }
 }
 

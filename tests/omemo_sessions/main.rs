@@ -8,7 +8,7 @@ mod bad_input;
 
 use olmo::megolm::Timestamp;
 use olmo::omemo::session::HEARTBEAT_THRESHOLD;
-use olmo::omemo::{Device, DeviceError, EncryptedKey, SessionError, Version};
+use olmo::omemo::{DecryptedKey, Device, DeviceError, EncryptedKey, SessionError, Version};
 use olmo::ratchet::DecryptError;
 
 pub const VERSIONS: [Version; 2] = [Version::Omemo2, Version::Omemo03];
@@ -35,14 +35,36 @@ pub fn send(from: &mut Device, to: &Device, version: Version, material: &[u8]) -
     .unwrap()
 }
 
+/// `to` decrypts a key `from` sent.
+pub fn decrypt(
+    to: &mut Device,
+    from: &Device,
+    version: Version,
+    key: &EncryptedKey,
+) -> Result<DecryptedKey, DeviceError> {
+    to.decrypt_key(version, from.jid(), from.device_id(), key, &mut rand::rng())
+}
+
+/// The key material `to` decrypts.
 pub fn receive(
     to: &mut Device,
     from: &Device,
     version: Version,
     key: &EncryptedKey,
 ) -> Result<Vec<u8>, DeviceError> {
-    to.decrypt_key(version, from.jid(), from.device_id(), key, &mut rand::rng())
-        .map(|d| d.decrypted.key_material.to_vec())
+    decrypt(to, from, version, key).map(|d| d.decrypted.key_material.to_vec())
+}
+
+/// `from` sends `material` to `to`, which must open it. The key sent.
+pub fn deliver(
+    from: &mut Device,
+    to: &mut Device,
+    version: Version,
+    material: &[u8],
+) -> EncryptedKey {
+    let key = send(from, to, version, material);
+    assert_eq!(receive(to, from, version, &key).unwrap(), material);
+    key
 }
 
 #[test]
@@ -54,27 +76,17 @@ fn key_exchange_repeats_until_the_first_reply() {
         assert!(first.key_exchange && second.key_exchange);
         assert_eq!(receive(&mut bob, &alice, version, &first).unwrap(), [1; 32]);
         // The repeat opens on the same session, not a new one.
-        let repeat = bob
-            .decrypt_key(
-                version,
-                alice.jid(),
-                alice.device_id(),
-                &second,
-                &mut rand::rng(),
-            )
-            .unwrap();
+        let repeat = decrypt(&mut bob, &alice, version, &second).unwrap();
         assert!(!repeat.new_session);
         assert_eq!(&repeat.decrypted.key_material[..], [2; 32]);
 
-        let reply = send(&mut bob, &alice, version, &[0; 32]);
+        let reply = deliver(&mut bob, &mut alice, version, &[0; 32]);
         assert!(!reply.key_exchange);
-        assert_eq!(receive(&mut alice, &bob, version, &reply).unwrap(), [0; 32]);
-        let third = send(&mut alice, &bob, version, &[3; 32]);
+        let third = deliver(&mut alice, &mut bob, version, &[3; 32]);
         assert!(
             !third.key_exchange,
             "{version:?}: key exchange after the reply"
         );
-        assert_eq!(receive(&mut bob, &alice, version, &third).unwrap(), [3; 32]);
     }
 }
 
@@ -93,15 +105,7 @@ fn pre_key_is_consumed_only_once_the_exchange_decrypts() {
             "a failed exchange consumed a pre-key"
         );
         first.data[last] ^= 1;
-        let opened = bob
-            .decrypt_key(
-                version,
-                alice.jid(),
-                alice.device_id(),
-                &first,
-                &mut rand::rng(),
-            )
-            .unwrap();
+        let opened = decrypt(&mut bob, &alice, version, &first).unwrap();
         let used = opened.pre_key_used.expect("a pre-key was used");
         assert!(!bob.pre_keys(version).pre_key_ids().any(|id| id == used));
         assert_eq!(bob.pre_keys(version).pre_key_ids().count(), 100, "refilled");
@@ -112,13 +116,12 @@ fn pre_key_is_consumed_only_once_the_exchange_decrypts() {
 fn out_of_order_and_ping_pong() {
     for version in VERSIONS {
         let (mut alice, mut bob) = pair(version);
-        let first = send(
+        deliver(
             &mut alice,
-            &bob,
+            &mut bob,
             version,
             b"first key material..............",
         );
-        receive(&mut bob, &alice, version, &first).unwrap();
         for round in 0..4u8 {
             let messages: Vec<_> = (0..6u8)
                 .map(|i| send(&mut bob, &alice, version, &[round, i]))
@@ -134,8 +137,7 @@ fn out_of_order_and_ping_pong() {
                     DecryptError::Duplicate { .. }
                 )))
             ));
-            let back = send(&mut alice, &bob, version, &[round]);
-            assert_eq!(receive(&mut bob, &alice, version, &back).unwrap(), [round]);
+            deliver(&mut alice, &mut bob, version, &[round]);
         }
     }
 }
@@ -144,32 +146,14 @@ fn out_of_order_and_ping_pong() {
 fn heartbeat_is_due_when_a_chain_starts_late() {
     for version in VERSIONS {
         let (mut alice, mut bob) = pair(version);
-        let first = send(&mut alice, &bob, version, &[0; 32]);
-        receive(&mut bob, &alice, version, &first).unwrap();
-        let reply = send(&mut bob, &alice, version, &[0; 32]);
-        receive(&mut alice, &bob, version, &reply).unwrap();
+        deliver(&mut alice, &mut bob, version, &[0; 32]);
+        deliver(&mut bob, &mut alice, version, &[0; 32]);
         let burst: Vec<_> = (0..=HEARTBEAT_THRESHOLD)
             .map(|_| send(&mut alice, &bob, version, &[7; 32]))
             .collect();
-        let late = bob
-            .decrypt_key(
-                version,
-                alice.jid(),
-                alice.device_id(),
-                burst.last().unwrap(),
-                &mut rand::rng(),
-            )
-            .unwrap();
+        let late = decrypt(&mut bob, &alice, version, burst.last().unwrap()).unwrap();
         assert!(late.decrypted.heartbeat_due, "{version:?}");
-        let early = bob
-            .decrypt_key(
-                version,
-                alice.jid(),
-                alice.device_id(),
-                &burst[0],
-                &mut rand::rng(),
-            )
-            .unwrap();
+        let early = decrypt(&mut bob, &alice, version, &burst[0]).unwrap();
         assert!(!early.decrypted.heartbeat_due);
     }
 }
@@ -178,8 +162,7 @@ fn heartbeat_is_due_when_a_chain_starts_late() {
 fn a_new_key_exchange_keeps_the_old_session_for_delayed_messages() {
     for version in VERSIONS {
         let (mut alice, mut bob) = pair(version);
-        let first = send(&mut alice, &bob, version, &[1; 32]);
-        receive(&mut bob, &alice, version, &first).unwrap();
+        deliver(&mut alice, &mut bob, version, &[1; 32]);
         let delayed = send(&mut alice, &bob, version, &[2; 32]);
         // Alice loses her session and starts again from Bob's bundle.
         alice
@@ -191,15 +174,7 @@ fn a_new_key_exchange_keeps_the_old_session_for_delayed_messages() {
             )
             .unwrap();
         let fresh = send(&mut alice, &bob, version, &[3; 32]);
-        let opened = bob
-            .decrypt_key(
-                version,
-                alice.jid(),
-                alice.device_id(),
-                &fresh,
-                &mut rand::rng(),
-            )
-            .unwrap();
+        let opened = decrypt(&mut bob, &alice, version, &fresh).unwrap();
         assert!(opened.new_session);
         assert_eq!(
             receive(&mut bob, &alice, version, &delayed).unwrap(),
@@ -212,8 +187,7 @@ fn a_new_key_exchange_keeps_the_old_session_for_delayed_messages() {
 fn too_far_ahead_is_refused() {
     for version in VERSIONS {
         let (mut alice, mut bob) = pair(version);
-        let first = send(&mut alice, &bob, version, &[1; 32]);
-        receive(&mut bob, &alice, version, &first).unwrap();
+        deliver(&mut alice, &mut bob, version, &[1; 32]);
         let limit = match version {
             Version::Omemo2 => 1000,
             Version::Omemo03 => 2000,

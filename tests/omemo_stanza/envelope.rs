@@ -2,7 +2,7 @@
 
 use olmo::omemo::stanza::{Envelope, StanzaError};
 
-use crate::TestRng;
+use crate::test_rng;
 
 const EXAMPLE: &str = r#"<envelope xmlns='urn:xmpp:sce:1'>
   <content>
@@ -112,7 +112,7 @@ fn for_body_escapes_and_round_trips() {
         "juliet@capulet.lit",
         "romeo@montague.lit",
         Some("2004-01-25T05:05:00Z"),
-        &mut TestRng(1),
+        &mut test_rng(1),
     );
     assert!(
         env.content
@@ -138,7 +138,7 @@ fn characters_xml_cannot_carry_become_replacement_characters() {
         "a@b",
         "c@d",
         None,
-        &mut TestRng(2),
+        &mut test_rng(2),
     );
     assert_eq!(env.body().as_deref(), Some("a\u{FFFD}b\u{FFFD}c\u{FFFD}"));
     assert_eq!(Envelope::parse(&env.serialize()).unwrap(), env);
@@ -146,7 +146,7 @@ fn characters_xml_cannot_carry_become_replacement_characters() {
 
 #[test]
 fn empty_body() {
-    let env = Envelope::for_body("", "a@b", "c@d", None, &mut TestRng(3));
+    let env = Envelope::for_body("", "a@b", "c@d", None, &mut test_rng(3));
     assert_eq!(env.content, "<body xmlns='jabber:client'/>");
     assert_eq!(env.body().as_deref(), Some(""));
     assert_eq!(Envelope::parse(&env.serialize()).unwrap(), env);
@@ -156,7 +156,7 @@ fn empty_body() {
 fn padding_is_random_alphanumeric_of_length_0_to_200() {
     let mut lengths = Vec::new();
     for seed in 0..2000 {
-        let pad = Envelope::random_padding(&mut TestRng(seed));
+        let pad = Envelope::random_padding(&mut test_rng(seed));
         assert!(pad.len() <= 200);
         assert!(pad.bytes().all(|b| b.is_ascii_alphanumeric()), "{pad}");
         lengths.push(pad.len());
@@ -169,12 +169,12 @@ fn padding_is_random_alphanumeric_of_length_0_to_200() {
     let mean = lengths.iter().sum::<usize>() as f64 / lengths.len() as f64;
     assert!((90.0..110.0).contains(&mean), "mean length {mean}");
     // Different draws, different padding.
-    let a = Envelope::random_padding(&mut TestRng(10));
-    let b = Envelope::random_padding(&mut TestRng(11));
+    let a = Envelope::random_padding(&mut test_rng(10));
+    let b = Envelope::random_padding(&mut test_rng(11));
     assert_ne!(a, b);
     // Every character of the alphabet shows up.
     let all: String = (0..200)
-        .map(|s| Envelope::random_padding(&mut TestRng(s)))
+        .map(|s| Envelope::random_padding(&mut test_rng(s)))
         .collect();
     for c in ('a'..='z').chain('A'..='Z').chain('0'..='9') {
         assert!(all.contains(c), "{c} never drawn");
@@ -190,7 +190,7 @@ fn long_padding_is_accepted() {
 
 #[test]
 fn parse_bytes_requires_utf8() {
-    let env = Envelope::for_body("hi", "a@b", "c@d", None, &mut TestRng(4));
+    let env = Envelope::for_body("hi", "a@b", "c@d", None, &mut test_rng(4));
     assert_eq!(
         Envelope::parse_bytes(env.serialize().as_bytes()).unwrap(),
         env

@@ -5,15 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod bundle;
+#[path = "../common/mod.rs"]
+mod common;
 mod device_list;
 mod encrypted;
 mod envelope;
 mod errors;
 mod properties;
 
-use std::convert::Infallible;
-
 use base64ct::{Base64, Encoding};
+use common::rng::{TestRng, U32Half};
 
 /// `0x01 0x02 0x03 0x04`.
 pub const B4: &str = "AQIDBA==";
@@ -37,31 +38,8 @@ pub fn seq(n: u8) -> Vec<u8> {
     (0..n).collect()
 }
 
-/// A deterministic generator (splitmix64) for the padding tests.
-pub struct TestRng(pub u64);
-
-impl rand_core::TryRng for TestRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
+/// The shared splitmix64 generator, for the padding tests, with `next_u32` the high half of
+/// each word (padding lengths and characters are drawn with `next_u32`).
+pub fn test_rng(seed: u64) -> TestRng {
+    TestRng::with_u32_half(seed, U32Half::High)
 }
-
-impl rand_core::TryCryptoRng for TestRng {}

@@ -8,7 +8,7 @@ use olmo::omemo::stanza::{
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
-use crate::TestRng;
+use crate::test_rng;
 
 /// Characters XML 1.0 can carry (anything else is replaced on output, tested elsewhere).
 fn xml_char(c: char) -> bool {
@@ -161,7 +161,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
     )
         .prop_map(|(body, from, to, time, seed, blank_affixes)| {
             let mut env =
-                Envelope::for_body(&body, &from, &to, time.as_deref(), &mut TestRng(seed));
+                Envelope::for_body(&body, &from, &to, time.as_deref(), &mut test_rng(seed));
             if blank_affixes {
                 env.to = None;
                 env.from = None;
@@ -313,7 +313,7 @@ proptest! {
 
 /// Valid documents of every kind, to mutate.
 fn seeds() -> Vec<String> {
-    let mut rng = TestRng(99);
+    let mut rng = test_rng(99);
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let mut seeds = vec![
         Envelope::for_body(

@@ -23,6 +23,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod olmo_made;
 mod support;
 
@@ -37,8 +39,8 @@ use sha2::{Digest, Sha512};
 
 use support::{
     CONVERSATIONS, Maker, ScriptedRng, TestRng, arr, b, b32, bundle_with_chosen_pre_key, device,
-    device_id, identity, import_pre_keys, import_rng, jid, load, public_of, python_bundle, s,
-    to_hex, u32_of, x3dh,
+    device_id, hex, identity, import_pre_keys, import_rng, jid, load, public_of, python_bundle, s,
+    u32_of, x3dh,
 };
 
 const VERSIONS: [Version; 2] = [Version::Omemo2, Version::Omemo03];
@@ -89,16 +91,16 @@ fn recorded_keys_make_the_recorded_identities_and_bundles() {
             let label = format!("{version:?} {maker:?} {name}");
             let identity = identity(recorded);
             assert_eq!(
-                to_hex(identity.curve25519_secret().to_bytes().as_ref()),
+                hex(identity.curve25519_secret().to_bytes().as_ref()),
                 s(&recorded["identity_private"]),
                 "{label}: the seed's X25519 scalar (xeddsa.seed_to_priv)"
             );
             assert_eq!(
-                to_hex(identity.ed25519_key().as_bytes()),
+                hex(identity.ed25519_key().as_bytes()),
                 s(&recorded["identity_ed25519"])
             );
             assert_eq!(
-                to_hex(identity.curve25519_key().as_bytes()),
+                hex(identity.curve25519_key().as_bytes()),
                 s(&recorded["identity_curve25519"])
             );
             let spk = &recorded["signed_pre_key"];
@@ -110,7 +112,7 @@ fn recorded_keys_make_the_recorded_identities_and_bundles() {
                 .iter()
                 .map(|key| {
                     let public = public_of(&b32(&key["private"]));
-                    assert_eq!(to_hex(public.as_bytes()), s(&key["public"]));
+                    assert_eq!(hex(public.as_bytes()), s(&key["public"]));
                     (u32_of(&key["id"]), public)
                 })
                 .collect();
@@ -121,11 +123,11 @@ fn recorded_keys_make_the_recorded_identities_and_bundles() {
             assert_eq!(recorded_bundle.identity_key, identity.identity_key(version));
             assert_eq!(recorded_bundle.signed_pre_key_id, u32_of(&spk["id"]));
             assert_eq!(
-                to_hex(recorded_bundle.signed_pre_key.as_bytes()),
+                hex(recorded_bundle.signed_pre_key.as_bytes()),
                 s(&spk["public"])
             );
             assert_eq!(
-                to_hex(recorded_bundle.signed_pre_key_signature.as_bytes()),
+                hex(recorded_bundle.signed_pre_key_signature.as_bytes()),
                 s(&spk["signature"])
             );
             assert_eq!(recorded_bundle.pre_keys, recorded_pre_keys);
@@ -211,7 +213,7 @@ fn python_signature(version: Version, label: &str, recorded: &Value, ours: Ed255
     if version == Version::Omemo03 {
         python[63] |= sign_bit; // oldmemo's bundle carries the identity's sign bit
     }
-    assert_eq!(to_hex(&python), s(&spk["signature"]), "{label}: libxeddsa");
+    assert_eq!(hex(&python), s(&spk["signature"]), "{label}: libxeddsa");
     match version {
         Version::Omemo2 => {
             let pair = Ed25519KeyPair::from_seed(&b32(&recorded["identity_seed"]));
@@ -237,18 +239,14 @@ fn x3dh_shared_secret_and_associated_data_follow_from_the_recorded_keys() {
         let vectors = conversation(version, maker);
         let session = &vectors["session"];
         let base = public_of(&b32(&session["base_key_private"]));
-        assert_eq!(to_hex(base.as_bytes()), s(&session["base_key_public"]));
+        assert_eq!(hex(base.as_bytes()), s(&session["base_key_public"]));
         let (shared, associated) = x3dh(version, &vectors);
         let label = format!("{version:?} {maker:?}");
-        assert_eq!(to_hex(&shared), s(&session["shared_secret"]), "{label}");
-        assert_eq!(
-            to_hex(&associated),
-            s(&session["associated_data"]),
-            "{label}"
-        );
+        assert_eq!(hex(&shared), s(&session["shared_secret"]), "{label}");
+        assert_eq!(hex(&associated), s(&session["associated_data"]), "{label}");
         for message in messages(&vectors) {
             let ratchet = public_of(&b32(&message["ratchet_private"]));
-            assert_eq!(to_hex(ratchet.as_bytes()), s(&message["ratchet_public"]));
+            assert_eq!(hex(ratchet.as_bytes()), s(&message["ratchet_public"]));
         }
     }
 }
@@ -267,16 +265,16 @@ fn check_payload(version: Version, label: &str, recorded: &Value, plaintext: &[u
         Version::Omemo2 => {
             let sealed = payload::encrypt_omemo2(plaintext, &mut rng);
             assert_eq!(
-                to_hex(&sealed.ciphertext),
+                hex(&sealed.ciphertext),
                 s(&recorded["ciphertext"]),
                 "{label}"
             );
             // HKDF(0³², key, "OMEMO Payload", 80) = AES key ‖ HMAC key ‖ IV.
             let mut okm = [0u8; 80];
             hkdf_sha256(&[0; 32], &b(&recorded["key"]), b"OMEMO Payload", &mut okm);
-            assert_eq!(to_hex(&okm[..32]), s(&recorded["encryption_key"]));
-            assert_eq!(to_hex(&okm[32..64]), s(&recorded["authentication_key"]));
-            assert_eq!(to_hex(&okm[64..]), s(&recorded["iv"]));
+            assert_eq!(hex(&okm[..32]), s(&recorded["encryption_key"]));
+            assert_eq!(hex(&okm[32..64]), s(&recorded["authentication_key"]));
+            assert_eq!(hex(&okm[64..]), s(&recorded["iv"]));
             let mut expected = b(&recorded["key"]);
             expected.extend(b(&recorded["hmac"]));
             assert_eq!(sealed.key_material.to_vec(), expected, "{label}");
@@ -288,11 +286,11 @@ fn check_payload(version: Version, label: &str, recorded: &Value, plaintext: &[u
             rng.push("payload iv", b(&recorded["iv"]));
             let sealed = payload::encrypt_omemo03(plaintext, &mut rng);
             assert_eq!(
-                to_hex(&sealed.ciphertext),
+                hex(&sealed.ciphertext),
                 s(&recorded["ciphertext"]),
                 "{label}"
             );
-            assert_eq!(to_hex(&sealed.iv), s(&recorded["iv"]));
+            assert_eq!(hex(&sealed.iv), s(&recorded["iv"]));
             let mut expected = b(&recorded["key"]);
             expected.extend(b(&recorded["tag"]));
             assert_eq!(sealed.key_material.to_vec(), expected, "{label}");
@@ -316,11 +314,7 @@ fn payload_vectors_match() {
             let label = format!("{version:?} payload {}", s(&recorded["name"]));
             let key_material =
                 check_payload(version, &label, recorded, &b(&recorded["plaintext_hex"]));
-            assert_eq!(
-                to_hex(&key_material),
-                s(&recorded["key_material"]),
-                "{label}"
-            );
+            assert_eq!(hex(&key_material), s(&recorded["key_material"]), "{label}");
         }
     }
 }
@@ -342,14 +336,14 @@ fn check_message_fields(version: Version, vectors: &Value, message: &Value, labe
         let alice = identity(&vectors["devices"]["alice"]);
         assert_eq!(
             s(&exchange["identity_key"]),
-            to_hex(&alice.identity_key(version).wire_bytes()),
+            hex(&alice.identity_key(version).wire_bytes()),
             "{label}"
         );
         let mut base = b(&vectors["session"]["base_key_public"]);
         if version == Version::Omemo03 {
             base.insert(0, 0x05);
         }
-        assert_eq!(s(&exchange["base_key"]), to_hex(&base), "{label}");
+        assert_eq!(s(&exchange["base_key"]), hex(&base), "{label}");
         assert_eq!(exchange["pre_key_id"], vectors["session"]["pre_key_id"]);
         assert_eq!(
             exchange["signed_pre_key_id"],
@@ -373,11 +367,11 @@ fn check_message_fields(version: Version, vectors: &Value, message: &Value, labe
     let payload = &message["payload"];
     match (&element.payload, is_empty(message)) {
         (None, true) => {}
-        (Some(bytes), false) => assert_eq!(to_hex(bytes), s(&payload["ciphertext"])),
+        (Some(bytes), false) => assert_eq!(hex(bytes), s(&payload["ciphertext"])),
         _ => panic!("{label}: payload"),
     }
     if version == Version::Omemo03 {
-        assert_eq!(to_hex(element.iv.as_deref().unwrap()), s(&payload["iv"]));
+        assert_eq!(hex(element.iv.as_deref().unwrap()), s(&payload["iv"]));
     }
 }
 
@@ -428,7 +422,7 @@ fn replay_sessions<P: OmemoProfile>(maker: Maker) {
             .unwrap();
         rng.finish();
         let kex = message["kex"].as_bool().unwrap();
-        assert_eq!(to_hex(&sent.data), s(&message["key"]), "{label}: <key>");
+        assert_eq!(hex(&sent.data), s(&message["key"]), "{label}: <key>");
         assert_eq!(sent.key_exchange, kex, "{label}");
 
         let recorded = EncryptedKey {
@@ -445,7 +439,7 @@ fn replay_sessions<P: OmemoProfile>(maker: Maker) {
             receiver.as_mut().unwrap().decrypt(&recorded).unwrap()
         };
         assert_eq!(
-            to_hex(&opened.key_material),
+            hex(&opened.key_material),
             s(&message["key_material"]),
             "{label}"
         );
@@ -555,7 +549,11 @@ fn replay_devices(version: Version, maker: Maker) {
 
         // The recorded element decrypts on the other side.
         let received = receiver
-            .decrypt_message(jid(sender_recorded), &recorded, &mut TestRng(u64::from(n)))
+            .decrypt_message(
+                jid(sender_recorded),
+                &recorded,
+                &mut TestRng::new(u64::from(n)),
+            )
             .unwrap();
         assert_eq!(received.version, version);
         assert_eq!(received.sender_device, device_id(sender_recorded));
@@ -573,7 +571,7 @@ fn replay_devices(version: Version, maker: Maker) {
         match received.plaintext {
             None => assert!(is_empty(message), "{label}"),
             Some(plaintext) => {
-                assert_eq!(to_hex(&plaintext), s(&message["plaintext_hex"]), "{label}");
+                assert_eq!(hex(&plaintext), s(&message["plaintext_hex"]), "{label}");
                 if version == Version::Omemo2 {
                     // An SCE envelope, written in the form olmo writes one.
                     let envelope = Envelope::parse_bytes(&plaintext).unwrap();

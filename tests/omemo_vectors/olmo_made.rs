@@ -10,7 +10,7 @@ use olmo::omemo::{Device, DeviceIdentity, PreKeys, Version};
 use serde_json::{Value, json};
 
 use crate::support::{
-    NOW, ScriptedRng, TestRng, b, directory, path, protobuf_fields, public_of, to_hex, x3dh,
+    NOW, ScriptedRng, TestRng, b, directory, hex, path, protobuf_fields, public_of, x3dh,
 };
 
 const ALICE: (&str, u32) = ("alice@example.org", 31_415_926);
@@ -61,7 +61,7 @@ impl Source {
             "label": label,
             "source": "CryptoRng::fill_bytes",
             "length": length,
-            "hex": to_hex(&out),
+            "hex": hex(&out),
         }));
         out
     }
@@ -110,26 +110,26 @@ fn make_device(
         Version::Omemo03 => Version::Omemo2,
     };
     // The other version's keys are unused: the signed pre-key again, no pre-keys.
-    let unused = PreKeys::import(&identity, other, (1, &spk), &[], NOW, &mut TestRng(1));
+    let unused = PreKeys::import(&identity, other, (1, &spk), &[], NOW, &mut TestRng::new(1));
     let bundle = keys.bundle(&identity);
     let record = json!({
         "jid": jid,
         "device_id": device_id,
-        "identity_seed": to_hex(&seed),
-        "identity_private": to_hex(identity.curve25519_secret().to_bytes().as_ref()),
-        "identity_ed25519": to_hex(identity.ed25519_key().as_bytes()),
-        "identity_curve25519": to_hex(identity.curve25519_key().as_bytes()),
+        "identity_seed": hex(&seed),
+        "identity_private": hex(identity.curve25519_secret().to_bytes().as_ref()),
+        "identity_ed25519": hex(identity.ed25519_key().as_bytes()),
+        "identity_curve25519": hex(identity.curve25519_key().as_bytes()),
         "signed_pre_key": {
             "id": 1,
-            "private": to_hex(&spk),
-            "public": to_hex(public_of(&spk).as_bytes()),
-            "signature_nonce": nonce.map(|nonce| to_hex(&nonce)),
-            "signature": to_hex(bundle.signed_pre_key_signature.as_bytes()),
+            "private": hex(&spk),
+            "public": hex(public_of(&spk).as_bytes()),
+            "signature_nonce": nonce.map(|nonce| hex(&nonce)),
+            "signature": hex(bundle.signed_pre_key_signature.as_bytes()),
         },
         "pre_keys": pre_keys.iter().map(|(id, private)| json!({
             "id": id,
-            "private": to_hex(private),
-            "public": to_hex(public_of(private).as_bytes()),
+            "private": hex(private),
+            "public": hex(public_of(private).as_bytes()),
         })).collect::<Vec<_>>(),
         "bundle_xml": bundle.to_element().serialize(),
     });
@@ -154,8 +154,8 @@ fn parse_key(version: Version, kex: bool, data: &[u8]) -> BTreeMap<&'static str,
                 json!({
                     "pre_key_id": fields[&1].varint(),
                     "signed_pre_key_id": fields[&2].varint(),
-                    "identity_key": to_hex(fields[&3].bytes()),
-                    "base_key": to_hex(fields[&4].bytes()),
+                    "identity_key": hex(fields[&3].bytes()),
+                    "base_key": hex(fields[&4].bytes()),
                 }),
             );
             fields[&5].bytes().to_vec()
@@ -172,8 +172,8 @@ fn parse_key(version: Version, kex: bool, data: &[u8]) -> BTreeMap<&'static str,
                 json!({
                     "pre_key_id": fields[&1].varint(),
                     "signed_pre_key_id": fields[&6].varint(),
-                    "identity_key": to_hex(fields[&3].bytes()),
-                    "base_key": to_hex(fields[&2].bytes()),
+                    "identity_key": hex(fields[&3].bytes()),
+                    "base_key": hex(fields[&2].bytes()),
                     "registration_id": fields[&5].varint(),
                 }),
             );
@@ -188,7 +188,7 @@ fn parse_key(version: Version, kex: bool, data: &[u8]) -> BTreeMap<&'static str,
             let ratchet_key = inner[&3].bytes().to_vec();
             let inner = [inner[&1].varint(), inner[&2].varint()].map(Some);
             let ciphertext = protobuf_fields(&message)[&4].bytes().to_vec();
-            out.insert("ciphertext", json!(to_hex(&ciphertext)));
+            out.insert("ciphertext", json!(hex(&ciphertext)));
             (message, outer[&1].bytes().to_vec(), inner, ratchet_key)
         }
         Version::Omemo03 => {
@@ -198,17 +198,17 @@ fn parse_key(version: Version, kex: bool, data: &[u8]) -> BTreeMap<&'static str,
             let inner = protobuf_fields(&message[1..]);
             let key = inner[&1].bytes();
             assert_eq!(key[0], 0x05);
-            out.insert("ciphertext", json!(to_hex(inner[&4].bytes())));
+            out.insert("ciphertext", json!(hex(inner[&4].bytes())));
             let counters = [inner[&2].varint(), inner[&3].varint()].map(Some);
             (message.to_vec(), mac.to_vec(), counters, key[1..].to_vec())
         }
     };
-    out.insert("ratchet_public", json!(to_hex(&ratchet_key)));
+    out.insert("ratchet_public", json!(hex(&ratchet_key)));
     out.insert("n", json!(inner[0]));
     out.insert("pn", json!(inner[1]));
-    out.insert("authenticated_message", json!(to_hex(&authenticated)));
-    out.insert("message", json!(to_hex(&message)));
-    out.insert("mac", json!(to_hex(&mac)));
+    out.insert("authenticated_message", json!(hex(&authenticated)));
+    out.insert("message", json!(hex(&message)));
+    out.insert("mac", json!(hex(&mac)));
     out
 }
 
@@ -290,8 +290,8 @@ pub fn write(version: Version) {
                 "responder": "bob",
                 "pre_key_id": CHOSEN_PRE_KEY,
                 "signed_pre_key_id": 1,
-                "base_key_private": to_hex(&base),
-                "base_key_public": to_hex(public_of(&base.clone().try_into().unwrap()).as_bytes()),
+                "base_key_private": hex(&base),
+                "base_key_public": hex(public_of(&base.clone().try_into().unwrap()).as_bytes()),
             });
         }
         let mut payload_rng = ScriptedRng::new(format!("{label} payload"));
@@ -300,7 +300,7 @@ pub fn write(version: Version) {
             (Version::Omemo2, Some(_)) => {
                 let key = source.queue(&mut rng, &format!("message {n}/payload key"), 32);
                 payload_rng.push("payload key", key.clone());
-                Some(json!({"key": to_hex(&key)}))
+                Some(json!({"key": hex(&key)}))
             }
             (Version::Omemo03, _) => {
                 // Empty messages too: a fresh 16-byte key and an IV (olmo draws key, then IV).
@@ -309,7 +309,7 @@ pub fn write(version: Version) {
                 if plaintext.is_some() {
                     payload_rng.push("key", key.clone()).push("iv", iv.clone());
                 }
-                Some(json!({"key": to_hex(&key), "iv": to_hex(&iv)}))
+                Some(json!({"key": hex(&key), "iv": hex(&iv)}))
             }
         };
         if sender.needs_new {
@@ -342,11 +342,11 @@ pub fn write(version: Version) {
                 assert_eq!(element.payload.as_ref(), Some(&sealed.ciphertext));
                 let mut okm = [0u8; 80];
                 olmo::crypto::hkdf_sha256(&[0; 32], &b(&record["key"]), b"OMEMO Payload", &mut okm);
-                record["encryption_key"] = json!(to_hex(&okm[..32]));
-                record["authentication_key"] = json!(to_hex(&okm[32..64]));
-                record["iv"] = json!(to_hex(&okm[64..]));
-                record["hmac"] = json!(to_hex(&sealed.key_material[32..]));
-                record["ciphertext"] = json!(to_hex(&sealed.ciphertext));
+                record["encryption_key"] = json!(hex(&okm[..32]));
+                record["authentication_key"] = json!(hex(&okm[32..64]));
+                record["iv"] = json!(hex(&okm[64..]));
+                record["hmac"] = json!(hex(&sealed.key_material[32..]));
+                record["ciphertext"] = json!(hex(&sealed.ciphertext));
                 (record, sealed.key_material.to_vec())
             }
             (Version::Omemo03, None, Some(record)) => {
@@ -357,8 +357,8 @@ pub fn write(version: Version) {
             (Version::Omemo03, Some(plaintext), Some(mut record)) => {
                 let sealed = payload::encrypt_omemo03(plaintext, &mut payload_rng);
                 assert_eq!(element.payload.as_ref(), Some(&sealed.ciphertext));
-                record["ciphertext"] = json!(to_hex(&sealed.ciphertext));
-                record["tag"] = json!(to_hex(&sealed.key_material[16..]));
+                record["ciphertext"] = json!(hex(&sealed.ciphertext));
+                record["tag"] = json!(hex(&sealed.key_material[16..]));
                 (record, sealed.key_material.to_vec())
             }
             _ => unreachable!(),
@@ -371,7 +371,7 @@ pub fn write(version: Version) {
         let parsed = parse_key(version, key.key_exchange, &key.data);
         assert_eq!(
             parsed["ratchet_public"],
-            json!(to_hex(
+            json!(hex(
                 public_of(&sender.ratchet.clone().try_into().unwrap()).as_bytes()
             ))
         );
@@ -382,7 +382,7 @@ pub fn write(version: Version) {
             .decrypt_message(
                 sender.record["jid"].as_str().unwrap(),
                 &element,
-                &mut TestRng(n as u64),
+                &mut TestRng::new(n as u64),
             )
             .unwrap();
         assert_eq!(received.plaintext.as_deref().map(|p| p.to_vec()), plaintext);
@@ -396,14 +396,14 @@ pub fn write(version: Version) {
             "to": receiver.name,
             "type": if plaintext.is_some() { "message" } else { "empty" },
             "plaintext": plaintext.as_ref().map(|p| String::from_utf8(p.clone()).unwrap()),
-            "plaintext_hex": plaintext.as_ref().map(|p| to_hex(p)),
+            "plaintext_hex": plaintext.as_ref().map(|p| hex(p)),
             "payload": payload,
-            "key_material": to_hex(&key_material),
-            "ratchet_private": to_hex(&sender.ratchet),
+            "key_material": hex(&key_material),
+            "ratchet_private": hex(&sender.ratchet),
             "new_ratchet_key": new_key,
             "kex": key.key_exchange,
             "key_exchange": Value::Null,
-            "key": to_hex(&key.data),
+            "key": hex(&key.data),
             "encrypted_xml": xml,
             "sender_draws": sender_draws,
             "receiver_draws": [],
@@ -432,8 +432,8 @@ pub fn write(version: Version) {
         "random_draws": source.log,
     });
     let (shared, associated) = x3dh(version, &vectors);
-    vectors["session"]["shared_secret"] = json!(to_hex(&shared));
-    vectors["session"]["associated_data"] = json!(to_hex(&associated));
+    vectors["session"]["shared_secret"] = json!(hex(&shared));
+    vectors["session"]["associated_data"] = json!(hex(&associated));
     let text = serde_json::to_string_pretty(&vectors).unwrap() + "\n";
     std::fs::write(path(version, "olmo_conversation.json"), text).unwrap();
 }

@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use olmo::crypto::{Curve25519PublicKey, Curve25519SecretKey};
@@ -12,6 +11,11 @@ use olmo::omemo::stanza;
 use olmo::omemo::{Bundle, Device, DeviceIdentity, PreKeys, Version};
 use rand_core::{TryCryptoRng, TryRng};
 use serde_json::Value;
+
+pub use crate::common::hex::hex;
+use crate::common::hex::unhex;
+// splitmix64: randomness no recorded byte depends on (pool refills, unused pre-keys).
+pub use crate::common::rng::TestRng;
 
 /// When olmo imports or makes pre-keys (the time only dates the signed pre-key).
 pub const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
@@ -44,23 +48,6 @@ pub fn load(version: Version, name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-pub fn hex(text: &str) -> Vec<u8> {
-    assert!(text.len().is_multiple_of(2), "odd-length hex: {text}");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&text[i..i + 2], 16).unwrap_or_else(|_| panic!("bad hex: {text}"))
-        })
-        .collect()
-}
-
-pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut out, b| {
-        write!(out, "{b:02x}").unwrap();
-        out
-    })
-}
-
 pub fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
 }
@@ -75,7 +62,7 @@ pub fn arr(v: &Value) -> &Vec<Value> {
 
 /// The bytes of a hex field.
 pub fn b(v: &Value) -> Vec<u8> {
-    hex(s(v))
+    unhex(s(v))
 }
 
 /// The bytes of a 32-byte hex field.
@@ -172,31 +159,6 @@ impl TryRng for ScriptedRng {
 
 impl TryCryptoRng for ScriptedRng {}
 
-/// splitmix64: randomness no recorded byte depends on (pool refills, unused pre-keys).
-pub struct TestRng(pub u64);
-
-impl TryRng for TestRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            chunk.copy_from_slice(&self.try_next_u64()?.to_le_bytes()[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for TestRng {}
-
 // ---------------------------------------------------------------------------
 // Devices from the recorded keys
 // ---------------------------------------------------------------------------
@@ -252,7 +214,7 @@ pub fn device(device: &Value, version: Version) -> Device {
         Version::Omemo2 => Version::Omemo03,
         Version::Omemo03 => Version::Omemo2,
     };
-    let fresh = PreKeys::generate(&identity, other, NOW, &mut TestRng(7));
+    let fresh = PreKeys::generate(&identity, other, NOW, &mut TestRng::new(7));
     let (omemo2, omemo03) = match version {
         Version::Omemo2 => (recorded, fresh),
         Version::Omemo03 => (fresh, recorded),

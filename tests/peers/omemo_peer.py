@@ -61,7 +61,6 @@ import atexit
 import base64
 import copy
 import functools
-import json
 import logging
 import os
 import sys
@@ -83,6 +82,13 @@ from omemo.identity_key_pair import IdentityKeyPair
 from omemo.session import Initiation
 
 from peer_protocol import Ops
+
+# The in-memory omemo.Storage and the sender lookup oldmemo's parser asks for are the OMEMO vector
+# generators' (importing omemo_tools patches nothing: its scripted randomness is installed only by
+# the generators).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "test-vectors"))
+from omemo_tools import MemoryStorage, SenderLookup  # noqa: E402
 
 # SessionManager's defaults, replayed by the backend-level devices.
 PRE_KEY_COUNT = 100
@@ -159,27 +165,8 @@ def parse_kex(fl, data, identity):
 
 
 # --------------------------------------------------------------------------
-# Storage and request helpers
+# Request helpers
 # --------------------------------------------------------------------------
-
-
-class MemoryStorage(omemo.Storage):
-    """omemo.Storage over a dict; values round-trip through JSON like a real store would."""
-
-    def __init__(self):
-        super().__init__()
-        self.data = {}
-
-    async def _load(self, key):
-        if key in self.data:
-            return omemo.Just(json.loads(self.data[key]))
-        return omemo.Nothing()
-
-    async def _store(self, key, value):
-        self.data[key] = json.dumps(value)
-
-    async def _delete(self, key):
-        self.data.pop(key, None)
 
 
 def _bytes(req, name, size=None):
@@ -443,24 +430,6 @@ def _needs_empty_reply(session, kex):
     return kex is not None or (session.receiving_chain_length or 0) > STALENESS
 
 
-class _SenderLookup:
-    """Stand-in for the SessionManager that oldmemo.etree.parse_message asks for the sender's
-    identity key (it only needs the Ed25519 sign bit)."""
-
-    def __init__(self, identities):
-        self.identities = identities
-
-    async def get_device_information(self, bare_jid):
-        return frozenset(
-            omemo.DeviceInformation(namespaces=frozenset(), active=frozenset(), bare_jid=jid,
-                                    device_id=device_id, identity_key=ik, trust_level_name="",
-                                    label=None)
-            for (jid, device_id), ik in self.identities.items() if jid == bare_jid)
-
-    async def refresh_device_list(self, namespace, bare_jid):
-        return None
-
-
 def _sender_identity(dev, req, jid, device_id):
     if req.get("sender_bundle_xml") is not None:
         dev.learn_bundle(req["sender_bundle_xml"], jid, device_id)
@@ -475,7 +444,7 @@ async def _parse_message(dev, req, element, sender_jid):
     header = element.find("{%s}header" % dev.fl.uri)
     sid = int(header.get("sid")) if header is not None and header.get("sid") else -1
     ik = _sender_identity(dev, req, sender_jid, sid) or bytes(32)
-    lookup = _SenderLookup({(sender_jid, sid): ik})
+    lookup = SenderLookup({(sender_jid, sid): ik})
     return await dev.fl.etree.parse_message(element, sender_jid, dev.jid, lookup)
 
 
