@@ -8,46 +8,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+mod common;
+
+use common::hex::unhex;
+use common::vectors::{self, arr, index, s};
 
 use olmo::crypto::Ed25519KeyPair;
 use olmo::megolm::{AdvanceError, ExportedSessionKey, MegolmMessage, MegolmRatchet, SessionKey};
 use serde_json::Value;
 
-fn hex(text: &str) -> Vec<u8> {
-    assert!(text.len().is_multiple_of(2), "odd-length hex: {text}");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 fn load(name: &str) -> Value {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "test-vectors", "megolm", name]
-        .iter()
-        .collect();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
-fn index(v: &Value) -> u32 {
-    u32::try_from(v.as_u64().unwrap_or_else(|| panic!("not an integer: {v}"))).unwrap()
-}
-
-fn arr(v: &Value) -> &Vec<Value> {
-    v.as_array().unwrap_or_else(|| panic!("not an array: {v}"))
+    vectors::load("megolm", name)
 }
 
 fn ratchet(hex_text: &str, at: u32) -> MegolmRatchet {
-    MegolmRatchet::from_bytes(&hex(hex_text).try_into().unwrap(), at)
+    MegolmRatchet::from_bytes(&unhex(hex_text).try_into().unwrap(), at)
 }
 
 fn seed(hex_text: &str) -> Ed25519KeyPair {
-    Ed25519KeyPair::from_seed(&hex(hex_text).try_into().unwrap())
+    Ed25519KeyPair::from_seed(&unhex(hex_text).try_into().unwrap())
 }
 
 #[test]
@@ -73,7 +52,7 @@ fn ratchet_jumps_match_libolm_at_every_index() {
         let mut chained = start.clone();
         for row in arr(&table["advances"]) {
             let at = index(&row["index"]);
-            let expected = hex(s(&row["ratchet"]));
+            let expected = unhex(s(&row["ratchet"]));
             // One jump from the start, and a chain of jumps through every earlier row.
             let mut jumped = start.clone();
             jumped.advance_to(at).unwrap();
@@ -128,7 +107,7 @@ fn ratchet_single_steps_match_libolm() {
             }
             assert_eq!(
                 stepped.as_bytes().as_slice(),
-                hex(s(&row["ratchet"])),
+                unhex(s(&row["ratchet"])),
                 "{at}"
             );
         }
@@ -160,14 +139,14 @@ fn all_messages(outbound: &Value) -> impl Iterator<Item = &Value> {
 fn outbound_random_is_ratchet_then_ed25519_seed() {
     let v = load("sessions.json");
     let out = &v["outbound"];
-    let random = hex(s(&out["random"]));
+    let random = unhex(s(&out["random"]));
     assert_eq!(random.len(), 160);
-    assert_eq!(hex(s(&out["ratchet_random"])), random[..128]);
-    assert_eq!(hex(s(&out["ed25519_seed"])), random[128..]);
+    assert_eq!(unhex(s(&out["ratchet_random"])), random[..128]);
+    assert_eq!(unhex(s(&out["ed25519_seed"])), random[128..]);
     let signing = seed(s(&out["ed25519_seed"]));
     assert_eq!(
         signing.public_key().as_bytes().as_slice(),
-        hex(s(&out["signing_key"]))
+        unhex(s(&out["signing_key"]))
     );
     assert_eq!(
         signing.public_key().to_base64(),
@@ -214,7 +193,7 @@ fn encrypting_gives_libolm_messages_byte_for_byte() {
         r.advance_to(at).unwrap();
         let ours = MegolmMessage::encrypt(&r, &signing, s(&m["plaintext"]).as_bytes()).unwrap();
         assert_eq!(ours.to_base64(), s(&m["message_base64"]), "message {at}");
-        assert_eq!(ours.as_bytes(), hex(s(&m["message"])));
+        assert_eq!(ours.as_bytes(), unhex(s(&m["message"])));
         r.advance().unwrap();
         count += 1;
     }
@@ -230,7 +209,7 @@ fn libolm_messages_decode_and_decrypt() {
         let at = index(&m["index"]);
         let message = MegolmMessage::from_base64(s(&m["message_base64"])).unwrap();
         assert_eq!(message.message_index(), at);
-        assert_eq!(message.as_bytes(), hex(s(&m["message"])));
+        assert_eq!(message.as_bytes(), unhex(s(&m["message"])));
         assert_eq!(message.to_base64(), s(&m["message_base64"]));
         let mut r = key.ratchet().clone();
         r.advance_to(at).unwrap();
@@ -267,11 +246,11 @@ fn check_export(e: &Value, from: &SessionKey) {
     assert_eq!(decoded.ratchet().index(), at);
     assert_eq!(
         decoded.ratchet().as_bytes().as_slice(),
-        hex(s(&e["ratchet"]))
+        unhex(s(&e["ratchet"]))
     );
     assert_eq!(
         decoded.signing_key().as_bytes().as_slice(),
-        hex(s(&e["signing_key"]))
+        unhex(s(&e["signing_key"]))
     );
     assert_eq!(*decoded.to_base64(), expected);
 }

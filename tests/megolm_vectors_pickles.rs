@@ -8,84 +8,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::convert::Infallible;
-use std::path::PathBuf;
+mod common;
+
+use common::hex::unhex;
+use common::vectors::{self, ScriptedRng, arr, index, s};
 
 use olmo::crypto::{CipherKeys, base64};
 use olmo::megolm::{
     ExportedSessionKey, GroupSession, InboundGroupSession, MegolmMessage, SessionKey, Timestamp,
 };
-use rand_core::{TryCryptoRng, TryRng};
 use serde_json::Value;
 
-/// An RNG that hands out exactly the given bytes, in order, and panics when it runs dry.
-struct ScriptedRng(Vec<u8>, usize);
-
-impl ScriptedRng {
-    fn take(&mut self, n: usize) -> &[u8] {
-        assert!(
-            self.1 + n <= self.0.len(),
-            "more random bytes drawn than libolm was given"
-        );
-        self.1 += n;
-        &self.0[self.1 - n..self.1]
-    }
-}
-
-impl TryRng for ScriptedRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(u32::from_le_bytes(self.take(4).try_into().unwrap()))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(u64::from_le_bytes(self.take(8).try_into().unwrap()))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        let n = dst.len();
-        dst.copy_from_slice(self.take(n));
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for ScriptedRng {}
-
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 fn load(name: &str) -> Value {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "test-vectors", "megolm", name]
-        .iter()
-        .collect();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
-fn index(v: &Value) -> u32 {
-    u32::try_from(v.as_u64().unwrap_or_else(|| panic!("not an integer: {v}"))).unwrap()
-}
-
-fn arr(v: &Value) -> &Vec<Value> {
-    v.as_array().unwrap_or_else(|| panic!("not an array: {v}"))
+    vectors::load("megolm", name)
 }
 
 const T0: Timestamp = Timestamp::from_millis(0);
 
 /// An outbound session from libolm's 160 random bytes, all of which must be drawn.
 fn outbound(random_hex: &str) -> GroupSession {
-    let mut rng = ScriptedRng(hex(random_hex), 0);
+    assert_eq!(random_hex.len(), 2 * 160, "libolm draws 160 bytes");
+    let mut rng = ScriptedRng::from_hex("libolm", random_hex);
     let session = GroupSession::new_with_rng(T0, &mut rng);
-    assert_eq!(rng.1, 160, "libolm draws 160 bytes");
+    rng.assert_exhausted();
     session
 }
 
@@ -182,7 +127,7 @@ fn inbound_session_decrypts_and_exports_as_libolm() {
 fn outbound_pickles_match_libolm() {
     let v = load("pickles.json");
     let key = v["pickle_key_ascii"].as_str().unwrap().as_bytes().to_vec();
-    assert_eq!(key, hex(s(&v["pickle_key"])));
+    assert_eq!(key, unhex(s(&v["pickle_key"])));
     let out = &v["outbound"];
     let (fresh, advanced) = (&out["pickles"]["fresh"], &out["pickles"]["advanced"]);
     let mut session = outbound(s(&fresh["random"]));
@@ -248,7 +193,7 @@ fn inbound_pickles_match_libolm() {
     // libolm sets signing_key_verified after a successful decrypt; olmo does not.
     let ours = pickle_raw(&imported.to_libolm_pickle(&key), &key);
     let theirs = pickle_raw(s(&inb["imported_decrypted"]["pickle"]), &key);
-    assert_eq!(hex(s(&inb["imported_decrypted"]["raw"])), theirs);
+    assert_eq!(unhex(s(&inb["imported_decrypted"]["raw"])), theirs);
     assert_eq!(ours.len(), theirs.len());
     assert_eq!(ours[..ours.len() - 1], theirs[..theirs.len() - 1]);
     assert_eq!((ours[ours.len() - 1], theirs[theirs.len() - 1]), (0, 1));

@@ -8,3 +8,4 @@
 pub mod hex;
 pub mod peer;
 pub mod rng;
+pub mod vectors;

@@ -91,14 +91,14 @@ fn round_trip_keeps_every_field_and_decrypts() {
 #[test]
 fn deterministic_rng_gives_stable_files() {
     let keys = sample_keys();
-    let text = encrypt_key_export_with_rng(&keys, PASSPHRASE, ROUNDS, &mut TestRng(42));
+    let text = encrypt_key_export_with_rng(&keys, PASSPHRASE, ROUNDS, &mut TestRng::new(42));
     assert_eq!(
         text,
-        encrypt_key_export_with_rng(&keys, PASSPHRASE, ROUNDS, &mut TestRng(42))
+        encrypt_key_export_with_rng(&keys, PASSPHRASE, ROUNDS, &mut TestRng::new(42))
     );
     assert_ne!(
         text,
-        encrypt_key_export_with_rng(&keys, PASSPHRASE, ROUNDS, &mut TestRng(43))
+        encrypt_key_export_with_rng(&keys, PASSPHRASE, ROUNDS, &mut TestRng::new(43))
     );
     // Pinned: a change to the JSON, the layout or the cipher shows up here.
     assert_eq!(
@@ -216,7 +216,7 @@ fn malformed_files_have_typed_errors() {
 #[test]
 fn bit_flips_are_refused() {
     let keys = vec![sample_keys().remove(1)];
-    let text = encrypt_key_export_with_rng(&keys, PASSPHRASE, 1, &mut TestRng(9));
+    let text = encrypt_key_export_with_rng(&keys, PASSPHRASE, 1, &mut TestRng::new(9));
     let (_, bytes) = body(&text);
     for position in 0..bytes.len() {
         for bit in 0..8 {

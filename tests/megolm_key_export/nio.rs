@@ -188,7 +188,7 @@ fn olmo_export_opens_in_nio() {
         vec!["hYdnRj8Cbo8KhuPiW6OFvoMZ6tNFh7e4S3d6cQFHLRc".to_owned()];
     later.shared_history = true;
     let keys = vec![first.exported(0, sender_key, ed25519), later];
-    let text = encrypt_key_export_with_rng(&keys, PASSPHRASE, ROUNDS, &mut TestRng(5));
+    let text = encrypt_key_export_with_rng(&keys, PASSPHRASE, ROUNDS, &mut TestRng::new(5));
 
     // nio's file reader sees the fields as written.
     let raw = nio.call_str(
@@ -281,7 +281,7 @@ fn non_ascii_passphrases_differ() {
         .try_call(json!({"op": "export_keys", "machine": alice.handle, "passphrase": "✓", "rounds": ROUNDS}))
         .unwrap_err();
     assert!(error.contains("latin-1"), "{error}");
-    let ours = encrypt_key_export_with_rng(&[], "café", ROUNDS, &mut TestRng(1));
+    let ours = encrypt_key_export_with_rng(&[], "café", ROUNDS, &mut TestRng::new(1));
     let error = nio
         .try_call(json!({"op": "decrypt_file", "text": ours, "passphrase": "café"}))
         .unwrap_err();

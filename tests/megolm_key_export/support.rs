@@ -1,7 +1,5 @@
 //! Shared helpers: a deterministic generator and olmo-side rooms with messages to decrypt.
 
-use std::convert::Infallible;
-
 use olmo::megolm::{
     ExportedRoomKey, ExportedSessionKey, GroupSession, InboundGroupSession, MegolmMessage,
     Timestamp,
@@ -11,39 +9,7 @@ use olmo::megolm::{
 pub(crate) const ROUNDS: u32 = 1_000;
 
 /// splitmix64, for salts, IVs and sessions that are the same on every run.
-pub(crate) struct TestRng(pub(crate) u64);
-
-impl TestRng {
-    fn step(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-impl rand_core::TryRng for TestRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.step() as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.step())
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.step().to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for TestRng {}
+pub(crate) use crate::common::rng::TestRng;
 
 /// The plaintext of a room message event, as a Matrix client encrypts it.
 pub(crate) fn event_json(room_id: &str, body: &str) -> String {
@@ -66,7 +32,8 @@ pub(crate) struct Room {
 
 impl Room {
     pub(crate) fn new(room_id: &str, seed: u64, count: usize) -> Room {
-        let mut session = GroupSession::new_with_rng(Timestamp::from_millis(1), &mut TestRng(seed));
+        let mut session =
+            GroupSession::new_with_rng(Timestamp::from_millis(1), &mut TestRng::new(seed));
         let inbound = InboundGroupSession::new(&session.session_key());
         let messages = (0..count)
             .map(|index| {

@@ -236,7 +236,7 @@ fn oversized_messages() {
 
 #[test]
 fn garbage_never_panics() {
-    let mut rng = TestRng(10);
+    let mut rng = TestRng::new(10);
     for length in 0..600usize {
         let mut bytes = vec![0u8; length % 200];
         rand_core::Rng::fill_bytes(&mut rng, &mut bytes);

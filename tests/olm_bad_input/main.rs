@@ -3,6 +3,8 @@
 //! or account exactly as it was.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod support;
 
 mod account;

@@ -1,56 +1,20 @@
 //! Shared helpers: a deterministic generator, state snapshots, sessions to attack and a
 //! test-side protobuf writer to build malformed messages.
 
-use std::convert::Infallible;
-
 use olmo::DecodeError;
 use olmo::olm::{Account, Message, OlmMessage, PreKeyMessage, Session};
 use olmo::persist::StorageKey;
 
-// ---------------------------------------------------------------------------------------------
-// A deterministic generator (splitmix64), for keys and for snapshotting state.
-
-pub(crate) struct TestRng(pub(crate) u64);
-
-impl TestRng {
-    pub(crate) fn step(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-impl rand_core::TryRng for TestRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.step() as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.step())
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.step().to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for TestRng {}
+/// The shared deterministic generator (splitmix64), for keys and for snapshotting state.
+pub(crate) use crate::common::rng::TestRng;
 
 /// The stored bytes of a session, with a fixed nonce: equal iff the state is equal.
 pub(crate) fn snapshot(session: &Session) -> Vec<u8> {
-    session.save_with_rng(&StorageKey::from_bytes([7; 32]), &mut TestRng(99))
+    session.save_with_rng(&StorageKey::from_bytes([7; 32]), &mut TestRng::new(99))
 }
 
 pub(crate) fn account_snapshot(account: &Account) -> Vec<u8> {
-    account.save_with_rng(&StorageKey::from_bytes([7; 32]), &mut TestRng(99))
+    account.save_with_rng(&StorageKey::from_bytes([7; 32]), &mut TestRng::new(99))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -65,7 +29,7 @@ pub(crate) struct Setup {
 
 /// Alice and Bob with an established session (each side has received a message).
 pub(crate) fn established(seed: u64) -> Setup {
-    let mut rng = TestRng(seed);
+    let mut rng = TestRng::new(seed);
     let alice = Account::with_rng(&mut rng);
     let mut bob = Account::with_rng(&mut rng);
     bob.generate_one_time_keys_with_rng(&mut rng, 2);
@@ -101,7 +65,7 @@ pub(crate) struct PreKeySetup {
 }
 
 pub(crate) fn pre_key_setup(seed: u64) -> PreKeySetup {
-    let mut rng = TestRng(seed);
+    let mut rng = TestRng::new(seed);
     let alice = Account::with_rng(&mut rng);
     let mut bob = Account::with_rng(&mut rng);
     bob.generate_one_time_keys_with_rng(&mut rng, 1);
