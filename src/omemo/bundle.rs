@@ -98,13 +98,21 @@ impl Bundle {
     /// bit in the signature for 0.3) and returns the identity's Ed25519 form, which is what a
     /// device is trusted by across both versions.
     pub fn verify(&self) -> Result<Ed25519PublicKey, BundleError> {
+        self.verified_identity().map(|(ed25519, _)| ed25519)
+    }
+
+    /// [`Bundle::verify`], also giving the identity's Curve25519 form for X3DH (computed once:
+    /// the OMEMO 2 conversion is as dear as a signature check).
+    pub(crate) fn verified_identity(
+        &self,
+    ) -> Result<(Ed25519PublicKey, Curve25519PublicKey), BundleError> {
         let signed = signed_bytes_of(self.version, &self.signed_pre_key);
         match (self.version, self.identity_key) {
             (Version::Omemo2, IdentityKey::Ed25519(key)) => {
-                key.to_curve25519().map_err(|_| BundleError::IdentityKey)?;
+                let curve = key.to_curve25519().map_err(|_| BundleError::IdentityKey)?;
                 key.verify(&signed, &self.signed_pre_key_signature)
                     .map_err(|_| BundleError::BadSignature)?;
-                Ok(key)
+                Ok((key, curve))
             }
             (Version::Omemo03, IdentityKey::Curve25519(key)) => key
                 .xeddsa_verify(
@@ -112,6 +120,7 @@ impl Bundle {
                     &self.signed_pre_key_signature,
                     SignBit::InSignature,
                 )
+                .map(|ed25519| (ed25519, key))
                 .map_err(|error| match error {
                     crate::crypto::XEdDsaError::InvalidSignature => BundleError::BadSignature,
                     _ => BundleError::IdentityKey,

@@ -119,16 +119,12 @@ impl<P: OmemoProfile> Session<P> {
         if bundle.version != P::VERSION {
             return Err(SessionError::IdentityKey);
         }
-        bundle.verify()?;
+        let (_, their_identity) = bundle.verified_identity()?;
         let pre_key = match bundle.choose_pre_key(rng) {
             Ok(pre_key) => Some(pre_key),
             Err(BundleError::NoPreKeys) if P::VERSION == super::Version::Omemo03 => None,
             Err(error) => return Err(error.into()),
         };
-        let their_identity = bundle
-            .identity_key
-            .curve25519()
-            .map_err(|_| SessionError::IdentityKey)?;
         let base_key = Curve25519KeyPair::generate(rng);
         let root = x3dh::initiate(
             P::X3DH_INFO,
