@@ -8,9 +8,9 @@ use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::aes::Aes128;
 use aes_gcm::{AesGcm, Nonce, Tag};
+use olmo::crypto::hazmat::{hkdf_sha256, hmac_sha256};
 use olmo::crypto::{
-    CipherKeys, Curve25519KeyPair, Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature,
-    SignBit, hkdf_sha256, hmac_sha256,
+    CipherKeys, Curve25519KeyPair, Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature, SignBit,
 };
 use olmo::omemo::{Omemo2, Omemo03, OmemoProfile};
 use olmo::ratchet::SendingHeader;

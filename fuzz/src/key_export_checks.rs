@@ -14,7 +14,8 @@
 
 use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};
-use olmo::crypto::{Ed25519KeyPair, base64, hmac_sha256};
+use olmo::crypto::hazmat::hmac_sha256;
+use olmo::crypto::{Ed25519KeyPair, base64};
 use olmo::megolm::{
     ExportedRoomKey, ExportedSessionKey, KEY_EXPORT_FOOTER, KEY_EXPORT_HEADER, MegolmRatchet,
     decrypt_key_export, encrypt_key_export_with_rng,

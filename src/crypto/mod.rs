@@ -1,5 +1,5 @@
-//! Primitives every protocol is built from: typed keys, the KDFs, the message cipher, base64,
-//! and the passphrase primitives of key export files (PBKDF2, AES-CTR).
+//! Primitives every protocol is built from: typed keys, the message cipher and base64; the raw
+//! KDFs and the passphrase primitives of key export files (PBKDF2, AES-CTR) under [`hazmat`].
 //!
 //! Nothing above this module touches a RustCrypto or dalek type directly; everything it hands out
 //! is a typed key or a byte string, and every secret in it is wiped on drop.
@@ -13,12 +13,19 @@ mod kdf;
 mod passphrase;
 mod xeddsa;
 
+/// The raw hash, KDF and stream-cipher functions the protocols are built from, for tests,
+/// benchmarks and interop tools. Nothing here is a protocol: a caller who reaches for these
+/// takes on the nonce, key-separation and authentication duties the protocol objects carry.
+pub mod hazmat {
+    pub use super::kdf::{hkdf_sha256, hmac_sha256, sha256};
+    pub use super::passphrase::{aes256_ctr64_xor, aes256_ctr128_xor, pbkdf2_sha512};
+}
+
 pub use cipher::{CipherError, CipherKeys};
 pub use curve25519::{Curve25519KeyPair, Curve25519PublicKey, Curve25519SecretKey, SharedSecret};
 pub use ed25519::{Ed25519KeyPair, Ed25519PublicKey, Ed25519Signature};
+pub(crate) use hazmat::*;
 pub(crate) use kdf::ByteHmac;
-pub use kdf::{hkdf_sha256, hmac_sha256, sha256};
-pub use passphrase::{aes256_ctr64_xor, aes256_ctr128_xor, pbkdf2_sha512};
 pub use xeddsa::{SignBit, XEdDsaError};
 
 use thiserror::Error;

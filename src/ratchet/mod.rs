@@ -15,10 +15,20 @@ pub use state::{DoubleRatchet, ReceivedHeader, Sealed, SendingHeader};
 
 use thiserror::Error;
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::olm::OlmProfile {}
+    impl Sealed for crate::omemo::Omemo2 {}
+    impl Sealed for crate::omemo::Omemo03 {}
+}
+
 use crate::crypto::{CipherError, KeyError};
 
-/// The parameters that make the shared ratchet one protocol's ratchet.
-pub trait RatchetProfile {
+/// The parameters that make the shared ratchet one protocol's ratchet. Sealed: only olmo's own
+/// protocols ([`OlmProfile`](crate::olm::OlmProfile), [`Omemo2`](crate::omemo::Omemo2),
+/// [`Omemo03`](crate::omemo::Omemo03)) implement it, since a profile with a weak MAC length or
+/// unbounded limits would be a protocol nobody reviewed.
+pub trait RatchetProfile: sealed::Sealed {
     /// HKDF info for the root chain step (`"OLM_RATCHET"`, `"WhisperRatchet"`, ...).
     const ROOT_INFO: &'static [u8];
     /// HKDF info expanding a message key seed into cipher keys (`"OLM_KEYS"`, ...).

@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use olmo::crypto::{base64, sha256};
+use olmo::crypto::base64;
+use olmo::crypto::hazmat::sha256;
 use olmo::megolm::{
     ExportedRoomKey, KEY_EXPORT_DEFAULT_ROUNDS, KEY_EXPORT_FOOTER, KEY_EXPORT_HEADER,
     KEY_EXPORT_MAX_ROUNDS, KeyExportError, decrypt_key_export, encrypt_key_export,

@@ -30,7 +30,8 @@ mod support;
 
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::{Scalar, clamp_integer};
-use olmo::crypto::{Curve25519PublicKey, Ed25519KeyPair, Ed25519Signature, hkdf_sha256};
+use olmo::crypto::hazmat::hkdf_sha256;
+use olmo::crypto::{Curve25519PublicKey, Ed25519KeyPair, Ed25519Signature};
 use olmo::omemo::payload;
 use olmo::omemo::stanza::{self, Encrypted, Envelope};
 use olmo::omemo::{Bundle, EncryptedKey, Omemo2, Omemo03, OmemoProfile, Session, Version};

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use olmo::crypto::sha256;
+use olmo::crypto::hazmat::sha256;
 use olmo::omemo::payload;
 use olmo::omemo::{Device, DeviceIdentity, PreKeys, Version};
 use serde_json::{Value, json};
@@ -341,7 +341,12 @@ pub fn write(version: Version) {
                 let sealed = payload::encrypt_omemo2(plaintext, &mut payload_rng);
                 assert_eq!(element.payload.as_ref(), Some(&sealed.ciphertext));
                 let mut okm = [0u8; 80];
-                olmo::crypto::hkdf_sha256(&[0; 32], &b(&record["key"]), b"OMEMO Payload", &mut okm);
+                olmo::crypto::hazmat::hkdf_sha256(
+                    &[0; 32],
+                    &b(&record["key"]),
+                    b"OMEMO Payload",
+                    &mut okm,
+                );
                 record["encryption_key"] = json!(hex(&okm[..32]));
                 record["authentication_key"] = json!(hex(&okm[32..64]));
                 record["iv"] = json!(hex(&okm[64..]));

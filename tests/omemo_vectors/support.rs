@@ -366,7 +366,7 @@ pub fn x3dh(version: Version, vectors: &Value) -> ([u8; 32], Vec<u8>) {
         Version::Omemo03 => Omemo03::X3DH_INFO,
     };
     let mut shared = [0u8; 32];
-    olmo::crypto::hkdf_sha256(&[0; 32], &input, info, &mut shared);
+    olmo::crypto::hazmat::hkdf_sha256(&[0; 32], &input, info, &mut shared);
     let mut associated = alice_identity.identity_key(version).wire_bytes();
     associated.extend(bob_identity.identity_key(version).wire_bytes());
     (shared, associated)
