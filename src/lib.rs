@@ -33,6 +33,7 @@ pub mod olm;
 pub mod omemo;
 pub mod persist;
 pub mod ratchet;
+pub mod store;
 
 mod codec;
 

@@ -1,0 +1,342 @@
+//! What a backend stores and the four operations it offers.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Bound;
+
+use thiserror::Error;
+
+/// `Send` where threads exist; nothing on `wasm32`, where IndexedDB and JavaScript stores hand
+/// out futures that are not `Send`.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + ?Sized> MaybeSend for T {}
+
+/// `Send` where threads exist; nothing on `wasm32`, where IndexedDB and JavaScript stores hand
+/// out futures that are not `Send`.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSend for T {}
+
+/// `Sync` where threads exist; nothing on `wasm32`.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSync: Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Sync + ?Sized> MaybeSync for T {}
+
+/// `Sync` where threads exist; nothing on `wasm32`.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSync for T {}
+
+/// A stored record: opaque (sealed) bytes and the version the last commit gave them. A record's
+/// first version is 1 and each put adds one, so a version is never seen twice for one key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The version of this value.
+    pub version: u64,
+    /// The bytes, as the core sealed them.
+    pub value: Vec<u8>,
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("version", &self.version)
+            .field("bytes", &self.value.len())
+            .finish()
+    }
+}
+
+/// What a write expects to find: the compare half of compare-and-swap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Expect {
+    /// No record under the key.
+    Absent,
+    /// The record at exactly this version.
+    Version(u64),
+}
+
+impl Expect {
+    /// What a record (or its absence) satisfies.
+    pub fn of(record: Option<&Record>) -> Self {
+        record.map_or(Expect::Absent, |r| Expect::Version(r.version))
+    }
+
+    /// Whether a stored version (`None`: absent) is what this expects.
+    pub fn matches(self, found: Option<u64>) -> bool {
+        match self {
+            Expect::Absent => found.is_none(),
+            Expect::Version(v) => found == Some(v),
+        }
+    }
+
+    /// The version a put under this expectation gives the record.
+    pub fn next_version(self) -> u64 {
+        match self {
+            Expect::Absent => 1,
+            Expect::Version(v) => v.saturating_add(1),
+        }
+    }
+}
+
+/// One put or delete of a [`Batch`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Write {
+    /// The table.
+    pub table: String,
+    /// The record key.
+    pub key: Vec<u8>,
+    /// What must be stored now for the batch to apply.
+    pub expect: Expect,
+    /// The new value, or `None` to delete.
+    pub value: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for Write {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Write")
+            .field("table", &self.table)
+            .field("key", &Hex(&self.key))
+            .field("expect", &self.expect)
+            .field("put", &self.value.as_ref().map(Vec::len))
+            .finish()
+    }
+}
+
+/// Writes applied all or nothing by [`Backend::commit`]. At most one write per (table, key).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// The writes, in the order they were added.
+    pub writes: Vec<Write>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a put.
+    pub fn put(&mut self, table: &str, key: &[u8], expect: Expect, value: Vec<u8>) {
+        self.writes.push(Write {
+            table: table.to_owned(),
+            key: key.to_vec(),
+            expect,
+            value: Some(value),
+        });
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, table: &str, key: &[u8], expect: Expect) {
+        self.writes.push(Write {
+            table: table.to_owned(),
+            key: key.to_vec(),
+            expect,
+            value: None,
+        });
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Checks what every backend must refuse before touching storage: two writes to one
+    /// record, an empty table name, or a delete that expects nothing there.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for write in &self.writes {
+            if write.table.is_empty() {
+                return Err(StoreError::InvalidBatch("empty table name"));
+            }
+            if !seen.insert((write.table.as_str(), write.key.as_slice())) {
+                return Err(StoreError::InvalidBatch("two writes to one record"));
+            }
+            if write.value.is_none() && write.expect == Expect::Absent {
+                return Err(StoreError::InvalidBatch("a delete must expect a version"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which keys of a table a [`Backend::scan`] visits, in increasing byte order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    /// The lower bound.
+    pub start: Bound<Vec<u8>>,
+    /// The upper bound.
+    pub end: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Every key.
+    pub fn all() -> Self {
+        Self {
+            start: Bound::Unbounded,
+            end: Bound::Unbounded,
+        }
+    }
+
+    /// Every key starting with `prefix`.
+    pub fn prefix(prefix: &[u8]) -> Self {
+        let end = prefix_end(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+        Self {
+            start: Bound::Included(prefix.to_vec()),
+            end,
+        }
+    }
+
+    /// The same range from just after `key`: the next page after a scan that ended at `key`.
+    pub fn after(&self, key: &[u8]) -> Self {
+        Self {
+            start: Bound::Excluded(key.to_vec()),
+            end: self.end.clone(),
+        }
+    }
+
+    /// Whether `key` lies in the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let above = match &self.start {
+            Bound::Included(s) => key >= s.as_slice(),
+            Bound::Excluded(s) => key > s.as_slice(),
+            Bound::Unbounded => true,
+        };
+        let below = match &self.end {
+            Bound::Included(e) => key <= e.as_slice(),
+            Bound::Excluded(e) => key < e.as_slice(),
+            Bound::Unbounded => true,
+        };
+        above && below
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix` (`None`: there is none).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// A record that was not as a write expected: another process committed first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The table.
+    pub table: String,
+    /// The record key.
+    pub key: Vec<u8>,
+    /// What the write expected.
+    pub expected: Expect,
+    /// The version found (`None`: absent).
+    pub found: Option<u64>,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "record {}/{} changed: expected {:?}, found {:?}",
+            self.table,
+            Hex(&self.key),
+            self.expected,
+            self.found
+        )
+    }
+}
+
+/// Why a store operation failed. After any error of [`Backend::commit`], nothing of the batch
+/// was applied.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A write's expectation failed (compare-and-swap): reload and retry.
+    #[error("conflict: {0}")]
+    Conflict(Box<Conflict>),
+    /// The batch breaks the contract (a caller bug, not a storage fault).
+    #[error("invalid batch: {0}")]
+    InvalidBatch(&'static str),
+    /// A record did not open under the store key: altered, moved to another key, or rolled
+    /// forward by hand. Delete it (its table and key are given) to go on without it.
+    #[error("record {table}/{key} does not open (altered or moved)")]
+    Corrupt {
+        /// The table.
+        table: String,
+        /// The record key, in hex.
+        key: String,
+    },
+    /// The record opened but its contents were written by a newer olmo.
+    #[error("record {table} has schema {found}, newer than this build reads")]
+    NewerSchema {
+        /// The table.
+        table: String,
+        /// The schema found.
+        found: u16,
+    },
+    /// The backend failed (I/O, the database, the host's own store); its message, which never
+    /// holds record contents (backends only see sealed bytes).
+    #[error("backend: {0}")]
+    Backend(String),
+}
+
+/// Where records live. Implemented by the memory and SQLite backends, and by the application
+/// for its own storage (IndexedDB, a platform database, a network database).
+///
+/// Contract, checked for every backend by [`conformance`](super::conformance):
+/// - a [`Batch`] is applied all or nothing, atomically with respect to every other commit, by
+///   every process sharing the storage;
+/// - each write carries the [`Expect`]ation it was computed from; if any fails, nothing applies
+///   and the result is [`StoreError::Conflict`] naming that record;
+/// - a put stores the value at [`Expect::next_version`];
+/// - reads return what the last successful commit left, and [`Backend::scan`] visits keys in
+///   increasing byte order, at most `limit` of them.
+pub trait Backend: MaybeSend + MaybeSync {
+    /// One record.
+    fn get(
+        &self,
+        table: &str,
+        key: &[u8],
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend;
+
+    /// Several records of one table, in the order of `keys`.
+    fn get_many(
+        &self,
+        table: &str,
+        keys: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend;
+
+    /// Up to `limit` records of `range` in increasing key order; continue with
+    /// [`KeyRange::after`] the last key returned.
+    fn scan(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend;
+
+    /// Applies the batch all or nothing.
+    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend;
+}
+
+/// Bytes as lowercase hex, for messages.
+pub(crate) struct Hex<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

@@ -1,0 +1,148 @@
+//! A backend in memory: for tests, short-lived bots and the reference every other backend is
+//! measured against by the conformance suite.
+
+use std::collections::BTreeMap;
+use std::future::{Future, ready};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::backend::{Backend, Batch, Conflict, KeyRange, MaybeSend, Record, StoreError};
+
+type Tables = BTreeMap<String, BTreeMap<Vec<u8>, Record>>;
+
+/// Records in memory. Clones are handles to the same records, as two processes would share
+/// one database, so the conflict rules can be exercised without a disk.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    tables: Arc<Mutex<Tables>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many records a table holds (for tests and statistics; nothing on a hot path counts).
+    pub fn len(&self, table: &str) -> usize {
+        self.lock().get(table).map_or(0, BTreeMap::len)
+    }
+
+    /// Whether the store holds no record at all.
+    pub fn is_empty(&self) -> bool {
+        self.lock().values().all(BTreeMap::is_empty)
+    }
+
+    /// Every record, for comparing a store before and after an operation that must not change
+    /// it.
+    pub fn snapshot(&self) -> Vec<(String, Vec<u8>, Record)> {
+        self.lock()
+            .iter()
+            .flat_map(|(table, records)| {
+                records
+                    .iter()
+                    .map(move |(key, record)| (table.clone(), key.clone(), record.clone()))
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        // A panic while holding the lock cannot leave a half-applied batch (commit checks
+        // everything before changing anything), so the data is still consistent.
+        self.tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        batch.validate()?;
+        let mut tables = self.lock();
+        for write in &batch.writes {
+            let found = tables
+                .get(&write.table)
+                .and_then(|t| t.get(&write.key))
+                .map(|r| r.version);
+            if !write.expect.matches(found) {
+                return Err(StoreError::Conflict(Box::new(Conflict {
+                    table: write.table.clone(),
+                    key: write.key.clone(),
+                    expected: write.expect,
+                    found,
+                })));
+            }
+        }
+        for write in batch.writes {
+            let table = tables.entry(write.table).or_default();
+            match write.value {
+                Some(value) => {
+                    let version = write.expect.next_version();
+                    table.insert(write.key, Record { version, value });
+                }
+                None => {
+                    table.remove(&write.key);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Backend for MemoryStore {
+    fn get(
+        &self,
+        table: &str,
+        key: &[u8],
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
+        let tables = self.lock();
+        ready(Ok(tables.get(table).and_then(|t| t.get(key)).cloned()))
+    }
+
+    fn get_many(
+        &self,
+        table: &str,
+        keys: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
+        let tables = self.lock();
+        let records = tables.get(table);
+        ready(Ok(keys
+            .iter()
+            .map(|key| records.and_then(|t| t.get(key)).cloned())
+            .collect()))
+    }
+
+    fn scan(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
+        let tables = self.lock();
+        let Some(records) = tables.get(table) else {
+            return ready(Ok(Vec::new()));
+        };
+        let bounds = (range.start.clone(), range.end.clone());
+        if !range_is_ordered(range) {
+            return ready(Ok(Vec::new()));
+        }
+        ready(Ok(records
+            .range::<Vec<u8>, _>(bounds)
+            .take(limit)
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect()))
+    }
+
+    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
+        ready(self.apply(batch))
+    }
+}
+
+/// `BTreeMap::range` panics on a start above its end (or an empty excluded range): such a
+/// range simply holds nothing.
+fn range_is_ordered(range: &KeyRange) -> bool {
+    use std::ops::Bound::{Excluded, Included};
+    match (&range.start, &range.end) {
+        (Included(s), Included(e)) => s <= e,
+        (Included(s), Excluded(e)) | (Excluded(s), Included(e)) => s < e,
+        (Excluded(s), Excluded(e)) => s < e,
+        _ => true,
+    }
+}

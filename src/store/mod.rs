@@ -1,0 +1,27 @@
+//! The store contract: records kept by a [`Backend`] under (table, key), each with a version,
+//! read with `get`, `get_many` and paginated `scan`, and changed only by `commit(batch)`, all or
+//! nothing, every write compare-and-swap on the version it was computed from.
+//!
+//! The core seals every record before a backend sees it ([`Sealer`]), and an operation works
+//! in one [`Txn`]: it reads what it needs, changes it in memory, and commits once. Nothing an
+//! operation produces (a ciphertext to send, a plaintext to show) is handed out before that
+//! commit succeeded; when another process committed first, the commit is a
+//! [`StoreError::Conflict`] and the operation runs again on fresh reads.
+//!
+//! Backends: [`MemoryStore`] here; SQLite, IndexedDB, PostgreSQL and stores written by the
+//! application live outside the core. Every backend runs the same [`conformance`] suite.
+
+mod backend;
+mod block_on;
+pub mod conformance;
+mod memory;
+mod seal;
+mod txn;
+
+pub use backend::{
+    Backend, Batch, Conflict, Expect, KeyRange, MaybeSend, MaybeSync, Record, StoreError, Write,
+};
+pub use block_on::block_on;
+pub use memory::MemoryStore;
+pub use seal::Sealer;
+pub use txn::{Opened, Txn};

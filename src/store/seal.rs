@@ -1,0 +1,154 @@
+//! Sealing records before they reach a backend, and naming them without revealing identifiers.
+//!
+//! A sealed record is `format (1) ‖ nonce (24) ‖ ciphertext ‖ tag (16)`: XChaCha20-Poly1305
+//! under a key derived from the application's [`StorageKey`], with a fresh random nonce, and the
+//! format byte, table, key and version as associated data. So a backend (or anyone who can
+//! write to it) can delete a record or put back an older copy under its old version, but cannot
+//! read one, move it to another key or table, or relabel its version: each of those fails to
+//! open. Inside, the plaintext starts with the record's schema (u16, big-endian).
+//!
+//! Record keys that would reveal an identifier (a user, room, session or sender key) are
+//! HMAC-SHA-256 of it under a second derived key, separated per table.
+
+use std::fmt;
+
+use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use rand_core::CryptoRng;
+use zeroize::{ZeroizeOnDrop, Zeroizing};
+
+use super::backend::{Hex, StoreError};
+use crate::crypto::{hkdf_sha256, hmac_sha256};
+use crate::persist::StorageKey;
+
+const FORMAT: u8 = 1;
+const NONCE_LENGTH: usize = 24;
+const TAG_LENGTH: usize = 16;
+const SCHEMA_LENGTH: usize = 2;
+
+/// The keys that seal and name a store's records, derived from one [`StorageKey`]. Wiped on
+/// drop.
+#[derive(Clone, ZeroizeOnDrop)]
+pub struct Sealer {
+    cipher: Zeroizing<[u8; 32]>,
+    names: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealer(<secret>)")
+    }
+}
+
+impl Sealer {
+    /// The sealing and naming keys of `key`. Different purposes get independent keys, so the
+    /// same storage key may also seal [`persist`](crate::persist) blobs.
+    pub fn new(key: &StorageKey) -> Self {
+        let mut cipher = Zeroizing::new([0u8; 32]);
+        let mut names = Zeroizing::new([0u8; 32]);
+        hkdf_sha256(&[], key.as_bytes(), b"olmo store: seal", cipher.as_mut());
+        hkdf_sha256(&[], key.as_bytes(), b"olmo store: names", names.as_mut());
+        Self { cipher, names }
+    }
+
+    /// The record key for an identifier made of `parts` in `table`: a keyed hash, so the same
+    /// parts give the same key and a backend learns nothing from it. Parts are length-prefixed,
+    /// so (`"ab"`, `"c"`) and (`"a"`, `"bc"`) differ.
+    pub fn name(&self, table: &str, parts: &[&[u8]]) -> Vec<u8> {
+        let mut framed = Vec::new();
+        for part in std::iter::once(&table.as_bytes()).chain(parts) {
+            framed.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            framed.extend_from_slice(part);
+        }
+        hmac_sha256(self.names.as_ref(), &[&framed]).to_vec()
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        // The key is 32 bytes by construction.
+        XChaCha20Poly1305::new_from_slice(self.cipher.as_ref()).unwrap_or_else(|_| unreachable!())
+    }
+
+    /// Seals `plaintext` (schema first) as the value of (table, key) at `version`.
+    pub fn seal(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        schema: u16,
+        plaintext: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LENGTH];
+        rng.fill_bytes(&mut nonce);
+        let mut message = Zeroizing::new(Vec::with_capacity(SCHEMA_LENGTH + plaintext.len()));
+        message.extend_from_slice(&schema.to_be_bytes());
+        message.extend_from_slice(plaintext);
+        let aad = associated_data(table, key, version);
+        let cipher = self.cipher();
+        // Encryption fails only beyond 256 GiB of plaintext.
+        let ciphertext = cipher
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: &message,
+                    aad: &aad,
+                },
+            )
+            .unwrap_or_else(|_| unreachable!());
+        let mut out = Vec::with_capacity(1 + NONCE_LENGTH + ciphertext.len());
+        out.push(FORMAT);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    /// Opens a record sealed by [`Sealer::seal`] for exactly this (table, key, version), giving
+    /// its schema and plaintext.
+    pub fn open(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        sealed: &[u8],
+    ) -> Result<(u16, Zeroizing<Vec<u8>>), StoreError> {
+        let corrupt = || StoreError::Corrupt {
+            table: table.to_owned(),
+            key: Hex(key).to_string(),
+        };
+        let Some((&FORMAT, rest)) = sealed.split_first() else {
+            return Err(corrupt());
+        };
+        if rest.len() < NONCE_LENGTH + TAG_LENGTH + SCHEMA_LENGTH {
+            return Err(corrupt());
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LENGTH);
+        let aad = associated_data(table, key, version);
+        let cipher = self.cipher();
+        let nonce: &[u8; NONCE_LENGTH] = nonce.try_into().map_err(|_| corrupt())?;
+        let message = Zeroizing::new(
+            cipher
+                .decrypt(
+                    nonce.into(),
+                    Payload {
+                        msg: ciphertext,
+                        aad: &aad,
+                    },
+                )
+                .map_err(|_| corrupt())?,
+        );
+        let schema = u16::from_be_bytes([message[0], message[1]]);
+        Ok((schema, Zeroizing::new(message[SCHEMA_LENGTH..].to_vec())))
+    }
+}
+
+/// `format ‖ len(table) ‖ table ‖ len(key) ‖ key ‖ version`, lengths and version big-endian.
+fn associated_data(table: &str, key: &[u8], version: u64) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(1 + 16 + table.len() + key.len() + 8);
+    aad.push(FORMAT);
+    aad.extend_from_slice(&(table.len() as u64).to_be_bytes());
+    aad.extend_from_slice(table.as_bytes());
+    aad.extend_from_slice(&(key.len() as u64).to_be_bytes());
+    aad.extend_from_slice(key);
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
