@@ -1,0 +1,305 @@
+//! SQLite behind olmo's store contract ([`olmo::store::Backend`]).
+//!
+//! One connection per store handle does all reads and writes, so a process never races itself
+//! for SQLite's write lock (the "database is locked" storms of many writer connections). Each
+//! commit is one `BEGIN IMMEDIATE` transaction that first checks every write's expected version
+//! and applies nothing on a mismatch. Several processes may open one file: SQLite serialises
+//! their transactions (waiting up to [`Options::busy_timeout`] for the lock), and the version
+//! checks turn a stale write into a [`StoreError::Conflict`] instead of an overwrite.
+//!
+//! Durability: WAL, `synchronous=FULL` by default (a commit is on disk when it returns);
+//! [`Durability::Normal`] trades the last commits before a power loss (never consistency) for
+//! speed when a backlog is decrypted in batches. Nothing is written while idle: there are no
+//! background tasks. The WAL is checkpointed automatically and truncated to
+//! [`Options::journal_size_limit`], and fully on drop.
+//!
+//! Values arrive sealed by the core; this backend needs no cipher of its own.
+
+use std::future::{Future, ready};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use olmo::store::{Backend, Batch, Conflict, KeyRange, Record, StoreError};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+mod migrations;
+
+/// How much a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: a returned commit survives a power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a returned commit survives the process being killed, and the
+    /// database stays consistent on power loss, but the last commits may be lost then.
+    Normal,
+}
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Commit durability.
+    pub durability: Durability,
+    /// How long a commit waits for another process's transaction to finish.
+    pub busy_timeout: Duration,
+    /// The size the WAL file is truncated to after a checkpoint, in bytes.
+    pub journal_size_limit: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Full,
+            busy_timeout: Duration::from_secs(10),
+            journal_size_limit: 4 << 20,
+        }
+    }
+}
+
+/// A store in one SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+fn backend_error(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(format!("sqlite: {error}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the store at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, &Options::default())
+    }
+
+    /// Opens the store at `path`.
+    pub fn open_with(path: impl AsRef<Path>, options: &Options) -> Result<Self, StoreError> {
+        let connection = Connection::open(path).map_err(backend_error)?;
+        Self::configure(connection, options)
+    }
+
+    /// A store in memory (one handle only; for tests).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let connection = Connection::open_in_memory().map_err(backend_error)?;
+        Self::configure(connection, &Options::default())
+    }
+
+    fn configure(mut connection: Connection, options: &Options) -> Result<Self, StoreError> {
+        connection
+            .busy_timeout(options.busy_timeout)
+            .map_err(backend_error)?;
+        // WAL is a property of the file, set outside any transaction; the rest are per
+        // connection.
+        let synchronous = match options.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        connection
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = {synchronous};
+                 PRAGMA journal_size_limit = {};",
+                options.journal_size_limit
+            ))
+            .map_err(backend_error)?;
+        migrations::run(&mut connection)?;
+        Ok(Self {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // Every transaction is finished or rolled back before the guard drops, so a poisoned
+        // lock still guards a consistent connection.
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get_now(&self, table: &str, key: &[u8]) -> Result<Option<Record>, StoreError> {
+        read_record(&self.lock(), table, key)
+    }
+
+    fn get_many_now(
+        &self,
+        table: &str,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Record>>, StoreError> {
+        let connection = self.lock();
+        // One read transaction, so the records come from one state of the database.
+        let tx = connection.unchecked_transaction().map_err(backend_error)?;
+        let records = keys
+            .iter()
+            .map(|key| read_record(&tx, table, key))
+            .collect::<Result<_, _>>()?;
+        tx.finish().map_err(backend_error)?;
+        Ok(records)
+    }
+
+    fn scan_now(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Record)>, StoreError> {
+        let (start, start_value) = match &range.start {
+            Bound::Included(k) => ("AND key >= ?2", k.clone()),
+            Bound::Excluded(k) => ("AND key > ?2", k.clone()),
+            Bound::Unbounded => ("AND ?2 IS NOT NULL", Vec::new()),
+        };
+        let (end, end_value) = match &range.end {
+            Bound::Included(k) => ("AND key <= ?3", k.clone()),
+            Bound::Excluded(k) => ("AND key < ?3", k.clone()),
+            Bound::Unbounded => ("AND ?3 IS NOT NULL", Vec::new()),
+        };
+        let sql = format!(
+            "SELECT key, version, value FROM records WHERE tbl = ?1 {start} {end}
+             ORDER BY key LIMIT ?4"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(&sql).map_err(backend_error)?;
+        let rows = statement
+            .query_map(params![table, start_value, end_value, limit], |row| {
+                Ok((
+                    row.get::<_, Vec<u8>>(0)?,
+                    Record {
+                        version: version_from_sql(row.get(1)?),
+                        value: row.get(2)?,
+                    },
+                ))
+            })
+            .map_err(backend_error)?;
+        rows.collect::<Result<_, _>>().map_err(backend_error)
+    }
+
+    fn commit_now(&self, batch: Batch) -> Result<(), StoreError> {
+        batch.validate()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut connection = self.lock();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend_error)?;
+        for write in &batch.writes {
+            let found = read_version(&tx, &write.table, &write.key)?;
+            if !write.expect.matches(found) {
+                // Dropping `tx` rolls back; nothing was written yet.
+                return Err(StoreError::Conflict(Box::new(Conflict {
+                    table: write.table.clone(),
+                    key: write.key.clone(),
+                    expected: write.expect,
+                    found,
+                })));
+            }
+        }
+        for write in &batch.writes {
+            match &write.value {
+                Some(value) => tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO records (tbl, key, version, value)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            write.table,
+                            write.key,
+                            version_to_sql(write.expect.next_version()),
+                            value
+                        ])
+                    }),
+                None => tx
+                    .prepare_cached("DELETE FROM records WHERE tbl = ?1 AND key = ?2")
+                    .and_then(|mut s| s.execute(params![write.table, write.key])),
+            }
+            .map_err(backend_error)?;
+        }
+        tx.commit().map_err(backend_error)
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Leave no WAL behind; a failure here only means the next open replays it.
+        let _ = self
+            .lock()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    }
+}
+
+fn read_record(
+    connection: &Connection,
+    table: &str,
+    key: &[u8],
+) -> Result<Option<Record>, StoreError> {
+    connection
+        .prepare_cached("SELECT version, value FROM records WHERE tbl = ?1 AND key = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![table, key], |row| {
+                Ok(Record {
+                    version: version_from_sql(row.get(0)?),
+                    value: row.get(1)?,
+                })
+            })
+            .optional()
+        })
+        .map_err(backend_error)
+}
+
+fn read_version(
+    connection: &Connection,
+    table: &str,
+    key: &[u8],
+) -> Result<Option<u64>, StoreError> {
+    connection
+        .prepare_cached("SELECT version FROM records WHERE tbl = ?1 AND key = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![table, key], |row| row.get::<_, i64>(0))
+                .optional()
+        })
+        .map(|v| v.map(version_from_sql))
+        .map_err(backend_error)
+}
+
+/// SQLite integers are signed: versions are stored as their two's-complement bit pattern.
+fn version_to_sql(version: u64) -> i64 {
+    i64::from_ne_bytes(version.to_ne_bytes())
+}
+
+fn version_from_sql(value: i64) -> u64 {
+    u64::from_ne_bytes(value.to_ne_bytes())
+}
+
+impl Backend for SqliteStore {
+    fn get(
+        &self,
+        table: &str,
+        key: &[u8],
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
+        ready(self.get_now(table, key))
+    }
+
+    fn get_many(
+        &self,
+        table: &str,
+        keys: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + Send {
+        ready(self.get_many_now(table, keys))
+    }
+
+    fn scan(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + Send {
+        ready(self.scan_now(table, range, limit))
+    }
+
+    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ready(self.commit_now(batch))
+    }
+}
