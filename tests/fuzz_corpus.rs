@@ -245,7 +245,8 @@ fn omemo_fixture_is_live() {
 }
 
 /// The wire seeds decode, the bundle seeds are accepted (but for the small-order identities,
-/// refused), and the stanza seeds parse as something: the fuzzer starts past the decoders.
+/// refused), and the stanza seeds parse as something (but for the hostile shapes, refused by a
+/// limit): the fuzzer starts past the decoders.
 #[test]
 fn omemo_seeds_decode() {
     use olmo::omemo::stanza::{self, DeviceList, Encrypted, Envelope};
@@ -259,7 +260,20 @@ fn omemo_seeds_decode() {
                     || Omemo03::open_key_exchange(&data).is_ok()
             }
             "omemo_stanza_parse" => {
-                let xml = std::str::from_utf8(&data).unwrap();
+                let hostile;
+                let xml = match data[..] {
+                    // A hostile shape: refused with a limit, or (within the limits) parsed.
+                    [0, shape, a, b, ref tail @ ..] => {
+                        let tail = std::str::from_utf8(tail).unwrap();
+                        hostile = checks::hostile_stanza(shape, a, b, tail);
+                        let refusal = Encrypted::parse(&hostile).map(drop);
+                        if matches!(refusal, Err(stanza::StanzaError::TooLarge(_))) {
+                            continue;
+                        }
+                        hostile.as_str()
+                    }
+                    _ => std::str::from_utf8(&data).unwrap(),
+                };
                 Encrypted::parse(xml).is_ok()
                     || stanza::Bundle::parse(xml).is_ok()
                     || DeviceList::parse(xml).is_ok()

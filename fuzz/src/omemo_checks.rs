@@ -236,12 +236,120 @@ fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
 /// [`DeviceList`] and [`Envelope`] parsing. None may panic; what parses serializes to XML that
 /// parses back to the same value (for `<encrypted>`: with OMEMO 2 keys grouped by JID, as
 /// documented) and serializes to the same text again.
+///
+/// An input `0, shape, a, b, tail…` (a leading NUL is never XML, so no ordinary input is lost)
+/// is instead the [`hostile_stanza`] those bytes choose, up to the input size limit, so the
+/// fuzzer explores the shapes that once took quadratic time (libFuzzer's timeout catches a
+/// slow one).
 pub fn check_omemo_stanza_parse(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    check_encrypted_round_trip(&text);
-    check_bundle_round_trip(&text);
-    check_device_list_round_trip(&text);
-    check_envelope_round_trip(&text, data);
+    if let [0, shape, a, b, tail @ ..] = data {
+        let xml = hostile_stanza(*shape, *a, *b, &String::from_utf8_lossy(tail));
+        return check_stanza_text(&xml, xml.as_bytes());
+    }
+    check_stanza_text(&String::from_utf8_lossy(data), data);
+}
+
+fn check_stanza_text(text: &str, raw: &[u8]) {
+    check_encrypted_round_trip(text);
+    check_bundle_round_trip(text);
+    check_device_list_round_trip(text);
+    check_envelope_round_trip(text, raw);
+}
+
+/// An OMEMO 2 `<encrypted>` of one of the shapes whose parsing cost grows with a product of
+/// counts; `a` and `b` scale the counts (255 fills the input size limit), `tail` is appended
+/// to the root's content. Elements are added while they fit under [`stanza::Limit::InputBytes`].
+/// `shape % 6`:
+/// - 0: the root declares `32·a` prefixes, `32·b` children declare one more each;
+/// - 1: the same, the children redeclaring the default namespace;
+/// - 2: `a % 64` nested levels declaring `b` prefixes each, then leaves declaring one more;
+/// - 3: the root carries `a·b` attributes;
+/// - 4: `a·b` tiny elements, comments and processing instructions;
+/// - 5: the root carries three attributes of `a·b` bytes each.
+pub fn hostile_stanza(shape: u8, a: u8, b: u8, tail: &str) -> String {
+    let (a, b) = (usize::from(a), usize::from(b));
+    let parts = match shape % 6 {
+        0 => HostileParts {
+            attributes: prefixes("p", 32 * a),
+            repeated: vec!["<c xmlns:q='u'/>".into(); 32 * b],
+            ..HostileParts::default()
+        },
+        1 => HostileParts {
+            attributes: prefixes("p", 32 * a),
+            repeated: vec!["<c xmlns='u'/>".into(); 32 * b],
+            ..HostileParts::default()
+        },
+        2 => {
+            let levels = a % 64;
+            HostileParts {
+                open: (0..levels)
+                    .map(|level| format!("<d{}>", prefixes(&format!("l{level}x"), b).concat()))
+                    .collect(),
+                repeated: vec!["<c xmlns:q='u'/>".into(); 32_768],
+                close: "</d>".repeat(levels),
+                ..HostileParts::default()
+            }
+        }
+        3 => HostileParts {
+            attributes: (0..a * b).map(|i| format!(" a{i}=''")).collect(),
+            ..HostileParts::default()
+        },
+        4 => HostileParts {
+            repeated: ["<a/>", "<!---->", "<?a?>", "x"]
+                .iter()
+                .cycle()
+                .take(a * b)
+                .map(|node| (*node).to_owned())
+                .collect(),
+            ..HostileParts::default()
+        },
+        _ => HostileParts {
+            attributes: ["a", "b", "c"]
+                .iter()
+                .map(|name| format!(" {name}='{}'", "v".repeat(a * b)))
+                .collect(),
+            ..HostileParts::default()
+        },
+    };
+    parts.assemble(tail)
+}
+
+/// ` xmlns:{name}0='u' xmlns:{name}1='u' …`, `n` declarations.
+fn prefixes(name: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!(" xmlns:{name}{i}='u'")).collect()
+}
+
+/// A [`hostile_stanza`] in parts: root attributes and repeated elements are added while they
+/// fit, between fixed opening and closing runs of elements.
+#[derive(Default)]
+struct HostileParts {
+    attributes: Vec<String>,
+    open: String,
+    repeated: Vec<String>,
+    close: String,
+}
+
+impl HostileParts {
+    fn assemble(&self, tail: &str) -> String {
+        let end = format!("{tail}{}</encrypted>", self.close);
+        let mut xml = String::from("<encrypted xmlns='urn:xmpp:omemo:2'");
+        push_while_it_fits(&mut xml, &self.attributes, 1 + self.open.len() + end.len());
+        xml.push('>');
+        xml.push_str(&self.open);
+        push_while_it_fits(&mut xml, &self.repeated, end.len());
+        xml.push_str(&end);
+        xml
+    }
+}
+
+/// Appends `parts` while `xml` stays `reserve` bytes under the input size limit.
+fn push_while_it_fits(xml: &mut String, parts: &[String], reserve: usize) {
+    for part in parts {
+        if xml.len() + part.len() + reserve > stanza::Limit::InputBytes.max() {
+            break;
+        }
+        xml.push_str(part);
+    }
 }
 
 fn check_encrypted_round_trip(xml: &str) {
@@ -923,6 +1031,18 @@ pub fn check_omemo_decrypt(data: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // Seeds
 
+/// [`hostile_stanza`] headers: each shape at full size (long values, with a header, parse), and
+/// one within the limits that parses.
+const HOSTILE_STANZA_SEEDS: &[(&str, &[u8])] = &[
+    ("hostile-prefixes", &[0, 0, 255, 255]),
+    ("hostile-default-redeclared", &[0, 1, 255, 255]),
+    ("hostile-deep-declarations", &[0, 2, 62, 40]),
+    ("hostile-attributes", &[0, 3, 255, 255]),
+    ("hostile-nodes", &[0, 4, 255, 255]),
+    ("hostile-long-values", b"\0\x05\xff\xff<header sid='1'/>"),
+    ("hostile-within-limits", b"\0\x01\0\xff<header sid='1'/>"),
+];
+
 /// A few hand-written stanzas: wrappers, prefixes, CDATA, comments, character references.
 const HAND_WRITTEN_STANZAS: &[(&str, &str)] = &[
     (
@@ -1133,6 +1253,9 @@ pub fn omemo_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         if name.starts_with("bundle") {
             seeds.push(("omemo_bundle", (*name).to_owned(), with(0, xml.as_bytes())));
         }
+    }
+    for (name, header) in HOSTILE_STANZA_SEEDS {
+        seeds.push(("omemo_stanza_parse", (*name).to_owned(), header.to_vec()));
     }
     seeds
 }

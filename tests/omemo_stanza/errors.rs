@@ -443,6 +443,13 @@ fn limit_values() {
     assert_eq!(Limit::Keys.max(), 10_000);
     assert_eq!(Limit::PreKeys.max(), 1_000);
     assert_eq!(Limit::Devices.max(), 1_000);
+    assert_eq!(Limit::Nodes.max(), 40_000);
+    assert_eq!(Limit::Attributes.max(), 64);
+    assert_eq!(Limit::Namespaces.max(), 16);
+    assert_eq!(
+        StanzaError::TooLarge(Limit::Namespaces).to_string(),
+        "too large: namespace prefixes in scope (at most 16)"
+    );
     assert_eq!(
         StanzaError::TooLarge(Limit::Keys).to_string(),
         "too large: number of keys (at most 10000)"

@@ -11,6 +11,7 @@ mod device_list;
 mod encrypted;
 mod envelope;
 mod errors;
+mod hostile;
 mod properties;
 
 use base64ct::{Base64, Encoding};

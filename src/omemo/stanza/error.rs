@@ -10,6 +10,15 @@ pub enum Limit {
     InputBytes,
     /// Element nesting depth of the whole document, the root element counting as 1.
     Depth,
+    /// Nodes of the whole document: elements, text runs, comments, processing instructions.
+    /// A full header of [`Limit::Keys`] keys, line-wrapped, needs three per key.
+    Nodes,
+    /// Attributes on one element, namespace declarations included. Costs grow with their square.
+    Attributes,
+    /// Distinct namespace prefixes (the default namespace counting as one) in scope at any
+    /// element. Costs grow with this number times the number of elements; real stanzas use a
+    /// handful.
+    Namespaces,
     /// `<key>` elements in one `<encrypted>` header.
     Keys,
     /// Pre-keys in one bundle.
@@ -24,6 +33,9 @@ impl Limit {
         match self {
             Limit::InputBytes => 256 * 1024,
             Limit::Depth => 64,
+            Limit::Nodes => 40_000,
+            Limit::Attributes => 64,
+            Limit::Namespaces => 16,
             Limit::Keys => 10_000,
             Limit::PreKeys => 1_000,
             Limit::Devices => 1_000,
@@ -36,6 +48,9 @@ impl fmt::Display for Limit {
         let what = match self {
             Limit::InputBytes => "input size in bytes",
             Limit::Depth => "element depth",
+            Limit::Nodes => "number of nodes",
+            Limit::Attributes => "attributes per element",
+            Limit::Namespaces => "namespace prefixes in scope",
             Limit::Keys => "number of keys",
             Limit::PreKeys => "number of pre-keys",
             Limit::Devices => "number of devices",

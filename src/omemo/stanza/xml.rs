@@ -2,7 +2,8 @@
 //!
 //! Reading goes through [`parse_document`], the single hardened entry point: it bounds the input
 //! size, refuses DTDs (so no entity expansion beyond the five predefined ones), and bounds the
-//! element depth before any element code runs. Lookups match elements by expanded name
+//! element depth, attributes per element, namespace prefixes in scope and node count, so that
+//! any input parses in time linear in its size. Lookups match elements by expanded name
 //! (namespace + local name), so prefixed and inherited namespace declarations parse alike.
 //! Writing is a small escaping [`Writer`]: element and attribute names are ours, every value
 //! passes through one escaper.
@@ -13,6 +14,8 @@ use roxmltree::{Document, Node, ParsingOptions};
 use super::MAX_DEVICE_ID;
 use super::error::{Limit, StanzaError};
 
+mod scan;
+
 /// The namespace the `xml:` prefix is bound to.
 pub(super) const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
@@ -22,42 +25,23 @@ pub(super) const PUBSUB_WRAPPERS: &[&str] = &[
     "iq", "message", "pubsub", "event", "items", "item", "publish",
 ];
 
-/// Parses `xml` within the [`Limit`]s: size first, then well-formedness, then depth.
+/// Parses `xml` within the [`Limit`]s: size first, then (in one linear scan, before roxmltree
+/// does any work that grows faster than the input) depth, attributes per element and namespace
+/// prefixes in scope, then well-formedness and the node count.
 pub(super) fn parse_document(xml: &str) -> Result<Document<'_>, StanzaError> {
     if xml.len() > Limit::InputBytes.max() {
         return Err(StanzaError::TooLarge(Limit::InputBytes));
     }
+    scan::check_structure(xml)?;
     let options = ParsingOptions {
         allow_dtd: false,
+        nodes_limit: u32::try_from(Limit::Nodes.max()).unwrap_or(u32::MAX),
         ..ParsingOptions::default()
     };
-    let doc = Document::parse_with_options(xml, options)
-        .map_err(|e| StanzaError::Malformed(e.to_string()))?;
-    check_depth(&doc)?;
-    Ok(doc)
-}
-
-/// Rejects documents nested deeper than [`Limit::Depth`], without recursion: nodes come in
-/// document order, so a parent's depth is known before its children's, and `depths[id]` is the
-/// depth of the node with that id.
-fn check_depth(doc: &Document<'_>) -> Result<(), StanzaError> {
-    let mut depths: Vec<u8> = Vec::with_capacity(doc.descendants().len());
-    for node in doc.root().descendants() {
-        let parent = node
-            .parent()
-            .and_then(|p| depths.get(p.id().get_usize()).copied())
-            .unwrap_or(0);
-        let depth = if node.is_element() {
-            parent.saturating_add(1)
-        } else {
-            parent
-        };
-        if usize::from(depth) > Limit::Depth.max() {
-            return Err(StanzaError::TooLarge(Limit::Depth));
-        }
-        depths.push(depth);
-    }
-    Ok(())
+    Document::parse_with_options(xml, options).map_err(|e| match e {
+        roxmltree::Error::NodesLimitReached => StanzaError::TooLarge(Limit::Nodes),
+        e => StanzaError::Malformed(e.to_string()),
+    })
 }
 
 /// One element a parser looks for, and what finding it means (usually a [`Version`]).
