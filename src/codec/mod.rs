@@ -9,6 +9,7 @@ use thiserror::Error;
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The input ended in the middle of a value.
     #[error("the input is truncated")]

@@ -32,6 +32,7 @@ use thiserror::Error;
 
 /// A key, signature or DH result was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The key or signature has the wrong number of bytes.
     #[error("expected {expected} bytes, got {actual}")]

@@ -45,6 +45,7 @@ pub enum SignBit {
 
 /// A point conversion or XEdDSA verification was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum XEdDsaError {
     /// The encoding is not the canonical one (a coordinate ≥ 2^255 − 19).
     #[error("the key is not canonically encoded")]

@@ -89,6 +89,7 @@ impl fmt::Debug for StorageKey {
 
 /// Why stored state could not be restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum PersistError {
     /// The blob is not in our format (bad magic or too short).
     #[error("not an olmo storage blob")]

@@ -45,6 +45,7 @@ pub trait RatchetProfile: sealed::Sealed {
 
 /// Why a message could not be decrypted. The ratchet state is unchanged after any of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum DecryptError {
     /// The message's index was already decrypted in this chain (a replay or duplicate).
     #[error("message {index} of this chain was already decrypted")]
@@ -81,6 +82,7 @@ pub enum DecryptError {
 
 /// Why a message could not be encrypted. The state is unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum EncryptError {
     /// No sending chain can be made yet (a responder that has received nothing).
     #[error("no message has been received yet, so there is no chain to send on")]

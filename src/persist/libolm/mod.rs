@@ -21,6 +21,7 @@ const MAC_LENGTH: usize = 8;
 
 /// Why a libolm pickle could not be imported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum LibolmPickleError {
     /// The pickle is not valid base64.
     #[error("the pickle is not valid base64")]
