@@ -54,8 +54,8 @@ impl ReplayRecord {
         Self::default()
     }
 
-    /// Records that the message `decrypted` was decrypted from belongs to the event `event_id`
-    /// (the event id, or any identity the caller prefers, such as a hash of the event). The
+    /// Records that the message behind `decrypted` came in the event `event_id` (the event
+    /// id, or any identity the caller prefers, such as a hash of the event). The
     /// same event again is fine; a different event for a seen index is a [`Replay`] and leaves
     /// the record unchanged.
     pub fn check(&mut self, decrypted: &DecryptedMessage, event_id: &str) -> Result<(), Replay> {
