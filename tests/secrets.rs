@@ -127,3 +127,41 @@ fn omemo_debug_output_hides_secrets_and_plaintext() {
     let seed = identity.seed().unwrap();
     assert!(!shown.contains(&base64_of(&seed[..])[..12]));
 }
+
+/// The results that carry a plaintext print neither its text nor its bytes, whatever `Debug`
+/// the `zeroize` in use gives `Zeroizing` (1.9.0 and older print the contents).
+#[test]
+fn decrypted_results_hide_their_plaintext() {
+    use olmo::olm::OlmMessage;
+
+    const PLAINTEXT: &[u8] = b"top secret plaintext";
+    let alice = Account::new();
+    let mut bob = Account::new();
+    bob.generate_one_time_keys(1);
+    let (_, otk) = bob.unpublished_one_time_keys()[0];
+    let mut outbound = alice
+        .create_outbound_session(bob.curve25519_key(), otk)
+        .unwrap();
+    let OlmMessage::PreKey(pre_key) = outbound.encrypt(PLAINTEXT).unwrap() else {
+        panic!("the first message is a pre-key message");
+    };
+    let created = bob
+        .create_inbound_session(alice.curve25519_key(), &pre_key)
+        .unwrap();
+    assert_eq!(&created.plaintext[..], PLAINTEXT);
+
+    let mut group = GroupSession::new(Timestamp::from_millis(0));
+    let mut inbound = InboundGroupSession::new(&group.session_key());
+    let decrypted = inbound.decrypt(&group.encrypt(PLAINTEXT).unwrap()).unwrap();
+    assert_eq!(&decrypted.plaintext[..], PLAINTEXT);
+
+    for shown in [format!("{created:?}"), format!("{decrypted:?}")] {
+        assert!(!shown.contains("top secret"), "plaintext in Debug: {shown}");
+        let as_numbers = format!("{:?}", &PLAINTEXT[..4]);
+        let as_numbers = &as_numbers[1..as_numbers.len() - 1];
+        assert!(
+            !shown.contains(as_numbers),
+            "plaintext bytes in Debug: {shown}"
+        );
+    }
+}

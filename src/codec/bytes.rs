@@ -4,16 +4,37 @@ use zeroize::Zeroizing;
 
 use super::DecodeError;
 
-/// Appends fixed-width fields. The buffer is wiped on drop: it usually holds secrets.
-#[derive(Default)]
+/// The first buffer's size: most stored sessions and pickles fit without growing.
+const INITIAL_CAPACITY: usize = 256;
+
+/// Appends fixed-width fields. The buffer usually holds secrets, so it is wiped on drop, and it
+/// never grows by `Vec`'s own reallocation, which frees the old copy unwiped: when full, the
+/// bytes move into a fresh buffer of twice the capacity and the old one is wiped as it drops.
 pub(crate) struct ByteWriter {
     buffer: Zeroizing<Vec<u8>>,
+    /// How many times the bytes moved to a larger buffer (tests check every growth is ours).
+    #[cfg(test)]
+    growths: usize,
+}
+
+impl Default for ByteWriter {
+    fn default() -> Self {
+        Self::with_capacity(INITIAL_CAPACITY)
+    }
 }
 
 impl ByteWriter {
+    /// A writer whose first buffer holds `capacity` bytes (more are fine: it grows).
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            buffer: Zeroizing::new(Vec::with_capacity(capacity)),
+            #[cfg(test)]
+            growths: 0,
+        }
+    }
+
     pub(crate) fn u8(&mut self, value: u8) -> &mut Self {
-        self.buffer.push(value);
-        self
+        self.bytes(&[value])
     }
 
     pub(crate) fn bool(&mut self, value: bool) -> &mut Self {
@@ -29,12 +50,39 @@ impl ByteWriter {
     }
 
     pub(crate) fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
+        self.make_room(bytes.len());
+        let capacity = self.buffer.capacity();
         self.buffer.extend_from_slice(bytes);
+        debug_assert_eq!(
+            capacity,
+            self.buffer.capacity(),
+            "Vec reallocated by itself"
+        );
         self
     }
 
     pub(crate) fn finish(self) -> Zeroizing<Vec<u8>> {
         self.buffer
+    }
+
+    /// Moves the bytes into a buffer with room for `extra` more, doubling the capacity.
+    fn make_room(&mut self, extra: usize) {
+        let needed = self.buffer.len().saturating_add(extra);
+        if needed <= self.buffer.capacity() {
+            return;
+        }
+        let mut capacity = self.buffer.capacity().max(1);
+        while capacity < needed {
+            capacity = capacity.saturating_mul(2);
+        }
+        let mut larger = Zeroizing::new(Vec::with_capacity(capacity));
+        larger.extend_from_slice(&self.buffer);
+        // The assignment drops the old buffer, and `Zeroizing` wipes it first.
+        self.buffer = larger;
+        #[cfg(test)]
+        {
+            self.growths += 1;
+        }
     }
 }
 
@@ -105,5 +153,48 @@ impl<'a> ByteReader<'a> {
         } else {
             Err(DecodeError::TrailingBytes)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writing far past the first capacity: every change of capacity is one of our growths
+    /// (a copy into a fresh buffer, the old one wiped), none is `Vec` reallocating by itself.
+    #[test]
+    fn growth_copies_into_a_fresh_buffer() {
+        let mut writer = ByteWriter::with_capacity(4);
+        let mut capacity_changes = 0;
+        let mut expected = Vec::new();
+        for value in 0..1000u32 {
+            let capacity = writer.buffer.capacity();
+            let growths = writer.growths;
+            writer.u32(value).u8(7);
+            expected.extend_from_slice(&value.to_be_bytes());
+            expected.push(7);
+            if writer.buffer.capacity() != capacity {
+                capacity_changes += 1;
+                assert_eq!(
+                    writer.growths,
+                    growths + 1,
+                    "a growth not made by make_room"
+                );
+            }
+        }
+        assert!(
+            capacity_changes >= 10,
+            "the writer grew {capacity_changes} times"
+        );
+        assert_eq!(writer.growths, capacity_changes);
+        assert_eq!(&*writer.finish(), &expected[..]);
+    }
+
+    #[test]
+    fn a_writer_sized_right_never_grows() {
+        let mut writer = ByteWriter::with_capacity(12);
+        writer.u32(1).u64(2);
+        assert_eq!(writer.growths, 0);
+        assert_eq!(writer.finish().len(), 12);
     }
 }

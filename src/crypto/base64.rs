@@ -4,7 +4,7 @@
 //! same functions are safe for secret material (CVE-2024-45192 was libolm's table-driven base64).
 
 use base64ct::{Base64, Base64Unpadded, Encoding};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::KeyError;
 
@@ -28,9 +28,32 @@ pub fn encode_secret(bytes: &[u8]) -> Zeroizing<String> {
     Zeroizing::new(Base64Unpadded::encode_string(bytes))
 }
 
-/// Decodes secret base64; the result is wiped when dropped.
+/// Decodes secret base64; the result is wiped when dropped. The bytes are decoded into a
+/// buffer of ours, so those decoded before an error is found are wiped too.
 pub fn decode_secret(text: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    decode(text).map(Zeroizing::new)
+    let mut buffer = Zeroizing::new(vec![0u8; decoded_length_bound(text.len())]);
+    let length = decode_into(text, &mut buffer)?;
+    buffer.truncate(length);
+    Ok(buffer)
+}
+
+/// The most bytes `length` characters of base64 decode to.
+fn decoded_length_bound(length: usize) -> usize {
+    length / 4 * 3 + length % 4 * 3 / 4
+}
+
+/// Decodes into `buffer`, returning the decoded length; wipes the buffer on error.
+fn decode_into(text: &str, buffer: &mut [u8]) -> Result<usize, KeyError> {
+    let decoded = if text.ends_with('=') {
+        Base64::decode(text, buffer)
+    } else {
+        Base64Unpadded::decode(text, buffer)
+    };
+    let length = decoded.map(<[u8]>::len);
+    length.map_err(|_| {
+        buffer.zeroize();
+        KeyError::Base64
+    })
 }
 
 #[cfg(test)]
@@ -51,5 +74,19 @@ mod tests {
     fn secret_round_trip() {
         let text = encode_secret(&[7u8; 33]);
         assert_eq!(&*decode_secret(&text).unwrap(), &[7u8; 33]);
+        assert_eq!(&decode_secret("AAE=").unwrap()[..], [0, 1]);
+        assert!(decode_secret("AAE==").is_err());
+    }
+
+    /// Text that is bad only at its end: the bytes decoded before it are wiped.
+    #[test]
+    fn a_decode_error_wipes_the_decoded_bytes() {
+        let mut text = encode(b"secret secret secret");
+        text.pop();
+        text.push('!');
+        let mut buffer = vec![0u8; decoded_length_bound(text.len())];
+        assert_eq!(decode_into(&text, &mut buffer), Err(KeyError::Base64));
+        assert!(buffer.iter().all(|byte| *byte == 0), "left: {buffer:?}");
+        assert!(decode_secret(&text).is_err());
     }
 }

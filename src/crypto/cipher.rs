@@ -64,11 +64,23 @@ impl CipherKeys {
     }
 
     /// Reverses [`CipherKeys::encrypt`]. Call only after [`CipherKeys::verify_mac`] succeeded.
+    /// Decrypts in a buffer of ours, so a plaintext whose padding is refused is wiped as well.
     pub fn decrypt(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, CipherError> {
-        cbc::Decryptor::<Aes256>::new(&self.aes_key.into(), &self.iv.into())
-            .decrypt_padded_vec::<Pkcs7>(ciphertext)
-            .map(Zeroizing::new)
-            .map_err(|_| CipherError::Padding)
+        let mut buffer = Zeroizing::new(ciphertext.to_vec());
+        let length = self.decrypt_in_place(&mut buffer)?;
+        buffer.truncate(length);
+        Ok(buffer)
+    }
+
+    /// Decrypts `buffer` in place and returns the plaintext's length. On a padding error the
+    /// buffer holds a decrypted but refused plaintext: it is wiped before the error returns.
+    fn decrypt_in_place(&self, buffer: &mut [u8]) -> Result<usize, CipherError> {
+        let decryptor = cbc::Decryptor::<Aes256>::new(&self.aes_key.into(), &self.iv.into());
+        let length = decryptor.decrypt_padded::<Pkcs7>(buffer).map(<[u8]>::len);
+        length.map_err(|_| {
+            buffer.zeroize();
+            CipherError::Padding
+        })
     }
 
     /// The full HMAC-SHA-256 of the concatenated parts; protocols truncate it.
@@ -115,5 +127,20 @@ mod tests {
         );
         assert_eq!(&*keys.decrypt(&ciphertext).unwrap(), b"attack at dawn");
         assert_eq!(keys.decrypt(&ciphertext[..15]), Err(CipherError::Padding));
+    }
+
+    /// A refused padding leaves no plaintext behind: the buffer it was decrypted in is wiped.
+    #[test]
+    fn a_padding_error_wipes_the_decrypted_bytes() {
+        let keys = CipherKeys::derive(&[3; 32], b"TEST_KEYS");
+        let mut buffer = keys.encrypt(b"secret secret secret secret 1234");
+        assert_eq!(buffer.len(), 48);
+        // CBC: flipping a bit of the second block flips it in the third, the padding block.
+        buffer[31] ^= 1;
+        assert_eq!(
+            keys.decrypt_in_place(&mut buffer),
+            Err(CipherError::Padding)
+        );
+        assert!(buffer.iter().all(|byte| *byte == 0), "left: {buffer:?}");
     }
 }

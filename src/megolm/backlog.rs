@@ -24,6 +24,7 @@ impl InboundGroupSession {
         order.sort_by_key(|i| messages[*i].message_index());
 
         let first_known = self.first_known_index();
+        let session_id = self.session_id();
         let mut ratchet = self.initial.clone();
         let mut newest_opened = None;
         for i in order {
@@ -38,10 +39,7 @@ impl InboundGroupSession {
             }
             results[i] = messages[i].open(&ratchet).map(|plaintext| {
                 newest_opened = Some(index);
-                DecryptedMessage {
-                    plaintext,
-                    message_index: index,
-                }
+                DecryptedMessage::new(plaintext, index, session_id.clone())
             });
         }
         if newest_opened == Some(ratchet.index()) {

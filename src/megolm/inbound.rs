@@ -15,17 +15,40 @@ use super::ratchet::MegolmRatchet;
 use super::session_key::{ExportedSessionKey, SessionKey};
 use crate::crypto::Ed25519PublicKey;
 
-/// A decrypted group message.
+/// A decrypted group message. Only a successful decrypt makes one, so it also proves the
+/// message authentic to [`ReplayRecord::check`](super::ReplayRecord::check).
 pub struct DecryptedMessage {
     /// The plaintext, wiped on drop.
     pub plaintext: Zeroizing<Vec<u8>>,
     /// The message's index in its session.
     pub message_index: u32,
+    /// The id of the session that decrypted it.
+    session_id: String,
+}
+
+impl DecryptedMessage {
+    pub(crate) fn new(
+        plaintext: Zeroizing<Vec<u8>>,
+        message_index: u32,
+        session_id: String,
+    ) -> Self {
+        Self {
+            plaintext,
+            message_index,
+            session_id,
+        }
+    }
+
+    /// The id of the session that decrypted the message.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
 }
 
 impl fmt::Debug for DecryptedMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DecryptedMessage")
+            .field("session_id", &self.session_id)
             .field("message_index", &self.message_index)
             .finish_non_exhaustive()
     }
@@ -110,10 +133,11 @@ impl InboundGroupSession {
         let ratchet = self.ratchet_at(message.message_index())?;
         let plaintext = message.open(&ratchet)?;
         self.remember_latest(ratchet);
-        Ok(DecryptedMessage {
+        Ok(DecryptedMessage::new(
             plaintext,
-            message_index: message.message_index(),
-        })
+            message.message_index(),
+            self.session_id(),
+        ))
     }
 
     /// The ratchet at `index`, from the latest ratchet when it is not past `index`, else from

@@ -199,7 +199,8 @@ fn encode_unsigned(
     ratchet: &MegolmRatchet,
     signing_key: &Ed25519PublicKey,
 ) -> Zeroizing<Vec<u8>> {
-    let mut writer = ByteWriter::default();
+    // Room for a signature too, so `SessionKey::to_bytes` appends it without reallocating.
+    let mut writer = ByteWriter::with_capacity(SessionKey::LENGTH);
     writer
         .u8(version)
         .u32(ratchet.index())
@@ -240,6 +241,8 @@ mod tests {
         let key = SessionKey::new(&ratchet, &signing);
         let bytes = key.to_bytes();
         assert_eq!(bytes.len(), SessionKey::LENGTH);
+        // Written in one buffer sized for it: no reallocation left a copy of the ratchet.
+        assert_eq!(bytes.capacity(), SessionKey::LENGTH);
         assert_eq!(SessionKey::LENGTH, 229);
         assert_eq!(&bytes[..5], &[2, 1, 2, 3, 4]);
         assert_eq!(&bytes[5..133], ratchet.as_bytes());

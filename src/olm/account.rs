@@ -42,8 +42,8 @@ pub enum SessionCreationError {
     Decrypt(#[from] DecryptError),
 }
 
-/// A new inbound session and the plaintext of the message that created it.
-#[derive(Debug)]
+/// A new inbound session and the plaintext of the message that created it. `Debug` shows the
+/// session, never the plaintext.
 pub struct InboundCreationResult {
     /// The session.
     pub session: Session,
@@ -212,6 +212,14 @@ impl Account {
             self.one_time_keys.remove(&message.one_time_key());
         }
         Ok(InboundCreationResult { session, plaintext })
+    }
+}
+
+impl fmt::Debug for InboundCreationResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboundCreationResult")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
     }
 }
 
