@@ -19,12 +19,12 @@ fn sessions(seed: u64) -> (Session, Session) {
     let mut rng = TestRng::new(seed);
     let alice = Account::with_rng(&mut rng);
     let mut bob = Account::with_rng(&mut rng);
-    bob.generate_one_time_keys_with_rng(&mut rng, 1);
+    bob.generate_one_time_keys_with_rng(1, &mut rng);
     let (_, otk) = bob.unpublished_one_time_keys()[0];
     let mut alice_session = alice
-        .create_outbound_session_with_rng(&mut rng, bob.curve25519_key(), otk)
+        .create_outbound_session_with_rng(bob.curve25519_key(), otk, &mut rng)
         .unwrap();
-    let OlmMessage::PreKey(first) = alice_session.encrypt_with_rng(&mut rng, b"hi").unwrap() else {
+    let OlmMessage::PreKey(first) = alice_session.encrypt_with_rng(b"hi", &mut rng).unwrap() else {
         panic!("expected a pre-key message");
     };
     let created = bob

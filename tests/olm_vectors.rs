@@ -137,7 +137,7 @@ fn accounts() {
         let otk = &v["one_time_keys"];
         let count = usize::try_from(u(&otk["count"])).unwrap();
         let mut rng = ScriptedRng::from_hex(format!("{name}/otk"), s(&otk["random"]));
-        account.generate_one_time_keys_with_rng(&mut rng, count);
+        account.generate_one_time_keys_with_rng(count, &mut rng);
         rng.assert_exhausted();
         let ours = account.unpublished_one_time_keys();
         let expected = arr(&otk["keys"]);
@@ -217,7 +217,7 @@ fn replay(label: &str, c: &Value) -> Replayed {
             bob_account.unpublished_fallback_key().unwrap()
         }
         "one_time" => {
-            bob_account.generate_one_time_keys_with_rng(&mut rng, 1);
+            bob_account.generate_one_time_keys_with_rng(1, &mut rng);
             let keys = bob_account.unpublished_one_time_keys();
             assert_eq!(keys.len(), 1);
             keys[0]
@@ -246,7 +246,7 @@ fn replay(label: &str, c: &Value) -> Replayed {
     );
     let mut rng = ScriptedRng::from_hex(format!("{label}/outbound"), outbound);
     let alice = alice_account
-        .create_outbound_session_with_rng(&mut rng, bob_account.curve25519_key(), bob_key)
+        .create_outbound_session_with_rng(bob_account.curve25519_key(), bob_key, &mut rng)
         .unwrap();
     rng.assert_exhausted();
 
@@ -275,7 +275,7 @@ fn replay(label: &str, c: &Value) -> Replayed {
             other => panic!("unknown sender {other}"),
         };
         let ours = session
-            .encrypt_with_rng(&mut rng, plaintext.as_bytes())
+            .encrypt_with_rng(plaintext.as_bytes(), &mut rng)
             .unwrap();
         rng.assert_exhausted();
         assert_eq!(
@@ -416,7 +416,7 @@ fn account_pickle() {
                     .strip_prefix("generate_one_time_keys(")
                     .and_then(|rest| rest.strip_suffix(')'))
                     .unwrap_or_else(|| panic!("unknown step {op}"));
-                built.generate_one_time_keys_with_rng(&mut rng, count.parse().unwrap());
+                built.generate_one_time_keys_with_rng(count.parse().unwrap(), &mut rng);
             }
         }
         rng.assert_exhausted();

@@ -241,17 +241,17 @@ fn build_session_fixture() -> SessionFixture {
     let mut rng = DeterministicRng::new(0x6f6c_6d6f_6675_7a7a);
     let alice = Account::with_rng(&mut rng);
     let mut bob = Account::with_rng(&mut rng);
-    bob.generate_one_time_keys_with_rng(&mut rng, 2);
+    bob.generate_one_time_keys_with_rng(2, &mut rng);
     bob.generate_fallback_key_with_rng(&mut rng);
     let (_, one_time_key) = bob.unpublished_one_time_keys()[0];
     bob.mark_keys_as_published();
 
     let mut alice_session = alice
-        .create_outbound_session_with_rng(&mut rng, bob.curve25519_key(), one_time_key)
+        .create_outbound_session_with_rng(bob.curve25519_key(), one_time_key, &mut rng)
         .expect("fixture: outbound session");
     let mut send = |session: &mut Session, plaintext: &[u8]| {
         session
-            .encrypt_with_rng(&mut rng, plaintext)
+            .encrypt_with_rng(plaintext, &mut rng)
             .expect("fixture: encrypt")
     };
     let p1 = send(&mut alice_session, b"pre-key one");
@@ -357,7 +357,7 @@ fn check_stored_session(data: &[u8]) {
         assert_same_session(&again, &session);
         let _ = session
             .clone()
-            .encrypt_with_rng(&mut DeterministicRng::new(2), b"x");
+            .encrypt_with_rng(b"x", &mut DeterministicRng::new(2));
     }
 }
 
@@ -369,7 +369,7 @@ fn check_libolm_session(pickle: &str) {
         assert_same_session(&again, &session);
         let _ = session
             .clone()
-            .encrypt_with_rng(&mut DeterministicRng::new(2), b"x");
+            .encrypt_with_rng(b"x", &mut DeterministicRng::new(2));
     }
 }
 
@@ -451,7 +451,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let key = StorageKey::from_bytes(STORAGE_KEY);
     let mut rng = DeterministicRng::new(3);
     let mut fresh_account = Account::with_rng(&mut rng);
-    fresh_account.generate_one_time_keys_with_rng(&mut rng, 3);
+    fresh_account.generate_one_time_keys_with_rng(3, &mut rng);
     fresh_account.generate_fallback_key_with_rng(&mut rng);
     for (name, account) in [
         ("alice", &fixture.alice),

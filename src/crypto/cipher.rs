@@ -19,6 +19,7 @@ const ZERO_SALT: [u8; 32] = [0; 32];
 
 /// Why a ciphertext was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum CipherError {
     /// The MAC does not match: the message was altered or the key is wrong.
     #[error("the message authentication code does not match")]

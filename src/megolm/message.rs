@@ -28,6 +28,7 @@ pub const MAX_PLAINTEXT_LENGTH: usize = MAX_MESSAGE_LENGTH - 256;
 
 /// Why a Megolm message was refused. Nothing is decrypted unless the signature and MAC hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum MegolmDecryptError {
     /// The ratchet is not at the message's index.
     #[error("the message has index {message}, the ratchet is at {ratchet}")]
@@ -57,6 +58,7 @@ pub enum MegolmDecryptError {
 
 /// Why a plaintext could not be encrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum MegolmEncryptError {
     /// The plaintext is larger than [`MAX_PLAINTEXT_LENGTH`].
     #[error("the plaintext is {0} bytes, more than the limit of {MAX_PLAINTEXT_LENGTH}")]

@@ -13,6 +13,7 @@ use crate::crypto::{Ed25519KeyPair, Ed25519PublicKey};
 
 /// Why an outbound session would not encrypt. The session is unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum GroupEncryptError {
     /// The plaintext is too large.
     #[error(transparent)]

@@ -20,6 +20,7 @@ const PART_COUNT: usize = 4;
 
 /// Why a ratchet could not move to an index. The ratchet is unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum AdvanceError {
     /// The requested index is below the ratchet's: its keys are gone, by design.
     #[error("index {requested} is before the ratchet's index {current}")]

@@ -22,6 +22,7 @@ const UNSIGNED_LENGTH: usize = 1 + 4 + MegolmRatchet::LENGTH + Ed25519PublicKey:
 
 /// Why a session key or exported key was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum SessionKeyError {
     /// The layout is wrong: length, version or base64.
     #[error(transparent)]

@@ -27,6 +27,7 @@ pub struct IdentityKeys {
 
 /// Why an inbound session could not be created. The account is unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum SessionCreationError {
     /// The pre-key message names a different sender identity key than expected.
     #[error("the pre-key message was sent by a different identity key")]
@@ -113,13 +114,13 @@ impl Account {
 
     /// Generates `count` one-time keys with the operating system's generator.
     pub fn generate_one_time_keys(&mut self, count: usize) {
-        self.generate_one_time_keys_with_rng(&mut rand::rng(), count);
+        self.generate_one_time_keys_with_rng(count, &mut rand::rng());
     }
 
     /// Generates `count` one-time keys (32 bytes of `rng` each); the oldest beyond the bound
     /// are evicted.
-    pub fn generate_one_time_keys_with_rng(&mut self, rng: &mut impl CryptoRng, count: usize) {
-        self.one_time_keys.generate(rng, count);
+    pub fn generate_one_time_keys_with_rng(&mut self, count: usize, rng: &mut impl CryptoRng) {
+        self.one_time_keys.generate(count, rng);
     }
 
     /// The one-time keys not yet marked as published, oldest first.
@@ -158,15 +159,15 @@ impl Account {
         identity_key: Curve25519PublicKey,
         one_time_key: Curve25519PublicKey,
     ) -> Result<Session, KeyError> {
-        self.create_outbound_session_with_rng(&mut rand::rng(), identity_key, one_time_key)
+        self.create_outbound_session_with_rng(identity_key, one_time_key, &mut rand::rng())
     }
 
     /// Starts a session drawing the base key, then the first ratchet key, from `rng`.
     pub fn create_outbound_session_with_rng(
         &self,
-        rng: &mut impl CryptoRng,
         identity_key: Curve25519PublicKey,
         one_time_key: Curve25519PublicKey,
+        rng: &mut impl CryptoRng,
     ) -> Result<Session, KeyError> {
         let base_key = Curve25519KeyPair::generate(rng);
         let ratchet_key = Curve25519KeyPair::generate(rng);

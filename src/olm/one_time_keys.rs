@@ -67,7 +67,7 @@ impl OneTimeKeys {
         }
     }
 
-    pub(crate) fn generate(&mut self, rng: &mut impl CryptoRng, count: usize) {
+    pub(crate) fn generate(&mut self, count: usize, rng: &mut impl CryptoRng) {
         for _ in 0..count {
             let key = self.next_key(rng);
             self.keys.push_back(key);

@@ -36,6 +36,7 @@ impl SessionKeys {
 
 /// Why a session could not decrypt a message. The session is unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum SessionDecryptError {
     /// A pre-key message that was made for another session.
     #[error("the pre-key message belongs to another session")]
@@ -111,15 +112,15 @@ impl Session {
 
     /// Encrypts with the operating system's random generator (used only for ratchet steps).
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<OlmMessage, EncryptError> {
-        self.encrypt_with_rng(&mut rand::rng(), plaintext)
+        self.encrypt_with_rng(plaintext, &mut rand::rng())
     }
 
     /// Encrypts, drawing 32 bytes from `rng` when a new ratchet key is due. The session's state
     /// has advanced when this returns: persist it before sending the message.
     pub fn encrypt_with_rng(
         &mut self,
-        rng: &mut impl CryptoRng,
         plaintext: &[u8],
+        rng: &mut impl CryptoRng,
     ) -> Result<OlmMessage, EncryptError> {
         // Checked before the chain moves, so a refused plaintext costs no message key.
         if plaintext.len() > MAX_PLAINTEXT_LENGTH {

@@ -32,13 +32,13 @@ pub(crate) fn established(seed: u64) -> Setup {
     let mut rng = TestRng::new(seed);
     let alice = Account::with_rng(&mut rng);
     let mut bob = Account::with_rng(&mut rng);
-    bob.generate_one_time_keys_with_rng(&mut rng, 2);
+    bob.generate_one_time_keys_with_rng(2, &mut rng);
     let (_, otk) = bob.unpublished_one_time_keys()[0];
     bob.mark_keys_as_published();
     let mut alice_session = alice
-        .create_outbound_session_with_rng(&mut rng, bob.curve25519_key(), otk)
+        .create_outbound_session_with_rng(bob.curve25519_key(), otk, &mut rng)
         .unwrap();
-    let OlmMessage::PreKey(first) = alice_session.encrypt_with_rng(&mut rng, b"first").unwrap()
+    let OlmMessage::PreKey(first) = alice_session.encrypt_with_rng(b"first", &mut rng).unwrap()
     else {
         panic!("expected a pre-key message");
     };
@@ -46,7 +46,7 @@ pub(crate) fn established(seed: u64) -> Setup {
         .create_inbound_session(alice.curve25519_key(), &first)
         .unwrap();
     let mut bob_session = created.session;
-    let reply = bob_session.encrypt_with_rng(&mut rng, b"reply").unwrap();
+    let reply = bob_session.encrypt_with_rng(b"reply", &mut rng).unwrap();
     assert_eq!(&alice_session.decrypt(&reply).unwrap()[..], b"reply");
     Setup {
         alice,
@@ -68,13 +68,13 @@ pub(crate) fn pre_key_setup(seed: u64) -> PreKeySetup {
     let mut rng = TestRng::new(seed);
     let alice = Account::with_rng(&mut rng);
     let mut bob = Account::with_rng(&mut rng);
-    bob.generate_one_time_keys_with_rng(&mut rng, 1);
+    bob.generate_one_time_keys_with_rng(1, &mut rng);
     let (_, otk) = bob.unpublished_one_time_keys()[0];
     let mut alice_session = alice
-        .create_outbound_session_with_rng(&mut rng, bob.curve25519_key(), otk)
+        .create_outbound_session_with_rng(bob.curve25519_key(), otk, &mut rng)
         .unwrap();
     let OlmMessage::PreKey(pre_key) = alice_session
-        .encrypt_with_rng(&mut rng, b"hello bob")
+        .encrypt_with_rng(b"hello bob", &mut rng)
         .unwrap()
     else {
         panic!("expected a pre-key message");

@@ -68,6 +68,7 @@ const MEGOLM_ALGORITHM: &str = "m.megolm.v1.aes-sha2";
 
 /// Why a key export file could not be read. No variant carries passphrase, key or plaintext data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum KeyExportError {
     /// No `BEGIN MEGOLM SESSION DATA` line followed by an `END` line.
     #[error("no MEGOLM SESSION DATA armour found")]
