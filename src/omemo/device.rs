@@ -15,6 +15,7 @@ use crate::megolm::Timestamp;
 
 /// Why a device operation failed. The device is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum DeviceError {
     /// There is no session with this device (build one from its bundle first).
     #[error("no {version:?} session with device {device_id} of {jid}")]

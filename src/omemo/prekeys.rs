@@ -30,6 +30,7 @@ const MAX_ID: u32 = 0x00ff_ffff;
 
 /// Why a key exchange's pre-keys could not be found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum PreKeyError {
     /// The signed pre-key id is neither the current nor the previous one.
     #[error("unknown signed pre-key {0}")]

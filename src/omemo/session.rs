@@ -28,6 +28,7 @@ pub const MAX_KEY_MATERIAL_LENGTH: usize = 1024;
 
 /// Why a session could not be made or could not decrypt. Nothing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum SessionError {
     /// The message or key exchange is malformed.
     #[error(transparent)]

@@ -5,6 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod bad_input;
+#[path = "../common/mod.rs"]
+mod common;
+mod messages;
 
 use olmo::megolm::Timestamp;
 use olmo::omemo::session::HEARTBEAT_THRESHOLD;
