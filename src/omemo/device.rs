@@ -10,7 +10,7 @@ use super::identity::DeviceIdentity;
 use super::prekeys::PreKeys;
 use super::profile::{Omemo2, Omemo03, OmemoProfile};
 use super::session::{Decrypted, EncryptedKey, Session, SessionError};
-use super::store::SessionStore;
+use super::store::{MAX_JID_LENGTH, SessionStore};
 use crate::megolm::Timestamp;
 
 /// Why a device operation failed. The device is unchanged.
@@ -27,9 +27,24 @@ pub enum DeviceError {
         /// The remote device id.
         device_id: u32,
     },
+    /// The JID is longer than a JID can be ([`MAX_JID_LENGTH`] bytes): no session is kept
+    /// under it.
+    #[error("a JID of {length} bytes")]
+    JidTooLong {
+        /// Its length in bytes.
+        length: usize,
+    },
     /// The session refused.
     #[error(transparent)]
     Session(#[from] SessionError),
+}
+
+/// Refuses a JID no session may be stored under (the device would no longer restore).
+fn check_jid(jid: &str) -> Result<(), DeviceError> {
+    if jid.len() > MAX_JID_LENGTH {
+        return Err(DeviceError::JidTooLong { length: jid.len() });
+    }
+    Ok(())
 }
 
 /// One version's keys and sessions.
@@ -174,10 +189,35 @@ impl Device {
         bundle: &Bundle,
         rng: &mut impl CryptoRng,
     ) -> Result<(), DeviceError> {
+        check_jid(jid)?;
         with_profile!(bundle.version, P => {
             let session = Session::<P>::initiate(&self.identity, bundle, Some(self.device_id), rng)?;
             P::state_mut(self).sessions.install(jid, device_id, session);
             Ok(())
+        })
+    }
+
+    /// Test hook: copies the current session with `from` to each of `addresses` as if a key
+    /// exchange had made it there (evicting as that would), without the X3DH each costs, so
+    /// tests fill the session store to its limits quickly. Returns whether `from` had one.
+    #[doc(hidden)]
+    pub fn copy_session_for_tests(
+        &mut self,
+        version: Version,
+        from: (&str, u32),
+        addresses: &[(String, u32)],
+    ) -> bool {
+        with_profile!(version, P => {
+            let Some(slot) = P::state(self).sessions.get(from.0, from.1) else {
+                return false;
+            };
+            let session = slot.current.clone();
+            for (jid, device_id) in addresses {
+                if check_jid(jid).is_ok() {
+                    P::state_mut(self).sessions.install(jid, *device_id, session.clone());
+                }
+            }
+            true
         })
     }
 
@@ -201,13 +241,15 @@ impl Device {
         key_material: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<EncryptedKey, DeviceError> {
-        let slot = P::state_mut(self)
+        let slot = P::state(self)
             .sessions
-            .get_mut(jid, device_id)
+            .get(jid, device_id)
             .ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
         let mut session = slot.current.clone();
         let key = session.encrypt_with_rng(key_material, rng)?;
-        slot.current = session;
+        if let Some(slot) = P::state_mut(self).sessions.get_mut(jid, device_id) {
+            slot.current = session;
+        }
         Ok(key)
     }
 
@@ -245,6 +287,7 @@ impl Device {
         device_id: u32,
         key: &EncryptedKey,
     ) -> Result<(Staged<P>, Decrypted), DeviceError> {
+        check_jid(jid)?;
         let slot = P::state(self).sessions.get(jid, device_id);
         let message = if key.key_exchange {
             let (exchange, message) =

@@ -52,6 +52,7 @@ impl DeviceError {
     pub fn reason(&self) -> FailureReason {
         match self {
             DeviceError::NoSession { .. } => FailureReason::NoSession,
+            DeviceError::JidTooLong { .. } => FailureReason::Malformed,
             DeviceError::Session(error) => session_reason(error),
         }
     }

@@ -232,6 +232,19 @@ impl<P: OmemoProfile> Session<P> {
         self.initiator && !self.confirmed
     }
 
+    /// Whether the peer has shown it received a message of ours: as initiator, a reply
+    /// decrypted (it answers our key exchange); as responder, a message on a second receiving
+    /// chain decrypted, which only a peer holding our ratchet key, sent after its key exchange,
+    /// can make. Anyone can send a key exchange; only a real correspondent gets this far.
+    pub fn is_answered(&self) -> bool {
+        let chains = self.ratchet.receiving_chains.len();
+        if self.initiator {
+            chains >= 1
+        } else {
+            chains >= 2
+        }
+    }
+
     /// The initiator's base key, which identifies the key exchange (and this session).
     pub fn base_key(&self) -> Curve25519PublicKey {
         self.key_exchange.base_key
