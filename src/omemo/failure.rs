@@ -21,6 +21,9 @@ pub enum FailureReason {
     BadMac,
     /// The message was already decrypted (a replay or duplicate).
     Duplicate,
+    /// A key exchange or bundle from a known device under another identity key (see
+    /// [`DeviceError::IdentityChanged`]).
+    IdentityChanged,
     /// The message's key was discarded (too old).
     Expired,
     /// The message is further ahead of its chain than allowed.
@@ -52,7 +55,10 @@ impl DeviceError {
     pub fn reason(&self) -> FailureReason {
         match self {
             DeviceError::NoSession { .. } => FailureReason::NoSession,
-            DeviceError::JidTooLong { .. } => FailureReason::Malformed,
+            DeviceError::IdentityChanged { .. } => FailureReason::IdentityChanged,
+            DeviceError::JidTooLong { .. } | DeviceError::InvalidFingerprint => {
+                FailureReason::Malformed
+            }
             DeviceError::Session(error) => session_reason(error),
         }
     }

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::profile::OmemoProfile;
 use super::session::Session;
+use crate::crypto::Curve25519PublicKey;
 
 /// Earlier sessions kept per device for delayed messages.
 pub const MAX_PREVIOUS_SESSIONS: usize = 5;
@@ -33,6 +34,9 @@ pub struct SessionSlot<P: OmemoProfile> {
     pub(crate) previous: VecDeque<Session<P>>,
     /// The store's clock when the device was last used (0: never since a schema-1 restore).
     pub(crate) last_used: u64,
+    /// Another identity (its Curve25519 form) the application accepted for this device: its
+    /// next session replaces the device's sessions (see [`super::Device::accept_identity`]).
+    pub(crate) accepted: Option<Curve25519PublicKey>,
 }
 
 impl<P: OmemoProfile> SessionSlot<P> {
@@ -41,6 +45,7 @@ impl<P: OmemoProfile> SessionSlot<P> {
             current: session,
             previous: VecDeque::new(),
             last_used: 0,
+            accepted: None,
         }
     }
 
@@ -52,6 +57,16 @@ impl<P: OmemoProfile> SessionSlot<P> {
     /// The sessions it replaced, newest first.
     pub fn previous(&self) -> impl Iterator<Item = &Session<P>> {
         self.previous.iter()
+    }
+
+    /// The identity the device's sessions share (the Curve25519 form of their identity key).
+    pub(crate) fn known_identity(&self) -> Option<Curve25519PublicKey> {
+        self.current.their_identity().curve25519().ok()
+    }
+
+    /// The other identity the application accepted for the device, waiting for its session.
+    pub fn accepted_identity(&self) -> Option<Curve25519PublicKey> {
+        self.accepted
     }
 
     /// Whether any of the device's sessions was answered: eviction spares those first.
@@ -155,6 +170,19 @@ impl<P: OmemoProfile> SessionStore<P> {
             .min_by_key(|(_, slot)| (slot.is_answered(), slot.last_used))
             .map(|(address, _)| address.clone())
             .unwrap_or_default()
+    }
+
+    /// Replaces all of the device's sessions by `session`, of the new identity the application
+    /// accepted: the old identity's sessions are dropped.
+    pub(crate) fn install_new_identity(&mut self, jid: &str, device_id: u32, session: Session<P>) {
+        match self.get_mut(jid, device_id) {
+            Some(slot) => {
+                slot.current = session;
+                slot.previous.clear();
+                slot.accepted = None;
+            }
+            None => self.install(jid, device_id, session),
+        }
     }
 
     /// Evicts, by the same rule as [`Self::install`], until the limits hold: how a schema-1

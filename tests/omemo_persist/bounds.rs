@@ -202,7 +202,7 @@ fn a_jid_too_long_to_store_is_refused_without_change() {
     }
 }
 
-/// `device`'s payload in schema 1: no clock, no last-used counters. `extra` device ids of
+/// `device`'s payload in schema 1: no clock, no last-used counters or accepted identities. `extra` device ids of
 /// Alice's JID are added (copies of her device 1's sessions) after her device 1001, as a
 /// schema-1 device could hold beyond today's limits.
 fn schema_1(device: &Device, extra: &[u32]) -> Vec<u8> {
@@ -224,7 +224,8 @@ fn schema_1(device: &Device, extra: &[u32]) -> Vec<u8> {
         };
         let mut slots: Vec<(String, u32, Vec<u8>)> = Vec::new();
         for (jid, id, records) in lengths {
-            at += 4 + jid.len() + 4 + 8;
+            // The address, last used and (absent) accepted identity.
+            at += 4 + jid.len() + 4 + 8 + 1;
             slots.push((jid, id, payload[at..at + records].to_vec()));
             at += records;
         }

@@ -481,8 +481,9 @@ fn check_store<P: OmemoProfile>(payload: &[u8], start: usize, store: &SessionSto
     for (jid, id) in store.devices() {
         let slot = store.get(jid, id).unwrap();
         assert_eq!(&payload[at + 4..at + 4 + jid.len()], jid.as_bytes());
-        // JID, device id, last used.
-        at += 4 + jid.len() + 4 + 8;
+        // JID, device id, last used, no accepted identity.
+        assert_eq!(payload[at + 4 + jid.len() + 4 + 8], 0);
+        at += 4 + jid.len() + 4 + 8 + 1;
         for (i, session) in std::iter::once(slot.current())
             .chain(slot.previous())
             .enumerate()

@@ -7,6 +7,7 @@
 mod bad_input;
 #[path = "../common/mod.rs"]
 mod common;
+mod identity_change;
 mod messages;
 
 use olmo::megolm::Timestamp;

@@ -8,10 +8,10 @@ use super::common::rng::TestRng;
 use super::{VERSIONS, pair};
 use olmo::persist::StorageKey;
 
-const KEY: StorageKey = StorageKey::from_bytes([7; 32]);
+pub const KEY: StorageKey = StorageKey::from_bytes([7; 32]);
 
 /// The device as stored under a fixed nonce: equal snapshots mean equal state.
-fn snapshot(device: &Device) -> Vec<u8> {
+pub fn snapshot(device: &Device) -> Vec<u8> {
     device.save_with_rng(&KEY, &mut TestRng::new(0))
 }
 

@@ -9,11 +9,13 @@
 //!   retired at) ‖ next pre-key id ‖ count ‖ (id ‖ key pair)* ‖ count ‖ used id*`, the pool in
 //!   increasing id order and the used ids oldest first, a signed pre-key being `id ‖ key pair ‖
 //!   signature (64) ‖ created at (u64 ms)` and a key pair its secret then its public key;
-//! - sessions are `count ‖ clock (u64) ‖ (JID ‖ device id ‖ last used (u64) ‖ current ‖ count ‖
-//!   previous*)*` in increasing (JID, device id) order, the previous sessions newest first, each
-//!   last used at most the clock.
+//! - sessions are `count ‖ clock (u64) ‖ (JID ‖ device id ‖ last used (u64) ‖ accepted? ‖
+//!   current ‖ count ‖ previous*)*` in increasing (JID, device id) order, the previous sessions
+//!   newest first, each last used at most the clock; `accepted?` is a presence byte and, if
+//!   present, the Curve25519 form of the identity the application accepted for the device.
 //!
-//! Schema 1 had no clock and no last-used counters: its devices restore as never used, and a
+//! Schema 1 had none of the per-device fields: its devices restore as never used, none with
+//! an accepted identity, and a
 //! store beyond today's limits (up to the 100,000 devices schema 1 allowed) is trimmed by the
 //! eviction rule of [`crate::omemo::store`] instead of refused.
 
@@ -24,7 +26,7 @@ use rand_core::CryptoRng;
 use super::{read_jid, read_session, write_jid, write_session};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
-use crate::crypto::Ed25519Signature;
+use crate::crypto::{Curve25519PublicKey, Ed25519Signature};
 use crate::megolm::Timestamp;
 use crate::omemo::prekeys::{MAX_POOL_SIZE, MAX_USED_IDS};
 use crate::omemo::store::{
@@ -218,6 +220,10 @@ fn write_sessions<P: OmemoProfile>(out: &mut ByteWriter, store: &SessionStore<P>
     for ((jid, device_id), slot) in &store.slots {
         write_jid(out, jid);
         out.u32(*device_id).u64(slot.last_used);
+        out.bool(slot.accepted.is_some());
+        if let Some(identity) = &slot.accepted {
+            out.bytes(identity.as_bytes());
+        }
         write_slot_sessions(out, slot);
     }
 }
@@ -252,8 +258,14 @@ fn read_sessions<P: OmemoProfile>(
         if last_used > clock {
             return Err(DecodeError::OutOfRange);
         }
+        let accepted = if input.bool()? {
+            Some(Curve25519PublicKey::from_bytes(input.array()?))
+        } else {
+            None
+        };
         let mut slot = read_slot_sessions(input)?;
         slot.last_used = last_used;
+        slot.accepted = accepted;
         slots.insert(address, slot);
     }
     Ok(SessionStore { slots, clock })
