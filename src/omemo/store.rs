@@ -7,8 +7,10 @@
 //! evicts one device (all its sessions), chosen deterministically: a device none of whose
 //! sessions was ever answered (see [`Session::is_answered`]) before one that was, then the one
 //! least recently used (made, encrypted to or decrypted from), then the lowest (JID, device id).
-//! These are the limits [`Device::restore`](super::Device::restore) enforces, so a device that
-//! filled them still restores.
+//! Within a device, at most [`MAX_PREVIOUS_SESSIONS`] earlier sessions stay, the oldest
+//! never-answered one going first. These are the limits
+//! [`Device::restore`](super::Device::restore) enforces, so a device that filled them still
+//! restores.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -74,11 +76,20 @@ impl<P: OmemoProfile> SessionSlot<P> {
         self.states().any(|(_, session)| session.is_answered())
     }
 
-    /// Makes `session` current, keeping the one it replaces.
+    /// Makes `session` current, keeping the one it replaces. Past [`MAX_PREVIOUS_SESSIONS`],
+    /// the oldest never-answered previous session goes, or the oldest if all were answered.
     pub(crate) fn replace(&mut self, session: Session<P>) {
         let old = std::mem::replace(&mut self.current, session);
         self.previous.push_front(old);
-        self.previous.truncate(MAX_PREVIOUS_SESSIONS);
+        if self.previous.len() > MAX_PREVIOUS_SESSIONS {
+            let oldest = self.previous.len() - 1;
+            let victim = self
+                .previous
+                .iter()
+                .rposition(|session| !session.is_answered())
+                .unwrap_or(oldest);
+            self.previous.remove(victim);
+        }
     }
 
     /// Puts `session` back as the state at `position` (`None`: current) after it decrypted;
