@@ -967,6 +967,7 @@ enum Input {
 /// fail, never panic. After a failure the device is unchanged: same fingerprint, still
 /// decrypts the held-back messages of both versions and encrypts exactly what the untouched
 /// device does. What decrypts does not decrypt a second time, and that refusal changes nothing.
+/// An element is also tried with parts stripped or swapped ([`check_element_variants`]).
 pub fn check_omemo_decrypt(data: &[u8]) {
     let Some((&selector, body)) = data.split_first() else {
         return;
@@ -1000,7 +1001,8 @@ pub fn check_omemo_decrypt(data: &[u8]) {
             .map(drop)
             .map_err(|error| error.to_string()),
     };
-    match attempt(&mut device) {
+    let original = attempt(&mut device);
+    match &original {
         Ok(()) => {
             let after = device_fingerprint(&device);
             assert!(attempt(&mut device).is_err(), "a message decrypted twice");
@@ -1010,20 +1012,84 @@ pub fn check_omemo_decrypt(data: &[u8]) {
                 "a refused replay changed the device"
             );
         }
-        Err(error) => {
-            assert_eq!(
-                device_fingerprint(&device),
-                fixture.bob_fingerprint,
-                "the device changed on an error: {error}"
-            );
-            for version_fixture in &fixture.versions {
-                assert_eq!(
-                    probe(version_fixture, &mut device),
-                    version_fixture.probe,
-                    "{:?}: the device's ratchet changed on an error: {error}",
-                    version_fixture.version
-                );
+        Err(error) => assert_unchanged(fixture, &mut device, error),
+    }
+    if let Input::Element(element) = &input {
+        check_element_variants(fixture, element, original.is_ok());
+    }
+}
+
+/// After a refusal `device` is the fixture's Bob: same fingerprint, still decrypts the
+/// held-back messages of both versions and encrypts exactly what the untouched device does.
+fn assert_unchanged(fixture: &OmemoFixture, device: &mut Device, error: &str) {
+    assert_eq!(
+        device_fingerprint(device),
+        fixture.bob_fingerprint,
+        "the device changed on an error: {error}"
+    );
+    for version_fixture in &fixture.versions {
+        assert_eq!(
+            probe(version_fixture, device),
+            version_fixture.probe,
+            "{:?}: the device's ratchet changed on an error: {error}",
+            version_fixture.version
+        );
+    }
+}
+
+/// `element` with parts stripped or taken from the fixture's fresh elements of its version:
+/// payload removed, IV removed (with a payload), payload (with or without its IV) or keys
+/// swapped with a message of another payload.
+fn element_variants(fixture: &OmemoFixture, element: &Encrypted) -> Vec<(&'static str, Encrypted)> {
+    let mut variants = Vec::new();
+    if element.payload.is_some() {
+        let mut stripped = element.clone();
+        stripped.payload = None;
+        variants.push(("payload removed", stripped));
+    }
+    // (An empty message's IV covers nothing.)
+    if element.iv.is_some() && element.payload.is_some() {
+        let mut stripped = element.clone();
+        stripped.iv = None;
+        variants.push(("IV removed", stripped));
+    }
+    let partners = fixture
+        .versions
+        .iter()
+        .filter(|v| v.version == element.version)
+        .flat_map(|v| &v.fresh_elements);
+    for partner in partners {
+        if partner.payload != element.payload {
+            let mut swapped = element.clone();
+            swapped.payload.clone_from(&partner.payload);
+            variants.push(("payload swapped", swapped.clone()));
+            swapped.iv.clone_from(&partner.iv);
+            variants.push(("payload and IV swapped", swapped));
+            // Another message's keys (its payload differs, so it is another message).
+            if partner.keys != element.keys {
+                let mut swapped = element.clone();
+                swapped.keys.clone_from(&partner.keys);
+                variants.push(("keys swapped", swapped));
             }
+        }
+    }
+    variants
+}
+
+/// Each variant of `element` is decrypted by a fresh copy of Bob. A part of one message never
+/// completes another: a variant that decrypts means the original (`original_ok`) did not (a
+/// payload removed is not an empty message, a payload swapped in does not open under the key).
+/// A refused variant changes nothing.
+fn check_element_variants(fixture: &OmemoFixture, element: &Encrypted, original_ok: bool) {
+    let mut rng = DeterministicRng::new(34);
+    for (what, variant) in element_variants(fixture, element) {
+        let mut device = fixture.bob.clone();
+        match device.decrypt_message(ALICE_JID, &variant, &mut rng) {
+            Ok(_) => assert!(
+                !original_ok,
+                "{what}: both the element and its variant decrypt"
+            ),
+            Err(error) => assert_unchanged(fixture, &mut device, &format!("{what}: {error}")),
         }
     }
 }
@@ -1141,6 +1207,30 @@ pub fn omemo_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             let xml = element.serialize();
             seeds.push(("omemo_stanza_parse", name.clone(), xml.clone().into_bytes()));
             seeds.push(("omemo_decrypt", name, with(2 | bit, xml.as_bytes())));
+        }
+        // A message with its payload stripped, and one whose first key for Bob is garbage
+        // (the second, genuine one must open it).
+        let [first, ..] = &version_fixture.fresh_elements[..] else {
+            panic!("fixture: fresh elements");
+        };
+        let mut stripped = first.clone();
+        stripped.payload = None;
+        let mut two_keys = first.clone();
+        let mut garbage = first.keys[0].clone();
+        if let Some(last) = garbage.data.last_mut() {
+            *last ^= 1;
+        }
+        two_keys.keys.insert(0, garbage);
+        for (name, element) in [
+            ("payload-stripped", stripped),
+            ("garbage-key-first", two_keys),
+        ] {
+            let xml = element.serialize();
+            seeds.push((
+                "omemo_decrypt",
+                format!("{tag}-{name}"),
+                with(2 | bit, xml.as_bytes()),
+            ));
         }
 
         let bundle = base_bundle(version);

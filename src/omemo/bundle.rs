@@ -12,6 +12,7 @@ use crate::crypto::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature, Sig
 
 /// Why a bundle was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum BundleError {
     /// The identity key is not in this version's form or is not a valid key.
     #[error("the identity key is invalid for this version")]

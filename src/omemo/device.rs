@@ -4,17 +4,20 @@
 use rand_core::CryptoRng;
 use thiserror::Error;
 
+use super::IdentityKey;
 use super::Version;
 use super::bundle::Bundle;
-use super::identity::DeviceIdentity;
+use super::identity::{DeviceIdentity, hex};
 use super::prekeys::PreKeys;
 use super::profile::{Omemo2, Omemo03, OmemoProfile};
 use super::session::{Decrypted, EncryptedKey, Session, SessionError};
-use super::store::SessionStore;
+use super::store::{MAX_JID_LENGTH, SessionSlot, SessionStore};
+use crate::crypto::Curve25519PublicKey;
 use crate::megolm::Timestamp;
 
 /// Why a device operation failed. The device is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum DeviceError {
     /// There is no session with this device (build one from its bundle first).
     #[error("no {version:?} session with device {device_id} of {jid}")]
@@ -26,9 +29,48 @@ pub enum DeviceError {
         /// The remote device id.
         device_id: u32,
     },
+    /// The JID is longer than a JID can be ([`MAX_JID_LENGTH`] bytes): no session is kept
+    /// under it.
+    #[error("a JID of {length} bytes")]
+    JidTooLong {
+        /// Its length in bytes.
+        length: usize,
+    },
+    /// A key exchange or bundle for a known device under another identity key than its
+    /// sessions have. Nothing changed (the pre-key is not used) and the known session keeps
+    /// working; once the application accepts the new identity ([`Device::accept_identity`]),
+    /// its next key exchange (they repeat until answered) or the same element again replaces
+    /// the device's sessions.
+    #[error(
+        "{version:?} device {device_id} of {jid} offers identity {offered}, not the known {known}"
+    )]
+    IdentityChanged {
+        /// The version.
+        version: Version,
+        /// The remote bare JID.
+        jid: String,
+        /// The remote device id.
+        device_id: u32,
+        /// The fingerprint of the identity its sessions have (lowercase hex of the Curve25519
+        /// form, as [`IdentityKey::fingerprint`] gives it).
+        known: String,
+        /// The fingerprint of the identity offered.
+        offered: String,
+    },
+    /// [`Device::accept_identity`] was given something that is not a fingerprint.
+    #[error("not a fingerprint (64 hex digits)")]
+    InvalidFingerprint,
     /// The session refused.
     #[error(transparent)]
     Session(#[from] SessionError),
+}
+
+/// Refuses a JID no session may be stored under (the device would no longer restore).
+fn check_jid(jid: &str) -> Result<(), DeviceError> {
+    if jid.len() > MAX_JID_LENGTH {
+        return Err(DeviceError::JidTooLong { length: jid.len() });
+    }
+    Ok(())
 }
 
 /// One version's keys and sessions.
@@ -165,7 +207,9 @@ impl Device {
     }
 
     /// Starts a session with a device from its bundle (verified first). Replaces an existing
-    /// one, which is kept for delayed messages.
+    /// one, which is kept for delayed messages. A bundle under another identity than the
+    /// device's sessions have is [`DeviceError::IdentityChanged`] until the application accepts
+    /// that identity ([`Device::accept_identity`]); then the new session replaces them all.
     pub fn build_session(
         &mut self,
         jid: &str,
@@ -173,10 +217,64 @@ impl Device {
         bundle: &Bundle,
         rng: &mut impl CryptoRng,
     ) -> Result<(), DeviceError> {
+        check_jid(jid)?;
         with_profile!(bundle.version, P => {
             let session = Session::<P>::initiate(&self.identity, bundle, Some(self.device_id), rng)?;
-            P::state_mut(self).sessions.install(jid, device_id, session);
+            let slot = P::state(self).sessions.get(jid, device_id);
+            let new_identity = check_identity(slot, jid, device_id, &session.their_identity())?;
+            let sessions = &mut P::state_mut(self).sessions;
+            if new_identity {
+                sessions.install_new_identity(jid, device_id, session);
+            } else {
+                sessions.install(jid, device_id, session);
+            }
             Ok(())
+        })
+    }
+
+    /// Accepts `fingerprint` (as [`DeviceError::IdentityChanged`] reported it) as the identity
+    /// of a known device. Its next key exchange, or a bundle built from, then replaces the
+    /// device's sessions, and the old identity's sessions are dropped; until then they keep
+    /// working. Accepting again replaces the choice.
+    pub fn accept_identity(
+        &mut self,
+        version: Version,
+        jid: &str,
+        device_id: u32,
+        fingerprint: &str,
+    ) -> Result<(), DeviceError> {
+        let identity = parse_fingerprint(fingerprint).ok_or(DeviceError::InvalidFingerprint)?;
+        with_profile!(version, P => {
+            let slot = P::state_mut(self)
+                .sessions
+                .get_mut(jid, device_id)
+                .ok_or_else(|| no_session(version, jid, device_id))?;
+            slot.accepted = (slot.known_identity() != Some(identity)).then_some(identity);
+            Ok(())
+        })
+    }
+
+    /// Test hook: copies the current session with `from` to each of `addresses` as if a key
+    /// exchange had made it there (evicting as that would), without the X3DH each costs, so
+    /// tests fill the session store to its limits quickly. Returns whether `from` had one.
+    #[doc(hidden)]
+    pub fn copy_session_for_tests(
+        &mut self,
+        version: Version,
+        from: (&str, u32),
+        addresses: &[(String, u32)],
+    ) -> bool {
+        with_profile!(version, P => {
+            let Some(slot) = P::state(self).sessions.get(from.0, from.1) else {
+                return false;
+            };
+            let session = slot.current.clone();
+            for (jid, device_id) in addresses {
+                if check_jid(jid).is_ok() {
+                    P::state_mut(self).sessions.install(jid, *device_id, session.clone());
+                }
+            }
+            true
         })
     }
 
@@ -200,20 +298,24 @@ impl Device {
         key_material: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<EncryptedKey, DeviceError> {
-        let slot = P::state_mut(self)
+        let slot = P::state(self)
             .sessions
-            .get_mut(jid, device_id)
+            .get(jid, device_id)
             .ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
         let mut session = slot.current.clone();
         let key = session.encrypt_with_rng(key_material, rng)?;
-        slot.current = session;
+        if let Some(slot) = P::state_mut(self).sessions.get_mut(jid, device_id) {
+            slot.current = session;
+        }
         Ok(key)
     }
 
     /// Decrypts a key element from a device. A key exchange that is not a repeat of a known
     /// session's makes a new session (consuming the pre-key it used; the pool is refilled, so
-    /// publish [`Device::bundle`] again when [`DecryptedKey::pre_key_used`] is set). Other
-    /// messages are tried on the current session, then on the previous ones.
+    /// publish [`Device::bundle`] again when [`DecryptedKey::pre_key_used`] is set); from a
+    /// known device under another identity key it is [`DeviceError::IdentityChanged`] until
+    /// the application accepts that identity. Other messages are tried on the current session,
+    /// then on the previous ones.
     pub fn decrypt_key(
         &mut self,
         version: Version,
@@ -244,6 +346,7 @@ impl Device {
         device_id: u32,
         key: &EncryptedKey,
     ) -> Result<(Staged<P>, Decrypted), DeviceError> {
+        check_jid(jid)?;
         let slot = P::state(self).sessions.get(jid, device_id);
         let message = if key.key_exchange {
             let (exchange, message) =
@@ -260,12 +363,15 @@ impl Device {
                     exchange,
                     &message,
                 )?;
+                let new_identity =
+                    check_identity(slot, jid, device_id, &inbound.session.their_identity())?;
                 let staged = Staged {
                     jid: jid.to_owned(),
                     device_id,
                     change: Change::New {
                         session: inbound.session,
                         used_pre_key: inbound.used_pre_key,
+                        new_identity,
                     },
                 };
                 return Ok((staged, inbound.decrypted));
@@ -333,12 +439,19 @@ impl Device {
             Change::New {
                 session,
                 used_pre_key,
+                new_identity,
             } => {
                 if let Some(id) = used_pre_key {
                     state.pre_keys.consume(id);
                     state.pre_keys.refill(rng);
                 }
-                state.sessions.install(&jid, device_id, session);
+                if new_identity {
+                    state
+                        .sessions
+                        .install_new_identity(&jid, device_id, session);
+                } else {
+                    state.sessions.install(&jid, device_id, session);
+                }
                 DecryptedKey {
                     decrypted,
                     pre_key_used: used_pre_key,
@@ -375,7 +488,57 @@ enum Change<P: OmemoProfile> {
     New {
         session: Session<P>,
         used_pre_key: Option<u32>,
+        /// It is of the new identity the application accepted for the device.
+        new_identity: bool,
     },
+}
+
+/// Whether a new session under `offered` may go into `slot`: yes for a device without sessions
+/// or of the same identity (`false`), or of the identity the application accepted (`true`: it
+/// replaces the old identity's sessions); otherwise [`DeviceError::IdentityChanged`].
+/// Identities compare in their Curve25519 form, the one fingerprints show.
+fn check_identity<P: OmemoProfile>(
+    slot: Option<&SessionSlot<P>>,
+    jid: &str,
+    device_id: u32,
+    offered: &IdentityKey,
+) -> Result<bool, DeviceError> {
+    let Some(slot) = slot else {
+        return Ok(false);
+    };
+    let offered = offered
+        .curve25519()
+        .map_err(|_| SessionError::IdentityKey)?;
+    let Some(known) = slot.known_identity() else {
+        return Ok(false);
+    };
+    if known == offered {
+        return Ok(false);
+    }
+    if slot.accepted == Some(offered) {
+        return Ok(true);
+    }
+    Err(DeviceError::IdentityChanged {
+        version: P::VERSION,
+        jid: jid.to_owned(),
+        device_id,
+        known: hex(known.as_bytes()),
+        offered: hex(offered.as_bytes()),
+    })
+}
+
+/// The Curve25519 key a fingerprint (64 hex digits, either case) shows.
+fn parse_fingerprint(fingerprint: &str) -> Option<Curve25519PublicKey> {
+    let digits = fingerprint.as_bytes();
+    if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (byte, pair) in key.iter_mut().zip(digits.chunks_exact(2)) {
+        let text = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(Curve25519PublicKey::from_bytes(key))
 }
 
 fn no_session(version: Version, jid: &str, device_id: u32) -> DeviceError {

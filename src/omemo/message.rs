@@ -5,18 +5,25 @@
 use std::fmt;
 
 use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use super::device::{Device, DeviceError, Select};
+use super::device::{Device, DeviceError, Select, Staged};
 use super::payload::{self, PayloadError};
 use super::profile::{Omemo2, Omemo03};
-use super::session::EncryptedKey;
+use super::session::{Decrypted, EncryptedKey};
 use super::stanza::{self, Encrypted};
 use super::{IdentityKey, Version};
 
-/// Why a message could not be decrypted. The device is unchanged.
+/// Key elements addressed to us that one message may make us try (device ids can collide; an
+/// attacker must not make us run X3DH without bound).
+pub const MAX_KEY_ATTEMPTS: usize = 4;
+
+/// Why a message could not be decrypted. The device is unchanged. [`MessageError::reason`]
+/// gives the cause without the layers.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum MessageError {
     /// The element has no key for this device.
     #[error("the message has no key for this device")]
@@ -24,6 +31,10 @@ pub enum MessageError {
     /// OMEMO 0.3 element without `<iv>`.
     #[error("the message has no IV")]
     MissingIv,
+    /// No `<payload>`, but the key material is not an empty message's (OMEMO 2: 32 zero
+    /// bytes; 0.3: a bare 16-byte key): the payload was stripped.
+    #[error("the message has no payload but its key is not an empty message's")]
+    MissingPayload,
     /// The key element was refused.
     #[error(transparent)]
     Device(#[from] DeviceError),
@@ -193,18 +204,52 @@ impl Device {
         element: &Encrypted,
         rng: &mut impl CryptoRng,
     ) -> Result<ReceivedMessage, MessageError> {
-        let our_jid = (P::VERSION == Version::Omemo2).then_some(self.jid.as_str());
-        let key = element
-            .keys_for(our_jid, self.device_id)
-            .next()
-            .ok_or(MessageError::NotForUs)?;
-        let key = EncryptedKey {
-            data: key.data.clone(),
-            key_exchange: key.key_exchange,
-        };
-        let (staged, decrypted) = self.stage_key::<P>(sender_jid, element.sender_device, &key)?;
+        let our_jid = (P::VERSION == Version::Omemo2).then(|| self.jid.clone());
+        let keys: Vec<EncryptedKey> = element
+            .keys_for(our_jid.as_deref(), self.device_id)
+            .take(MAX_KEY_ATTEMPTS)
+            .map(|key| EncryptedKey {
+                data: key.data.clone(),
+                key_exchange: key.key_exchange,
+            })
+            .collect();
+        // Each key addressed to us is tried (ids may collide); the first that opens the
+        // payload too is committed, and a failed one changes nothing.
+        let mut first_error = None;
+        for key in keys {
+            match self.open_with::<P>(sender_jid, element, &key) {
+                Ok((staged, decrypted, plaintext)) => {
+                    let sender_identity = staged.their_identity();
+                    let opened = self.commit_key(staged, decrypted, rng);
+                    return Ok(ReceivedMessage {
+                        version: P::VERSION,
+                        sender_device: element.sender_device,
+                        sender_identity,
+                        plaintext,
+                        new_session: opened.new_session,
+                        pre_key_used: opened.pre_key_used,
+                        reply_due: key.key_exchange || opened.decrypted.heartbeat_due,
+                    });
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(MessageError::NotForUs))
+    }
+
+    /// Decrypts one key element and the payload with it, changing nothing.
+    fn open_with<P: Select>(
+        &self,
+        sender_jid: &str,
+        element: &Encrypted,
+        key: &EncryptedKey,
+    ) -> Result<Opened<P>, MessageError> {
+        let (staged, decrypted) = self.stage_key::<P>(sender_jid, element.sender_device, key)?;
         let plaintext = match (&element.payload, P::VERSION) {
-            (None, _) => None,
+            (None, _) if is_empty_message(P::VERSION, &decrypted.key_material) => None,
+            (None, _) => return Err(MessageError::MissingPayload),
             (Some(ciphertext), Version::Omemo2) => Some(payload::decrypt_omemo2(
                 &decrypted.key_material,
                 ciphertext,
@@ -218,16 +263,22 @@ impl Device {
                 )?)
             }
         };
-        let sender_identity = staged.their_identity();
-        let opened = self.commit_key(staged, decrypted, rng);
-        Ok(ReceivedMessage {
-            version: P::VERSION,
-            sender_device: element.sender_device,
-            sender_identity,
-            plaintext,
-            new_session: opened.new_session,
-            pre_key_used: opened.pre_key_used,
-            reply_due: key.key_exchange || opened.decrypted.heartbeat_due,
-        })
+        Ok((staged, decrypted, plaintext))
+    }
+}
+
+/// A key element and payload decrypted, not yet committed: the staged session change, the key
+/// element's content and the plaintext (`None`: an empty message).
+type Opened<P> = (Staged<P>, Decrypted, Option<Zeroizing<Vec<u8>>>);
+
+/// Whether key material that came without a payload is an empty message's: OMEMO 2's 32 zero
+/// bytes, or 0.3's bare 16-byte key (what olmo, python-omemo and libsignal clients send). A
+/// payload key, which carries its tag (48 or 32 bytes), means the payload was stripped.
+fn is_empty_message(version: Version, key_material: &[u8]) -> bool {
+    match version {
+        Version::Omemo2 => {
+            key_material.len() == 32 && bool::from(key_material.ct_eq(&[0u8; 32][..]))
+        }
+        Version::Omemo03 => key_material.len() == 16,
     }
 }

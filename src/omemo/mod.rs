@@ -19,6 +19,7 @@ macro_rules! with_profile {
 
 pub mod bundle;
 mod device;
+mod failure;
 mod identity;
 mod message;
 pub mod payload;
@@ -32,8 +33,9 @@ mod x3dh;
 
 pub use bundle::{Bundle, BundleError};
 pub use device::{DecryptedKey, Device, DeviceError, VersionState};
+pub use failure::FailureReason;
 pub use identity::{DeviceIdentity, IdentityKey};
-pub use message::{MessageError, ReceivedMessage};
+pub use message::{MAX_KEY_ATTEMPTS, MessageError, ReceivedMessage};
 pub use prekeys::{PreKeyError, PreKeys, SignedPreKey};
 pub use profile::{Omemo2, Omemo03, OmemoProfile};
 pub use session::{Decrypted, EncryptedKey, InboundSession, Session, SessionError};

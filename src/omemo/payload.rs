@@ -28,6 +28,7 @@ pub const MAX_PAYLOAD_LENGTH: usize = 256 * 1024;
 
 /// Why a payload could not be decrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum PayloadError {
     /// The key material has the wrong length for the version.
     #[error("key material of {0} bytes")]

@@ -25,11 +25,15 @@ pub const SIGNED_PRE_KEY_PERIOD: Duration = Duration::from_secs(7 * 24 * 60 * 60
 pub const SIGNED_PRE_KEY_GRACE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// Used pre-key ids remembered, to tell a reused id from one never issued.
 pub const MAX_USED_IDS: usize = 1000;
+/// One-time pre-keys a pool may hold: [`PreKeys::refill`] keeps [`POOL_SIZE`], and
+/// [`PreKeys::import`] keeps at most this many (no client's pool nears it).
+pub const MAX_POOL_SIZE: usize = 1 << 16;
 /// Pre-key ids stay below 2^24, the range libsignal clients use.
 const MAX_ID: u32 = 0x00ff_ffff;
 
 /// Why a key exchange's pre-keys could not be found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum PreKeyError {
     /// The signed pre-key id is neither the current nor the previous one.
     #[error("unknown signed pre-key {0}")]
@@ -146,7 +150,9 @@ impl PreKeys {
     }
 
     /// Keys moved from another client: the signed pre-key and pre-keys from their private
-    /// bytes and ids. The signed pre-key is signed afresh (the identity may be new to it).
+    /// bytes and ids. The signed pre-key is signed afresh (the identity may be new to it). Of
+    /// more than [`MAX_POOL_SIZE`] pre-keys, the lowest ids are kept (the device would not
+    /// restore with more).
     pub fn import(
         identity: &DeviceIdentity,
         version: Version,
@@ -158,13 +164,16 @@ impl PreKeys {
         let key_pair =
             Curve25519KeyPair::from_secret(Curve25519SecretKey::from_bytes(signed_pre_key.1));
         let signed = SignedPreKey::new(identity, version, signed_pre_key.0, key_pair, now, rng);
-        let pool: BTreeMap<u32, Curve25519KeyPair> = pre_keys
+        let mut pool: BTreeMap<u32, Curve25519KeyPair> = pre_keys
             .iter()
             .map(|(id, secret)| {
                 let pair = Curve25519KeyPair::from_secret(Curve25519SecretKey::from_bytes(secret));
                 (*id, pair)
             })
             .collect();
+        while pool.len() > MAX_POOL_SIZE {
+            pool.pop_last();
+        }
         let next_pre_key_id = pool.keys().next_back().map_or(1, |id| next_id(*id));
         Self {
             version,

@@ -28,6 +28,7 @@ pub const MAX_KEY_MATERIAL_LENGTH: usize = 1024;
 
 /// Why a session could not be made or could not decrypt. Nothing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum SessionError {
     /// The message or key exchange is malformed.
     #[error(transparent)]
@@ -229,6 +230,19 @@ impl<P: OmemoProfile> Session<P> {
     /// Whether messages we send still carry the key exchange (no reply has decrypted yet).
     pub fn sends_key_exchange(&self) -> bool {
         self.initiator && !self.confirmed
+    }
+
+    /// Whether the peer has shown it received a message of ours: as initiator, a reply
+    /// decrypted (it answers our key exchange); as responder, a message on a second receiving
+    /// chain decrypted, which only a peer holding our ratchet key, sent after its key exchange,
+    /// can make. Anyone can send a key exchange; only a real correspondent gets this far.
+    pub fn is_answered(&self) -> bool {
+        let chains = self.ratchet.receiving_chains.len();
+        if self.initiator {
+            chains >= 1
+        } else {
+            chains >= 2
+        }
     }
 
     /// The initiator's base key, which identifies the key exchange (and this session).

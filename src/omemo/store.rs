@@ -1,20 +1,44 @@
 //! The sessions of one version, keyed by (bare JID, device id). A new key exchange from a
 //! device replaces its session but the old one is kept (a few of them) so that messages still
 //! in flight on it open; one that does decrypt becomes current again, as libsignal does.
+//!
+//! Anyone can send key exchanges under device ids of their choosing, so the store is bounded:
+//! at most [`MAX_DEVICES_PER_JID`] devices of one JID and [`MAX_DEVICES`] in all. Making room
+//! evicts one device (all its sessions), chosen deterministically: a device none of whose
+//! sessions was ever answered (see [`Session::is_answered`]) before one that was, then the one
+//! least recently used (made, encrypted to or decrypted from), then the lowest (JID, device id).
+//! Within a device, at most [`MAX_PREVIOUS_SESSIONS`] earlier sessions stay, the oldest
+//! never-answered one going first. These are the limits
+//! [`Device::restore`](super::Device::restore) enforces, so a device that filled them still
+//! restores.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use super::profile::OmemoProfile;
 use super::session::Session;
+use crate::crypto::Curve25519PublicKey;
 
 /// Earlier sessions kept per device for delayed messages.
 pub const MAX_PREVIOUS_SESSIONS: usize = 5;
+/// Devices with a session, per version, in all. A real account (hundreds of contacts with a few
+/// devices each) stays far below; a full store saves and restores in seconds.
+pub const MAX_DEVICES: usize = 10_000;
+/// Devices with a session per JID. Device lists keep stale ids for years, but not hundreds.
+pub const MAX_DEVICES_PER_JID: usize = 100;
+/// The longest JID a session is kept under: RFC 7622 allows 1023 bytes for each of its three
+/// parts.
+pub const MAX_JID_LENGTH: usize = 3071;
 
 /// A device's current session and the ones it replaced, newest first.
 #[derive(Debug, Clone)]
 pub struct SessionSlot<P: OmemoProfile> {
     pub(crate) current: Session<P>,
     pub(crate) previous: VecDeque<Session<P>>,
+    /// The store's clock when the device was last used (0: never since a schema-1 restore).
+    pub(crate) last_used: u64,
+    /// Another identity (its Curve25519 form) the application accepted for this device: its
+    /// next session replaces the device's sessions (see [`super::Device::accept_identity`]).
+    pub(crate) accepted: Option<Curve25519PublicKey>,
 }
 
 impl<P: OmemoProfile> SessionSlot<P> {
@@ -22,6 +46,8 @@ impl<P: OmemoProfile> SessionSlot<P> {
         Self {
             current: session,
             previous: VecDeque::new(),
+            last_used: 0,
+            accepted: None,
         }
     }
 
@@ -35,11 +61,35 @@ impl<P: OmemoProfile> SessionSlot<P> {
         self.previous.iter()
     }
 
-    /// Makes `session` current, keeping the one it replaces.
+    /// The identity the device's sessions share (the Curve25519 form of their identity key).
+    pub(crate) fn known_identity(&self) -> Option<Curve25519PublicKey> {
+        self.current.their_identity().curve25519().ok()
+    }
+
+    /// The other identity the application accepted for the device, waiting for its session.
+    pub fn accepted_identity(&self) -> Option<Curve25519PublicKey> {
+        self.accepted
+    }
+
+    /// Whether any of the device's sessions was answered: eviction spares those first.
+    pub fn is_answered(&self) -> bool {
+        self.states().any(|(_, session)| session.is_answered())
+    }
+
+    /// Makes `session` current, keeping the one it replaces. Past [`MAX_PREVIOUS_SESSIONS`],
+    /// the oldest never-answered previous session goes, or the oldest if all were answered.
     pub(crate) fn replace(&mut self, session: Session<P>) {
         let old = std::mem::replace(&mut self.current, session);
         self.previous.push_front(old);
-        self.previous.truncate(MAX_PREVIOUS_SESSIONS);
+        if self.previous.len() > MAX_PREVIOUS_SESSIONS {
+            let oldest = self.previous.len() - 1;
+            let victim = self
+                .previous
+                .iter()
+                .rposition(|session| !session.is_answered())
+                .unwrap_or(oldest);
+            self.previous.remove(victim);
+        }
     }
 
     /// Puts `session` back as the state at `position` (`None`: current) after it decrypted;
@@ -65,12 +115,15 @@ impl<P: OmemoProfile> SessionSlot<P> {
 #[derive(Debug, Clone)]
 pub struct SessionStore<P: OmemoProfile> {
     pub(crate) slots: BTreeMap<(String, u32), SessionSlot<P>>,
+    /// Counts uses; a slot's `last_used` is its value at the slot's latest use.
+    pub(crate) clock: u64,
 }
 
 impl<P: OmemoProfile> Default for SessionStore<P> {
     fn default() -> Self {
         Self {
             slots: BTreeMap::new(),
+            clock: 0,
         }
     }
 }
@@ -81,18 +134,101 @@ impl<P: OmemoProfile> SessionStore<P> {
         self.slots.get(&(jid.to_owned(), device_id))
     }
 
+    /// The device's sessions, marked as used now.
     pub(crate) fn get_mut(&mut self, jid: &str, device_id: u32) -> Option<&mut SessionSlot<P>> {
-        self.slots.get_mut(&(jid.to_owned(), device_id))
+        let now = self.tick();
+        let slot = self.slots.get_mut(&(jid.to_owned(), device_id))?;
+        slot.last_used = now;
+        Some(slot)
     }
 
-    /// Installs a new session for the device, keeping its old one as previous.
+    fn tick(&mut self) -> u64 {
+        self.clock = self.clock.saturating_add(1);
+        self.clock
+    }
+
+    /// Installs a new session for the device, keeping its old one as previous. A device new to
+    /// the store may evict another (see the module documentation); the caller has checked that
+    /// `jid` is at most [`MAX_JID_LENGTH`] bytes.
     pub(crate) fn install(&mut self, jid: &str, device_id: u32, session: Session<P>) {
+        if let Some(slot) = self.get_mut(jid, device_id) {
+            slot.replace(session);
+            return;
+        }
+        let address = (jid.to_owned(), device_id);
+        let mut slot = SessionSlot::new(session);
+        slot.last_used = self.tick();
+        let same_jid = (jid.to_owned(), 0)..=(jid.to_owned(), u32::MAX);
+        if self.slots.range(same_jid.clone()).count() >= MAX_DEVICES_PER_JID {
+            let victim = Self::victim(self.slots.range(same_jid));
+            self.slots.remove(&victim);
+        } else if self.slots.len() >= MAX_DEVICES {
+            let victim = Self::victim(self.slots.iter());
+            self.slots.remove(&victim);
+        }
+        self.slots.insert(address, slot);
+    }
+
+    /// The slot to evict among `candidates` (in increasing address order): never answered
+    /// before answered, then least recently used, then the first.
+    fn victim<'a>(
+        candidates: impl Iterator<Item = (&'a (String, u32), &'a SessionSlot<P>)>,
+    ) -> (String, u32)
+    where
+        P: 'a,
+    {
+        candidates
+            .min_by_key(|(_, slot)| (slot.is_answered(), slot.last_used))
+            .map(|(address, _)| address.clone())
+            .unwrap_or_default()
+    }
+
+    /// Replaces all of the device's sessions by `session`, of the new identity the application
+    /// accepted: the old identity's sessions are dropped.
+    pub(crate) fn install_new_identity(&mut self, jid: &str, device_id: u32, session: Session<P>) {
         match self.get_mut(jid, device_id) {
-            Some(slot) => slot.replace(session),
-            None => {
-                self.slots
-                    .insert((jid.to_owned(), device_id), SessionSlot::new(session));
+            Some(slot) => {
+                slot.current = session;
+                slot.previous.clear();
+                slot.accepted = None;
             }
+            None => self.install(jid, device_id, session),
+        }
+    }
+
+    /// Evicts, by the same rule as [`Self::install`], until the limits hold: how a schema-1
+    /// blob stored before the limits existed still restores.
+    pub(crate) fn trim(&mut self) {
+        let rank = |(address, slot): (&(String, u32), &SessionSlot<P>)| {
+            (slot.is_answered(), slot.last_used, address.clone())
+        };
+        let mut by_jid: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+        for entry in &self.slots {
+            by_jid
+                .entry(entry.0.0.as_str())
+                .or_default()
+                .push(rank(entry));
+        }
+        let mut evict: Vec<(String, u32)> = Vec::new();
+        for mut ranked in by_jid.into_values() {
+            let excess = ranked.len().saturating_sub(MAX_DEVICES_PER_JID);
+            ranked.sort();
+            evict.extend(
+                ranked
+                    .into_iter()
+                    .take(excess)
+                    .map(|(_, _, address)| address),
+            );
+        }
+        for address in &evict {
+            self.slots.remove(address);
+        }
+        let excess = self.slots.len().saturating_sub(MAX_DEVICES);
+        let mut ranked: Vec<_> = self.slots.iter().map(rank).collect();
+        ranked.sort();
+        let evict: Vec<_> = ranked.into_iter().take(excess).map(|(_, _, a)| a).collect();
+        for address in &evict {
+            self.slots.remove(address);
         }
     }
 
@@ -104,5 +240,15 @@ impl<P: OmemoProfile> SessionStore<P> {
     /// The (JID, device id) pairs with a session.
     pub fn devices(&self) -> impl Iterator<Item = (&str, u32)> {
         self.slots.keys().map(|(jid, id)| (jid.as_str(), *id))
+    }
+
+    /// How many devices have a session.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no device has a session.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
     }
 }

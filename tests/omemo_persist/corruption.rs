@@ -8,7 +8,7 @@ use olmo::DecodeError;
 use olmo::crypto::Ed25519PublicKey;
 use olmo::megolm::GroupSession;
 use olmo::olm::Account;
-use olmo::omemo::store::SessionStore;
+use olmo::omemo::store::{MAX_DEVICES, SessionStore};
 use olmo::omemo::{Device, EncryptedKey, Omemo2, Omemo03, OmemoProfile, Session, Version};
 use olmo::persist::{PersistError, StorageKey};
 
@@ -22,7 +22,7 @@ const OMEMO03_SESSION: u8 = 8;
 const ENVELOPE: usize = 6 + 24 + 16;
 
 /// The contents of a blob sealed under [`KEY`].
-fn open_payload(blob: &[u8]) -> Vec<u8> {
+pub fn open_payload(blob: &[u8]) -> Vec<u8> {
     let (header, rest) = blob.split_at(6);
     let (nonce, ciphertext) = rest.split_at(24);
     let nonce: [u8; 24] = nonce.try_into().unwrap();
@@ -53,7 +53,7 @@ fn seal_payload(kind: u8, payload: &[u8]) -> Vec<u8> {
     [&header[..], &nonce, &ciphertext].concat()
 }
 
-fn restore_device(payload: &[u8]) -> Result<Device, PersistError> {
+pub fn restore_device(payload: &[u8]) -> Result<Device, PersistError> {
     Device::restore(&seal_payload(DEVICE, payload), &KEY)
 }
 
@@ -182,7 +182,8 @@ fn unknown_schema_versions_are_refused() {
             .current()
             .save(&KEY),
     );
-    for schema in [0u32, 2, u32::MAX] {
+    // Devices are schema 2 (schema 1 still restores, see `bounds`); single sessions schema 1.
+    for schema in [0u32, 3, u32::MAX] {
         let with = |payload: &[u8]| [&schema.to_be_bytes()[..], &payload[4..]].concat();
         assert_eq!(
             restore_device(&with(&device)).unwrap_err(),
@@ -331,12 +332,13 @@ fn malformed_device_payloads_are_typed_errors() {
         out_of_range
     );
     assert_eq!(at_cap(OMEMO2_USED_COUNT, 1000), truncated);
-    // Sessions: count over the cap.
+    // Sessions: count over the cap (the live limit: a device never holds more).
+    let cap = MAX_DEVICES as u32;
     assert_eq!(
-        with(OMEMO2_SESSION_COUNT, &100_001u32.to_be_bytes()),
+        with(OMEMO2_SESSION_COUNT, &(cap + 1).to_be_bytes()),
         out_of_range
     );
-    assert_eq!(at_cap(OMEMO2_SESSION_COUNT, 100_000), truncated);
+    assert_eq!(at_cap(OMEMO2_SESSION_COUNT, cap), truncated);
     // Trailing bytes.
     let mut longer = payload.clone();
     longer.push(0);
@@ -396,8 +398,8 @@ fn malformed_session_payloads_are_typed_errors() {
 #[test]
 fn too_many_previous_sessions_are_refused() {
     // One OMEMO 2 session and no OMEMO 0.3 ones: the slot's previous count sits just before
-    // the OMEMO 0.3 pre-keys (6954 bytes: no previous signed pre-key, no used ids) and session
-    // count.
+    // the OMEMO 0.3 pre-keys (6954 bytes: no previous signed pre-key, no used ids), session
+    // count and clock.
     let mut alice = fresh();
     let bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng::new(2));
     alice
@@ -409,7 +411,7 @@ fn too_many_previous_sessions_are_refused() {
         )
         .unwrap();
     let mut payload = open_payload(&alice.save(&KEY));
-    let at = payload.len() - 4 - 6954 - 4;
+    let at = payload.len() - 12 - 6954 - 4;
     assert_eq!(payload[at..at + 4], [0, 0, 0, 0]);
     payload[at + 3] = 6;
     assert_eq!(
@@ -474,11 +476,14 @@ fn device_layout_embeds_session_records() {
 
 /// Checks the slots stored at `at`; returns their length.
 fn check_store<P: OmemoProfile>(payload: &[u8], start: usize, store: &SessionStore<P>) -> usize {
-    let mut at = start + 4;
+    // Count and clock.
+    let mut at = start + 4 + 8;
     for (jid, id) in store.devices() {
         let slot = store.get(jid, id).unwrap();
         assert_eq!(&payload[at + 4..at + 4 + jid.len()], jid.as_bytes());
-        at += 4 + jid.len() + 4;
+        // JID, device id, last used, no accepted identity.
+        assert_eq!(payload[at + 4 + jid.len() + 4 + 8], 0);
+        at += 4 + jid.len() + 4 + 8 + 1;
         for (i, session) in std::iter::once(slot.current())
             .chain(slot.previous())
             .enumerate()

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod bounds;
 #[path = "../common/mod.rs"]
 mod common;
 mod corruption;
@@ -589,9 +590,9 @@ fn longest_jids_round_trip() {
 fn stored_sizes() {
     let fresh = Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1));
     let size = fresh.save(&KEY).len();
-    // Envelope 46; schema, JID, device id, identity 126; per version 6958 (signed pre-key 140,
-    // 100 pre-keys of 68, no used ids, no sessions).
-    assert_eq!(size, 46 + 4 + 4 + 17 + 4 + 97 + 2 * 6958);
+    // Envelope 46; schema, JID, device id, identity 126; per version 6966 (signed pre-key 140,
+    // 100 pre-keys of 68, no used ids, no sessions, the usage clock).
+    assert_eq!(size, 46 + 4 + 4 + 17 + 4 + 97 + 2 * 6966);
 
     let mut alice = fresh;
     let mut pending = alice.clone();

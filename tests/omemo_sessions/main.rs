@@ -5,6 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod bad_input;
+#[path = "../common/mod.rs"]
+mod common;
+mod identity_change;
+mod messages;
 
 use olmo::megolm::Timestamp;
 use olmo::omemo::session::HEARTBEAT_THRESHOLD;
@@ -202,5 +206,39 @@ fn too_far_ahead_is_refused() {
                 DecryptError::TooFarAhead { .. }
             )))
         ));
+    }
+}
+
+#[test]
+fn new_key_exchanges_evict_unanswered_previous_sessions_first() {
+    for version in VERSIONS {
+        let (mut alice, mut bob) = pair(version);
+        deliver(&mut alice, &mut bob, version, &[1; 32]);
+        deliver(&mut bob, &mut alice, version, &[2; 32]);
+        // Bob's session is answered once Alice replies on a new ratchet key.
+        deliver(&mut alice, &mut bob, version, &[3; 32]);
+        let delayed = send(&mut alice, &bob, version, &[4; 32]);
+        // More fresh starts than previous states are kept, none of them answered.
+        for _ in 0..olmo::omemo::store::MAX_PREVIOUS_SESSIONS + 2 {
+            let mut restart = alice.clone();
+            restart
+                .build_session(
+                    bob.jid(),
+                    bob.device_id(),
+                    &bob.bundle(version),
+                    &mut rand::rng(),
+                )
+                .unwrap();
+            let kex = send(&mut restart, &bob, version, &[5; 32]);
+            assert!(
+                decrypt(&mut bob, &alice, version, &kex)
+                    .unwrap()
+                    .new_session
+            );
+        }
+        assert_eq!(
+            receive(&mut bob, &alice, version, &delayed).unwrap(),
+            [4; 32]
+        );
     }
 }

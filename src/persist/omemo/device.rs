@@ -1,6 +1,6 @@
 //! A whole OMEMO device:
 //!
-//! `schema ‖ JID ‖ device id ‖ identity ‖ OMEMO 2 state ‖ OMEMO 0.3 state`, where
+//! `schema (2) ‖ JID ‖ device id ‖ identity ‖ OMEMO 2 state ‖ OMEMO 0.3 state`, where
 //!
 //! - the identity is its form (0: Ed25519 seed, 1: imported Curve25519 secret), the 32 secret
 //!   bytes, then the Ed25519 and Curve25519 public keys, checked against the secret on read;
@@ -9,30 +9,40 @@
 //!   retired at) ‖ next pre-key id ‖ count ‖ (id ‖ key pair)* ‖ count ‖ used id*`, the pool in
 //!   increasing id order and the used ids oldest first, a signed pre-key being `id ‖ key pair ‖
 //!   signature (64) ‖ created at (u64 ms)` and a key pair its secret then its public key;
-//! - sessions are `count ‖ (JID ‖ device id ‖ current ‖ count ‖ previous*)*` in increasing
-//!   (JID, device id) order, the previous sessions newest first.
+//! - sessions are `count ‖ clock (u64) ‖ (JID ‖ device id ‖ last used (u64) ‖ accepted? ‖
+//!   current ‖ count ‖ previous*)*` in increasing (JID, device id) order, the previous sessions
+//!   newest first, each last used at most the clock; `accepted?` is a presence byte and, if
+//!   present, the Curve25519 form of the identity the application accepted for the device.
+//!
+//! Schema 1 had none of the per-device fields: its devices restore as never used, none with
+//! an accepted identity, and a
+//! store beyond today's limits (up to the 100,000 devices schema 1 allowed) is trimmed by the
+//! eviction rule of [`crate::omemo::store`] instead of refused.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use rand_core::CryptoRng;
 
-use super::{read_jid, read_schema, read_session, write_jid, write_session};
+use super::{read_jid, read_session, write_jid, write_session};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
-use crate::crypto::Ed25519Signature;
+use crate::crypto::{Curve25519PublicKey, Ed25519Signature};
 use crate::megolm::Timestamp;
-use crate::omemo::prekeys::MAX_USED_IDS;
-use crate::omemo::store::{MAX_PREVIOUS_SESSIONS, SessionSlot, SessionStore};
+use crate::omemo::prekeys::{MAX_POOL_SIZE, MAX_USED_IDS};
+use crate::omemo::store::{
+    MAX_DEVICES, MAX_DEVICES_PER_JID, MAX_PREVIOUS_SESSIONS, SessionSlot, SessionStore,
+};
 use crate::omemo::{
     Device, DeviceIdentity, OmemoProfile, PreKeys, SignedPreKey, Version, VersionState,
 };
 use crate::persist::{Kind, PersistError, StorageKey, open, seal};
 use crate::ratchet::storage::{read_key_pair, write_key_pair};
 
-/// Sessions (remote devices) a stored version state may hold.
-const MAX_SESSIONS: usize = 100_000;
-/// One-time pre-keys a stored pool may hold (a pool keeps 100; imports may bring more).
-const MAX_PRE_KEYS: usize = 1 << 16;
+/// The device schema written; schema 1 (no usage counters) still restores.
+const SCHEMA: u32 = 2;
+const SCHEMA_1: u32 = 1;
+/// The devices a schema-1 version state could hold, before the live limits existed.
+const SCHEMA_1_MAX_DEVICES: usize = 100_000;
 
 const SEED: u8 = 0;
 const CURVE25519_SECRET: u8 = 1;
@@ -44,9 +54,10 @@ impl Device {
     /// Encrypts the device (identity, pre-keys and every session of both versions) for storage
     /// under `key`.
     ///
-    /// Restoring refuses what no real device holds: a JID longer than 3071 bytes (RFC 7622),
-    /// more than 100,000 sessions in a version, or more than 65,536 pre-keys in a pool (only
-    /// [`PreKeys::import`] could put them there).
+    /// Restoring refuses what no device can hold: a JID longer than 3071 bytes (RFC 7622),
+    /// more sessions than the limits of [`crate::omemo::store`] (which the device enforces as
+    /// sessions arrive, so a saved device always restores), or more than 65,536 pre-keys in a
+    /// pool. The device's own JID is the caller's: keep it a real JID.
     pub fn save(&self, key: &StorageKey) -> Vec<u8> {
         self.save_with_rng(key, &mut rand::rng())
     }
@@ -54,7 +65,7 @@ impl Device {
     /// As [`Device::save`], drawing the nonce from `rng`.
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
         let mut out = ByteWriter::default();
-        out.u32(super::SCHEMA);
+        out.u32(SCHEMA);
         write_jid(&mut out, &self.jid);
         out.u32(self.device_id);
         write_identity(&mut out, &self.identity);
@@ -67,13 +78,16 @@ impl Device {
     pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
         let payload = open(Kind::OmemoDevice, blob, key)?;
         let mut input = ByteReader::new(&payload);
-        read_schema(&mut input)?;
+        let schema = match input.u32()? {
+            schema @ (SCHEMA_1 | SCHEMA) => schema,
+            other => return Err(PersistError::UnsupportedVersion(other)),
+        };
         let device = Self {
             jid: read_jid(&mut input)?,
             device_id: input.u32()?,
             identity: read_identity(&mut input)?,
-            omemo2: read_version_state(&mut input)?,
-            omemo03: read_version_state(&mut input)?,
+            omemo2: read_version_state(&mut input, schema)?,
+            omemo03: read_version_state(&mut input, schema)?,
         };
         input.finish()?;
         Ok(device)
@@ -114,10 +128,15 @@ fn write_version_state<P: OmemoProfile>(out: &mut ByteWriter, state: &VersionSta
 
 fn read_version_state<P: OmemoProfile>(
     input: &mut ByteReader<'_>,
+    schema: u32,
 ) -> Result<VersionState<P>, DecodeError> {
     Ok(VersionState {
         pre_keys: read_pre_keys(input)?,
-        sessions: read_sessions(input)?,
+        sessions: if schema == SCHEMA_1 {
+            read_schema_1_sessions(input)?
+        } else {
+            read_sessions(input)?
+        },
     })
 }
 
@@ -158,7 +177,7 @@ fn read_pre_keys(input: &mut ByteReader<'_>) -> Result<PreKeys, DecodeError> {
     };
     let next_pre_key_id = input.u32()?;
     let mut pool = BTreeMap::new();
-    for _ in 0..input.count(MAX_PRE_KEYS)? {
+    for _ in 0..input.count(MAX_POOL_SIZE)? {
         let id = input.u32()?;
         // Increasing ids: a repeated one would silently replace a key.
         if pool.last_key_value().is_some_and(|(last, _)| *last >= id) {
@@ -197,37 +216,93 @@ fn read_signed_pre_key(input: &mut ByteReader<'_>) -> Result<SignedPreKey, Decod
 }
 
 fn write_sessions<P: OmemoProfile>(out: &mut ByteWriter, store: &SessionStore<P>) {
-    out.u32(store.slots.len() as u32);
+    out.u32(store.slots.len() as u32).u64(store.clock);
     for ((jid, device_id), slot) in &store.slots {
         write_jid(out, jid);
-        out.u32(*device_id);
-        write_session(out, &slot.current);
-        out.u32(slot.previous.len() as u32);
-        for session in &slot.previous {
-            write_session(out, session);
+        out.u32(*device_id).u64(slot.last_used);
+        out.bool(slot.accepted.is_some());
+        if let Some(identity) = &slot.accepted {
+            out.bytes(identity.as_bytes());
         }
+        write_slot_sessions(out, slot);
+    }
+}
+
+fn write_slot_sessions<P: OmemoProfile>(out: &mut ByteWriter, slot: &SessionSlot<P>) {
+    write_session(out, &slot.current);
+    out.u32(slot.previous.len() as u32);
+    for session in &slot.previous {
+        write_session(out, session);
     }
 }
 
 fn read_sessions<P: OmemoProfile>(
     input: &mut ByteReader<'_>,
 ) -> Result<SessionStore<P>, DecodeError> {
+    let count = input.count(MAX_DEVICES)?;
+    let clock = input.u64()?;
     let mut slots = BTreeMap::new();
-    for _ in 0..input.count(MAX_SESSIONS)? {
+    let mut same_jid = 0;
+    for _ in 0..count {
         let address = (read_jid(input)?, input.u32()?);
-        // Increasing (JID, device id): a repeated one would silently replace a slot.
-        if slots
-            .last_key_value()
-            .is_some_and(|(last, _)| *last >= address)
-        {
+        check_order(&slots, &address)?;
+        // In address order a JID's devices are consecutive.
+        same_jid = match slots.last_key_value() {
+            Some(((jid, _), _)) if *jid == address.0 => same_jid + 1,
+            _ => 1,
+        };
+        if same_jid > MAX_DEVICES_PER_JID {
             return Err(DecodeError::OutOfRange);
         }
-        let current = read_session(input)?;
-        let mut previous = VecDeque::new();
-        for _ in 0..input.count(MAX_PREVIOUS_SESSIONS)? {
-            previous.push_back(read_session(input)?);
+        let last_used = input.u64()?;
+        if last_used > clock {
+            return Err(DecodeError::OutOfRange);
         }
-        slots.insert(address, SessionSlot { current, previous });
+        let accepted = if input.bool()? {
+            Some(Curve25519PublicKey::from_bytes(input.array()?))
+        } else {
+            None
+        };
+        let mut slot = read_slot_sessions(input)?;
+        slot.last_used = last_used;
+        slot.accepted = accepted;
+        slots.insert(address, slot);
     }
-    Ok(SessionStore { slots })
+    Ok(SessionStore { slots, clock })
+}
+
+/// Schema 1: no counters, and the old limit; trimmed to today's limits.
+fn read_schema_1_sessions<P: OmemoProfile>(
+    input: &mut ByteReader<'_>,
+) -> Result<SessionStore<P>, DecodeError> {
+    let mut slots = BTreeMap::new();
+    for _ in 0..input.count(SCHEMA_1_MAX_DEVICES)? {
+        let address = (read_jid(input)?, input.u32()?);
+        check_order(&slots, &address)?;
+        slots.insert(address, read_slot_sessions(input)?);
+    }
+    let mut store = SessionStore { slots, clock: 0 };
+    store.trim();
+    Ok(store)
+}
+
+/// Increasing (JID, device id): a repeated one would silently replace a slot.
+fn check_order<T>(
+    slots: &BTreeMap<(String, u32), T>,
+    address: &(String, u32),
+) -> Result<(), DecodeError> {
+    match slots.last_key_value() {
+        Some((last, _)) if last >= address => Err(DecodeError::OutOfRange),
+        _ => Ok(()),
+    }
+}
+
+fn read_slot_sessions<P: OmemoProfile>(
+    input: &mut ByteReader<'_>,
+) -> Result<SessionSlot<P>, DecodeError> {
+    let mut slot = SessionSlot::new(read_session(input)?);
+    for _ in 0..input.count(MAX_PREVIOUS_SESSIONS)? {
+        slot.previous.push_back(read_session(input)?);
+    }
+    Ok(slot)
 }

@@ -1,6 +1,6 @@
-//! The stored forms of OMEMO state (schema 1 each): a whole [`Device`](crate::omemo::Device)
-//! (kind 6), and one [`Session`](crate::omemo::Session) of OMEMO 2 (kind 7) or OMEMO 0.3
-//! (kind 8), so a session of one version never restores as the other.
+//! The stored forms of OMEMO state: a whole [`Device`](crate::omemo::Device) (kind 6, schema 2;
+//! schema 1 still restores), and one [`Session`](crate::omemo::Session) of OMEMO 2 (kind 7) or OMEMO 0.3
+//! (kind 8), schema 1, so a session of one version never restores as the other.
 //!
 //! Fields shared by both: an identity key is its form (0: Ed25519, 1: Curve25519) and 32 bytes;
 //! a session record is `initiator ‖ confirmed ‖ our identity ‖ their identity ‖ key exchange ‖
@@ -14,15 +14,14 @@ mod session;
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::{Curve25519PublicKey, Ed25519PublicKey};
+use crate::omemo::store::MAX_JID_LENGTH;
 use crate::omemo::{IdentityKey, KeyExchange, OmemoProfile, Session};
 use crate::ratchet::DoubleRatchet;
 
 use super::{Kind, PersistError};
 
+/// The schema of a single session's blob.
 const SCHEMA: u32 = 1;
-
-/// The longest JID stored: RFC 7622 allows 1023 bytes for each of its three parts.
-const MAX_JID_LENGTH: usize = 3071;
 
 const ED25519: u8 = 0;
 const CURVE25519: u8 = 1;
