@@ -3,8 +3,10 @@
 //!
 //! Layers, bottom up: [`crypto`] (typed keys and primitives) → [`ratchet`] (the double ratchet,
 //! generic over a protocol profile) → protocols ([`olm`]; [`megolm`], the group hash ratchet,
-//! its messages and session keys) → [`persist`] (versioned, encrypted storage of every state
-//! object, plus libolm pickle import and export).
+//! its messages and session keys; [`omemo`]) → [`persist`] (versioned, encrypted storage of
+//! every state object, plus libolm pickle import and export) and [`store`] (the contract every
+//! storage backend meets: sealed, versioned records and all-or-nothing commits). [`time`] holds
+//! the one timestamp type; the core never reads a clock unless asked.
 //!
 //! ```
 //! use olmo::olm::{Account, OlmMessage};
@@ -34,6 +36,7 @@ pub mod omemo;
 pub mod persist;
 pub mod ratchet;
 pub mod store;
+pub mod time;
 
 mod codec;
 

@@ -6,37 +6,9 @@
 //! leaving or a device being removed forces a rotation at once. Time is passed in by the
 //! caller, so nothing here reads a clock.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-/// Milliseconds since the Unix epoch, Matrix's unit of time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(u64);
-
-impl Timestamp {
-    /// A timestamp from milliseconds since the Unix epoch.
-    pub const fn from_millis(millis: u64) -> Self {
-        Self(millis)
-    }
-
-    /// The system clock's time (the only place the crate reads a clock).
-    pub fn now() -> Self {
-        let since_epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        Self(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    /// Milliseconds since the Unix epoch.
-    pub const fn as_millis(self) -> u64 {
-        self.0
-    }
-
-    /// The time elapsed from `earlier` to `self`; zero if `earlier` is later (a clock set back
-    /// must not make a session immortal, so age is also bounded by message count).
-    pub fn since(self, earlier: Timestamp) -> Duration {
-        Duration::from_millis(self.0.saturating_sub(earlier.0))
-    }
-}
+pub use crate::time::Timestamp;
 
 /// How long an outbound session may be used. Built through [`RotationPolicy::new`] or
 /// [`RotationPolicy::from_room_settings`], which clamp to the limits clients apply.

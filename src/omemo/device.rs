@@ -13,7 +13,7 @@ use super::profile::{Omemo2, Omemo03, OmemoProfile};
 use super::session::{Decrypted, EncryptedKey, Session, SessionError};
 use super::store::{MAX_JID_LENGTH, SessionSlot, SessionStore};
 use crate::crypto::Curve25519PublicKey;
-use crate::megolm::Timestamp;
+use crate::time::Timestamp;
 
 /// Why a device operation failed. The device is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -115,7 +115,9 @@ impl Select for Omemo03 {
 }
 
 impl Device {
-    /// A new device with a fresh identity and fresh pre-keys for both versions.
+    /// A new device with a fresh identity and fresh pre-keys for both versions, dated by the
+    /// system clock (not on `wasm32`: use [`Device::generate`] with the time).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(jid: &str, device_id: u32) -> Self {
         Self::generate(jid, device_id, Timestamp::now(), &mut rand::rng())
     }

@@ -15,7 +15,7 @@ use super::wire::omemo03;
 use crate::crypto::{
     Curve25519KeyPair, Curve25519PublicKey, Curve25519SecretKey, Ed25519Signature,
 };
-use crate::megolm::Timestamp;
+use crate::time::Timestamp;
 
 /// One-time pre-keys kept published (XEP-0384 asks for at least 25; 100 is customary).
 pub const POOL_SIZE: usize = 100;

@@ -27,7 +27,7 @@ use super::{read_jid, read_session, write_jid, write_session};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::{Curve25519PublicKey, Ed25519Signature};
-use crate::megolm::Timestamp;
+use crate::time::Timestamp;
 use crate::omemo::prekeys::{MAX_POOL_SIZE, MAX_USED_IDS};
 use crate::omemo::store::{
     MAX_DEVICES, MAX_DEVICES_PER_JID, MAX_PREVIOUS_SESSIONS, SessionSlot, SessionStore,
