@@ -27,7 +27,6 @@ use super::{read_jid, read_session, write_jid, write_session};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::{Curve25519PublicKey, Ed25519Signature};
-use crate::time::Timestamp;
 use crate::omemo::prekeys::{MAX_POOL_SIZE, MAX_USED_IDS};
 use crate::omemo::store::{
     MAX_DEVICES, MAX_DEVICES_PER_JID, MAX_PREVIOUS_SESSIONS, SessionSlot, SessionStore,
@@ -37,6 +36,7 @@ use crate::omemo::{
 };
 use crate::persist::{Kind, PersistError, StorageKey, open, seal};
 use crate::ratchet::storage::{read_key_pair, write_key_pair};
+use crate::time::Timestamp;
 
 /// The device schema written; schema 1 (no usage counters) still restores.
 const SCHEMA: u32 = 2;

@@ -123,3 +123,32 @@ fn scans_page_through_many_records_in_key_order() {
     }
     assert_eq!(seen, (0..1000).collect::<Vec<_>>());
 }
+
+#[test]
+fn nothing_is_written_while_idle() {
+    let (_dir, path) = scratch();
+    let store = SqliteStore::open(&path).unwrap();
+    let mut batch = Batch::new();
+    batch.put("t", b"k", Expect::Absent, b"v".to_vec());
+    block_on(store.commit(batch)).unwrap();
+    let files = |path: &std::path::Path| {
+        ["", "-wal", "-shm"].map(|suffix| {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            std::fs::metadata(&file)
+                .ok()
+                .map(|m| (m.len(), m.modified().unwrap()))
+        })
+    };
+    let before = files(&path);
+    // Reads are not writes either.
+    for _ in 0..100 {
+        block_on(store.get("t", b"k")).unwrap();
+        block_on(store.scan("t", &KeyRange::all(), 10)).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        files(&path),
+        before,
+        "no file changed while the store was idle"
+    );
+}
