@@ -259,8 +259,7 @@ fn count_of(lines: &[String], prefix: &str) -> u64 {
 fn two_processes_racing_on_one_counter_lose_no_update() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("olmo.sqlite3");
-    // Created and migrated before the race, which is about commits, not about opening.
-    drop(SqliteStore::open(&path).unwrap());
+    // No file yet: both children create and migrate it at once.
     let started = Instant::now();
     let mut children = [
         spawn_child("race_child", "race", &path),
@@ -316,4 +315,23 @@ fn two_processes_racing_on_one_counter_lose_no_update() {
     let (counter, items) = read_state(&store, &sealer());
     assert_eq!(counter, 2 * RACE_INCREMENTS, "no lost update");
     assert_eq!(items, (1..=2 * RACE_INCREMENTS).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_fresh_file_opens_while_another_connection_holds_its_write_lock() {
+    // Two processes creating one file at once: one sets WAL while the other is mid-write, a
+    // lock upgrade SQLite's busy handler does not wait for.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("olmo.sqlite3");
+    let writer = rusqlite::Connection::open(&path).unwrap();
+    writer
+        .execute_batch("BEGIN IMMEDIATE; CREATE TABLE other (x);")
+        .unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        writer.execute_batch("COMMIT;").unwrap();
+    });
+    let opened = SqliteStore::open(&path);
+    release.join().unwrap();
+    opened.expect("the open waits for the other writer");
 }
