@@ -19,7 +19,7 @@ use std::future::{Future, ready};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use olmo::store::{Backend, Batch, Conflict, KeyRange, Record, StoreError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -42,7 +42,7 @@ pub enum Durability {
 pub struct Options {
     /// Commit durability.
     pub durability: Durability,
-    /// How long a commit waits for another process's transaction to finish.
+    /// How long a commit, or opening the file, waits for another process's transaction to finish.
     pub busy_timeout: Duration,
     /// The size the WAL file is truncated to after a checkpoint, in bytes.
     pub journal_size_limit: u64,
@@ -96,10 +96,10 @@ impl SqliteStore {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
+        switch_to_wal(&connection, options.busy_timeout)?;
         connection
             .execute_batch(&format!(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = {synchronous};
+                "PRAGMA synchronous = {synchronous};
                  PRAGMA journal_size_limit = {};",
                 options.journal_size_limit
             ))
@@ -227,6 +227,26 @@ impl Drop for SqliteStore {
         let _ = self
             .lock()
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    }
+}
+
+/// Sets WAL mode, retrying while another connection holds the file's write lock: switching
+/// needs an exclusive lock, and SQLite answers "database is locked" at once, without its busy
+/// handler, to a reader asking for it while someone else writes (two processes creating one
+/// file at once). Bounded by `busy_timeout` like every other lock wait.
+fn switch_to_wal(connection: &Connection, busy_timeout: Duration) -> Result<(), StoreError> {
+    let started = Instant::now();
+    loop {
+        match connection.execute_batch("PRAGMA journal_mode = WAL;") {
+            Ok(()) => return Ok(()),
+            Err(error)
+                if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && started.elapsed() < busy_timeout =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(error) => return Err(backend_error(error)),
+        }
     }
 }
 
