@@ -1,6 +1,7 @@
 //! The account's stored form (schema 1).
 
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use super::fields::{read_signing_key, write_signing_key};
 use super::{Kind, PersistError, StorageKey, open, seal};
@@ -20,6 +21,16 @@ impl Account {
 
     /// As [`Account::save`], drawing the nonce from `rng`.
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        seal(Kind::Account, &self.to_record(), key, rng)
+    }
+
+    /// Restores an account saved by [`Account::save`].
+    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
+        Self::from_record(&open(Kind::Account, blob, key)?)
+    }
+
+    /// The unsealed stored form: schema, then the fields.
+    pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
         let mut out = ByteWriter::default();
         out.u32(SCHEMA);
         write_signing_key(&mut out, &self.signing_key);
@@ -35,13 +46,12 @@ impl Account {
                 write_one_time_key(&mut out, key);
             }
         }
-        seal(Kind::Account, &out.finish(), key, rng)
+        out.finish()
     }
 
-    /// Restores an account saved by [`Account::save`].
-    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
-        let payload = open(Kind::Account, blob, key)?;
-        let mut input = ByteReader::new(&payload);
+    /// Reads [`Account::to_record`]'s bytes, with every check a restore makes.
+    pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
+        let mut input = ByteReader::new(bytes);
         match input.u32()? {
             1 => {}
             other => return Err(PersistError::UnsupportedVersion(other)),

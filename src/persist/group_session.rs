@@ -2,6 +2,7 @@
 //! replay record.
 
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use super::fields::{
     read_megolm_ratchet, read_public_signing_key, read_signing_key, write_megolm_ratchet,
@@ -33,18 +34,27 @@ impl GroupSession {
 
     /// As [`GroupSession::save`], drawing the nonce from `rng`.
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        seal(Kind::GroupSession, &self.to_record(), key, rng)
+    }
+
+    /// Restores a session saved by [`GroupSession::save`].
+    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
+        Self::from_record(&open(Kind::GroupSession, blob, key)?)
+    }
+
+    /// The unsealed stored form: schema, then the fields.
+    pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
         let mut out = ByteWriter::default();
         out.u32(SCHEMA);
         write_megolm_ratchet(&mut out, &self.ratchet);
         write_signing_key(&mut out, &self.signing_key);
         out.u64(self.created_at.as_millis()).bool(self.invalidated);
-        seal(Kind::GroupSession, &out.finish(), key, rng)
+        out.finish()
     }
 
-    /// Restores a session saved by [`GroupSession::save`].
-    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
-        let payload = open(Kind::GroupSession, blob, key)?;
-        let mut input = ByteReader::new(&payload);
+    /// Reads [`GroupSession::to_record`]'s bytes, with every check a restore makes.
+    pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
+        let mut input = ByteReader::new(bytes);
         read_schema(&mut input)?;
         let session = Self {
             ratchet: read_megolm_ratchet(&mut input)?,
@@ -65,19 +75,28 @@ impl InboundGroupSession {
 
     /// As [`InboundGroupSession::save`], drawing the nonce from `rng`.
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        seal(Kind::InboundGroupSession, &self.to_record(), key, rng)
+    }
+
+    /// Restores a session saved by [`InboundGroupSession::save`].
+    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
+        Self::from_record(&open(Kind::InboundGroupSession, blob, key)?)
+    }
+
+    /// The unsealed stored form: schema, then the fields.
+    pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
         let mut out = ByteWriter::default();
         out.u32(SCHEMA);
         write_megolm_ratchet(&mut out, &self.initial);
         write_megolm_ratchet(&mut out, &self.latest);
         out.bytes(self.signing_key.as_bytes())
             .bool(self.signing_key_verified);
-        seal(Kind::InboundGroupSession, &out.finish(), key, rng)
+        out.finish()
     }
 
-    /// Restores a session saved by [`InboundGroupSession::save`].
-    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
-        let payload = open(Kind::InboundGroupSession, blob, key)?;
-        let mut input = ByteReader::new(&payload);
+    /// Reads [`InboundGroupSession::to_record`]'s bytes, with every check a restore makes.
+    pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
+        let mut input = ByteReader::new(bytes);
         read_schema(&mut input)?;
         let initial = read_megolm_ratchet(&mut input)?;
         let latest = read_megolm_ratchet(&mut input)?;
@@ -103,6 +122,16 @@ impl ReplayRecord {
 
     /// As [`ReplayRecord::save`], drawing the nonce from `rng`.
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        seal(Kind::ReplayRecord, &self.to_record(), key, rng)
+    }
+
+    /// Restores a record saved by [`ReplayRecord::save`].
+    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
+        Self::from_record(&open(Kind::ReplayRecord, blob, key)?)
+    }
+
+    /// The unsealed stored form: schema, then the fields.
+    pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
         let mut out = ByteWriter::default();
         // `len` is at most `MAX_ENTRIES`, far below `u32::MAX`; the map keeps them sorted.
         out.u32(SCHEMA).u32(self.len() as u32);
@@ -114,17 +143,16 @@ impl ReplayRecord {
                     .bytes(event);
             }
         }
-        seal(Kind::ReplayRecord, &out.finish(), key, rng)
+        out.finish()
     }
 
-    /// Restores a record saved by [`ReplayRecord::save`].
-    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
-        let payload = open(Kind::ReplayRecord, blob, key)?;
-        let mut input = ByteReader::new(&payload);
+    /// Reads [`ReplayRecord::to_record`]'s bytes, with every check a restore makes.
+    pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
+        let mut input = ByteReader::new(bytes);
         read_schema(&mut input)?;
         let mut record = Self::new();
         for _ in 0..input.count(MAX_REPLAY_ENTRIES)? {
-            let length = input.count(payload.len())?;
+            let length = input.count(bytes.len())?;
             let session_id =
                 std::str::from_utf8(input.take(length)?).map_err(|_| DecodeError::OutOfRange)?;
             let index = input.u32()?;

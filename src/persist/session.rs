@@ -1,6 +1,7 @@
 //! The Olm session's stored form (schema 1).
 
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use super::{Kind, PersistError, StorageKey, open, seal};
 use crate::codec::bytes::{ByteReader, ByteWriter};
@@ -18,6 +19,16 @@ impl Session {
 
     /// As [`Session::save`], drawing the nonce from `rng`.
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        seal(Kind::Session, &self.to_record(), key, rng)
+    }
+
+    /// Restores a session saved by [`Session::save`].
+    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
+        Self::from_record(&open(Kind::Session, blob, key)?)
+    }
+
+    /// The unsealed stored form: schema, then the fields.
+    pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
         let mut out = ByteWriter::default();
         out.u32(SCHEMA)
             .bytes(self.keys.identity_key.as_bytes())
@@ -25,13 +36,12 @@ impl Session {
             .bytes(self.keys.one_time_key.as_bytes())
             .bool(self.received_message);
         self.ratchet.write_to(&mut out);
-        seal(Kind::Session, &out.finish(), key, rng)
+        out.finish()
     }
 
-    /// Restores a session saved by [`Session::save`].
-    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
-        let payload = open(Kind::Session, blob, key)?;
-        let mut input = ByteReader::new(&payload);
+    /// Reads [`Session::to_record`]'s bytes, with every check a restore makes.
+    pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
+        let mut input = ByteReader::new(bytes);
         match input.u32()? {
             SCHEMA => {}
             other => return Err(PersistError::UnsupportedVersion(other)),

@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use super::{read_jid, read_session, write_jid, write_session};
 use crate::codec::DecodeError;
@@ -64,6 +65,16 @@ impl Device {
 
     /// As [`Device::save`], drawing the nonce from `rng`.
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        seal(Kind::OmemoDevice, &self.to_record(), key, rng)
+    }
+
+    /// Restores a device saved by [`Device::save`].
+    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
+        Self::from_record(&open(Kind::OmemoDevice, blob, key)?)
+    }
+
+    /// The unsealed stored form of the whole device: schema, then the fields.
+    pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
         let mut out = ByteWriter::default();
         out.u32(SCHEMA);
         write_jid(&mut out, &self.jid);
@@ -71,13 +82,12 @@ impl Device {
         write_identity(&mut out, &self.identity);
         write_version_state(&mut out, &self.omemo2);
         write_version_state(&mut out, &self.omemo03);
-        seal(Kind::OmemoDevice, &out.finish(), key, rng)
+        out.finish()
     }
 
-    /// Restores a device saved by [`Device::save`].
-    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
-        let payload = open(Kind::OmemoDevice, blob, key)?;
-        let mut input = ByteReader::new(&payload);
+    /// Reads [`Device::to_record`]'s bytes, with every check a restore makes.
+    pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
+        let mut input = ByteReader::new(bytes);
         let schema = match input.u32()? {
             schema @ (SCHEMA_1 | SCHEMA) => schema,
             other => return Err(PersistError::UnsupportedVersion(other)),

@@ -1,6 +1,7 @@
 //! One OMEMO session on its own: `schema ‖ session record`, under the kind of its version.
 
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use super::{read_schema, read_session, session_kind, write_session};
 use crate::codec::bytes::{ByteReader, ByteWriter};
@@ -16,17 +17,27 @@ impl<P: OmemoProfile> Session<P> {
 
     /// As [`Session::save`], drawing the nonce from `rng`.
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
-        let mut out = ByteWriter::default();
-        out.u32(super::SCHEMA);
-        write_session(&mut out, self);
-        seal(session_kind::<P>(), &out.finish(), key, rng)
+        seal(session_kind::<P>(), &self.to_record(), key, rng)
     }
 
     /// Restores a session saved by [`Session::save`] (of this version: a session of the other
     /// one is [`PersistError::WrongKind`]).
     pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
-        let payload = open(session_kind::<P>(), blob, key)?;
-        let mut input = ByteReader::new(&payload);
+        Self::from_record(&open(session_kind::<P>(), blob, key)?)
+    }
+
+    /// The unsealed stored form: schema, then the session record. It does not say its
+    /// version: the caller keeps OMEMO 2 and 0.3 records apart.
+    pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = ByteWriter::default();
+        out.u32(super::SCHEMA);
+        write_session(&mut out, self);
+        out.finish()
+    }
+
+    /// Reads [`Session::to_record`]'s bytes, with every check a restore makes.
+    pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
+        let mut input = ByteReader::new(bytes);
         read_schema(&mut input)?;
         let session = read_session(&mut input)?;
         input.finish()?;
