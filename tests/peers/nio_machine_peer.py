@@ -40,6 +40,7 @@ Ops (request fields -> response fields):
   export_keys {path, passphrase, rounds?} -> {}
   import_keys {path, passphrase} -> {sessions}
   wedged {} -> {devices: {user: [device]}}
+  age_olm_sessions {minutes} -> {}   (test hook: nio unwedges only sessions older than an hour)
 """
 
 import json
@@ -47,6 +48,7 @@ import logging
 import os
 import sys
 from collections import defaultdict
+from datetime import timedelta
 
 from nio.api import Api
 from nio.crypto import Olm
@@ -509,6 +511,17 @@ def op_import_keys(req):
         for s in olm.inbound_group_store
     ]
     return {"sessions": sessions, "log": LOG.take()}
+
+
+@op("age_olm_sessions")
+def op_age_olm_sessions(req):
+    """Test hook: makes every Olm session look `minutes` older (in memory only), so nio's
+    unwedging, which leaves sessions younger than an hour alone, can be driven in a test."""
+    olm = _olm()
+    delta = timedelta(minutes=_field(req, "minutes", int))
+    for session in olm.session_store:
+        session.creation_time -= delta
+    return {}
 
 
 @op("wedged")

@@ -360,6 +360,39 @@ def main():
         [res] = bob.sync()
         assert res["decrypted"] and res["content"] == {"n": 4}, res
 
+    def unwedge():
+        req = alice.call("encrypt_to_device", user_id=bob.user, device_id="BOB",
+                         type="m.test", content={"n": 6})
+        body = req["messages"][bob.user]["BOB"]["ciphertext"][bob.keys["curve25519"]]
+        assert body["type"] == 1
+        body["body"] = body["body"][:-4] + ("AAAA" if body["body"][-4:] != "AAAA" else "BBBB")
+        bob.call("age_olm_sessions", minutes=61)
+        alice.send(req)
+        [res] = bob.sync()
+        assert not res["decrypted"], res
+        assert bob.call("wedged")["devices"] == {alice.user: ["ALICE"]}
+        claim = bob.call("keys_claim_request")["body"]
+        assert claim == {"one_time_keys": {alice.user: {"ALICE": "signed_curve25519"}}}, claim
+        assert bob.call("keys_claim_response", body=hs.claim(claim))["sessions"] == {
+            alice.user: ["ALICE"]}
+        assert bob.call("wedged")["devices"] == {}
+        queued = bob.call("outgoing_to_device")["requests"]
+        # Besides the m.dummy: key requests nio queued for the undecryptable room events above.
+        types = sorted(r["type"] for r in queued)
+        assert types.count("m.room.encrypted") == 1, types
+        assert set(types) == {"m.room.encrypted", "m.room_key_request"}, types
+        [dummy] = [r for r in queued if r["type"] == "m.room.encrypted"]
+        assert list(dummy["messages"]) == [alice.user], dummy
+        assert bob.call("outgoing_to_device")["requests"] == []
+        bob.send(dummy)
+        [res] = alice.sync()
+        assert res["decrypted"] and res["type"] == "m.dummy" and res["nio_event"] == "DummyEvent"
+        req = alice.call("encrypt_to_device", user_id=bob.user, device_id="BOB",
+                         type="m.test", content={"n": 7})
+        alice.send(req)
+        [res] = bob.sync()
+        assert res["decrypted"] and res["content"] == {"n": 7}, res
+
     for name, fn in [
         ("keys upload: signed device keys and 50 one-time keys", upload),
         ("keys query both ways", query),
@@ -375,6 +408,7 @@ def main():
         ("one-time key top-up from the sync count", otk_top_up),
         ("key export from bob, import into a third device", export_import),
         ("restart alice from her on-disk nio store", restart_from_store),
+        ("a wedged Olm session: claim, m.dummy, messages flow again", unwedge),
     ]:
         check(name, fn)
 
