@@ -30,6 +30,7 @@
 //! ```
 
 pub mod crypto;
+pub mod matrix;
 pub mod megolm;
 pub mod olm;
 pub mod omemo;

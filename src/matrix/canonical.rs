@@ -1,0 +1,132 @@
+//! Canonical JSON (the Matrix specification's appendix): object keys sorted by code point, no
+//! insignificant whitespace, UTF-8, integers only, strings minimally escaped. Written here by
+//! hand because a signature covers these exact bytes, whatever serde's settings are.
+
+use serde_json::Value;
+
+use super::error::MachineError;
+
+/// The largest integer canonical JSON allows (2^53 - 1), and its negative.
+const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+/// The canonical encoding of `value`, or [`MachineError::Json`] for a float or an integer
+/// outside ±(2^53 - 1).
+pub fn encode(value: &Value) -> Result<String, MachineError> {
+    let mut out = String::new();
+    write(&mut out, value)?;
+    Ok(out)
+}
+
+fn write(out: &mut String, value: &Value) -> Result<(), MachineError> {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            let int = n
+                .as_i64()
+                .filter(|i| (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(i))
+                .ok_or(MachineError::Json("a number that is not a safe integer"))?;
+            out.push_str(&int.to_string());
+        }
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write(out, item)?;
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            // Byte order of UTF-8 is code point order.
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, key);
+                out.push(':');
+                write(out, item)?;
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The bytes a Matrix signature covers: `value` without `signatures` and `unsigned`.
+pub fn signing_bytes(value: &Value) -> Result<String, MachineError> {
+    let mut copy = value.clone();
+    if let Some(map) = copy.as_object_mut() {
+        map.remove("signatures");
+        map.remove("unsigned");
+    }
+    encode(&copy)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_specification_examples_encode_canonically() {
+        let cases = [
+            (json!({}), "{}"),
+            (json!({"one": 1, "two": "Two"}), r#"{"one":1,"two":"Two"}"#),
+            (json!({"b": "2", "a": "1"}), r#"{"a":"1","b":"2"}"#),
+            (
+                json!({"auth": {"success": true, "mxid": "@john.doe:example.com", "profile": {"display_name": "John Doe", "three_pids": [{"medium": "email", "address": "john.doe@example.org"}, {"medium": "msisdn", "address": "123456789"}]}}}),
+                r#"{"auth":{"mxid":"@john.doe:example.com","profile":{"display_name":"John Doe","three_pids":[{"address":"john.doe@example.org","medium":"email"},{"address":"123456789","medium":"msisdn"}]},"success":true}}"#,
+            ),
+            (json!({"a": "日本語"}), r#"{"a":"日本語"}"#),
+            (json!({"本": 2, "日": 1}), r#"{"日":1,"本":2}"#),
+            (json!({"a": "\u{1d11e}"}), "{\"a\":\"\u{1d11e}\"}"),
+            (json!({"a": null}), r#"{"a":null}"#),
+            (json!({"a": -0}), r#"{"a":0}"#),
+            (
+                json!({"a": "\u{0}\u{1f}\"\\\n"}),
+                r#"{"a":"\u0000\u001f\"\\\n"}"#,
+            ),
+        ];
+        for (value, canonical) in cases {
+            assert_eq!(encode(&value).unwrap(), canonical);
+        }
+    }
+
+    #[test]
+    fn floats_and_unsafe_integers_are_refused() {
+        assert!(encode(&json!({"a": 1.5})).is_err());
+        assert!(encode(&json!({"a": 1u64 << 53})).is_err());
+        assert!(encode(&json!({"a": -(1i64 << 53) + 1})).is_ok());
+    }
+
+    #[test]
+    fn signing_bytes_leave_out_signatures_and_unsigned() {
+        let value = json!({"b": 1, "signatures": {"x": {}}, "unsigned": {"age": 3}, "a": 2});
+        assert_eq!(signing_bytes(&value).unwrap(), r#"{"a":2,"b":1}"#);
+    }
+}

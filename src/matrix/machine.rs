@@ -1,0 +1,262 @@
+//! The machine: one Matrix device's end-to-end encryption over a store. Every operation reads
+//! what it needs in one transaction, computes every change, commits once, and only then returns
+//! what the application may send or show; a commit that conflicts with another process is run
+//! again from fresh reads.
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use super::canonical;
+use super::error::MachineError;
+use super::records::{self, table};
+use crate::olm::{Account, IdentityKeys};
+use crate::persist::StorageKey;
+use crate::store::{Backend, Sealer, Txn};
+
+/// How often an operation is run again after its commit conflicted with another writer.
+pub(crate) const MAX_ATTEMPTS: usize = 8;
+
+/// The Olm algorithm name.
+pub const OLM_V1: &str = "m.olm.v1.curve25519-aes-sha2";
+/// The Megolm algorithm name.
+pub const MEGOLM_V1: &str = "m.megolm.v1.aes-sha2";
+
+/// Runs `$body` (an expression that may `.await`, using `$txn`) and commits; on a conflict, runs
+/// it again on a fresh transaction, up to [`MAX_ATTEMPTS`] times.
+macro_rules! transact {
+    ($machine:expr, $rng:expr, |$txn:ident| $body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            #[allow(unused_mut)]
+            let mut $txn = $crate::store::Txn::new(&$machine.backend, &$machine.sealer);
+            match $body {
+                Err(error) => break Err(error),
+                Ok(value) => match $txn.commit($rng).await {
+                    Ok(()) => break Ok(value),
+                    Err($crate::store::StoreError::Conflict(_))
+                        if attempt + 1 < $crate::matrix::machine::MAX_ATTEMPTS =>
+                    {
+                        attempt += 1;
+                    }
+                    Err(error) => break Err(error.into()),
+                },
+            }
+        }
+    }};
+}
+pub(crate) use transact;
+
+/// The account record's metadata.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AccountMeta {
+    pub user_id: String,
+    pub device_id: String,
+    /// The server accepted our device keys.
+    pub device_keys_published: bool,
+    /// The server's count of our unclaimed one-time keys, as last reported.
+    pub server_one_time_keys: u64,
+    /// The server reported no unused fallback key.
+    pub fallback_needed: bool,
+}
+
+/// A record the application adds to an operation's commit (a decrypted event, a sync token),
+/// sealed like the machine's own. Its table is `app.<table>`; its key is hashed.
+#[derive(Debug, Clone)]
+pub struct AppRecord {
+    /// The table, without the `app.` prefix.
+    pub table: String,
+    /// The key, as the application names it (stored hashed).
+    pub key: Vec<u8>,
+    /// The contents.
+    pub value: Zeroizing<Vec<u8>>,
+}
+
+/// One Matrix device's end-to-end encryption: Olm with other devices, Megolm in rooms, over a
+/// store. Sans I/O: it takes and gives the Client-Server API's JSON bodies.
+pub struct Machine<B: Backend> {
+    pub(crate) backend: B,
+    pub(crate) sealer: Sealer,
+    pub(crate) user_id: String,
+    pub(crate) device_id: String,
+    pub(crate) keys: IdentityKeys,
+}
+
+impl<B: Backend> std::fmt::Debug for Machine<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine")
+            .field("user_id", &self.user_id)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The account's record key (the table holds one record).
+const ACCOUNT_KEY: &[u8] = b"account";
+
+impl<B: Backend> Machine<B> {
+    /// Opens the device `device_id` of `user_id` in `backend`, creating its account on first use
+    /// (one commit). A store made for another user or device is [`MachineError::WrongAccount`].
+    pub async fn open(
+        backend: B,
+        storage_key: &StorageKey,
+        user_id: &str,
+        device_id: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Self, MachineError> {
+        let sealer = Sealer::new(storage_key);
+        // Replaced by the stored account's keys below; the machine is not usable before.
+        let placeholder = Account::with_rng(rng).identity_keys();
+        let mut machine = Self {
+            backend,
+            sealer,
+            user_id: user_id.to_owned(),
+            device_id: device_id.to_owned(),
+            keys: placeholder,
+        };
+        let keys = transact!(machine, rng, |txn| {
+            match machine.load_account(&mut txn).await {
+                Ok((meta, account)) => {
+                    if meta.user_id != user_id || meta.device_id != device_id {
+                        Err(MachineError::WrongAccount)
+                    } else {
+                        Ok(account.identity_keys())
+                    }
+                }
+                Err(MachineError::Corrupt("no account")) => {
+                    let account = Account::with_rng(rng);
+                    let meta = AccountMeta {
+                        user_id: user_id.to_owned(),
+                        device_id: device_id.to_owned(),
+                        device_keys_published: false,
+                        server_one_time_keys: 0,
+                        fallback_needed: true,
+                    };
+                    machine.store_account(&mut txn, &meta, &account).await?;
+                    Ok(account.identity_keys())
+                }
+                Err(error) => Err(error),
+            }
+        })?;
+        machine.keys = keys;
+        Ok(machine)
+    }
+
+    /// Our user id.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// Our device id.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// Our device's identity keys.
+    pub fn identity_keys(&self) -> IdentityKeys {
+        self.keys
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The record key naming `parts` in `table`.
+    pub(crate) fn name(&self, table: &str, parts: &[&[u8]]) -> Vec<u8> {
+        self.sealer.name(table, parts)
+    }
+
+    pub(crate) async fn load_account(
+        &self,
+        txn: &mut Txn<'_, B>,
+    ) -> Result<(AccountMeta, Account), MachineError> {
+        let (meta, blobs): (AccountMeta, _) = records::load(txn, table::ACCOUNT, ACCOUNT_KEY)
+            .await?
+            .ok_or(MachineError::Corrupt("no account"))?;
+        let blob = blobs.first().ok_or(MachineError::Corrupt("account"))?;
+        let account = Account::from_record(blob).map_err(|_| MachineError::Corrupt("account"))?;
+        Ok((meta, account))
+    }
+
+    pub(crate) async fn store_account(
+        &self,
+        txn: &mut Txn<'_, B>,
+        meta: &AccountMeta,
+        account: &Account,
+    ) -> Result<(), MachineError> {
+        let blob = account.to_record();
+        records::store(txn, table::ACCOUNT, ACCOUNT_KEY, meta, &[&blob]).await
+    }
+
+    /// Signs `value` (canonical JSON without `signatures` and `unsigned`) with our device's
+    /// Ed25519 key, adding the signature under our user and `ed25519:<device>`.
+    pub(crate) fn sign_json(
+        &self,
+        account: &Account,
+        value: &mut Value,
+    ) -> Result<(), MachineError> {
+        let bytes = canonical::signing_bytes(value)?;
+        let signature = account.sign(bytes.as_bytes()).to_base64();
+        let key_id = format!("ed25519:{}", self.device_id);
+        let object = value
+            .as_object_mut()
+            .ok_or(MachineError::Json("not an object"))?;
+        let signatures = object
+            .entry("signatures")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or(MachineError::Json("signatures"))?;
+        let ours = signatures
+            .entry(self.user_id.clone())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or(MachineError::Json("signatures"))?;
+        ours.insert(key_id, Value::String(signature));
+        Ok(())
+    }
+
+    /// Our signed device keys, as `/keys/upload` and `/keys/query` carry them.
+    pub(crate) fn device_keys(&self, account: &Account) -> Result<Value, MachineError> {
+        let dev = &self.device_id;
+        let mut keys = json!({
+            "user_id": self.user_id,
+            "device_id": dev,
+            "algorithms": [OLM_V1, MEGOLM_V1],
+            "keys": {
+                format!("curve25519:{dev}"): account.curve25519_key().to_base64(),
+                format!("ed25519:{dev}"): account.ed25519_key().to_base64(),
+            },
+        });
+        self.sign_json(account, &mut keys)?;
+        Ok(keys)
+    }
+
+    /// Reads one of the application's own records.
+    pub async fn app_record(
+        &self,
+        table: &str,
+        key: &[u8],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, MachineError> {
+        let table = format!("{}{table}", table::APP_PREFIX);
+        let name = self.name(&table, &[key]);
+        let mut txn = Txn::new(&self.backend, &self.sealer);
+        Ok(txn.get(&table, &name).await?.map(|(_, value)| value))
+    }
+
+    /// Adds the application's records to an operation's transaction.
+    pub(crate) async fn write_app_records(
+        &self,
+        txn: &mut Txn<'_, B>,
+        app: &[AppRecord],
+    ) -> Result<(), MachineError> {
+        for record in app {
+            let table = format!("{}{}", table::APP_PREFIX, record.table);
+            let name = self.name(&table, &[&record.key]);
+            txn.version(&table, &name).await?;
+            txn.put(&table, &name, records::SCHEMA, record.value.clone())?;
+        }
+        Ok(())
+    }
+}

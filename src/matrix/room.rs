@@ -1,0 +1,679 @@
+//! Megolm in rooms: room keys received (shared, forwarded, withheld), our outbound session per
+//! room shared with every member device and rotated when the room's settings or its members
+//! say so, and room events encrypted and decrypted with a replay record kept in the store.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::devices::{Device, Trust};
+use super::error::{MachineError, UnableToDecrypt};
+use super::machine::{AppRecord, MEGOLM_V1, Machine, transact};
+use super::records::{self, table};
+use super::requests::{OutgoingRequest, RequestKind};
+use super::to_device::Failure;
+use crate::megolm::{
+    ExportedSessionKey, GroupSession, InboundGroupSession, MegolmDecryptError, MegolmMessage,
+    RotationPolicy, SessionKey, SessionOrdering,
+};
+use crate::store::{Backend, Txn};
+use crate::time::Timestamp;
+
+/// Devices one to-device request carries room keys to.
+const DEVICES_PER_REQUEST: usize = 100;
+/// Room events decrypted in one batch.
+const MAX_BATCH: usize = 10_000;
+
+/// What we know about an inbound session besides its ratchet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct InboundMeta {
+    pub room_id: String,
+    pub session_id: String,
+    /// The Curve25519 key of the device that created the session.
+    pub sender_key: String,
+    /// The Ed25519 key that device claimed.
+    pub sender_claimed_ed25519: String,
+    /// The user whose device sent it over Olm (`None` for forwarded or imported keys).
+    pub sender_user: Option<String>,
+    /// Forwarded or imported: the key's origin is only claimed.
+    pub forwarded: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Withheld {
+    code: String,
+}
+
+/// Our outbound session of a room and who has its key (user → device → Curve25519 key).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct OutboundMeta {
+    room_id: String,
+    shared_with: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// A decrypted room event.
+#[derive(Clone, PartialEq)]
+pub struct DecryptedRoomEvent {
+    /// The event type inside (`m.room.message`, ...).
+    pub event_type: String,
+    /// The content inside.
+    pub content: Value,
+    /// The sender (the event's `sender`).
+    pub sender: String,
+    /// The sending device, when the session's key belongs to a device we know of the sender.
+    pub sender_device: Option<String>,
+    /// The Megolm session id.
+    pub session_id: String,
+    /// The message index in the session.
+    pub message_index: u32,
+    /// The key came forwarded or imported, so who made it is only claimed.
+    pub forwarded: bool,
+    /// The sending device is verified by the application and the key came from it directly.
+    pub verified: bool,
+}
+
+impl std::fmt::Debug for DecryptedRoomEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecryptedRoomEvent")
+            .field("event_type", &self.event_type)
+            .field("sender", &self.sender)
+            .field("session_id", &self.session_id)
+            .field("message_index", &self.message_index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of sharing a room key: the to-device requests to send, and the member devices
+/// left out because we have no Olm session with them (claim keys for them, then share again).
+#[derive(Debug, Clone, Default)]
+pub struct RoomKeyShare {
+    /// To-device requests carrying the key.
+    pub requests: Vec<OutgoingRequest>,
+    /// (user, device) pairs without an Olm session.
+    pub without_session: Vec<(String, String)>,
+}
+
+/// A room's encryption settings, from its `m.room.encryption` state event content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomSettings {
+    /// When to rotate the outbound session.
+    pub rotation: RotationPolicy,
+}
+
+impl RoomSettings {
+    /// The settings of an `m.room.encryption` content; `None` for an algorithm olmo does not
+    /// speak.
+    pub fn from_encryption_content(content: &Value) -> Option<Self> {
+        if content.get("algorithm").and_then(Value::as_str) != Some(MEGOLM_V1) {
+            return None;
+        }
+        let rotation = RotationPolicy::from_room_settings(
+            content.get("rotation_period_msgs").and_then(Value::as_u64),
+            content.get("rotation_period_ms").and_then(Value::as_u64),
+        );
+        Some(Self { rotation })
+    }
+}
+
+impl<B: Backend> Machine<B> {
+    pub(crate) async fn load_inbound(
+        &self,
+        txn: &mut Txn<'_, B>,
+        room_id: &str,
+        session_id: &str,
+    ) -> Result<Option<(InboundMeta, InboundGroupSession)>, MachineError> {
+        let name = self.name(table::INBOUND, &[room_id.as_bytes(), session_id.as_bytes()]);
+        let Some((meta, blobs)) =
+            records::load::<B, InboundMeta>(txn, table::INBOUND, &name).await?
+        else {
+            return Ok(None);
+        };
+        let blob = blobs
+            .first()
+            .ok_or(MachineError::Corrupt("inbound session"))?;
+        let session = InboundGroupSession::from_record(blob)
+            .map_err(|_| MachineError::Corrupt("inbound session"))?;
+        Ok(Some((meta, session)))
+    }
+
+    /// Stores an inbound session unless a better copy of it is already stored; returns whether
+    /// it was stored.
+    pub(crate) async fn store_inbound(
+        &self,
+        txn: &mut Txn<'_, B>,
+        meta: &InboundMeta,
+        session: &InboundGroupSession,
+    ) -> Result<bool, MachineError> {
+        let existing = self
+            .load_inbound(txn, &meta.room_id, &meta.session_id)
+            .await?;
+        if let Some((_, existing)) = existing
+            && matches!(
+                existing.compare(session),
+                SessionOrdering::Better | SessionOrdering::Equal
+            )
+        {
+            return Ok(false);
+        }
+        let name = self.name(
+            table::INBOUND,
+            &[meta.room_id.as_bytes(), meta.session_id.as_bytes()],
+        );
+        let blob = session.to_record();
+        records::store(txn, table::INBOUND, &name, meta, &[&blob]).await?;
+        Ok(true)
+    }
+
+    /// An `m.room_key` sent to us over Olm by `sender`'s device with key `sender_key`.
+    pub(crate) async fn receive_room_key(
+        &self,
+        txn: &mut Txn<'_, B>,
+        sender: &str,
+        sender_key: &str,
+        claimed_ed25519: &str,
+        content: &Value,
+    ) -> Result<(), Failure> {
+        let malformed = |what| Failure::Event(super::ToDeviceError::Malformed(what));
+        let field = |name| content.get(name).and_then(Value::as_str);
+        if field("algorithm") != Some(MEGOLM_V1) {
+            return Err(malformed("room key algorithm"));
+        }
+        let room_id = field("room_id").ok_or(malformed("room_id"))?;
+        let session_id = field("session_id").ok_or(malformed("session_id"))?;
+        let key = field("session_key")
+            .and_then(|k| SessionKey::from_base64(k).ok())
+            .ok_or(malformed("session_key"))?;
+        let session = InboundGroupSession::new(&key);
+        if session.session_id() != session_id {
+            return Err(Failure::Event(super::ToDeviceError::Mismatch("session_id")));
+        }
+        let meta = InboundMeta {
+            room_id: room_id.to_owned(),
+            session_id: session_id.to_owned(),
+            sender_key: sender_key.to_owned(),
+            sender_claimed_ed25519: claimed_ed25519.to_owned(),
+            sender_user: Some(sender.to_owned()),
+            forwarded: false,
+        };
+        self.store_inbound(txn, &meta, &session).await?;
+        Ok(())
+    }
+
+    /// An `m.forwarded_room_key`. Accepted only from our own other devices (olmo sends no key
+    /// requests, so a forward from anyone else is unsolicited).
+    pub(crate) async fn receive_forwarded_room_key(
+        &self,
+        txn: &mut Txn<'_, B>,
+        sender: &str,
+        content: &Value,
+    ) -> Result<(), Failure> {
+        let malformed = |what| Failure::Event(super::ToDeviceError::Malformed(what));
+        if sender != self.user_id {
+            return Err(Failure::Event(super::ToDeviceError::Mismatch(
+                "a forwarded key from another user",
+            )));
+        }
+        let field = |name| content.get(name).and_then(Value::as_str);
+        if field("algorithm") != Some(MEGOLM_V1) {
+            return Err(malformed("room key algorithm"));
+        }
+        let room_id = field("room_id").ok_or(malformed("room_id"))?;
+        let session_id = field("session_id").ok_or(malformed("session_id"))?;
+        let sender_key = field("sender_key").ok_or(malformed("sender_key"))?;
+        let claimed = field("sender_claimed_ed25519_key").unwrap_or_default();
+        let key = field("session_key")
+            .and_then(|k| ExportedSessionKey::from_base64(k).ok())
+            .ok_or(malformed("session_key"))?;
+        let session = InboundGroupSession::import(&key);
+        if session.session_id() != session_id {
+            return Err(Failure::Event(super::ToDeviceError::Mismatch("session_id")));
+        }
+        let meta = InboundMeta {
+            room_id: room_id.to_owned(),
+            session_id: session_id.to_owned(),
+            sender_key: sender_key.to_owned(),
+            sender_claimed_ed25519: claimed.to_owned(),
+            sender_user: None,
+            forwarded: true,
+        };
+        self.store_inbound(txn, &meta, &session).await?;
+        Ok(())
+    }
+
+    /// An `m.room_key.withheld` notice: the sender will not send the key of that session.
+    pub(crate) async fn receive_withheld(
+        &self,
+        txn: &mut Txn<'_, B>,
+        content: &Value,
+    ) -> Result<(), MachineError> {
+        let field = |name| content.get(name).and_then(Value::as_str);
+        let (Some(room_id), Some(session_id), Some(code)) =
+            (field("room_id"), field("session_id"), field("code"))
+        else {
+            return Ok(()); // m.no_olm without a session: nothing to remember
+        };
+        let name = self.name(
+            table::WITHHELD,
+            &[room_id.as_bytes(), session_id.as_bytes()],
+        );
+        let withheld = Withheld {
+            code: code.chars().take(64).collect(),
+        };
+        records::store(txn, table::WITHHELD, &name, &withheld, &[]).await
+    }
+
+    /// Shares the room's outbound session with every device of `members` that may receive it,
+    /// first rotating it if the settings say so or a device that had it is gone (a member
+    /// left, a device was deleted or blocked). One commit; the returned requests are stored
+    /// until marked sent.
+    pub async fn share_room_key(
+        &self,
+        room_id: &str,
+        members: &[&str],
+        settings: &RoomSettings,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<RoomKeyShare, MachineError> {
+        transact!(self, rng, |txn| {
+            self.plan_share(&mut txn, room_id, members, settings, now, rng)
+                .await
+        })
+    }
+
+    async fn plan_share(
+        &self,
+        txn: &mut Txn<'_, B>,
+        room_id: &str,
+        members: &[&str],
+        settings: &RoomSettings,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<RoomKeyShare, MachineError> {
+        let mut recipients: Vec<Device> = Vec::new();
+        for member in members {
+            for device in self.load_devices(txn, member).await?.devices.into_values() {
+                let ours = device.user_id == self.user_id && device.device_id == self.device_id;
+                if device.receives_room_keys() && !ours {
+                    recipients.push(device);
+                }
+            }
+        }
+        let (_, account) = self.load_account(txn).await?;
+        let outbound = self.load_outbound(txn, room_id).await?;
+        let (mut meta, mut session) = match outbound {
+            Some((meta, session))
+                if !session.is_invalidated()
+                    && session.rotation_due(&settings.rotation, now).is_none()
+                    && still_recipients(&meta, &recipients) =>
+            {
+                (meta, session)
+            }
+            _ => {
+                let session = GroupSession::new_with_rng(now, rng);
+                let inbound = InboundGroupSession::new(&session.session_key());
+                let inbound_meta = InboundMeta {
+                    room_id: room_id.to_owned(),
+                    session_id: session.session_id(),
+                    sender_key: self.keys.curve25519.to_base64(),
+                    sender_claimed_ed25519: self.keys.ed25519.to_base64(),
+                    sender_user: Some(self.user_id.clone()),
+                    forwarded: false,
+                };
+                self.store_inbound(txn, &inbound_meta, &inbound).await?;
+                let meta = OutboundMeta {
+                    room_id: room_id.to_owned(),
+                    shared_with: BTreeMap::new(),
+                };
+                (meta, session)
+            }
+        };
+        let key_content = json!({
+            "algorithm": MEGOLM_V1,
+            "room_id": room_id,
+            "session_id": session.session_id(),
+            "session_key": session.session_key().to_base64().as_str(),
+        });
+        let mut share = RoomKeyShare::default();
+        let mut messages: Vec<(String, String, Value)> = Vec::new();
+        for device in &recipients {
+            let already = meta
+                .shared_with
+                .get(&device.user_id)
+                .and_then(|d| d.get(&device.device_id));
+            if already.is_some() {
+                continue;
+            }
+            let content = self
+                .encrypt_to_device(
+                    txn,
+                    &account,
+                    device,
+                    "m.room_key",
+                    key_content.clone(),
+                    rng,
+                )
+                .await?;
+            let Some(content) = content else {
+                share
+                    .without_session
+                    .push((device.user_id.clone(), device.device_id.clone()));
+                continue;
+            };
+            meta.shared_with
+                .entry(device.user_id.clone())
+                .or_default()
+                .insert(device.device_id.clone(), device.curve25519.clone());
+            messages.push((device.user_id.clone(), device.device_id.clone(), content));
+        }
+        for chunk in messages.chunks(DEVICES_PER_REQUEST) {
+            let mut body: BTreeMap<&str, BTreeMap<&str, &Value>> = BTreeMap::new();
+            for (user, device, content) in chunk {
+                body.entry(user).or_default().insert(device, content);
+            }
+            let kind = RequestKind::ToDevice {
+                event_type: "m.room.encrypted".into(),
+            };
+            let request = self
+                .queue_request(txn, kind, json!({ "messages": body }), rng)
+                .await?;
+            share.requests.push(request);
+        }
+        self.store_outbound(txn, &meta, &mut session).await?;
+        Ok(share)
+    }
+
+    async fn load_outbound(
+        &self,
+        txn: &mut Txn<'_, B>,
+        room_id: &str,
+    ) -> Result<Option<(OutboundMeta, GroupSession)>, MachineError> {
+        let name = self.name(table::OUTBOUND, &[room_id.as_bytes()]);
+        let Some((meta, blobs)) =
+            records::load::<B, OutboundMeta>(txn, table::OUTBOUND, &name).await?
+        else {
+            return Ok(None);
+        };
+        let blob = blobs
+            .first()
+            .ok_or(MachineError::Corrupt("outbound session"))?;
+        let session = GroupSession::from_record(blob)
+            .map_err(|_| MachineError::Corrupt("outbound session"))?;
+        Ok(Some((meta, session)))
+    }
+
+    async fn store_outbound(
+        &self,
+        txn: &mut Txn<'_, B>,
+        meta: &OutboundMeta,
+        session: &mut GroupSession,
+    ) -> Result<(), MachineError> {
+        let name = self.name(table::OUTBOUND, &[meta.room_id.as_bytes()]);
+        let blob = session.to_record();
+        records::store(txn, table::OUTBOUND, &name, meta, &[&blob]).await
+    }
+
+    /// Forgets the room's outbound session, so the next share rotates (a member left).
+    pub async fn invalidate_room_key(
+        &self,
+        room_id: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), MachineError> {
+        transact!(self, rng, |txn| {
+            match self.load_outbound(&mut txn, room_id).await {
+                Ok(Some((meta, mut session))) => {
+                    session.invalidate();
+                    self.store_outbound(&mut txn, &meta, &mut session).await
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// Encrypts a room event with the room's outbound session, which must have been shared
+    /// ([`Machine::share_room_key`]) and not be due for rotation. Returns the
+    /// `m.room.encrypted` content, only after the commit that advanced the session.
+    pub async fn encrypt_room_event(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        content: &Value,
+        settings: &RoomSettings,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Value, MachineError> {
+        transact!(self, rng, |txn| {
+            match self.load_outbound(&mut txn, room_id).await {
+                Err(e) => Err(e),
+                Ok(None) => Err(MachineError::Encrypt("the room key must be shared first")),
+                Ok(Some((meta, mut session))) => {
+                    if session.is_invalidated()
+                        || session.rotation_due(&settings.rotation, now).is_some()
+                    {
+                        Err(MachineError::Encrypt("the room key must be shared first"))
+                    } else {
+                        let payload = json!({
+                            "type": event_type,
+                            "content": content,
+                            "room_id": room_id,
+                        });
+                        let plaintext = zeroize::Zeroizing::new(
+                            serde_json::to_vec(&payload).unwrap_or_default(),
+                        );
+                        match session.encrypt(&plaintext) {
+                            Err(_) => Err(MachineError::Encrypt("megolm")),
+                            Ok(message) => {
+                                let sealed = json!({
+                                    "algorithm": MEGOLM_V1,
+                                    "sender_key": self.keys.curve25519.to_base64(),
+                                    "ciphertext": message.to_base64(),
+                                    "session_id": session.session_id(),
+                                    "device_id": self.device_id,
+                                });
+                                self.store_outbound(&mut txn, &meta, &mut session)
+                                    .await
+                                    .map(|()| sealed)
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Decrypts one room event (`{type, sender, event_id, origin_server_ts, content}`) and
+    /// records (session, index) → (event id, timestamp) with the application's `app` records in
+    /// one commit. Decrypting the same event again, after a restart too, is not a replay.
+    pub async fn decrypt_room_event(
+        &self,
+        room_id: &str,
+        event: &Value,
+        app: &[AppRecord],
+        rng: &mut impl CryptoRng,
+    ) -> Result<DecryptedRoomEvent, UnableToDecrypt> {
+        let mut results = self
+            .decrypt_room_events(room_id, std::slice::from_ref(event), app, rng)
+            .await?;
+        results
+            .pop()
+            .unwrap_or(Err(UnableToDecrypt::Malformed("no event")))
+    }
+
+    /// Decrypts a batch of room events of one room (a backlog page) in one commit.
+    pub async fn decrypt_room_events(
+        &self,
+        room_id: &str,
+        events: &[Value],
+        app: &[AppRecord],
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<Result<DecryptedRoomEvent, UnableToDecrypt>>, UnableToDecrypt> {
+        if events.len() > MAX_BATCH {
+            return Err(UnableToDecrypt::Malformed("batch too large"));
+        }
+        let outcome: Result<_, MachineError> = transact!(self, rng, |txn| {
+            self.plan_decrypt(&mut txn, room_id, events, app).await
+        });
+        outcome.map_err(|e| match e {
+            MachineError::Store(store) => UnableToDecrypt::Store(store),
+            _ => UnableToDecrypt::Malformed("stored state"),
+        })
+    }
+
+    async fn plan_decrypt(
+        &self,
+        txn: &mut Txn<'_, B>,
+        room_id: &str,
+        events: &[Value],
+        app: &[AppRecord],
+    ) -> Result<Vec<Result<DecryptedRoomEvent, UnableToDecrypt>>, MachineError> {
+        let mut sessions: HashMap<String, Option<(InboundMeta, InboundGroupSession)>> =
+            HashMap::new();
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            results.push(self.decrypt_one(txn, room_id, event, &mut sessions).await?);
+        }
+        self.write_app_records(txn, app).await?;
+        Ok(results)
+    }
+
+    async fn decrypt_one(
+        &self,
+        txn: &mut Txn<'_, B>,
+        room_id: &str,
+        event: &Value,
+        sessions: &mut HashMap<String, Option<(InboundMeta, InboundGroupSession)>>,
+    ) -> Result<Result<DecryptedRoomEvent, UnableToDecrypt>, MachineError> {
+        use UnableToDecrypt as U;
+        let field = |name| event.get(name).and_then(Value::as_str);
+        let content = event.get("content").unwrap_or(&Value::Null);
+        let content_field = |name| content.get(name).and_then(Value::as_str);
+        let (Some(sender), Some(event_id)) = (field("sender"), field("event_id")) else {
+            return Ok(Err(U::Malformed("sender or event_id")));
+        };
+        let timestamp = event
+            .get("origin_server_ts")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if content_field("algorithm") != Some(MEGOLM_V1) {
+            return Ok(Err(U::Malformed("algorithm")));
+        }
+        let (Some(session_id), Some(ciphertext)) =
+            (content_field("session_id"), content_field("ciphertext"))
+        else {
+            return Ok(Err(U::Malformed("session_id or ciphertext")));
+        };
+        let Ok(message) = MegolmMessage::from_base64(ciphertext) else {
+            return Ok(Err(U::Malformed("ciphertext")));
+        };
+        if !sessions.contains_key(session_id) {
+            let loaded = self.load_inbound(txn, room_id, session_id).await?;
+            sessions.insert(session_id.to_owned(), loaded);
+        }
+        let Some(Some((meta, session))) = sessions.get_mut(session_id) else {
+            let name = self.name(
+                table::WITHHELD,
+                &[room_id.as_bytes(), session_id.as_bytes()],
+            );
+            let withheld: Option<(Withheld, _)> =
+                records::load(txn, table::WITHHELD, &name).await?;
+            return Ok(Err(match withheld {
+                Some((w, _)) => U::Withheld { code: w.code },
+                None => U::NoSession {
+                    session_id: session_id.to_owned(),
+                },
+            }));
+        };
+        let decrypted = match session.decrypt(&message) {
+            Ok(decrypted) => decrypted,
+            Err(MegolmDecryptError::UnknownIndex {
+                message,
+                first_known,
+            }) => {
+                return Ok(Err(U::UnknownIndex {
+                    index: message,
+                    first_known,
+                }));
+            }
+            Err(_) => return Ok(Err(U::BadSignature)),
+        };
+        let Ok(payload) = serde_json::from_slice::<Value>(&decrypted.plaintext) else {
+            return Ok(Err(U::Malformed("payload")));
+        };
+        if payload.get("room_id").and_then(Value::as_str) != Some(room_id) {
+            return Ok(Err(U::SenderMismatch("the event names another room")));
+        }
+        if meta
+            .sender_user
+            .as_deref()
+            .is_some_and(|user| user != sender)
+        {
+            return Ok(Err(U::SenderMismatch(
+                "the room key came from another user",
+            )));
+        }
+        let index = decrypted.message_index;
+        let replay = self.name(
+            table::REPLAY,
+            &[session_id.as_bytes(), &index.to_be_bytes()],
+        );
+        let seen: Option<(ReplayEntry, _)> = records::load(txn, table::REPLAY, &replay).await?;
+        match seen {
+            Some((first, _)) if first.event_id != event_id || first.timestamp != timestamp => {
+                return Ok(Err(U::Replay {
+                    index,
+                    first_event_id: first.event_id,
+                }));
+            }
+            Some(_) => {}
+            None => {
+                let entry = ReplayEntry {
+                    event_id: event_id.to_owned(),
+                    timestamp,
+                };
+                records::store(txn, table::REPLAY, &replay, &entry, &[]).await?;
+            }
+        }
+        let device = self
+            .load_devices(txn, sender)
+            .await?
+            .devices
+            .into_values()
+            .find(|d| d.curve25519 == meta.sender_key);
+        let verified =
+            !meta.forwarded && device.as_ref().is_some_and(|d| d.trust == Trust::Verified);
+        Ok(Ok(DecryptedRoomEvent {
+            event_type: payload
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            content: payload.get("content").cloned().unwrap_or(Value::Null),
+            sender: sender.to_owned(),
+            sender_device: device.map(|d| d.device_id),
+            session_id: session_id.to_owned(),
+            message_index: index,
+            forwarded: meta.forwarded,
+            verified,
+        }))
+    }
+}
+
+/// The first event that used a (session, index).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ReplayEntry {
+    event_id: String,
+    timestamp: u64,
+}
+
+/// Whether every device that has the session's key is still a recipient with the same key.
+fn still_recipients(meta: &OutboundMeta, recipients: &[Device]) -> bool {
+    meta.shared_with.iter().all(|(user, devices)| {
+        devices.iter().all(|(device_id, key)| {
+            recipients
+                .iter()
+                .any(|d| &d.user_id == user && &d.device_id == device_id && &d.curve25519 == key)
+        })
+    })
+}

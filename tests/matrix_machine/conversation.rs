@@ -1,0 +1,156 @@
+//! Two and three olmo devices in a room: keys shared over Olm, messages both ways, replays,
+//! restarts, rotation when a member leaves, and a new device getting the key.
+
+use olmo::matrix::{Machine, ToDeviceOutcome, UnableToDecrypt};
+use olmo::persist::StorageKey;
+use olmo::store::{MemoryStore, block_on};
+
+use super::harness::Homeserver;
+use super::{Client, body};
+
+const ROOM: &str = "!room:example.org";
+
+fn room_keys_received(outcomes: &[ToDeviceOutcome]) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| matches!(o, ToDeviceOutcome::Decrypted(e) if e.event_type == "m.room_key"))
+        .count()
+}
+
+#[test]
+fn two_devices_exchange_room_messages_both_ways() {
+    let mut hs = Homeserver::new();
+    let mut alice = Client::new(&mut hs, "@alice:example.org", "ALICE", 1);
+    let mut bob = Client::new(&mut hs, "@bob:example.org", "BOB", 2);
+    let members = ["@alice:example.org", "@bob:example.org"];
+
+    let share = alice.share(&mut hs, ROOM, &members);
+    assert!(
+        share.without_session.is_empty(),
+        "{:?}",
+        share.without_session
+    );
+    assert_eq!(room_keys_received(&bob.sync(&mut hs)), 1);
+    let event = alice.send(ROOM, "Hello Bob");
+    let read = bob.read(ROOM, &event).unwrap();
+    assert_eq!(body(&read), "Hello Bob");
+    assert_eq!(read.sender, "@alice:example.org");
+    assert_eq!(read.message_index, 0);
+    assert!(!read.forwarded);
+
+    // Bob answers on his own session; Alice reads it, and her own message too.
+    bob.share(&mut hs, ROOM, &members);
+    assert_eq!(room_keys_received(&alice.sync(&mut hs)), 1);
+    let reply = bob.send(ROOM, "Hi Alice");
+    assert_eq!(body(&alice.read(ROOM, &reply).unwrap()), "Hi Alice");
+    assert_eq!(body(&alice.read(ROOM, &event).unwrap()), "Hello Bob");
+}
+
+#[test]
+fn the_same_event_again_is_not_a_replay_but_another_event_on_its_index_is() {
+    let mut hs = Homeserver::new();
+    let mut alice = Client::new(&mut hs, "@alice:example.org", "ALICE", 3);
+    let store = MemoryStore::new();
+    let mut bob = Client::open(&mut hs, store.clone(), "@bob:example.org", "BOB", 4);
+    alice.share(&mut hs, ROOM, &["@alice:example.org", "@bob:example.org"]);
+    bob.sync(&mut hs);
+    let event = alice.send(ROOM, "once");
+    bob.read(ROOM, &event).unwrap();
+    bob.read(ROOM, &event).unwrap();
+
+    // After a restart from the same store: still not a replay.
+    let key = StorageKey::from_bytes([4; 32]);
+    let reopened = block_on(Machine::open(
+        store,
+        &key,
+        "@bob:example.org",
+        "BOB",
+        &mut bob.rng,
+    ))
+    .unwrap();
+    bob.machine = reopened;
+    assert_eq!(body(&bob.read(ROOM, &event).unwrap()), "once");
+
+    let mut forged = event.clone();
+    forged["event_id"] = "$another".into();
+    assert!(matches!(
+        bob.read(ROOM, &forged),
+        Err(UnableToDecrypt::Replay { index: 0, .. })
+    ));
+}
+
+#[test]
+fn a_member_leaving_rotates_the_room_key_and_a_new_device_gets_it() {
+    let mut hs = Homeserver::new();
+    let mut alice = Client::new(&mut hs, "@alice:example.org", "ALICE", 5);
+    let mut bob = Client::new(&mut hs, "@bob:example.org", "BOB", 6);
+    let mut carol = Client::new(&mut hs, "@carol:example.org", "CAROL", 7);
+    let everyone = [
+        "@alice:example.org",
+        "@bob:example.org",
+        "@carol:example.org",
+    ];
+    alice.share(&mut hs, ROOM, &everyone);
+    bob.sync(&mut hs);
+    carol.sync(&mut hs);
+    let before = alice.send(ROOM, "to all three");
+    assert!(carol.read(ROOM, &before).is_ok());
+
+    // Carol leaves: the next share makes a new session she never gets.
+    alice.share(&mut hs, ROOM, &everyone[..2]);
+    bob.sync(&mut hs);
+    assert_eq!(room_keys_received(&carol.sync(&mut hs)), 0);
+    let after = alice.send(ROOM, "without carol");
+    assert_ne!(
+        after["content"]["session_id"],
+        before["content"]["session_id"]
+    );
+    assert_eq!(body(&bob.read(ROOM, &after).unwrap()), "without carol");
+    assert!(matches!(
+        carol.read(ROOM, &after),
+        Err(UnableToDecrypt::NoSession { .. })
+    ));
+
+    // Bob logs in on a second device: Alice learns of it from the device list and shares the
+    // same session with it, from the current index.
+    let mut bob2 = Client::new(&mut hs, "@bob:example.org", "BOB2", 8);
+    alice.sync(&mut hs);
+    alice.share(&mut hs, ROOM, &everyone[..2]);
+    assert_eq!(room_keys_received(&bob2.sync(&mut hs)), 1);
+    let later = alice.send(ROOM, "bob has two devices");
+    assert_eq!(
+        later["content"]["session_id"],
+        after["content"]["session_id"]
+    );
+    assert_eq!(
+        body(&bob2.read(ROOM, &later).unwrap()),
+        "bob has two devices"
+    );
+    assert!(matches!(
+        bob2.read(ROOM, &after),
+        Err(UnableToDecrypt::UnknownIndex { .. })
+    ));
+}
+
+#[test]
+fn a_repeated_to_device_delivery_is_recognised_and_one_time_keys_are_topped_up() {
+    let mut hs = Homeserver::new();
+    let mut alice = Client::new(&mut hs, "@alice:example.org", "ALICE", 9);
+    let mut bob = Client::new(&mut hs, "@bob:example.org", "BOB", 10);
+    alice.share(&mut hs, ROOM, &["@alice:example.org", "@bob:example.org"]);
+    let sync = hs.sync("@bob:example.org", "BOB");
+    assert_eq!(sync.to_device.len(), 1);
+    let changes = olmo::matrix::SyncChanges {
+        to_device_events: &sync.to_device,
+        one_time_key_count: Some(sync.one_time_key_count),
+        ..Default::default()
+    };
+    let first = block_on(bob.machine.receive_sync_changes(changes, &[], &mut bob.rng)).unwrap();
+    assert!(matches!(first[0], ToDeviceOutcome::Decrypted(_)));
+    let again = block_on(bob.machine.receive_sync_changes(changes, &[], &mut bob.rng)).unwrap();
+    assert_eq!(again, vec![ToDeviceOutcome::Repeated]);
+    // Alice claimed one of Bob's 50 keys: his next requests upload one more.
+    assert_eq!(sync.one_time_key_count, 49);
+    bob.flush(&mut hs);
+    assert_eq!(hs.sync("@bob:example.org", "BOB").one_time_key_count, 50);
+}
