@@ -7,7 +7,8 @@ directory deleted on quit. Each `login` is a new device, so a second process log
 same user is "a new device of the person".
 
 Ops (all but `login` need a logged-in client):
-  login {base_url, user, password, device_name?} -> {user_id, device_id, ed25519, curve25519}
+  login {base_url, user, password, device_name?, server_name?: "localhost"}
+        -> {user_id, device_id, ed25519, curve25519}      (user: a localpart or a full user id)
   create_room {invite?: [user_id], encrypted?: true, name?} -> {room_id}
   join {room_id}; invite {room_id, user_id}; leave {room_id}
   send {room_id, body} -> {event_id}          (m.text; encrypted when the room is)

@@ -150,11 +150,30 @@ def http_json(method, url, body=None, timeout=10):
         return json.loads(resp.read())
 
 
+def listener_port(config_path):
+    with open(config_path) as f:
+        return yaml.safe_load(f)["listeners"][0]["port"]
+
+
+def set_port(config_path, port):
+    with open(config_path) as f:
+        config = yaml.safe_load(f)
+    config["listeners"][0]["port"] = port
+    config["public_baseurl"] = "http://127.0.0.1:%d/" % port
+    with open(config_path, "w") as f:
+        yaml.safe_dump(config, f)
+    return port
+
+
+class SynapseExited(RuntimeError):
+    pass
+
+
 def wait_ready(base_url, proc, timeout_s, log_path):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("synapse exited with %s; log:\n%s" % (proc.returncode, tail(log_path)))
+            raise SynapseExited("synapse exited with %s; log:\n%s" % (proc.returncode, tail(log_path)))
         try:
             http_json("GET", base_url + "/_matrix/client/versions", timeout=2)
             return
@@ -230,21 +249,30 @@ def main():
 
     try:
         server.workdir = tempfile.mkdtemp(prefix="olmo-synapse-")
-        port = free_port()
         shared_secret = secrets.token_hex(16)
-        config_path = generate_config(server.workdir, port, shared_secret, args.room_version)
+        config_path = generate_config(server.workdir, free_port(), shared_secret, args.room_version)
         log_path = os.path.join(server.workdir, "stderr.log")
-        with open(log_path, "wb") as log:
-            server.proc = subprocess.Popen(
-                [sys.executable, "-m", "synapse.app.homeserver", "-c", config_path],
-                cwd=server.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
-            )
-        base_url = "http://127.0.0.1:%d" % port
-        wait_ready(base_url, server.proc, args.ready_timeout, log_path)
+        # The free port can be taken by another process before Synapse binds it: then Synapse
+        # exits, and another port is tried.
+        for attempt in range(3):
+            port = set_port(config_path, free_port()) if attempt else listener_port(config_path)
+            base_url = "http://127.0.0.1:%d" % port
+            with open(log_path, "ab") as log:
+                server.proc = subprocess.Popen(
+                    [sys.executable, "-m", "synapse.app.homeserver", "-c", config_path],
+                    cwd=server.workdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent,
+                )
+            try:
+                wait_ready(base_url, server.proc, args.ready_timeout, log_path)
+                break
+            except SynapseExited:
+                server.proc = None
+                if attempt == 2:
+                    raise
         passwords = {}
         for user in users:
             password = secrets.token_hex(12)
