@@ -27,12 +27,10 @@
 //! [`libolm`] reads and writes libolm's own pickles (Account v4, Session v1), so applications
 //! can migrate from libolm and, if they must, back.
 
-mod account;
-mod fields;
+pub(crate) mod fields;
 mod group_session;
 pub mod libolm;
 mod omemo;
-mod session;
 
 use std::fmt;
 

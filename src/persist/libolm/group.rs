@@ -5,7 +5,7 @@
 //! latest ratchet ‖ Ed25519 public (32)`, and from version 2 on `‖ u8 signing key verified`
 //! (version 1 sessions all came from signed session keys).
 
-use super::account::{read_signing_key, write_signing_key};
+use super::fields::{read_signing_key, write_signing_key};
 use super::{LibolmPickleError, decrypt, encrypt};
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::Ed25519PublicKey;

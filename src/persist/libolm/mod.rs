@@ -6,9 +6,8 @@
 //! pickles under one key share it: that is libolm's design, kept here only for compatibility.
 //! Our own format (see [`super`]) uses a fresh nonce for every save.
 
-mod account;
+pub(crate) mod fields;
 mod group;
-mod session;
 
 use thiserror::Error;
 use zeroize::Zeroizing;
