@@ -28,7 +28,6 @@
 //! can migrate from libolm and, if they must, back.
 
 pub(crate) mod fields;
-mod group_session;
 pub mod libolm;
 mod omemo;
 

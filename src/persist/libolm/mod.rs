@@ -7,7 +7,6 @@
 //! Our own format (see [`super`]) uses a fresh nonce for every save.
 
 pub(crate) mod fields;
-mod group;
 
 use thiserror::Error;
 use zeroize::Zeroizing;
