@@ -1,6 +1,7 @@
 //! An OMEMO device: one identity, and for each version its pre-keys and sessions keyed by
 //! (bare JID, device id). This is the object an XMPP client keeps and persists.
 
+mod parts;
 mod storage;
 
 use rand_core::CryptoRng;

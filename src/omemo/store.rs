@@ -116,9 +116,9 @@ impl<P: OmemoProfile> SessionSlot<P> {
 /// Sessions of one version by (bare JID, device id).
 #[derive(Debug, Clone)]
 pub struct SessionStore<P: OmemoProfile> {
-    slots: BTreeMap<(String, u32), SessionSlot<P>>,
+    pub(super) slots: BTreeMap<(String, u32), SessionSlot<P>>,
     /// Counts uses; a slot's `last_used` is its value at the slot's latest use.
-    clock: u64,
+    pub(super) clock: u64,
 }
 
 impl<P: OmemoProfile> Default for SessionStore<P> {

@@ -93,7 +93,7 @@ impl Device {
     }
 }
 
-fn write_identity(out: &mut ByteWriter, identity: &DeviceIdentity) {
+pub(super) fn write_identity(out: &mut ByteWriter, identity: &DeviceIdentity) {
     match identity.seed() {
         Some(seed) => out.u8(SEED).bytes(&*seed),
         None => out
@@ -104,7 +104,7 @@ fn write_identity(out: &mut ByteWriter, identity: &DeviceIdentity) {
         .bytes(identity.curve25519_key().as_bytes());
 }
 
-fn read_identity(input: &mut ByteReader<'_>) -> Result<DeviceIdentity, DecodeError> {
+pub(super) fn read_identity(input: &mut ByteReader<'_>) -> Result<DeviceIdentity, DecodeError> {
     let identity = match input.u8()? {
         SEED => DeviceIdentity::from_seed(&*input.secret::<32>()?),
         CURVE25519_SECRET => DeviceIdentity::from_curve25519_secret(&*input.secret::<32>()?),

@@ -19,8 +19,11 @@ use super::{
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::Curve25519PublicKey;
-use crate::omemo::OmemoProfile;
+use zeroize::Zeroizing;
+
 use crate::omemo::session::storage::{read_session, write_session};
+use crate::omemo::{OmemoProfile, Version};
+use crate::persist::PersistError;
 
 /// The devices a schema-1 version state could hold, before the live limits existed.
 const SCHEMA_1_MAX_DEVICES: usize = 100_000;
@@ -130,4 +133,101 @@ fn read_slot_sessions<P: OmemoProfile>(
         slot.previous.push_back(read_session(input)?);
     }
     Ok(slot)
+}
+
+/// The schema of one slot's own record.
+#[allow(dead_code)]
+const SLOT_SCHEMA: u32 = 1;
+
+// The engine layer (issue 10) is the caller; until it lands only the device's tests use these.
+#[allow(dead_code)]
+impl<P: OmemoProfile> SessionStore<P> {
+    /// One slot's own record, for a store that keeps each (JID, device id) apart:
+    /// `schema (1) ‖ version (0: OMEMO 2, 1: 0.3) ‖ JID ‖ device id ‖ last used ‖ accepted? ‖
+    /// current ‖ count ‖ previous*`, the fields laid out as in the whole device's record.
+    pub(in crate::omemo) fn slot_record(
+        &self,
+        jid: &str,
+        device_id: u32,
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        let (address, slot) = self.slots.get_key_value(&(jid.to_owned(), device_id))?;
+        let mut out = ByteWriter::default();
+        out.u32(SLOT_SCHEMA).u8(version_byte(P::VERSION));
+        write_jid(&mut out, &address.0);
+        out.u32(address.1).u64(slot.last_used);
+        out.bool(slot.accepted.is_some());
+        if let Some(identity) = &slot.accepted {
+            out.bytes(identity.as_bytes());
+        }
+        write_slot_sessions(&mut out, slot);
+        Some(out.finish())
+    }
+
+    /// Rebuilds a store from its clock and its slots' records (any order), with the checks a
+    /// whole record's read makes: one record per address, the per-JID and total limits, no
+    /// slot used after the clock, no trailing bytes.
+    pub(in crate::omemo) fn from_slot_records<'a>(
+        clock: u64,
+        records: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Self, PersistError> {
+        let mut slots = BTreeMap::new();
+        for record in records {
+            let (address, slot) = read_slot_record::<P>(record)?;
+            if slot.last_used > clock || slots.len() >= MAX_DEVICES {
+                return Err(DecodeError::OutOfRange.into());
+            }
+            if slots.insert(address, slot).is_some() {
+                return Err(DecodeError::OutOfRange.into());
+            }
+        }
+        let mut same_jid = 0;
+        let mut previous: Option<&str> = None;
+        for (jid, _) in slots.keys() {
+            same_jid = if previous == Some(jid.as_str()) {
+                same_jid + 1
+            } else {
+                1
+            };
+            if same_jid > MAX_DEVICES_PER_JID {
+                return Err(DecodeError::OutOfRange.into());
+            }
+            previous = Some(jid);
+        }
+        Ok(SessionStore { slots, clock })
+    }
+}
+
+#[allow(dead_code)]
+/// Reads [`SessionStore::slot_record`]'s bytes; a record of the other version is refused.
+fn read_slot_record<P: OmemoProfile>(
+    bytes: &[u8],
+) -> Result<((String, u32), SessionSlot<P>), PersistError> {
+    let mut input = ByteReader::new(bytes);
+    match input.u32()? {
+        SLOT_SCHEMA => {}
+        other => return Err(PersistError::UnsupportedVersion(other)),
+    }
+    if input.u8()? != version_byte(P::VERSION) {
+        return Err(PersistError::WrongKind);
+    }
+    let address = (read_jid(&mut input)?, input.u32()?);
+    let last_used = input.u64()?;
+    let accepted = if input.bool()? {
+        Some(Curve25519PublicKey::from_bytes(input.array()?))
+    } else {
+        None
+    };
+    let mut slot = read_slot_sessions(&mut input)?;
+    slot.last_used = last_used;
+    slot.accepted = accepted;
+    input.finish()?;
+    Ok((address, slot))
+}
+
+#[allow(dead_code)]
+fn version_byte(version: Version) -> u8 {
+    match version {
+        Version::Omemo2 => 0,
+        Version::Omemo03 => 1,
+    }
 }
