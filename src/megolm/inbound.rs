@@ -4,6 +4,9 @@
 //! opened, and the ratchet at the latest index it decrypted, so that messages read in order cost
 //! one hash step each instead of a jump from the start.
 
+mod libolm_pickle;
+mod storage;
+
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -71,10 +74,11 @@ pub enum SessionOrdering {
 /// An inbound group session, made from a shared or exported key.
 #[derive(Clone)]
 pub struct InboundGroupSession {
-    pub(crate) initial: MegolmRatchet,
-    pub(crate) latest: MegolmRatchet,
-    pub(crate) signing_key: Ed25519PublicKey,
-    pub(crate) signing_key_verified: bool,
+    // The backlog decryptor (`super::backlog`) walks from the initial ratchet.
+    pub(super) initial: MegolmRatchet,
+    latest: MegolmRatchet,
+    pub(super) signing_key: Ed25519PublicKey,
+    signing_key_verified: bool,
 }
 
 impl InboundGroupSession {

@@ -1,5 +1,8 @@
 //! The sending side of a Megolm session.
 
+mod libolm_pickle;
+mod storage;
+
 use std::fmt;
 
 use rand_core::CryptoRng;
@@ -32,10 +35,10 @@ pub enum GroupEncryptError {
 /// [`GroupSession::encrypt`] advances the ratchet before it returns: save the session before
 /// sending the message, so a crash cannot lead to the same index being used twice.
 pub struct GroupSession {
-    pub(crate) ratchet: MegolmRatchet,
-    pub(crate) signing_key: Ed25519KeyPair,
-    pub(crate) created_at: Timestamp,
-    pub(crate) invalidated: bool,
+    ratchet: MegolmRatchet,
+    signing_key: Ed25519KeyPair,
+    created_at: Timestamp,
+    invalidated: bool,
 }
 
 impl GroupSession {

@@ -10,6 +10,8 @@
 //! its message was authenticated, a forged message carrying a genuine event's index would
 //! claim that index first, and the genuine event would then read as the replay.
 
+mod storage;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -39,7 +41,7 @@ pub struct Replay {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ReplayRecord {
     /// Per session id, message index → SHA-256 of the event.
-    pub(crate) seen: BTreeMap<String, BTreeMap<u32, [u8; 32]>>,
+    seen: BTreeMap<String, BTreeMap<u32, [u8; 32]>>,
     entries: usize,
 }
 

@@ -1,5 +1,8 @@
 //! An Olm account: the device's identity keys and the keys others claim to reach it.
 
+mod libolm_pickle;
+mod storage;
+
 use std::fmt;
 
 use rand_core::CryptoRng;
@@ -55,9 +58,9 @@ pub struct InboundCreationResult {
 /// An Olm account.
 #[derive(Clone)]
 pub struct Account {
-    pub(crate) signing_key: Ed25519KeyPair,
-    pub(crate) identity_key: Curve25519KeyPair,
-    pub(crate) one_time_keys: OneTimeKeys,
+    signing_key: Ed25519KeyPair,
+    identity_key: Curve25519KeyPair,
+    one_time_keys: OneTimeKeys,
 }
 
 impl Default for Account {

@@ -14,7 +14,6 @@ pub use message::{
     MAX_MESSAGE_LENGTH, MAX_PLAINTEXT_LENGTH, Message, MessageType, OlmMessage, PreKeyMessage,
 };
 pub use one_time_keys::{KeyId, MAX_ONE_TIME_KEYS};
-pub(crate) use one_time_keys::{OneTimeKey, OneTimeKeys};
 pub use session::{Session, SessionDecryptError, SessionKeys};
 
 pub use crate::ratchet::{DecryptError, EncryptError};

@@ -41,20 +41,20 @@ impl fmt::Display for KeyId {
 /// A key with its id and whether the server has it.
 #[derive(Clone, Debug)]
 pub(crate) struct OneTimeKey {
-    pub(crate) id: KeyId,
-    pub(crate) key: Curve25519KeyPair,
-    pub(crate) published: bool,
+    pub(super) id: KeyId,
+    pub(super) key: Curve25519KeyPair,
+    pub(super) published: bool,
 }
 
 /// The account's claimable keys.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OneTimeKeys {
     /// Oldest first.
-    pub(crate) keys: VecDeque<OneTimeKey>,
-    pub(crate) fallback: Option<OneTimeKey>,
-    pub(crate) previous_fallback: Option<OneTimeKey>,
+    pub(super) keys: VecDeque<OneTimeKey>,
+    pub(super) fallback: Option<OneTimeKey>,
+    pub(super) previous_fallback: Option<OneTimeKey>,
     /// The last id handed out (0: none yet).
-    pub(crate) last_key_id: u32,
+    pub(super) last_key_id: u32,
 }
 
 impl OneTimeKeys {

@@ -1,5 +1,8 @@
 //! An Olm session: the shared ratchet plus the three keys that identify the session.
 
+mod libolm_pickle;
+mod storage;
+
 use std::fmt;
 
 use rand_core::CryptoRng;
@@ -49,9 +52,9 @@ pub enum SessionDecryptError {
 /// A pairwise Olm session.
 #[derive(Clone)]
 pub struct Session {
-    pub(crate) keys: SessionKeys,
-    pub(crate) ratchet: DoubleRatchet<OlmProfile>,
-    pub(crate) received_message: bool,
+    keys: SessionKeys,
+    ratchet: DoubleRatchet<OlmProfile>,
+    received_message: bool,
 }
 
 impl Session {

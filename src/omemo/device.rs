@@ -1,6 +1,9 @@
 //! An OMEMO device: one identity, and for each version its pre-keys and sessions keyed by
 //! (bare JID, device id). This is the object an XMPP client keeps and persists.
 
+mod parts;
+mod storage;
+
 use rand_core::CryptoRng;
 use thiserror::Error;
 
@@ -76,18 +79,18 @@ fn check_jid(jid: &str) -> Result<(), DeviceError> {
 /// One version's keys and sessions.
 #[derive(Debug, Clone)]
 pub struct VersionState<P: OmemoProfile> {
-    pub(crate) pre_keys: PreKeys,
-    pub(crate) sessions: SessionStore<P>,
+    pre_keys: PreKeys,
+    pub(super) sessions: SessionStore<P>,
 }
 
 /// An OMEMO device: the identity, and per version the pre-keys and sessions.
 #[derive(Debug, Clone)]
 pub struct Device {
-    pub(crate) jid: String,
-    pub(crate) device_id: u32,
-    pub(crate) identity: DeviceIdentity,
-    pub(crate) omemo2: VersionState<Omemo2>,
-    pub(crate) omemo03: VersionState<Omemo03>,
+    pub(super) jid: String,
+    pub(super) device_id: u32,
+    identity: DeviceIdentity,
+    omemo2: VersionState<Omemo2>,
+    omemo03: VersionState<Omemo03>,
 }
 
 /// Picks a version's state out of a device (the one place the two are told apart).

@@ -2,6 +2,8 @@
 //! period so key exchanges made from an old bundle still open) and the pool of one-time
 //! pre-keys. A pre-key leaves the pool only once the key exchange that used it decrypted.
 
+pub(super) mod storage;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -52,10 +54,10 @@ pub enum PreKeyError {
 /// A signed pre-key with its id, signature and creation time.
 #[derive(Clone, Debug)]
 pub struct SignedPreKey {
-    pub(crate) id: u32,
-    pub(crate) key_pair: Curve25519KeyPair,
-    pub(crate) signature: Ed25519Signature,
-    pub(crate) created: Timestamp,
+    id: u32,
+    key_pair: Curve25519KeyPair,
+    signature: Ed25519Signature,
+    created: Timestamp,
 }
 
 impl SignedPreKey {
@@ -112,13 +114,13 @@ pub(crate) fn signed_bytes_of(version: Version, key: &Curve25519PublicKey) -> Ve
 /// A version's signed pre-keys and one-time pre-key pool.
 #[derive(Clone, Debug)]
 pub struct PreKeys {
-    pub(crate) version: Version,
-    pub(crate) signed: SignedPreKey,
-    pub(crate) previous_signed: Option<(SignedPreKey, Timestamp)>,
-    pub(crate) pool: BTreeMap<u32, Curve25519KeyPair>,
-    pub(crate) next_pre_key_id: u32,
+    version: Version,
+    signed: SignedPreKey,
+    previous_signed: Option<(SignedPreKey, Timestamp)>,
+    pool: BTreeMap<u32, Curve25519KeyPair>,
+    next_pre_key_id: u32,
     /// Ids consumed by key exchanges, newest last, at most [`MAX_USED_IDS`].
-    pub(crate) used: VecDeque<u32>,
+    used: VecDeque<u32>,
 }
 
 impl PreKeys {

@@ -2,6 +2,8 @@
 //! ratchet to run it. The initiator repeats its key exchange on every message until a reply
 //! decrypts; either side learns when a heartbeat is due.
 
+pub(super) mod storage;
+
 use std::fmt;
 
 use rand_core::CryptoRng;
@@ -97,14 +99,14 @@ pub struct InboundSession<P: OmemoProfile> {
 /// A session with one remote device.
 #[derive(Clone)]
 pub struct Session<P: OmemoProfile> {
-    pub(crate) ratchet: DoubleRatchet<P>,
-    pub(crate) our_identity: IdentityKey,
-    pub(crate) their_identity: IdentityKey,
-    pub(crate) initiator: bool,
+    ratchet: DoubleRatchet<P>,
+    our_identity: IdentityKey,
+    their_identity: IdentityKey,
+    initiator: bool,
     /// The key exchange: the initiator sends it until a reply decrypts; the responder keeps it
     /// to recognise repeats.
-    pub(crate) key_exchange: KeyExchange,
-    pub(crate) confirmed: bool,
+    key_exchange: KeyExchange,
+    confirmed: bool,
 }
 
 impl<P: OmemoProfile> Session<P> {

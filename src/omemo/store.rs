@@ -12,6 +12,8 @@
 //! [`Device::restore`](super::Device::restore) enforces, so a device that filled them still
 //! restores.
 
+pub(super) mod storage;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use super::profile::OmemoProfile;
@@ -32,13 +34,13 @@ pub const MAX_JID_LENGTH: usize = 3071;
 /// A device's current session and the ones it replaced, newest first.
 #[derive(Debug, Clone)]
 pub struct SessionSlot<P: OmemoProfile> {
-    pub(crate) current: Session<P>,
-    pub(crate) previous: VecDeque<Session<P>>,
+    pub(super) current: Session<P>,
+    pub(super) previous: VecDeque<Session<P>>,
     /// The store's clock when the device was last used (0: never since a schema-1 restore).
-    pub(crate) last_used: u64,
+    last_used: u64,
     /// Another identity (its Curve25519 form) the application accepted for this device: its
     /// next session replaces the device's sessions (see [`super::Device::accept_identity`]).
-    pub(crate) accepted: Option<Curve25519PublicKey>,
+    pub(super) accepted: Option<Curve25519PublicKey>,
 }
 
 impl<P: OmemoProfile> SessionSlot<P> {
@@ -114,9 +116,9 @@ impl<P: OmemoProfile> SessionSlot<P> {
 /// Sessions of one version by (bare JID, device id).
 #[derive(Debug, Clone)]
 pub struct SessionStore<P: OmemoProfile> {
-    pub(crate) slots: BTreeMap<(String, u32), SessionSlot<P>>,
+    pub(super) slots: BTreeMap<(String, u32), SessionSlot<P>>,
     /// Counts uses; a slot's `last_used` is its value at the slot's latest use.
-    pub(crate) clock: u64,
+    pub(super) clock: u64,
 }
 
 impl<P: OmemoProfile> Default for SessionStore<P> {

@@ -10,7 +10,7 @@ const EXPANDED: u8 = 1;
 
 /// An Ed25519 key pair: its seed when it has one (or libolm's expanded form), then the public
 /// key, checked against the secret on read.
-pub(super) fn write_signing_key(out: &mut ByteWriter, key: &Ed25519KeyPair) {
+pub(crate) fn write_signing_key(out: &mut ByteWriter, key: &Ed25519KeyPair) {
     match key.seed() {
         Some(seed) => out.u8(SEED).bytes(&*seed),
         None => out.u8(EXPANDED).bytes(&*key.expanded()),
@@ -18,7 +18,7 @@ pub(super) fn write_signing_key(out: &mut ByteWriter, key: &Ed25519KeyPair) {
     out.bytes(key.public_key().as_bytes());
 }
 
-pub(super) fn read_signing_key(input: &mut ByteReader<'_>) -> Result<Ed25519KeyPair, DecodeError> {
+pub(crate) fn read_signing_key(input: &mut ByteReader<'_>) -> Result<Ed25519KeyPair, DecodeError> {
     let key = match input.u8()? {
         SEED => Ed25519KeyPair::from_seed(&*input.secret::<32>()?),
         EXPANDED => Ed25519KeyPair::from_expanded(&*input.secret::<64>()?),
@@ -30,18 +30,18 @@ pub(super) fn read_signing_key(input: &mut ByteReader<'_>) -> Result<Ed25519KeyP
     Ok(key)
 }
 
-pub(super) fn read_public_signing_key(
+pub(crate) fn read_public_signing_key(
     input: &mut ByteReader<'_>,
 ) -> Result<Ed25519PublicKey, DecodeError> {
     Ed25519PublicKey::from_bytes(&input.array()?).map_err(|_| DecodeError::OutOfRange)
 }
 
 /// A Megolm ratchet: its 128 bytes, then its index (libolm's layout, used by both formats).
-pub(super) fn write_megolm_ratchet(out: &mut ByteWriter, ratchet: &MegolmRatchet) {
+pub(crate) fn write_megolm_ratchet(out: &mut ByteWriter, ratchet: &MegolmRatchet) {
     out.bytes(ratchet.as_bytes()).u32(ratchet.index());
 }
 
-pub(super) fn read_megolm_ratchet(
+pub(crate) fn read_megolm_ratchet(
     input: &mut ByteReader<'_>,
 ) -> Result<MegolmRatchet, DecodeError> {
     let bytes = input.secret::<{ MegolmRatchet::LENGTH }>()?;

@@ -15,6 +15,10 @@
 //! Kinds: Olm account (1) and session (2), Megolm outbound (3) and inbound (4) sessions and
 //! replay record (5), OMEMO device (6), OMEMO 2 session (7) and OMEMO 0.3 session (8).
 //!
+//! Each object's fields are laid out by a `storage` module beside it (`olm::account::storage`,
+//! `megolm::inbound::storage`, `omemo::device::storage`, ...), as `to_record`/`from_record`; this
+//! module keeps what they share: the envelope, the kinds, the key and the errors.
+//!
 //! # Upgrades
 //!
 //! Readers dispatch on the schema version and convert older schemas on read; writers always
@@ -24,15 +28,12 @@
 //!
 //! # libolm
 //!
-//! [`libolm`] reads and writes libolm's own pickles (Account v4, Session v1), so applications
-//! can migrate from libolm and, if they must, back.
+//! [`libolm`] holds what libolm's own pickles (Account v4, Session v1, group sessions) share;
+//! each object's pickle form is its `libolm_pickle` module, so applications can migrate from
+//! libolm and, if they must, back.
 
-mod account;
-mod fields;
-mod group_session;
+pub(crate) mod fields;
 pub mod libolm;
-mod omemo;
-mod session;
 
 use std::fmt;
 

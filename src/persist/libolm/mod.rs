@@ -6,9 +6,7 @@
 //! pickles under one key share it: that is libolm's design, kept here only for compatibility.
 //! Our own format (see [`super`]) uses a fresh nonce for every save.
 
-mod account;
-mod group;
-mod session;
+pub(crate) mod fields;
 
 use thiserror::Error;
 use zeroize::Zeroizing;

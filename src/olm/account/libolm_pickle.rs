@@ -4,11 +4,14 @@
 //! u32 count ‖ {u32 id, u8 published, public, secret}* (newest first) ‖ u8 fallback count (0..2) ‖
 //! current, previous fallback keys ‖ u32 last key id`. Integers are big-endian.
 
-use super::{LibolmPickleError, decrypt, encrypt};
+use super::Account;
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
-use crate::crypto::{Curve25519KeyPair, Curve25519PublicKey, Curve25519SecretKey, Ed25519KeyPair};
-use crate::olm::{Account, KeyId, MAX_ONE_TIME_KEYS, OneTimeKey, OneTimeKeys};
+use crate::olm::one_time_keys::{KeyId, MAX_ONE_TIME_KEYS, OneTimeKey, OneTimeKeys};
+use crate::persist::libolm::fields::{
+    read_key_pair, read_signing_key, write_key_pair, write_signing_key,
+};
+use crate::persist::libolm::{LibolmPickleError, decrypt, encrypt};
 
 const VERSION: u32 = 4;
 
@@ -73,40 +76,6 @@ impl Account {
         out.u32(keys.last_key_id);
         encrypt(&out.finish(), pickle_key)
     }
-}
-
-/// An Ed25519 key pair as libolm writes it: public key, then the expanded secret (libolm keeps
-/// no seed), checked against each other on read.
-pub(super) fn read_signing_key(
-    input: &mut ByteReader<'_>,
-) -> Result<Ed25519KeyPair, LibolmPickleError> {
-    let public = input.array::<32>()?;
-    let key = Ed25519KeyPair::from_expanded(&*input.secret::<64>()?);
-    if key.public_key().as_bytes() != &public {
-        return Err(LibolmPickleError::InvalidKey);
-    }
-    Ok(key)
-}
-
-pub(super) fn write_signing_key(out: &mut ByteWriter, key: &Ed25519KeyPair) {
-    out.bytes(key.public_key().as_bytes())
-        .bytes(&*key.expanded());
-}
-
-/// libolm writes a key pair public first.
-pub(super) fn read_key_pair(
-    input: &mut ByteReader<'_>,
-) -> Result<Curve25519KeyPair, LibolmPickleError> {
-    let public = Curve25519PublicKey::from_bytes(input.array()?);
-    let secret = Curve25519SecretKey::from_bytes(&*input.secret::<32>()?);
-    // The pickle's MAC vouches for the pair; recomputing every public key would make an import
-    // of a full account cost a hundred base-point multiplications.
-    Ok(Curve25519KeyPair::from_parts_unchecked(secret, public))
-}
-
-pub(super) fn write_key_pair(out: &mut ByteWriter, key: &Curve25519KeyPair) {
-    out.bytes(key.public_key().as_bytes())
-        .bytes(&*key.secret().to_bytes());
 }
 
 fn read_one_time_key(input: &mut ByteReader<'_>) -> Result<OneTimeKey, LibolmPickleError> {

@@ -3,12 +3,12 @@
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::fields::{read_signing_key, write_signing_key};
-use super::{Kind, PersistError, StorageKey, open, seal};
+use super::Account;
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
-use crate::olm::{Account, KeyId, MAX_ONE_TIME_KEYS};
-use crate::olm::{OneTimeKey, OneTimeKeys};
+use crate::olm::one_time_keys::{KeyId, MAX_ONE_TIME_KEYS, OneTimeKey, OneTimeKeys};
+use crate::persist::fields::{read_signing_key, write_signing_key};
+use crate::persist::{Kind, PersistError, StorageKey, open, seal};
 use crate::ratchet::storage::{read_key_pair, write_key_pair};
 
 const SCHEMA: u32 = 1;

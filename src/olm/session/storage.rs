@@ -3,10 +3,10 @@
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::{Kind, PersistError, StorageKey, open, seal};
+use super::{Session, SessionKeys};
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::Curve25519PublicKey;
-use crate::olm::{Session, SessionKeys};
+use crate::persist::{Kind, PersistError, StorageKey, open, seal};
 use crate::ratchet::DoubleRatchet;
 
 const SCHEMA: u32 = 1;

@@ -1,18 +1,15 @@
-//! The stored forms of Megolm state (schema 1 each): outbound and inbound sessions, and the
-//! replay record.
+//! The replay record's stored form (schema 1): `count ‖ (session id length ‖ session id ‖
+//! index ‖ event (32))*` in (session id, index) order.
 
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::fields::{
-    read_megolm_ratchet, read_public_signing_key, read_signing_key, write_megolm_ratchet,
-    write_signing_key,
-};
-use super::{Kind, PersistError, StorageKey, open, seal};
+use super::ReplayRecord;
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
-use crate::megolm::{GroupSession, InboundGroupSession, ReplayRecord, Timestamp};
+use crate::persist::{Kind, PersistError, StorageKey, open, seal};
 
+/// The schema written and read.
 const SCHEMA: u32 = 1;
 
 /// Entries a stored replay record may hold: as many as a record holds, so a record always
@@ -23,94 +20,6 @@ fn read_schema(input: &mut ByteReader<'_>) -> Result<(), PersistError> {
     match input.u32()? {
         SCHEMA => Ok(()),
         other => Err(PersistError::UnsupportedVersion(other)),
-    }
-}
-
-impl GroupSession {
-    /// Encrypts the session for storage under `key`.
-    pub fn save(&self, key: &StorageKey) -> Vec<u8> {
-        self.save_with_rng(key, &mut rand::rng())
-    }
-
-    /// As [`GroupSession::save`], drawing the nonce from `rng`.
-    pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
-        seal(Kind::GroupSession, &self.to_record(), key, rng)
-    }
-
-    /// Restores a session saved by [`GroupSession::save`].
-    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
-        Self::from_record(&open(Kind::GroupSession, blob, key)?)
-    }
-
-    /// The unsealed stored form: schema, then the fields.
-    pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = ByteWriter::default();
-        out.u32(SCHEMA);
-        write_megolm_ratchet(&mut out, &self.ratchet);
-        write_signing_key(&mut out, &self.signing_key);
-        out.u64(self.created_at.as_millis()).bool(self.invalidated);
-        out.finish()
-    }
-
-    /// Reads [`GroupSession::to_record`]'s bytes, with every check a restore makes.
-    pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
-        let mut input = ByteReader::new(bytes);
-        read_schema(&mut input)?;
-        let session = Self {
-            ratchet: read_megolm_ratchet(&mut input)?,
-            signing_key: read_signing_key(&mut input)?,
-            created_at: Timestamp::from_millis(input.u64()?),
-            invalidated: input.bool()?,
-        };
-        input.finish()?;
-        Ok(session)
-    }
-}
-
-impl InboundGroupSession {
-    /// Encrypts the session for storage under `key`.
-    pub fn save(&self, key: &StorageKey) -> Vec<u8> {
-        self.save_with_rng(key, &mut rand::rng())
-    }
-
-    /// As [`InboundGroupSession::save`], drawing the nonce from `rng`.
-    pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
-        seal(Kind::InboundGroupSession, &self.to_record(), key, rng)
-    }
-
-    /// Restores a session saved by [`InboundGroupSession::save`].
-    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
-        Self::from_record(&open(Kind::InboundGroupSession, blob, key)?)
-    }
-
-    /// The unsealed stored form: schema, then the fields.
-    pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = ByteWriter::default();
-        out.u32(SCHEMA);
-        write_megolm_ratchet(&mut out, &self.initial);
-        write_megolm_ratchet(&mut out, &self.latest);
-        out.bytes(self.signing_key.as_bytes())
-            .bool(self.signing_key_verified);
-        out.finish()
-    }
-
-    /// Reads [`InboundGroupSession::to_record`]'s bytes, with every check a restore makes.
-    pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
-        let mut input = ByteReader::new(bytes);
-        read_schema(&mut input)?;
-        let initial = read_megolm_ratchet(&mut input)?;
-        let latest = read_megolm_ratchet(&mut input)?;
-        if latest.index() < initial.index() {
-            return Err(DecodeError::OutOfRange.into());
-        }
-        let session = Self {
-            initial,
-            latest,
-            signing_key: read_public_signing_key(&mut input)?,
-            signing_key_verified: input.bool()?,
-        };
-        input.finish()?;
-        Ok(session)
     }
 }
 

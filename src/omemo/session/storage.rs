@@ -1,26 +1,24 @@
-//! The stored forms of OMEMO state: a whole [`Device`](crate::omemo::Device) (kind 6, schema 2;
-//! schema 1 still restores), and one [`Session`](crate::omemo::Session) of OMEMO 2 (kind 7) or OMEMO 0.3
-//! (kind 8), schema 1, so a session of one version never restores as the other.
+//! One OMEMO session's stored form (kind 7 for OMEMO 2, kind 8 for OMEMO 0.3, schema 1), so a
+//! session of one version never restores as the other: `schema ‖ session record`.
 //!
-//! Fields shared by both: an identity key is its form (0: Ed25519, 1: Curve25519) and 32 bytes;
-//! a session record is `initiator ‖ confirmed ‖ our identity ‖ their identity ‖ key exchange ‖
-//! ratchet` (the ratchet as `DoubleRatchet::write_to` lays it out); the key exchange is
-//! `signed pre-key id ‖ pre-key id? ‖ identity key ‖ base key ‖ registration id?`, where `x?` is
-//! a presence byte and, if present, the u32.
+//! A session record is `initiator ‖ confirmed ‖ our identity ‖ their identity ‖ key exchange ‖
+//! ratchet` (the ratchet as `DoubleRatchet::write_to` lays it out); an identity key is its form
+//! (0: Ed25519, 1: Curve25519) and 32 bytes; the key exchange is `signed pre-key id ‖ pre-key
+//! id? ‖ identity key ‖ base key ‖ registration id?`, where `x?` is a presence byte and, if
+//! present, the u32. The device's records hold session records the same way.
 
-mod device;
-mod session;
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
+use super::Session;
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::{Curve25519PublicKey, Ed25519PublicKey};
-use crate::omemo::store::MAX_JID_LENGTH;
-use crate::omemo::{IdentityKey, KeyExchange, OmemoProfile, Session};
+use crate::omemo::{IdentityKey, KeyExchange, OmemoProfile, Version};
+use crate::persist::{Kind, PersistError, StorageKey, open, seal};
 use crate::ratchet::DoubleRatchet;
 
-use super::{Kind, PersistError};
-
-/// The schema of a single session's blob.
+/// The schema of a single session's record.
 const SCHEMA: u32 = 1;
 
 const ED25519: u8 = 0;
@@ -36,21 +34,46 @@ fn read_schema(input: &mut ByteReader<'_>) -> Result<(), PersistError> {
 /// The blob kind of a session of `P`'s version.
 fn session_kind<P: OmemoProfile>() -> Kind {
     match P::VERSION {
-        crate::omemo::Version::Omemo2 => Kind::Omemo2Session,
-        crate::omemo::Version::Omemo03 => Kind::Omemo03Session,
+        Version::Omemo2 => Kind::Omemo2Session,
+        Version::Omemo03 => Kind::Omemo03Session,
     }
 }
 
-/// A JID: its length (u32, at most [`MAX_JID_LENGTH`]) and its UTF-8 bytes.
-fn write_jid(out: &mut ByteWriter, jid: &str) {
-    out.u32(jid.len() as u32).bytes(jid.as_bytes());
-}
+impl<P: OmemoProfile> Session<P> {
+    /// Encrypts the session for storage under `key`. A session of the other OMEMO version
+    /// does not restore from the result.
+    pub fn save(&self, key: &StorageKey) -> Vec<u8> {
+        self.save_with_rng(key, &mut rand::rng())
+    }
 
-fn read_jid(input: &mut ByteReader<'_>) -> Result<String, DecodeError> {
-    let length = input.count(MAX_JID_LENGTH)?;
-    std::str::from_utf8(input.take(length)?)
-        .map(str::to_owned)
-        .map_err(|_| DecodeError::OutOfRange)
+    /// As [`Session::save`], drawing the nonce from `rng`.
+    pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        seal(session_kind::<P>(), &self.to_record(), key, rng)
+    }
+
+    /// Restores a session saved by [`Session::save`] (of this version: a session of the other
+    /// one is [`PersistError::WrongKind`]).
+    pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
+        Self::from_record(&open(session_kind::<P>(), blob, key)?)
+    }
+
+    /// The unsealed stored form: schema, then the session record. It does not say its
+    /// version: the caller keeps OMEMO 2 and 0.3 records apart.
+    pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = ByteWriter::default();
+        out.u32(SCHEMA);
+        write_session(&mut out, self);
+        out.finish()
+    }
+
+    /// Reads [`Session::to_record`]'s bytes, with every check a restore makes.
+    pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
+        let mut input = ByteReader::new(bytes);
+        read_schema(&mut input)?;
+        let session = read_session(&mut input)?;
+        input.finish()?;
+        Ok(session)
+    }
 }
 
 fn write_identity_key(out: &mut ByteWriter, key: &IdentityKey) {
@@ -93,7 +116,7 @@ fn read_optional_u32(input: &mut ByteReader<'_>) -> Result<Option<u32>, DecodeEr
     }
 }
 
-fn write_session<P: OmemoProfile>(out: &mut ByteWriter, session: &Session<P>) {
+pub(in crate::omemo) fn write_session<P: OmemoProfile>(out: &mut ByteWriter, session: &Session<P>) {
     out.bool(session.initiator).bool(session.confirmed);
     write_identity_key(out, &session.our_identity);
     write_identity_key(out, &session.their_identity);
@@ -106,7 +129,9 @@ fn write_session<P: OmemoProfile>(out: &mut ByteWriter, session: &Session<P>) {
     session.ratchet.write_to(out);
 }
 
-fn read_session<P: OmemoProfile>(input: &mut ByteReader<'_>) -> Result<Session<P>, DecodeError> {
+pub(in crate::omemo) fn read_session<P: OmemoProfile>(
+    input: &mut ByteReader<'_>,
+) -> Result<Session<P>, DecodeError> {
     let initiator = input.bool()?;
     let confirmed = input.bool()?;
     let our_identity = read_identity_key::<P>(input)?;

@@ -7,12 +7,13 @@
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 
-use super::account::{read_key_pair, write_key_pair};
-use super::{LibolmPickleError, decrypt, encrypt};
+use super::{Session, SessionKeys};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::Curve25519PublicKey;
-use crate::olm::{OlmProfile, Session, SessionKeys};
+use crate::olm::OlmProfile;
+use crate::persist::libolm::fields::{read_key_pair, write_key_pair};
+use crate::persist::libolm::{LibolmPickleError, decrypt, encrypt};
 use crate::ratchet::chain::ReceivingChain;
 use crate::ratchet::keys::{ChainKey, MessageKeySeed, RootKey};
 use crate::ratchet::skipped::{SkippedKey, SkippedKeys};

@@ -1,0 +1,233 @@
+//! One version's sessions as the device's record holds them:
+//!
+//! `count ‖ clock (u64) ‖ (JID ‖ device id ‖ last used (u64) ‖ accepted? ‖ current ‖ count ‖
+//! previous*)*` in increasing (JID, device id) order, the previous sessions newest first, each
+//! last used at most the clock; `accepted?` is a presence byte and, if present, the Curve25519
+//! form of the identity the application accepted for the device. A JID is its length (u32, at
+//! most [`MAX_JID_LENGTH`]) and its UTF-8 bytes.
+//!
+//! Device schema 1 had none of the per-device fields: its devices restore as never used, none
+//! with an accepted identity, and a store beyond today's limits (up to the 100,000 devices
+//! schema 1 allowed) is trimmed by the eviction rule of [`super`] instead of refused.
+
+use std::collections::BTreeMap;
+
+use super::{
+    MAX_DEVICES, MAX_DEVICES_PER_JID, MAX_JID_LENGTH, MAX_PREVIOUS_SESSIONS, SessionSlot,
+    SessionStore,
+};
+use crate::codec::DecodeError;
+use crate::codec::bytes::{ByteReader, ByteWriter};
+use crate::crypto::Curve25519PublicKey;
+use zeroize::Zeroizing;
+
+use crate::omemo::session::storage::{read_session, write_session};
+use crate::omemo::{OmemoProfile, Version};
+use crate::persist::PersistError;
+
+/// The devices a schema-1 version state could hold, before the live limits existed.
+const SCHEMA_1_MAX_DEVICES: usize = 100_000;
+
+/// A JID: its length (u32, at most [`MAX_JID_LENGTH`]) and its UTF-8 bytes.
+pub(in crate::omemo) fn write_jid(out: &mut ByteWriter, jid: &str) {
+    out.u32(jid.len() as u32).bytes(jid.as_bytes());
+}
+
+pub(in crate::omemo) fn read_jid(input: &mut ByteReader<'_>) -> Result<String, DecodeError> {
+    let length = input.count(MAX_JID_LENGTH)?;
+    std::str::from_utf8(input.take(length)?)
+        .map(str::to_owned)
+        .map_err(|_| DecodeError::OutOfRange)
+}
+
+pub(in crate::omemo) fn write_sessions<P: OmemoProfile>(
+    out: &mut ByteWriter,
+    store: &SessionStore<P>,
+) {
+    out.u32(store.slots.len() as u32).u64(store.clock);
+    for ((jid, device_id), slot) in &store.slots {
+        write_jid(out, jid);
+        out.u32(*device_id).u64(slot.last_used);
+        out.bool(slot.accepted.is_some());
+        if let Some(identity) = &slot.accepted {
+            out.bytes(identity.as_bytes());
+        }
+        write_slot_sessions(out, slot);
+    }
+}
+
+fn write_slot_sessions<P: OmemoProfile>(out: &mut ByteWriter, slot: &SessionSlot<P>) {
+    write_session(out, &slot.current);
+    out.u32(slot.previous.len() as u32);
+    for session in &slot.previous {
+        write_session(out, session);
+    }
+}
+
+pub(in crate::omemo) fn read_sessions<P: OmemoProfile>(
+    input: &mut ByteReader<'_>,
+) -> Result<SessionStore<P>, DecodeError> {
+    let count = input.count(MAX_DEVICES)?;
+    let clock = input.u64()?;
+    let mut slots = BTreeMap::new();
+    let mut same_jid = 0;
+    for _ in 0..count {
+        let address = (read_jid(input)?, input.u32()?);
+        check_order(&slots, &address)?;
+        // In address order a JID's devices are consecutive.
+        same_jid = match slots.last_key_value() {
+            Some(((jid, _), _)) if *jid == address.0 => same_jid + 1,
+            _ => 1,
+        };
+        if same_jid > MAX_DEVICES_PER_JID {
+            return Err(DecodeError::OutOfRange);
+        }
+        let last_used = input.u64()?;
+        if last_used > clock {
+            return Err(DecodeError::OutOfRange);
+        }
+        let accepted = if input.bool()? {
+            Some(Curve25519PublicKey::from_bytes(input.array()?))
+        } else {
+            None
+        };
+        let mut slot = read_slot_sessions(input)?;
+        slot.last_used = last_used;
+        slot.accepted = accepted;
+        slots.insert(address, slot);
+    }
+    Ok(SessionStore { slots, clock })
+}
+
+/// Schema 1: no counters, and the old limit; trimmed to today's limits.
+pub(in crate::omemo) fn read_schema_1_sessions<P: OmemoProfile>(
+    input: &mut ByteReader<'_>,
+) -> Result<SessionStore<P>, DecodeError> {
+    let mut slots = BTreeMap::new();
+    for _ in 0..input.count(SCHEMA_1_MAX_DEVICES)? {
+        let address = (read_jid(input)?, input.u32()?);
+        check_order(&slots, &address)?;
+        slots.insert(address, read_slot_sessions(input)?);
+    }
+    let mut store = SessionStore { slots, clock: 0 };
+    store.trim();
+    Ok(store)
+}
+
+/// Increasing (JID, device id): a repeated one would silently replace a slot.
+fn check_order<T>(
+    slots: &BTreeMap<(String, u32), T>,
+    address: &(String, u32),
+) -> Result<(), DecodeError> {
+    match slots.last_key_value() {
+        Some((last, _)) if last >= address => Err(DecodeError::OutOfRange),
+        _ => Ok(()),
+    }
+}
+
+fn read_slot_sessions<P: OmemoProfile>(
+    input: &mut ByteReader<'_>,
+) -> Result<SessionSlot<P>, DecodeError> {
+    let mut slot = SessionSlot::new(read_session(input)?);
+    for _ in 0..input.count(MAX_PREVIOUS_SESSIONS)? {
+        slot.previous.push_back(read_session(input)?);
+    }
+    Ok(slot)
+}
+
+/// The schema of one slot's own record.
+#[allow(dead_code)]
+const SLOT_SCHEMA: u32 = 1;
+
+// The engine layer (issue 10) is the caller; until it lands only the device's tests use these.
+#[allow(dead_code)]
+impl<P: OmemoProfile> SessionStore<P> {
+    /// One slot's own record, for a store that keeps each (JID, device id) apart:
+    /// `schema (1) ‖ version (0: OMEMO 2, 1: 0.3) ‖ JID ‖ device id ‖ last used ‖ accepted? ‖
+    /// current ‖ count ‖ previous*`, the fields laid out as in the whole device's record.
+    pub(in crate::omemo) fn slot_record(
+        &self,
+        jid: &str,
+        device_id: u32,
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        let (address, slot) = self.slots.get_key_value(&(jid.to_owned(), device_id))?;
+        let mut out = ByteWriter::default();
+        out.u32(SLOT_SCHEMA).u8(version_byte(P::VERSION));
+        write_jid(&mut out, &address.0);
+        out.u32(address.1).u64(slot.last_used);
+        out.bool(slot.accepted.is_some());
+        if let Some(identity) = &slot.accepted {
+            out.bytes(identity.as_bytes());
+        }
+        write_slot_sessions(&mut out, slot);
+        Some(out.finish())
+    }
+
+    /// Rebuilds a store from its clock and its slots' records (any order), with the checks a
+    /// whole record's read makes: one record per address, the per-JID and total limits, no
+    /// slot used after the clock, no trailing bytes.
+    pub(in crate::omemo) fn from_slot_records<'a>(
+        clock: u64,
+        records: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Self, PersistError> {
+        let mut slots = BTreeMap::new();
+        for record in records {
+            let (address, slot) = read_slot_record::<P>(record)?;
+            if slot.last_used > clock || slots.len() >= MAX_DEVICES {
+                return Err(DecodeError::OutOfRange.into());
+            }
+            if slots.insert(address, slot).is_some() {
+                return Err(DecodeError::OutOfRange.into());
+            }
+        }
+        let mut same_jid = 0;
+        let mut previous: Option<&str> = None;
+        for (jid, _) in slots.keys() {
+            same_jid = if previous == Some(jid.as_str()) {
+                same_jid + 1
+            } else {
+                1
+            };
+            if same_jid > MAX_DEVICES_PER_JID {
+                return Err(DecodeError::OutOfRange.into());
+            }
+            previous = Some(jid);
+        }
+        Ok(SessionStore { slots, clock })
+    }
+}
+
+#[allow(dead_code)]
+/// Reads [`SessionStore::slot_record`]'s bytes; a record of the other version is refused.
+fn read_slot_record<P: OmemoProfile>(
+    bytes: &[u8],
+) -> Result<((String, u32), SessionSlot<P>), PersistError> {
+    let mut input = ByteReader::new(bytes);
+    match input.u32()? {
+        SLOT_SCHEMA => {}
+        other => return Err(PersistError::UnsupportedVersion(other)),
+    }
+    if input.u8()? != version_byte(P::VERSION) {
+        return Err(PersistError::WrongKind);
+    }
+    let address = (read_jid(&mut input)?, input.u32()?);
+    let last_used = input.u64()?;
+    let accepted = if input.bool()? {
+        Some(Curve25519PublicKey::from_bytes(input.array()?))
+    } else {
+        None
+    };
+    let mut slot = read_slot_sessions(&mut input)?;
+    slot.last_used = last_used;
+    slot.accepted = accepted;
+    input.finish()?;
+    Ok((address, slot))
+}
+
+#[allow(dead_code)]
+fn version_byte(version: Version) -> u8 {
+    match version {
+        Version::Omemo2 => 0,
+        Version::Omemo03 => 1,
+    }
+}
