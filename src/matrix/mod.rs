@@ -10,7 +10,8 @@
 //! 4. before sending in a room: [`Machine::update_tracked_users`] with its members, claim
 //!    sessions with [`Machine::missing_sessions`], then [`Machine::share_room_key`] and
 //!    [`Machine::encrypt_room_event`];
-//! 5. [`Machine::decrypt_room_event`] (or a batch) for the timeline.
+//! 5. [`Machine::decrypt_room_event`] (or a batch) for the timeline;
+//! 6. [`Machine::export_room_keys`] and [`Machine::import_room_keys`] for key files.
 //!
 //! Every operation is one commit, and nothing it returns (a ciphertext, a plaintext, a
 //! request) exists before that commit succeeded.
@@ -18,6 +19,7 @@
 mod canonical;
 mod devices;
 mod error;
+mod export;
 mod keys;
 mod machine;
 mod olm_sessions;
@@ -29,6 +31,7 @@ mod to_device;
 pub use canonical::{encode as canonical_json, signing_bytes};
 pub use devices::{Device, Trust};
 pub use error::{MachineError, ToDeviceError, UnableToDecrypt};
+pub use export::ImportResult;
 pub use machine::{AppRecord, MEGOLM_V1, Machine, OLM_V1};
 pub use requests::{OutgoingRequest, RequestKind};
 pub use room::{DecryptedRoomEvent, RoomKeyShare, RoomSettings};

@@ -154,3 +154,68 @@ fn a_repeated_to_device_delivery_is_recognised_and_one_time_keys_are_topped_up()
     bob.flush(&mut hs);
     assert_eq!(hs.sync("@bob:example.org", "BOB").one_time_key_count, 50);
 }
+
+#[test]
+fn room_keys_move_through_a_key_export_file_in_one_commit() {
+    let mut hs = Homeserver::new();
+    let mut alice = Client::new(&mut hs, "@alice:example.org", "ALICE", 11);
+    let mut bob = Client::new(&mut hs, "@bob:example.org", "BOB", 12);
+    alice.share(&mut hs, ROOM, &["@alice:example.org", "@bob:example.org"]);
+    bob.sync(&mut hs);
+    let events: Vec<_> = (0..3)
+        .map(|i| alice.send(ROOM, &format!("message {i}")))
+        .collect();
+    for event in &events {
+        bob.read(ROOM, event).unwrap();
+    }
+    let file =
+        block_on(
+            bob.machine
+                .export_room_keys(Some(ROOM), "passphrase", 1_000, &mut bob.rng),
+        )
+        .unwrap();
+    let none = block_on(bob.machine.export_room_keys(
+        Some("!other:example.org"),
+        "p",
+        1_000,
+        &mut bob.rng,
+    ))
+    .unwrap();
+    assert!(
+        olmo::megolm::decrypt_key_export(&none, "p")
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut fresh = Client::new(&mut hs, "@bob:example.org", "BOB2", 13);
+    let mut calls = Vec::new();
+    let result = block_on(fresh.machine.import_room_keys(
+        &file,
+        "passphrase",
+        &mut |done, total| calls.push((done, total)),
+        &mut fresh.rng,
+    ))
+    .unwrap();
+    assert_eq!((result.imported, result.skipped, result.total), (1, 0, 1));
+    assert_eq!(calls.last(), Some(&(1, 1)));
+    for (i, event) in events.iter().enumerate() {
+        let read = fresh.read(ROOM, event).unwrap();
+        assert_eq!(body(&read), format!("message {i}"));
+        assert!(read.forwarded && !read.verified);
+    }
+    let again = block_on(fresh.machine.import_room_keys(
+        &file,
+        "passphrase",
+        &mut |_, _| {},
+        &mut fresh.rng,
+    ))
+    .unwrap();
+    assert_eq!((again.imported, again.skipped), (0, 1));
+    let wrong = block_on(fresh.machine.import_room_keys(
+        &file,
+        "wrong",
+        &mut |_, _| {},
+        &mut fresh.rng,
+    ));
+    assert!(wrong.is_err());
+}

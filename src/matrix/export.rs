@@ -1,0 +1,141 @@
+//! Room keys to and from key export files (Element's and nio's format): an import is one
+//! commit however many keys it holds, and keeps a better copy of a session already stored.
+
+use std::collections::BTreeMap;
+
+use rand_core::CryptoRng;
+
+use super::error::MachineError;
+use super::machine::{MEGOLM_V1, Machine, transact};
+use super::records::{self, table};
+use super::room::InboundMeta;
+use crate::megolm::{
+    ExportedRoomKey, InboundGroupSession, decrypt_key_export, encrypt_key_export_with_rng,
+};
+use crate::store::{Backend, KeyRange, Txn};
+
+/// Keys an import may hold.
+const MAX_IMPORT: usize = 1_000_000;
+/// Records read per page when exporting.
+const EXPORT_PAGE: usize = 1_000;
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportResult {
+    /// Sessions stored (new, or better than the copy we had).
+    pub imported: usize,
+    /// Sessions left out: already held as well or better, or malformed.
+    pub skipped: usize,
+    /// Sessions in the file.
+    pub total: usize,
+}
+
+impl<B: Backend> Machine<B> {
+    /// Imports the room keys of an export file, in one commit. `progress(done, total)` is
+    /// called as keys are processed. Imported keys are marked forwarded: who made them is only
+    /// what the file claims.
+    pub async fn import_room_keys(
+        &self,
+        file: &str,
+        passphrase: &str,
+        progress: &mut dyn FnMut(usize, usize),
+        rng: &mut impl CryptoRng,
+    ) -> Result<ImportResult, MachineError> {
+        let keys =
+            decrypt_key_export(file, passphrase).map_err(|_| MachineError::Json("key export"))?;
+        if keys.len() > MAX_IMPORT {
+            return Err(MachineError::TooLarge("key export"));
+        }
+        transact!(self, rng, |txn| {
+            self.plan_import(&mut txn, &keys, progress).await
+        })
+    }
+
+    async fn plan_import(
+        &self,
+        txn: &mut Txn<'_, B>,
+        keys: &[ExportedRoomKey],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<ImportResult, MachineError> {
+        let mut result = ImportResult {
+            total: keys.len(),
+            ..ImportResult::default()
+        };
+        for (done, key) in keys.iter().enumerate() {
+            if key.algorithm != MEGOLM_V1 || !key.session_id_matches() {
+                result.skipped += 1;
+                continue;
+            }
+            let session = InboundGroupSession::import(&key.session_key);
+            let meta = InboundMeta {
+                room_id: key.room_id.clone(),
+                session_id: key.session_id.clone(),
+                sender_key: key.sender_key.clone(),
+                sender_claimed_ed25519: key
+                    .sender_claimed_keys
+                    .get("ed25519")
+                    .cloned()
+                    .unwrap_or_default(),
+                sender_user: None,
+                forwarded: true,
+            };
+            if self.store_inbound(txn, &meta, &session).await? {
+                result.imported += 1;
+            } else {
+                result.skipped += 1;
+            }
+            if done % 100 == 99 || done + 1 == keys.len() {
+                progress(done + 1, keys.len());
+            }
+        }
+        Ok(result)
+    }
+
+    /// Exports the room keys we hold (of one room, or all) as a key export file under
+    /// `passphrase`, each from the first index we know.
+    pub async fn export_room_keys(
+        &self,
+        room_id: Option<&str>,
+        passphrase: &str,
+        rounds: u32,
+        rng: &mut impl CryptoRng,
+    ) -> Result<String, MachineError> {
+        let mut keys = Vec::new();
+        let mut range = KeyRange::all();
+        loop {
+            let page = self
+                .backend
+                .scan(table::INBOUND, &range, EXPORT_PAGE)
+                .await?;
+            let Some((last, _)) = page.last() else { break };
+            range = range.after(last);
+            let mut txn = Txn::new(&self.backend, &self.sealer);
+            for (name, _) in page {
+                let Some((meta, blobs)) =
+                    records::load::<B, InboundMeta>(&mut txn, table::INBOUND, &name).await?
+                else {
+                    continue;
+                };
+                if room_id.is_some_and(|room| room != meta.room_id) {
+                    continue;
+                }
+                let blob = blobs
+                    .first()
+                    .ok_or(MachineError::Corrupt("inbound session"))?;
+                let session = InboundGroupSession::from_record(blob)
+                    .map_err(|_| MachineError::Corrupt("inbound session"))?;
+                let mut key = ExportedRoomKey::new(
+                    meta.room_id,
+                    meta.sender_key,
+                    session.export_at_first_known_index(),
+                );
+                if !meta.sender_claimed_ed25519.is_empty() {
+                    key.sender_claimed_keys =
+                        BTreeMap::from([("ed25519".to_owned(), meta.sender_claimed_ed25519)]);
+                }
+                keys.push(key);
+            }
+        }
+        Ok(encrypt_key_export_with_rng(&keys, passphrase, rounds, rng))
+    }
+}
