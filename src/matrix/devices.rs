@@ -161,6 +161,22 @@ impl<B: Backend> Machine<B> {
         records::store(txn, table::OUTDATED, &outdated, &tracked, &[]).await
     }
 
+    /// Stops tracking `user` (we share no encrypted room any more); its known devices stay,
+    /// to attribute old messages.
+    pub(crate) async fn untrack(
+        &self,
+        txn: &mut Txn<'_, B>,
+        user_id: &str,
+    ) -> Result<(), MachineError> {
+        for table in [table::TRACKED, table::OUTDATED] {
+            let name = self.name(table, &[user_id.as_bytes()]);
+            if txn.get(table, &name).await?.is_some() {
+                records::remove(txn, table, &name).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `user_id`'s devices are tracked.
     pub(crate) async fn is_tracked(
         &self,

@@ -80,9 +80,9 @@ pub enum UnableToDecrypt {
     /// Not an `m.room.encrypted` event olmo understands.
     #[error("malformed event: {0}")]
     Malformed(&'static str),
-    /// The store failed.
+    /// The machine failed (the store, or a stored record that does not open).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Machine(#[from] MachineError),
 }
 
 /// Why a to-device event was not decrypted. The store is unchanged by it.

@@ -515,10 +515,7 @@ impl<B: Backend> Machine<B> {
         let outcome: Result<_, MachineError> = transact!(self, rng, |txn| {
             self.plan_decrypt(&mut txn, room_id, events, app).await
         });
-        outcome.map_err(|e| match e {
-            MachineError::Store(store) => UnableToDecrypt::Store(store),
-            _ => UnableToDecrypt::Malformed("stored state"),
-        })
+        outcome.map_err(UnableToDecrypt::Machine)
     }
 
     async fn plan_decrypt(

@@ -81,7 +81,7 @@ impl<B: Backend> Machine<B> {
             return Err(MachineError::TooLarge("to-device events"));
         }
         transact!(self, rng, |txn| {
-            self.plan_sync(&mut txn, changes, app, rng).await
+            self.plan_sync(&mut txn, changes, app).await
         })
     }
 
@@ -90,12 +90,14 @@ impl<B: Backend> Machine<B> {
         txn: &mut Txn<'_, B>,
         changes: SyncChanges<'_>,
         app: &[AppRecord],
-        rng: &mut impl CryptoRng,
     ) -> Result<Vec<ToDeviceOutcome>, MachineError> {
         for user in changes.changed_users {
             if self.is_tracked(txn, user).await? {
                 self.track(txn, user, true).await?;
             }
+        }
+        for user in changes.left_users {
+            self.untrack(txn, user).await?;
         }
         self.receive_key_counts(
             txn,
@@ -105,9 +107,18 @@ impl<B: Backend> Machine<B> {
         .await?;
         let mut outcomes = Vec::with_capacity(changes.to_device_events.len());
         for event in changes.to_device_events {
-            let outcome = match self.receive_to_device(txn, event, rng).await {
+            // A refused event leaves no trace, not even the ratchet step of a message whose
+            // payload then failed its checks.
+            let savepoint = txn.savepoint();
+            let outcome = match self.receive_to_device(txn, event).await {
                 Ok(outcome) => outcome,
-                Err(Failure::Event(error)) => ToDeviceOutcome::Failed(error),
+                Err(Failure::Event(error)) => {
+                    txn.rollback_to(savepoint);
+                    if error == ToDeviceError::NoSession {
+                        self.mark_wedged(txn, event).await?;
+                    }
+                    ToDeviceOutcome::Failed(error)
+                }
                 Err(Failure::Machine(error)) => return Err(error),
             };
             outcomes.push(outcome);
@@ -120,7 +131,6 @@ impl<B: Backend> Machine<B> {
         &self,
         txn: &mut Txn<'_, B>,
         event: &Value,
-        rng: &mut impl CryptoRng,
     ) -> Result<ToDeviceOutcome, Failure> {
         let malformed = |what| Failure::Event(ToDeviceError::Malformed(what));
         let sender = event
@@ -133,7 +143,7 @@ impl<B: Backend> Machine<B> {
             .ok_or(malformed("type"))?;
         let content = event.get("content").ok_or(malformed("content"))?;
         match event_type {
-            "m.room.encrypted" => self.receive_olm(txn, sender, content, rng).await,
+            "m.room.encrypted" => self.receive_olm(txn, sender, content).await,
             "m.room_key.withheld" => {
                 self.receive_withheld(txn, content).await?;
                 Ok(ToDeviceOutcome::Decrypted(ToDeviceEvent {
@@ -157,7 +167,6 @@ impl<B: Backend> Machine<B> {
         txn: &mut Txn<'_, B>,
         sender: &str,
         content: &Value,
-        rng: &mut impl CryptoRng,
     ) -> Result<ToDeviceOutcome, Failure> {
         let malformed = |what| Failure::Event(ToDeviceError::Malformed(what));
         if content.get("algorithm").and_then(Value::as_str) != Some(OLM_V1) {
@@ -198,7 +207,7 @@ impl<B: Backend> Machine<B> {
         let message = OlmMessage::from_base64_parts(message_type, body)
             .map_err(|_| malformed("olm message"))?;
         let plaintext = self
-            .olm_decrypt(txn, sender, sender_key, their_key, &message, rng)
+            .olm_decrypt(txn, sender_key, their_key, &message)
             .await?;
         let payload: Value =
             serde_json::from_slice(&plaintext).map_err(|_| malformed("payload"))?;
@@ -239,11 +248,9 @@ impl<B: Backend> Machine<B> {
     async fn olm_decrypt(
         &self,
         txn: &mut Txn<'_, B>,
-        sender: &str,
         sender_key: &str,
         their_key: Curve25519PublicKey,
         message: &OlmMessage,
-        rng: &mut impl CryptoRng,
     ) -> Result<Zeroizing<Vec<u8>>, Failure> {
         let mut sessions = self.load_sessions(txn, sender_key).await?;
         for index in 0..sessions.sessions.len() {
@@ -262,7 +269,6 @@ impl<B: Backend> Machine<B> {
             }
         }
         let OlmMessage::PreKey(pre_key) = message else {
-            self.mark_wedged(txn, sender, sender_key, rng).await?;
             return Err(Failure::Event(ToDeviceError::NoSession));
         };
         let (meta, mut account): (_, Account) = self.load_account(txn).await?;
@@ -280,15 +286,19 @@ impl<B: Backend> Machine<B> {
         Ok(created.plaintext)
     }
 
-    /// Records that the session with `sender_key` is wedged, so the next key claim replaces it
-    /// (and an `m.dummy` tells the sender to switch).
-    async fn mark_wedged(
-        &self,
-        txn: &mut Txn<'_, B>,
-        sender: &str,
-        sender_key: &str,
-        _rng: &mut impl CryptoRng,
-    ) -> Result<(), MachineError> {
+    /// Records that the session with the sender of `event` is wedged (an ordinary message no
+    /// session decrypts), so the next key claim replaces it and an `m.dummy` tells the sender
+    /// to switch. Only for a device we know: anyone can send undecryptable bytes.
+    async fn mark_wedged(&self, txn: &mut Txn<'_, B>, event: &Value) -> Result<(), MachineError> {
+        let sender = event
+            .get("sender")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let sender_key = event
+            .get("content")
+            .and_then(|c| c.get("sender_key"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let devices = self.load_devices(txn, sender).await?;
         if devices.devices.values().any(|d| d.curve25519 == sender_key) {
             let name = self.name(table::WEDGED, &[sender_key.as_bytes()]);

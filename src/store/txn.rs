@@ -17,6 +17,9 @@ type Name = (String, Vec<u8>);
 /// A record's contents: its schema and plaintext.
 pub type Opened = (u16, Zeroizing<Vec<u8>>);
 
+/// The pending writes of a [`Txn`] at one moment.
+pub struct Savepoint(BTreeMap<Name, Option<Opened>>);
+
 /// Pending changes over a backend. Dropping it without [`Txn::commit`] writes nothing.
 pub struct Txn<'a, B: Backend> {
     backend: &'a B,
@@ -108,6 +111,17 @@ impl<'a, B: Backend> Txn<'a, B> {
         }
         self.written.insert(name, None);
         Ok(())
+    }
+
+    /// The pending writes as they are now, to go back to with [`Txn::rollback_to`] when one
+    /// part of an operation (one event of a batch) must leave no trace.
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint(self.written.clone())
+    }
+
+    /// Drops every write made since `savepoint`.
+    pub fn rollback_to(&mut self, savepoint: Savepoint) {
+        self.written = savepoint.0;
     }
 
     /// Whether anything is pending.
