@@ -245,6 +245,31 @@ impl<B: Backend> Machine<B> {
         Ok(txn.get(&table, &name).await?.map(|(_, value)| value))
     }
 
+    /// Deletes a record that no longer opens ([`StoreError::Corrupt`] names its table and key,
+    /// in hex), so the machine can go on without it: a corrupt Olm session is replaced at the
+    /// next claim, a corrupt room key asked for again. The account's record is not dropped this
+    /// way (without it the device is gone: make a new one).
+    ///
+    /// [`StoreError::Corrupt`]: crate::store::StoreError::Corrupt
+    pub async fn drop_record(
+        &self,
+        table: &str,
+        key_hex: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), MachineError> {
+        if table == table::ACCOUNT {
+            return Err(MachineError::Json("the account record is not dropped"));
+        }
+        let key = decode_hex(key_hex).ok_or(MachineError::Json("record key"))?;
+        transact!(self, rng, |txn| {
+            match txn.version(table, &key).await {
+                Ok(Some(_)) => txn.delete(table, &key).map_err(MachineError::from),
+                Ok(None) => Ok(()),
+                Err(e) => Err(MachineError::from(e)),
+            }
+        })
+    }
+
     /// Adds the application's records to an operation's transaction.
     pub(crate) async fn write_app_records(
         &self,
@@ -259,4 +284,14 @@ impl<B: Backend> Machine<B> {
         }
         Ok(())
     }
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }

@@ -219,3 +219,45 @@ fn room_keys_move_through_a_key_export_file_in_one_commit() {
     ));
     assert!(wrong.is_err());
 }
+
+#[test]
+fn a_record_that_does_not_open_is_named_and_can_be_dropped() {
+    use olmo::matrix::MachineError;
+    use olmo::store::{Backend, Batch, Expect, StoreError};
+
+    let mut hs = Homeserver::new();
+    let mut alice = Client::new(&mut hs, "@alice:example.org", "ALICE", 14);
+    let store = MemoryStore::new();
+    let mut bob = Client::open(&mut hs, store.clone(), "@bob:example.org", "BOB", 15);
+    alice.share(&mut hs, ROOM, &["@alice:example.org", "@bob:example.org"]);
+    bob.sync(&mut hs);
+    let event = alice.send(ROOM, "before the damage");
+
+    // Someone with write access to the database damages Bob's copy of the room key.
+    let table = "matrix.inbound_group_sessions";
+    let (key, record) = store
+        .snapshot()
+        .into_iter()
+        .find(|(t, _, _)| t == table)
+        .map(|(_, k, r)| (k, r))
+        .unwrap();
+    let mut damaged = record.value.clone();
+    *damaged.last_mut().unwrap() ^= 1;
+    let mut batch = Batch::new();
+    batch.put(table, &key, Expect::Version(record.version), damaged);
+    block_on(store.commit(batch)).unwrap();
+
+    let Err(UnableToDecrypt::Machine(MachineError::Store(StoreError::Corrupt {
+        table: named,
+        key: hex,
+    }))) = bob.read(ROOM, &event)
+    else {
+        panic!("a damaged record is reported by table and key");
+    };
+    assert_eq!(named, table);
+    block_on(bob.machine.drop_record(&named, &hex, &mut bob.rng)).unwrap();
+    assert!(matches!(
+        bob.read(ROOM, &event),
+        Err(UnableToDecrypt::NoSession { .. })
+    ));
+}
