@@ -64,6 +64,7 @@ impl fmt::Display for Limit {
 /// Element and attribute names are the local names of the element in question (`"key"`,
 /// `"signedPreKeyPublic"`, …).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StanzaError {
     /// Not well-formed XML, or XML this layer refuses outright (a DTD).
     #[error("malformed XML: {0}")]
