@@ -3,8 +3,8 @@
 //! to-device both ways, room keys and messages both ways, rotation on each side, replays,
 //! one-time key top-ups, and wedged sessions replaced from either side.
 //!
-//! Forwarded keys are left to the olmo-to-olmo tests: nio accepts only forwards it requested,
-//! and the machine has no key import that nio's export could feed.
+//! Forwarded keys are not tested against nio: nio accepts only forwards it requested, and the
+//! machine has no key import that nio's export could feed.
 
 use olmo::matrix::{ToDeviceError, ToDeviceOutcome, UnableToDecrypt};
 use olmo::store::block_on;
