@@ -36,6 +36,12 @@ impl Peer {
         Peer::python("nio", "nio_peer.py")
     }
 
+    /// Spawns the matrix-nio machine peer (tests/peers/nio_machine_peer.py: one device's
+    /// `nio.crypto.Olm`, with the test playing the homeserver).
+    pub fn nio_machine() -> Peer {
+        Peer::python("nio-machine", "nio_machine_peer.py")
+    }
+
     /// Spawns the XEdDSA peer (tests/peers/xeddsa_peer.py, the PyPI `xeddsa` package).
     pub fn xeddsa() -> Peer {
         Peer::python("xeddsa", "xeddsa_peer.py")

@@ -7,6 +7,7 @@
 mod common;
 mod conversation;
 mod harness;
+mod nio;
 
 use common::rng::TestRng;
 use harness::Homeserver;
