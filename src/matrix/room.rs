@@ -414,6 +414,66 @@ impl<B: Backend> Machine<B> {
         records::store(txn, table::OUTBOUND, &name, meta, &[&blob]).await
     }
 
+    /// Forwards the key of an inbound session we hold to one device of our own user (olmo
+    /// accepts forwards only from its own devices, and so do other clients unless they asked),
+    /// from the first index we know, as `m.forwarded_room_key` over Olm. One commit; the
+    /// request is stored until marked sent. `None` if we hold no such session or have no Olm
+    /// session with the device (claim one first).
+    pub async fn forward_room_key(
+        &self,
+        room_id: &str,
+        session_id: &str,
+        device_id: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Option<OutgoingRequest>, MachineError> {
+        transact!(self, rng, |txn| {
+            self.plan_forward(&mut txn, room_id, session_id, device_id, rng)
+                .await
+        })
+    }
+
+    async fn plan_forward(
+        &self,
+        txn: &mut Txn<'_, B>,
+        room_id: &str,
+        session_id: &str,
+        device_id: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Option<OutgoingRequest>, MachineError> {
+        let Some((meta, session)) = self.load_inbound(txn, room_id, session_id).await? else {
+            return Ok(None);
+        };
+        let devices = self.load_devices(txn, &self.user_id).await?;
+        let Some(device) = devices
+            .devices
+            .get(device_id)
+            .filter(|d| d.receives_room_keys())
+        else {
+            return Ok(None);
+        };
+        let (_, account) = self.load_account(txn).await?;
+        let content = json!({
+            "algorithm": MEGOLM_V1,
+            "room_id": room_id,
+            "sender_key": meta.sender_key,
+            "session_id": session_id,
+            "session_key": session.export_at_first_known_index().to_base64().as_str(),
+            "sender_claimed_ed25519_key": meta.sender_claimed_ed25519,
+            "forwarding_curve25519_key_chain": [],
+        });
+        let Some(encrypted) = self
+            .encrypt_to_device(txn, &account, device, "m.forwarded_room_key", content, rng)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let body = json!({ "messages": { self.user_id.clone(): { device_id: encrypted } } });
+        let kind = RequestKind::ToDevice {
+            event_type: "m.room.encrypted".into(),
+        };
+        self.queue_request(txn, kind, body, rng).await.map(Some)
+    }
+
     /// Forgets the room's outbound session, so the next share rotates (a member left).
     pub async fn invalidate_room_key(
         &self,

@@ -261,3 +261,56 @@ fn a_record_that_does_not_open_is_named_and_can_be_dropped() {
         Err(UnableToDecrypt::NoSession { .. })
     ));
 }
+
+#[test]
+fn a_key_forwarded_between_our_own_devices_decrypts_but_is_not_verified() {
+    let mut hs = Homeserver::new();
+    let mut alice = Client::new(&mut hs, "@alice:example.org", "ALICE", 16);
+    let mut bob = Client::new(&mut hs, "@bob:example.org", "BOB", 17);
+    alice.share(&mut hs, ROOM, &["@alice:example.org", "@bob:example.org"]);
+    bob.sync(&mut hs);
+    let event = alice.send(ROOM, "for bob's devices");
+    let session_id = event["content"]["session_id"].as_str().unwrap().to_owned();
+
+    // Bob's second device appears after the key was shared; his first forwards it.
+    let mut bob2 = Client::new(&mut hs, "@bob:example.org", "BOB2", 18);
+    bob.share(&mut hs, "!bobs-own:example.org", &["@bob:example.org"]);
+    let request = block_on(
+        bob.machine
+            .forward_room_key(ROOM, &session_id, "BOB2", &mut bob.rng),
+    )
+    .unwrap()
+    .expect("a session with BOB2 and the room key");
+    let (_, path) = request.endpoint();
+    let response = hs.handle("@bob:example.org", "BOB", &path, &request.body);
+    block_on(
+        bob.machine
+            .mark_request_as_sent(&request.id, &response, &mut bob.rng),
+    )
+    .unwrap();
+    let received = bob2.sync(&mut hs);
+    assert!(received.iter().any(
+        |o| matches!(o, ToDeviceOutcome::Decrypted(e) if e.event_type == "m.forwarded_room_key")
+    ));
+    let read = bob2.read(ROOM, &event).unwrap();
+    assert_eq!(body(&read), "for bob's devices");
+    assert!(read.forwarded && !read.verified);
+
+    // The same forward from another user is refused, and nothing is stored.
+    let mut eve = Client::new(&mut hs, "@eve:example.org", "EVE", 19);
+    eve.share(
+        &mut hs,
+        "!eve:example.org",
+        &["@eve:example.org", "@bob:example.org"],
+    );
+    bob2.sync(&mut hs);
+    let unknown = block_on(
+        eve.machine
+            .forward_room_key(ROOM, &session_id, "BOB2", &mut eve.rng),
+    )
+    .unwrap();
+    assert!(
+        unknown.is_none(),
+        "eve holds no such session and BOB2 is not her device"
+    );
+}
