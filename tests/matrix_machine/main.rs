@@ -3,11 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod commits;
 #[path = "../common/mod.rs"]
 mod common;
 mod conversation;
 mod harness;
 mod nio;
+mod write_faults;
 
 use common::rng::TestRng;
 use harness::Homeserver;
