@@ -192,9 +192,10 @@ impl Client {
         self.rooms.get(room_id).ok_or(Error::Response("room"))
     }
 
-    /// Sends a text message; in an encrypted room the room key first goes to every member
-    /// device that lacks it (sessions claimed as needed, rotated when a member left). Returns
-    /// the event id.
+    /// Sends a text message; in an encrypted room the room key first goes to every joined
+    /// member's device that lacks it (Olm sessions claimed as needed; the machine rotates the
+    /// key when a device that had it is gone). A device with no one-time key left gets no key.
+    /// Returns the event id.
     pub fn send_text(&mut self, room_id: &str, body: &str) -> Result<String, Error> {
         let content = json!({"msgtype": "m.text", "body": body});
         let room = self.room(room_id)?.clone();
@@ -203,8 +204,10 @@ impl Client {
             (true, None) => return Err(Error::UnsupportedEncryption(room_id.to_owned())),
             (true, Some(settings)) => {
                 let members: Vec<&str> = room.members.iter().map(String::as_str).collect();
-                let machine = &self.machine;
-                block_on(machine.update_tracked_users(&members, &mut rand::rng()))?;
+                block_on(
+                    self.machine
+                        .update_tracked_users(&members, &mut rand::rng()),
+                )?;
                 self.flush()?; // device queries
                 block_on(self.machine.missing_sessions(&members, &mut rand::rng()))?;
                 self.flush()?; // the key claim

@@ -13,7 +13,8 @@ use crate::http::{Http, encode};
 /// A joined room.
 #[derive(Debug, Clone, Default)]
 pub struct Room {
-    /// Users whose membership is `join`.
+    /// Users whose membership is `join`: the ones room keys go to (invited users get none
+    /// until they join).
     pub members: BTreeSet<String>,
     /// The `m.room.encryption` settings; `None` for a room in the clear (or an algorithm olmo
     /// does not speak).

@@ -103,10 +103,10 @@ impl Clock {
 
 #[test]
 fn olmo_client_talks_with_nio_persons_on_synapse() {
+    let mut clock = Clock(Instant::now(), Instant::now());
     let Some(synapse) = Synapse::start_or_skip(&["alice", "bob", "olmo"]) else {
         return;
     };
-    let mut clock = Clock(Instant::now(), Instant::now());
     clock.step("synapse ready");
 
     let mut alice = Person::login(&synapse, "alice", "alice phone");
