@@ -1,0 +1,351 @@
+//! The client: one device's machine on its SQLite store, the homeserver connection, and the
+//! joined rooms.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::time::Duration;
+
+use olmo::matrix::{AppRecord, Machine, SyncChanges, UnableToDecrypt};
+use olmo::persist::StorageKey;
+use olmo::store::block_on;
+use olmo::time::Timestamp;
+use olmo_sqlite::SqliteStore;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::http::{Http, Session, encode};
+use crate::rooms::Room;
+use crate::timeline::{EventKind, TimelineEvent};
+
+/// The application table and key of the sync token, committed with each sync's changes.
+const SYNC_TABLE: &str = "sync";
+const SYNC_KEY: &[u8] = b"next_batch";
+/// Rounds of sending requests before giving up (each answer may ask for one more).
+const MAX_FLUSH_ROUNDS: usize = 8;
+/// Events kept for another try when their room key has not arrived yet.
+const MAX_PENDING: usize = 256;
+
+/// A Matrix device with end-to-end encryption, blocking.
+pub struct Client {
+    http: Http,
+    machine: Machine<SqliteStore>,
+    /// The sync token to continue from; `None` before the first sync.
+    since: Option<String>,
+    rooms: BTreeMap<String, Room>,
+    /// Encrypted events whose key may still come: (room id, event).
+    pending: VecDeque<(String, Value)>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("machine", &self.machine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Opens (or creates) the device's store at `path` and resumes from its sync token. The
+    /// store must have been made for `session`'s user and device.
+    pub fn open(
+        session: &Session,
+        path: impl AsRef<Path>,
+        key: &StorageKey,
+    ) -> Result<Self, Error> {
+        let store = SqliteStore::open(path)?;
+        let machine = block_on(Machine::open(
+            store,
+            key,
+            &session.user_id,
+            &session.device_id,
+            &mut rand::rng(),
+        ))?;
+        let since = block_on(machine.app_record(SYNC_TABLE, SYNC_KEY))?
+            .and_then(|token| String::from_utf8(token.to_vec()).ok());
+        let mut client = Self {
+            http: Http::new(&session.base_url, Some(&session.access_token)),
+            machine,
+            since,
+            rooms: BTreeMap::new(),
+            pending: VecDeque::new(),
+        };
+        client.flush()?;
+        Ok(client)
+    }
+
+    /// The machine (devices, trust, identity keys).
+    pub fn machine(&self) -> &Machine<SqliteStore> {
+        &self.machine
+    }
+
+    /// The sync token the next sync continues from.
+    pub fn since(&self) -> Option<&str> {
+        self.since.as_deref()
+    }
+
+    /// Sends every request the machine has queued (key uploads and queries, claims, to-device
+    /// messages) and hands it each answer, until nothing is left.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        for _ in 0..MAX_FLUSH_ROUNDS {
+            let requests = block_on(self.machine.outgoing_requests(&mut rand::rng()))?;
+            if requests.is_empty() {
+                return Ok(());
+            }
+            for request in requests {
+                let (method, path) = request.endpoint();
+                let response = self
+                    .http
+                    .request(method, &path, Some(&request.body), None)?;
+                block_on(self.machine.mark_request_as_sent(
+                    &request.id,
+                    &response,
+                    &mut rand::rng(),
+                ))?;
+            }
+        }
+        Err(Error::RequestsUnsettled)
+    }
+
+    /// One `/sync` (waiting up to `timeout_ms` for news): to-device events, device lists and
+    /// key counts go to the machine in one commit with the new sync token; then the joined
+    /// rooms' state is applied and their timeline events are returned, decrypted.
+    ///
+    /// The token is committed before the timeline is handed back: an application that must not
+    /// miss an event after a crash keeps what it needs of them in the same way, as
+    /// [`AppRecord`]s of its own.
+    pub fn sync_once(&mut self, timeout_ms: u64) -> Result<Vec<TimelineEvent>, Error> {
+        let mut path = format!("/_matrix/client/v3/sync?timeout={timeout_ms}");
+        if let Some(since) = &self.since {
+            path.push_str(&format!("&since={}", encode(since)));
+        }
+        let wait = Duration::from_millis(timeout_ms);
+        let sync = self.http.request("GET", &path, None, Some(wait))?;
+        let next_batch = sync
+            .get("next_batch")
+            .and_then(Value::as_str)
+            .ok_or(Error::Response("next_batch"))?
+            .to_owned();
+
+        let to_device = array(&sync, &["to_device", "events"]);
+        let changed = strings(&sync, &["device_lists", "changed"]);
+        let left = strings(&sync, &["device_lists", "left"]);
+        let fallback = strings(&sync, &["device_unused_fallback_key_types"]);
+        let changes = SyncChanges {
+            to_device_events: &to_device,
+            changed_users: &changed,
+            left_users: &left,
+            one_time_key_count: sync
+                .pointer("/device_one_time_keys_count/signed_curve25519")
+                .and_then(Value::as_u64),
+            unused_fallback_key_types: sync
+                .get("device_unused_fallback_key_types")
+                .map(|_| fallback.as_slice()),
+        };
+        let token = AppRecord {
+            table: SYNC_TABLE.to_owned(),
+            key: SYNC_KEY.to_vec(),
+            value: Zeroizing::new(next_batch.clone().into_bytes()),
+        };
+        block_on(
+            self.machine
+                .receive_sync_changes(changes, &[token], &mut rand::rng()),
+        )?;
+        self.since = Some(next_batch);
+        self.flush()?;
+
+        // Keys that came in this sync may open events that failed before.
+        let mut events = self.retry_pending()?;
+        let empty = serde_json::Map::new();
+        let rooms = sync.pointer("/rooms/join").and_then(Value::as_object);
+        for (room_id, room) in rooms.unwrap_or(&empty) {
+            for event in array(room, &["state", "events"]) {
+                self.apply_state(room_id, &event);
+            }
+            for event in array(room, &["timeline", "events"]) {
+                self.apply_state(room_id, &event);
+                events.push(self.read_event(room_id, event)?);
+            }
+        }
+        let left = sync.pointer("/rooms/leave").and_then(Value::as_object);
+        for room_id in left.unwrap_or(&empty).keys() {
+            self.rooms.remove(room_id);
+        }
+        Ok(events)
+    }
+
+    /// Joins a room (by id; an invitation or a public room).
+    pub fn join(&mut self, room_id: &str) -> Result<(), Error> {
+        let path = format!("/_matrix/client/v3/join/{}", encode(room_id));
+        self.http.request("POST", &path, Some(&json!({})), None)?;
+        // Loaded afresh on first use, with us among the members.
+        self.rooms.remove(room_id);
+        Ok(())
+    }
+
+    /// The room as the client knows it, loaded from the server on first use.
+    pub fn room(&mut self, room_id: &str) -> Result<&Room, Error> {
+        if !self.rooms.contains_key(room_id) {
+            let room = Room::load(&self.http, room_id)?;
+            self.rooms.insert(room_id.to_owned(), room);
+        }
+        self.rooms.get(room_id).ok_or(Error::Response("room"))
+    }
+
+    /// Sends a text message; in an encrypted room the room key first goes to every joined
+    /// member's device that lacks it (Olm sessions claimed as needed; the machine rotates the
+    /// key when a device that had it is gone). A device with no one-time key left gets no key.
+    /// Returns the event id.
+    pub fn send_text(&mut self, room_id: &str, body: &str) -> Result<String, Error> {
+        let content = json!({"msgtype": "m.text", "body": body});
+        let room = self.room(room_id)?.clone();
+        let (event_type, content) = match (room.encrypted, room.settings) {
+            (false, _) => ("m.room.message", content),
+            (true, None) => return Err(Error::UnsupportedEncryption(room_id.to_owned())),
+            (true, Some(settings)) => {
+                let members: Vec<&str> = room.members.iter().map(String::as_str).collect();
+                block_on(
+                    self.machine
+                        .update_tracked_users(&members, &mut rand::rng()),
+                )?;
+                self.flush()?; // device queries
+                block_on(self.machine.missing_sessions(&members, &mut rand::rng()))?;
+                self.flush()?; // the key claim
+                let now = Timestamp::now();
+                block_on(self.machine.share_room_key(
+                    room_id,
+                    &members,
+                    &settings,
+                    now,
+                    &mut rand::rng(),
+                ))?;
+                self.flush()?; // the room key, to-device
+                let encrypted = block_on(self.machine.encrypt_room_event(
+                    room_id,
+                    "m.room.message",
+                    &content,
+                    &settings,
+                    now,
+                    &mut rand::rng(),
+                ))?;
+                ("m.room.encrypted", encrypted)
+            }
+        };
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/{event_type}/{}",
+            encode(room_id),
+            transaction_id()
+        );
+        let response = self.http.request("PUT", &path, Some(&content), None)?;
+        response
+            .get("event_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(Error::Response("event_id"))
+    }
+
+    /// The room's latest `limit` events (newest first), decrypted from the keys in the store.
+    pub fn history(&mut self, room_id: &str, limit: u32) -> Result<Vec<TimelineEvent>, Error> {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit={limit}",
+            encode(room_id)
+        );
+        let page = self.http.request("GET", &path, None, None)?;
+        let mut events = Vec::new();
+        for event in array(&page, &["chunk"]) {
+            events.push(self.decrypt(room_id, event)?);
+        }
+        Ok(events)
+    }
+
+    fn apply_state(&mut self, room_id: &str, event: &Value) {
+        if let Some(room) = self.rooms.get_mut(room_id) {
+            room.apply_state(event);
+        }
+    }
+
+    /// Decrypts a timeline event, keeping it for another try if its key may still come.
+    fn read_event(&mut self, room_id: &str, event: Value) -> Result<TimelineEvent, Error> {
+        let read = self.decrypt(room_id, event.clone())?;
+        if let EventKind::Undecryptable(UnableToDecrypt::NoSession { .. }) = read.kind {
+            if self.pending.len() == MAX_PENDING {
+                self.pending.pop_front();
+            }
+            self.pending.push_back((room_id.to_owned(), event));
+        }
+        Ok(read)
+    }
+
+    /// The pending events that decrypt now; the others stay pending.
+    fn retry_pending(&mut self) -> Result<Vec<TimelineEvent>, Error> {
+        let mut opened = Vec::new();
+        for (room_id, event) in std::mem::take(&mut self.pending) {
+            let read = self.decrypt(&room_id, event.clone())?;
+            match read.kind {
+                EventKind::Undecryptable(UnableToDecrypt::NoSession { .. }) => {
+                    self.pending.push_back((room_id, event));
+                }
+                EventKind::Undecryptable(_) => {}
+                _ => opened.push(read),
+            }
+        }
+        Ok(opened)
+    }
+
+    fn decrypt(&self, room_id: &str, event: Value) -> Result<TimelineEvent, Error> {
+        let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default();
+        let (event_id, sender) = (text("event_id").to_owned(), text("sender").to_owned());
+        let event_type = text("type").to_owned();
+        let kind = if event_type == "m.room.encrypted" {
+            let result =
+                block_on(
+                    self.machine
+                        .decrypt_room_event(room_id, &event, &[], &mut rand::rng()),
+                );
+            match result {
+                Ok(decrypted) => EventKind::Decrypted(decrypted),
+                // A store failure is the client's, not the event's.
+                Err(UnableToDecrypt::Store(error)) => return Err(error.into()),
+                Err(error) => EventKind::Undecryptable(error),
+            }
+        } else {
+            let content = event.get("content").cloned().unwrap_or(Value::Null);
+            EventKind::Clear {
+                event_type,
+                content,
+            }
+        };
+        Ok(TimelineEvent {
+            room_id: room_id.to_owned(),
+            event_id,
+            sender,
+            kind,
+        })
+    }
+}
+
+/// A fresh transaction id for a room event (random, so a restarted client never reuses one).
+fn transaction_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The array at `path` in `value`, empty if absent.
+fn array(value: &Value, path: &[&str]) -> Vec<Value> {
+    let mut at = value;
+    for part in path {
+        match at.get(part) {
+            Some(next) => at = next,
+            None => return Vec::new(),
+        }
+    }
+    at.as_array().cloned().unwrap_or_default()
+}
+
+/// The strings of the array at `path`.
+fn strings(value: &Value, path: &[&str]) -> Vec<String> {
+    array(value, path)
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}

@@ -1,0 +1,59 @@
+//! Room timeline events as the client hands them to the application.
+
+use olmo::matrix::{DecryptedRoomEvent, UnableToDecrypt};
+use serde_json::Value;
+
+/// One room event from a sync or the room's history.
+#[derive(Debug, Clone)]
+pub struct TimelineEvent {
+    /// The room.
+    pub room_id: String,
+    /// The event id.
+    pub event_id: String,
+    /// The sender.
+    pub sender: String,
+    /// What it holds.
+    pub kind: EventKind,
+}
+
+/// A timeline event's contents.
+#[derive(Debug, Clone)]
+pub enum EventKind {
+    /// Sent in the clear (state events included).
+    Clear {
+        /// The event type.
+        event_type: String,
+        /// The content.
+        content: Value,
+    },
+    /// An `m.room.encrypted` event, decrypted.
+    Decrypted(DecryptedRoomEvent),
+    /// An `m.room.encrypted` event that did not decrypt. A missing key is tried again after
+    /// later syncs; if it arrives, the event comes again as [`EventKind::Decrypted`].
+    Undecryptable(UnableToDecrypt),
+}
+
+impl TimelineEvent {
+    /// The `body` of an `m.room.message`, clear or decrypted.
+    pub fn body(&self) -> Option<&str> {
+        let (event_type, content) = match &self.kind {
+            EventKind::Clear {
+                event_type,
+                content,
+            } => (event_type.as_str(), content),
+            EventKind::Decrypted(event) => (event.event_type.as_str(), &event.content),
+            EventKind::Undecryptable(_) => return None,
+        };
+        (event_type == "m.room.message")
+            .then(|| content.get("body").and_then(Value::as_str))
+            .flatten()
+    }
+
+    /// The Megolm session of a decrypted event.
+    pub fn session_id(&self) -> Option<&str> {
+        match &self.kind {
+            EventKind::Decrypted(event) => Some(&event.session_id),
+            _ => None,
+        }
+    }
+}
