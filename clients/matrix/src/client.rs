@@ -304,8 +304,8 @@ impl Client {
                 );
             match result {
                 Ok(decrypted) => EventKind::Decrypted(decrypted),
-                // A store failure is the client's, not the event's.
-                Err(UnableToDecrypt::Store(error)) => return Err(error.into()),
+                // A failure of the machine or its store is the client's, not the event's.
+                Err(UnableToDecrypt::Machine(error)) => return Err(error.into()),
                 Err(error) => EventKind::Undecryptable(error),
             }
         } else {
