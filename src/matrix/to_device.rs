@@ -105,9 +105,17 @@ impl<B: Backend> Machine<B> {
         .await?;
         let mut outcomes = Vec::with_capacity(changes.to_device_events.len());
         for event in changes.to_device_events {
+            // A refused event leaves nothing behind, even when it failed after a write (a
+            // pre-key message that decrypts to a payload failing its checks).
+            let savepoint = txn.savepoint();
             let outcome = match self.receive_to_device(txn, event, rng).await {
                 Ok(outcome) => outcome,
-                Err(Failure::Event(error)) => ToDeviceOutcome::Failed(error),
+                Err(Failure::Event(error)) => {
+                    if !matches!(error, ToDeviceError::NoSession) {
+                        txn.roll_back(savepoint);
+                    }
+                    ToDeviceOutcome::Failed(error)
+                }
                 Err(Failure::Machine(error)) => return Err(error),
             };
             outcomes.push(outcome);

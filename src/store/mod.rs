@@ -24,4 +24,4 @@ pub use backend::{
 pub use block_on::block_on;
 pub use memory::MemoryStore;
 pub use seal::Sealer;
-pub use txn::{Opened, Txn};
+pub use txn::{Opened, Savepoint, Txn};

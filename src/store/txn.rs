@@ -27,6 +27,20 @@ pub struct Txn<'a, B: Backend> {
     written: BTreeMap<Name, Option<Opened>>,
 }
 
+/// A [`Txn`]'s reads and pending writes at one point, taken by [`Txn::savepoint`].
+pub struct Savepoint {
+    read: BTreeMap<Name, Option<Record>>,
+    written: BTreeMap<Name, Option<Opened>>,
+}
+
+impl std::fmt::Debug for Savepoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Savepoint")
+            .field("pending_writes", &self.written.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a, B: Backend> Txn<'a, B> {
     /// A transaction reading from `backend`, opening and sealing with `sealer`.
     pub fn new(backend: &'a B, sealer: &'a Sealer) -> Self {
@@ -108,6 +122,21 @@ impl<'a, B: Backend> Txn<'a, B> {
         }
         self.written.insert(name, None);
         Ok(())
+    }
+
+    /// The transaction as it is now, to [`Txn::roll_back`] to if a later step fails.
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            read: self.read.clone(),
+            written: self.written.clone(),
+        }
+    }
+
+    /// Forgets every write made since `savepoint` was taken (and what was read since: a record
+    /// [`Txn::insert`] assumed absent is read again if needed).
+    pub fn roll_back(&mut self, savepoint: Savepoint) {
+        self.read = savepoint.read;
+        self.written = savepoint.written;
     }
 
     /// Whether anything is pending.
