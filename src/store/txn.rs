@@ -25,20 +25,20 @@ pub struct Txn<'a, B: Backend> {
     read: BTreeMap<Name, Option<Record>>,
     /// The pending contents of each written record (`None`: deleted).
     written: BTreeMap<Name, Option<Opened>>,
+    /// What each write replaced, oldest first.
+    undo: Vec<Undo>,
 }
 
-/// A [`Txn`]'s reads and pending writes at one point, taken by [`Txn::savepoint`].
-pub struct Savepoint {
-    read: BTreeMap<Name, Option<Record>>,
-    written: BTreeMap<Name, Option<Opened>>,
-}
+/// A point in a [`Txn`] to [`Txn::roll_back`] to, taken by [`Txn::savepoint`].
+#[derive(Debug)]
+pub struct Savepoint(usize);
 
-impl std::fmt::Debug for Savepoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Savepoint")
-            .field("pending_writes", &self.written.len())
-            .finish_non_exhaustive()
-    }
+/// What a write replaced, so [`Txn::roll_back`] can restore it.
+enum Undo {
+    /// The record's pending contents before the write (`None`: no pending write).
+    Written(Name, Option<Option<Opened>>),
+    /// [`Txn::insert`] assumed the record absent without reading it.
+    AssumedAbsent(Name),
 }
 
 impl<'a, B: Backend> Txn<'a, B> {
@@ -49,6 +49,7 @@ impl<'a, B: Backend> Txn<'a, B> {
             sealer,
             read: BTreeMap::new(),
             written: BTreeMap::new(),
+            undo: Vec::new(),
         }
     }
 
@@ -102,7 +103,7 @@ impl<'a, B: Backend> Txn<'a, B> {
         if !self.read.contains_key(&name) {
             return Err(StoreError::InvalidBatch("a write without a read"));
         }
-        self.written.insert(name, Some((schema, plaintext)));
+        self.write(name, Some((schema, plaintext)));
         Ok(())
     }
 
@@ -110,8 +111,11 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// conflicts if it does.
     pub fn insert(&mut self, table: &str, key: &[u8], schema: u16, plaintext: Zeroizing<Vec<u8>>) {
         let name = (table.to_owned(), key.to_vec());
-        self.read.entry(name.clone()).or_insert(None);
-        self.written.insert(name, Some((schema, plaintext)));
+        if !self.read.contains_key(&name) {
+            self.read.insert(name.clone(), None);
+            self.undo.push(Undo::AssumedAbsent(name.clone()));
+        }
+        self.write(name, Some((schema, plaintext)));
     }
 
     /// Deletes the record at commit (read first, as for [`Txn::put`]).
@@ -120,23 +124,37 @@ impl<'a, B: Backend> Txn<'a, B> {
         if !self.read.contains_key(&name) {
             return Err(StoreError::InvalidBatch("a write without a read"));
         }
-        self.written.insert(name, None);
+        self.write(name, None);
         Ok(())
     }
 
     /// The transaction as it is now, to [`Txn::roll_back`] to if a later step fails.
     pub fn savepoint(&self) -> Savepoint {
-        Savepoint {
-            read: self.read.clone(),
-            written: self.written.clone(),
+        Savepoint(self.undo.len())
+    }
+
+    /// Forgets every write made since `savepoint` was taken (the reads stay known).
+    pub fn roll_back(&mut self, savepoint: Savepoint) {
+        while self.undo.len() > savepoint.0 {
+            match self.undo.pop() {
+                Some(Undo::Written(name, Some(value))) => {
+                    self.written.insert(name, value);
+                }
+                Some(Undo::Written(name, None)) => {
+                    self.written.remove(&name);
+                }
+                Some(Undo::AssumedAbsent(name)) => {
+                    self.read.remove(&name);
+                }
+                None => break,
+            }
         }
     }
 
-    /// Forgets every write made since `savepoint` was taken (and what was read since: a record
-    /// [`Txn::insert`] assumed absent is read again if needed).
-    pub fn roll_back(&mut self, savepoint: Savepoint) {
-        self.read = savepoint.read;
-        self.written = savepoint.written;
+    /// Records a pending write, remembering what it replaces.
+    fn write(&mut self, name: Name, value: Option<Opened>) {
+        let replaced = self.written.insert(name.clone(), value);
+        self.undo.push(Undo::Written(name, replaced));
     }
 
     /// Whether anything is pending.
