@@ -106,7 +106,8 @@ impl<B: Backend> Machine<B> {
         let mut outcomes = Vec::with_capacity(changes.to_device_events.len());
         for event in changes.to_device_events {
             // A refused event leaves nothing behind, even when it failed after a write (a
-            // pre-key message that decrypts to a payload failing its checks).
+            // pre-key message that decrypts to a payload failing its checks); but for the
+            // record of a wedged session, which `NoSession` writes on purpose.
             let savepoint = txn.savepoint();
             let outcome = match self.receive_to_device(txn, event, rng).await {
                 Ok(outcome) => outcome,
