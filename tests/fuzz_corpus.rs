@@ -324,6 +324,44 @@ fn protobuf_scanner_reads_real_messages() {
     }
 }
 
+/// The Matrix fixture's real inputs are accepted whole (the room key decrypts, the events
+/// decrypt, the responses apply), so the fuzzer starts past the machine's checks; a real
+/// event with its room id changed is refused.
+#[test]
+fn matrix_fixture_is_live() {
+    use checks::MatrixInput;
+    let fixture = checks::matrix_fixture();
+    let inputs = fixture
+        .to_device
+        .iter()
+        .map(|input| (MatrixInput::ToDevice, input))
+        .chain(
+            fixture
+                .room_events
+                .iter()
+                .map(|e| (MatrixInput::RoomEvent, e)),
+        )
+        .chain([
+            (MatrixInput::QueryResponse, &fixture.query_response),
+            (MatrixInput::ClaimResponse, &fixture.claim_response),
+        ]);
+    for (kind, input) in inputs {
+        assert!(checks::run_matrix_input(fixture, kind, input), "{kind:?}");
+    }
+    let mut event = fixture.room_events[0].clone();
+    event["content"]["session_id"] = "AAAA".into();
+    assert!(!checks::run_matrix_input(
+        fixture,
+        MatrixInput::RoomEvent,
+        &event
+    ));
+    assert!(
+        checks::seeds()
+            .iter()
+            .any(|(target, _, _)| *target == "matrix_machine")
+    );
+}
+
 /// Writes the seed files. Run with `OLMO_WRITE_FUZZ_SEEDS=1` (see the module docs).
 #[test]
 #[ignore = "writes fuzz/seeds; run explicitly with OLMO_WRITE_FUZZ_SEEDS=1"]

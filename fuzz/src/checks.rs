@@ -27,6 +27,11 @@ mod omemo_checks;
 
 pub use omemo_checks::*;
 
+#[path = "matrix_checks.rs"]
+mod matrix_checks;
+
+pub use matrix_checks::*;
+
 /// The fuzz targets; also the directory names under `fuzz/seeds/` and `fuzz/regressions/`.
 pub const TARGETS: &[&str] = &[
     "olm_message_decode",
@@ -43,6 +48,7 @@ pub const TARGETS: &[&str] = &[
     "omemo_stanza_parse",
     "omemo_bundle",
     "omemo_decrypt",
+    "matrix_machine",
 ];
 
 /// Runs the check of fuzz target `target` on `data`; `false` if there is no such target.
@@ -54,6 +60,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "restore_account" => check_restore_account(data),
         "restore_session" => check_restore_session(data),
         "key_export_file" => check_key_export_file(data),
+        "matrix_machine" => check_matrix_machine(data),
         _ => return run_megolm(target, data) || run_omemo(target, data),
     }
     true
@@ -487,5 +494,6 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     seeds.extend(megolm_seeds());
     seeds.extend(key_export_seeds());
     seeds.extend(omemo_seeds());
+    seeds.extend(matrix_seeds());
     seeds
 }

@@ -113,7 +113,7 @@ impl<B: Backend> Machine<B> {
             let outcome = match self.receive_to_device(txn, event).await {
                 Ok(outcome) => outcome,
                 Err(Failure::Event(error)) => {
-                    txn.rollback_to(savepoint);
+                    txn.roll_back(savepoint);
                     if error == ToDeviceError::NoSession {
                         self.mark_wedged(txn, event).await?;
                     }

@@ -17,9 +17,6 @@ type Name = (String, Vec<u8>);
 /// A record's contents: its schema and plaintext.
 pub type Opened = (u16, Zeroizing<Vec<u8>>);
 
-/// The pending writes of a [`Txn`] at one moment.
-pub struct Savepoint(BTreeMap<Name, Option<Opened>>);
-
 /// Pending changes over a backend. Dropping it without [`Txn::commit`] writes nothing.
 pub struct Txn<'a, B: Backend> {
     backend: &'a B,
@@ -28,6 +25,20 @@ pub struct Txn<'a, B: Backend> {
     read: BTreeMap<Name, Option<Record>>,
     /// The pending contents of each written record (`None`: deleted).
     written: BTreeMap<Name, Option<Opened>>,
+    /// What each write replaced, oldest first.
+    undo: Vec<Undo>,
+}
+
+/// A point in a [`Txn`] to [`Txn::roll_back`] to, taken by [`Txn::savepoint`].
+#[derive(Debug)]
+pub struct Savepoint(usize);
+
+/// What a write replaced, so [`Txn::roll_back`] can restore it.
+enum Undo {
+    /// The record's pending contents before the write (`None`: no pending write).
+    Written(Name, Option<Option<Opened>>),
+    /// [`Txn::insert`] assumed the record absent without reading it.
+    AssumedAbsent(Name),
 }
 
 impl<'a, B: Backend> Txn<'a, B> {
@@ -38,6 +49,7 @@ impl<'a, B: Backend> Txn<'a, B> {
             sealer,
             read: BTreeMap::new(),
             written: BTreeMap::new(),
+            undo: Vec::new(),
         }
     }
 
@@ -91,7 +103,7 @@ impl<'a, B: Backend> Txn<'a, B> {
         if !self.read.contains_key(&name) {
             return Err(StoreError::InvalidBatch("a write without a read"));
         }
-        self.written.insert(name, Some((schema, plaintext)));
+        self.write(name, Some((schema, plaintext)));
         Ok(())
     }
 
@@ -99,8 +111,11 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// conflicts if it does.
     pub fn insert(&mut self, table: &str, key: &[u8], schema: u16, plaintext: Zeroizing<Vec<u8>>) {
         let name = (table.to_owned(), key.to_vec());
-        self.read.entry(name.clone()).or_insert(None);
-        self.written.insert(name, Some((schema, plaintext)));
+        if !self.read.contains_key(&name) {
+            self.read.insert(name.clone(), None);
+            self.undo.push(Undo::AssumedAbsent(name.clone()));
+        }
+        self.write(name, Some((schema, plaintext)));
     }
 
     /// Deletes the record at commit (read first, as for [`Txn::put`]).
@@ -109,19 +124,37 @@ impl<'a, B: Backend> Txn<'a, B> {
         if !self.read.contains_key(&name) {
             return Err(StoreError::InvalidBatch("a write without a read"));
         }
-        self.written.insert(name, None);
+        self.write(name, None);
         Ok(())
     }
 
-    /// The pending writes as they are now, to go back to with [`Txn::rollback_to`] when one
-    /// part of an operation (one event of a batch) must leave no trace.
+    /// The transaction as it is now, to [`Txn::roll_back`] to if a later step fails.
     pub fn savepoint(&self) -> Savepoint {
-        Savepoint(self.written.clone())
+        Savepoint(self.undo.len())
     }
 
-    /// Drops every write made since `savepoint`.
-    pub fn rollback_to(&mut self, savepoint: Savepoint) {
-        self.written = savepoint.0;
+    /// Forgets every write made since `savepoint` was taken (the reads stay known).
+    pub fn roll_back(&mut self, savepoint: Savepoint) {
+        while self.undo.len() > savepoint.0 {
+            match self.undo.pop() {
+                Some(Undo::Written(name, Some(value))) => {
+                    self.written.insert(name, value);
+                }
+                Some(Undo::Written(name, None)) => {
+                    self.written.remove(&name);
+                }
+                Some(Undo::AssumedAbsent(name)) => {
+                    self.read.remove(&name);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Records a pending write, remembering what it replaces.
+    fn write(&mut self, name: Name, value: Option<Opened>) {
+        let replaced = self.written.insert(name.clone(), value);
+        self.undo.push(Undo::Written(name, replaced));
     }
 
     /// Whether anything is pending.

@@ -165,3 +165,33 @@ fn a_moved_record_is_reported_corrupt_by_name_and_can_be_dropped() {
     let left = block_on(store.scan("t", &KeyRange::all(), 10)).unwrap();
     assert_eq!(left.len(), 1);
 }
+
+#[test]
+fn rolling_back_to_a_savepoint_forgets_the_writes_made_since() {
+    let (store, sealer, mut rng) = (MemoryStore::new(), sealer(), TestRng::new(9));
+    let mut setup = Txn::new(&store, &sealer);
+    setup.insert("t", b"kept", 1, bytes("old"));
+    setup.insert("t", b"gone", 1, bytes("old"));
+    block_on(setup.commit(&mut rng)).unwrap();
+
+    let mut txn = Txn::new(&store, &sealer);
+    block_on(txn.get("t", b"kept")).unwrap();
+    block_on(txn.get("t", b"gone")).unwrap();
+    txn.put("t", b"kept", 1, bytes("before the savepoint"))
+        .unwrap();
+    let savepoint = txn.savepoint();
+    txn.put("t", b"kept", 1, bytes("after")).unwrap();
+    txn.delete("t", b"gone").unwrap();
+    txn.insert("t", b"new", 1, bytes("after"));
+    txn.roll_back(savepoint);
+    let (_, value) = block_on(txn.get("t", b"kept")).unwrap().unwrap();
+    assert_eq!(&value[..], b"before the savepoint");
+    assert!(block_on(txn.get("t", b"gone")).unwrap().is_some());
+    assert!(block_on(txn.get("t", b"new")).unwrap().is_none());
+    block_on(txn.commit(&mut rng)).unwrap();
+    assert_eq!(store.len("t"), 2);
+    let mut again = Txn::new(&store, &sealer);
+    let (_, value) = block_on(again.get("t", b"kept")).unwrap().unwrap();
+    assert_eq!(&value[..], b"before the savepoint");
+    assert_eq!(block_on(again.version("t", b"gone")).unwrap(), Some(1));
+}
