@@ -254,6 +254,10 @@ impl<B: Backend> Machine<B> {
         else {
             return Ok(()); // m.no_olm without a session: nothing to remember
         };
+        // Matrix identifiers are at most 255 bytes; a notice naming longer ones is noise.
+        if room_id.len() > 255 || session_id.len() > 255 {
+            return Ok(());
+        }
         let name = self.name(
             table::WITHHELD,
             &[room_id.as_bytes(), session_id.as_bytes()],
