@@ -89,7 +89,7 @@ impl<B: Backend> Machine<B> {
         devices: &UserDevices,
     ) -> Result<(), MachineError> {
         let name = self.name(table::DEVICES, &[user_id.as_bytes()]);
-        records::store(txn, table::DEVICES, &name, devices, &[]).await
+        Ok(records::store(txn, table::DEVICES, &name, devices, &[]).await?)
     }
 
     /// The devices we know of `user_id` (deleted ones included, flagged).
@@ -158,7 +158,7 @@ impl<B: Backend> Machine<B> {
         };
         records::store(txn, table::TRACKED, &name, &tracked, &[]).await?;
         let outdated = self.name(table::OUTDATED, &[user_id.as_bytes()]);
-        records::store(txn, table::OUTDATED, &outdated, &tracked, &[]).await
+        Ok(records::store(txn, table::OUTDATED, &outdated, &tracked, &[]).await?)
     }
 
     /// Stops tracking `user` (we share no encrypted room any more); its known devices stay,

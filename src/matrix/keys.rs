@@ -267,7 +267,7 @@ impl<B: Backend> Machine<B> {
             RequestKind::KeysClaim => self.receive_claim(txn, response, rng).await?,
             RequestKind::ToDevice { .. } => {}
         }
-        records::remove(txn, table::OUTGOING, &name).await
+        Ok(records::remove(txn, table::OUTGOING, &name).await?)
     }
 
     async fn receive_upload(

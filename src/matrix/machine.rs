@@ -187,7 +187,7 @@ impl<B: Backend> Machine<B> {
         account: &Account,
     ) -> Result<(), MachineError> {
         let blob = account.to_record();
-        records::store(txn, table::ACCOUNT, ACCOUNT_KEY, meta, &[&blob]).await
+        Ok(records::store(txn, table::ACCOUNT, ACCOUNT_KEY, meta, &[&blob]).await?)
     }
 
     /// Signs `value` (canonical JSON without `signatures` and `unsigned`) with our device's

@@ -86,7 +86,7 @@ impl<B: Backend> Machine<B> {
             peer: sessions.peer.clone(),
             count: blobs.len(),
         };
-        records::store(txn, table::OLM_SESSIONS, &name, &meta, &blob_refs).await
+        Ok(records::store(txn, table::OLM_SESSIONS, &name, &meta, &blob_refs).await?)
     }
 
     /// Whether we have an Olm session with the peer key.

@@ -265,7 +265,7 @@ impl<B: Backend> Machine<B> {
         let withheld = Withheld {
             code: code.chars().take(64).collect(),
         };
-        records::store(txn, table::WITHHELD, &name, &withheld, &[]).await
+        Ok(records::store(txn, table::WITHHELD, &name, &withheld, &[]).await?)
     }
 
     /// Shares the room's outbound session with every device of `members` that may receive it,
@@ -415,7 +415,7 @@ impl<B: Backend> Machine<B> {
     ) -> Result<(), MachineError> {
         let name = self.name(table::OUTBOUND, &[meta.room_id.as_bytes()]);
         let blob = session.to_record();
-        records::store(txn, table::OUTBOUND, &name, meta, &[&blob]).await
+        Ok(records::store(txn, table::OUTBOUND, &name, meta, &[&blob]).await?)
     }
 
     /// Forwards the key of an inbound session we hold to one device of our own user (olmo

@@ -15,6 +15,7 @@ mod backend;
 mod block_on;
 pub mod conformance;
 mod memory;
+pub(crate) mod records;
 mod seal;
 mod txn;
 

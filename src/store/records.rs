@@ -1,0 +1,146 @@
+//! Records as the machines keep them: `u32 length ‖ JSON metadata ‖ u32 count ‖ (u32 length ‖
+//! binary object)*`, the metadata the machine's own bookkeeping and the objects the core's
+//! `to_record` forms (never JSON, so secrets stay in wiped buffers), sealed by a [`Txn`].
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+use super::backend::{Backend, Hex, StoreError};
+use super::txn::Txn;
+
+/// The schema of every machine record this build writes.
+pub(crate) const SCHEMA: u16 = 1;
+
+fn corrupt(table: &str, key: &[u8]) -> StoreError {
+    StoreError::Corrupt {
+        table: table.to_owned(),
+        key: Hex(key).to_string(),
+    }
+}
+
+/// Packs metadata and the binary objects that go with it.
+pub(crate) fn pack(meta: &impl Serialize, blobs: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    // Serialising our own types to a Vec cannot fail.
+    let json = Zeroizing::new(serde_json::to_vec(meta).unwrap_or_default());
+    let total = 8 + json.len() + blobs.iter().map(|b| 4 + b.len()).sum::<usize>();
+    let mut out = Zeroizing::new(Vec::with_capacity(total));
+    push_len(&mut out, json.len());
+    out.extend_from_slice(&json);
+    push_len(&mut out, blobs.len());
+    for blob in blobs {
+        push_len(&mut out, blob.len());
+        out.extend_from_slice(blob);
+    }
+    out
+}
+
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+}
+
+/// Unpacks what [`pack`] wrote: the metadata and the binary objects.
+pub(crate) fn unpack<'a, T: DeserializeOwned>(
+    bytes: &'a [u8],
+    table: &str,
+    key: &[u8],
+) -> Result<(T, Vec<&'a [u8]>), StoreError> {
+    let mut rest = bytes;
+    let number = |rest: &mut &[u8]| -> Result<usize, StoreError> {
+        let (len, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt(table, key))?;
+        *rest = tail;
+        Ok(u32::from_be_bytes(*len) as usize)
+    };
+    let take = |rest: &mut &[u8], len: usize| -> Result<(), StoreError> {
+        if rest.len() < len {
+            return Err(corrupt(table, key));
+        }
+        Ok(())
+    };
+    let json_len = number(&mut rest)?;
+    take(&mut rest, json_len)?;
+    let (json, tail) = rest.split_at(json_len);
+    rest = tail;
+    let meta = serde_json::from_slice(json).map_err(|_| corrupt(table, key))?;
+    let count = number(&mut rest)?;
+    let mut blobs = Vec::with_capacity(count.min(rest.len() / 4));
+    for _ in 0..count {
+        let len = number(&mut rest)?;
+        take(&mut rest, len)?;
+        let (blob, tail) = rest.split_at(len);
+        blobs.push(blob);
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        return Err(corrupt(table, key));
+    }
+    Ok((meta, blobs))
+}
+
+/// Reads and unpacks a record; `None` when absent. A record of a newer schema is an error, not
+/// a guess.
+pub(crate) async fn load<B: Backend, T: DeserializeOwned>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+) -> Result<Option<(T, Vec<Zeroizing<Vec<u8>>>)>, StoreError> {
+    let Some((schema, bytes)) = txn.get(table, key).await? else {
+        return Ok(None);
+    };
+    if schema != SCHEMA {
+        return Err(StoreError::NewerSchema {
+            table: table.to_owned(),
+            found: schema,
+        });
+    }
+    let (meta, blobs) = unpack(&bytes, table, key)?;
+    let blobs = blobs
+        .into_iter()
+        .map(|b| Zeroizing::new(b.to_vec()))
+        .collect();
+    Ok(Some((meta, blobs)))
+}
+
+/// Packs and writes a record read earlier in this transaction (or known new).
+pub(crate) async fn store<B: Backend>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+    meta: &impl Serialize,
+    blobs: &[&[u8]],
+) -> Result<(), StoreError> {
+    // Reading first gives the write the version it must expect.
+    txn.version(table, key).await?;
+    txn.put(table, key, SCHEMA, pack(meta, blobs))?;
+    Ok(())
+}
+
+/// Deletes a record if it exists.
+pub(crate) async fn remove<B: Backend>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+) -> Result<(), StoreError> {
+    txn.version(table, key).await?;
+    txn.delete(table, key)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_and_unpack_round_trip_and_refuse_truncation() {
+        let packed = pack(&serde_json::json!({"a": 1}), &[b"one", b"", b"three"]);
+        let (meta, blobs): (serde_json::Value, _) = unpack(&packed, "t", b"k").unwrap();
+        assert_eq!(meta["a"], 1);
+        assert_eq!(blobs, vec![&b"one"[..], b"", b"three"]);
+        for cut in 0..packed.len() {
+            let truncated = unpack::<serde_json::Value>(&packed[..cut], "t", b"k");
+            assert!(truncated.is_err(), "cut {cut}");
+        }
+    }
+}
