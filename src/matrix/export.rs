@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use rand_core::CryptoRng;
 
 use super::error::MachineError;
-use super::machine::{MEGOLM_V1, Machine, transact};
+use super::machine::{MEGOLM_V1, Machine};
+use crate::store::transact;
 use super::records::{self, table};
 use super::room::InboundMeta;
 use crate::megolm::{

@@ -13,40 +13,13 @@ use super::error::MachineError;
 use super::records::{self, table};
 use crate::olm::{Account, IdentityKeys};
 use crate::persist::StorageKey;
-use crate::store::{Backend, Sealer, Txn};
+use crate::store::{Backend, Sealer, Txn, transact};
 
-/// How often an operation is run again after its commit conflicted with another writer.
-pub(crate) const MAX_ATTEMPTS: usize = 8;
 
 /// The Olm algorithm name.
 pub const OLM_V1: &str = "m.olm.v1.curve25519-aes-sha2";
 /// The Megolm algorithm name.
 pub const MEGOLM_V1: &str = "m.megolm.v1.aes-sha2";
-
-/// Runs `$body` (an expression that may `.await`, using `$txn`) and commits; on a conflict, runs
-/// it again on a fresh transaction, up to [`MAX_ATTEMPTS`] times.
-macro_rules! transact {
-    ($machine:expr, $rng:expr, |$txn:ident| $body:expr) => {{
-        let mut attempt = 0;
-        loop {
-            #[allow(unused_mut)]
-            let mut $txn = $crate::store::Txn::new(&$machine.backend, &$machine.sealer);
-            match $body {
-                Err(error) => break Err(error),
-                Ok(value) => match $txn.commit($rng).await {
-                    Ok(()) => break Ok(value),
-                    Err($crate::store::StoreError::Conflict(_))
-                        if attempt + 1 < $crate::matrix::machine::MAX_ATTEMPTS =>
-                    {
-                        attempt += 1;
-                    }
-                    Err(error) => break Err(error.into()),
-                },
-            }
-        }
-    }};
-}
-pub(crate) use transact;
 
 /// The account record's metadata.
 #[derive(Debug, Clone, Serialize, Deserialize)]

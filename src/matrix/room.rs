@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::devices::{Device, Trust};
 use super::error::{MachineError, UnableToDecrypt};
-use super::machine::{AppRecord, MEGOLM_V1, Machine, transact};
+use super::machine::{AppRecord, MEGOLM_V1, Machine};
+use crate::store::transact;
 use super::records::{self, table};
 use super::requests::{OutgoingRequest, RequestKind};
 use super::to_device::Failure;

@@ -7,7 +7,8 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::error::{MachineError, ToDeviceError};
-use super::machine::{AppRecord, Machine, OLM_V1, transact};
+use super::machine::{AppRecord, Machine, OLM_V1};
+use crate::store::transact;
 use super::records::{self, table};
 use crate::crypto::Curve25519PublicKey;
 use crate::crypto::hazmat::sha256;

@@ -17,12 +17,15 @@ pub mod conformance;
 mod memory;
 pub(crate) mod records;
 mod seal;
+mod transact;
 mod txn;
 
 pub use backend::{
     Backend, Batch, Conflict, Expect, KeyRange, MaybeSend, MaybeSync, Record, StoreError, Write,
 };
 pub use block_on::block_on;
+pub(crate) use transact::transact;
+pub use transact::MAX_ATTEMPTS;
 pub use memory::MemoryStore;
 pub use seal::Sealer;
 pub use txn::{Opened, Savepoint, Txn};
