@@ -16,8 +16,8 @@
 //! allocation, and any cryptography done more than once. A ratio near 1 means little overhead;
 //! 2 means the glue costs as much as the cryptography.
 //!
-//! Rows: a session built from a parsed `<bundle>` (`Bundle::from_element`, which verifies the
-//! signature, then `Device::build_session`); one message encrypted to 1, 10 and 100 devices
+//! Rows: a session built from a parsed `<bundle>` (`VerifiedBundle::from_element`, which verifies the
+//! signature, then `OmemoDevice::build_session`); one message encrypted to 1, 10 and 100 devices
 //! whose sessions are established and confirmed (no key exchange: the sender repeats messages
 //! on its current sending chain, which advances, so no ratchet step is due); one message
 //! decrypted on an established session (the next message of the chain each time); and the
@@ -44,8 +44,8 @@ use primitives::{Recipes, Shared, Signature, VersionInputs};
 use summary::{batch_runner, budget, configure, smoke_test};
 
 use criterion::{BatchSize, Criterion};
-use olmo::omemo::stanza::{self, Encrypted, Envelope};
-use olmo::omemo::{Bundle, Device, IdentityKey, Version};
+use olmo::omemo::stanza::{self, EncryptedElement, Envelope};
+use olmo::omemo::{IdentityKey, OmemoDevice, VerifiedBundle, Version};
 
 const ALICE: &str = "alice@example.org";
 const ALICE_DEVICE: u32 = 1_001;
@@ -68,7 +68,7 @@ fn version_name(version: Version) -> &'static str {
     }
 }
 
-/// What `Device::encrypt_message` takes: an SCE envelope for OMEMO 2, the body for 0.3.
+/// What `OmemoDevice::encrypt_message` takes: an SCE envelope for OMEMO 2, the body for 0.3.
 fn plaintext(version: Version) -> Vec<u8> {
     match version {
         Version::Omemo2 => {
@@ -88,7 +88,7 @@ fn plaintext(version: Version) -> Vec<u8> {
 /// Bob's bundle and sends the key exchange, Bob answers with an empty message, then Alice sends
 /// once more (her ratchet step) and Bob reads it. Both are then in the steady state: Alice sends
 /// on her current chain without a key exchange, Bob reads the next message of that chain.
-fn connect(alice: &mut Device, bob: &mut Device, version: Version) {
+fn connect(alice: &mut OmemoDevice, bob: &mut OmemoDevice, version: Version) {
     let mut rng = rand::rng();
     let (alice_jid, alice_id) = (alice.jid().to_owned(), alice.device_id());
     let (bob_jid, bob_id) = (bob.jid().to_owned(), bob.device_id());
@@ -113,21 +113,21 @@ fn connect(alice: &mut Device, bob: &mut Device, version: Version) {
 
 /// A device with no session, and a peer's bundle as parsed from its `<bundle>` element.
 struct BuildFixture {
-    alice: Device,
-    bundle: [stanza::Bundle; 2],
+    alice: OmemoDevice,
+    bundle: [stanza::BundleElement; 2],
 }
 
 fn build_fixture() -> BuildFixture {
-    let bob = Device::new(BOB, BOB_DEVICE);
+    let bob = OmemoDevice::new(BOB, BOB_DEVICE);
     BuildFixture {
-        alice: Device::new(ALICE, ALICE_DEVICE),
+        alice: OmemoDevice::new(ALICE, ALICE_DEVICE),
         bundle: VERSIONS.map(|version| bob.bundle(version).to_element()),
     }
 }
 
-fn build_session(alice: &mut Device, element: &stanza::Bundle) {
+fn build_session(alice: &mut OmemoDevice, element: &stanza::BundleElement) {
     let mut rng = rand::rng();
-    let bundle = Bundle::from_element(element).unwrap();
+    let bundle = VerifiedBundle::from_element(element).unwrap();
     alice
         .build_session(BOB, BOB_DEVICE, &bundle, &mut rng)
         .unwrap();
@@ -135,13 +135,13 @@ fn build_session(alice: &mut Device, element: &stanza::Bundle) {
 
 /// Alice with confirmed sessions, in both versions, to `count` devices of distinct contacts.
 struct FanOutFixture {
-    alice: Device,
+    alice: OmemoDevice,
     recipients: Vec<(String, u32)>,
     plaintext: [Vec<u8>; 2],
 }
 
 fn fan_out_fixture(count: usize) -> FanOutFixture {
-    let mut alice = Device::new(ALICE, ALICE_DEVICE);
+    let mut alice = OmemoDevice::new(ALICE, ALICE_DEVICE);
     let recipients: Vec<(String, u32)> = (0..count)
         .map(|i| {
             (
@@ -151,7 +151,7 @@ fn fan_out_fixture(count: usize) -> FanOutFixture {
         })
         .collect();
     for (jid, device_id) in &recipients {
-        let mut device = Device::new(jid, *device_id);
+        let mut device = OmemoDevice::new(jid, *device_id);
         for version in VERSIONS {
             connect(&mut alice, &mut device, version);
         }
@@ -163,7 +163,7 @@ fn fan_out_fixture(count: usize) -> FanOutFixture {
     }
 }
 
-/// The first `count` recipients, as `Device::encrypt_message` takes them.
+/// The first `count` recipients, as `OmemoDevice::encrypt_message` takes them.
 fn first(recipients: &[(String, u32)], count: usize) -> Vec<(&str, u32)> {
     recipients[..count]
         .iter()
@@ -172,11 +172,11 @@ fn first(recipients: &[(String, u32)], count: usize) -> Vec<(&str, u32)> {
 }
 
 fn encrypt(
-    alice: &mut Device,
+    alice: &mut OmemoDevice,
     version: Version,
     to: &[(&str, u32)],
     plaintext: &[u8],
-) -> Encrypted {
+) -> EncryptedElement {
     alice
         .encrypt_message(version, to, plaintext, &mut rand::rng())
         .unwrap()
@@ -184,14 +184,14 @@ fn encrypt(
 
 /// A confirmed pair in both versions: Alice writes the messages Bob's rows decrypt.
 struct PairFixture {
-    alice: Device,
-    bob: Device,
+    alice: OmemoDevice,
+    bob: OmemoDevice,
     plaintext: [Vec<u8>; 2],
 }
 
 fn pair_fixture() -> PairFixture {
-    let mut alice = Device::new(ALICE, ALICE_DEVICE);
-    let mut bob = Device::new(BOB, BOB_DEVICE);
+    let mut alice = OmemoDevice::new(ALICE, ALICE_DEVICE);
+    let mut bob = OmemoDevice::new(BOB, BOB_DEVICE);
     for version in VERSIONS {
         connect(&mut alice, &mut bob, version);
     }
@@ -204,7 +204,7 @@ fn pair_fixture() -> PairFixture {
 
 impl PairFixture {
     /// The next message of Alice's chain to Bob.
-    fn next_message(&mut self, index: usize) -> Encrypted {
+    fn next_message(&mut self, index: usize) -> EncryptedElement {
         encrypt(
             &mut self.alice,
             VERSIONS[index],
@@ -214,7 +214,7 @@ impl PairFixture {
     }
 }
 
-fn decrypt(bob: &mut Device, element: &Encrypted) -> olmo::omemo::ReceivedMessage {
+fn decrypt(bob: &mut OmemoDevice, element: &EncryptedElement) -> olmo::omemo::ReceivedMessage {
     let received = bob
         .decrypt_message(ALICE, element, &mut rand::rng())
         .unwrap();
@@ -224,13 +224,13 @@ fn decrypt(bob: &mut Device, element: &Encrypted) -> olmo::omemo::ReceivedMessag
 
 /// Bob with fresh pre-keys and no session, and Alice's first message to him (a key exchange).
 struct KeyExchangeFixture {
-    bob: Device,
-    element: [Encrypted; 2],
+    bob: OmemoDevice,
+    element: [EncryptedElement; 2],
 }
 
 fn key_exchange_fixture() -> KeyExchangeFixture {
-    let bob = Device::new(BOB, BOB_DEVICE);
-    let mut alice = Device::new(ALICE, ALICE_DEVICE);
+    let bob = OmemoDevice::new(BOB, BOB_DEVICE);
+    let mut alice = OmemoDevice::new(ALICE, ALICE_DEVICE);
     let element = VERSIONS.map(|version| {
         let bundle = bob.bundle(version);
         alice
@@ -249,9 +249,9 @@ fn key_exchange_fixture() -> KeyExchangeFixture {
 }
 
 fn decrypt_key_exchange(
-    mut bob: Device,
-    element: &Encrypted,
-) -> (Device, olmo::omemo::ReceivedMessage) {
+    mut bob: OmemoDevice,
+    element: &EncryptedElement,
+) -> (OmemoDevice, olmo::omemo::ReceivedMessage) {
     let received = bob
         .decrypt_message(ALICE, element, &mut rand::rng())
         .unwrap();
@@ -362,7 +362,7 @@ fn bench_decrypt_key_exchange(c: &mut Criterion, fixture: &KeyExchangeFixture) {
 
 /// One version's primitives, sized from real objects of the fixtures.
 fn recipes(catalogue: &mut Catalogue, shared: &Shared, fixtures: &mut Fixtures) -> [Recipes; 2] {
-    let bob = Device::new(BOB, BOB_DEVICE);
+    let bob = OmemoDevice::new(BOB, BOB_DEVICE);
     let mut index = 0;
     VERSIONS.map(|version| {
         let message = fixtures.pair.next_message(index);

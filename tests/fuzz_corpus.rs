@@ -249,8 +249,8 @@ fn omemo_fixture_is_live() {
 /// limit): the fuzzer starts past the decoders.
 #[test]
 fn omemo_seeds_decode() {
-    use olmo::omemo::stanza::{self, DeviceList, Encrypted, Envelope};
-    use olmo::omemo::{Bundle, Omemo2, Omemo03, OmemoProfile};
+    use olmo::omemo::stanza::{self, DeviceListElement, EncryptedElement, Envelope};
+    use olmo::omemo::{Omemo2, Omemo03, OmemoProfile, VerifiedBundle};
     for (target, name, data) in checks::seeds() {
         let ok = match target {
             "omemo_message_decode" => {
@@ -266,7 +266,7 @@ fn omemo_seeds_decode() {
                     [0, shape, a, b, ref tail @ ..] => {
                         let tail = std::str::from_utf8(tail).unwrap();
                         hostile = checks::hostile_stanza(shape, a, b, tail);
-                        let refusal = Encrypted::parse(&hostile).map(drop);
+                        let refusal = EncryptedElement::parse(&hostile).map(drop);
                         if matches!(refusal, Err(stanza::StanzaError::TooLarge(_))) {
                             continue;
                         }
@@ -274,14 +274,15 @@ fn omemo_seeds_decode() {
                     }
                     _ => std::str::from_utf8(&data).unwrap(),
                 };
-                Encrypted::parse(xml).is_ok()
-                    || stanza::Bundle::parse(xml).is_ok()
-                    || DeviceList::parse(xml).is_ok()
+                EncryptedElement::parse(xml).is_ok()
+                    || stanza::BundleElement::parse(xml).is_ok()
+                    || DeviceListElement::parse(xml).is_ok()
                     || Envelope::parse(xml).is_ok()
             }
             "omemo_bundle" if name.starts_with("omemo") => {
                 let element = match data[0] % 4 {
-                    0 => stanza::Bundle::parse(std::str::from_utf8(&data[1..]).unwrap()).unwrap(),
+                    0 => stanza::BundleElement::parse(std::str::from_utf8(&data[1..]).unwrap())
+                        .unwrap(),
                     1 => checks::structured_bundle(olmo::omemo::Version::Omemo2, &data[1..]),
                     2 => checks::structured_bundle(olmo::omemo::Version::Omemo03, &data[1..]),
                     _ => {
@@ -291,7 +292,8 @@ fn omemo_seeds_decode() {
                     }
                 };
                 // The small-order identity seeds must be refused, the others accepted.
-                Bundle::from_element(&element).is_ok() != name.ends_with("small-order-identity")
+                VerifiedBundle::from_element(&element).is_ok()
+                    != name.ends_with("small-order-identity")
             }
             _ => continue,
         };

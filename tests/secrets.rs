@@ -96,11 +96,11 @@ fn debug_output_hides_secrets() {
 /// plaintext.
 #[test]
 fn omemo_debug_output_hides_secrets_and_plaintext() {
-    use olmo::omemo::{Device, DeviceIdentity, Version};
+    use olmo::omemo::{DeviceIdentity, OmemoDevice, Version};
 
     let identity = DeviceIdentity::from_seed(&[0x41; 32]);
-    let mut alice = Device::new("alice@example.org", 1);
-    let mut bob = Device::new("bob@example.org", 2);
+    let mut alice = OmemoDevice::new("alice@example.org", 1);
+    let mut bob = OmemoDevice::new("bob@example.org", 2);
     alice
         .build_session(
             "bob@example.org",

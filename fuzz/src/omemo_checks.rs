@@ -8,19 +8,19 @@
 //!   [`OmemoProfile::open_key_exchange`].
 //! - `omemo_stanza_parse`: the input (lossy UTF-8) through the four stanza parsers; what parses
 //!   serializes and parses back to the same value.
-//! - `omemo_bundle`: [`Bundle::from_element`] on parsed, structured or mutated bundle elements.
-//! - `omemo_decrypt`: a fixed device's [`Device::decrypt_key`] and [`Device::decrypt_message`];
+//! - `omemo_bundle`: [`VerifiedBundle::from_element`] on parsed, structured or mutated bundle elements.
+//! - `omemo_decrypt`: a fixed device's [`OmemoDevice::decrypt_key`] and [`OmemoDevice::decrypt_message`];
 //!   a refusal leaves the device unchanged and working.
 
 use std::sync::OnceLock;
 
 use olmo::DecodeError;
 use olmo::megolm::Timestamp;
-use olmo::omemo::stanza::{self, DeviceList, Encrypted, Envelope};
+use olmo::omemo::stanza::{self, DeviceListElement, EncryptedElement, Envelope};
 use olmo::omemo::wire::MAX_MESSAGE_LENGTH;
 use olmo::omemo::{
-    Bundle, BundleError, Device, EncryptedKey, IdentityKey, Omemo2, Omemo03, OmemoProfile, Session,
-    SessionError, Version,
+    BundleError, IdentityKey, Omemo2, Omemo03, OmemoDevice, OmemoProfile, OmemoSession, SealedKey,
+    SessionError, VerifiedBundle, Version,
 };
 
 use super::{DeterministicRng, push_varint};
@@ -232,8 +232,8 @@ fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
 // ---------------------------------------------------------------------------------------------
 // Stanzas
 
-/// `omemo_stanza_parse`: the input as (lossy) UTF-8 through [`Encrypted`], [`stanza::Bundle`],
-/// [`DeviceList`] and [`Envelope`] parsing. None may panic; what parses serializes to XML that
+/// `omemo_stanza_parse`: the input as (lossy) UTF-8 through [`EncryptedElement`], [`stanza::BundleElement`],
+/// [`DeviceListElement`] and [`Envelope`] parsing. None may panic; what parses serializes to XML that
 /// parses back to the same value (for `<encrypted>`: with OMEMO 2 keys grouped by JID, as
 /// documented) and serializes to the same text again.
 ///
@@ -353,11 +353,11 @@ fn push_while_it_fits(xml: &mut String, parts: &[String], reserve: usize) {
 }
 
 fn check_encrypted_round_trip(xml: &str) {
-    let Ok(parsed) = Encrypted::parse(xml) else {
+    let Ok(parsed) = EncryptedElement::parse(xml) else {
         return;
     };
     assert_eq!(
-        Encrypted::parse_version(xml, parsed.version).as_ref(),
+        EncryptedElement::parse_version(xml, parsed.version).as_ref(),
         Ok(&parsed),
         "parse_version disagrees with parse"
     );
@@ -372,7 +372,7 @@ fn check_encrypted_round_trip(xml: &str) {
         }
     }
     let written = parsed.serialize();
-    let reparsed = Encrypted::parse(&written).unwrap_or_else(|error| {
+    let reparsed = EncryptedElement::parse(&written).unwrap_or_else(|error| {
         panic!("serialized <encrypted> does not parse: {error}\n{written}")
     });
     assert_eq!(reparsed, grouped_by_jid(&parsed), "{written}");
@@ -381,7 +381,7 @@ fn check_encrypted_round_trip(xml: &str) {
 
 /// `element` with its keys in the order serialization writes them: grouped by JID, groups in
 /// the order their JID first appears, document order within a group.
-pub fn grouped_by_jid(element: &Encrypted) -> Encrypted {
+pub fn grouped_by_jid(element: &EncryptedElement) -> EncryptedElement {
     let mut jids: Vec<Option<&str>> = Vec::new();
     for key in &element.keys {
         if !jids.contains(&key.jid.as_deref()) {
@@ -403,24 +403,24 @@ pub fn grouped_by_jid(element: &Encrypted) -> Encrypted {
 }
 
 fn check_bundle_round_trip(xml: &str) {
-    let Ok(parsed) = stanza::Bundle::parse(xml) else {
+    let Ok(parsed) = stanza::BundleElement::parse(xml) else {
         return;
     };
     let written = parsed.serialize();
-    let reparsed = stanza::Bundle::parse(&written)
+    let reparsed = stanza::BundleElement::parse(&written)
         .unwrap_or_else(|error| panic!("serialized <bundle> does not parse: {error}\n{written}"));
     assert_eq!(reparsed, parsed, "{written}");
     assert_eq!(reparsed.serialize(), written);
     // Typing it may fail, never panic.
-    let _ = Bundle::from_element(&parsed);
+    let _ = VerifiedBundle::from_element(&parsed);
 }
 
 fn check_device_list_round_trip(xml: &str) {
-    let Ok(parsed) = DeviceList::parse(xml) else {
+    let Ok(parsed) = DeviceListElement::parse(xml) else {
         return;
     };
     let written = parsed.serialize();
-    let reparsed = DeviceList::parse(&written).unwrap_or_else(|error| {
+    let reparsed = DeviceListElement::parse(&written).unwrap_or_else(|error| {
         panic!("serialized device list does not parse: {error}\n{written}")
     });
     assert_eq!(reparsed, parsed, "{written}");
@@ -455,11 +455,11 @@ fn check_envelope_round_trip(xml: &str, raw: &[u8]) {
 
 /// `omemo_bundle`: the first byte picks what the rest is (mod 4):
 ///
-/// - 0: bundle XML, parsed with [`stanza::Bundle::parse`];
+/// - 0: bundle XML, parsed with [`stanza::BundleElement::parse`];
 /// - 1, 2: an OMEMO 2 (1) or 0.3 (2) element's fields, see [`structured_bundle`];
 /// - 3: edits to the fixture device's real bundle, see [`mutated_bundle`].
 ///
-/// [`Bundle::from_element`] may refuse, never panic. A bundle it accepts verifies, is exactly
+/// [`VerifiedBundle::from_element`] may refuse, never panic. A bundle it accepts verifies, is exactly
 /// the element it came from, survives XML, and starts a session that encrypts (unless a key is
 /// of small order, which X3DH refuses). A well-formed bundle with a valid signature is accepted.
 pub fn check_omemo_bundle(data: &[u8]) {
@@ -468,7 +468,7 @@ pub fn check_omemo_bundle(data: &[u8]) {
     };
     match mode % 4 {
         0 => {
-            if let Ok(element) = stanza::Bundle::parse(&String::from_utf8_lossy(rest)) {
+            if let Ok(element) = stanza::BundleElement::parse(&String::from_utf8_lossy(rest)) {
                 check_bundle_element(&element, false);
             }
         }
@@ -511,7 +511,7 @@ impl Reader<'_> {
 /// A bundle element from fields: signed pre-key id (4 bytes, little-endian), then signed
 /// pre-key, signature and identity key, each a length byte and its bytes, then pre-keys (id,
 /// key) until the input ends. [`encode_structured_bundle`] is the inverse.
-pub fn structured_bundle(version: Version, data: &[u8]) -> stanza::Bundle {
+pub fn structured_bundle(version: Version, data: &[u8]) -> stanza::BundleElement {
     let mut reader = Reader(data);
     let signed_pre_key_id = reader.u32();
     let signed_pre_key = reader.field();
@@ -522,7 +522,7 @@ pub fn structured_bundle(version: Version, data: &[u8]) -> stanza::Bundle {
         let id = reader.u32();
         pre_keys.push((id, reader.field()));
     }
-    stanza::Bundle {
+    stanza::BundleElement {
         version,
         signed_pre_key_id,
         signed_pre_key,
@@ -533,7 +533,7 @@ pub fn structured_bundle(version: Version, data: &[u8]) -> stanza::Bundle {
 }
 
 /// The input of [`structured_bundle`] that gives `element` (fields of at most 255 bytes).
-pub fn encode_structured_bundle(element: &stanza::Bundle) -> Vec<u8> {
+pub fn encode_structured_bundle(element: &stanza::BundleElement) -> Vec<u8> {
     let mut out = element.signed_pre_key_id.to_le_bytes().to_vec();
     let field = |out: &mut Vec<u8>, bytes: &[u8]| {
         out.push(u8::try_from(bytes.len()).expect("a short field"));
@@ -550,7 +550,7 @@ pub fn encode_structured_bundle(element: &stanza::Bundle) -> Vec<u8> {
 }
 
 /// The fixture device's bundle of `version`, cut to three pre-keys: the base of mode 3.
-pub fn base_bundle(version: Version) -> stanza::Bundle {
+pub fn base_bundle(version: Version) -> stanza::BundleElement {
     let mut element = omemo_fixture().bob.bundle(version).to_element();
     element.pre_keys.truncate(3);
     element
@@ -560,7 +560,7 @@ pub fn base_bundle(version: Version) -> stanza::Bundle {
 /// again with the fixture identity after the edits), then edits of 4 bytes `[what, index, at,
 /// value]` to [`base_bundle`]. Returns the element and whether it must be accepted: re-signed,
 /// identity key untouched, every key well formed.
-pub fn mutated_bundle(data: &[u8]) -> (stanza::Bundle, bool) {
+pub fn mutated_bundle(data: &[u8]) -> (stanza::BundleElement, bool) {
     let mut reader = Reader(data);
     let flags = reader.byte();
     let version = if flags & 1 == 0 {
@@ -653,8 +653,8 @@ fn well_formed_key(version: Version, bytes: &[u8]) -> bool {
     raw.len() == 32 && raw.iter().rev().lt(p.iter().rev())
 }
 
-fn check_bundle_element(element: &stanza::Bundle, must_accept: bool) {
-    let result = Bundle::from_element(element);
+fn check_bundle_element(element: &stanza::BundleElement, must_accept: bool) {
+    let result = VerifiedBundle::from_element(element);
     if must_accept {
         assert!(
             result.is_ok(),
@@ -687,7 +687,7 @@ fn check_bundle_element(element: &stanza::Bundle, must_accept: bool) {
         "accepted in a non-canonical form"
     );
     assert_eq!(
-        Bundle::from_element(&bundle.to_element()).as_ref(),
+        VerifiedBundle::from_element(&bundle.to_element()).as_ref(),
         Ok(&bundle)
     );
     let mut ids: Vec<u32> = element.pre_keys.iter().map(|(id, _)| *id).collect();
@@ -695,7 +695,7 @@ fn check_bundle_element(element: &stanza::Bundle, must_accept: bool) {
     ids.dedup();
     if ids.len() == element.pre_keys.len() && ids.len() <= stanza::Limit::PreKeys.max() {
         assert_eq!(
-            stanza::Bundle::parse(&element.serialize()).as_ref(),
+            stanza::BundleElement::parse(&element.serialize()).as_ref(),
             Ok(element)
         );
     }
@@ -703,7 +703,7 @@ fn check_bundle_element(element: &stanza::Bundle, must_accept: bool) {
     let mut rng = DeterministicRng::new(32);
     match bundle.version {
         Version::Omemo2 => {
-            let session = Session::<Omemo2>::initiate(identity, &bundle, None, &mut rng);
+            let session = OmemoSession::<Omemo2>::initiate(identity, &bundle, None, &mut rng);
             if bundle.pre_keys.is_empty() {
                 assert!(matches!(
                     session,
@@ -717,7 +717,7 @@ fn check_bundle_element(element: &stanza::Bundle, must_accept: bool) {
             }
         }
         Version::Omemo03 => {
-            let session = Session::<Omemo03>::initiate(identity, &bundle, Some(7), &mut rng);
+            let session = OmemoSession::<Omemo03>::initiate(identity, &bundle, Some(7), &mut rng);
             if let Ok(mut session) = session {
                 session
                     .encrypt_with_rng(&[0; 16], &mut rng)
@@ -747,9 +747,9 @@ pub const FUTURE_MATERIAL: [u8; 32] = [4; 32];
 /// The fixture: Alice's and Bob's devices after an exchange in both versions.
 pub struct OmemoFixture {
     /// The sender, after the exchange.
-    pub alice: Device,
+    pub alice: OmemoDevice,
     /// The receiver, after the exchange.
-    pub bob: Device,
+    pub bob: OmemoDevice,
     /// [`device_fingerprint`] of `bob`.
     pub bob_fingerprint: String,
     /// OMEMO 2, then OMEMO 0.3.
@@ -766,21 +766,21 @@ pub struct OmemoVersionFixture {
     /// The version.
     pub version: Version,
     /// A message Bob skipped, with key material [`SKIPPED_MATERIAL`].
-    pub skipped: EncryptedKey,
+    pub skipped: SealedKey,
     /// A message of the current chain Bob has not reached, with [`FUTURE_MATERIAL`].
-    pub future: EncryptedKey,
+    pub future: SealedKey,
     /// What Bob encrypts for Alice after decrypting `skipped` and `future`, with
     /// `DeterministicRng::new(PROBE_SEED)`.
     pub probe: Vec<u8>,
     /// Key elements Bob has not decrypted: `k_repeat`, `skipped`, `future`, and the keys of
     /// `e4` to `e7`.
-    pub fresh_keys: Vec<EncryptedKey>,
+    pub fresh_keys: Vec<SealedKey>,
     /// Elements Bob has not decrypted: `e4` to `e7`.
-    pub fresh_elements: Vec<Encrypted>,
+    pub fresh_elements: Vec<EncryptedElement>,
     /// Key elements Bob decrypted (`e1` to `e3`) or sent (`r1`, `r2`, addressed to Alice).
-    pub stale_keys: Vec<EncryptedKey>,
+    pub stale_keys: Vec<SealedKey>,
     /// The elements of `stale_keys`.
-    pub stale_elements: Vec<Encrypted>,
+    pub stale_elements: Vec<EncryptedElement>,
 }
 
 const PROBE_SEED: u64 = 0x0e0e;
@@ -794,8 +794,8 @@ pub fn omemo_fixture() -> &'static OmemoFixture {
 fn build_omemo_fixture() -> OmemoFixture {
     let mut rng = DeterministicRng::new(0x6f6d_656d_6f66_757a);
     let now = Timestamp::from_millis(1_700_000_000_000);
-    let mut alice = Device::generate(ALICE_JID, ALICE_DEVICE, now, &mut rng);
-    let mut bob = Device::generate(BOB_JID, BOB_DEVICE, now, &mut rng);
+    let mut alice = OmemoDevice::generate(ALICE_JID, ALICE_DEVICE, now, &mut rng);
+    let mut bob = OmemoDevice::generate(BOB_JID, BOB_DEVICE, now, &mut rng);
     let versions = [Version::Omemo2, Version::Omemo03]
         .into_iter()
         .map(|version| build_version_fixture(version, &mut alice, &mut bob, &mut rng))
@@ -810,8 +810,8 @@ fn build_omemo_fixture() -> OmemoFixture {
 
 fn build_version_fixture(
     version: Version,
-    alice: &mut Device,
-    bob: &mut Device,
+    alice: &mut OmemoDevice,
+    bob: &mut OmemoDevice,
     rng: &mut DeterministicRng,
 ) -> OmemoVersionFixture {
     let to_bob = [(BOB_JID, BOB_DEVICE)];
@@ -822,13 +822,13 @@ fn build_version_fixture(
             .into_bytes(),
         Version::Omemo03 => text.as_bytes().to_vec(),
     };
-    let key_for = |element: &Encrypted, jid: &str, device: u32| {
+    let key_for = |element: &EncryptedElement, jid: &str, device: u32| {
         let our_jid = (version == Version::Omemo2).then_some(jid);
         let key = element
             .keys_for(our_jid, device)
             .next()
             .expect("fixture: a key for the recipient");
-        EncryptedKey {
+        SealedKey {
             data: key.data.clone(),
             key_exchange: key.key_exchange,
         }
@@ -837,18 +837,21 @@ fn build_version_fixture(
     alice
         .build_session(BOB_JID, BOB_DEVICE, &bob.bundle(version), rng)
         .expect("fixture: session");
-    let message = |alice: &mut Device, text: &str, rng: &mut DeterministicRng| {
+    let message = |alice: &mut OmemoDevice, text: &str, rng: &mut DeterministicRng| {
         let plaintext = payload(text, rng);
         alice
             .encrypt_message(version, &to_bob, &plaintext, rng)
             .expect("fixture: encrypt")
     };
-    let send_key = |alice: &mut Device, material: &[u8], rng: &mut DeterministicRng| {
+    let send_key = |alice: &mut OmemoDevice, material: &[u8], rng: &mut DeterministicRng| {
         alice
             .encrypt_key(version, BOB_JID, BOB_DEVICE, material, rng)
             .expect("fixture: encrypt key")
     };
-    let receive = |to: &mut Device, from: &str, element: &Encrypted, rng: &mut DeterministicRng| {
+    let receive = |to: &mut OmemoDevice,
+                   from: &str,
+                   element: &EncryptedElement,
+                   rng: &mut DeterministicRng| {
         to.decrypt_message(from, element, rng)
             .expect("fixture: decrypt")
     };
@@ -891,7 +894,7 @@ fn build_version_fixture(
             .iter()
             .map(|element| key_for(element, BOB_JID, BOB_DEVICE)),
     );
-    let mut stale_keys: Vec<EncryptedKey> = [&e1, &e2, &e3]
+    let mut stale_keys: Vec<SealedKey> = [&e1, &e2, &e3]
         .into_iter()
         .map(|element| key_for(element, BOB_JID, BOB_DEVICE))
         .collect();
@@ -916,7 +919,7 @@ fn build_version_fixture(
 
 /// Decrypts the skipped and the future message on `device` (checking their key material),
 /// then encrypts for Alice with a fixed generator and returns the key element's bytes.
-fn probe(fixture: &OmemoVersionFixture, device: &mut Device) -> Vec<u8> {
+fn probe(fixture: &OmemoVersionFixture, device: &mut OmemoDevice) -> Vec<u8> {
     let version = fixture.version;
     let mut rng = DeterministicRng::new(PROBE_SEED);
     for (key, material) in [
@@ -939,7 +942,7 @@ fn probe(fixture: &OmemoVersionFixture, device: &mut Device) -> Vec<u8> {
 /// What changes whenever a device's sessions or pre-keys change, short of the ratchet secrets
 /// (the probe in [`check_omemo_decrypt`] covers those): the sessions' Debug output and the
 /// pre-key ids of both versions.
-pub fn device_fingerprint(device: &Device) -> String {
+pub fn device_fingerprint(device: &OmemoDevice) -> String {
     let pre_keys = [Version::Omemo2, Version::Omemo03].map(|version| {
         let pre_keys = device.pre_keys(version);
         (
@@ -956,13 +959,13 @@ pub fn device_fingerprint(device: &Device) -> String {
 
 /// What `omemo_decrypt` hands the device.
 enum Input {
-    Key(EncryptedKey),
-    Element(Encrypted),
+    Key(SealedKey),
+    Element(EncryptedElement),
 }
 
 /// `omemo_decrypt`: the first byte picks what the rest is: bit 0 the version (0: OMEMO 2, 1:
-/// 0.3), bit 1 an `<encrypted>` element (XML, lossy UTF-8) for [`Device::decrypt_message`]
-/// rather than a key element's bytes for [`Device::decrypt_key`], bit 2 the key element's
+/// 0.3), bit 1 an `<encrypted>` element (XML, lossy UTF-8) for [`OmemoDevice::decrypt_message`]
+/// rather than a key element's bytes for [`OmemoDevice::decrypt_key`], bit 2 the key element's
 /// `kex`/`prekey` flag. A copy of the fixture's Bob decrypts it as from Alice. Decryption may
 /// fail, never panic. After a failure the device is unchanged: same fingerprint, still
 /// decrypts the held-back messages of both versions and encrypts exactly what the untouched
@@ -981,17 +984,17 @@ pub fn check_omemo_decrypt(data: &[u8]) {
     let mut device = fixture.bob.clone();
     let mut rng = DeterministicRng::new(33);
     let input = if selector & 2 == 0 {
-        Input::Key(EncryptedKey {
+        Input::Key(SealedKey {
             data: body.to_vec(),
             key_exchange: selector & 4 != 0,
         })
     } else {
-        let Ok(element) = Encrypted::parse(&String::from_utf8_lossy(body)) else {
+        let Ok(element) = EncryptedElement::parse(&String::from_utf8_lossy(body)) else {
             return;
         };
         Input::Element(element)
     };
-    let mut attempt = |device: &mut Device| match &input {
+    let mut attempt = |device: &mut OmemoDevice| match &input {
         Input::Key(key) => device
             .decrypt_key(version, ALICE_JID, ALICE_DEVICE, key, &mut rng)
             .map(drop)
@@ -1021,7 +1024,7 @@ pub fn check_omemo_decrypt(data: &[u8]) {
 
 /// After a refusal `device` is the fixture's Bob: same fingerprint, still decrypts the
 /// held-back messages of both versions and encrypts exactly what the untouched device does.
-fn assert_unchanged(fixture: &OmemoFixture, device: &mut Device, error: &str) {
+fn assert_unchanged(fixture: &OmemoFixture, device: &mut OmemoDevice, error: &str) {
     assert_eq!(
         device_fingerprint(device),
         fixture.bob_fingerprint,
@@ -1040,7 +1043,10 @@ fn assert_unchanged(fixture: &OmemoFixture, device: &mut Device, error: &str) {
 /// `element` with parts stripped or taken from the fixture's fresh elements of its version:
 /// payload removed, IV removed (with a payload), payload (with or without its IV) or keys
 /// swapped with a message of another payload.
-fn element_variants(fixture: &OmemoFixture, element: &Encrypted) -> Vec<(&'static str, Encrypted)> {
+fn element_variants(
+    fixture: &OmemoFixture,
+    element: &EncryptedElement,
+) -> Vec<(&'static str, EncryptedElement)> {
     let mut variants = Vec::new();
     if element.payload.is_some() {
         let mut stripped = element.clone();
@@ -1080,7 +1086,7 @@ fn element_variants(fixture: &OmemoFixture, element: &Encrypted) -> Vec<(&'stati
 /// completes another: a variant that decrypts means the original (`original_ok`) did not (a
 /// payload removed is not an empty message, a payload swapped in does not open under the key).
 /// A refused variant changes nothing.
-fn check_element_variants(fixture: &OmemoFixture, element: &Encrypted, original_ok: bool) {
+fn check_element_variants(fixture: &OmemoFixture, element: &EncryptedElement, original_ok: bool) {
     let mut rng = DeterministicRng::new(34);
     for (what, variant) in element_variants(fixture, element) {
         let mut device = fixture.bob.clone();
@@ -1309,7 +1315,7 @@ pub fn omemo_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         ));
 
         let identity = fixture.alice.identity();
-        let list = DeviceList {
+        let list = DeviceListElement {
             version,
             devices: vec![
                 identity.device_list_entry(ALICE_DEVICE, Some("Alice's phone & <laptop>")),

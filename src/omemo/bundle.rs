@@ -31,7 +31,7 @@ pub enum BundleError {
 
 /// A device's bundle: identity key, signed pre-key and one-time pre-keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bundle {
+pub struct VerifiedBundle {
     /// The version the bundle is for.
     pub version: Version,
     /// The identity key as the version publishes it.
@@ -46,9 +46,9 @@ pub struct Bundle {
     pub pre_keys: Vec<(u32, Curve25519PublicKey)>,
 }
 
-impl Bundle {
+impl VerifiedBundle {
     /// Types a parsed `<bundle>` element and verifies its signature.
-    pub fn from_element(element: &stanza::Bundle) -> Result<Self, BundleError> {
+    pub fn from_element(element: &stanza::BundleElement) -> Result<Self, BundleError> {
         let version = element.version;
         let identity_key = match version {
             Version::Omemo2 => IdentityKey::Ed25519(
@@ -80,12 +80,12 @@ impl Bundle {
     }
 
     /// The `<bundle>` element to publish.
-    pub fn to_element(&self) -> stanza::Bundle {
+    pub fn to_element(&self) -> stanza::BundleElement {
         let key = |key: &Curve25519PublicKey| match self.version {
             Version::Omemo2 => key.as_bytes().to_vec(),
             Version::Omemo03 => omemo03::encode_key(key),
         };
-        stanza::Bundle {
+        stanza::BundleElement {
             version: self.version,
             signed_pre_key_id: self.signed_pre_key_id,
             signed_pre_key: key(&self.signed_pre_key),
@@ -102,7 +102,7 @@ impl Bundle {
         self.verified_identity().map(|(ed25519, _)| ed25519)
     }
 
-    /// [`Bundle::verify`], also giving the identity's Curve25519 form for X3DH (computed once:
+    /// [`VerifiedBundle::verify`], also giving the identity's Curve25519 form for X3DH (computed once:
     /// the OMEMO 2 conversion is as dear as a signature check).
     pub(crate) fn verified_identity(
         &self,

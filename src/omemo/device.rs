@@ -9,11 +9,11 @@ use thiserror::Error;
 
 use super::IdentityKey;
 use super::Version;
-use super::bundle::Bundle;
+use super::bundle::VerifiedBundle;
 use super::identity::{DeviceIdentity, hex};
 use super::prekeys::PreKeys;
 use super::profile::{Omemo2, Omemo03, OmemoProfile};
-use super::session::{Decrypted, EncryptedKey, Session, SessionError};
+use super::session::{DecryptedKeyMaterial, OmemoSession, SealedKey, SessionError};
 use super::store::{MAX_JID_LENGTH, SessionSlot, SessionStore};
 use crate::crypto::Curve25519PublicKey;
 use crate::time::Timestamp;
@@ -41,7 +41,7 @@ pub enum DeviceError {
     },
     /// A key exchange or bundle for a known device under another identity key than its
     /// sessions have. Nothing changed (the pre-key is not used) and the known session keeps
-    /// working; once the application accepts the new identity ([`Device::accept_identity`]),
+    /// working; once the application accepts the new identity ([`OmemoDevice::accept_identity`]),
     /// its next key exchange (they repeat until answered) or the same element again replaces
     /// the device's sessions.
     #[error(
@@ -60,7 +60,7 @@ pub enum DeviceError {
         /// The fingerprint of the identity offered.
         offered: String,
     },
-    /// [`Device::accept_identity`] was given something that is not a fingerprint.
+    /// [`OmemoDevice::accept_identity`] was given something that is not a fingerprint.
     #[error("not a fingerprint (64 hex digits)")]
     InvalidFingerprint,
     /// The session refused.
@@ -85,7 +85,7 @@ pub struct VersionState<P: OmemoProfile> {
 
 /// An OMEMO device: the identity, and per version the pre-keys and sessions.
 #[derive(Debug, Clone)]
-pub struct Device {
+pub struct OmemoDevice {
     pub(super) jid: String,
     pub(super) device_id: u32,
     identity: DeviceIdentity,
@@ -95,37 +95,37 @@ pub struct Device {
 
 /// Picks a version's state out of a device (the one place the two are told apart).
 pub(crate) trait Select: OmemoProfile {
-    fn state(device: &Device) -> &VersionState<Self>;
-    fn state_mut(device: &mut Device) -> &mut VersionState<Self>;
+    fn state(device: &OmemoDevice) -> &VersionState<Self>;
+    fn state_mut(device: &mut OmemoDevice) -> &mut VersionState<Self>;
 }
 
 impl Select for Omemo2 {
-    fn state(device: &Device) -> &VersionState<Self> {
+    fn state(device: &OmemoDevice) -> &VersionState<Self> {
         &device.omemo2
     }
-    fn state_mut(device: &mut Device) -> &mut VersionState<Self> {
+    fn state_mut(device: &mut OmemoDevice) -> &mut VersionState<Self> {
         &mut device.omemo2
     }
 }
 
 impl Select for Omemo03 {
-    fn state(device: &Device) -> &VersionState<Self> {
+    fn state(device: &OmemoDevice) -> &VersionState<Self> {
         &device.omemo03
     }
-    fn state_mut(device: &mut Device) -> &mut VersionState<Self> {
+    fn state_mut(device: &mut OmemoDevice) -> &mut VersionState<Self> {
         &mut device.omemo03
     }
 }
 
-impl Device {
+impl OmemoDevice {
     /// A new device with a fresh identity and fresh pre-keys for both versions, dated by the
-    /// system clock (not on `wasm32`: use [`Device::generate`] with the time).
+    /// system clock (not on `wasm32`: use [`OmemoDevice::generate`] with the time).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new(jid: &str, device_id: u32) -> Self {
         Self::generate(jid, device_id, Timestamp::now(), &mut rand::rng())
     }
 
-    /// [`Device::new`] with the time and randomness given.
+    /// [`OmemoDevice::new`] with the time and randomness given.
     pub fn generate(jid: &str, device_id: u32, now: Timestamp, rng: &mut impl CryptoRng) -> Self {
         let identity = DeviceIdentity::generate(rng);
         let omemo2 = PreKeys::generate(&identity, Version::Omemo2, now, rng);
@@ -179,7 +179,7 @@ impl Device {
     }
 
     /// The bundle to publish for `version`.
-    pub fn bundle(&self, version: Version) -> Bundle {
+    pub fn bundle(&self, version: Version) -> VerifiedBundle {
         self.pre_keys(version).bundle(&self.identity)
     }
 
@@ -214,17 +214,17 @@ impl Device {
     /// Starts a session with a device from its bundle (verified first). Replaces an existing
     /// one, which is kept for delayed messages. A bundle under another identity than the
     /// device's sessions have is [`DeviceError::IdentityChanged`] until the application accepts
-    /// that identity ([`Device::accept_identity`]); then the new session replaces them all.
+    /// that identity ([`OmemoDevice::accept_identity`]); then the new session replaces them all.
     pub fn build_session(
         &mut self,
         jid: &str,
         device_id: u32,
-        bundle: &Bundle,
+        bundle: &VerifiedBundle,
         rng: &mut impl CryptoRng,
     ) -> Result<(), DeviceError> {
         check_jid(jid)?;
         with_profile!(bundle.version, P => {
-            let session = Session::<P>::initiate(&self.identity, bundle, Some(self.device_id), rng)?;
+            let session = OmemoSession::<P>::initiate(&self.identity, bundle, Some(self.device_id), rng)?;
             let slot = P::state(self).sessions.get(jid, device_id);
             let new_identity = check_identity(slot, jid, device_id, &session.their_identity())?;
             let sessions = &mut P::state_mut(self).sessions;
@@ -292,7 +292,7 @@ impl Device {
         device_id: u32,
         key_material: &[u8],
         rng: &mut impl CryptoRng,
-    ) -> Result<EncryptedKey, DeviceError> {
+    ) -> Result<SealedKey, DeviceError> {
         with_profile!(version, P => self.encrypt_key_for::<P>(jid, device_id, key_material, rng))
     }
 
@@ -302,7 +302,7 @@ impl Device {
         device_id: u32,
         key_material: &[u8],
         rng: &mut impl CryptoRng,
-    ) -> Result<EncryptedKey, DeviceError> {
+    ) -> Result<SealedKey, DeviceError> {
         let slot = P::state(self)
             .sessions
             .get(jid, device_id)
@@ -317,7 +317,7 @@ impl Device {
 
     /// Decrypts a key element from a device. A key exchange that is not a repeat of a known
     /// session's makes a new session (consuming the pre-key it used; the pool is refilled, so
-    /// publish [`Device::bundle`] again when [`DecryptedKey::pre_key_used`] is set); from a
+    /// publish [`OmemoDevice::bundle`] again when [`DecryptedKey::pre_key_used`] is set); from a
     /// known device under another identity key it is [`DeviceError::IdentityChanged`] until
     /// the application accepts that identity. Other messages are tried on the current session,
     /// then on the previous ones.
@@ -326,7 +326,7 @@ impl Device {
         version: Version,
         jid: &str,
         device_id: u32,
-        key: &EncryptedKey,
+        key: &SealedKey,
         rng: &mut impl CryptoRng,
     ) -> Result<DecryptedKey, DeviceError> {
         with_profile!(version, P => self.decrypt_key_for::<P>(jid, device_id, key, rng))
@@ -336,7 +336,7 @@ impl Device {
         &mut self,
         jid: &str,
         device_id: u32,
-        key: &EncryptedKey,
+        key: &SealedKey,
         rng: &mut impl CryptoRng,
     ) -> Result<DecryptedKey, DeviceError> {
         let (staged, decrypted) = self.stage_key::<P>(jid, device_id, key)?;
@@ -344,13 +344,13 @@ impl Device {
     }
 
     /// Decrypts a key element on copies of the sessions involved, changing nothing: the caller
-    /// commits with [`Device::commit_key`] once everything else (the payload) checked out.
+    /// commits with [`OmemoDevice::commit_key`] once everything else (the payload) checked out.
     pub(crate) fn stage_key<P: Select>(
         &self,
         jid: &str,
         device_id: u32,
-        key: &EncryptedKey,
-    ) -> Result<(Staged<P>, Decrypted), DeviceError> {
+        key: &SealedKey,
+    ) -> Result<(Staged<P>, DecryptedKeyMaterial), DeviceError> {
         check_jid(jid)?;
         let slot = P::state(self).sessions.get(jid, device_id);
         let message = if key.key_exchange {
@@ -362,7 +362,7 @@ impl Device {
                     .map(|(position, _)| position)
             });
             let Some(position) = known else {
-                let inbound = Session::<P>::respond_to(
+                let inbound = OmemoSession::<P>::respond_to(
                     &self.identity,
                     &P::state(self).pre_keys,
                     exchange,
@@ -425,7 +425,7 @@ impl Device {
     pub(crate) fn commit_key<P: Select>(
         &mut self,
         staged: Staged<P>,
-        decrypted: Decrypted,
+        decrypted: DecryptedKeyMaterial,
         rng: &mut impl CryptoRng,
     ) -> DecryptedKey {
         let state = P::state_mut(self);
@@ -487,11 +487,11 @@ enum Change<P: OmemoProfile> {
     /// An existing state decrypted; `position` as in [`super::store::SessionSlot::states`].
     Known {
         position: Option<usize>,
-        session: Session<P>,
+        session: OmemoSession<P>,
     },
     /// A key exchange made a new session.
     New {
-        session: Session<P>,
+        session: OmemoSession<P>,
         used_pre_key: Option<u32>,
         /// It is of the new identity the application accepted for the device.
         new_identity: bool,
@@ -558,7 +558,7 @@ fn no_session(version: Version, jid: &str, device_id: u32) -> DeviceError {
 #[derive(Debug)]
 pub struct DecryptedKey {
     /// The key material and the heartbeat signal.
-    pub decrypted: Decrypted,
+    pub decrypted: DecryptedKeyMaterial,
     /// The one-time pre-key a new key exchange used (now removed and replaced: publish the
     /// bundle again).
     pub pre_key_used: Option<u32>,

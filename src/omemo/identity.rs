@@ -186,8 +186,8 @@ impl DeviceIdentity {
     }
 
     /// The entry for this device in an OMEMO 2 device list, with a signed label if given.
-    pub fn device_list_entry(&self, device_id: u32, label: Option<&str>) -> stanza::Device {
-        stanza::Device {
+    pub fn device_list_entry(&self, device_id: u32, label: Option<&str>) -> stanza::ListedDevice {
+        stanza::ListedDevice {
             id: device_id,
             label: label.map(str::to_owned),
             label_signature: label.map(|label| self.sign_label(label).as_bytes().to_vec()),

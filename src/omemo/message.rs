@@ -9,11 +9,11 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use super::device::{Device, DeviceError, Select, Staged};
+use super::device::{DeviceError, OmemoDevice, Select, Staged};
 use super::payload::{self, PayloadError};
 use super::profile::{Omemo2, Omemo03};
-use super::session::{Decrypted, EncryptedKey};
-use super::stanza::{self, Encrypted};
+use super::session::{DecryptedKeyMaterial, SealedKey};
+use super::stanza::{self, EncryptedElement};
 use super::{IdentityKey, Version};
 
 /// Key elements addressed to us that one message may make us try (device ids can collide; an
@@ -73,9 +73,9 @@ impl fmt::Debug for ReceivedMessage {
     }
 }
 
-impl Device {
+impl OmemoDevice {
     /// Encrypts `plaintext` once and its key to every recipient device (each needs a session,
-    /// see [`Device::build_session`]). For OMEMO 2 the plaintext is an SCE envelope
+    /// see [`OmemoDevice::build_session`]). For OMEMO 2 the plaintext is an SCE envelope
     /// ([`stanza::Envelope`]); for 0.3 the body text. All sessions advance, or none does
     /// (persist the device before sending).
     pub fn encrypt_message(
@@ -84,7 +84,7 @@ impl Device {
         recipients: &[(&str, u32)],
         plaintext: &[u8],
         rng: &mut impl CryptoRng,
-    ) -> Result<Encrypted, DeviceError> {
+    ) -> Result<EncryptedElement, DeviceError> {
         match version {
             Version::Omemo2 => {
                 let sealed = payload::encrypt_omemo2(plaintext, rng);
@@ -112,7 +112,7 @@ impl Device {
         version: Version,
         recipients: &[(&str, u32)],
         rng: &mut impl CryptoRng,
-    ) -> Result<Encrypted, DeviceError> {
+    ) -> Result<EncryptedElement, DeviceError> {
         match version {
             Version::Omemo2 => {
                 let keys = self.encrypt_keys::<Omemo2>(recipients, &[0; 32], rng)?;
@@ -134,7 +134,7 @@ impl Device {
         recipients: &[(&str, u32)],
         key_material: &[u8],
         rng: &mut impl CryptoRng,
-    ) -> Result<Vec<stanza::EncryptedKey>, DeviceError> {
+    ) -> Result<Vec<stanza::KeyElement>, DeviceError> {
         // Encrypt on copies; write them back only when every recipient succeeded.
         let mut sessions = Vec::with_capacity(recipients.len());
         let mut keys = Vec::with_capacity(recipients.len());
@@ -150,7 +150,7 @@ impl Device {
             let key = session
                 .encrypt_with_rng(key_material, rng)
                 .map_err(DeviceError::from)?;
-            keys.push(stanza::EncryptedKey {
+            keys.push(stanza::KeyElement {
                 jid: (P::VERSION == Version::Omemo2).then(|| jid.to_owned()),
                 device_id,
                 key_exchange: key.key_exchange,
@@ -170,11 +170,11 @@ impl Device {
     fn element(
         &self,
         version: Version,
-        keys: Vec<stanza::EncryptedKey>,
+        keys: Vec<stanza::KeyElement>,
         iv: Option<Vec<u8>>,
         payload: Option<Vec<u8>>,
-    ) -> Encrypted {
-        Encrypted {
+    ) -> EncryptedElement {
+        EncryptedElement {
             version,
             sender_device: self.device_id,
             keys,
@@ -189,7 +189,7 @@ impl Device {
     pub fn decrypt_message(
         &mut self,
         sender_jid: &str,
-        element: &Encrypted,
+        element: &EncryptedElement,
         rng: &mut impl CryptoRng,
     ) -> Result<ReceivedMessage, MessageError> {
         match element.version {
@@ -201,14 +201,14 @@ impl Device {
     fn decrypt_message_as<P: Select>(
         &mut self,
         sender_jid: &str,
-        element: &Encrypted,
+        element: &EncryptedElement,
         rng: &mut impl CryptoRng,
     ) -> Result<ReceivedMessage, MessageError> {
         let our_jid = (P::VERSION == Version::Omemo2).then(|| self.jid.clone());
-        let keys: Vec<EncryptedKey> = element
+        let keys: Vec<SealedKey> = element
             .keys_for(our_jid.as_deref(), self.device_id)
             .take(MAX_KEY_ATTEMPTS)
-            .map(|key| EncryptedKey {
+            .map(|key| SealedKey {
                 data: key.data.clone(),
                 key_exchange: key.key_exchange,
             })
@@ -243,8 +243,8 @@ impl Device {
     fn open_with<P: Select>(
         &self,
         sender_jid: &str,
-        element: &Encrypted,
-        key: &EncryptedKey,
+        element: &EncryptedElement,
+        key: &SealedKey,
     ) -> Result<Opened<P>, MessageError> {
         let (staged, decrypted) = self.stage_key::<P>(sender_jid, element.sender_device, key)?;
         let plaintext = match (&element.payload, P::VERSION) {
@@ -269,7 +269,7 @@ impl Device {
 
 /// A key element and payload decrypted, not yet committed: the staged session change, the key
 /// element's content and the plaintext (`None`: an empty message).
-type Opened<P> = (Staged<P>, Decrypted, Option<Zeroizing<Vec<u8>>>);
+type Opened<P> = (Staged<P>, DecryptedKeyMaterial, Option<Zeroizing<Vec<u8>>>);
 
 /// Whether key material that came without a payload is an empty message's: OMEMO 2's 32 zero
 /// bytes, or 0.3's bare 16-byte key (what olmo, python-omemo and libsignal clients send). A

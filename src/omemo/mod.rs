@@ -31,14 +31,16 @@ pub mod store;
 pub mod wire;
 mod x3dh;
 
-pub use bundle::{Bundle, BundleError};
-pub use device::{DecryptedKey, Device, DeviceError, VersionState};
+pub use bundle::{BundleError, VerifiedBundle};
+pub use device::{DecryptedKey, DeviceError, OmemoDevice, VersionState};
 pub use failure::FailureReason;
 pub use identity::{DeviceIdentity, IdentityKey};
 pub use message::{MAX_KEY_ATTEMPTS, MessageError, ReceivedMessage};
 pub use prekeys::{PreKeyError, PreKeys, SignedPreKey};
 pub use profile::{Omemo2, Omemo03, OmemoProfile};
-pub use session::{Decrypted, EncryptedKey, InboundSession, Session, SessionError};
+pub use session::{
+    DecryptedKeyMaterial, OmemoInboundSession, OmemoSession, SealedKey, SessionError,
+};
 pub use wire::KeyExchange;
 
 /// The two OMEMO versions in use.

@@ -11,7 +11,7 @@ use rand_core::CryptoRng;
 use thiserror::Error;
 
 use super::Version;
-use super::bundle::Bundle;
+use super::bundle::VerifiedBundle;
 use super::identity::DeviceIdentity;
 use super::wire::omemo03;
 use crate::crypto::{
@@ -292,8 +292,8 @@ impl PreKeys {
     }
 
     /// The bundle to publish.
-    pub fn bundle(&self, identity: &DeviceIdentity) -> Bundle {
-        Bundle {
+    pub fn bundle(&self, identity: &DeviceIdentity) -> VerifiedBundle {
+        VerifiedBundle {
             version: self.version,
             identity_key: identity.identity_key(self.version),
             signed_pre_key_id: self.signed.id,

@@ -10,7 +10,7 @@ use rand_core::CryptoRng;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use super::bundle::{Bundle, BundleError};
+use super::bundle::{BundleError, VerifiedBundle};
 use super::identity::DeviceIdentity;
 use super::prekeys::{PreKeyError, PreKeys};
 use super::profile::OmemoProfile;
@@ -60,7 +60,7 @@ pub enum SessionError {
 
 /// An encrypted key element's content, and whether it carries the key exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncryptedKey {
+pub struct SealedKey {
     /// The bytes inside `<key>`: a key exchange or a ratchet message.
     pub data: Vec<u8>,
     /// Whether `data` is a key exchange (`kex='true'`, `prekey='true'`).
@@ -68,7 +68,7 @@ pub struct EncryptedKey {
 }
 
 /// A decrypted key element.
-pub struct Decrypted {
+pub struct DecryptedKeyMaterial {
     /// The key material (payload key, or 32 zero bytes for an empty message).
     pub key_material: Zeroizing<Vec<u8>>,
     /// The message has index ≥ [`HEARTBEAT_THRESHOLD`] on a chain we have not answered: send
@@ -76,9 +76,9 @@ pub struct Decrypted {
     pub heartbeat_due: bool,
 }
 
-impl fmt::Debug for Decrypted {
+impl fmt::Debug for DecryptedKeyMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Decrypted")
+        f.debug_struct("DecryptedKeyMaterial")
             .field("key_material", &"<secret>")
             .field("heartbeat_due", &self.heartbeat_due)
             .finish()
@@ -87,18 +87,18 @@ impl fmt::Debug for Decrypted {
 
 /// A new session on the responder's side, made from a key exchange that decrypted.
 #[derive(Debug)]
-pub struct InboundSession<P: OmemoProfile> {
+pub struct OmemoInboundSession<P: OmemoProfile> {
     /// The session.
-    pub session: Session<P>,
+    pub session: OmemoSession<P>,
     /// The first message's content.
-    pub decrypted: Decrypted,
+    pub decrypted: DecryptedKeyMaterial,
     /// The one-time pre-key the exchange used: remove it from the pool (and republish).
     pub used_pre_key: Option<u32>,
 }
 
 /// A session with one remote device.
 #[derive(Clone)]
-pub struct Session<P: OmemoProfile> {
+pub struct OmemoSession<P: OmemoProfile> {
     ratchet: DoubleRatchet<P>,
     our_identity: IdentityKey,
     their_identity: IdentityKey,
@@ -109,13 +109,13 @@ pub struct Session<P: OmemoProfile> {
     confirmed: bool,
 }
 
-impl<P: OmemoProfile> Session<P> {
+impl<P: OmemoProfile> OmemoSession<P> {
     /// Starts a session from a device's bundle. The bundle's signature is checked; OMEMO 2
     /// requires a one-time pre-key, OMEMO 0.3 uses one when the bundle has any.
     /// `registration_id` is 0.3's `registrationId` (Conversations sends its device id).
     pub fn initiate(
         identity: &DeviceIdentity,
-        bundle: &Bundle,
+        bundle: &VerifiedBundle,
         registration_id: Option<u32>,
         rng: &mut impl CryptoRng,
     ) -> Result<Self, SessionError> {
@@ -164,12 +164,12 @@ impl<P: OmemoProfile> Session<P> {
 
     /// Answers a key exchange (the bytes of a `kex`/`prekey` key element): finds the pre-keys
     /// it names, runs X3DH and decrypts its message. Only a message that decrypts makes a
-    /// session; `pre_keys` is not changed (remove [`InboundSession::used_pre_key`] then).
+    /// session; `pre_keys` is not changed (remove [`OmemoInboundSession::used_pre_key`] then).
     pub fn respond(
         identity: &DeviceIdentity,
         pre_keys: &PreKeys,
         key_exchange: &[u8],
-    ) -> Result<InboundSession<P>, SessionError> {
+    ) -> Result<OmemoInboundSession<P>, SessionError> {
         let (exchange, message) = P::open_key_exchange(key_exchange)?;
         Self::respond_to(identity, pre_keys, exchange, &message)
     }
@@ -179,7 +179,7 @@ impl<P: OmemoProfile> Session<P> {
         pre_keys: &PreKeys,
         exchange: KeyExchange,
         message: &RatchetMessage,
-    ) -> Result<InboundSession<P>, SessionError> {
+    ) -> Result<OmemoInboundSession<P>, SessionError> {
         if pre_keys.version() != P::VERSION || !P::accepts_identity(&exchange.identity_key) {
             return Err(SessionError::IdentityKey);
         }
@@ -212,7 +212,7 @@ impl<P: OmemoProfile> Session<P> {
             confirmed: true,
         };
         let decrypted = session.decrypt_message(message)?;
-        Ok(InboundSession {
+        Ok(OmemoInboundSession {
             used_pre_key: session.key_exchange.pre_key_id,
             session,
             decrypted,
@@ -253,7 +253,7 @@ impl<P: OmemoProfile> Session<P> {
     }
 
     /// Encrypts key material with the thread's CSPRNG for ratchet steps.
-    pub fn encrypt(&mut self, key_material: &[u8]) -> Result<EncryptedKey, SessionError> {
+    pub fn encrypt(&mut self, key_material: &[u8]) -> Result<SealedKey, SessionError> {
         self.encrypt_with_rng(key_material, &mut rand::rng())
     }
 
@@ -263,7 +263,7 @@ impl<P: OmemoProfile> Session<P> {
         &mut self,
         key_material: &[u8],
         rng: &mut impl CryptoRng,
-    ) -> Result<EncryptedKey, SessionError> {
+    ) -> Result<SealedKey, SessionError> {
         if key_material.len() > MAX_KEY_MATERIAL_LENGTH {
             return Err(EncryptError::MessageTooLarge {
                 length: key_material.len(),
@@ -278,12 +278,12 @@ impl<P: OmemoProfile> Session<P> {
             .encrypt(rng, key_material, &prefix, P::encode_message)?;
         let message = P::seal(sealed.message, sealed.mac);
         Ok(if self.sends_key_exchange() {
-            EncryptedKey {
+            SealedKey {
                 data: P::encode_key_exchange(&self.key_exchange, message),
                 key_exchange: true,
             }
         } else {
-            EncryptedKey {
+            SealedKey {
                 data: message,
                 key_exchange: false,
             }
@@ -292,7 +292,7 @@ impl<P: OmemoProfile> Session<P> {
 
     /// Decrypts a key element's content. A key exchange must be this session's own (a repeat
     /// of the one that made it). On any error the session is unchanged.
-    pub fn decrypt(&mut self, key: &EncryptedKey) -> Result<Decrypted, SessionError> {
+    pub fn decrypt(&mut self, key: &SealedKey) -> Result<DecryptedKeyMaterial, SessionError> {
         let message = if key.key_exchange {
             let (exchange, message) = P::open_key_exchange(&key.data)?;
             if !self.matches(&exchange) {
@@ -320,7 +320,7 @@ impl<P: OmemoProfile> Session<P> {
     pub(crate) fn decrypt_message(
         &mut self,
         message: &RatchetMessage,
-    ) -> Result<Decrypted, SessionError> {
+    ) -> Result<DecryptedKeyMaterial, SessionError> {
         let header = ReceivedHeader {
             ratchet_key: message.ratchet_key,
             index: message.index,
@@ -334,7 +334,7 @@ impl<P: OmemoProfile> Session<P> {
             &message.ciphertext,
         )?;
         self.confirmed = true;
-        Ok(Decrypted {
+        Ok(DecryptedKeyMaterial {
             key_material,
             // No sending chain: nothing sent since the peer's newest ratchet key arrived.
             heartbeat_due: message.index >= HEARTBEAT_THRESHOLD
@@ -353,9 +353,9 @@ impl<P: OmemoProfile> Session<P> {
     }
 }
 
-impl<P: OmemoProfile> fmt::Debug for Session<P> {
+impl<P: OmemoProfile> fmt::Debug for OmemoSession<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
+        f.debug_struct("OmemoSession")
             .field("version", &P::VERSION)
             .field("their_identity", &self.their_identity)
             .field("initiator", &self.initiator)

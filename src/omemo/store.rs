@@ -5,11 +5,11 @@
 //! Anyone can send key exchanges under device ids of their choosing, so the store is bounded:
 //! at most [`MAX_DEVICES_PER_JID`] devices of one JID and [`MAX_DEVICES`] in all. Making room
 //! evicts one device (all its sessions), chosen deterministically: a device none of whose
-//! sessions was ever answered (see [`Session::is_answered`]) before one that was, then the one
+//! sessions was ever answered (see [`OmemoSession::is_answered`]) before one that was, then the one
 //! least recently used (made, encrypted to or decrypted from), then the lowest (JID, device id).
 //! Within a device, at most [`MAX_PREVIOUS_SESSIONS`] earlier sessions stay, the oldest
 //! never-answered one going first. These are the limits
-//! [`Device::restore`](super::Device::restore) enforces, so a device that filled them still
+//! [`OmemoDevice::restore`](super::OmemoDevice::restore) enforces, so a device that filled them still
 //! restores.
 
 pub(super) mod storage;
@@ -17,7 +17,7 @@ pub(super) mod storage;
 use std::collections::{BTreeMap, VecDeque};
 
 use super::profile::OmemoProfile;
-use super::session::Session;
+use super::session::OmemoSession;
 use crate::crypto::Curve25519PublicKey;
 
 /// Earlier sessions kept per device for delayed messages.
@@ -34,17 +34,17 @@ pub const MAX_JID_LENGTH: usize = 3071;
 /// A device's current session and the ones it replaced, newest first.
 #[derive(Debug, Clone)]
 pub struct SessionSlot<P: OmemoProfile> {
-    pub(super) current: Session<P>,
-    pub(super) previous: VecDeque<Session<P>>,
+    pub(super) current: OmemoSession<P>,
+    pub(super) previous: VecDeque<OmemoSession<P>>,
     /// The store's clock when the device was last used (0: never since a schema-1 restore).
     last_used: u64,
     /// Another identity (its Curve25519 form) the application accepted for this device: its
-    /// next session replaces the device's sessions (see [`super::Device::accept_identity`]).
+    /// next session replaces the device's sessions (see [`super::OmemoDevice::accept_identity`]).
     pub(super) accepted: Option<Curve25519PublicKey>,
 }
 
 impl<P: OmemoProfile> SessionSlot<P> {
-    pub(crate) fn new(session: Session<P>) -> Self {
+    pub(crate) fn new(session: OmemoSession<P>) -> Self {
         Self {
             current: session,
             previous: VecDeque::new(),
@@ -54,12 +54,12 @@ impl<P: OmemoProfile> SessionSlot<P> {
     }
 
     /// The current session.
-    pub fn current(&self) -> &Session<P> {
+    pub fn current(&self) -> &OmemoSession<P> {
         &self.current
     }
 
     /// The sessions it replaced, newest first.
-    pub fn previous(&self) -> impl Iterator<Item = &Session<P>> {
+    pub fn previous(&self) -> impl Iterator<Item = &OmemoSession<P>> {
         self.previous.iter()
     }
 
@@ -80,7 +80,7 @@ impl<P: OmemoProfile> SessionSlot<P> {
 
     /// Makes `session` current, keeping the one it replaces. Past [`MAX_PREVIOUS_SESSIONS`],
     /// the oldest never-answered previous session goes, or the oldest if all were answered.
-    pub(crate) fn replace(&mut self, session: Session<P>) {
+    pub(crate) fn replace(&mut self, session: OmemoSession<P>) {
         let old = std::mem::replace(&mut self.current, session);
         self.previous.push_front(old);
         if self.previous.len() > MAX_PREVIOUS_SESSIONS {
@@ -96,7 +96,7 @@ impl<P: OmemoProfile> SessionSlot<P> {
 
     /// Puts `session` back as the state at `position` (`None`: current) after it decrypted;
     /// a previous session that decrypted becomes current.
-    pub(crate) fn commit(&mut self, position: Option<usize>, session: Session<P>) {
+    pub(crate) fn commit(&mut self, position: Option<usize>, session: OmemoSession<P>) {
         match position {
             None => self.current = session,
             Some(index) => {
@@ -107,7 +107,7 @@ impl<P: OmemoProfile> SessionSlot<P> {
     }
 
     /// Every state, current first, with its position for [`Self::commit`].
-    pub(crate) fn states(&self) -> impl Iterator<Item = (Option<usize>, &Session<P>)> {
+    pub(crate) fn states(&self) -> impl Iterator<Item = (Option<usize>, &OmemoSession<P>)> {
         std::iter::once((None, &self.current))
             .chain(self.previous.iter().enumerate().map(|(i, s)| (Some(i), s)))
     }
@@ -152,7 +152,7 @@ impl<P: OmemoProfile> SessionStore<P> {
     /// Installs a new session for the device, keeping its old one as previous. A device new to
     /// the store may evict another (see the module documentation); the caller has checked that
     /// `jid` is at most [`MAX_JID_LENGTH`] bytes.
-    pub(crate) fn install(&mut self, jid: &str, device_id: u32, session: Session<P>) {
+    pub(crate) fn install(&mut self, jid: &str, device_id: u32, session: OmemoSession<P>) {
         if let Some(slot) = self.get_mut(jid, device_id) {
             slot.replace(session);
             return;
@@ -187,7 +187,12 @@ impl<P: OmemoProfile> SessionStore<P> {
 
     /// Replaces all of the device's sessions by `session`, of the new identity the application
     /// accepted: the old identity's sessions are dropped.
-    pub(crate) fn install_new_identity(&mut self, jid: &str, device_id: u32, session: Session<P>) {
+    pub(crate) fn install_new_identity(
+        &mut self,
+        jid: &str,
+        device_id: u32,
+        session: OmemoSession<P>,
+    ) {
         match self.get_mut(jid, device_id) {
             Some(slot) => {
                 slot.current = session;

@@ -44,8 +44,8 @@ use olmo::omemo::payload::{decrypt_omemo03, encrypt_omemo03};
 use olmo::omemo::prekeys::PreKeyError;
 use olmo::omemo::session::HEARTBEAT_THRESHOLD;
 use olmo::omemo::{
-    Bundle, BundleError, DecryptedKey, Device, DeviceError, DeviceIdentity, EncryptedKey,
-    IdentityKey, PreKeys, SessionError, Version, stanza,
+    BundleError, DecryptedKey, DeviceError, DeviceIdentity, IdentityKey, OmemoDevice, PreKeys,
+    SealedKey, SessionError, VerifiedBundle, Version, stanza,
 };
 use olmo::ratchet::DecryptError;
 use serde_json::json;
@@ -79,7 +79,7 @@ const LS_BOB: Link<'static> = Link {
 };
 
 /// A libsignal peer, and a fresh olmo device at [`OLMO`].
-fn start() -> (Signal, Device) {
+fn start() -> (Signal, OmemoDevice) {
     (Signal::start(), olmo_device(OLMO_JID, OLMO_DEVICE))
 }
 
@@ -89,7 +89,7 @@ fn ls_session_to_olmo(
     ls: &mut Signal,
     name: &str,
     options: serde_json::Value,
-    bundle: &Bundle,
+    bundle: &VerifiedBundle,
     index: Option<usize>,
 ) {
     ls.device_new(name, options);
@@ -98,15 +98,20 @@ fn ls_session_to_olmo(
 
 /// olmo decrypts a message libsignal sent.
 fn receive(
-    olmo: &mut Device,
+    olmo: &mut OmemoDevice,
     from: (&str, u32),
-    key: &EncryptedKey,
+    key: &SealedKey,
 ) -> Result<DecryptedKey, DeviceError> {
     olmo.decrypt_key(V, from.0, from.1, key, &mut rand::rng())
 }
 
 /// olmo decrypts, and it must work and give `expected`.
-fn receive_ok(olmo: &mut Device, from: (&str, u32), sent: &Sent, expected: &[u8]) -> DecryptedKey {
+fn receive_ok(
+    olmo: &mut OmemoDevice,
+    from: (&str, u32),
+    sent: &Sent,
+    expected: &[u8],
+) -> DecryptedKey {
     let decrypted = receive(olmo, from, &sent.key()).unwrap_or_else(|e| {
         panic!(
             "olmo refused libsignal's {} (counter {}): {e:?}",
@@ -119,7 +124,7 @@ fn receive_ok(olmo: &mut Device, from: (&str, u32), sent: &Sent, expected: &[u8]
 }
 
 /// olmo encrypts key material to a device.
-fn send(olmo: &mut Device, to: (&str, u32), material: &[u8]) -> EncryptedKey {
+fn send(olmo: &mut OmemoDevice, to: (&str, u32), material: &[u8]) -> SealedKey {
     let key = olmo
         .encrypt_key(V, to.0, to.1, material, &mut rand::rng())
         .unwrap();
@@ -129,7 +134,7 @@ fn send(olmo: &mut Device, to: (&str, u32), material: &[u8]) -> EncryptedKey {
 
 /// olmo sends fresh key material (`material(tag)`) over `link`, and libsignal must open it. The
 /// key, for checks on its form.
-fn olmo_to_ls(ls: &mut Signal, olmo: &mut Device, link: Link, tag: u8) -> EncryptedKey {
+fn olmo_to_ls(ls: &mut Signal, olmo: &mut OmemoDevice, link: Link, tag: u8) -> SealedKey {
     let m = material(tag);
     let key = send(olmo, link.address, &m);
     assert_eq!(ls.decrypt(link.name, link.olmo, &key), m);
@@ -138,7 +143,12 @@ fn olmo_to_ls(ls: &mut Signal, olmo: &mut Device, link: Link, tag: u8) -> Encryp
 
 /// libsignal sends fresh key material (`material(tag)`) over `link`, and olmo must open it. The
 /// message, and what olmo made of it.
-fn ls_to_olmo(ls: &mut Signal, olmo: &mut Device, link: Link, tag: u8) -> (Sent, DecryptedKey) {
+fn ls_to_olmo(
+    ls: &mut Signal,
+    olmo: &mut OmemoDevice,
+    link: Link,
+    tag: u8,
+) -> (Sent, DecryptedKey) {
     let m = material(tag);
     let sent = ls.encrypt(link.name, link.olmo, &m);
     let decrypted = receive_ok(olmo, link.address, &sent, &m);
@@ -147,7 +157,7 @@ fn ls_to_olmo(ls: &mut Signal, olmo: &mut Device, link: Link, tag: u8) -> (Sent,
 
 /// `count` messages from olmo, with the key material each carries (`material(0)`, …), not yet
 /// delivered.
-fn olmo_batch(olmo: &mut Device, to: (&str, u32), count: u8) -> Vec<(Vec<u8>, EncryptedKey)> {
+fn olmo_batch(olmo: &mut OmemoDevice, to: (&str, u32), count: u8) -> Vec<(Vec<u8>, SealedKey)> {
     (0..count)
         .map(|i| {
             let m = material(i);
@@ -158,8 +168,8 @@ fn olmo_batch(olmo: &mut Device, to: (&str, u32), count: u8) -> Vec<(Vec<u8>, En
 }
 
 /// The `<key>` of an element as the device API takes it.
-fn wire_key(key: &stanza::EncryptedKey) -> EncryptedKey {
-    EncryptedKey {
+fn wire_key(key: &stanza::KeyElement) -> SealedKey {
+    SealedKey {
         data: key.data.clone(),
         key_exchange: key.key_exchange,
     }
@@ -167,7 +177,7 @@ fn wire_key(key: &stanza::EncryptedKey) -> EncryptedKey {
 
 /// libsignal's device on `link` opens its key in olmo's `<encrypted>` element, and that key
 /// material (an AES-128-GCM key and tag) opens the payload: the plaintext.
-fn ls_opens_payload(ls: &mut Signal, link: Link, element: &stanza::Encrypted) -> Vec<u8> {
+fn ls_opens_payload(ls: &mut Signal, link: Link, element: &stanza::EncryptedElement) -> Vec<u8> {
     let key = element.keys_for(None, link.address.1).next().unwrap();
     let key_material = ls.decrypt(link.name, link.olmo, &wire_key(key));
     assert_eq!(key_material.len(), 32);
@@ -181,7 +191,7 @@ fn ls_opens_payload(ls: &mut Signal, link: Link, element: &stanza::Encrypted) ->
 }
 
 /// olmo refuses libsignal's message whose version byte was rewritten to `byte`, unsupported.
-fn assert_version_byte_refused(olmo: &mut Device, from: (&str, u32), sent: &Sent, byte: u8) {
+fn assert_version_byte_refused(olmo: &mut OmemoDevice, from: (&str, u32), sent: &Sent, byte: u8) {
     assert_eq!(sent.body[0], byte);
     assert_eq!(
         receive(olmo, from, &sent.key()).err(),
@@ -199,16 +209,16 @@ fn imported_device(
     identity: DeviceIdentity,
     signed_pre_key: (u32, &[u8; 32]),
     pre_keys: &[(u32, [u8; 32])],
-) -> Device {
+) -> OmemoDevice {
     let mut rng = rand::rng();
     let omemo03 = PreKeys::import(&identity, V, signed_pre_key, pre_keys, now(), &mut rng);
     let omemo2 = PreKeys::generate(&identity, Version::Omemo2, now(), &mut rng);
-    Device::from_parts(address.0, address.1, identity, omemo2, omemo03)
+    OmemoDevice::from_parts(address.0, address.1, identity, omemo2, omemo03)
 }
 
 /// Rounds of traffic on an established session, both sides sending one to three messages in a
 /// row; none of it carries a key exchange any more.
-fn ping_pong(ls: &mut Signal, olmo: &mut Device, link: Link, rounds: usize) {
+fn ping_pong(ls: &mut Signal, olmo: &mut OmemoDevice, link: Link, rounds: usize) {
     for round in 0..rounds {
         for _ in 0..=(round % 3) {
             let (sent, d) = ls_to_olmo(ls, olmo, link, round as u8);
@@ -232,7 +242,7 @@ fn ping_pong(ls: &mut Signal, olmo: &mut Device, link: Link, rounds: usize) {
 
 /// Messages delivered out of order both ways, also across ratchet steps, and a batch that was
 /// never delivered (or delivered late), on an established session.
-fn out_of_order(ls: &mut Signal, olmo: &mut Device, link: Link) {
+fn out_of_order(ls: &mut Signal, olmo: &mut OmemoDevice, link: Link) {
     // libsignal → olmo, in reverse.
     let batch: Vec<(Vec<u8>, Sent)> = (0..6)
         .map(|i| {
@@ -285,12 +295,12 @@ fn out_of_order(ls: &mut Signal, olmo: &mut Device, link: Link) {
 /// A whole OMEMO 0.3 message each way: olmo's `<encrypted>` element (XML round trip) whose key
 /// libsignal opens and whose payload the key material opens; and libsignal's key around an
 /// AES-GCM payload, opened by olmo's `decrypt_message`.
-fn payloads(ls: &mut Signal, olmo: &mut Device, link: Link) {
+fn payloads(ls: &mut Signal, olmo: &mut OmemoDevice, link: Link) {
     let body = "Wherefore art thou, libsignal? ✓".as_bytes();
     let element = olmo
         .encrypt_message(V, &[link.address], body, &mut rand::rng())
         .unwrap();
-    let element = stanza::Encrypted::parse(&element.serialize()).unwrap();
+    let element = stanza::EncryptedElement::parse(&element.serialize()).unwrap();
     assert_eq!(element.sender_device, link.olmo.1);
     let opened = ls_opens_payload(ls, link, &element);
     assert_eq!(opened, body);
@@ -298,10 +308,10 @@ fn payloads(ls: &mut Signal, olmo: &mut Device, link: Link) {
     let body = "A rose by any other name".as_bytes();
     let sealed = encrypt_omemo03(body, &mut rand::rng());
     let sent = ls.encrypt(link.name, link.olmo, &sealed.key_material);
-    let element = stanza::Encrypted {
+    let element = stanza::EncryptedElement {
         version: V,
         sender_device: link.address.1,
-        keys: vec![stanza::EncryptedKey {
+        keys: vec![stanza::KeyElement {
             jid: None,
             device_id: link.olmo.1,
             key_exchange: sent.prekey,
@@ -310,7 +320,7 @@ fn payloads(ls: &mut Signal, olmo: &mut Device, link: Link) {
         iv: Some(sealed.iv.to_vec()),
         payload: Some(sealed.ciphertext.clone()),
     };
-    let element = stanza::Encrypted::parse(&element.serialize()).unwrap();
+    let element = stanza::EncryptedElement::parse(&element.serialize()).unwrap();
     let received = olmo
         .decrypt_message(link.address.0, &element, &mut rand::rng())
         .unwrap();
@@ -474,7 +484,7 @@ fn olmo_starts_a_session_with_libsignal() {
         assert_eq!(bytes[0], 0x05);
         Curve25519PublicKey::from_slice(&bytes[1..]).unwrap()
     };
-    let by_hand = Bundle {
+    let by_hand = VerifiedBundle {
         version: V,
         identity_key: IdentityKey::Curve25519(key(&theirs.identity_key)),
         signed_pre_key_id: 9,
@@ -494,7 +504,7 @@ fn olmo_starts_a_session_with_libsignal() {
 
     // Key exchanges until libsignal answers.
     let materials: Vec<Vec<u8>> = (0..4).map(material).collect();
-    let keys: Vec<EncryptedKey> = materials.iter().map(|m| send(&mut olmo, BOB, m)).collect();
+    let keys: Vec<SealedKey> = materials.iter().map(|m| send(&mut olmo, BOB, m)).collect();
     let mut pre_key_id = None;
     for key in &keys {
         assert!(key.key_exchange);
@@ -558,7 +568,7 @@ fn olmo_first_message_is_a_whole_stanza() {
         .unwrap();
     let xml = element.serialize();
     assert!(xml.contains("prekey"), "{xml}");
-    let element = stanza::Encrypted::parse(&xml).unwrap();
+    let element = stanza::EncryptedElement::parse(&xml).unwrap();
     assert_eq!(element.keys.len(), 1);
     assert!(element.keys[0].key_exchange);
     let opened = ls_opens_payload(&mut ls, LS_BOB, &element);
@@ -770,7 +780,7 @@ fn xeddsa_signatures_verify_across() {
     let mut bad = theirs.clone();
     bad.signature[10] ^= 0x20;
     assert_eq!(
-        Bundle::from_element(&bad.element()),
+        VerifiedBundle::from_element(&bad.element()),
         Err(BundleError::BadSignature)
     );
 
@@ -934,7 +944,7 @@ fn identity_moved_from_libsignal_to_olmo() {
 /// Every one-bit change (bits 0 and 7 of each byte) of a libsignal message is refused with a
 /// typed error and leaves olmo unchanged, except in a key exchange's registration id, which
 /// nothing authenticates: there the message opens as before (tried on a copy).
-fn every_flip_is_refused(olmo: &mut Device, from: (&str, u32), sent: &Sent, expected: &[u8]) {
+fn every_flip_is_refused(olmo: &mut OmemoDevice, from: (&str, u32), sent: &Sent, expected: &[u8]) {
     let registration_id = sent
         .prekey
         .then(|| field(&sent.body, 0, 5).expect("registration id").value);
@@ -1014,7 +1024,7 @@ fn damaged_libsignal_traffic_is_refused_and_the_session_goes_on() {
         ))),
         "same pre-key ids, other keys"
     );
-    let truncated = EncryptedKey {
+    let truncated = SealedKey {
         data: kex.body[..kex.body.len() - 20].to_vec(),
         key_exchange: true,
     };
@@ -1064,7 +1074,7 @@ fn damaged_libsignal_traffic_is_refused_and_the_session_goes_on() {
         );
     }
     // A SignalMessage flagged as a key exchange, and a key exchange flagged as a SignalMessage.
-    let flagged = EncryptedKey {
+    let flagged = SealedKey {
         data: whisper.body.clone(),
         key_exchange: true,
     };
@@ -1072,7 +1082,7 @@ fn damaged_libsignal_traffic_is_refused_and_the_session_goes_on() {
         receive(&mut olmo, ALICE, &flagged),
         Err(DeviceError::Session(SessionError::Decode(_)))
     ));
-    let unflagged = EncryptedKey {
+    let unflagged = SealedKey {
         data: kex.body.clone(),
         key_exchange: false,
     };
@@ -1080,7 +1090,7 @@ fn damaged_libsignal_traffic_is_refused_and_the_session_goes_on() {
         receive(&mut olmo, ALICE, &unflagged),
         Err(DeviceError::Session(_))
     ));
-    let empty = EncryptedKey {
+    let empty = SealedKey {
         data: Vec::new(),
         key_exchange: false,
     };
@@ -1256,7 +1266,7 @@ fn imported_pre_key_ids_are_told_used_from_unknown() {
         imported_device(OLMO, identity, (1, &random::<32>()), &pre_keys)
     };
     // libsignal's key exchange naming pre-key `index` of `bundle` (or `id` with another key).
-    let mut key_exchange = |bundle: &Bundle, index: usize, id: Option<u32>| {
+    let mut key_exchange = |bundle: &VerifiedBundle, index: usize, id: Option<u32>| {
         let mut bundle = bundle.clone();
         if let Some(id) = id {
             bundle.pre_keys[index].0 = id;

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use olmo::megolm::Timestamp;
-use olmo::omemo::{Bundle, Device, EncryptedKey, Version, stanza};
+use olmo::omemo::{OmemoDevice, SealedKey, VerifiedBundle, Version, stanza};
 use rand::RngExt as _;
 use serde_json::{Value, json};
 
@@ -16,8 +16,8 @@ pub const OLMO_JID: &str = "olmo@example.org";
 pub const OLMO_DEVICE: u32 = 1_987_654_321;
 
 /// A fresh olmo device (clock fixed: nothing here depends on time).
-pub fn olmo_device(jid: &str, device_id: u32) -> Device {
-    Device::generate(jid, device_id, now(), &mut rand::rng())
+pub fn olmo_device(jid: &str, device_id: u32) -> OmemoDevice {
+    OmemoDevice::generate(jid, device_id, now(), &mut rand::rng())
 }
 
 pub fn now() -> Timestamp {
@@ -86,8 +86,8 @@ impl LsBundle {
     }
 
     /// The `<bundle>` element an OMEMO 0.3 client would publish for this device.
-    pub fn element(&self) -> stanza::Bundle {
-        stanza::Bundle {
+    pub fn element(&self) -> stanza::BundleElement {
+        stanza::BundleElement {
             version: V,
             signed_pre_key_id: self.signed_pre_key_id,
             signed_pre_key: self.signed_pre_key.clone(),
@@ -98,11 +98,11 @@ impl LsBundle {
     }
 
     /// olmo's typed bundle, through the XML an XMPP client would fetch.
-    pub fn to_olmo(&self) -> Bundle {
+    pub fn to_olmo(&self) -> VerifiedBundle {
         let xml = self.element().serialize();
-        let parsed = stanza::Bundle::parse(&xml).expect("parse the bundle element");
+        let parsed = stanza::BundleElement::parse(&xml).expect("parse the bundle element");
         assert_eq!(parsed, self.element());
-        Bundle::from_element(&parsed).expect("olmo accepts libsignal's bundle")
+        VerifiedBundle::from_element(&parsed).expect("olmo accepts libsignal's bundle")
     }
 }
 
@@ -116,15 +116,15 @@ pub struct Sent {
 
 impl Sent {
     /// The key element's content as olmo receives it.
-    pub fn key(&self) -> EncryptedKey {
-        EncryptedKey {
+    pub fn key(&self) -> SealedKey {
+        SealedKey {
             data: self.body.clone(),
             key_exchange: self.prekey,
         }
     }
 }
 
-fn kind(key: &EncryptedKey) -> &'static str {
+fn kind(key: &SealedKey) -> &'static str {
     if key.key_exchange {
         "prekey"
     } else {
@@ -183,7 +183,7 @@ impl Signal {
         &mut self,
         name: &str,
         to: (&str, u32),
-        bundle: &Bundle,
+        bundle: &VerifiedBundle,
         pre_key: Option<usize>,
     ) -> Result<Value, String> {
         let element = bundle.to_element();
@@ -268,7 +268,7 @@ impl Signal {
         &mut self,
         name: &str,
         from: (&str, u32),
-        key: &EncryptedKey,
+        key: &SealedKey,
     ) -> Result<Value, String> {
         self.try_call(json!({
             "op": "decrypt",
@@ -280,7 +280,7 @@ impl Signal {
     }
 
     /// `decrypt`, which must succeed; the plaintext.
-    pub fn decrypt(&mut self, name: &str, from: (&str, u32), key: &EncryptedKey) -> Vec<u8> {
+    pub fn decrypt(&mut self, name: &str, from: (&str, u32), key: &SealedKey) -> Vec<u8> {
         let response = self
             .try_decrypt(name, from, key)
             .unwrap_or_else(|e| panic!("libsignal refused olmo's {}: {e}", kind(key)));
@@ -288,7 +288,7 @@ impl Signal {
     }
 
     /// libsignal's parse of a key element: `{libsignal: {...}, wire: {...}}`.
-    pub fn parse(&mut self, key: &EncryptedKey) -> Result<Value, String> {
+    pub fn parse(&mut self, key: &SealedKey) -> Result<Value, String> {
         self.try_call(json!({"op": "parse", "type": kind(key), "body": hex(&key.data)}))
     }
 

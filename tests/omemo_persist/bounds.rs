@@ -6,17 +6,17 @@ use olmo::omemo::prekeys::{MAX_POOL_SIZE, MAX_USED_IDS};
 use olmo::omemo::store::{
     MAX_DEVICES, MAX_DEVICES_PER_JID, MAX_JID_LENGTH, MAX_PREVIOUS_SESSIONS, SessionStore,
 };
-use olmo::omemo::{Device, DeviceError, OmemoProfile, PreKeys, Version};
+use olmo::omemo::{DeviceError, OmemoDevice, OmemoProfile, PreKeys, Version};
 
 use super::corruption::{open_payload, restore_device};
 use super::{KEY, NOW, TestRng, VERSIONS, receive, round_trip, send, snapshot};
 
-fn device(jid: &str, id: u32, seed: u64) -> Device {
-    Device::generate(jid, id, NOW, &mut TestRng::new(seed))
+fn device(jid: &str, id: u32, seed: u64) -> OmemoDevice {
+    OmemoDevice::generate(jid, id, NOW, &mut TestRng::new(seed))
 }
 
 /// `from` makes a fresh session with `to` from its bundle and delivers a key exchange.
-fn key_exchange(from: &mut Device, to: &mut Device, version: Version, seed: u64) {
+fn key_exchange(from: &mut OmemoDevice, to: &mut OmemoDevice, version: Version, seed: u64) {
     from.build_session(
         to.jid(),
         to.device_id(),
@@ -31,7 +31,7 @@ fn key_exchange(from: &mut Device, to: &mut Device, version: Version, seed: u64)
 
 /// Bob holds a session with Alice that she answered: her key exchange, his reply, her answer
 /// on a new ratchet key.
-fn answered(version: Version) -> (Device, Device) {
+fn answered(version: Version) -> (OmemoDevice, OmemoDevice) {
     let mut alice = device("alice@example.org", 1001, 1);
     let mut bob = device("bob@example.net", 2002, 2);
     key_exchange(&mut alice, &mut bob, version, 3);
@@ -42,7 +42,7 @@ fn answered(version: Version) -> (Device, Device) {
     (alice, bob)
 }
 
-fn store(device: &Device, version: Version) -> Vec<(String, u32, bool)> {
+fn store(device: &OmemoDevice, version: Version) -> Vec<(String, u32, bool)> {
     fn list<P: OmemoProfile>(store: &SessionStore<P>) -> Vec<(String, u32, bool)> {
         store
             .devices()
@@ -62,7 +62,7 @@ fn store(device: &Device, version: Version) -> Vec<(String, u32, bool)> {
 }
 
 /// Bob copies an unanswered session (his own, to a device that never replied) to `addresses`.
-fn fill(bob: &mut Device, version: Version, addresses: &[(String, u32)]) {
+fn fill(bob: &mut OmemoDevice, version: Version, addresses: &[(String, u32)]) {
     let silent = device("silent@example.com", 9, 9);
     bob.build_session(
         silent.jid(),
@@ -83,7 +83,7 @@ fn devices_per_jid_are_bounded_and_answered_sessions_kept() {
             .map(|id| ("alice@example.org".to_owned(), id))
             .collect();
         fill(&mut bob, version, &copies);
-        let of_alice = |bob: &Device| {
+        let of_alice = |bob: &OmemoDevice| {
             store(bob, version)
                 .into_iter()
                 .filter(|(jid, _, _)| jid == "alice@example.org")
@@ -175,7 +175,7 @@ fn an_imported_pool_is_bounded() {
     assert_eq!(keys.pre_key_ids().count(), MAX_POOL_SIZE);
     assert_eq!(keys.pre_key_ids().last(), Some(MAX_POOL_SIZE as u32));
     let other = PreKeys::generate(&identity, Version::Omemo03, NOW, &mut TestRng::new(6));
-    let device = Device::from_parts("a@example.org", 1, identity, keys, other);
+    let device = OmemoDevice::from_parts("a@example.org", 1, identity, keys, other);
     round_trip(&device);
 }
 
@@ -205,7 +205,7 @@ fn a_jid_too_long_to_store_is_refused_without_change() {
 /// `device`'s payload in schema 1: no clock, no last-used counters or accepted identities. `extra` device ids of
 /// Alice's JID are added (copies of her device 1's sessions) after her device 1001, as a
 /// schema-1 device could hold beyond today's limits.
-fn schema_1(device: &Device, extra: &[u32]) -> Vec<u8> {
+fn schema_1(device: &OmemoDevice, extra: &[u32]) -> Vec<u8> {
     let payload = open_payload(&device.save(&KEY));
     let mut out = 1u32.to_be_bytes().to_vec();
     let mut at = 4 + 4 + device.jid().len() + 4 + 97;

@@ -9,7 +9,7 @@ use olmo::crypto::Ed25519PublicKey;
 use olmo::megolm::GroupSession;
 use olmo::olm::Account;
 use olmo::omemo::store::{MAX_DEVICES, SessionStore};
-use olmo::omemo::{Device, EncryptedKey, Omemo2, Omemo03, OmemoProfile, Session, Version};
+use olmo::omemo::{Omemo2, Omemo03, OmemoDevice, OmemoProfile, OmemoSession, SealedKey, Version};
 use olmo::persist::{PersistError, StorageKey};
 
 use super::{
@@ -53,16 +53,16 @@ fn seal_payload(kind: u8, payload: &[u8]) -> Vec<u8> {
     [&header[..], &nonce, &ciphertext].concat()
 }
 
-pub fn restore_device(payload: &[u8]) -> Result<Device, PersistError> {
-    Device::restore(&seal_payload(DEVICE, payload), &KEY)
+pub fn restore_device(payload: &[u8]) -> Result<OmemoDevice, PersistError> {
+    OmemoDevice::restore(&seal_payload(DEVICE, payload), &KEY)
 }
 
 fn malformed(error: DecodeError) -> PersistError {
     PersistError::Malformed(error)
 }
 
-fn fresh() -> Device {
-    Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1))
+fn fresh() -> OmemoDevice {
+    OmemoDevice::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1))
 }
 
 /// Offsets in a fresh device's payload ("alice@example.org": a 17-byte JID).
@@ -78,7 +78,7 @@ fn blobs_are_bound_to_key_kind_and_format() {
     let world = World::new();
     let blob = world.alice.save(&KEY);
     assert_eq!(
-        Device::restore(&blob, &StorageKey::from_bytes([8; 32])).unwrap_err(),
+        OmemoDevice::restore(&blob, &StorageKey::from_bytes([8; 32])).unwrap_err(),
         PersistError::Authentication
     );
     let omemo2 = world
@@ -99,19 +99,19 @@ fn blobs_are_bound_to_key_kind_and_format() {
     let group = GroupSession::new(NOW).save(&KEY);
     for other in [&omemo2, &omemo03, &account, &group] {
         assert_eq!(
-            Device::restore(other, &KEY).unwrap_err(),
+            OmemoDevice::restore(other, &KEY).unwrap_err(),
             PersistError::WrongKind
         );
     }
     for other in [&blob, &omemo03, &account] {
         assert_eq!(
-            Session::<Omemo2>::restore(other, &KEY).unwrap_err(),
+            OmemoSession::<Omemo2>::restore(other, &KEY).unwrap_err(),
             PersistError::WrongKind
         );
     }
     for other in [&blob, &omemo2, &group] {
         assert_eq!(
-            Session::<Omemo03>::restore(other, &KEY).unwrap_err(),
+            OmemoSession::<Omemo03>::restore(other, &KEY).unwrap_err(),
             PersistError::WrongKind
         );
     }
@@ -127,18 +127,18 @@ fn blobs_are_bound_to_key_kind_and_format() {
     let mut version = blob.clone();
     version[4] = 2;
     assert_eq!(
-        Device::restore(&version, &KEY).unwrap_err(),
+        OmemoDevice::restore(&version, &KEY).unwrap_err(),
         PersistError::UnsupportedVersion(2)
     );
     let mut magic = blob.clone();
     magic[0] = b'O';
     assert_eq!(
-        Device::restore(&magic, &KEY).unwrap_err(),
+        OmemoDevice::restore(&magic, &KEY).unwrap_err(),
         PersistError::NotOurFormat
     );
     for cut in 0..ENVELOPE {
         assert_eq!(
-            Device::restore(&blob[..cut], &KEY).unwrap_err(),
+            OmemoDevice::restore(&blob[..cut], &KEY).unwrap_err(),
             PersistError::NotOurFormat
         );
     }
@@ -150,14 +150,14 @@ fn blobs_are_bound_to_key_kind_and_format() {
         blob.len() - 1,
     ] {
         assert_eq!(
-            Device::restore(&blob[..cut], &KEY).unwrap_err(),
+            OmemoDevice::restore(&blob[..cut], &KEY).unwrap_err(),
             PersistError::Authentication
         );
     }
     let mut longer = blob.clone();
     longer.push(0);
     assert_eq!(
-        Device::restore(&longer, &KEY).unwrap_err(),
+        OmemoDevice::restore(&longer, &KEY).unwrap_err(),
         PersistError::Authentication
     );
 }
@@ -190,12 +190,12 @@ fn unknown_schema_versions_are_refused() {
             PersistError::UnsupportedVersion(schema)
         );
         assert_eq!(
-            Session::<Omemo2>::restore(&seal_payload(OMEMO2_SESSION, &with(&omemo2)), &KEY)
+            OmemoSession::<Omemo2>::restore(&seal_payload(OMEMO2_SESSION, &with(&omemo2)), &KEY)
                 .unwrap_err(),
             PersistError::UnsupportedVersion(schema)
         );
         assert_eq!(
-            Session::<Omemo03>::restore(&seal_payload(OMEMO03_SESSION, &with(&omemo03)), &KEY)
+            OmemoSession::<Omemo03>::restore(&seal_payload(OMEMO03_SESSION, &with(&omemo03)), &KEY)
                 .unwrap_err(),
             PersistError::UnsupportedVersion(schema)
         );
@@ -203,7 +203,7 @@ fn unknown_schema_versions_are_refused() {
     // The helpers themselves are sound: the unchanged payloads restore.
     assert!(restore_device(&device).is_ok());
     let restored =
-        Session::<Omemo2>::restore(&seal_payload(OMEMO2_SESSION, &omemo2), &KEY).unwrap();
+        OmemoSession::<Omemo2>::restore(&seal_payload(OMEMO2_SESSION, &omemo2), &KEY).unwrap();
     assert_eq!(session_snapshot(&restored), session_snapshot(session));
 }
 
@@ -212,7 +212,7 @@ fn unknown_schema_versions_are_refused() {
 /// version: a session with bob after ratchet steps, holding skipped keys, replaced by a new one
 /// still sending its key exchange; and a pending one with carol. Returns it with bob's messages
 /// it has not read (two per version, on the replaced sessions).
-fn small_alice() -> (Device, Vec<(Version, EncryptedKey)>) {
+fn small_alice() -> (OmemoDevice, Vec<(Version, SealedKey)>) {
     let mut rng = TestRng::new(20);
     let secret = rng.bytes();
     let pre_keys = [(1, rng.bytes()), (2, rng.bytes())];
@@ -224,8 +224,8 @@ fn small_alice() -> (Device, Vec<(Version, EncryptedKey)>) {
         &pre_keys,
         &mut rng,
     );
-    let mut bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng::new(2));
-    let carol = Device::generate("carol@example.com", 3003, NOW, &mut TestRng::new(3));
+    let mut bob = OmemoDevice::generate("bob@example.net", 2002, NOW, &mut TestRng::new(2));
+    let carol = OmemoDevice::generate("carol@example.com", 3003, NOW, &mut TestRng::new(3));
     let mut unread = Vec::new();
     for version in VERSIONS {
         alice
@@ -265,9 +265,11 @@ fn every_envelope_bit_flip_is_a_typed_error() {
             let mut flipped = blob.clone();
             flipped[bit / 8] ^= 1 << (bit % 8);
             let error = if which == 0 {
-                Device::restore(&flipped, &KEY).map(|_| ()).unwrap_err()
+                OmemoDevice::restore(&flipped, &KEY)
+                    .map(|_| ())
+                    .unwrap_err()
             } else {
-                Session::<Omemo03>::restore(&flipped, &KEY)
+                OmemoSession::<Omemo03>::restore(&flipped, &KEY)
                     .map(|_| ())
                     .unwrap_err()
             };
@@ -347,9 +349,9 @@ fn malformed_device_payloads_are_typed_errors() {
         malformed(DecodeError::TrailingBytes)
     );
     // A JID longer than RFC 7622 allows saves, but is refused on restore.
-    let long = Device::generate(&"x".repeat(3072), 1, NOW, &mut TestRng::new(1));
+    let long = OmemoDevice::generate(&"x".repeat(3072), 1, NOW, &mut TestRng::new(1));
     assert_eq!(
-        Device::restore(&long.save(&KEY), &KEY).unwrap_err(),
+        OmemoDevice::restore(&long.save(&KEY), &KEY).unwrap_err(),
         malformed(DecodeError::OutOfRange)
     );
 }
@@ -363,10 +365,10 @@ fn malformed_session_payloads_are_typed_errors() {
     let omemo03 = world.alice.omemo03_sessions().get(bob, 2002).unwrap();
     let omemo03 = open_payload(&omemo03.current().save(&KEY));
     let as2 = |payload: &[u8]| {
-        Session::<Omemo2>::restore(&seal_payload(OMEMO2_SESSION, payload), &KEY).map(|_| ())
+        OmemoSession::<Omemo2>::restore(&seal_payload(OMEMO2_SESSION, payload), &KEY).map(|_| ())
     };
     let as03 = |payload: &[u8]| {
-        Session::<Omemo03>::restore(&seal_payload(OMEMO03_SESSION, payload), &KEY).map(|_| ())
+        OmemoSession::<Omemo03>::restore(&seal_payload(OMEMO03_SESSION, payload), &KEY).map(|_| ())
     };
     let out_of_range = Err(malformed(DecodeError::OutOfRange));
     // A session of one version in the other's envelope: its identity keys are in the wrong form.
@@ -401,7 +403,7 @@ fn too_many_previous_sessions_are_refused() {
     // the OMEMO 0.3 pre-keys (6954 bytes: no previous signed pre-key, no used ids), session
     // count and clock.
     let mut alice = fresh();
-    let bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng::new(2));
+    let bob = OmemoDevice::generate("bob@example.net", 2002, NOW, &mut TestRng::new(2));
     alice
         .build_session(
             bob.jid(),
@@ -444,7 +446,7 @@ fn every_truncation_of_a_payload_is_refused() {
             for cut in 0..payload.len() {
                 let blob = seal_payload(OMEMO2_SESSION, &payload[..cut]);
                 assert_eq!(
-                    Session::<Omemo2>::restore(&blob, &KEY).unwrap_err(),
+                    OmemoSession::<Omemo2>::restore(&blob, &KEY).unwrap_err(),
                     malformed(DecodeError::Truncated)
                 );
             }
@@ -498,12 +500,12 @@ fn check_store<P: OmemoProfile>(payload: &[u8], start: usize, store: &SessionSto
 
 /// Whatever restores from corrupted contents saves back to exactly those contents (the
 /// format has one encoding per state).
-fn check_canonical(device: &Device, payload: &[u8]) {
+fn check_canonical(device: &OmemoDevice, payload: &[u8]) {
     assert_eq!(open_payload(&device.save(&KEY)), payload);
 }
 
 /// Uses a restored device: the results do not matter, only that nothing panics.
-fn exercise(mut device: Device, unread: &[(Version, EncryptedKey)]) {
+fn exercise(mut device: OmemoDevice, unread: &[(Version, SealedKey)]) {
     for version in VERSIONS {
         for (jid, id) in [("bob@example.net", 2002), ("carol@example.com", 3003)] {
             let _ = device.encrypt_key(version, jid, id, &[1; 32], &mut TestRng::new(1));
@@ -553,7 +555,7 @@ fn corrupted_device_payloads_never_panic() {
 
 fn corrupted_sessions_never_panic<P: OmemoProfile>(
     kind: u8,
-    sessions: fn(&Device) -> &SessionStore<P>,
+    sessions: fn(&OmemoDevice) -> &SessionStore<P>,
 ) {
     let world = World::new();
     let alice = &world.alice;
@@ -571,7 +573,7 @@ fn corrupted_sessions_never_panic<P: OmemoProfile>(
         for bit in 0..payload.len() * 8 {
             let mut flipped = payload.clone();
             flipped[bit / 8] ^= 1 << (bit % 8);
-            match Session::<P>::restore(&seal_payload(kind, &flipped), &KEY) {
+            match OmemoSession::<P>::restore(&seal_payload(kind, &flipped), &KEY) {
                 Ok(restored) => {
                     // One encoding per state: it saves back to exactly what it was read from.
                     assert_eq!(open_payload(&restored.save(&KEY)), flipped);
@@ -594,12 +596,12 @@ fn corrupted_sessions_never_panic<P: OmemoProfile>(
 
 #[test]
 fn corrupted_omemo2_session_payloads_never_panic() {
-    corrupted_sessions_never_panic::<Omemo2>(OMEMO2_SESSION, Device::omemo2_sessions);
+    corrupted_sessions_never_panic::<Omemo2>(OMEMO2_SESSION, OmemoDevice::omemo2_sessions);
 }
 
 #[test]
 fn corrupted_omemo03_session_payloads_never_panic() {
-    corrupted_sessions_never_panic::<Omemo03>(OMEMO03_SESSION, Device::omemo03_sessions);
+    corrupted_sessions_never_panic::<Omemo03>(OMEMO03_SESSION, OmemoDevice::omemo03_sessions);
 }
 
 #[test]
@@ -615,8 +617,9 @@ fn random_payloads_never_panic() {
         let prefix = &device[..(round as usize * 13) % device.len()];
         for payload in [garbage.clone(), [prefix, &garbage].concat()] {
             let _ = restore_device(&payload);
-            let _ = Session::<Omemo2>::restore(&seal_payload(OMEMO2_SESSION, &payload), &KEY);
-            let _ = Session::<Omemo03>::restore(&seal_payload(OMEMO03_SESSION, &payload), &KEY);
+            let _ = OmemoSession::<Omemo2>::restore(&seal_payload(OMEMO2_SESSION, &payload), &KEY);
+            let _ =
+                OmemoSession::<Omemo03>::restore(&seal_payload(OMEMO03_SESSION, &payload), &KEY);
         }
     }
 }

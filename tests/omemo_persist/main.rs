@@ -14,8 +14,8 @@ mod corruption;
 use olmo::megolm::Timestamp;
 use olmo::omemo::store::SessionStore;
 use olmo::omemo::{
-    Bundle, Device, DeviceError, DeviceIdentity, EncryptedKey, Omemo2, Omemo03, OmemoProfile,
-    PreKeyError, PreKeys, Session, SessionError, Version,
+    DeviceError, DeviceIdentity, Omemo2, Omemo03, OmemoDevice, OmemoProfile, OmemoSession,
+    PreKeyError, PreKeys, SealedKey, SessionError, VerifiedBundle, Version,
 };
 use olmo::persist::StorageKey;
 
@@ -28,22 +28,27 @@ pub const VERSIONS: [Version; 2] = [Version::Omemo2, Version::Omemo03];
 const DAY: u64 = 24 * 60 * 60 * 1000;
 
 /// The device as stored under a fixed nonce: equal snapshots mean equal state, field by field.
-pub fn snapshot(device: &Device) -> Vec<u8> {
+pub fn snapshot(device: &OmemoDevice) -> Vec<u8> {
     device.save_with_rng(&KEY, &mut TestRng::new(0))
 }
 
-pub fn session_snapshot<P: OmemoProfile>(session: &Session<P>) -> Vec<u8> {
+pub fn session_snapshot<P: OmemoProfile>(session: &OmemoSession<P>) -> Vec<u8> {
     session.save_with_rng(&KEY, &mut TestRng::new(0))
 }
 
 /// Saves (with a random nonce) and restores, checking nothing was lost.
-pub fn round_trip(device: &Device) -> Device {
-    let restored = Device::restore(&device.save(&KEY), &KEY).unwrap();
+pub fn round_trip(device: &OmemoDevice) -> OmemoDevice {
+    let restored = OmemoDevice::restore(&device.save(&KEY), &KEY).unwrap();
     assert_eq!(snapshot(&restored), snapshot(device));
     restored
 }
 
-pub fn send(from: &mut Device, to: &Device, version: Version, material: &[u8]) -> EncryptedKey {
+pub fn send(
+    from: &mut OmemoDevice,
+    to: &OmemoDevice,
+    version: Version,
+    material: &[u8],
+) -> SealedKey {
     let seed = (u64::from(material[0]) << 32) | u64::from(to.device_id());
     from.encrypt_key(
         version,
@@ -56,10 +61,10 @@ pub fn send(from: &mut Device, to: &Device, version: Version, material: &[u8]) -
 }
 
 pub fn receive(
-    to: &mut Device,
-    from: &Device,
+    to: &mut OmemoDevice,
+    from: &OmemoDevice,
     version: Version,
-    key: &EncryptedKey,
+    key: &SealedKey,
 ) -> Result<Vec<u8>, DeviceError> {
     to.decrypt_key(
         version,
@@ -79,30 +84,30 @@ pub fn imported_device(
     signed_pre_key: (u32, &[u8; 32]),
     pre_keys: &[(u32, [u8; 32])],
     rng: &mut TestRng,
-) -> Device {
+) -> OmemoDevice {
     let identity = DeviceIdentity::from_curve25519_secret(secret);
     let [omemo2, omemo03] = VERSIONS
         .map(|version| PreKeys::import(&identity, version, signed_pre_key, pre_keys, NOW, rng));
-    Device::from_parts(address.0, address.1, identity, omemo2, omemo03)
+    OmemoDevice::from_parts(address.0, address.1, identity, omemo2, omemo03)
 }
 
 /// Three devices whose sessions, in both versions, are in every state a session can be in.
 #[derive(Clone)]
 pub struct World {
-    pub alice: Device,
-    pub bob: Device,
-    pub carol: Device,
+    pub alice: OmemoDevice,
+    pub bob: OmemoDevice,
+    pub carol: OmemoDevice,
     /// Per version: bob's messages s0..s3 on the session he replaced (alice holds their skipped
     /// keys in a previous session), bob's repeated key exchange on his new session, and alice's
     /// first key exchange to carol; none delivered yet.
-    pub pending: Vec<(Version, Vec<EncryptedKey>, EncryptedKey, EncryptedKey)>,
+    pub pending: Vec<(Version, Vec<SealedKey>, SealedKey, SealedKey)>,
 }
 
 impl World {
     pub fn new() -> Self {
-        let mut alice = Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1));
-        let mut bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng::new(2));
-        let carol = Device::generate("carol@example.com", 3003, NOW, &mut TestRng::new(3));
+        let mut alice = OmemoDevice::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1));
+        let mut bob = OmemoDevice::generate("bob@example.net", 2002, NOW, &mut TestRng::new(2));
+        let carol = OmemoDevice::generate("carol@example.com", 3003, NOW, &mut TestRng::new(3));
         let mut pending = Vec::new();
         for version in VERSIONS {
             let mut rng = TestRng::new(10);
@@ -222,7 +227,7 @@ impl Default for World {
 
 #[test]
 fn fresh_device_round_trips() {
-    let device = Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1));
+    let device = OmemoDevice::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1));
     let restored = round_trip(&device);
     assert_eq!(restored.jid(), "alice@example.org");
     assert_eq!(restored.device_id(), 1001);
@@ -358,7 +363,7 @@ fn restore_mid_conversation_repeatedly() {
 /// sends the same bytes as the original and is understood by the peer.
 fn single_sessions_carry_on<P: OmemoProfile>(
     version: Version,
-    sessions: fn(&Device) -> &SessionStore<P>,
+    sessions: fn(&OmemoDevice) -> &SessionStore<P>,
 ) {
     let world = World::new();
     let (alice, bob, carol) = (&world.alice, &world.bob, &world.carol);
@@ -367,7 +372,7 @@ fn single_sessions_carry_on<P: OmemoProfile>(
         for (jid, id) in sessions(device).devices() {
             let slot = sessions(device).get(jid, id).unwrap();
             for session in std::iter::once(slot.current()).chain(slot.previous()) {
-                let restored = Session::<P>::restore(&session.save(&KEY), &KEY).unwrap();
+                let restored = OmemoSession::<P>::restore(&session.save(&KEY), &KEY).unwrap();
                 assert_eq!(session_snapshot(&restored), session_snapshot(session));
                 assert_eq!(restored.base_key(), session.base_key());
                 assert_eq!(restored.their_identity(), session.their_identity());
@@ -387,7 +392,7 @@ fn single_sessions_carry_on<P: OmemoProfile>(
     // The pending exchange to carol, restored, still opens a session at carol.
     let pending = sessions(alice).get(carol.jid(), 3003).unwrap().current();
     assert!(pending.sends_key_exchange());
-    let mut restored = Session::<P>::restore(&pending.save(&KEY), &KEY).unwrap();
+    let mut restored = OmemoSession::<P>::restore(&pending.save(&KEY), &KEY).unwrap();
     let kex = restored
         .encrypt_with_rng(&[6; 32], &mut TestRng::new(4))
         .unwrap();
@@ -397,7 +402,7 @@ fn single_sessions_carry_on<P: OmemoProfile>(
 
     // Alice's session with bob, restored, is understood by bob.
     let current = sessions(alice).get(bob.jid(), 2002).unwrap().current();
-    let mut restored = Session::<P>::restore(&current.save(&KEY), &KEY).unwrap();
+    let mut restored = OmemoSession::<P>::restore(&current.save(&KEY), &KEY).unwrap();
     let message = restored
         .encrypt_with_rng(&[7; 32], &mut TestRng::new(4))
         .unwrap();
@@ -410,12 +415,12 @@ fn single_sessions_carry_on<P: OmemoProfile>(
 
 #[test]
 fn single_omemo2_sessions_round_trip_in_every_state() {
-    single_sessions_carry_on::<Omemo2>(Version::Omemo2, Device::omemo2_sessions);
+    single_sessions_carry_on::<Omemo2>(Version::Omemo2, OmemoDevice::omemo2_sessions);
 }
 
 #[test]
 fn single_omemo03_sessions_round_trip_in_every_state() {
-    single_sessions_carry_on::<Omemo03>(Version::Omemo03, Device::omemo03_sessions);
+    single_sessions_carry_on::<Omemo03>(Version::Omemo03, OmemoDevice::omemo03_sessions);
 }
 
 #[test]
@@ -458,7 +463,7 @@ fn imported_curve25519_identity_round_trips() {
     // A peer starts sessions from the restored bundles; the restored device answers them.
     let mut restored = restored;
     let mut original = dave.clone();
-    let mut erin = Device::generate("erin@example.org", 5005, NOW, &mut TestRng::new(41));
+    let mut erin = OmemoDevice::generate("erin@example.org", 5005, NOW, &mut TestRng::new(41));
     for version in VERSIONS {
         erin.build_session(
             restored.jid(),
@@ -488,8 +493,8 @@ fn imported_curve25519_identity_round_trips() {
 
 #[test]
 fn previous_signed_pre_key_survives_in_its_grace_period() {
-    let mut bob = Device::generate("bob@example.net", 2002, NOW, &mut TestRng::new(50));
-    let old: Vec<Bundle> = VERSIONS.iter().map(|v| bob.bundle(*v)).collect();
+    let mut bob = OmemoDevice::generate("bob@example.net", 2002, NOW, &mut TestRng::new(50));
+    let old: Vec<VerifiedBundle> = VERSIONS.iter().map(|v| bob.bundle(*v)).collect();
     let week_later = Timestamp::from_millis(NOW.as_millis() + 8 * DAY);
     assert_eq!(bob.maintain(week_later, &mut TestRng::new(51)), VERSIONS);
     let mut restored = round_trip(&bob);
@@ -503,7 +508,8 @@ fn previous_signed_pre_key_survives_in_its_grace_period() {
             week_later
         );
         // A key exchange made from the old bundle opens on the restored device.
-        let mut alice = Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(52));
+        let mut alice =
+            OmemoDevice::generate("alice@example.org", 1001, NOW, &mut TestRng::new(52));
         alice
             .build_session(bob.jid(), 2002, old, &mut TestRng::new(53))
             .unwrap();
@@ -522,7 +528,8 @@ fn previous_signed_pre_key_survives_in_its_grace_period() {
         let (_, used_key) = *old.pre_keys.iter().find(|(id, _)| *id == used).unwrap();
         let mut replay = old.clone();
         replay.pre_keys = vec![(used, used_key)];
-        let mut mallory = Device::generate("mallory@example.org", 6006, NOW, &mut TestRng::new(55));
+        let mut mallory =
+            OmemoDevice::generate("mallory@example.org", 6006, NOW, &mut TestRng::new(55));
         mallory
             .build_session(bob.jid(), 2002, &replay, &mut TestRng::new(56))
             .unwrap();
@@ -544,7 +551,7 @@ fn previous_signed_pre_key_survives_in_its_grace_period() {
         restored_later.maintain(later, &mut TestRng::new(58))
     );
     assert_eq!(snapshot(&round_trip(&restored_later)), snapshot(&bob_later));
-    let mut alice = Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(59));
+    let mut alice = OmemoDevice::generate("alice@example.org", 1001, NOW, &mut TestRng::new(59));
     alice
         .build_session(bob.jid(), 2002, &old[0], &mut TestRng::new(60))
         .unwrap();
@@ -571,8 +578,8 @@ fn longest_jids_round_trip() {
     let part = |c: &str| c.repeat(1023);
     let jid = format!("{}@{}/{}", part("l"), part("d"), part("r"));
     assert_eq!(jid.len(), 3071);
-    let mut device = Device::generate(&jid, 1, NOW, &mut TestRng::new(70));
-    let peer = Device::generate(&jid, 2, NOW, &mut TestRng::new(71));
+    let mut device = OmemoDevice::generate(&jid, 1, NOW, &mut TestRng::new(70));
+    let peer = OmemoDevice::generate(&jid, 2, NOW, &mut TestRng::new(71));
     device
         .build_session(
             &jid,
@@ -588,7 +595,7 @@ fn longest_jids_round_trip() {
 
 #[test]
 fn stored_sizes() {
-    let fresh = Device::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1));
+    let fresh = OmemoDevice::generate("alice@example.org", 1001, NOW, &mut TestRng::new(1));
     let size = fresh.save(&KEY).len();
     // Envelope 46; schema, JID, device id, identity 126; per version 6966 (signed pre-key 140,
     // 100 pre-keys of 68, no used ids, no sessions, the usage clock).
@@ -598,7 +605,7 @@ fn stored_sizes() {
     let mut pending = alice.clone();
     for i in 0..5u32 {
         for version in VERSIONS {
-            let mut peer = Device::generate(
+            let mut peer = OmemoDevice::generate(
                 &format!("peer{i}@example.org"),
                 100 + i,
                 NOW,

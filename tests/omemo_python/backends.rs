@@ -2,13 +2,13 @@
 
 use olmo::crypto::Ed25519PublicKey;
 use olmo::omemo::stanza;
-use olmo::omemo::{Device, IdentityKey, MessageError, Version};
+use olmo::omemo::{IdentityKey, MessageError, OmemoDevice, Version};
 
 use crate::common::peer::Peer;
 use crate::support::*;
 
 /// An olmo device and a device in the python peer, with no session yet.
-fn pair(peer: &mut Peer, version: Version) -> (Device, PyDevice) {
+fn pair(peer: &mut Peer, version: Version) -> (OmemoDevice, PyDevice) {
     let olmo = olmo_device("olmo@example.org", 4711);
     let py = PyDevice::new(peer, version, "py@example.net", 1234);
     (olmo, py)
@@ -81,7 +81,7 @@ fn olmo_starts_and_python_answers() {
             serde_json::json!({"op": "bundle", "name": py.name}),
             "bundle_xml",
         );
-        let bundle = stanza::Bundle::parse(&bundle).unwrap();
+        let bundle = stanza::BundleElement::parse(&bundle).unwrap();
         assert!(!bundle.pre_keys.iter().any(|(id, _)| u64::from(*id) == used));
 
         let empty = py.encrypt_empty(&mut peer, &olmo);
@@ -180,7 +180,7 @@ fn tampered_messages_are_refused_and_change_nothing() {
         py.send_to_olmo(&mut peer, &mut olmo, "start");
         let xml = py.encrypt(&mut peer, &olmo, "genuine");
 
-        let mut element = stanza::Encrypted::parse(&xml).unwrap();
+        let mut element = stanza::EncryptedElement::parse(&xml).unwrap();
         let payload = element.payload.as_mut().unwrap();
         payload[0] ^= 1;
         let refused = olmo.decrypt_message(&py.jid, &element, &mut rand::rng());
@@ -189,14 +189,14 @@ fn tampered_messages_are_refused_and_change_nothing() {
             "{refused:?}"
         );
 
-        let mut element = stanza::Encrypted::parse(&xml).unwrap();
+        let mut element = stanza::EncryptedElement::parse(&xml).unwrap();
         element.keys[0].data[5] ^= 0x10;
         assert!(
             olmo.decrypt_message(&py.jid, &element, &mut rand::rng())
                 .is_err()
         );
 
-        let mut element = stanza::Encrypted::parse(&xml).unwrap();
+        let mut element = stanza::EncryptedElement::parse(&xml).unwrap();
         element.keys[0].device_id += 1;
         assert!(matches!(
             olmo.decrypt_message(&py.jid, &element, &mut rand::rng()),
@@ -205,7 +205,7 @@ fn tampered_messages_are_refused_and_change_nothing() {
         // Nothing moved: the genuine message still opens, once.
         let opened = olmo_receive(&mut olmo, &py.jid, &xml);
         assert_eq!(olmo_body(&opened).as_deref(), Some("genuine"));
-        let element = stanza::Encrypted::parse(&xml).unwrap();
+        let element = stanza::EncryptedElement::parse(&xml).unwrap();
         assert!(
             olmo.decrypt_message(&py.jid, &element, &mut rand::rng())
                 .is_err()
@@ -213,7 +213,7 @@ fn tampered_messages_are_refused_and_change_nothing() {
 
         // And python refuses olmo's tampered payload.
         let reply = olmo_send(&mut olmo, version, (&py.jid, py.device_id), "reply");
-        let mut element = stanza::Encrypted::parse(&reply).unwrap();
+        let mut element = stanza::EncryptedElement::parse(&reply).unwrap();
         element.payload.as_mut().unwrap()[0] ^= 1;
         assert!(
             py.try_decrypt(&mut peer, &olmo, &element.serialize())

@@ -1,8 +1,8 @@
 //! olmo against a whole python-omemo `SessionManager` (both backends loaded), which finds olmo
 //! through the device list and bundles olmo publishes, and sends its own empty messages.
 
-use olmo::omemo::stanza::{self, DeviceList};
-use olmo::omemo::{Bundle, Device, Version};
+use olmo::omemo::stanza::{self, DeviceListElement};
+use olmo::omemo::{OmemoDevice, VerifiedBundle, Version};
 use serde_json::{Value, json};
 
 use crate::common::peer::Peer;
@@ -11,7 +11,7 @@ use crate::support::*;
 const PY_JID: &str = "carol@python.example";
 
 /// Publishes olmo's device list (OMEMO 2 with a signed label) and bundles for both versions.
-fn publish(peer: &mut Peer, device: &Device) {
+fn publish(peer: &mut Peer, device: &OmemoDevice) {
     for version in VERSIONS {
         let entry = match version {
             Version::Omemo2 => device
@@ -21,7 +21,7 @@ fn publish(peer: &mut Peer, device: &Device) {
                 .identity()
                 .device_list_entry(device.device_id(), None),
         };
-        let list = DeviceList {
+        let list = DeviceListElement {
             version,
             devices: vec![entry],
         };
@@ -98,13 +98,16 @@ fn olmo_finds_the_session_manager_through_what_it_published() {
 
     for version in VERSIONS {
         let published = peer.call(json!({"op": "sm_published", "ns": ns(version), "jid": PY_JID}));
-        let list = DeviceList::parse(published["device_list_xml"].as_str().unwrap()).unwrap();
+        let list =
+            DeviceListElement::parse(published["device_list_xml"].as_str().unwrap()).unwrap();
         assert_eq!(list.devices.len(), 1);
         let device = &list.devices[0];
         let bundle_xml = published["bundles"][device.id.to_string()]
             .as_str()
             .unwrap();
-        let bundle = Bundle::from_element(&stanza::Bundle::parse(bundle_xml).unwrap()).unwrap();
+        let bundle =
+            VerifiedBundle::from_element(&stanza::BundleElement::parse(bundle_xml).unwrap())
+                .unwrap();
         if version == Version::Omemo2 {
             // The manager signed no label here; a label, when present, must verify.
             if let (Some(label), Some(signature)) = (&device.label, &device.label_signature) {
@@ -137,12 +140,13 @@ fn olmo_verifies_the_managers_signed_label() {
     let mut peer = Peer::omemo();
     peer.call(json!({"op": "sm_new", "name": "grace", "jid": PY_JID, "label": "Gajim-like"}));
     let published = peer.call(json!({"op": "sm_published", "ns": "omemo2", "jid": PY_JID}));
-    let list = DeviceList::parse(published["device_list_xml"].as_str().unwrap()).unwrap();
+    let list = DeviceListElement::parse(published["device_list_xml"].as_str().unwrap()).unwrap();
     let device = &list.devices[0];
     let bundle_xml = published["bundles"][device.id.to_string()]
         .as_str()
         .unwrap();
-    let bundle = Bundle::from_element(&stanza::Bundle::parse(bundle_xml).unwrap()).unwrap();
+    let bundle =
+        VerifiedBundle::from_element(&stanza::BundleElement::parse(bundle_xml).unwrap()).unwrap();
     let label = device.label.as_deref().unwrap();
     let signature = device.label_signature.as_deref().unwrap();
     assert_eq!(label, "Gajim-like");

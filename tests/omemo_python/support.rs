@@ -1,9 +1,9 @@
-//! Both ends of a conversation: olmo `Device`s and devices in the python-omemo peer, exchanging
+//! Both ends of a conversation: olmo `OmemoDevice`s and devices in the python-omemo peer, exchanging
 //! the XML each side publishes and sends.
 
 use olmo::megolm::Timestamp;
-use olmo::omemo::stanza::{self, Encrypted, Envelope};
-use olmo::omemo::{Bundle, Device, ReceivedMessage, Version};
+use olmo::omemo::stanza::{self, EncryptedElement, Envelope};
+use olmo::omemo::{OmemoDevice, ReceivedMessage, VerifiedBundle, Version};
 use serde_json::{Value, json};
 
 pub use crate::common::hex::{hex, unhex};
@@ -18,8 +18,8 @@ pub fn ns(version: Version) -> &'static str {
     }
 }
 
-pub fn olmo_device(jid: &str, device_id: u32) -> Device {
-    Device::generate(jid, device_id, Timestamp::now(), &mut rand::rng())
+pub fn olmo_device(jid: &str, device_id: u32) -> OmemoDevice {
+    OmemoDevice::generate(jid, device_id, Timestamp::now(), &mut rand::rng())
 }
 
 /// A device living in the python peer.
@@ -49,12 +49,12 @@ impl PyDevice {
     }
 
     /// The text a client would encrypt: an SCE envelope for OMEMO 2, the body for 0.3.
-    pub fn plaintext(&self, to: &Device, body: &str) -> Vec<u8> {
+    pub fn plaintext(&self, to: &OmemoDevice, body: &str) -> Vec<u8> {
         plaintext(self.version, body, &self.jid, to.jid())
     }
 
     /// Encrypts to an olmo device (from its bundle when no session exists yet).
-    pub fn encrypt(&self, peer: &mut Peer, to: &Device, body: &str) -> String {
+    pub fn encrypt(&self, peer: &mut Peer, to: &OmemoDevice, body: &str) -> String {
         let plaintext = self.plaintext(to, body);
         peer.call_str(
             json!({
@@ -66,7 +66,7 @@ impl PyDevice {
         )
     }
 
-    pub fn encrypt_empty(&self, peer: &mut Peer, to: &Device) -> String {
+    pub fn encrypt_empty(&self, peer: &mut Peer, to: &OmemoDevice) -> String {
         peer.call_str(
             json!({"op": "encrypt_empty", "name": self.name,
                    "to": [{"jid": to.jid(), "device_id": to.device_id()}]}),
@@ -74,7 +74,12 @@ impl PyDevice {
         )
     }
 
-    pub fn try_decrypt(&self, peer: &mut Peer, from: &Device, xml: &str) -> Result<Value, String> {
+    pub fn try_decrypt(
+        &self,
+        peer: &mut Peer,
+        from: &OmemoDevice,
+        xml: &str,
+    ) -> Result<Value, String> {
         peer.try_call(json!({
             "op": "decrypt", "name": self.name, "from_jid": from.jid(), "encrypted_xml": xml,
             "sender_identity_ed25519": hex(from.identity().ed25519_key().as_bytes()),
@@ -83,7 +88,7 @@ impl PyDevice {
 
     /// Decrypts a message from an olmo device; the body (from the envelope for OMEMO 2), or
     /// `None` for an empty message.
-    pub fn decrypt(&self, peer: &mut Peer, from: &Device, xml: &str) -> Option<String> {
+    pub fn decrypt(&self, peer: &mut Peer, from: &OmemoDevice, xml: &str) -> Option<String> {
         let response = self.try_decrypt(peer, from, xml).unwrap();
         response["plaintext"]
             .as_str()
@@ -91,7 +96,12 @@ impl PyDevice {
     }
 
     /// Sends `body` to an olmo device, which must open it to that body.
-    pub fn send_to_olmo(&self, peer: &mut Peer, olmo: &mut Device, body: &str) -> ReceivedMessage {
+    pub fn send_to_olmo(
+        &self,
+        peer: &mut Peer,
+        olmo: &mut OmemoDevice,
+        body: &str,
+    ) -> ReceivedMessage {
         let xml = self.encrypt(peer, olmo, body);
         let opened = olmo_receive(olmo, &self.jid, &xml);
         assert_eq!(olmo_body(&opened).as_deref(), Some(body));
@@ -99,7 +109,7 @@ impl PyDevice {
     }
 
     /// An olmo device sends `body` to this one, which must open it to that body: the XML sent.
-    pub fn receive_from_olmo(&self, peer: &mut Peer, olmo: &mut Device, body: &str) -> String {
+    pub fn receive_from_olmo(&self, peer: &mut Peer, olmo: &mut OmemoDevice, body: &str) -> String {
         let xml = olmo_send(olmo, self.version, (&self.jid, self.device_id), body);
         assert_eq!(self.decrypt(peer, olmo, &xml).as_deref(), Some(body));
         xml
@@ -122,21 +132,26 @@ pub fn body_of(version: Version, plaintext: &[u8]) -> String {
     }
 }
 
-pub fn olmo_bundle_xml(device: &Device, version: Version) -> String {
+pub fn olmo_bundle_xml(device: &OmemoDevice, version: Version) -> String {
     device.bundle(version).to_element().serialize()
 }
 
 /// olmo reads a bundle the peer published and starts a session with it.
-pub fn olmo_build_session(device: &mut Device, from: &PyDevice, bundle_xml: &str) {
-    let element = stanza::Bundle::parse(bundle_xml).unwrap();
+pub fn olmo_build_session(device: &mut OmemoDevice, from: &PyDevice, bundle_xml: &str) {
+    let element = stanza::BundleElement::parse(bundle_xml).unwrap();
     assert_eq!(element.version, from.version);
-    let bundle = Bundle::from_element(&element).unwrap();
+    let bundle = VerifiedBundle::from_element(&element).unwrap();
     device
         .build_session(&from.jid, from.device_id, &bundle, &mut rand::rng())
         .unwrap();
 }
 
-pub fn olmo_send(device: &mut Device, version: Version, to: (&str, u32), body: &str) -> String {
+pub fn olmo_send(
+    device: &mut OmemoDevice,
+    version: Version,
+    to: (&str, u32),
+    body: &str,
+) -> String {
     let plaintext = plaintext(version, body, device.jid(), to.0);
     device
         .encrypt_message(version, &[to], &plaintext, &mut rand::rng())
@@ -144,15 +159,15 @@ pub fn olmo_send(device: &mut Device, version: Version, to: (&str, u32), body: &
         .serialize()
 }
 
-pub fn olmo_empty(device: &mut Device, version: Version, to: (&str, u32)) -> String {
+pub fn olmo_empty(device: &mut OmemoDevice, version: Version, to: (&str, u32)) -> String {
     device
         .encrypt_empty(version, &[to], &mut rand::rng())
         .unwrap()
         .serialize()
 }
 
-pub fn olmo_receive(device: &mut Device, from_jid: &str, xml: &str) -> ReceivedMessage {
-    let element = Encrypted::parse(xml).unwrap();
+pub fn olmo_receive(device: &mut OmemoDevice, from_jid: &str, xml: &str) -> ReceivedMessage {
+    let element = EncryptedElement::parse(xml).unwrap();
     device
         .decrypt_message(from_jid, &element, &mut rand::rng())
         .unwrap()
@@ -167,6 +182,6 @@ pub fn olmo_body(message: &ReceivedMessage) -> Option<String> {
 
 /// Whether our key in an element carries the key exchange.
 pub fn is_key_exchange(xml: &str) -> bool {
-    let element = Encrypted::parse(xml).unwrap();
+    let element = EncryptedElement::parse(xml).unwrap();
     element.keys.iter().all(|key| key.key_exchange)
 }

@@ -1,10 +1,10 @@
 //! Hostile input: every error is typed and leaves the device exactly as it was.
 
-use olmo::omemo::{Device, DeviceError, EncryptedKey, SessionError, Version};
+use olmo::omemo::{DeviceError, OmemoDevice, SealedKey, SessionError, Version};
 
 use super::{VERSIONS, decrypt, deliver, pair, receive, send};
 
-fn fingerprint(device: &Device, version: Version) -> String {
+fn fingerprint(device: &OmemoDevice, version: Version) -> String {
     // The sessions' Debug output and the pools' ids change whenever state changes.
     let ids: Vec<u32> = device.pre_keys(version).pre_key_ids().collect();
     format!(
@@ -17,10 +17,10 @@ fn fingerprint(device: &Device, version: Version) -> String {
 /// Every bit flip of the key exchange `key` (but in its registration id, which nothing covers) is
 /// refused and leaves `to` unchanged; then `key` itself opens to `material`.
 fn key_exchange_flips_are_refused(
-    to: &mut Device,
-    from: &Device,
+    to: &mut OmemoDevice,
+    from: &OmemoDevice,
     version: Version,
-    key: &EncryptedKey,
+    key: &SealedKey,
     material: &[u8],
     what: &str,
 ) {
@@ -83,7 +83,7 @@ fn every_bit_flip_of_a_message_is_refused_without_change() {
         }
         // Truncations and garbage too.
         for length in 0..message.data.len() {
-            let cut = EncryptedKey {
+            let cut = SealedKey {
                 data: message.data[..length].to_vec(),
                 key_exchange: false,
             };
@@ -148,7 +148,7 @@ fn bad_bundle_signature_and_reused_pre_key() {
         // Two initiators pick the same pre-key: the second exchange finds it used.
         let mut bundle = bob.bundle(version);
         bundle.pre_keys.truncate(1);
-        let mut carol = Device::new("carol@example.org", 3003);
+        let mut carol = OmemoDevice::new("carol@example.org", 3003);
         alice
             .build_session(bob.jid(), bob.device_id(), &bundle, &mut rand::rng())
             .unwrap();
@@ -169,42 +169,45 @@ fn bad_bundle_signature_and_reused_pre_key() {
 
 #[test]
 fn malformed_bundles_are_refused_with_the_field_named() {
-    use olmo::omemo::{Bundle, BundleError};
+    use olmo::omemo::{BundleError, VerifiedBundle};
 
     for version in VERSIONS {
-        let device = Device::new("bob@example.org", 7);
+        let device = OmemoDevice::new("bob@example.org", 7);
         let good = device.bundle(version).to_element();
-        assert_eq!(Bundle::from_element(&good).unwrap(), device.bundle(version));
+        assert_eq!(
+            VerifiedBundle::from_element(&good).unwrap(),
+            device.bundle(version)
+        );
 
         let mut short = good.clone();
         short.signed_pre_key.pop();
         assert_eq!(
-            Bundle::from_element(&short),
+            VerifiedBundle::from_element(&short),
             Err(BundleError::Malformed("signed pre-key"))
         );
         let mut identity = good.clone();
         identity.identity_key.push(0);
         assert_eq!(
-            Bundle::from_element(&identity),
+            VerifiedBundle::from_element(&identity),
             Err(BundleError::Malformed("identity key"))
         );
         let mut signature = good.clone();
         signature.signed_pre_key_signature.truncate(63);
         assert_eq!(
-            Bundle::from_element(&signature),
+            VerifiedBundle::from_element(&signature),
             Err(BundleError::Malformed("signature"))
         );
         let mut forged = good.clone();
         forged.signed_pre_key_signature[10] ^= 1;
         assert_eq!(
-            Bundle::from_element(&forged),
+            VerifiedBundle::from_element(&forged),
             Err(BundleError::BadSignature)
         );
         // A key of another device under this identity's signature.
         let mut swapped = good.clone();
         swapped.signed_pre_key = good.pre_keys[0].1.clone();
         assert_eq!(
-            Bundle::from_element(&swapped),
+            VerifiedBundle::from_element(&swapped),
             Err(BundleError::BadSignature)
         );
         // Non-canonical encoding (bit 255 set).
@@ -212,7 +215,7 @@ fn malformed_bundles_are_refused_with_the_field_named() {
         let last = high.pre_keys[0].1.len() - 1;
         high.pre_keys[0].1[last] |= 0x80;
         assert_eq!(
-            Bundle::from_element(&high),
+            VerifiedBundle::from_element(&high),
             Err(BundleError::Malformed("pre-key"))
         );
 
@@ -221,13 +224,13 @@ fn malformed_bundles_are_refused_with_the_field_named() {
             let mut bare = good.clone();
             bare.pre_keys[0].1.remove(0);
             assert_eq!(
-                Bundle::from_element(&bare),
+                VerifiedBundle::from_element(&bare),
                 Err(BundleError::Malformed("pre-key"))
             );
             let mut typed = good.clone();
             typed.signed_pre_key[0] = 0x06;
             assert_eq!(
-                Bundle::from_element(&typed),
+                VerifiedBundle::from_element(&typed),
                 Err(BundleError::Malformed("signed pre-key"))
             );
         }
@@ -237,7 +240,7 @@ fn malformed_bundles_are_refused_with_the_field_named() {
             Version::Omemo2 => Version::Omemo03,
             Version::Omemo03 => Version::Omemo2,
         };
-        assert!(Bundle::from_element(&other).is_err());
+        assert!(VerifiedBundle::from_element(&other).is_err());
     }
 }
 

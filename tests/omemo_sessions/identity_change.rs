@@ -1,12 +1,12 @@
 //! A key exchange or bundle under another identity key, for a device we know, changes nothing
 //! until the application accepts the new identity; the known session keeps working.
 
-use olmo::omemo::{Device, DeviceError, EncryptedKey, FailureReason, Version};
+use olmo::omemo::{DeviceError, FailureReason, OmemoDevice, SealedKey, Version};
 
 use super::messages::{KEY, snapshot};
 use super::{VERSIONS, deliver, pair, receive, send};
 
-fn fingerprint(device: &Device, version: Version) -> String {
+fn fingerprint(device: &OmemoDevice, version: Version) -> String {
     device
         .identity()
         .identity_key(version)
@@ -15,7 +15,11 @@ fn fingerprint(device: &Device, version: Version) -> String {
 }
 
 /// Mallory, under another identity, sends Bob a key exchange as Alice's device.
-fn impostor_key_exchange(mallory: &mut Device, bob: &Device, version: Version) -> EncryptedKey {
+fn impostor_key_exchange(
+    mallory: &mut OmemoDevice,
+    bob: &OmemoDevice,
+    version: Version,
+) -> SealedKey {
     mallory
         .build_session(
             bob.jid(),
@@ -28,10 +32,10 @@ fn impostor_key_exchange(mallory: &mut Device, bob: &Device, version: Version) -
 }
 
 fn as_alice(
-    bob: &mut Device,
-    alice: &Device,
+    bob: &mut OmemoDevice,
+    alice: &OmemoDevice,
     version: Version,
-    key: &EncryptedKey,
+    key: &SealedKey,
 ) -> Result<Vec<u8>, DeviceError> {
     bob.decrypt_key(
         version,
@@ -49,7 +53,7 @@ fn another_identity_changes_nothing_until_accepted() {
         let (mut alice, mut bob) = pair(version);
         deliver(&mut alice, &mut bob, version, &[1; 32]);
         deliver(&mut bob, &mut alice, version, &[2; 32]);
-        let mut mallory = Device::new(alice.jid(), alice.device_id());
+        let mut mallory = OmemoDevice::new(alice.jid(), alice.device_id());
         let before = snapshot(&bob);
         // More key exchanges than there are previous states: none gets in, none evicts.
         for _ in 0..7 {
@@ -80,7 +84,7 @@ fn an_accepted_identity_replaces_the_device_sessions() {
         let (mut alice, mut bob) = pair(version);
         deliver(&mut alice, &mut bob, version, &[1; 32]);
         let delayed = send(&mut alice, &bob, version, &[2; 32]);
-        let mut mallory = Device::new(alice.jid(), alice.device_id());
+        let mut mallory = OmemoDevice::new(alice.jid(), alice.device_id());
         let kex = impostor_key_exchange(&mut mallory, &bob, version);
         let Err(DeviceError::IdentityChanged { offered, .. }) =
             as_alice(&mut bob, &alice, version, &kex)
@@ -94,7 +98,7 @@ fn an_accepted_identity_replaces_the_device_sessions() {
         bob.accept_identity(version, alice.jid(), alice.device_id(), &offered)
             .unwrap();
         // The choice is stored with the device.
-        let restored = Device::restore(&bob.save(&KEY), &KEY).unwrap();
+        let restored = OmemoDevice::restore(&bob.save(&KEY), &KEY).unwrap();
         assert_eq!(snapshot(&restored), snapshot(&bob));
         let mut bob = restored;
         // Until the new identity's key exchange arrives, the old session still works.
@@ -155,7 +159,7 @@ fn a_bundle_under_another_identity_needs_acceptance_too() {
         let fresh = send(&mut alice, &bob, version, &[7; 32]);
         assert!(receive(&mut bob, &alice, version, &fresh).unwrap().len() == 32);
         // Bob's device id now publishes another identity's bundle.
-        let reinstalled = Device::new(bob.jid(), bob.device_id());
+        let reinstalled = OmemoDevice::new(bob.jid(), bob.device_id());
         let before = snapshot(&alice);
         let error = alice
             .build_session(

@@ -12,23 +12,28 @@ mod messages;
 
 use olmo::megolm::Timestamp;
 use olmo::omemo::session::HEARTBEAT_THRESHOLD;
-use olmo::omemo::{DecryptedKey, Device, DeviceError, EncryptedKey, SessionError, Version};
+use olmo::omemo::{DecryptedKey, DeviceError, OmemoDevice, SealedKey, SessionError, Version};
 use olmo::ratchet::DecryptError;
 
 pub const VERSIONS: [Version; 2] = [Version::Omemo2, Version::Omemo03];
 
-pub fn pair(version: Version) -> (Device, Device) {
+pub fn pair(version: Version) -> (OmemoDevice, OmemoDevice) {
     let mut rng = rand::rng();
     let now = Timestamp::from_millis(1_700_000_000_000);
-    let mut alice = Device::generate("alice@example.org", 1001, now, &mut rng);
-    let bob = Device::generate("bob@example.org", 2002, now, &mut rng);
+    let mut alice = OmemoDevice::generate("alice@example.org", 1001, now, &mut rng);
+    let bob = OmemoDevice::generate("bob@example.org", 2002, now, &mut rng);
     alice
         .build_session("bob@example.org", 2002, &bob.bundle(version), &mut rng)
         .unwrap();
     (alice, bob)
 }
 
-pub fn send(from: &mut Device, to: &Device, version: Version, material: &[u8]) -> EncryptedKey {
+pub fn send(
+    from: &mut OmemoDevice,
+    to: &OmemoDevice,
+    version: Version,
+    material: &[u8],
+) -> SealedKey {
     from.encrypt_key(
         version,
         to.jid(),
@@ -41,31 +46,31 @@ pub fn send(from: &mut Device, to: &Device, version: Version, material: &[u8]) -
 
 /// `to` decrypts a key `from` sent.
 pub fn decrypt(
-    to: &mut Device,
-    from: &Device,
+    to: &mut OmemoDevice,
+    from: &OmemoDevice,
     version: Version,
-    key: &EncryptedKey,
+    key: &SealedKey,
 ) -> Result<DecryptedKey, DeviceError> {
     to.decrypt_key(version, from.jid(), from.device_id(), key, &mut rand::rng())
 }
 
 /// The key material `to` decrypts.
 pub fn receive(
-    to: &mut Device,
-    from: &Device,
+    to: &mut OmemoDevice,
+    from: &OmemoDevice,
     version: Version,
-    key: &EncryptedKey,
+    key: &SealedKey,
 ) -> Result<Vec<u8>, DeviceError> {
     decrypt(to, from, version, key).map(|d| d.decrypted.key_material.to_vec())
 }
 
 /// `from` sends `material` to `to`, which must open it. The key sent.
 pub fn deliver(
-    from: &mut Device,
-    to: &mut Device,
+    from: &mut OmemoDevice,
+    to: &mut OmemoDevice,
     version: Version,
     material: &[u8],
-) -> EncryptedKey {
+) -> SealedKey {
     let key = send(from, to, version, material);
     assert_eq!(receive(to, from, version, &key).unwrap(), material);
     key

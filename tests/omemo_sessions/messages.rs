@@ -1,8 +1,8 @@
 //! Whole `<encrypted>` elements: a stripped payload is not an empty message, every key addressed
 //! to us is tried (a bounded number), and a bad MAC is told without unwrapping errors.
 
-use olmo::omemo::stanza::Encrypted;
-use olmo::omemo::{Device, FailureReason, MAX_KEY_ATTEMPTS, MessageError, Version};
+use olmo::omemo::stanza::EncryptedElement;
+use olmo::omemo::{FailureReason, MAX_KEY_ATTEMPTS, MessageError, OmemoDevice, Version};
 
 use super::common::rng::TestRng;
 use super::{VERSIONS, pair};
@@ -11,11 +11,16 @@ use olmo::persist::StorageKey;
 pub const KEY: StorageKey = StorageKey::from_bytes([7; 32]);
 
 /// The device as stored under a fixed nonce: equal snapshots mean equal state.
-pub fn snapshot(device: &Device) -> Vec<u8> {
+pub fn snapshot(device: &OmemoDevice) -> Vec<u8> {
     device.save_with_rng(&KEY, &mut TestRng::new(0))
 }
 
-fn message(from: &mut Device, to: &Device, version: Version, text: &[u8]) -> Encrypted {
+fn message(
+    from: &mut OmemoDevice,
+    to: &OmemoDevice,
+    version: Version,
+    text: &[u8],
+) -> EncryptedElement {
     from.encrypt_message(
         version,
         &[(to.jid(), to.device_id())],
@@ -25,14 +30,18 @@ fn message(from: &mut Device, to: &Device, version: Version, text: &[u8]) -> Enc
     .unwrap()
 }
 
-fn open(to: &mut Device, from: &Device, element: &Encrypted) -> Result<Vec<u8>, MessageError> {
+fn open(
+    to: &mut OmemoDevice,
+    from: &OmemoDevice,
+    element: &EncryptedElement,
+) -> Result<Vec<u8>, MessageError> {
     to.decrypt_message(from.jid(), element, &mut rand::rng())
         .map(|m| m.plaintext.map(|p| p.to_vec()).unwrap_or_default())
 }
 
 /// Alice and Bob after a first message and Bob's empty reply: Alice no longer sends the key
 /// exchange.
-fn confirmed(version: Version) -> (Device, Device) {
+fn confirmed(version: Version) -> (OmemoDevice, OmemoDevice) {
     let (mut alice, mut bob) = pair(version);
     let first = message(&mut alice, &bob, version, b"hello");
     assert_eq!(open(&mut bob, &alice, &first).unwrap(), b"hello");
@@ -101,7 +110,7 @@ fn empty_messages_still_open_as_empty() {
 }
 
 /// The key element with its last byte flipped: the MAC no longer verifies.
-fn garbled(element: &Encrypted) -> olmo::omemo::stanza::EncryptedKey {
+fn garbled(element: &EncryptedElement) -> olmo::omemo::stanza::KeyElement {
     let mut key = element.keys[0].clone();
     *key.data.last_mut().unwrap() ^= 1;
     key

@@ -1,7 +1,7 @@
 //! `<bundle>` in both namespaces: examples wrapped in pubsub replies, exact output, round trips.
 
 use olmo::omemo::Version;
-use olmo::omemo::stanza::{Bundle, StanzaError};
+use olmo::omemo::stanza::{BundleElement, StanzaError};
 
 use crate::{B4, B32, B33, B64, b64, seq};
 
@@ -50,7 +50,7 @@ fn omemo03_item() -> String {
 
 #[test]
 fn omemo2_example_in_iq_result() {
-    let b = Bundle::parse(&omemo2_iq_result()).unwrap();
+    let b = BundleElement::parse(&omemo2_iq_result()).unwrap();
     assert_eq!(b.version, Version::Omemo2);
     assert_eq!(b.signed_pre_key_id, 0);
     assert_eq!(b.signed_pre_key, seq(32));
@@ -64,7 +64,7 @@ fn omemo2_example_in_iq_result() {
 
 #[test]
 fn omemo03_example_in_item() {
-    let b = Bundle::parse(&omemo03_item()).unwrap();
+    let b = BundleElement::parse(&omemo03_item()).unwrap();
     assert_eq!(b.version, Version::Omemo03);
     assert_eq!(b.signed_pre_key_id, 1);
     assert_eq!(b.signed_pre_key, b64(B33));
@@ -75,7 +75,7 @@ fn omemo03_example_in_item() {
 
 #[test]
 fn wrappers_items_publish_and_event() {
-    let bare = Bundle::parse(&omemo03_item()).unwrap().serialize();
+    let bare = BundleElement::parse(&omemo03_item()).unwrap().serialize();
     let forms = [
         format!(
             "<items node='eu.siacs.conversations.axolotl.bundles:1'><item>{bare}</item></items>"
@@ -93,21 +93,21 @@ fn wrappers_items_publish_and_event() {
     ];
     for form in &forms {
         assert_eq!(
-            Bundle::parse(form).unwrap(),
-            Bundle::parse(&bare).unwrap(),
+            BundleElement::parse(form).unwrap(),
+            BundleElement::parse(&bare).unwrap(),
             "{form}"
         );
     }
     let elsewhere = format!("<item><other>{bare}</other></item>");
     assert_eq!(
-        Bundle::parse(&elsewhere),
+        BundleElement::parse(&elsewhere),
         Err(StanzaError::MissingElement("bundle"))
     );
 }
 
 #[test]
 fn exact_output_both_versions() {
-    let b = Bundle {
+    let b = BundleElement {
         version: Version::Omemo2,
         signed_pre_key_id: 3,
         signed_pre_key: vec![1, 2, 3, 4],
@@ -120,9 +120,9 @@ fn exact_output_both_versions() {
         "<bundle xmlns='urn:xmpp:omemo:2'><spk id='3'>AQIDBA==</spk><spks>AQIDBA==</spks>\
          <ik>AQIDBA==</ik><prekeys><pk id='9'>AQIDBA==</pk><pk id='0'/></prekeys></bundle>"
     );
-    assert_eq!(Bundle::parse(&b.serialize()).unwrap(), b);
+    assert_eq!(BundleElement::parse(&b.serialize()).unwrap(), b);
 
-    let old = Bundle {
+    let old = BundleElement {
         version: Version::Omemo03,
         pre_keys: vec![],
         ..b
@@ -133,14 +133,14 @@ fn exact_output_both_versions() {
          AQIDBA==</signedPreKeyPublic><signedPreKeySignature>AQIDBA==</signedPreKeySignature>\
          <identityKey>AQIDBA==</identityKey><prekeys/></bundle>"
     );
-    assert_eq!(Bundle::parse(&old.serialize()).unwrap(), old);
+    assert_eq!(BundleElement::parse(&old.serialize()).unwrap(), old);
 }
 
 #[test]
 fn examples_round_trip() {
     for xml in [omemo2_iq_result(), omemo03_item()] {
-        let b = Bundle::parse(&xml).unwrap();
-        assert_eq!(Bundle::parse(&b.serialize()).unwrap(), b);
+        let b = BundleElement::parse(&xml).unwrap();
+        assert_eq!(BundleElement::parse(&b.serialize()).unwrap(), b);
     }
 }
 
@@ -152,7 +152,7 @@ fn names_of_the_other_version_do_not_count() {
          <ik>{B32}</ik><prekeys/></bundle>"
     );
     assert_eq!(
-        Bundle::parse(&xml),
+        BundleElement::parse(&xml),
         Err(StanzaError::MissingElement("signedPreKeyPublic"))
     );
 }

@@ -1,7 +1,7 @@
 //! Device lists: `<devices>` (OMEMO 2, with labels) and `<list>` (OMEMO 0.3).
 
 use olmo::omemo::Version;
-use olmo::omemo::stanza::{Device, DeviceList, StanzaError};
+use olmo::omemo::stanza::{DeviceListElement, ListedDevice, StanzaError};
 
 use crate::{B64, seq};
 
@@ -35,22 +35,22 @@ const OMEMO03_ITEMS: &str = "<items node='eu.siacs.conversations.axolotl.devicel
 
 #[test]
 fn omemo2_example_in_pep_notification() {
-    let list = DeviceList::parse(&omemo2_notification()).unwrap();
+    let list = DeviceListElement::parse(&omemo2_notification()).unwrap();
     assert_eq!(list.version, Version::Omemo2);
     assert_eq!(
         list.devices,
         vec![
-            Device {
+            ListedDevice {
                 id: 12345,
                 label: Some("Gajim on Ubuntu & friends".into()),
                 label_signature: Some(seq(64)),
             },
-            Device {
+            ListedDevice {
                 id: 4223,
                 label: Some("Conversations".into()),
                 label_signature: None
             },
-            Device {
+            ListedDevice {
                 id: 31415,
                 label: None,
                 label_signature: None
@@ -63,7 +63,7 @@ fn omemo2_example_in_pep_notification() {
 
 #[test]
 fn omemo03_example_in_items() {
-    let list = DeviceList::parse(OMEMO03_ITEMS).unwrap();
+    let list = DeviceListElement::parse(OMEMO03_ITEMS).unwrap();
     assert_eq!(list.version, Version::Omemo03);
     let ids: Vec<u32> = list.devices.iter().map(|d| d.id).collect();
     assert_eq!(ids, [12345, 4223]);
@@ -78,36 +78,36 @@ fn omemo03_example_in_items() {
 fn element_name_and_namespace_go_together() {
     // <list> is the OMEMO 0.3 name; in the OMEMO 2 namespace it is nothing.
     assert_eq!(
-        DeviceList::parse("<list xmlns='urn:xmpp:omemo:2'><device id='1'/></list>"),
+        DeviceListElement::parse("<list xmlns='urn:xmpp:omemo:2'><device id='1'/></list>"),
         Err(StanzaError::WrongNamespace {
             element: "list",
             found: Some("urn:xmpp:omemo:2".into())
         })
     );
     assert_eq!(
-        DeviceList::parse("<devices xmlns='eu.siacs.conversations.axolotl'/>"),
+        DeviceListElement::parse("<devices xmlns='eu.siacs.conversations.axolotl'/>"),
         Err(StanzaError::WrongNamespace {
             element: "devices",
             found: Some("eu.siacs.conversations.axolotl".into())
         })
     );
     assert_eq!(
-        DeviceList::parse("<item/>"),
+        DeviceListElement::parse("<item/>"),
         Err(StanzaError::MissingElement("devices"))
     );
 }
 
 #[test]
 fn exact_output_and_round_trip() {
-    let list = DeviceList {
+    let list = DeviceListElement {
         version: Version::Omemo2,
         devices: vec![
-            Device {
+            ListedDevice {
                 id: 1,
                 label: Some("Dino's \"laptop\"\n<2>".into()),
                 label_signature: Some(vec![1, 2, 3, 4]),
             },
-            Device {
+            ListedDevice {
                 id: 2147483647,
                 label: None,
                 label_signature: None,
@@ -119,11 +119,11 @@ fn exact_output_and_round_trip() {
         "<devices xmlns='urn:xmpp:omemo:2'><device id='1' label='Dino&apos;s &quot;laptop&quot;\
          &#xA;&lt;2&gt;' labelsig='AQIDBA=='/><device id='2147483647'/></devices>"
     );
-    assert_eq!(DeviceList::parse(&list.serialize()).unwrap(), list);
+    assert_eq!(DeviceListElement::parse(&list.serialize()).unwrap(), list);
 
-    let old = DeviceList {
+    let old = DeviceListElement {
         version: Version::Omemo03,
-        devices: vec![Device {
+        devices: vec![ListedDevice {
             id: 7,
             label: None,
             label_signature: None,
@@ -133,21 +133,21 @@ fn exact_output_and_round_trip() {
         old.serialize(),
         "<list xmlns='eu.siacs.conversations.axolotl'><device id='7'/></list>"
     );
-    assert_eq!(DeviceList::parse(&old.serialize()).unwrap(), old);
+    assert_eq!(DeviceListElement::parse(&old.serialize()).unwrap(), old);
 
-    let empty = DeviceList {
+    let empty = DeviceListElement {
         version: Version::Omemo2,
         devices: vec![],
     };
     assert_eq!(empty.serialize(), "<devices xmlns='urn:xmpp:omemo:2'/>");
-    assert_eq!(DeviceList::parse(&empty.serialize()).unwrap(), empty);
+    assert_eq!(DeviceListElement::parse(&empty.serialize()).unwrap(), empty);
 }
 
 #[test]
 fn omemo03_output_drops_labels() {
-    let old = DeviceList {
+    let old = DeviceListElement {
         version: Version::Omemo03,
-        devices: vec![Device {
+        devices: vec![ListedDevice {
             id: 7,
             label: Some("x".into()),
             label_signature: Some(vec![1]),
@@ -162,7 +162,7 @@ fn omemo03_output_drops_labels() {
 #[test]
 fn examples_round_trip() {
     for xml in [omemo2_notification(), OMEMO03_ITEMS.to_owned()] {
-        let list = DeviceList::parse(&xml).unwrap();
-        assert_eq!(DeviceList::parse(&list.serialize()).unwrap(), list);
+        let list = DeviceListElement::parse(&xml).unwrap();
+        assert_eq!(DeviceListElement::parse(&list.serialize()).unwrap(), list);
     }
 }

@@ -2,7 +2,7 @@
 //! exact output, round trips.
 
 use olmo::omemo::Version;
-use olmo::omemo::stanza::{Encrypted, EncryptedKey, StanzaError};
+use olmo::omemo::stanza::{EncryptedElement, KeyElement, StanzaError};
 
 use crate::{B4, B12, B32, b64, seq};
 
@@ -57,7 +57,7 @@ fn omemo03_message() -> String {
 
 #[test]
 fn omemo2_example_in_message() {
-    let e = Encrypted::parse(&omemo2_message()).unwrap();
+    let e = EncryptedElement::parse(&omemo2_message()).unwrap();
     assert_eq!(e.version, Version::Omemo2);
     assert_eq!(e.sender_device, 27183);
     assert_eq!(e.iv, None);
@@ -87,7 +87,7 @@ fn omemo2_example_in_message() {
 
 #[test]
 fn omemo03_example_in_message() {
-    let e = Encrypted::parse(&omemo03_message()).unwrap();
+    let e = EncryptedElement::parse(&omemo03_message()).unwrap();
     assert_eq!(e.version, Version::Omemo03);
     assert_eq!(e.sender_device, 27183);
     assert_eq!(e.iv, Some(seq(12)));
@@ -109,7 +109,7 @@ fn element_alone_and_without_payload() {
         "<encrypted xmlns='urn:xmpp:omemo:2'><header sid='1'><keys jid='a@b'>\
          <key rid='2'>{B4}</key></keys></header></encrypted>"
     );
-    let e = Encrypted::parse(&xml).unwrap();
+    let e = EncryptedElement::parse(&xml).unwrap();
     assert_eq!(e.payload, None);
     assert_eq!(e.keys.len(), 1);
     // An empty message in 0.3: header and IV, no payload.
@@ -117,7 +117,7 @@ fn element_alone_and_without_payload() {
         "<encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'><key rid='2' \
          prekey='true'>{B4}</key><iv>{B12}</iv></header></encrypted>"
     );
-    let e = Encrypted::parse(&xml).unwrap();
+    let e = EncryptedElement::parse(&xml).unwrap();
     assert_eq!((e.payload, e.iv), (None, Some(seq(12))));
 }
 
@@ -127,7 +127,7 @@ fn prefixed_and_inherited_namespaces() {
         "<encrypted xmlns='urn:xmpp:omemo:2'><header sid='7'><keys jid='a@b'><key rid='8' \
          kex='true'>{B4}</key></keys></header><payload>{B4}</payload></encrypted>"
     );
-    let expected = Encrypted::parse(&plain).unwrap();
+    let expected = EncryptedElement::parse(&plain).unwrap();
     let forms = [
         // Every element prefixed.
         format!(
@@ -156,7 +156,7 @@ fn prefixed_and_inherited_namespaces() {
         ),
     ];
     for form in &forms {
-        assert_eq!(Encrypted::parse(form).unwrap(), expected, "{form}");
+        assert_eq!(EncryptedElement::parse(form).unwrap(), expected, "{form}");
     }
 }
 
@@ -165,7 +165,7 @@ fn a_prefixed_attribute_is_not_the_attribute() {
     // `o:sid` is in the OMEMO namespace; the XEP's `sid` is unprefixed (no namespace).
     let xml = "<o:encrypted xmlns:o='urn:xmpp:omemo:2'><o:header o:sid='7'/></o:encrypted>";
     assert_eq!(
-        Encrypted::parse(xml),
+        EncryptedElement::parse(xml),
         Err(StanzaError::MissingAttribute {
             element: "header",
             attribute: "sid"
@@ -180,17 +180,17 @@ fn foreign_children_are_ignored_but_foreign_wrappers_are_not_entered() {
          <keys jid='a@b'><key rid='2'>{B4}</key><key xmlns='urn:example' rid='3'>{B4}</key>\
          </keys></header><unknown/></encrypted>"
     );
-    assert_eq!(Encrypted::parse(&xml).unwrap().keys.len(), 1);
+    assert_eq!(EncryptedElement::parse(&xml).unwrap().keys.len(), 1);
 
     // A carbon copy or forwarded message is the caller's to unwrap and vet.
     let carbon = format!(
         "<message xmlns='jabber:client'><sent xmlns='urn:xmpp:carbons:2'>\
          <forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'>{}</message>\
          </forwarded></sent></message>",
-        Encrypted::parse(&xml).unwrap().serialize()
+        EncryptedElement::parse(&xml).unwrap().serialize()
     );
     assert_eq!(
-        Encrypted::parse(&carbon),
+        EncryptedElement::parse(&carbon),
         Err(StanzaError::MissingElement("encrypted"))
     );
 }
@@ -204,20 +204,20 @@ fn both_versions_in_one_message() {
          <encrypted xmlns='urn:xmpp:omemo:2'><header sid='2'/></encrypted></message>"
     );
     assert_eq!(
-        Encrypted::parse(&xml).unwrap().version,
+        EncryptedElement::parse(&xml).unwrap().version,
         Version::Omemo03,
         "first wins"
     );
-    let two = Encrypted::parse_version(&xml, Version::Omemo2).unwrap();
+    let two = EncryptedElement::parse_version(&xml, Version::Omemo2).unwrap();
     assert_eq!((two.version, two.sender_device), (Version::Omemo2, 2));
-    let old = Encrypted::parse_version(&xml, Version::Omemo03).unwrap();
+    let old = EncryptedElement::parse_version(&xml, Version::Omemo03).unwrap();
     assert_eq!((old.version, old.sender_device), (Version::Omemo03, 3));
     let only_old = format!(
         "<encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='3'><iv>{B12}</iv>\
          </header></encrypted>"
     );
     assert_eq!(
-        Encrypted::parse_version(&only_old, Version::Omemo2),
+        EncryptedElement::parse_version(&only_old, Version::Omemo2),
         Err(StanzaError::WrongNamespace {
             element: "encrypted",
             found: Some("eu.siacs.conversations.axolotl".into())
@@ -225,8 +225,8 @@ fn both_versions_in_one_message() {
     );
 }
 
-fn key(jid: Option<&str>, device_id: u32, key_exchange: bool, data: &[u8]) -> EncryptedKey {
-    EncryptedKey {
+fn key(jid: Option<&str>, device_id: u32, key_exchange: bool, data: &[u8]) -> KeyElement {
+    KeyElement {
         jid: jid.map(str::to_owned),
         device_id,
         key_exchange,
@@ -236,7 +236,7 @@ fn key(jid: Option<&str>, device_id: u32, key_exchange: bool, data: &[u8]) -> En
 
 #[test]
 fn omemo2_output_groups_keys_by_jid_in_first_seen_order() {
-    let e = Encrypted {
+    let e = EncryptedElement {
         version: Version::Omemo2,
         sender_device: 27183,
         keys: vec![
@@ -255,7 +255,7 @@ fn omemo2_output_groups_keys_by_jid_in_first_seen_order() {
          <payload>AQIDBA==</payload></encrypted>",
         "the IV is not part of OMEMO 2"
     );
-    let back = Encrypted::parse(&e.serialize()).unwrap();
+    let back = EncryptedElement::parse(&e.serialize()).unwrap();
     assert_eq!(back.keys[0], e.keys[0]);
     assert_eq!(back.keys[1], e.keys[2], "grouping reorders keys by JID");
     assert_eq!(back.keys[2], e.keys[1]);
@@ -263,7 +263,7 @@ fn omemo2_output_groups_keys_by_jid_in_first_seen_order() {
 
 #[test]
 fn omemo03_exact_output_and_round_trip() {
-    let e = Encrypted {
+    let e = EncryptedElement {
         version: Version::Omemo03,
         sender_device: 1,
         keys: vec![key(None, 2, true, &[1, 2, 3, 4]), key(None, 3, false, &[5])],
@@ -278,13 +278,13 @@ fn omemo03_exact_output_and_round_trip() {
              </header></encrypted>"
         )
     );
-    assert_eq!(Encrypted::parse(&e.serialize()).unwrap(), e);
+    assert_eq!(EncryptedElement::parse(&e.serialize()).unwrap(), e);
 }
 
 #[test]
 fn jids_are_escaped_on_output() {
     let jid = "o'brien&\"co\"<x>@example.org";
-    let e = Encrypted {
+    let e = EncryptedElement {
         version: Version::Omemo2,
         sender_device: 5,
         keys: vec![key(Some(jid), 6, false, &[0])],
@@ -296,12 +296,12 @@ fn jids_are_escaped_on_output() {
         xml.contains("jid='o&apos;brien&amp;&quot;co&quot;&lt;x&gt;@example.org'"),
         "{xml}"
     );
-    assert_eq!(Encrypted::parse(&xml).unwrap(), e);
+    assert_eq!(EncryptedElement::parse(&xml).unwrap(), e);
 }
 
 #[test]
 fn keys_for_matches_jid_and_device() {
-    let e = Encrypted {
+    let e = EncryptedElement {
         version: Version::Omemo2,
         sender_device: 1,
         keys: vec![
@@ -325,7 +325,7 @@ fn keys_for_matches_jid_and_device() {
         "OMEMO 2 keys all have a JID"
     );
 
-    let old = Encrypted::parse(&omemo03_message()).unwrap();
+    let old = EncryptedElement::parse(&omemo03_message()).unwrap();
     assert_eq!(old.keys_for(None, 1337).count(), 1);
     assert_eq!(old.keys_for(Some("juliet@capulet.lit"), 1337).count(), 0);
 }
@@ -333,7 +333,7 @@ fn keys_for_matches_jid_and_device() {
 #[test]
 fn omemo2_key_without_jid_does_not_round_trip() {
     // Documented: the type allows it, the wire format does not.
-    let e = Encrypted {
+    let e = EncryptedElement {
         version: Version::Omemo2,
         sender_device: 1,
         keys: vec![key(None, 2, false, &[1])],
@@ -341,7 +341,7 @@ fn omemo2_key_without_jid_does_not_round_trip() {
         payload: None,
     };
     assert_eq!(
-        Encrypted::parse(&e.serialize()),
+        EncryptedElement::parse(&e.serialize()),
         Err(StanzaError::MissingAttribute {
             element: "keys",
             attribute: "jid"
@@ -352,8 +352,8 @@ fn omemo2_key_without_jid_does_not_round_trip() {
 #[test]
 fn examples_round_trip() {
     for xml in [omemo2_message(), omemo03_message()] {
-        let e = Encrypted::parse(&xml).unwrap();
-        let again = Encrypted::parse(&e.serialize()).unwrap();
+        let e = EncryptedElement::parse(&xml).unwrap();
+        let again = EncryptedElement::parse(&e.serialize()).unwrap();
         assert_eq!(again, e);
         assert_eq!(again.serialize(), e.serialize());
     }
@@ -364,5 +364,5 @@ fn cdata_comments_and_character_references_in_text() {
     let xml = "<encrypted xmlns='urn:xmpp:omemo:2'><header sid='1'><keys jid='a@b'>\
                <key rid='2'><![CDATA[AQID]]><!-- split -->&#66;&#x41;==</key></keys></header>\
                </encrypted>";
-    assert_eq!(Encrypted::parse(xml).unwrap().keys[0].data, b64(B4));
+    assert_eq!(EncryptedElement::parse(xml).unwrap().keys[0].data, b64(B4));
 }

@@ -1,7 +1,7 @@
 //! Every error variant, and every limit.
 
 use olmo::omemo::stanza::{
-    Bundle, DeviceList, Encrypted, Envelope, Limit, MAX_DEVICE_ID, StanzaError,
+    BundleElement, DeviceListElement, EncryptedElement, Envelope, Limit, MAX_DEVICE_ID, StanzaError,
 };
 
 use crate::{B4, B12, B32};
@@ -44,9 +44,9 @@ fn malformed_xml() {
         "<a b=1/>",
         "<a>\u{1}</a>",
     ] {
-        malformed(Encrypted::parse(xml));
-        malformed(Bundle::parse(xml));
-        malformed(DeviceList::parse(xml));
+        malformed(EncryptedElement::parse(xml));
+        malformed(BundleElement::parse(xml));
+        malformed(DeviceListElement::parse(xml));
         malformed(Envelope::parse(xml));
     }
 }
@@ -61,7 +61,7 @@ fn dtds_and_entity_expansion_are_refused() {
     let external = "<!DOCTYPE e [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>\
                     <envelope xmlns='urn:xmpp:sce:1'><content>&x;</content></envelope>";
     malformed(Envelope::parse(external));
-    malformed(DeviceList::parse(
+    malformed(DeviceListElement::parse(
         "<!DOCTYPE list><list xmlns='eu.siacs.conversations.axolotl'/>",
     ));
 }
@@ -69,21 +69,23 @@ fn dtds_and_entity_expansion_are_refused() {
 #[test]
 fn wrong_or_missing_namespace() {
     assert_eq!(
-        Encrypted::parse("<encrypted xmlns='urn:xmpp:omemo:1'><header sid='1'/></encrypted>"),
+        EncryptedElement::parse(
+            "<encrypted xmlns='urn:xmpp:omemo:1'><header sid='1'/></encrypted>"
+        ),
         Err(StanzaError::WrongNamespace {
             element: "encrypted",
             found: Some("urn:xmpp:omemo:1".into())
         })
     );
     assert_eq!(
-        Encrypted::parse("<encrypted><header sid='1'/></encrypted>"),
+        EncryptedElement::parse("<encrypted><header sid='1'/></encrypted>"),
         Err(StanzaError::WrongNamespace {
             element: "encrypted",
             found: None
         })
     );
     assert_eq!(
-        Bundle::parse("<item><bundle xmlns='urn:example'/></item>"),
+        BundleElement::parse("<item><bundle xmlns='urn:example'/></item>"),
         Err(StanzaError::WrongNamespace {
             element: "bundle",
             found: Some("urn:example".into())
@@ -98,7 +100,7 @@ fn wrong_or_missing_namespace() {
     );
     // A child in another namespace is simply not that child.
     assert_eq!(
-        Encrypted::parse(&format!(
+        EncryptedElement::parse(&format!(
             "<encrypted xmlns='{O2}'><header xmlns='urn:x' sid='1'/></encrypted>"
         )),
         Err(StanzaError::MissingElement("header"))
@@ -108,37 +110,37 @@ fn wrong_or_missing_namespace() {
 #[test]
 fn missing_elements() {
     let cases: Vec<(Result<(), StanzaError>, &str)> = vec![
-        (Encrypted::parse("<message/>").map(drop), "encrypted"),
-        (Encrypted::parse(&format!("<encrypted xmlns='{O2}'/>")).map(drop), "header"),
+        (EncryptedElement::parse("<message/>").map(drop), "encrypted"),
+        (EncryptedElement::parse(&format!("<encrypted xmlns='{O2}'/>")).map(drop), "header"),
         (
-            Encrypted::parse(&format!("<encrypted xmlns='{O3}'><header sid='1'/></encrypted>"))
+            EncryptedElement::parse(&format!("<encrypted xmlns='{O3}'><header sid='1'/></encrypted>"))
                 .map(drop),
             "iv",
         ),
-        (Bundle::parse("<items><item/></items>").map(drop), "bundle"),
-        (Bundle::parse(&format!("<bundle xmlns='{O2}'/>")).map(drop), "spk"),
+        (BundleElement::parse("<items><item/></items>").map(drop), "bundle"),
+        (BundleElement::parse(&format!("<bundle xmlns='{O2}'/>")).map(drop), "spk"),
         (
-            Bundle::parse(&format!(
+            BundleElement::parse(&format!(
                 "<bundle xmlns='{O2}'><spk id='1'>{B32}</spk><ik>{B32}</ik><prekeys/></bundle>"
             ))
             .map(drop),
             "spks",
         ),
         (
-            Bundle::parse(&format!(
+            BundleElement::parse(&format!(
                 "<bundle xmlns='{O2}'><spk id='1'>{B32}</spk><spks>{B32}</spks><prekeys/></bundle>"
             ))
             .map(drop),
             "ik",
         ),
         (
-            Bundle::parse(&format!(
+            BundleElement::parse(&format!(
                 "<bundle xmlns='{O2}'><spk id='1'>{B32}</spk><spks>{B32}</spks><ik>{B32}</ik></bundle>"
             ))
             .map(drop),
             "prekeys",
         ),
-        (DeviceList::parse("<iq/>").map(drop), "devices"),
+        (DeviceListElement::parse("<iq/>").map(drop), "devices"),
         (Envelope::parse("<envelope xmlns='urn:xmpp:sce:1'/>").map(drop), "content"),
     ];
     for (result, element) in cases {
@@ -150,27 +152,29 @@ fn missing_elements() {
 fn missing_attributes() {
     let missing = |element, attribute| Err(StanzaError::MissingAttribute { element, attribute });
     assert_eq!(
-        Encrypted::parse(&format!("<encrypted xmlns='{O2}'><header/></encrypted>")).map(drop),
+        EncryptedElement::parse(&format!("<encrypted xmlns='{O2}'><header/></encrypted>"))
+            .map(drop),
         missing("header", "sid")
     );
     assert_eq!(
-        Encrypted::parse(&enc2(&format!("<keys><key rid='1'>{B4}</key></keys>"))).map(drop),
+        EncryptedElement::parse(&enc2(&format!("<keys><key rid='1'>{B4}</key></keys>"))).map(drop),
         missing("keys", "jid")
     );
     assert_eq!(
-        Encrypted::parse(&enc2(&format!("<keys jid='a@b'><key>{B4}</key></keys>"))).map(drop),
+        EncryptedElement::parse(&enc2(&format!("<keys jid='a@b'><key>{B4}</key></keys>")))
+            .map(drop),
         missing("key", "rid")
     );
     assert_eq!(
-        Bundle::parse(&bundle2("", "")).map(drop),
+        BundleElement::parse(&bundle2("", "")).map(drop),
         missing("spk", "id")
     );
     assert_eq!(
-        Bundle::parse(&bundle2("id='1'", &format!("<pk>{B32}</pk>"))).map(drop),
+        BundleElement::parse(&bundle2("id='1'", &format!("<pk>{B32}</pk>"))).map(drop),
         missing("pk", "id")
     );
     assert_eq!(
-        Bundle::parse(&format!(
+        BundleElement::parse(&format!(
             "<bundle xmlns='{O3}'><signedPreKeyPublic>{B32}</signedPreKeyPublic>\
              <signedPreKeySignature/><identityKey/><prekeys/></bundle>"
         ))
@@ -178,7 +182,7 @@ fn missing_attributes() {
         missing("signedPreKeyPublic", "signedPreKeyId")
     );
     assert_eq!(
-        DeviceList::parse(&format!("<devices xmlns='{O2}'><device/></devices>")).map(drop),
+        DeviceListElement::parse(&format!("<devices xmlns='{O2}'><device/></devices>")).map(drop),
         missing("device", "id")
     );
     for (affix, attribute) in [("time", "stamp"), ("to", "jid"), ("from", "jid")] {
@@ -205,7 +209,7 @@ fn bad_integers_and_device_ids() {
     ] {
         let xml = format!("<encrypted xmlns='{O2}'><header sid='{sid}'/></encrypted>");
         assert_eq!(
-            Encrypted::parse(&xml),
+            EncryptedElement::parse(&xml),
             Err(StanzaError::BadInteger {
                 element: "header",
                 attribute: "sid"
@@ -215,11 +219,11 @@ fn bad_integers_and_device_ids() {
     }
     for sid in ["1", "0001", " 42 ", "2147483647"] {
         let xml = format!("<encrypted xmlns='{O2}'><header sid='{sid}'/></encrypted>");
-        assert!(Encrypted::parse(&xml).is_ok(), "sid={sid:?}");
+        assert!(EncryptedElement::parse(&xml).is_ok(), "sid={sid:?}");
     }
     assert_eq!(MAX_DEVICE_ID, 2_147_483_647);
     assert_eq!(
-        Encrypted::parse(&enc2(&format!(
+        EncryptedElement::parse(&enc2(&format!(
             "<keys jid='a@b'><key rid='0'>{B4}</key></keys>"
         ))),
         Err(StanzaError::BadInteger {
@@ -228,7 +232,7 @@ fn bad_integers_and_device_ids() {
         })
     );
     assert_eq!(
-        DeviceList::parse(&format!("<list xmlns='{O3}'><device id='x'/></list>")),
+        DeviceListElement::parse(&format!("<list xmlns='{O3}'><device id='x'/></list>")),
         Err(StanzaError::BadInteger {
             element: "device",
             attribute: "id"
@@ -236,21 +240,21 @@ fn bad_integers_and_device_ids() {
     );
     // Key ids are plain u32: 0 and 2^32-1 are fine, 2^32 is not.
     assert!(
-        Bundle::parse(&bundle2(
+        BundleElement::parse(&bundle2(
             "id='0'",
             &format!("<pk id='4294967295'>{B4}</pk>")
         ))
         .is_ok()
     );
     assert_eq!(
-        Bundle::parse(&bundle2("id='4294967296'", "")),
+        BundleElement::parse(&bundle2("id='4294967296'", "")),
         Err(StanzaError::BadInteger {
             element: "spk",
             attribute: "id"
         })
     );
     assert_eq!(
-        Bundle::parse(&bundle2("id='1'", &format!("<pk id='-1'>{B4}</pk>"))),
+        BundleElement::parse(&bundle2("id='1'", &format!("<pk id='-1'>{B4}</pk>"))),
         Err(StanzaError::BadInteger {
             element: "pk",
             attribute: "id"
@@ -262,7 +266,7 @@ fn bad_integers_and_device_ids() {
 fn bad_booleans() {
     for flag in ["yes", "TRUE", "True", "", "2", "on"] {
         assert_eq!(
-            Encrypted::parse(&enc2(&format!(
+            EncryptedElement::parse(&enc2(&format!(
                 "<keys jid='a@b'><key rid='1' kex='{flag}'>{B4}</key></keys>"
             ))),
             Err(StanzaError::BadBoolean {
@@ -277,7 +281,7 @@ fn bad_booleans() {
          </header></encrypted>"
     );
     assert_eq!(
-        Encrypted::parse(&xml),
+        EncryptedElement::parse(&xml),
         Err(StanzaError::BadBoolean {
             element: "key",
             attribute: "prekey"
@@ -297,7 +301,7 @@ fn bad_base64() {
         "AR==",
     ] {
         assert_eq!(
-            Encrypted::parse(&enc2(&format!(
+            EncryptedElement::parse(&enc2(&format!(
                 "<keys jid='a@b'><key rid='1'>{text}</key></keys>"
             ))),
             Err(StanzaError::BadBase64 { element: "key" }),
@@ -305,33 +309,33 @@ fn bad_base64() {
         );
     }
     assert_eq!(
-        Encrypted::parse(&format!(
+        EncryptedElement::parse(&format!(
             "<encrypted xmlns='{O2}'><header sid='1'/><payload>AQ-_</payload></encrypted>"
         )),
         Err(StanzaError::BadBase64 { element: "payload" }),
         "URL-safe alphabet is not standard base64"
     );
     assert_eq!(
-        Encrypted::parse(&format!(
+        EncryptedElement::parse(&format!(
             "<encrypted xmlns='{O3}'><header sid='1'><iv>*</iv></header></encrypted>"
         )),
         Err(StanzaError::BadBase64 { element: "iv" })
     );
     assert_eq!(
-        Bundle::parse(&format!(
+        BundleElement::parse(&format!(
             "<bundle xmlns='{O2}'><spk id='1'>{B32}</spk><spks>{B32}</spks><ik>%</ik><prekeys/></bundle>"
         )),
         Err(StanzaError::BadBase64 { element: "ik" })
     );
     assert_eq!(
-        DeviceList::parse(&format!(
+        DeviceListElement::parse(&format!(
             "<devices xmlns='{O2}'><device id='1' labelsig='@'/></devices>"
         )),
         Err(StanzaError::BadBase64 { element: "device" })
     );
     // Whitespace of any ASCII kind inside is fine.
     let wrapped = "AQ\n ID\tBA\r\n==";
-    let e = Encrypted::parse(&enc2(&format!(
+    let e = EncryptedElement::parse(&enc2(&format!(
         "<keys jid='a@b'><key rid='1'>{wrapped}</key></keys>"
     )))
     .unwrap();
@@ -341,7 +345,7 @@ fn bad_base64() {
 #[test]
 fn unexpected_children_in_text_elements() {
     assert_eq!(
-        Encrypted::parse(&enc2(&format!(
+        EncryptedElement::parse(&enc2(&format!(
             "<keys jid='a@b'><key rid='1'>{B4}<b/></key></keys>"
         ))),
         Err(StanzaError::UnexpectedChild { element: "key" })
@@ -358,27 +362,27 @@ fn unexpected_children_in_text_elements() {
 fn duplicate_elements() {
     let dup = |name| -> Result<(), StanzaError> { Err(StanzaError::DuplicateElement(name)) };
     assert_eq!(
-        Encrypted::parse(&format!(
+        EncryptedElement::parse(&format!(
             "<encrypted xmlns='{O2}'><header sid='1'/><header sid='2'/></encrypted>"
         ))
         .map(drop),
         dup("header")
     );
     assert_eq!(
-        Encrypted::parse(&format!(
+        EncryptedElement::parse(&format!(
             "<encrypted xmlns='{O2}'><header sid='1'/><payload>{B4}</payload><payload/></encrypted>"
         ))
         .map(drop),
         dup("payload")
     );
     assert_eq!(
-        Encrypted::parse(&format!(
+        EncryptedElement::parse(&format!(
             "<encrypted xmlns='{O3}'><header sid='1'><iv>{B12}</iv><iv>{B12}</iv></header></encrypted>"
         )).map(drop),
         dup("iv")
     );
     assert_eq!(
-        Bundle::parse(&format!(
+        BundleElement::parse(&format!(
             "<bundle xmlns='{O2}'><spk id='1'>{B32}</spk><spk id='2'>{B32}</spk><spks/><ik/><prekeys/></bundle>"
         )).map(drop),
         dup("spk")
@@ -398,7 +402,7 @@ fn duplicate_elements() {
 #[test]
 fn duplicate_ids() {
     assert_eq!(
-        Bundle::parse(&bundle2(
+        BundleElement::parse(&bundle2(
             "id='1'",
             &format!("<pk id='5'>{B4}</pk><pk id='6'>{B4}</pk><pk id='05'>{B4}</pk>")
         )),
@@ -408,7 +412,7 @@ fn duplicate_ids() {
         })
     );
     assert_eq!(
-        Bundle::parse(&format!(
+        BundleElement::parse(&format!(
             "<bundle xmlns='{O3}'><signedPreKeyPublic signedPreKeyId='1'/><signedPreKeySignature/>\
              <identityKey/><prekeys><preKeyPublic preKeyId='2'/><preKeyPublic preKeyId='2'/>\
              </prekeys></bundle>"
@@ -419,7 +423,7 @@ fn duplicate_ids() {
         })
     );
     assert_eq!(
-        DeviceList::parse(&format!(
+        DeviceListElement::parse(&format!(
             "<devices xmlns='{O2}'><device id='7'/><device id='8'/><device id='7'/></devices>"
         )),
         Err(StanzaError::DuplicateId {
@@ -429,7 +433,7 @@ fn duplicate_ids() {
     );
     // Duplicate recipient devices in <encrypted> are allowed: ids are random and may collide
     // across accounts.
-    let e = Encrypted::parse(&enc2(&format!(
+    let e = EncryptedElement::parse(&enc2(&format!(
         "<keys jid='a@b'><key rid='3'>{B4}</key></keys><keys jid='c@d'><key rid='3'>{B4}</key></keys>"
     )))
     .unwrap();
@@ -461,14 +465,14 @@ fn input_size_limit() {
     let pad = " ".repeat(Limit::InputBytes.max());
     let big = format!("<devices xmlns='{O2}'/>{pad}");
     let too_large = Err(StanzaError::TooLarge(Limit::InputBytes));
-    assert_eq!(DeviceList::parse(&big).map(drop), too_large);
-    assert_eq!(Encrypted::parse(&big).map(drop), too_large);
-    assert_eq!(Bundle::parse(&big).map(drop), too_large);
+    assert_eq!(DeviceListElement::parse(&big).map(drop), too_large);
+    assert_eq!(EncryptedElement::parse(&big).map(drop), too_large);
+    assert_eq!(BundleElement::parse(&big).map(drop), too_large);
     assert_eq!(Envelope::parse(&big).map(drop), too_large);
     // Exactly at the limit is fine.
     let head = format!("<devices xmlns='{O2}'/>");
     let exact = format!("{head}{}", " ".repeat(Limit::InputBytes.max() - head.len()));
-    assert!(DeviceList::parse(&exact).is_ok());
+    assert!(DeviceListElement::parse(&exact).is_ok());
 }
 
 #[test]
@@ -516,7 +520,7 @@ fn very_deep_input_neither_overflows_the_stack_nor_passes() {
         Err(StanzaError::TooLarge(Limit::Depth))
     );
     let unclosed = "<a>".repeat(80_000);
-    assert!(Encrypted::parse(&unclosed).is_err());
+    assert!(EncryptedElement::parse(&unclosed).is_err());
 }
 
 #[test]
@@ -527,9 +531,12 @@ fn count_limits() {
             "<key rid='1'/>".repeat(n)
         ))
     };
-    assert_eq!(Encrypted::parse(&keys(10_000)).unwrap().keys.len(), 10_000);
     assert_eq!(
-        Encrypted::parse(&keys(10_001)),
+        EncryptedElement::parse(&keys(10_000)).unwrap().keys.len(),
+        10_000
+    );
+    assert_eq!(
+        EncryptedElement::parse(&keys(10_001)),
         Err(StanzaError::TooLarge(Limit::Keys))
     );
     let old_keys = format!(
@@ -537,7 +544,7 @@ fn count_limits() {
         "<key rid='1'/>".repeat(10_001)
     );
     assert_eq!(
-        Encrypted::parse(&old_keys),
+        EncryptedElement::parse(&old_keys),
         Err(StanzaError::TooLarge(Limit::Keys))
     );
 
@@ -550,11 +557,14 @@ fn count_limits() {
         )
     };
     assert_eq!(
-        Bundle::parse(&pre_keys(1_000)).unwrap().pre_keys.len(),
+        BundleElement::parse(&pre_keys(1_000))
+            .unwrap()
+            .pre_keys
+            .len(),
         1_000
     );
     assert_eq!(
-        Bundle::parse(&pre_keys(1_001)),
+        BundleElement::parse(&pre_keys(1_001)),
         Err(StanzaError::TooLarge(Limit::PreKeys))
     );
 
@@ -567,11 +577,14 @@ fn count_limits() {
         )
     };
     assert_eq!(
-        DeviceList::parse(&devices(1_000)).unwrap().devices.len(),
+        DeviceListElement::parse(&devices(1_000))
+            .unwrap()
+            .devices
+            .len(),
         1_000
     );
     assert_eq!(
-        DeviceList::parse(&devices(1_001)),
+        DeviceListElement::parse(&devices(1_001)),
         Err(StanzaError::TooLarge(Limit::Devices))
     );
 }

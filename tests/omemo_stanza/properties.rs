@@ -3,7 +3,8 @@
 
 use olmo::omemo::Version;
 use olmo::omemo::stanza::{
-    Bundle, Device, DeviceList, Encrypted, EncryptedKey, Envelope, MAX_DEVICE_ID,
+    BundleElement, DeviceListElement, EncryptedElement, Envelope, KeyElement, ListedDevice,
+    MAX_DEVICE_ID,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -38,7 +39,7 @@ fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(any::<u8>(), 0..max)
 }
 
-fn encrypted() -> impl Strategy<Value = Encrypted> {
+fn encrypted() -> impl Strategy<Value = EncryptedElement> {
     (
         version(),
         device_id(),
@@ -60,9 +61,9 @@ fn encrypted() -> impl Strategy<Value = Encrypted> {
         })
         .prop_map(
             |(version, sender_device, raw_keys, jid_stem, iv, payload)| {
-                let mut keys: Vec<EncryptedKey> = raw_keys
+                let mut keys: Vec<KeyElement> = raw_keys
                     .into_iter()
-                    .map(|(jid_index, device_id, key_exchange, data)| EncryptedKey {
+                    .map(|(jid_index, device_id, key_exchange, data)| KeyElement {
                         jid: (version == Version::Omemo2)
                             .then(|| format!("{jid_stem}{jid_index}@x")),
                         device_id,
@@ -80,7 +81,7 @@ fn encrypted() -> impl Strategy<Value = Encrypted> {
                     }
                     keys.sort_by_key(|k| order.iter().position(|j| *j == k.jid));
                 }
-                Encrypted {
+                EncryptedElement {
                     version,
                     sender_device,
                     keys,
@@ -91,7 +92,7 @@ fn encrypted() -> impl Strategy<Value = Encrypted> {
         )
 }
 
-fn bundle() -> impl Strategy<Value = Bundle> {
+fn bundle() -> impl Strategy<Value = BundleElement> {
     (
         version(),
         any::<u32>(),
@@ -106,7 +107,7 @@ fn bundle() -> impl Strategy<Value = Bundle> {
                 let mut pre_keys: Vec<(u32, Vec<u8>)> = pre_keys.into_iter().collect();
                 // Ids in no particular order.
                 pre_keys.sort_by_key(|(id, _)| id ^ (shuffle as u32));
-                Bundle {
+                BundleElement {
                     version,
                     signed_pre_key_id,
                     signed_pre_key: spk,
@@ -118,7 +119,7 @@ fn bundle() -> impl Strategy<Value = Bundle> {
         )
 }
 
-fn device_list() -> impl Strategy<Value = DeviceList> {
+fn device_list() -> impl Strategy<Value = DeviceListElement> {
     (
         version(),
         prop::collection::btree_map(
@@ -130,17 +131,17 @@ fn device_list() -> impl Strategy<Value = DeviceList> {
             0..20,
         ),
     )
-        .prop_map(|(version, devices)| DeviceList {
+        .prop_map(|(version, devices)| DeviceListElement {
             version,
             devices: devices
                 .into_iter()
                 .map(|(id, (label, sig))| match version {
-                    Version::Omemo2 => Device {
+                    Version::Omemo2 => ListedDevice {
                         id,
                         label,
                         label_signature: sig,
                     },
-                    Version::Omemo03 => Device {
+                    Version::Omemo03 => ListedDevice {
                         id,
                         label: None,
                         label_signature: None,
@@ -268,18 +269,18 @@ proptest! {
     #[test]
     fn encrypted_round_trips(e in encrypted()) {
         let xml = e.serialize();
-        prop_assert_eq!(Encrypted::parse(&xml).unwrap(), e.clone());
-        prop_assert_eq!(Encrypted::parse_version(&xml, e.version).unwrap(), e);
+        prop_assert_eq!(EncryptedElement::parse(&xml).unwrap(), e.clone());
+        prop_assert_eq!(EncryptedElement::parse_version(&xml, e.version).unwrap(), e);
     }
 
     #[test]
     fn bundle_round_trips(b in bundle()) {
-        prop_assert_eq!(Bundle::parse(&b.serialize()).unwrap(), b);
+        prop_assert_eq!(BundleElement::parse(&b.serialize()).unwrap(), b);
     }
 
     #[test]
     fn device_list_round_trips(list in device_list()) {
-        prop_assert_eq!(DeviceList::parse(&list.serialize()).unwrap(), list);
+        prop_assert_eq!(DeviceListElement::parse(&list.serialize()).unwrap(), list);
     }
 
     #[test]
@@ -304,9 +305,9 @@ proptest! {
 
     #[test]
     fn arbitrary_text_never_panics(text in any::<String>()) {
-        let _ = Encrypted::parse(&text);
-        let _ = Bundle::parse(&text);
-        let _ = DeviceList::parse(&text);
+        let _ = EncryptedElement::parse(&text);
+        let _ = BundleElement::parse(&text);
+        let _ = DeviceListElement::parse(&text);
         let _ = Envelope::parse(&text);
     }
 }
@@ -394,9 +395,9 @@ fn mutated_documents_never_panic() {
                 }
             }
             let text = String::from_utf8_lossy(&bytes);
-            parsed += usize::from(Encrypted::parse(&text).is_ok());
-            parsed += usize::from(Bundle::parse(&text).is_ok());
-            parsed += usize::from(DeviceList::parse(&text).is_ok());
+            parsed += usize::from(EncryptedElement::parse(&text).is_ok());
+            parsed += usize::from(BundleElement::parse(&text).is_ok());
+            parsed += usize::from(DeviceListElement::parse(&text).is_ok());
             parsed += usize::from(Envelope::parse(&text).is_ok());
             let _ = Envelope::parse_bytes(&bytes).map(|env| env.body());
         }

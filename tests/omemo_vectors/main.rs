@@ -16,7 +16,7 @@
 //!
 //! What cannot match, and why (see the READMEs): olmo's OMEMO 0.3 `Device` writes the key
 //! exchange's `registrationId` (its device id, as Conversations does) where oldmemo writes none
-//! (`Session::initiate` takes it as a parameter, and matches oldmemo without it); and
+//! (`OmemoSession::initiate` takes it as a parameter, and matches oldmemo without it); and
 //! python-omemo's signed pre-key signatures, which olmo does not reproduce (both valid): olmo
 //! signs OMEMO 2 with deterministic RFC 8032 Ed25519 where python-omemo uses XEdDSA, and for
 //! 0.3 both use XEdDSA with the same nonce but hash different encodings of the scalar.
@@ -33,8 +33,10 @@ use curve25519_dalek::scalar::{Scalar, clamp_integer};
 use olmo::crypto::hazmat::hkdf_sha256;
 use olmo::crypto::{Curve25519PublicKey, Ed25519KeyPair, Ed25519Signature};
 use olmo::omemo::payload;
-use olmo::omemo::stanza::{self, Encrypted, Envelope};
-use olmo::omemo::{Bundle, EncryptedKey, Omemo2, Omemo03, OmemoProfile, Session, Version};
+use olmo::omemo::stanza::{self, EncryptedElement, Envelope};
+use olmo::omemo::{
+    Omemo2, Omemo03, OmemoProfile, OmemoSession, SealedKey, VerifiedBundle, Version,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha512};
 
@@ -145,7 +147,7 @@ fn recorded_keys_make_the_recorded_identities_and_bundles() {
             rng.finish();
             assert_eq!(ours.verify(), Ok(identity.ed25519_key()), "{label}");
             assert_eq!(
-                Bundle {
+                VerifiedBundle {
                     signed_pre_key_signature: recorded_bundle.signed_pre_key_signature,
                     ..ours.clone()
                 },
@@ -160,7 +162,9 @@ fn recorded_keys_make_the_recorded_identities_and_bundles() {
             }
             // The bundle XML olmo writes parses back to the same bundle.
             let written = ours.to_element().serialize();
-            let reread = Bundle::from_element(&stanza::Bundle::parse(&written).unwrap()).unwrap();
+            let reread =
+                VerifiedBundle::from_element(&stanza::BundleElement::parse(&written).unwrap())
+                    .unwrap();
             assert_eq!(reread, ours);
         }
     }
@@ -359,7 +363,7 @@ fn check_message_fields(version: Version, vectors: &Value, message: &Value, labe
     let ciphertext = b(&message["ciphertext"]);
     assert!(inner.windows(ciphertext.len()).any(|w| w == ciphertext));
     // The XML carries these bytes, and the payload (and 0.3's IV) recorded.
-    let element = Encrypted::parse(s(&message["encrypted_xml"])).unwrap();
+    let element = EncryptedElement::parse(s(&message["encrypted_xml"])).unwrap();
     let [only] = element.keys.as_slice() else {
         panic!("{label}: one <key>")
     };
@@ -386,8 +390,8 @@ fn replay_sessions<P: OmemoProfile>(maker: Maker) {
     let bob_pre_keys = import_pre_keys(bob_device, version, &mut import_rng(bob_device, version));
     let bundle = bundle_with_chosen_pre_key(&vectors);
     let chosen = u32_of(&vectors["session"]["pre_key_id"]);
-    let mut alice: Option<Session<P>> = None;
-    let mut bob: Option<Session<P>> = None;
+    let mut alice: Option<OmemoSession<P>> = None;
+    let mut bob: Option<OmemoSession<P>> = None;
     for message in messages(&vectors) {
         let n = number(message);
         let label = format!("{version:?} {maker:?} message {n}");
@@ -406,8 +410,9 @@ fn replay_sessions<P: OmemoProfile>(maker: Maker) {
                 .push("base key", b(&vectors["session"]["base_key_private"]))
                 .push("ratchet key", b(&message["ratchet_private"]));
             let registration = registration_id(&vectors);
-            alice =
-                Some(Session::initiate(&alice_identity, &bundle, registration, &mut rng).unwrap());
+            alice = Some(
+                OmemoSession::initiate(&alice_identity, &bundle, registration, &mut rng).unwrap(),
+            );
         } else if message["new_ratchet_key"].as_bool().unwrap() {
             rng.push("ratchet key", b(&message["ratchet_private"]));
         }
@@ -426,13 +431,13 @@ fn replay_sessions<P: OmemoProfile>(maker: Maker) {
         assert_eq!(hex(&sent.data), s(&message["key"]), "{label}: <key>");
         assert_eq!(sent.key_exchange, kex, "{label}");
 
-        let recorded = EncryptedKey {
+        let recorded = SealedKey {
             data: b(&message["key"]),
             key_exchange: kex,
         };
         let opened = if n == 1 {
             let inbound =
-                Session::<P>::respond(&bob_identity, &bob_pre_keys, &recorded.data).unwrap();
+                OmemoSession::<P>::respond(&bob_identity, &bob_pre_keys, &recorded.data).unwrap();
             assert_eq!(inbound.used_pre_key, Some(chosen));
             *receiver = Some(inbound.session);
             inbound.decrypted
@@ -531,7 +536,7 @@ fn replay_devices(version: Version, maker: Maker) {
         .unwrap();
         rng.finish();
 
-        let recorded = Encrypted::parse(s(&message["encrypted_xml"])).unwrap();
+        let recorded = EncryptedElement::parse(s(&message["encrypted_xml"])).unwrap();
         let mut expected = recorded.clone();
         if version == Version::Omemo03 && registration_id(&vectors).is_none() {
             let spk = u32_of(&vectors["session"]["signed_pre_key_id"]);
@@ -540,7 +545,10 @@ fn replay_devices(version: Version, maker: Maker) {
             }
         }
         assert_eq!(element, expected, "{label}: <encrypted>");
-        assert_eq!(Encrypted::parse(&element.serialize()).unwrap(), element);
+        assert_eq!(
+            EncryptedElement::parse(&element.serialize()).unwrap(),
+            element
+        );
         // The XML text: olmo's own, or python-omemo's but for its double quotes.
         let xml = s(&message["encrypted_xml"]);
         match maker {

@@ -1,12 +1,12 @@
 //! The olmo-made vectors (`test-vectors/*/olmo_conversation.json`): the conversation of the
-//! python-made files, made by olmo's `Device` with SHA-256-scripted randomness and recorded in
+//! python-made files, made by olmo's `OmemoDevice` with SHA-256-scripted randomness and recorded in
 //! the same schema, so the same replay checks both. Written by `write_olmo_vectors`.
 
 use std::collections::BTreeMap;
 
 use olmo::crypto::hazmat::sha256;
 use olmo::omemo::payload;
-use olmo::omemo::{Device, DeviceIdentity, PreKeys, Version};
+use olmo::omemo::{DeviceIdentity, OmemoDevice, PreKeys, Version};
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -79,7 +79,7 @@ fn make_device(
     version: Version,
     name: &str,
     (jid, device_id): (&str, u32),
-) -> (Device, Value) {
+) -> (OmemoDevice, Value) {
     let mut rng = ScriptedRng::new(format!("{name} identity"));
     let seed = source.queue(&mut rng, &format!("{name}/identity seed"), 32);
     let identity = DeviceIdentity::generate(&mut rng);
@@ -137,7 +137,7 @@ fn make_device(
         Version::Omemo2 => (keys, unused),
         Version::Omemo03 => (unused, keys),
     };
-    let device = Device::from_parts(jid, device_id, identity, omemo2, omemo03);
+    let device = OmemoDevice::from_parts(jid, device_id, identity, omemo2, omemo03);
     (device, record)
 }
 
@@ -215,7 +215,7 @@ fn parse_key(version: Version, kex: bool, data: &[u8]) -> BTreeMap<&'static str,
 /// Tracks one side's ratchet keys: a new one is drawn on the first send after a new peer key.
 struct Side {
     name: &'static str,
-    device: Device,
+    device: OmemoDevice,
     record: Value,
     count: u32,
     ratchet: Vec<u8>,
@@ -420,7 +420,7 @@ pub fn write(version: Version) {
     }
     let mut vectors = json!({
         "description": format!(
-            "The conversation of conversation.json, made by olmo's Device ({:?}) with scripted \
+            "The conversation of conversation.json, made by olmo's OmemoDevice ({:?}) with scripted \
              randomness. See README.md.",
             version
         ),

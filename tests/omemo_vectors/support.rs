@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use olmo::crypto::{Curve25519PublicKey, Curve25519SecretKey};
 use olmo::megolm::Timestamp;
 use olmo::omemo::stanza;
-use olmo::omemo::{Bundle, Device, DeviceIdentity, PreKeys, Version};
+use olmo::omemo::{DeviceIdentity, OmemoDevice, PreKeys, VerifiedBundle, Version};
 use rand_core::{TryCryptoRng, TryRng};
 use serde_json::Value;
 
@@ -82,7 +82,7 @@ pub fn public_of(private: &[u8; 32]) -> Curve25519PublicKey {
 /// Hands out the recorded draws, one `fill_bytes` call each, in the order queued: a call whose
 /// length differs from the next draw's, or one more than queued, fails the test, and
 /// [`ScriptedRng::finish`] checks every draw was taken. Word draws (`next_u32`/`next_u64`) are
-/// refused unless allowed: only `Bundle::choose_pre_key` asks for them (`random_range` over
+/// refused unless allowed: only `VerifiedBundle::choose_pre_key` asks for them (`random_range` over
 /// the bundle's pre-keys), and with one pre-key in the bundle every answer picks it, so they
 /// answer 0 and are not part of the script.
 pub struct ScriptedRng {
@@ -207,7 +207,7 @@ pub fn import_rng(device: &Value, version: Version) -> ScriptedRng {
 
 /// An olmo device with the recorded identity and, for `version`, the recorded pre-keys (fresh
 /// ones for the other version).
-pub fn device(device: &Value, version: Version) -> Device {
+pub fn device(device: &Value, version: Version) -> OmemoDevice {
     let identity = identity(device);
     let recorded = import_pre_keys(device, version, &mut import_rng(device, version));
     let other = match version {
@@ -219,18 +219,18 @@ pub fn device(device: &Value, version: Version) -> Device {
         Version::Omemo2 => (recorded, fresh),
         Version::Omemo03 => (fresh, recorded),
     };
-    Device::from_parts(jid(device), device_id(device), identity, omemo2, omemo03)
+    OmemoDevice::from_parts(jid(device), device_id(device), identity, omemo2, omemo03)
 }
 
 /// python-omemo's bundle of a device, parsed and verified by olmo.
-pub fn python_bundle(device: &Value) -> Bundle {
-    let element = stanza::Bundle::parse(s(&device["bundle_xml"])).unwrap();
-    Bundle::from_element(&element).unwrap()
+pub fn python_bundle(device: &Value) -> VerifiedBundle {
+    let element = stanza::BundleElement::parse(s(&device["bundle_xml"])).unwrap();
+    VerifiedBundle::from_element(&element).unwrap()
 }
 
 /// The responder's bundle as the initiator sees it, cut down to the one pre-key python-omemo
 /// picked (x3dh's `secrets.choice` was scripted; olmo's `random_range` over one key picks it).
-pub fn bundle_with_chosen_pre_key(vectors: &Value) -> Bundle {
+pub fn bundle_with_chosen_pre_key(vectors: &Value) -> VerifiedBundle {
     let mut bundle = python_bundle(&vectors["devices"]["bob"]);
     let chosen = u32_of(&vectors["session"]["pre_key_id"]);
     bundle.pre_keys.retain(|(id, _)| *id == chosen);

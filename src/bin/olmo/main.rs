@@ -203,7 +203,7 @@ fn inspect_room_key(key: &str) -> Result<(), String> {
 /// Decodes an OMEMO `<encrypted>` element (either version) or checks a `<bundle>`.
 fn inspect_omemo(xml: &str) -> Result<(), String> {
     use olmo::omemo::stanza;
-    if let Ok(element) = stanza::Encrypted::parse(xml) {
+    if let Ok(element) = stanza::EncryptedElement::parse(xml) {
         println!(
             "{:?} message from device {}: {} keys, payload {}",
             element.version,
@@ -220,8 +220,8 @@ fn inspect_omemo(xml: &str) -> Result<(), String> {
         omemo_demo::describe(&element);
         return Ok(());
     }
-    let element = stanza::Bundle::parse(xml).map_err(|e| e.to_string())?;
-    let bundle = olmo::omemo::Bundle::from_element(&element).map_err(|e| e.to_string())?;
+    let element = stanza::BundleElement::parse(xml).map_err(|e| e.to_string())?;
+    let bundle = olmo::omemo::VerifiedBundle::from_element(&element).map_err(|e| e.to_string())?;
     println!(
         "{:?} bundle: signature valid, identity fingerprint {}, signed pre-key {}, {} pre-keys",
         bundle.version,

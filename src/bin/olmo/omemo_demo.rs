@@ -3,8 +3,8 @@
 //! per device), everyone answers the key exchange with an empty message, Juliet replies; then
 //! the same conversation over OMEMO 0.3.
 
-use olmo::omemo::stanza::{Encrypted, Envelope};
-use olmo::omemo::{Bundle, Device, Omemo2, Omemo03, OmemoProfile, Version};
+use olmo::omemo::stanza::{EncryptedElement, Envelope};
+use olmo::omemo::{Omemo2, Omemo03, OmemoDevice, OmemoProfile, VerifiedBundle, Version};
 
 use super::fail;
 
@@ -13,10 +13,10 @@ const JULIET: &str = "juliet@capulet.example";
 
 pub fn run() {
     let mut devices = vec![
-        (Device::new(ROMEO, 1001), "Romeo's phone"),
-        (Device::new(ROMEO, 1002), "Romeo's laptop"),
-        (Device::new(JULIET, 2001), "Juliet's phone"),
-        (Device::new(JULIET, 2002), "Juliet's desktop"),
+        (OmemoDevice::new(ROMEO, 1001), "Romeo's phone"),
+        (OmemoDevice::new(ROMEO, 1002), "Romeo's laptop"),
+        (OmemoDevice::new(JULIET, 2001), "Juliet's phone"),
+        (OmemoDevice::new(JULIET, 2002), "Juliet's desktop"),
     ];
     println!("\n== OMEMO: two XMPP accounts, two devices each ==\n");
     for (device, name) in &devices {
@@ -32,7 +32,7 @@ pub fn run() {
     }
 }
 
-fn conversation(devices: &mut [(Device, &str)], version: Version) {
+fn conversation(devices: &mut [(OmemoDevice, &str)], version: Version) {
     println!("\n-- {} ({}) --\n", label(version), version.namespace());
     // Everyone publishes a bundle; Romeo's phone fetches the three others and checks them.
     let bundles: Vec<String> = devices
@@ -50,8 +50,9 @@ fn conversation(devices: &mut [(Device, &str)], version: Version) {
     let mut recipients = Vec::new();
     for ((device, _), xml) in others.iter().zip(&bundles[1..]) {
         let element =
-            olmo::omemo::stanza::Bundle::parse(xml).unwrap_or_else(|e| fail(&e.to_string()));
-        let bundle = Bundle::from_element(&element).unwrap_or_else(|e| fail(&e.to_string()));
+            olmo::omemo::stanza::BundleElement::parse(xml).unwrap_or_else(|e| fail(&e.to_string()));
+        let bundle =
+            VerifiedBundle::from_element(&element).unwrap_or_else(|e| fail(&e.to_string()));
         phone
             .0
             .build_session(device.jid(), device.device_id(), &bundle, &mut rand::rng())
@@ -80,7 +81,7 @@ fn conversation(devices: &mut [(Device, &str)], version: Version) {
     let sender = (ROMEO, phone.0.device_id());
     let mut completions = Vec::new();
     for (device, name) in others.iter_mut() {
-        let received = Encrypted::parse(&xml).unwrap_or_else(|e| fail(&e.to_string()));
+        let received = EncryptedElement::parse(&xml).unwrap_or_else(|e| fail(&e.to_string()));
         let opened = device
             .decrypt_message(ROMEO, &received, &mut rand::rng())
             .unwrap_or_else(|e| fail(&e.to_string()));
@@ -99,7 +100,7 @@ fn conversation(devices: &mut [(Device, &str)], version: Version) {
         completions.push(empty.serialize());
     }
     for empty in &completions {
-        let received = Encrypted::parse(empty).unwrap_or_else(|e| fail(&e.to_string()));
+        let received = EncryptedElement::parse(empty).unwrap_or_else(|e| fail(&e.to_string()));
         let sender_device = received.sender_device;
         phone
             .0
@@ -171,7 +172,7 @@ fn read(version: Version, plaintext: &[u8]) -> String {
 }
 
 /// One line per key element: the decoded key exchange and ratchet header.
-pub fn describe(element: &Encrypted) {
+pub fn describe(element: &EncryptedElement) {
     for key in &element.keys {
         let header = match (element.version, key.key_exchange) {
             (Version::Omemo2, true) => {

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 use super::storage::{read_identity, write_identity};
-use super::{Device, VersionState};
+use super::{OmemoDevice, VersionState};
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::sha256;
 use crate::omemo::prekeys::storage::{read_pre_keys, write_pre_keys};
@@ -27,7 +27,7 @@ const OWN_SCHEMA: u32 = 1;
 /// Where one session slot's record lives.
 pub(crate) type SlotAddress = (Version, String, u32);
 
-/// What [`Device::slot_digests`] took: compare with a later one to learn what changed.
+/// What [`OmemoDevice::slot_digests`] took: compare with a later one to learn what changed.
 pub(crate) type SlotDigests = BTreeMap<SlotAddress, [u8; 32]>;
 
 /// The slots an operation changed: records to write and records to delete.
@@ -37,7 +37,7 @@ pub(crate) struct SlotChanges {
     pub(crate) removed: Vec<SlotAddress>,
 }
 
-impl Device {
+impl OmemoDevice {
     /// The device's own record: everything but its sessions.
     pub(crate) fn own_record(&self) -> Zeroizing<Vec<u8>> {
         let mut out = ByteWriter::default();
@@ -81,7 +81,7 @@ impl Device {
         }
     }
 
-    /// A digest of every slot's record, taken before an operation; [`Device::changed_slots`]
+    /// A digest of every slot's record, taken before an operation; [`OmemoDevice::changed_slots`]
     /// after it names the slots to write and to delete (evictions included).
     pub(crate) fn slot_digests(&self) -> SlotDigests {
         self.slot_addresses()
@@ -93,7 +93,7 @@ impl Device {
             .collect()
     }
 
-    /// The slots that differ from `before` (see [`Device::slot_digests`]).
+    /// The slots that differ from `before` (see [`OmemoDevice::slot_digests`]).
     pub(crate) fn changed_slots(&self, before: &SlotDigests) -> SlotChanges {
         let after = self.slot_digests();
         SlotChanges {
@@ -167,7 +167,7 @@ mod tests {
 
     const VERSIONS: [Version; 2] = [Version::Omemo2, Version::Omemo03];
 
-    fn talk(from: &mut Device, to: &mut Device, version: Version, byte: u8) {
+    fn talk(from: &mut OmemoDevice, to: &mut OmemoDevice, version: Version, byte: u8) {
         let key = from
             .encrypt_key(
                 version,
@@ -189,21 +189,21 @@ mod tests {
         assert_eq!(&opened.decrypted.key_material[..], &[byte; 32]);
     }
 
-    fn rebuilt(device: &Device) -> Device {
+    fn rebuilt(device: &OmemoDevice) -> OmemoDevice {
         let slots: Vec<_> = device
             .slot_addresses()
             .iter()
             .map(|address| device.slot_record(address).unwrap())
             .collect();
-        Device::from_records(&device.own_record(), slots.iter().map(|r| &r[..])).unwrap()
+        OmemoDevice::from_records(&device.own_record(), slots.iter().map(|r| &r[..])).unwrap()
     }
 
     #[test]
     fn a_device_split_into_parts_rebuilds_whole_and_names_what_changed() {
         let now = Timestamp::from_millis(1_700_000_000_000);
-        let mut alice = Device::generate("alice@example.org", 1001, now, &mut rand::rng());
-        let mut bob = Device::generate("bob@example.net", 2002, now, &mut rand::rng());
-        let mut carol = Device::generate("carol@example.com", 3003, now, &mut rand::rng());
+        let mut alice = OmemoDevice::generate("alice@example.org", 1001, now, &mut rand::rng());
+        let mut bob = OmemoDevice::generate("bob@example.net", 2002, now, &mut rand::rng());
+        let mut carol = OmemoDevice::generate("carol@example.com", 3003, now, &mut rand::rng());
         for version in VERSIONS {
             for peer in [&mut bob, &mut carol] {
                 alice
@@ -246,8 +246,8 @@ mod tests {
     #[test]
     fn each_part_refuses_truncation_and_trailing_bytes() {
         let now = Timestamp::from_millis(1_700_000_000_000);
-        let mut alice = Device::generate("alice@example.org", 1001, now, &mut rand::rng());
-        let mut bob = Device::generate("bob@example.net", 2002, now, &mut rand::rng());
+        let mut alice = OmemoDevice::generate("alice@example.org", 1001, now, &mut rand::rng());
+        let mut bob = OmemoDevice::generate("bob@example.net", 2002, now, &mut rand::rng());
         alice
             .build_session(
                 &bob.jid,
@@ -261,7 +261,7 @@ mod tests {
         let slot = alice
             .slot_record(&(Version::Omemo2, "bob@example.net".to_owned(), 2002))
             .unwrap();
-        let bad = |own: &[u8], slot: &[u8]| Device::from_records(own, [slot]).is_err();
+        let bad = |own: &[u8], slot: &[u8]| OmemoDevice::from_records(own, [slot]).is_err();
         for cut in [0, 1, own.len() / 2, own.len() - 1] {
             assert!(bad(&own[..cut], &slot), "own record cut at {cut}");
         }
@@ -275,7 +275,7 @@ mod tests {
         long_slot.push(0);
         assert!(bad(&own, &long_slot));
         // The same slot twice, or a slot under the other version, is refused.
-        assert!(Device::from_records(&own, [&slot[..], &slot[..]]).is_err());
+        assert!(OmemoDevice::from_records(&own, [&slot[..], &slot[..]]).is_err());
         let mut other_version = slot.to_vec();
         other_version[4] = 1;
         assert!(bad(&own, &other_version));

@@ -22,7 +22,7 @@
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::{Device, VersionState};
+use super::{OmemoDevice, VersionState};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::omemo::DeviceIdentity;
@@ -40,7 +40,7 @@ const SCHEMA_1: u32 = 1;
 const SEED: u8 = 0;
 const CURVE25519_SECRET: u8 = 1;
 
-impl Device {
+impl OmemoDevice {
     /// Encrypts the device (identity, pre-keys and every session of both versions) for storage
     /// under `key`.
     ///
@@ -52,12 +52,12 @@ impl Device {
         self.save_with_rng(key, &mut rand::rng())
     }
 
-    /// As [`Device::save`], drawing the nonce from `rng`.
+    /// As [`OmemoDevice::save`], drawing the nonce from `rng`.
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
         seal(Kind::OmemoDevice, &self.to_record(), key, rng)
     }
 
-    /// Restores a device saved by [`Device::save`].
+    /// Restores a device saved by [`OmemoDevice::save`].
     pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
         Self::from_record(&open(Kind::OmemoDevice, blob, key)?)
     }
@@ -74,7 +74,7 @@ impl Device {
         out.finish()
     }
 
-    /// Reads [`Device::to_record`]'s bytes, with every check a restore makes.
+    /// Reads [`OmemoDevice::to_record`]'s bytes, with every check a restore makes.
     pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
         let mut input = ByteReader::new(bytes);
         let schema = match input.u32()? {

@@ -10,7 +10,7 @@
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::Session;
+use super::OmemoSession;
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::{Curve25519PublicKey, Ed25519PublicKey};
@@ -39,19 +39,19 @@ fn session_kind<P: OmemoProfile>() -> Kind {
     }
 }
 
-impl<P: OmemoProfile> Session<P> {
+impl<P: OmemoProfile> OmemoSession<P> {
     /// Encrypts the session for storage under `key`. A session of the other OMEMO version
     /// does not restore from the result.
     pub fn save(&self, key: &StorageKey) -> Vec<u8> {
         self.save_with_rng(key, &mut rand::rng())
     }
 
-    /// As [`Session::save`], drawing the nonce from `rng`.
+    /// As [`OmemoSession::save`], drawing the nonce from `rng`.
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
         seal(session_kind::<P>(), &self.to_record(), key, rng)
     }
 
-    /// Restores a session saved by [`Session::save`] (of this version: a session of the other
+    /// Restores a session saved by [`OmemoSession::save`] (of this version: a session of the other
     /// one is [`PersistError::WrongKind`]).
     pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
         Self::from_record(&open(session_kind::<P>(), blob, key)?)
@@ -66,7 +66,7 @@ impl<P: OmemoProfile> Session<P> {
         out.finish()
     }
 
-    /// Reads [`Session::to_record`]'s bytes, with every check a restore makes.
+    /// Reads [`OmemoSession::to_record`]'s bytes, with every check a restore makes.
     pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
         let mut input = ByteReader::new(bytes);
         read_schema(&mut input)?;
@@ -116,7 +116,10 @@ fn read_optional_u32(input: &mut ByteReader<'_>) -> Result<Option<u32>, DecodeEr
     }
 }
 
-pub(in crate::omemo) fn write_session<P: OmemoProfile>(out: &mut ByteWriter, session: &Session<P>) {
+pub(in crate::omemo) fn write_session<P: OmemoProfile>(
+    out: &mut ByteWriter,
+    session: &OmemoSession<P>,
+) {
     out.bool(session.initiator).bool(session.confirmed);
     write_identity_key(out, &session.our_identity);
     write_identity_key(out, &session.their_identity);
@@ -131,7 +134,7 @@ pub(in crate::omemo) fn write_session<P: OmemoProfile>(out: &mut ByteWriter, ses
 
 pub(in crate::omemo) fn read_session<P: OmemoProfile>(
     input: &mut ByteReader<'_>,
-) -> Result<Session<P>, DecodeError> {
+) -> Result<OmemoSession<P>, DecodeError> {
     let initiator = input.bool()?;
     let confirmed = input.bool()?;
     let our_identity = read_identity_key::<P>(input)?;
@@ -145,7 +148,7 @@ pub(in crate::omemo) fn read_session<P: OmemoProfile>(
         base_key: Curve25519PublicKey::from_bytes(input.array()?),
         registration_id: read_optional_u32(input)?,
     };
-    Ok(Session {
+    Ok(OmemoSession {
         ratchet: DoubleRatchet::read_from(input)?,
         our_identity,
         their_identity,

@@ -46,7 +46,7 @@ const fn names(version: Version) -> Names {
 /// A `<bundle>` of either version. Keys are the raw decoded bytes (OMEMO 0.3 keys keep their
 /// `0x05` prefix); their lengths are the protocol layer's to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bundle {
+pub struct BundleElement {
     /// Which OMEMO, decided by the element's namespace.
     pub version: Version,
     /// `<spk id>` / `signedPreKeyId`.
@@ -61,7 +61,7 @@ pub struct Bundle {
     pub pre_keys: Vec<(u32, Vec<u8>)>,
 }
 
-impl Bundle {
+impl BundleElement {
     /// Parses a `<bundle>` of either version, alone or inside a pubsub `<item>`, `<items>`,
     /// `<publish>`, `<pubsub>`/`<event>`, `<iq>` or `<message>` (the first in document order).
     pub fn parse(xml: &str) -> Result<Self, StanzaError> {

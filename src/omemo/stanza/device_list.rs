@@ -22,7 +22,7 @@ const fn list_name(version: Version) -> &'static str {
 
 /// One `<device>` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
+pub struct ListedDevice {
     /// The device id.
     pub id: u32,
     /// `label`, a human-readable name (OMEMO 2 only; not read or written for OMEMO 0.3).
@@ -33,14 +33,14 @@ pub struct Device {
 
 /// A device list of either version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceList {
+pub struct DeviceListElement {
     /// Which OMEMO, decided by the element's name and namespace.
     pub version: Version,
     /// The devices in document order; ids are distinct.
-    pub devices: Vec<Device>,
+    pub devices: Vec<ListedDevice>,
 }
 
-impl DeviceList {
+impl DeviceListElement {
     /// Parses `<devices xmlns='urn:xmpp:omemo:2'>` or `<list xmlns='eu.siacs.conversations.axolotl'>`,
     /// alone or inside a pubsub `<item>`, `<items>`, `<publish>`, `<pubsub>`/`<event>`, `<iq>` or
     /// `<message>` (the first in document order).
@@ -78,7 +78,7 @@ impl DeviceList {
                 ),
                 Version::Omemo03 => (None, None),
             };
-            devices.push(Device {
+            devices.push(ListedDevice {
                 id,
                 label,
                 label_signature,

@@ -21,7 +21,7 @@ const ELEMENT: &str = "encrypted";
 
 /// One recipient device's copy of the message key (the ratchet message, for the protocol layer).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncryptedKey {
+pub struct KeyElement {
     /// The recipient's bare JID (`<keys jid>`): `Some` in OMEMO 2, `None` in OMEMO 0.3, which
     /// has no such grouping.
     pub jid: Option<String>,
@@ -35,14 +35,14 @@ pub struct EncryptedKey {
 
 /// An `<encrypted>` element of either version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Encrypted {
+pub struct EncryptedElement {
     /// Which OMEMO, decided by the element's namespace.
     pub version: Version,
     /// The sending device (`<header sid>`).
     pub sender_device: u32,
     /// Every `<key>` in document order. Serializing OMEMO 2 groups them by `jid` in first-seen
     /// order; a key without a `jid` is written in a `<keys>` without one, which parsing rejects.
-    pub keys: Vec<EncryptedKey>,
+    pub keys: Vec<KeyElement>,
     /// The payload IV (`<iv>`): required in OMEMO 0.3, absent in OMEMO 2 (ignored when writing
     /// OMEMO 2).
     pub iv: Option<Vec<u8>>,
@@ -50,14 +50,14 @@ pub struct Encrypted {
     pub payload: Option<Vec<u8>>,
 }
 
-impl Encrypted {
+impl EncryptedElement {
     /// Parses an `<encrypted>` element of either version, given alone or as a direct child of a
     /// `<message>` root; the first one in document order wins.
     pub fn parse(xml: &str) -> Result<Self, StanzaError> {
         Self::parse_among(xml, &[Version::Omemo2, Version::Omemo03])
     }
 
-    /// Like [`Encrypted::parse`], but only the element of `version`: for messages that carry
+    /// Like [`EncryptedElement::parse`], but only the element of `version`: for messages that carry
     /// both.
     pub fn parse_version(xml: &str, version: Version) -> Result<Self, StanzaError> {
         Self::parse_among(xml, &[version])
@@ -113,11 +113,7 @@ impl Encrypted {
 
     /// The keys addressed to `device_id` of `jid` (compared exactly; pass `None` for OMEMO 0.3).
     /// Device ids are random, so two recipients' devices may collide: try each.
-    pub fn keys_for(
-        &self,
-        jid: Option<&str>,
-        device_id: u32,
-    ) -> impl Iterator<Item = &EncryptedKey> {
+    pub fn keys_for(&self, jid: Option<&str>, device_id: u32) -> impl Iterator<Item = &KeyElement> {
         self.keys
             .iter()
             .filter(move |k| k.device_id == device_id && k.jid.as_deref() == jid)
@@ -160,7 +156,7 @@ impl Encrypted {
 }
 
 fn push_key(
-    keys: &mut Vec<EncryptedKey>,
+    keys: &mut Vec<KeyElement>,
     key: Node<'_, '_>,
     jid: Option<&str>,
     flag: &'static str,
@@ -174,7 +170,7 @@ fn push_key(
         .transpose()?
         .unwrap_or(false);
     let data = base64_content(key, "key")?;
-    keys.push(EncryptedKey {
+    keys.push(KeyElement {
         jid: jid.map(str::to_owned),
         device_id,
         key_exchange,
@@ -183,7 +179,7 @@ fn push_key(
     Ok(())
 }
 
-fn write_key(w: &mut Writer, key: &EncryptedKey, flag: &str) {
+fn write_key(w: &mut Writer, key: &KeyElement, flag: &str) {
     let rid = key.device_id.to_string();
     let data = encode_base64(&key.data);
     if key.key_exchange {
@@ -194,8 +190,8 @@ fn write_key(w: &mut Writer, key: &EncryptedKey, flag: &str) {
 }
 
 /// Keys grouped by JID, groups in the order their JID first appears.
-fn group_by_jid(keys: &[EncryptedKey]) -> Vec<(Option<&str>, Vec<&EncryptedKey>)> {
-    let mut groups: Vec<(Option<&str>, Vec<&EncryptedKey>)> = Vec::new();
+fn group_by_jid(keys: &[KeyElement]) -> Vec<(Option<&str>, Vec<&KeyElement>)> {
+    let mut groups: Vec<(Option<&str>, Vec<&KeyElement>)> = Vec::new();
     let mut index: HashMap<Option<&str>, usize> = HashMap::new();
     for key in keys {
         let jid = key.jid.as_deref();

@@ -27,9 +27,9 @@ mod envelope;
 mod error;
 mod xml;
 
-pub use bundle::Bundle;
-pub use device_list::{Device, DeviceList};
-pub use encrypted::{Encrypted, EncryptedKey};
+pub use bundle::BundleElement;
+pub use device_list::{DeviceListElement, ListedDevice};
+pub use encrypted::{EncryptedElement, KeyElement};
 pub use envelope::Envelope;
 pub use error::{Limit, StanzaError};
 
