@@ -38,6 +38,7 @@ pub mod persist;
 pub mod ratchet;
 pub mod store;
 pub mod time;
+pub mod xmpp;
 
 mod codec;
 

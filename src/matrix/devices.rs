@@ -8,10 +8,10 @@ use serde_json::Value;
 
 use super::canonical;
 use super::error::MachineError;
-use super::machine::{Machine};
-use crate::store::transact;
+use super::machine::Machine;
 use super::records::{self, table};
 use crate::crypto::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
+use crate::store::transact;
 use crate::store::{Backend, Txn};
 use rand_core::CryptoRng;
 

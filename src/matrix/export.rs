@@ -7,12 +7,12 @@ use rand_core::CryptoRng;
 
 use super::error::MachineError;
 use super::machine::{MEGOLM_V1, Machine};
-use crate::store::transact;
 use super::records::{self, table};
 use super::room::InboundMeta;
 use crate::megolm::{
     ExportedRoomKey, InboundGroupSession, decrypt_key_export, encrypt_key_export_with_rng,
 };
+use crate::store::transact;
 use crate::store::{Backend, KeyRange, Txn};
 
 /// Keys an import may hold.

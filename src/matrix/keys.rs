@@ -7,11 +7,11 @@ use serde_json::{Map, Value, json};
 use super::devices::{Device, Tracked, verify_signature};
 use super::error::MachineError;
 use super::machine::{AccountMeta, Machine};
-use crate::store::transact;
 use super::records::{self, table};
 use super::requests::{OutgoingRequest, RequestKind};
 use crate::crypto::{Curve25519PublicKey, Ed25519PublicKey};
 use crate::olm::Account;
+use crate::store::transact;
 use crate::store::{Backend, KeyRange, Txn};
 
 /// The one-time key algorithm Matrix uses.

@@ -15,7 +15,6 @@ use crate::olm::{Account, IdentityKeys};
 use crate::persist::StorageKey;
 use crate::store::{Backend, Sealer, Txn, transact};
 
-
 /// The Olm algorithm name.
 pub const OLM_V1: &str = "m.olm.v1.curve25519-aes-sha2";
 /// The Megolm algorithm name.

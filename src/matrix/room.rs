@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use super::devices::{Device, Trust};
 use super::error::{MachineError, UnableToDecrypt};
 use super::machine::{AppRecord, MEGOLM_V1, Machine};
-use crate::store::transact;
 use super::records::{self, table};
 use super::requests::{OutgoingRequest, RequestKind};
 use super::to_device::Failure;
@@ -19,6 +18,7 @@ use crate::megolm::{
     ExportedSessionKey, GroupSession, InboundGroupSession, MegolmDecryptError, MegolmMessage,
     RotationPolicy, SessionKey, SessionOrdering,
 };
+use crate::store::transact;
 use crate::store::{Backend, Txn};
 use crate::time::Timestamp;
 

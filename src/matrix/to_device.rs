@@ -8,11 +8,11 @@ use zeroize::Zeroizing;
 
 use super::error::{MachineError, ToDeviceError};
 use super::machine::{AppRecord, Machine, OLM_V1};
-use crate::store::transact;
 use super::records::{self, table};
 use crate::crypto::Curve25519PublicKey;
 use crate::crypto::hazmat::sha256;
 use crate::olm::{Account, OlmMessage, SessionCreationError};
+use crate::store::transact;
 use crate::store::{Backend, Txn};
 
 /// To-device events accepted in one sync.

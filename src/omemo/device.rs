@@ -1,7 +1,7 @@
 //! An OMEMO device: one identity, and for each version its pre-keys and sessions keyed by
 //! (bare JID, device id). This is the object an XMPP client keeps and persists.
 
-mod parts;
+pub(crate) mod parts;
 mod storage;
 
 use rand_core::CryptoRng;
@@ -166,6 +166,13 @@ impl OmemoDevice {
     /// Our device id.
     pub fn device_id(&self) -> u32 {
         self.device_id
+    }
+
+    /// The same device under another id (keys, pre-keys and sessions kept): how an account
+    /// moves off an id another of its devices took.
+    pub fn with_device_id(mut self, device_id: u32) -> Self {
+        self.device_id = device_id;
+        self
     }
 
     /// The identity.

@@ -32,6 +32,7 @@ pub mod wire;
 mod x3dh;
 
 pub use bundle::{BundleError, VerifiedBundle};
+pub(crate) use device::parts::SlotDigests;
 pub use device::{DecryptedKey, DeviceError, OmemoDevice, VersionState};
 pub use failure::FailureReason;
 pub use identity::{DeviceIdentity, IdentityKey};
@@ -44,7 +45,9 @@ pub use session::{
 pub use wire::KeyExchange;
 
 /// The two OMEMO versions in use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Version {
     /// OMEMO 2, XEP-0384 0.8 and later (`urn:xmpp:omemo:2`).
     Omemo2,

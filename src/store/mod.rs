@@ -24,8 +24,8 @@ pub use backend::{
     Backend, Batch, Conflict, Expect, KeyRange, MaybeSend, MaybeSync, Record, StoreError, Write,
 };
 pub use block_on::block_on;
-pub(crate) use transact::transact;
-pub use transact::MAX_ATTEMPTS;
 pub use memory::MemoryStore;
 pub use seal::Sealer;
+pub use transact::MAX_ATTEMPTS;
+pub(crate) use transact::transact;
 pub use txn::{Opened, Savepoint, Txn};

@@ -6,7 +6,6 @@
 //! OMEMO 2 then OMEMO 0.3, the fields as in the whole device's record.
 
 // The engine layer (issue 10) is the caller; until it lands only the tests use these.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,297 @@
+//! Other devices: the device lists received (ours and contacts', per version), which devices
+//! still need a bundle before a message can reach them, and sessions built from fetched bundles
+//! (each verified before use, and its identity put to the trust policy).
+
+use std::collections::BTreeMap;
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+
+use super::error::XmppError;
+use super::machine::{XmppMachine, random_device_id, version_byte};
+use super::publish::bundle_node;
+use super::tables::{self, DEVICE_LISTS};
+use crate::omemo::stanza::{BundleElement, DeviceListElement, ListedDevice};
+use crate::omemo::{DeviceError, OmemoDevice, VerifiedBundle, Version};
+use crate::store::{Backend, Txn, transact};
+
+/// A device as a device list showed it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ListedState {
+    pub label: Option<String>,
+    /// In the latest list. A device that left stays known (its messages still decrypt) but is
+    /// no longer encrypted to.
+    pub active: bool,
+}
+
+impl ListedState {
+    /// The entry to republish for an own other device (its label unsigned by us: we cannot sign
+    /// for it, so it goes without).
+    pub fn listed(&self, id: u32) -> ListedDevice {
+        ListedDevice {
+            id,
+            label: None,
+            label_signature: None,
+        }
+    }
+}
+
+/// One JID's device list of one version, as last received.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct DeviceListRecord {
+    pub devices: BTreeMap<u32, ListedState>,
+}
+
+/// What a received device list changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceListUpdate {
+    /// Devices new to the list.
+    pub added: Vec<u32>,
+    /// Devices that left it (now inactive).
+    pub removed: Vec<u32>,
+    /// Our own list lacks our device (or the account's device id changed): publish again.
+    pub republish: bool,
+    /// Our device id was taken by another device of the account; this is the new one.
+    pub new_device_id: Option<u32>,
+}
+
+/// A bundle to fetch: `<iq type='get'><pubsub><items node=…><item id=…/>` to the JID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleRequest {
+    /// The bundle's owner.
+    pub jid: String,
+    /// The device.
+    pub device_id: u32,
+    /// The version.
+    pub version: Version,
+    /// The pubsub node.
+    pub node: String,
+    /// The item id.
+    pub item_id: String,
+}
+
+impl<B: Backend> XmppMachine<B> {
+    pub(crate) async fn load_device_list(
+        &self,
+        txn: &mut Txn<'_, B>,
+        version: Version,
+        jid: &str,
+    ) -> Result<DeviceListRecord, XmppError> {
+        let name = self.name(DEVICE_LISTS, &[&[version_byte(version)], jid.as_bytes()]);
+        Ok(tables::load(txn, DEVICE_LISTS, &name)
+            .await?
+            .map(|(list, _)| list)
+            .unwrap_or_default())
+    }
+
+    async fn store_device_list(
+        &self,
+        txn: &mut Txn<'_, B>,
+        version: Version,
+        jid: &str,
+        list: &DeviceListRecord,
+    ) -> Result<(), XmppError> {
+        let name = self.name(DEVICE_LISTS, &[&[version_byte(version)], jid.as_bytes()]);
+        Ok(tables::store(txn, DEVICE_LISTS, &name, list, &[]).await?)
+    }
+
+    /// A device list received from `from_jid` (a bare JID): a PEP notification or an items
+    /// result, of either version. One commit.
+    pub async fn receive_device_list(
+        &self,
+        from_jid: &str,
+        xml: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<DeviceListUpdate, XmppError> {
+        let element = DeviceListElement::parse(xml)?;
+        transact!(self, rng, |txn| {
+            self.apply_device_list(&mut txn, from_jid, &element, rng)
+                .await
+        })
+    }
+
+    async fn apply_device_list(
+        &self,
+        txn: &mut Txn<'_, B>,
+        from_jid: &str,
+        element: &DeviceListElement,
+        rng: &mut impl CryptoRng,
+    ) -> Result<DeviceListUpdate, XmppError> {
+        let version = element.version;
+        let mut record = self.load_device_list(txn, version, from_jid).await?;
+        let mut update = DeviceListUpdate::default();
+        for state in record.devices.values_mut() {
+            state.active = false;
+        }
+        for listed in &element.devices {
+            let state = record.devices.entry(listed.id).or_default();
+            if !state.active && state.label.is_none() {
+                update.added.push(listed.id);
+            }
+            state.active = true;
+            state.label = listed.label.clone();
+        }
+        update.removed = record
+            .devices
+            .iter()
+            .filter(|(id, state)| !state.active && !element.devices.iter().any(|d| d.id == **id))
+            .map(|(id, _)| *id)
+            .collect();
+        update.added.retain(|id| !update.removed.contains(id));
+        if from_jid == self.jid {
+            let mut loaded = self.load(txn).await?;
+            let ours = loaded.device.device_id();
+            match element.devices.iter().find(|d| d.id == ours) {
+                None => update.republish = true,
+                Some(entry) if signed_by_someone_else(&loaded.device, entry) => {
+                    // Another device of the account took our id (its label is signed by
+                    // another identity): move to a fresh id and publish again.
+                    let new_id = random_device_id(rng);
+                    loaded.device = loaded.device.with_device_id(new_id);
+                    loaded.meta.device_id = new_id;
+                    self.save(txn, &loaded).await?;
+                    update.republish = true;
+                    update.new_device_id = Some(new_id);
+                }
+                Some(_) => {}
+            }
+        }
+        self.store_device_list(txn, version, from_jid, &record)
+            .await?;
+        Ok(update)
+    }
+
+    /// The bundles to fetch before a message can reach every active device of `jids` and our
+    /// own other devices: those with no session in the version they would get.
+    pub async fn bundle_requests(&self, jids: &[&str]) -> Result<Vec<BundleRequest>, XmppError> {
+        let mut txn = Txn::new(&self.backend, &self.sealer);
+        let loaded = self.load(&mut txn).await?;
+        let mut requests = Vec::new();
+        for (jid, device_id, version) in self.recipients(&mut txn, jids, &loaded.device).await? {
+            if !loaded.device.has_session(version, &jid, device_id) {
+                let (node, item_id) = bundle_node(version, device_id);
+                requests.push(BundleRequest {
+                    jid,
+                    device_id,
+                    version,
+                    node,
+                    item_id,
+                });
+            }
+        }
+        Ok(requests)
+    }
+
+    /// Every active device of `jids` and of our own account but ours, with the version each
+    /// gets: OMEMO 2 where the device is in the JID's OMEMO 2 list, 0.3 otherwise.
+    pub(crate) async fn recipients(
+        &self,
+        txn: &mut Txn<'_, B>,
+        jids: &[&str],
+        device: &OmemoDevice,
+    ) -> Result<Vec<(String, u32, Version)>, XmppError> {
+        let mut all: Vec<&str> = jids.to_vec();
+        if !all.contains(&self.jid.as_str()) {
+            all.push(&self.jid);
+        }
+        let mut recipients = Vec::new();
+        for jid in all {
+            let omemo2 = self.load_device_list(txn, Version::Omemo2, jid).await?;
+            let omemo03 = self.load_device_list(txn, Version::Omemo03, jid).await?;
+            let mut seen = Vec::new();
+            for (version, list) in [(Version::Omemo2, &omemo2), (Version::Omemo03, &omemo03)] {
+                for (id, state) in &list.devices {
+                    let ours = jid == self.jid && *id == device.device_id();
+                    if state.active && !ours && !seen.contains(id) {
+                        seen.push(*id);
+                        recipients.push((jid.to_owned(), *id, version));
+                    }
+                }
+            }
+        }
+        Ok(recipients)
+    }
+
+    /// A bundle fetched for `jid`'s `device_id`: verified, then a session built from it (kept
+    /// until the first message goes out) and its identity put to the trust policy. One commit.
+    pub async fn receive_bundle(
+        &self,
+        jid: &str,
+        device_id: u32,
+        xml: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), XmppError> {
+        let element = BundleElement::parse(xml)?;
+        let bundle = VerifiedBundle::from_element(&element).map_err(|e| XmppError::BadBundle {
+            jid: jid.to_owned(),
+            device_id,
+            reason: e.to_string(),
+        })?;
+        transact!(self, rng, |txn| {
+            self.build_from_bundle(&mut txn, jid, device_id, &bundle, rng)
+                .await
+        })
+    }
+
+    async fn build_from_bundle(
+        &self,
+        txn: &mut Txn<'_, B>,
+        jid: &str,
+        device_id: u32,
+        bundle: &VerifiedBundle,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), XmppError> {
+        let mut loaded = self.load(txn).await?;
+        loaded
+            .device
+            .build_session(jid, device_id, bundle, rng)
+            .map_err(|e| identity_changed(e, jid, device_id))?;
+        let fingerprint = bundle
+            .identity_key
+            .fingerprint()
+            .map_err(|_| XmppError::BadBundle {
+                jid: jid.to_owned(),
+                device_id,
+                reason: "identity key".into(),
+            })?;
+        self.note_identity(txn, &loaded.meta, jid, &fingerprint)
+            .await?;
+        self.save(txn, &loaded).await
+    }
+}
+
+/// Whether our own device list's entry for our id carries a label signature our identity did
+/// not make.
+fn signed_by_someone_else(device: &OmemoDevice, entry: &ListedDevice) -> bool {
+    match (&entry.label, &entry.label_signature) {
+        (Some(label), Some(signature)) => device
+            .identity()
+            .identity_key(Version::Omemo2)
+            .verify_label(label, signature)
+            .is_err(),
+        _ => false,
+    }
+}
+
+/// A device error in terms of the machine.
+pub(crate) fn identity_changed(error: DeviceError, jid: &str, device_id: u32) -> XmppError {
+    match error {
+        DeviceError::IdentityChanged {
+            version,
+            known,
+            offered,
+            ..
+        } => XmppError::IdentityChanged {
+            version,
+            jid: jid.to_owned(),
+            device_id,
+            known,
+            offered,
+        },
+        other => XmppError::BadBundle {
+            jid: jid.to_owned(),
+            device_id,
+            reason: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,443 @@
+//! Messages: one body encrypted to every device of the recipients (and our own other devices)
+//! that may have it, an `<encrypted>` element per version; and an incoming `<encrypted>`
+//! decrypted, checked against its stanza, answered when the protocol wants an answer, and
+//! remembered by stanza id so an archive catch-up run twice decrypts once.
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+
+use super::contacts::identity_changed;
+use super::error::{DecryptFailure, XmppError};
+use super::machine::{XmppMachine, version_byte};
+use super::tables::{self, FAILURES, PROCESSED};
+use super::trust::Trust;
+use crate::omemo::stanza::{EncryptedElement, Envelope};
+use crate::omemo::{FailureReason, MessageError, OmemoDevice, Version};
+use crate::store::{Backend, Txn, transact};
+use crate::time::Timestamp;
+
+/// Consecutive failures after which a device's session should be rebuilt.
+const REBUILD_AFTER: u32 = 3;
+
+/// An `<encrypted>` element to send, of one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptedStanza {
+    /// The version (one `<message>` per version: the namespaces differ).
+    pub version: Version,
+    /// The bare JID to send it to (for answers the machine makes; the chat's for messages).
+    pub to: String,
+    /// The `<encrypted>` element.
+    pub payload: String,
+}
+
+/// Why a device did not get a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// No session yet: fetch its bundle ([`XmppMachine::bundle_requests`]).
+    NoSession,
+    /// Its identity key waits for the user's decision.
+    Undecided,
+    /// The user distrusts its identity key.
+    Distrusted,
+}
+
+/// A device that did not get a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedDevice {
+    /// The owner.
+    pub jid: String,
+    /// The device.
+    pub device_id: u32,
+    /// The version it would get.
+    pub version: Version,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// What an encryption produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncryptOutcome {
+    /// One element per version that reaches at least one device.
+    pub stanzas: Vec<EncryptedStanza>,
+    /// Devices left out, and why (none is left out silently).
+    pub skipped: Vec<SkippedDevice>,
+}
+
+/// A decrypted message.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedMessage {
+    /// The version.
+    pub version: Version,
+    /// The sender's device.
+    pub sender_device: u32,
+    /// The body (`None` for a message without one).
+    pub body: Option<String>,
+    /// The OMEMO 2 envelope's `<time>` (XEP-0082), as sent.
+    pub time: Option<String>,
+    /// The sender's identity fingerprint.
+    pub fingerprint: String,
+    /// What is decided about that identity.
+    pub trust: Trust,
+}
+
+impl std::fmt::Debug for ReceivedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivedMessage")
+            .field("version", &self.version)
+            .field("sender_device", &self.sender_device)
+            .field("trust", &self.trust)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a decryption produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecryptOutcome {
+    /// The message; `None` for an empty message (a key exchange completed, a heartbeat).
+    pub message: Option<ReceivedMessage>,
+    /// Answers to send now: the empty message that completes a key exchange or answers a long
+    /// run of unanswered messages.
+    pub replies: Vec<EncryptedStanza>,
+    /// A pre-key was used: publish the bundles again ([`XmppMachine::publish`]).
+    pub republish: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Failures {
+    in_a_row: u32,
+}
+
+impl<B: Backend> XmppMachine<B> {
+    /// Encrypts `body` to every active device of `recipients` (bare JIDs) and our own other
+    /// devices whose identity may receive it, for a stanza addressed to `stanza_to`. OMEMO 2
+    /// devices get an SCE envelope (`<rpad>`, `<time>`, `<to>`, `<from>`), 0.3 devices the body.
+    /// One commit; the elements are returned only after it.
+    pub async fn encrypt(
+        &self,
+        recipients: &[&str],
+        stanza_to: &str,
+        body: &str,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<EncryptOutcome, XmppError> {
+        transact!(self, rng, |txn| {
+            self.plan_encrypt(&mut txn, recipients, stanza_to, body, now, rng)
+                .await
+        })
+    }
+
+    async fn plan_encrypt(
+        &self,
+        txn: &mut Txn<'_, B>,
+        recipients: &[&str],
+        stanza_to: &str,
+        body: &str,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<EncryptOutcome, XmppError> {
+        let mut loaded = self.load(txn).await?;
+        let mut outcome = EncryptOutcome::default();
+        let mut targets: Vec<(Version, String, u32)> = Vec::new();
+        for (jid, device_id, version) in self.recipients(txn, recipients, &loaded.device).await? {
+            let skip = |reason| SkippedDevice {
+                jid: jid.clone(),
+                device_id,
+                version,
+                reason,
+            };
+            let Some(fingerprint) = session_fingerprint(&loaded.device, version, &jid, device_id)
+            else {
+                outcome.skipped.push(skip(SkipReason::NoSession));
+                continue;
+            };
+            let trust = match self.trust_of(txn, &jid, &fingerprint).await? {
+                Some(trust) => trust,
+                None => {
+                    self.note_identity(txn, &loaded.meta, &jid, &fingerprint)
+                        .await?
+                }
+            };
+            match trust {
+                Trust::Distrusted => outcome.skipped.push(skip(SkipReason::Distrusted)),
+                t if !t.encrypts() => outcome.skipped.push(skip(SkipReason::Undecided)),
+                _ => targets.push((version, jid, device_id)),
+            }
+        }
+        for version in [Version::Omemo2, Version::Omemo03] {
+            let to: Vec<(&str, u32)> = targets
+                .iter()
+                .filter(|(v, _, _)| *v == version)
+                .map(|(_, jid, id)| (jid.as_str(), *id))
+                .collect();
+            if to.is_empty() {
+                continue;
+            }
+            let plaintext = match version {
+                Version::Omemo2 => {
+                    let time = xep0082(now);
+                    Envelope::for_body(body, &self.jid, stanza_to, Some(&time), rng)
+                        .serialize()
+                        .into_bytes()
+                }
+                Version::Omemo03 => body.as_bytes().to_vec(),
+            };
+            let element = loaded
+                .device
+                .encrypt_message(version, &to, &plaintext, rng)
+                .map_err(|e| XmppError::BadBundle {
+                    jid: stanza_to.to_owned(),
+                    device_id: 0,
+                    reason: e.to_string(),
+                })?;
+            outcome.stanzas.push(EncryptedStanza {
+                version,
+                to: stanza_to.to_owned(),
+                payload: element.serialize(),
+            });
+        }
+        self.save(txn, &loaded).await?;
+        Ok(outcome)
+    }
+
+    /// Decrypts an `<encrypted>` element from `from` (the sender's bare JID) in a stanza to
+    /// `stanza_to` (our bare JID, or a room's). With a `stanza_id` (the archive's or the
+    /// stanza's unique id) the outcome is stored with the ratchet step, and the same id again
+    /// returns it without decrypting: an archive catch-up run twice gives the same result.
+    /// One commit; a failure records only the device's count of failures in a row.
+    pub async fn decrypt(
+        &self,
+        from: &str,
+        stanza_to: &str,
+        xml: &str,
+        stanza_id: Option<&str>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<DecryptOutcome, XmppError> {
+        let element = EncryptedElement::parse(xml)?;
+        let result: Result<Result<DecryptOutcome, XmppError>, XmppError> =
+            transact!(self, rng, |txn| {
+                self.plan_decrypt(&mut txn, from, stanza_to, &element, stanza_id, rng)
+                    .await
+            });
+        result?
+    }
+
+    async fn plan_decrypt(
+        &self,
+        txn: &mut Txn<'_, B>,
+        from: &str,
+        stanza_to: &str,
+        element: &EncryptedElement,
+        stanza_id: Option<&str>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Result<DecryptOutcome, XmppError>, XmppError> {
+        let processed = stanza_id.map(|id| self.name(PROCESSED, &[from.as_bytes(), id.as_bytes()]));
+        if let Some(name) = &processed
+            && let Some((outcome, _)) =
+                tables::load::<B, DecryptOutcome>(txn, PROCESSED, name).await?
+        {
+            return Ok(Ok(outcome));
+        }
+        let mut loaded = self.load(txn).await?;
+        let version = element.version;
+        let sender_device = element.sender_device;
+        let failures = self.name(
+            FAILURES,
+            &[
+                &[version_byte(version)],
+                from.as_bytes(),
+                &sender_device.to_be_bytes(),
+            ],
+        );
+        let received = match loaded.device.decrypt_message(from, element, rng) {
+            Ok(received) => received,
+            Err(error) => {
+                return self
+                    .record_failure(txn, &failures, version, sender_device, from, error)
+                    .await;
+            }
+        };
+        let fingerprint = received
+            .sender_identity
+            .fingerprint()
+            .map_err(|_| XmppError::Corrupt("sender identity"))?;
+        let (body, time) = match (&received.plaintext, version) {
+            (None, _) => (None, None),
+            (Some(plaintext), Version::Omemo2) => {
+                let envelope = Envelope::parse_bytes(plaintext)?;
+                if envelope.from.as_deref() != Some(from) {
+                    return Ok(Err(XmppError::EnvelopeMismatch("from")));
+                }
+                if envelope.to.as_deref() != Some(stanza_to) {
+                    return Ok(Err(XmppError::EnvelopeMismatch("to")));
+                }
+                (envelope.body(), envelope.time)
+            }
+            (Some(plaintext), Version::Omemo03) => {
+                (Some(String::from_utf8_lossy(plaintext).into_owned()), None)
+            }
+        };
+        let trust = self
+            .note_identity(txn, &loaded.meta, from, &fingerprint)
+            .await?;
+        let mut outcome = DecryptOutcome {
+            message: received.plaintext.is_some().then_some(ReceivedMessage {
+                version,
+                sender_device,
+                body,
+                time,
+                fingerprint,
+                trust,
+            }),
+            replies: Vec::new(),
+            republish: received.pre_key_used.is_some(),
+        };
+        if received.reply_due {
+            let empty = loaded
+                .device
+                .encrypt_empty(version, &[(from, sender_device)], rng)
+                .map_err(|e| identity_changed(e, from, sender_device))?;
+            outcome.replies.push(EncryptedStanza {
+                version,
+                to: from.to_owned(),
+                payload: empty.serialize(),
+            });
+        }
+        if txn.get(FAILURES, &failures).await?.is_some() {
+            tables::remove(txn, FAILURES, &failures).await?;
+        }
+        self.save(txn, &loaded).await?;
+        if let Some(name) = &processed {
+            tables::store(txn, PROCESSED, name, &outcome, &[]).await?;
+        }
+        Ok(Ok(outcome))
+    }
+
+    /// Counts a failure of `sender_device` (nothing else is written) and gives the error.
+    async fn record_failure(
+        &self,
+        txn: &mut Txn<'_, B>,
+        failures: &[u8],
+        version: Version,
+        sender_device: u32,
+        from: &str,
+        error: MessageError,
+    ) -> Result<Result<DecryptOutcome, XmppError>, XmppError> {
+        let reason = error.reason();
+        if reason == FailureReason::IdentityChanged
+            && let MessageError::Device(device_error) = error
+        {
+            return Ok(Err(identity_changed(device_error, from, sender_device)));
+        }
+        if reason == FailureReason::NotForUs {
+            return Ok(Err(XmppError::Decrypt(DecryptFailure {
+                reason,
+                version,
+                device_id: sender_device,
+                failures_in_a_row: 0,
+                rebuild_suggested: false,
+            })));
+        }
+        let mut count: Failures = tables::load(txn, FAILURES, failures)
+            .await?
+            .map(|(count, _)| count)
+            .unwrap_or_default();
+        count.in_a_row = count.in_a_row.saturating_add(1);
+        tables::store(txn, FAILURES, failures, &count, &[]).await?;
+        Ok(Err(XmppError::Decrypt(DecryptFailure {
+            reason,
+            version,
+            device_id: sender_device,
+            failures_in_a_row: count.in_a_row,
+            rebuild_suggested: count.in_a_row >= REBUILD_AFTER,
+        })))
+    }
+
+    /// Accepts `fingerprint` as the new identity of `jid`'s device (after
+    /// [`XmppError::IdentityChanged`]): its next key exchange replaces the old sessions.
+    pub async fn accept_identity(
+        &self,
+        version: Version,
+        jid: &str,
+        device_id: u32,
+        fingerprint: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), XmppError> {
+        transact!(self, rng, |txn| {
+            match self.load(&mut txn).await {
+                Err(e) => Err(e),
+                Ok(mut loaded) => {
+                    match loaded
+                        .device
+                        .accept_identity(version, jid, device_id, fingerprint)
+                    {
+                        Err(e) => Err(identity_changed(e, jid, device_id)),
+                        Ok(()) => self.save(&mut txn, &loaded).await,
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The fingerprint of the identity our current session with the device has.
+fn session_fingerprint(
+    device: &OmemoDevice,
+    version: Version,
+    jid: &str,
+    device_id: u32,
+) -> Option<String> {
+    let identity = match version {
+        Version::Omemo2 => device
+            .omemo2_sessions()
+            .get(jid, device_id)?
+            .current()
+            .their_identity(),
+        Version::Omemo03 => device
+            .omemo03_sessions()
+            .get(jid, device_id)?
+            .current()
+            .their_identity(),
+    };
+    identity.fingerprint().ok()
+}
+
+/// An XEP-0082 timestamp (`2026-12-06T07:59:00Z`) of milliseconds since the Unix epoch.
+pub(crate) fn xep0082(now: Timestamp) -> String {
+    let seconds = now.as_millis() / 1000;
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian), after H. Hinnant.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3_600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_xep0082() {
+        assert_eq!(xep0082(Timestamp::from_millis(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            xep0082(Timestamp::from_millis(1_765_008_000_000)),
+            "2025-12-06T08:00:00Z"
+        );
+        assert_eq!(
+            xep0082(Timestamp::from_millis(951_782_400_000)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+}
