@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 mod megolm_demo;
 mod omemo_demo;
+mod xmpp_demo;
 
 use olmo::crypto::base64;
 use olmo::megolm::{ExportedSessionKey, MegolmMessage, SessionKey};
@@ -32,6 +33,10 @@ fn main() -> ExitCode {
             demo();
             megolm_demo::run();
             omemo_demo::run();
+            if let Err(error) = xmpp_demo::run() {
+                eprintln!("olmo: the XMPP machine demonstration failed: {error}");
+                return ExitCode::FAILURE;
+            }
             println!(
                 "\nTools: olmo inspect 0|1|megolm|room-key|omemo ... | olmo migrate-account (see --help)"
             );
