@@ -369,16 +369,16 @@ fn recipes(catalogue: &mut Catalogue, shared: &Shared, fixtures: &mut Fixtures) 
         decrypt(&mut fixtures.pair.bob, &message);
         let bundle = bob.bundle(version);
         let signed = bundle.to_element().signed_pre_key;
-        let signature = match bundle.identity_key {
+        let signature = match bundle.identity_key() {
             IdentityKey::Ed25519(key) => Signature::Ed25519 {
                 key,
                 message: signed,
-                signature: bundle.signed_pre_key_signature,
+                signature: bundle.signed_pre_key_signature(),
             },
             IdentityKey::Curve25519(key) => Signature::XEdDsa {
                 key,
                 message: signed,
-                signature: bundle.signed_pre_key_signature,
+                signature: bundle.signed_pre_key_signature(),
             },
         };
         let omemo2 = version == Version::Omemo2;
@@ -387,7 +387,7 @@ fn recipes(catalogue: &mut Catalogue, shared: &Shared, fixtures: &mut Fixtures) 
             payload_length: fixtures.pair.plaintext[index].len(),
             message: message.keys[0].data.clone(),
             key_exchange: fixtures.key_exchange.element[index].keys[0].data.clone(),
-            mac_prefix_length: bundle.identity_key.wire_bytes().len() * 2,
+            mac_prefix_length: bundle.identity_key().wire_bytes().len() * 2,
             signature,
             x3dh_info: if omemo2 {
                 b"OMEMO X3DH"

@@ -218,7 +218,7 @@ impl OmemoDevice {
         &self.omemo03.sessions
     }
 
-    /// Starts a session with a device from its bundle (verified first). Replaces an existing
+    /// Starts a session with a device from its bundle (verified when it was parsed). Replaces an existing
     /// one, which is kept for delayed messages. A bundle under another identity than the
     /// device's sessions have is [`DeviceError::IdentityChanged`] until the application accepts
     /// that identity ([`OmemoDevice::accept_identity`]); then the new session replaces them all.
@@ -230,7 +230,7 @@ impl OmemoDevice {
         rng: &mut impl CryptoRng,
     ) -> Result<(), DeviceError> {
         check_jid(jid)?;
-        with_profile!(bundle.version, P => {
+        with_profile!(bundle.version(), P => {
             let session = OmemoSession::<P>::initiate(&self.identity, bundle, Some(self.device_id), rng)?;
             let slot = P::state(self).sessions.get(jid, device_id);
             let new_identity = check_identity(slot, jid, device_id, &session.their_identity())?;

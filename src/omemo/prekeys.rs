@@ -293,18 +293,17 @@ impl PreKeys {
 
     /// The bundle to publish.
     pub fn bundle(&self, identity: &DeviceIdentity) -> VerifiedBundle {
-        VerifiedBundle {
-            version: self.version,
-            identity_key: identity.identity_key(self.version),
-            signed_pre_key_id: self.signed.id,
-            signed_pre_key: self.signed.key_pair.public_key(),
-            signed_pre_key_signature: self.signed.signature,
-            pre_keys: self
-                .pool
+        VerifiedBundle::ours(
+            self.version,
+            identity,
+            self.signed.id,
+            self.signed.key_pair.public_key(),
+            self.signed.signature,
+            self.pool
                 .iter()
                 .map(|(id, pair)| (*id, pair.public_key()))
                 .collect(),
-        }
+        )
     }
 }
 

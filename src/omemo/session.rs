@@ -110,7 +110,7 @@ pub struct OmemoSession<P: OmemoProfile> {
 }
 
 impl<P: OmemoProfile> OmemoSession<P> {
-    /// Starts a session from a device's bundle. The bundle's signature is checked; OMEMO 2
+    /// Starts a session from a device's bundle (verified when it was made); OMEMO 2
     /// requires a one-time pre-key, OMEMO 0.3 uses one when the bundle has any.
     /// `registration_id` is 0.3's `registrationId` (Conversations sends its device id).
     pub fn initiate(
@@ -119,10 +119,9 @@ impl<P: OmemoProfile> OmemoSession<P> {
         registration_id: Option<u32>,
         rng: &mut impl CryptoRng,
     ) -> Result<Self, SessionError> {
-        if bundle.version != P::VERSION {
+        if bundle.version() != P::VERSION {
             return Err(SessionError::IdentityKey);
         }
-        let (_, their_identity) = bundle.verified_identity()?;
         let pre_key = match bundle.choose_pre_key(rng) {
             Ok(pre_key) => Some(pre_key),
             Err(BundleError::NoPreKeys) if P::VERSION == super::Version::Omemo03 => None,
@@ -133,18 +132,18 @@ impl<P: OmemoProfile> OmemoSession<P> {
             P::X3DH_INFO,
             identity,
             &base_key,
-            &their_identity,
-            &bundle.signed_pre_key,
+            bundle.identity_curve25519(),
+            bundle.signed_pre_key(),
             pre_key.as_ref().map(|(_, key)| key),
         )?;
         let ratchet = DoubleRatchet::initiator(
             &root,
             Curve25519KeyPair::generate(rng),
-            &bundle.signed_pre_key,
+            bundle.signed_pre_key(),
         )?;
         let key_exchange = KeyExchange {
             pre_key_id: pre_key.map(|(id, _)| id),
-            signed_pre_key_id: bundle.signed_pre_key_id,
+            signed_pre_key_id: bundle.signed_pre_key_id(),
             identity_key: identity.identity_key(P::VERSION),
             base_key: base_key.public_key(),
             registration_id: match P::VERSION {
@@ -155,7 +154,7 @@ impl<P: OmemoProfile> OmemoSession<P> {
         Ok(Self {
             ratchet,
             our_identity: identity.identity_key(P::VERSION),
-            their_identity: bundle.identity_key,
+            their_identity: bundle.identity_key(),
             initiator: true,
             key_exchange,
             confirmed: false,

@@ -335,7 +335,7 @@ fn payloads(ls: &mut Signal, olmo: &mut OmemoDevice, link: Link) {
 fn libsignal_starts_a_session_with_olmo() {
     let (mut ls, mut olmo) = start();
     let bundle = olmo.bundle(V);
-    let (pre_key_id, _) = bundle.pre_keys[5];
+    let (pre_key_id, _) = bundle.pre_keys()[5];
     let options = json!({"device_id": ALICE.1, "registration_id": 4242});
     ls_session_to_olmo(&mut ls, "alice", options, &bundle, Some(5));
 
@@ -479,26 +479,28 @@ fn olmo_starts_a_session_with_libsignal() {
     );
     assert_eq!((theirs.device_id, theirs.registration_id), (BOB.1, 777));
     let bundle = theirs.to_olmo();
-    // The same bundle typed by hand.
+    // It holds libsignal's keys, typed by hand.
     let key = |bytes: &[u8]| {
         assert_eq!(bytes[0], 0x05);
         Curve25519PublicKey::from_slice(&bytes[1..]).unwrap()
     };
-    let by_hand = VerifiedBundle {
-        version: V,
-        identity_key: IdentityKey::Curve25519(key(&theirs.identity_key)),
-        signed_pre_key_id: 9,
-        signed_pre_key: key(&theirs.signed_pre_key),
-        signed_pre_key_signature: olmo::crypto::Ed25519Signature::from_slice(&theirs.signature)
-            .unwrap(),
-        pre_keys: theirs
-            .pre_keys
-            .iter()
-            .map(|(id, k)| (*id, key(k)))
-            .collect(),
-    };
-    assert_eq!(bundle, by_hand);
-    by_hand.verify().unwrap();
+    assert_eq!(bundle.version(), V);
+    assert_eq!(
+        bundle.identity_key(),
+        IdentityKey::Curve25519(key(&theirs.identity_key))
+    );
+    assert_eq!(bundle.signed_pre_key_id(), 9);
+    assert_eq!(bundle.signed_pre_key(), &key(&theirs.signed_pre_key));
+    assert_eq!(
+        bundle.signed_pre_key_signature(),
+        olmo::crypto::Ed25519Signature::from_slice(&theirs.signature).unwrap()
+    );
+    let pre_keys: Vec<_> = theirs
+        .pre_keys
+        .iter()
+        .map(|(id, k)| (*id, key(k)))
+        .collect();
+    assert_eq!(bundle.pre_keys(), pre_keys);
     olmo.build_session(BOB.0, BOB.1, &bundle, &mut rand::rng())
         .unwrap();
 
@@ -678,7 +680,7 @@ fn bundles_without_one_time_pre_keys() {
     let theirs = ls.device_new("bob", json!({"device_id": BOB.1, "pre_keys": 0}));
     assert!(theirs.pre_keys.is_empty());
     let bundle = theirs.to_olmo();
-    assert!(bundle.pre_keys.is_empty());
+    assert!(bundle.pre_keys().is_empty());
     assert_eq!(
         bundle.choose_pre_key(&mut rand::rng()),
         Err(BundleError::NoPreKeys)
@@ -700,7 +702,7 @@ fn bundles_without_one_time_pre_keys() {
     // olmo's bundle without its pre-keys (still validly signed): libsignal's three-DH key
     // exchange opens, and no pre-key is used up.
     let mut bundle = olmo.bundle(V);
-    bundle.pre_keys.clear();
+    bundle.retain_pre_keys(|_| false);
     ls_session_to_olmo(
         &mut ls,
         "alice",
@@ -776,7 +778,7 @@ fn xeddsa_signatures_verify_across() {
         Ok(ed),
         "libsignal signs 0x05 ‖ spk"
     );
-    assert_eq!(theirs.to_olmo().verify(), Ok(ed));
+    assert_eq!(theirs.to_olmo().identity_ed25519(), ed);
     let mut bad = theirs.clone();
     bad.signature[10] ^= 0x20;
     assert_eq!(
@@ -807,11 +809,9 @@ fn xeddsa_signatures_verify_across() {
     ));
     // libsignal's process_bundle checks the same signature: a broken one is refused.
     ls.device_new("alice", json!({}));
-    let mut broken = seeded.bundle(V);
-    let mut sig = *broken.signed_pre_key_signature.as_bytes();
-    sig[0] ^= 1;
-    broken.signed_pre_key_signature = olmo::crypto::Ed25519Signature::from_bytes(sig);
-    let refused = ls.process_olmo_bundle("alice", OLMO, &broken, Some(0));
+    let mut broken = seeded.bundle(V).to_element();
+    broken.signed_pre_key_signature[0] ^= 1;
+    let refused = ls.process_olmo_element("alice", OLMO, &broken, Some(0));
     assert!(refused.is_err(), "libsignal took a bad signature");
     ls.process_olmo_bundle("alice", OLMO, &seeded.bundle(V), Some(0))
         .unwrap();
@@ -867,7 +867,7 @@ fn identity_moved_from_libsignal_to_olmo() {
         &element.signed_pre_key,
         &element.signed_pre_key_signature
     ));
-    assert_eq!(legacy.to_olmo().verify(), ours.verify());
+    assert_eq!(legacy.to_olmo().identity_ed25519(), ours.identity_ed25519());
 
     // Carol fetched the bundle the libsignal client published before the move; she trusts on
     // first use.
@@ -892,7 +892,11 @@ fn identity_moved_from_libsignal_to_olmo() {
     // Carol's second device uses olmo's republished bundle (olmo's signature) and the same ids.
     ls.device_new("carol2", json!({"device_id": CAROL.1 + 1}));
     let carol2 = (CAROL.0, CAROL.1 + 1);
-    let index = ours.pre_keys.iter().position(|(id, _)| *id == 305).unwrap();
+    let index = ours
+        .pre_keys()
+        .iter()
+        .position(|(id, _)| *id == 305)
+        .unwrap();
     ls.process_olmo_bundle("carol2", LEGACY, &ours, Some(index))
         .unwrap();
     let to_carol2 = Link {
@@ -929,7 +933,7 @@ fn identity_moved_from_libsignal_to_olmo() {
     // A device with another identity at the same address is refused by that store.
     let mut impostor = olmo_device(LEGACY.0, LEGACY.1);
     let mut bundle = carol.to_olmo();
-    bundle.pre_keys.retain(|(id, _)| *id != used);
+    bundle.retain_pre_keys(|(id, _)| *id != used);
     impostor
         .build_session(CAROL.0, CAROL.1, &bundle, &mut rng)
         .unwrap();
@@ -1002,7 +1006,7 @@ fn damaged_libsignal_traffic_is_refused_and_the_session_goes_on() {
     const MALLORY: (&str, u32) = ("mallory@example.org", 66);
     let (mut ls, mut olmo) = start();
     let bundle = olmo.bundle(V);
-    let pre_key_id = bundle.pre_keys[0].0;
+    let pre_key_id = bundle.pre_keys()[0].0;
     ls_session_to_olmo(
         &mut ls,
         "alice",
@@ -1161,7 +1165,7 @@ fn key_exchanges_on_a_rotated_signed_pre_key() {
         vec![Version::Omemo2, V]
     );
     let new = olmo.bundle(V);
-    assert_ne!(new.signed_pre_key_id, old.signed_pre_key_id);
+    assert_ne!(new.signed_pre_key_id(), old.signed_pre_key_id());
 
     ls_session_to_olmo(
         &mut ls,
@@ -1188,7 +1192,7 @@ fn key_exchanges_on_a_rotated_signed_pre_key() {
     assert_eq!(
         receive(&mut olmo, ("carol@example.org", 9), &kex.key()).err(),
         Some(DeviceError::Session(SessionError::PreKey(
-            PreKeyError::UnknownSignedPreKey(old.signed_pre_key_id)
+            PreKeyError::UnknownSignedPreKey(old.signed_pre_key_id())
         )))
     );
     // The established sessions do not depend on it.
@@ -1213,9 +1217,9 @@ fn pre_key_ids_at_the_ends_of_the_range() {
         let jid = format!("{name}@example.org");
         for index in 0..2 {
             let mut bundle = theirs.to_olmo();
-            let (id, _) = bundle.pre_keys[index];
+            let (id, _) = bundle.pre_keys()[index];
             assert_eq!(id, start + index as u32);
-            bundle.pre_keys = vec![bundle.pre_keys[index]];
+            bundle.retain_pre_keys(|(kept, _)| *kept == id);
             olmo.build_session(&jid, 20, &bundle, &mut rand::rng())
                 .unwrap();
             let m = material(index as u8);
@@ -1238,9 +1242,9 @@ fn pre_key_ids_at_the_ends_of_the_range() {
     ];
     let mut olmo = imported_device(OLMO, identity, (u32::MAX, &random::<32>()), &pre_keys);
     let bundle = olmo.bundle(V);
-    assert_eq!(bundle.signed_pre_key_id, u32::MAX);
+    assert_eq!(bundle.signed_pre_key_id(), u32::MAX);
     for (index, id) in [(0, 0), (2, u32::MAX)] {
-        assert_eq!(bundle.pre_keys[index].0, id);
+        assert_eq!(bundle.pre_keys()[index].0, id);
         let name = format!("sender{index}");
         let options = json!({"device_id": 30 + index});
         ls_session_to_olmo(&mut ls, &name, options, &bundle, Some(index));
@@ -1267,10 +1271,12 @@ fn imported_pre_key_ids_are_told_used_from_unknown() {
     };
     // libsignal's key exchange naming pre-key `index` of `bundle` (or `id` with another key).
     let mut key_exchange = |bundle: &VerifiedBundle, index: usize, id: Option<u32>| {
-        let mut bundle = bundle.clone();
+        let mut element = bundle.to_element();
         if let Some(id) = id {
-            bundle.pre_keys[index].0 = id;
+            element.pre_keys[index].0 = id;
         }
+        // Pre-keys are not signed: the renamed one verifies as the bundle did.
+        let bundle = VerifiedBundle::from_element(&element).unwrap();
         ls_session_to_olmo(
             &mut ls,
             "sender",

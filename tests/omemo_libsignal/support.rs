@@ -186,16 +186,26 @@ impl Signal {
         bundle: &VerifiedBundle,
         pre_key: Option<usize>,
     ) -> Result<Value, String> {
-        let element = bundle.to_element();
+        self.process_olmo_element(name, to, &bundle.to_element(), pre_key)
+    }
+
+    /// `process_bundle` from a `<bundle>` element as olmo writes it (which may be tampered with).
+    pub fn process_olmo_element(
+        &mut self,
+        name: &str,
+        to: (&str, u32),
+        element: &stanza::BundleElement,
+        pre_key: Option<usize>,
+    ) -> Result<Value, String> {
         let mut request = json!({
             "op": "process_bundle",
             "name": name,
             "address": address(to.0, to.1),
             "registration_id": to.1,
-            "identity_key": hex(&bundle.identity_key.wire_bytes()),
-            "signed_pre_key_id": bundle.signed_pre_key_id,
+            "identity_key": hex(&element.identity_key),
+            "signed_pre_key_id": element.signed_pre_key_id,
             "signed_pre_key": hex(&element.signed_pre_key),
-            "signed_pre_key_signature": hex(bundle.signed_pre_key_signature.as_bytes()),
+            "signed_pre_key_signature": hex(&element.signed_pre_key_signature),
         });
         if let Some(index) = pre_key {
             let (id, key) = &element.pre_keys[index];

@@ -111,7 +111,10 @@ fn olmo_finds_the_session_manager_through_what_it_published() {
         if version == Version::Omemo2 {
             // The manager signed no label here; a label, when present, must verify.
             if let (Some(label), Some(signature)) = (&device.label, &device.label_signature) {
-                bundle.identity_key.verify_label(label, signature).unwrap();
+                bundle
+                    .identity_key()
+                    .verify_label(label, signature)
+                    .unwrap();
             }
         }
         olmo.build_session(PY_JID, device.id, &bundle, &mut rand::rng())
@@ -150,10 +153,13 @@ fn olmo_verifies_the_managers_signed_label() {
     let label = device.label.as_deref().unwrap();
     let signature = device.label_signature.as_deref().unwrap();
     assert_eq!(label, "Gajim-like");
-    bundle.identity_key.verify_label(label, signature).unwrap();
+    bundle
+        .identity_key()
+        .verify_label(label, signature)
+        .unwrap();
     assert!(
         bundle
-            .identity_key
+            .identity_key()
             .verify_label("forged", signature)
             .is_err()
     );

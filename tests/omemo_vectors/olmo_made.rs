@@ -124,7 +124,7 @@ fn make_device(
             "private": hex(&spk),
             "public": hex(public_of(&spk).as_bytes()),
             "signature_nonce": nonce.map(|nonce| hex(&nonce)),
-            "signature": hex(bundle.signed_pre_key_signature.as_bytes()),
+            "signature": hex(bundle.signed_pre_key_signature().as_bytes()),
         },
         "pre_keys": pre_keys.iter().map(|(id, private)| json!({
             "id": id,
@@ -230,7 +230,7 @@ pub fn write(version: Version) {
     let (alice_device, alice_record) = make_device(&mut source, version, "alice", ALICE);
     let (bob_device, bob_record) = make_device(&mut source, version, "bob", BOB);
     let mut bundle = bob_device.bundle(version);
-    bundle.pre_keys.retain(|(id, _)| *id == CHOSEN_PRE_KEY);
+    bundle.retain_pre_keys(|(id, _)| *id == CHOSEN_PRE_KEY);
     let mut alice = Side {
         name: "alice",
         device: alice_device,

@@ -233,8 +233,8 @@ pub fn python_bundle(device: &Value) -> VerifiedBundle {
 pub fn bundle_with_chosen_pre_key(vectors: &Value) -> VerifiedBundle {
     let mut bundle = python_bundle(&vectors["devices"]["bob"]);
     let chosen = u32_of(&vectors["session"]["pre_key_id"]);
-    bundle.pre_keys.retain(|(id, _)| *id == chosen);
-    assert_eq!(bundle.pre_keys.len(), 1);
+    bundle.retain_pre_keys(|(id, _)| *id == chosen);
+    assert_eq!(bundle.pre_keys().len(), 1);
     bundle
 }
 

@@ -229,13 +229,13 @@ fn inspect_omemo(xml: &str) -> Result<(), String> {
     let bundle = olmo::omemo::VerifiedBundle::from_element(&element).map_err(|e| e.to_string())?;
     println!(
         "{:?} bundle: signature valid, identity fingerprint {}, signed pre-key {}, {} pre-keys",
-        bundle.version,
+        bundle.version(),
         bundle
-            .identity_key
+            .identity_key()
             .fingerprint()
             .map_err(|e| e.to_string())?,
-        bundle.signed_pre_key_id,
-        bundle.pre_keys.len()
+        bundle.signed_pre_key_id(),
+        bundle.pre_keys().len()
     );
     Ok(())
 }
