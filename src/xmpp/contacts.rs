@@ -247,7 +247,7 @@ impl<B: Backend> XmppMachine<B> {
             .build_session(jid, device_id, bundle, rng)
             .map_err(|e| identity_changed(e, jid, device_id))?;
         let fingerprint = bundle
-            .identity_key
+            .identity_key()
             .fingerprint()
             .map_err(|_| XmppError::BadBundle {
                 jid: jid.to_owned(),
