@@ -42,8 +42,11 @@ SessionManager level: omemo.SessionManager subclasses (both backends, Twomemo fi
 trusted, history synchronisation ended right after creation) sharing one in-memory "server" of
 published bundles and device lists (XML strings).  Device lists are re-downloaded before each
 sm_encrypt, as a client does when a chat opens; a sender not yet known is looked up by the library.
-  sm_new {name, jid, [label]}                    -> {device_id, identity_ed25519, fingerprint}
-                                                    (label: signed into the OMEMO 2 list only)
+  sm_new {name, jid, [label], [namespaces [ns, ...]]}
+                                                 -> {device_id, identity_ed25519, fingerprint}
+                                                    (label: signed into the OMEMO 2 list only;
+                                                    namespaces: the backends loaded, default both,
+                                                    ["omemo03"] is an oldmemo-only client)
   sm_publish {ns, jid, device_id, bundle_xml}    -> {}
   sm_publish_devices {ns, jid, device_list_xml}  -> {}
   sm_published {ns, jid}                         -> {device_list_xml (or null), bundles {device_id: xml}}
@@ -51,6 +54,11 @@ sm_encrypt, as a client does when a chat opens; a sender not yet known is looked
                                                  -> {messages {ns: encrypted_xml}, errors [...]}
   sm_decrypt {name, from_jid, ns, encrypted_xml} -> {plaintext (null if empty), sender_device}
   sm_outbox {name}                               -> {messages [{ns, to_jid, encrypted_xml}]} (drained)
+  sm_set_trust {name, jid, identity_ed25519, trust ("trusted"|"distrusted"|"undecided")} -> {}
+                                                    (distrusted: not encrypted to, its messages
+                                                    refused with SenderDistrusted)
+  sm_restart {name}                              -> {device_id} (shut down, created again from its
+                                                    storage)
 
 The SessionManager does not build SCE envelopes: it encrypts the bytes given per namespace as they
 are, so the caller passes the <envelope xmlns='urn:xmpp:sce:1'> for omemo2 and the body for omemo03.
@@ -558,6 +566,8 @@ class PeerSessionManager(omemo.SessionManager):
 
     own_jid = None
     outbox = None
+    flavours = list(FLAVOURS.values())  # the backends loaded, in priority order
+    storage = None
 
     async def _upload_bundle(self, bundle):
         fl = BY_URI[bundle.namespace]
@@ -589,6 +599,9 @@ class PeerSessionManager(omemo.SessionManager):
         return BY_URI[namespace].etree.parse_device_list(ET.fromstring(xml))
 
     async def _evaluate_custom_trust_level(self, device):
+        # Blind trust, except what sm_set_trust marked "distrusted".
+        if device.trust_level_name == "distrusted":
+            return omemo.TrustLevel.DISTRUSTED
         return omemo.TrustLevel.TRUSTED
 
     async def _make_trust_decision(self, undecided, identifier):
@@ -622,11 +635,13 @@ def op_sm_new(req):
     name, jid = req["name"], req["jid"]
     if name in MANAGERS:
         raise ValueError("session manager %r exists" % name)
-    cls = type("PeerSessionManager_%s" % name, (PeerSessionManager,), {"own_jid": jid, "outbox": []})
-    storage = MemoryStorage()
+    namespaces = [flavour(n) for n in req.get("namespaces") or FLAVOURS]
+    cls = type("PeerSessionManager_%s" % name, (PeerSessionManager,),
+               {"own_jid": jid, "outbox": [], "flavours": namespaces, "storage": MemoryStorage()})
+    storage = cls.storage
 
     async def go():
-        backends = [fl.backend(storage) for fl in FLAVOURS.values()]
+        backends = [fl.backend(storage) for fl in namespaces]
         sm = await cls.create(backends, storage, jid, None, "undecided")
         await sm.after_history_sync()
         own, _ = await sm.get_own_device_information()
@@ -671,14 +686,14 @@ def op_sm_encrypt(req):
     to_jid = req["to_jid"]
     default = _bytes(req, "plaintext") if req.get("plaintext") is not None else None
     given = {flavour(k).uri: bytes.fromhex(v) for k, v in (req.get("plaintexts") or {}).items()}
-    plaintexts = {fl.uri: given.get(fl.uri, default) for fl in FLAVOURS.values()}
+    plaintexts = {fl.uri: given.get(fl.uri, default) for fl in sm.flavours}
     if any(v is None for v in plaintexts.values()):
         raise ValueError("give plaintext, or plaintexts for both namespaces")
     priority = None if req.get("priority") is None else [flavour(n).uri for n in req["priority"]]
 
     async def go():
         for jid in {to_jid, sm.own_jid}:
-            for fl in FLAVOURS.values():
+            for fl in sm.flavours:
                 await sm.refresh_device_list(fl.uri, jid)
         return await sm.encrypt(frozenset([to_jid]), plaintexts, priority)
 
@@ -706,6 +721,33 @@ def op_sm_decrypt(req):
 
     plaintext, device, _ = run(go())
     return {"plaintext": _hex(plaintext), "sender_device": device.device_id}
+
+
+@op("sm_set_trust")
+def op_sm_set_trust(req):
+    sm = _manager(req)
+    trust = req["trust"]
+    if trust not in ("trusted", "distrusted", "undecided"):
+        raise ValueError("unknown trust %r" % trust)
+    run(sm.set_trust(req["jid"], _bytes(req, "identity_ed25519", 32), trust))
+    return {}
+
+
+@op("sm_restart")
+def op_sm_restart(req):
+    """Shuts the manager down and creates it again over the same storage (a client restart)."""
+    sm = _manager(req)
+    cls = type(sm)
+
+    async def go():
+        await sm.shutdown()
+        backends = [fl.backend(cls.storage) for fl in cls.flavours]
+        again = await cls.create(backends, cls.storage, cls.own_jid, None, "undecided")
+        own, _ = await again.get_own_device_information()
+        return again, own
+
+    MANAGERS[req["name"]], own = run(go())
+    return {"device_id": own.device_id}
 
 
 @op("sm_outbox")

@@ -366,6 +366,36 @@ class SessionManagerTest(PeerTest):
         self.sm_receive(bob, alice, ns, xml)
         self.assertEqual(self.outbox(bob), [])
 
+    def test_oldmemo_only_trust_and_restart(self):
+        """An oldmemo-only manager is listed in 0.3 only and gets 0.3; a distrusted key is not
+        encrypted to and its messages are refused; a restarted manager keeps its sessions."""
+        alice = self.manager("alice")
+        jid = "old-%d@sm.example" % next(_IDS)
+        old = dict(self.peer.call("sm_new", name=jid, jid=jid, namespaces=["omemo03"]), name=jid, jid=jid)
+        self.assertIsNone(self.peer.call("sm_published", ns="omemo2", jid=jid)["device_list_xml"])
+        out = self.sm_send(alice, old, b"x")
+        self.assertEqual(list(out["messages"]), ["omemo03"])
+        got = self.sm_receive(old, alice, "omemo03", out["messages"]["omemo03"])
+        self.assertEqual(bytes.fromhex(got["plaintext"]), b"x")
+        self.sm_receive(alice, old, "omemo03", self.outbox(old)[0]["encrypted_xml"])
+
+        self.assertEqual(self.peer.call("sm_restart", name=old["name"])["device_id"], old["device_id"])
+        out = self.sm_send(alice, old, b"after restart")
+        got = self.sm_receive(old, alice, "omemo03", out["messages"]["omemo03"])
+        self.assertEqual(bytes.fromhex(got["plaintext"]), b"after restart")
+
+        self.peer.call("sm_set_trust", name=old["name"], jid=alice["jid"],
+                       identity_ed25519=alice["identity_ed25519"], trust="distrusted")
+        error = self.peer.fail("sm_encrypt", name=old["name"], to_jid=alice["jid"], plaintext="00")
+        self.assertTrue(error.startswith("NoEligibleDevices"), error)
+        out = self.sm_send(alice, old, b"refused")
+        error = self.peer.fail("sm_decrypt", name=old["name"], from_jid=alice["jid"], ns="omemo03",
+                               encrypted_xml=out["messages"]["omemo03"])
+        self.assertTrue(error.startswith("SenderDistrusted"), error)
+        self.peer.call("sm_set_trust", name=old["name"], jid=alice["jid"],
+                       identity_ed25519=alice["identity_ed25519"], trust="trusted")
+        self.assertEqual(list(self.sm_send(old, alice, b"again")["messages"]), ["omemo03"])
+
     def test_backend_device_through_server(self):
         """The path the Rust side takes: a device outside the managers publishes its bundle and
         device list, a manager encrypts to it, and it answers a manager from a published bundle."""
