@@ -246,14 +246,15 @@ impl<B: Backend> XmppMachine<B> {
             .device
             .build_session(jid, device_id, bundle, rng)
             .map_err(|e| identity_changed(e, jid, device_id))?;
-        let fingerprint = bundle
-            .identity_key()
-            .fingerprint()
-            .map_err(|_| XmppError::BadBundle {
-                jid: jid.to_owned(),
-                device_id,
-                reason: "identity key".into(),
-            })?;
+        let fingerprint =
+            bundle
+                .identity_key()
+                .fingerprint()
+                .map_err(|_| XmppError::BadBundle {
+                    jid: jid.to_owned(),
+                    device_id,
+                    reason: "identity key".into(),
+                })?;
         self.note_identity(txn, &loaded.meta, jid, &fingerprint)
             .await?;
         self.save(txn, &loaded).await

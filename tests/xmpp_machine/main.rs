@@ -122,6 +122,10 @@ impl<B: Backend> Device<B> {
                 for reply in &outcome.replies {
                     server.send(&self.jid, &reply.to, reply.version, &reply.payload);
                 }
+                if outcome.republish {
+                    // A pre-key was used: the bundle others fetch must not offer it again.
+                    self.publish(server);
+                }
             }
             outcomes.push(outcome);
         }

@@ -320,7 +320,7 @@ impl World {
             .as_str()
             .unwrap();
         let bundle = VerifiedBundle::from_element(&BundleElement::parse(xml).unwrap()).unwrap();
-        bundle.identity_key.fingerprint().unwrap()
+        bundle.identity_key().fingerprint().unwrap()
     }
 
     /// The Ed25519 identity key of an olmo device (python's trust is keyed by it), from its
