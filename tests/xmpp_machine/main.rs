@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod commits;
 #[path = "../common/mod.rs"]
 mod common;
 mod conversation;
 mod server;
+mod write_faults;
 
 use common::rng::TestRng;
 use olmo::omemo::Version;
