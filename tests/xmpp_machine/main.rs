@@ -8,6 +8,7 @@ mod commits;
 #[path = "../common/mod.rs"]
 mod common;
 mod conversation;
+mod interleaved;
 mod server;
 mod write_faults;
 
