@@ -194,6 +194,18 @@ fn every_operation_that_changes_state_commits_exactly_once() {
         .unwrap()
     });
     counts.push(("receive_device_list (contact, new)", n));
+    let before = juliet_store.snapshot();
+    let (update, n) = commits_of(&juliet_store, || {
+        block_on(
+            juliet
+                .machine
+                .receive_device_list(ROMEO, &romeo_list, &mut juliet.rng),
+        )
+        .unwrap()
+    });
+    counts.push(("receive_device_list (the same list again)", n));
+    assert_eq!(update, Default::default());
+    assert!(before == juliet_store.snapshot());
     let (requests, n) = commits_of(&juliet_store, || {
         block_on(juliet.machine.bundle_requests(&[ROMEO])).unwrap()
     });
@@ -281,6 +293,7 @@ fn every_operation_that_changes_state_commits_exactly_once() {
         ("publish (fresh keys, nothing to maintain)", 0),
         ("receive_device_list (own, new)", 1),
         ("receive_device_list (contact, new)", 1),
+        ("receive_device_list (the same list again)", 0),
         ("bundle_requests", 0),
         ("decrypt (key exchange)", 1),
         ("decrypt (stanza id already processed)", 0),
@@ -348,4 +361,42 @@ fn sessions_are_one_record_per_device_and_a_message_rewrites_only_its_own() {
         "decrypt from one device"
     );
     assert_eq!(juliet_store.count("xmpp.sessions"), 3);
+}
+
+#[test]
+fn a_device_list_reports_each_change_once_and_a_repeated_list_writes_nothing() {
+    let store = CountingStore::new();
+    let key = StorageKey::from_bytes([91; 32]);
+    let mut rng = TestRng::new(91);
+    let machine = block_on(XmppMachine::open(
+        store.clone(),
+        &key,
+        JULIET,
+        NOW,
+        &mut rng,
+    ))
+    .unwrap();
+    let list = |ids: &[u32]| {
+        let devices: String = ids
+            .iter()
+            .map(|id| format!("<device id='{id}'/>"))
+            .collect();
+        format!("<devices xmlns='urn:xmpp:omemo:2'>{devices}</devices>")
+    };
+    let mut receive = |ids: &[u32]| {
+        commits_of(&store, || {
+            block_on(machine.receive_device_list(ROMEO, &list(ids), &mut rng)).unwrap()
+        })
+    };
+    let (update, n) = receive(&[1, 2]);
+    assert_eq!((update.added, update.removed, n), (vec![1, 2], vec![], 1));
+    let (update, n) = receive(&[1, 2]);
+    assert_eq!((update.added, update.removed, n), (vec![], vec![], 0));
+    let (update, n) = receive(&[1]);
+    assert_eq!((update.added, update.removed, n), (vec![], vec![2], 1));
+    let (update, n) = receive(&[1]);
+    assert_eq!((update.added, update.removed, n), (vec![], vec![], 0));
+    // A device coming back is added again.
+    let (update, n) = receive(&[1, 2]);
+    assert_eq!((update.added, update.removed, n), (vec![2], vec![], 1));
 }
