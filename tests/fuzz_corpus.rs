@@ -364,6 +364,39 @@ fn matrix_fixture_is_live() {
     );
 }
 
+/// The XMPP fixture's real inputs are accepted (so mutations start from working stanzas), and a
+/// message with its payload swapped for another's is refused with only its failure counted.
+#[test]
+fn xmpp_fixture_is_live() {
+    use checks::XmppInput;
+    let fixture = checks::xmpp_fixture();
+    for (kind, inputs) in [
+        (XmppInput::DeviceList, &fixture.device_lists),
+        (XmppInput::Bundle, &fixture.bundles),
+        (XmppInput::Encrypted, &fixture.messages),
+    ] {
+        assert_eq!(inputs.len(), 2, "{kind:?}");
+        for input in inputs {
+            assert!(checks::run_xmpp_input(fixture, kind, input), "{kind:?}");
+        }
+    }
+    let [first, second] = &fixture.messages[..] else {
+        panic!("two messages")
+    };
+    let payload = |xml: &str| xml[xml.find("<payload>").unwrap()..].to_owned();
+    let swapped = first.replace(&payload(first), &payload(second));
+    assert!(!checks::run_xmpp_input(
+        fixture,
+        XmppInput::Encrypted,
+        &swapped
+    ));
+    assert!(
+        checks::seeds()
+            .iter()
+            .any(|(target, _, _)| *target == "xmpp_machine")
+    );
+}
+
 /// Writes the seed files. Run with `OLMO_WRITE_FUZZ_SEEDS=1` (see the module docs).
 #[test]
 #[ignore = "writes fuzz/seeds; run explicitly with OLMO_WRITE_FUZZ_SEEDS=1"]

@@ -32,6 +32,11 @@ mod matrix_checks;
 
 pub use matrix_checks::*;
 
+#[path = "xmpp_checks.rs"]
+mod xmpp_checks;
+
+pub use xmpp_checks::*;
+
 /// The fuzz targets; also the directory names under `fuzz/seeds/` and `fuzz/regressions/`.
 pub const TARGETS: &[&str] = &[
     "olm_message_decode",
@@ -49,6 +54,7 @@ pub const TARGETS: &[&str] = &[
     "omemo_bundle",
     "omemo_decrypt",
     "matrix_machine",
+    "xmpp_machine",
 ];
 
 /// Runs the check of fuzz target `target` on `data`; `false` if there is no such target.
@@ -61,6 +67,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "restore_session" => check_restore_session(data),
         "key_export_file" => check_key_export_file(data),
         "matrix_machine" => check_matrix_machine(data),
+        "xmpp_machine" => check_xmpp_machine(data),
         _ => return run_megolm(target, data) || run_omemo(target, data),
     }
     true
@@ -495,5 +502,6 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     seeds.extend(key_export_seeds());
     seeds.extend(omemo_seeds());
     seeds.extend(matrix_seeds());
+    seeds.extend(xmpp_seeds());
     seeds
 }

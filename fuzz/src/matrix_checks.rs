@@ -221,7 +221,7 @@ pub fn run_matrix_input(fixture: &MatrixFixture, kind: MatrixInput, input: &Valu
 
 /// A new store holding exactly `records`, versions included (each record is put as often as
 /// its version says, the last time with its value, so the sealed values still open).
-fn copy_store(records: &Snapshot) -> MemoryStore {
+pub(crate) fn copy_store(records: &Snapshot) -> MemoryStore {
     let store = MemoryStore::new();
     let top = records.iter().map(|(_, _, r)| r.version).max().unwrap_or(0);
     for version in 1..=top {

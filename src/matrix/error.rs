@@ -38,6 +38,12 @@ pub enum MachineError {
     Encrypt(&'static str),
 }
 
+impl crate::store::Retryable for MachineError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, MachineError::Store(error) if error.is_conflict())
+    }
+}
+
 /// Why a room event could not be decrypted. The store is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]

@@ -27,5 +27,5 @@ pub use block_on::block_on;
 pub use memory::MemoryStore;
 pub use seal::Sealer;
 pub use transact::MAX_ATTEMPTS;
-pub(crate) use transact::transact;
+pub(crate) use transact::{Retryable, transact};
 pub use txn::{Opened, Savepoint, Txn};

@@ -37,7 +37,7 @@ impl ListedState {
 }
 
 /// One JID's device list of one version, as last received.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DeviceListRecord {
     pub devices: BTreeMap<u32, ListedState>,
 }
@@ -119,25 +119,26 @@ impl<B: Backend> XmppMachine<B> {
     ) -> Result<DeviceListUpdate, XmppError> {
         let version = element.version;
         let mut record = self.load_device_list(txn, version, from_jid).await?;
+        let before = record.clone();
+        let was_active = |id: &u32| before.devices.get(id).is_some_and(|state| state.active);
         let mut update = DeviceListUpdate::default();
         for state in record.devices.values_mut() {
             state.active = false;
         }
         for listed in &element.devices {
-            let state = record.devices.entry(listed.id).or_default();
-            if !state.active && state.label.is_none() {
+            if !was_active(&listed.id) && !update.added.contains(&listed.id) {
                 update.added.push(listed.id);
             }
+            let state = record.devices.entry(listed.id).or_default();
             state.active = true;
             state.label = listed.label.clone();
         }
         update.removed = record
             .devices
             .iter()
-            .filter(|(id, state)| !state.active && !element.devices.iter().any(|d| d.id == **id))
+            .filter(|(id, state)| !state.active && was_active(id))
             .map(|(id, _)| *id)
             .collect();
-        update.added.retain(|id| !update.removed.contains(id));
         if from_jid == self.jid {
             let mut loaded = self.load(txn).await?;
             let ours = loaded.device.device_id();
@@ -156,8 +157,11 @@ impl<B: Backend> XmppMachine<B> {
                 Some(_) => {}
             }
         }
-        self.store_device_list(txn, version, from_jid, &record)
-            .await?;
+        // The same list again (every login, every notification) writes nothing.
+        if record != before {
+            self.store_device_list(txn, version, from_jid, &record)
+                .await?;
+        }
         Ok(update)
     }
 

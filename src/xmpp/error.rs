@@ -58,6 +58,12 @@ pub enum XmppError {
     Corrupt(&'static str),
 }
 
+impl crate::store::Retryable for XmppError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, XmppError::Store(error) if error.is_conflict())
+    }
+}
+
 /// A message that did not decrypt, and what the machine made of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecryptFailure {

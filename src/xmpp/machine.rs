@@ -9,7 +9,7 @@ use super::error::XmppError;
 use super::tables::{self, ACCOUNT, SESSIONS};
 use crate::omemo::{OmemoDevice, Version};
 use crate::persist::StorageKey;
-use crate::store::{Backend, KeyRange, Sealer, Txn, transact};
+use crate::store::{Backend, Conflict, Expect, KeyRange, Sealer, StoreError, Txn, transact};
 use crate::time::Timestamp;
 
 /// How the machine decides about identity keys nobody decided about.
@@ -162,8 +162,10 @@ impl<B: Backend> XmppMachine<B> {
                 }
             }
         }
-        let device = OmemoDevice::from_records(&own, slots.iter().map(|s| s.as_slice()))
-            .map_err(|_| XmppError::Corrupt("device"))?;
+        let device = match OmemoDevice::from_records(&own, slots.iter().map(|s| s.as_slice())) {
+            Ok(device) => device,
+            Err(_) => return Err(self.torn_or_corrupt(txn).await),
+        };
         let slots_before = device.slot_digests();
         Ok(Loaded {
             meta_before: meta.clone(),
@@ -172,6 +174,28 @@ impl<B: Backend> XmppMachine<B> {
             own_before: own.to_vec(),
             slots_before,
         })
+    }
+
+    /// Why the device's records did not make a device: another writer committed between the
+    /// account read and the slot reads (a slot newer than the account's session clock), a
+    /// conflict to run the operation again after; or the records are corrupt.
+    async fn torn_or_corrupt(&self, txn: &mut Txn<'_, B>) -> XmppError {
+        let read = match txn.version(ACCOUNT, b"account").await {
+            Ok(version) => version,
+            Err(error) => return error.into(),
+        };
+        match self.backend.get(ACCOUNT, b"account").await {
+            Ok(now) if now.as_ref().map(|r| r.version) != read => {
+                XmppError::Store(StoreError::Conflict(Box::new(Conflict {
+                    table: ACCOUNT.to_owned(),
+                    key: b"account".to_vec(),
+                    expected: read.map_or(Expect::Absent, Expect::Version),
+                    found: now.map(|r| r.version),
+                })))
+            }
+            Ok(_) => XmppError::Corrupt("device"),
+            Err(error) => error.into(),
+        }
     }
 
     /// Writes what the operation changed: the account record if it changed, the session slots

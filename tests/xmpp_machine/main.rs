@@ -3,11 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod bad_input;
+mod commits;
 #[path = "../common/mod.rs"]
 mod common;
 mod conversation;
+mod interleaved;
 mod python;
 mod server;
+mod write_faults;
 
 use common::rng::TestRng;
 use olmo::omemo::Version;

@@ -1,0 +1,113 @@
+//! Another process of the account committing between an operation's reads: the machine reads
+//! the account record, then the session slots, so a commit in between can show it a slot newer
+//! than the account record's session clock. That is a race, not corruption: the operation runs
+//! again on fresh reads.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use olmo::persist::StorageKey;
+use olmo::store::{Backend, Batch, KeyRange, MaybeSend, MemoryStore, Record, StoreError, block_on};
+use olmo::xmpp::XmppMachine;
+
+use super::common::rng::TestRng;
+use super::server::Server;
+use super::{Device, NOW, bodies};
+
+const ROMEO: &str = "romeo@montague.example";
+const JULIET: &str = "juliet@capulet.example";
+
+type Hook = Box<dyn FnOnce() + Send>;
+
+/// A [`MemoryStore`] that runs a hook (another process's commit) before its next scan.
+#[derive(Clone, Default)]
+struct Interleaving {
+    inner: MemoryStore,
+    before_scan: Arc<Mutex<Option<Hook>>>,
+}
+
+impl Backend for Interleaving {
+    fn get(
+        &self,
+        table: &str,
+        key: &[u8],
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
+        self.inner.get(table, key)
+    }
+
+    fn get_many(
+        &self,
+        table: &str,
+        keys: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
+        self.inner.get_many(table, keys)
+    }
+
+    fn scan(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
+        let hook = self.before_scan.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        self.inner.scan(table, range, limit)
+    }
+
+    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
+        self.inner.commit(batch)
+    }
+}
+
+#[test]
+fn a_commit_between_the_account_and_session_reads_is_retried_not_called_corruption() {
+    let mut server = Server::new();
+    let store = Interleaving::default();
+    let mut juliet = Device::new(&mut server, JULIET, 81);
+    let mut romeo = Device::open(&mut server, store.clone(), ROMEO, 82);
+    romeo.send(&mut server, JULIET, "first");
+
+    // A second process of Romeo's device over the same records.
+    let key = StorageKey::from_bytes([82; 32]);
+    let other = block_on(XmppMachine::open(
+        store.inner.clone(),
+        &key,
+        ROMEO,
+        NOW,
+        &mut TestRng::new(83),
+    ))
+    .unwrap();
+    let sent = Arc::new(Mutex::new(None));
+    let other_sent = Arc::clone(&sent);
+    *store.before_scan.lock().unwrap() = Some(Box::new(move || {
+        let outcome = block_on(other.encrypt(
+            &[JULIET],
+            JULIET,
+            "from the other process",
+            NOW,
+            &mut TestRng::new(84),
+        ))
+        .unwrap();
+        *other_sent.lock().unwrap() = Some(outcome);
+    }));
+    let mine = block_on(
+        romeo
+            .machine
+            .encrypt(&[JULIET], JULIET, "second", NOW, &mut romeo.rng),
+    )
+    .unwrap();
+    let theirs = sent.lock().unwrap().take().expect("the hook ran");
+    for outcome in [theirs, mine] {
+        server.send(
+            ROMEO,
+            JULIET,
+            outcome.stanzas[0].version,
+            &outcome.stanzas[0].payload,
+        );
+    }
+    let read = juliet.catch_up(&mut server);
+    assert!(read.iter().all(Result::is_ok), "{read:?}");
+    assert_eq!(bodies(&read), ["first", "from the other process", "second"]);
+}
