@@ -7,10 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod child;
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use olmo::persist::StorageKey;
@@ -20,8 +19,6 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use zeroize::Zeroizing;
 
-const ROLE: &str = "FAULTS_CHILD";
-const DATABASE: &str = "FAULTS_DATABASE";
 const COUNTER_TABLE: &str = "counter";
 const COUNTER_KEY: &[u8] = b"counter";
 /// One record per value handed out, keyed by the value (big-endian).
@@ -30,41 +27,9 @@ const ITEMS: &str = "items";
 const RACE_INCREMENTS: u64 = 200;
 /// A child left running by a failed parent stops by itself after this long.
 const CHILD_LIFETIME: Duration = Duration::from_secs(30);
-/// Starts each message of a child, which the harness's own output never contains.
-const MARK: &str = "@faults: ";
 
 fn sealer() -> Sealer {
     Sealer::new(&StorageKey::from_bytes([7; 32]))
-}
-
-fn child_database(role: &str) -> Option<PathBuf> {
-    (std::env::var(ROLE).ok()? == role).then(|| std::env::var(DATABASE).unwrap().into())
-}
-
-fn say(line: &str) {
-    // Straight to the process's stdout, past the test harness's capture, flushed so the parent
-    // sees it before the next commit starts.
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{MARK}{line}").unwrap();
-    out.flush().unwrap();
-}
-
-/// What a child said on this line of its output, if anything. The harness's own
-/// "test NAME ... " shares a line with the first message.
-fn said(line: &str) -> Option<&str> {
-    line.split_once(MARK).map(|(_, message)| message)
-}
-
-fn spawn_child(test: &str, role: &str, database: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .env(DATABASE, database)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 /// One increment in one transaction: read the counter, write it plus one and a new item record
@@ -108,55 +73,17 @@ fn read_state(store: &SqliteStore, sealer: &Sealer) -> (u64, Vec<u64>) {
 
 #[test]
 fn kill_child() {
-    let Some(path) = child_database("kill") else {
+    let Some(path) = child::database("kill") else {
         return;
     };
     let store = SqliteStore::open(&path).unwrap();
     let sealer = sealer();
-    say("open");
+    child::say("open");
     let started = Instant::now();
     while started.elapsed() < CHILD_LIFETIME {
         let value = increment(&store, &sealer).unwrap();
-        say(&format!("committed {value}"));
+        child::say(&format!("committed {value}"));
     }
-}
-
-/// Runs one kill round: the child's lines up to its death.
-fn kill_round(path: &Path, delay: Duration) -> Vec<String> {
-    let mut child = spawn_child("kill_child", "kill", path);
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines_rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // Kill inside the commit loop, not during the child's start-up, which is mostly exec.
-    let mut lines = Vec::new();
-    loop {
-        match lines_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if said(&line) == Some("open") => break,
-            Ok(line) => lines.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                let output = child.wait_with_output().unwrap();
-                panic!(
-                    "the child never opened the store: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-        }
-    }
-    std::thread::sleep(delay);
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "the child was killed, it did not finish");
-    reader.join().unwrap();
-    lines.extend(lines_rx.try_iter());
-    lines
 }
 
 #[test]
@@ -172,10 +99,10 @@ fn a_writer_killed_at_random_points_loses_nothing_it_acknowledged() {
     let started = Instant::now();
     for round in 0..ROUNDS {
         let delay = Duration::from_millis(rng.random_range(0..=30));
-        let lines = kill_round(&path, delay);
+        let lines = child::kill_after_open(child::spawn("kill_child", "kill", &path), delay);
         let acknowledged: Vec<u64> = lines
             .iter()
-            .filter_map(|l| said(l)?.strip_prefix("committed "))
+            .filter_map(|l| child::said(l)?.strip_prefix("committed "))
             .map(|v| v.parse().unwrap())
             .collect();
         let store = SqliteStore::open(&path).expect("the store opens after a kill");
@@ -215,21 +142,21 @@ fn a_writer_killed_at_random_points_loses_nothing_it_acknowledged() {
 
 #[test]
 fn race_child() {
-    let Some(path) = child_database("race") else {
+    let Some(path) = child::database("race") else {
         return;
     };
     let store = SqliteStore::open(&path).unwrap();
     let sealer = sealer();
     let (mut conflicts, mut busy) = (0u64, 0u64);
     // Both children open first and start together, so their increments overlap.
-    say("open");
+    child::say("open");
     std::io::stdin().lines().next().unwrap().unwrap();
     let started = Instant::now();
     let mut done = 0;
     while done < RACE_INCREMENTS && started.elapsed() < CHILD_LIFETIME {
         match increment(&store, &sealer) {
             Ok(value) => {
-                say(&format!("got {value}"));
+                child::say(&format!("got {value}"));
                 done += 1;
             }
             // Reread in a fresh transaction and retry.
@@ -242,17 +169,8 @@ fn race_child() {
             Err(error) => panic!("increment failed: {error}"),
         }
     }
-    say(&format!("conflicts {conflicts}"));
-    say(&format!("busy {busy}"));
-}
-
-fn count_of(lines: &[String], prefix: &str) -> u64 {
-    lines
-        .iter()
-        .find_map(|l| said(l)?.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} line in {lines:?}"))
-        .parse()
-        .unwrap()
+    child::say(&format!("conflicts {conflicts}"));
+    child::say(&format!("busy {busy}"));
 }
 
 #[test]
@@ -262,8 +180,8 @@ fn two_processes_racing_on_one_counter_lose_no_update() {
     // No file yet: both children create and migrate it at once.
     let started = Instant::now();
     let mut children = [
-        spawn_child("race_child", "race", &path),
-        spawn_child("race_child", "race", &path),
+        child::spawn("race_child", "race", &path),
+        child::spawn("race_child", "race", &path),
     ];
     let mut readers = Vec::new();
     for child in &mut children {
@@ -272,7 +190,7 @@ fn two_processes_racing_on_one_counter_lose_no_update() {
         loop {
             let mut line = String::new();
             assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "a child died");
-            let opened = said(line.trim_end()) == Some("open");
+            let opened = child::said(line.trim_end()) == Some("open");
             first.push(line.trim_end().to_owned());
             if opened {
                 break;
@@ -292,13 +210,13 @@ fn two_processes_racing_on_one_counter_lose_no_update() {
         assert!(output.status.success(), "a racing child failed: {stderr}");
         let got: Vec<u64> = lines
             .iter()
-            .filter_map(|l| said(l)?.strip_prefix("got "))
+            .filter_map(|l| child::said(l)?.strip_prefix("got "))
             .map(|v| v.parse().unwrap())
             .collect();
         assert_eq!(got.len() as u64, RACE_INCREMENTS, "a child did not finish");
         handed_out.extend(got);
-        conflicts += count_of(&lines, "conflicts ");
-        busy += count_of(&lines, "busy ");
+        conflicts += child::count_of(&lines, "conflicts ");
+        busy += child::count_of(&lines, "busy ");
     }
     println!(
         "2 x {RACE_INCREMENTS} increments, {conflicts} conflicts retried, {busy} busy errors, {:?}",

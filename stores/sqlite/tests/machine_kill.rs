@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod child;
+
 // The homeserver of the machine's own tests; this file uses only part of it.
 #[allow(dead_code)]
 #[path = "../../../tests/matrix_machine/harness.rs"]
@@ -19,11 +21,9 @@ mod harness;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use harness::Homeserver;
@@ -37,8 +37,6 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
-const ROLE: &str = "MACHINE_CHILD";
-const DATABASE: &str = "MACHINE_DATABASE";
 const ROOM: &str = "!kill:example.org";
 const ALICE: &str = "@alice:example.org";
 const BOB: &str = "@bob:example.org";
@@ -47,8 +45,6 @@ const NOW: Timestamp = Timestamp::from_millis(1_765_000_000_000);
 const RACE_MESSAGES: usize = 100;
 /// A child left running by a failed parent stops by itself after this long.
 const CHILD_LIFETIME: Duration = Duration::from_secs(30);
-/// Starts each message of a child, which the harness's own output never contains.
-const MARK: &str = "@machine: ";
 
 fn alice_key() -> StorageKey {
     StorageKey::from_bytes([41; 32])
@@ -60,34 +56,6 @@ fn settings() -> RoomSettings {
         &json!({"algorithm": MEGOLM_V1, "rotation_period_msgs": 1_000_000}),
     )
     .unwrap()
-}
-
-fn child_database(role: &str) -> Option<PathBuf> {
-    (std::env::var(ROLE).ok()? == role).then(|| std::env::var(DATABASE).unwrap().into())
-}
-
-fn say(line: &str) {
-    // Straight to the process's stdout, past the test harness's capture, flushed (one short
-    // write) so the parent sees it before the next encryption starts.
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{MARK}{line}").unwrap();
-    out.flush().unwrap();
-}
-
-fn said(line: &str) -> Option<&str> {
-    line.split_once(MARK).map(|(_, message)| message)
-}
-
-fn spawn_child(test: &str, role: &str, database: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .env(DATABASE, database)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 /// A backend that counts the compare-and-swap conflicts its commits met (the machine retries
@@ -203,7 +171,7 @@ fn encrypt_and_say<B: Backend>(
         NOW,
         &mut rand::rng(),
     ))?;
-    say(&format!("sealed {sealed}"));
+    child::say(&format!("sealed {sealed}"));
     Ok(())
 }
 
@@ -211,7 +179,7 @@ fn encrypt_and_say<B: Backend>(
 fn sealed_events(lines: &[String], events: &mut Vec<(Value, (String, u32))>) {
     for content in lines
         .iter()
-        .filter_map(|l| said(l)?.strip_prefix("sealed "))
+        .filter_map(|l| child::said(l)?.strip_prefix("sealed "))
     {
         let content: Value = serde_json::from_str(content).expect("a printed line is whole");
         let session = content["session_id"].as_str().unwrap().to_owned();
@@ -247,7 +215,7 @@ fn check_all(bob: &Machine<MemoryStore>, events: &[(Value, (String, u32))], rng:
 
 #[test]
 fn kill_child() {
-    let Some(path) = child_database("kill") else {
+    let Some(path) = child::database("kill") else {
         return;
     };
     let store = SqliteStore::open(&path).unwrap();
@@ -259,51 +227,13 @@ fn kill_child() {
         &mut rand::rng(),
     ))
     .unwrap();
-    say("open");
+    child::say("open");
     let started = Instant::now();
     let mut sent = 0u64;
     while started.elapsed() < CHILD_LIFETIME {
         encrypt_and_say(&alice, &format!("message {sent}")).unwrap();
         sent += 1;
     }
-}
-
-/// Runs one kill round: the child's lines up to its death.
-fn kill_round(path: &Path, delay: Duration) -> Vec<String> {
-    let mut child = spawn_child("kill_child", "kill", path);
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines_rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // Kill inside the encryption loop, not during the child's start-up.
-    let mut lines = Vec::new();
-    loop {
-        match lines_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if said(&line) == Some("open") => break,
-            Ok(line) => lines.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                let output = child.wait_with_output().unwrap();
-                panic!(
-                    "the child never opened the machine: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-        }
-    }
-    std::thread::sleep(delay);
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "the child was killed, it did not finish");
-    reader.join().unwrap();
-    lines.extend(lines_rx.try_iter());
-    lines
 }
 
 #[test]
@@ -317,7 +247,7 @@ fn alice_killed_at_random_points_never_hands_out_a_megolm_index_twice() {
     let mut events = Vec::new();
     for round in 0..ROUNDS {
         let delay = Duration::from_millis(rng.random_range(0..=50));
-        let lines = kill_round(&path, delay);
+        let lines = child::kill_after_open(child::spawn("kill_child", "kill", &path), delay);
         sealed_events(&lines, &mut events);
         let store = SqliteStore::open(&path).expect("the store opens after a kill");
         block_on(Machine::open(store, &alice_key(), ALICE, "ALICE", &mut rng))
@@ -339,7 +269,7 @@ fn alice_killed_at_random_points_never_hands_out_a_megolm_index_twice() {
 
 #[test]
 fn race_child() {
-    let Some(path) = child_database("race") else {
+    let Some(path) = child::database("race") else {
         return;
     };
     let conflicts = Arc::new(AtomicU64::new(0));
@@ -356,7 +286,7 @@ fn race_child() {
     ))
     .unwrap();
     // Both children open first and start together, so their encryptions overlap.
-    say("open");
+    child::say("open");
     std::io::stdin().lines().next().unwrap().unwrap();
     let started = Instant::now();
     let (mut done, mut failed) = (0, 0u64);
@@ -368,17 +298,8 @@ fn race_child() {
             Err(error) => panic!("encryption failed: {error}"),
         }
     }
-    say(&format!("conflicts {}", conflicts.load(Ordering::SeqCst)));
-    say(&format!("failed {failed}"));
-}
-
-fn count_of(lines: &[String], prefix: &str) -> u64 {
-    lines
-        .iter()
-        .find_map(|l| said(l)?.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} line in {lines:?}"))
-        .parse()
-        .unwrap()
+    child::say(&format!("conflicts {}", conflicts.load(Ordering::SeqCst)));
+    child::say(&format!("failed {failed}"));
 }
 
 #[test]
@@ -389,8 +310,8 @@ fn two_processes_encrypting_on_one_device_take_turns() {
     let bob = set_up(&path, &mut rng);
     let started = Instant::now();
     let mut children = [
-        spawn_child("race_child", "race", &path),
-        spawn_child("race_child", "race", &path),
+        child::spawn("race_child", "race", &path),
+        child::spawn("race_child", "race", &path),
     ];
     let mut readers = Vec::new();
     for child in &mut children {
@@ -399,7 +320,7 @@ fn two_processes_encrypting_on_one_device_take_turns() {
         loop {
             let mut line = String::new();
             assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "a child died");
-            let opened = said(line.trim_end()) == Some("open");
+            let opened = child::said(line.trim_end()) == Some("open");
             first.push(line.trim_end().to_owned());
             if opened {
                 break;
@@ -424,8 +345,8 @@ fn two_processes_encrypting_on_one_device_take_turns() {
             RACE_MESSAGES,
             "a child did not finish"
         );
-        conflicts += count_of(&lines, "conflicts ");
-        failed += count_of(&lines, "failed ");
+        conflicts += child::count_of(&lines, "conflicts ");
+        failed += child::count_of(&lines, "failed ");
     }
     check_all(&bob, &events, &mut rng);
     println!(

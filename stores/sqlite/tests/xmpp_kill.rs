@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod child;
+
 #[allow(dead_code)]
 #[path = "../../../tests/xmpp_machine/server.rs"]
 mod server;
@@ -14,7 +16,6 @@ mod server;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -28,15 +29,12 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use server::{Message, Server};
 
-const ROLE: &str = "XMPP_CHILD";
-const DATABASE: &str = "XMPP_CHILD_DATABASE";
 const ROMEO: &str = "romeo@montague.example";
 const JULIET: &str = "juliet@capulet.example";
 const NOW: Timestamp = Timestamp::from_millis(1_765_000_000_000);
 const MESSAGES: usize = 300;
 const ROUNDS: usize = 60;
 const RACE_MESSAGES: usize = 25;
-const MARK: &str = "@xmpp: ";
 
 fn key_of(jid: &str) -> StorageKey {
     StorageKey::from_bytes([if jid == ROMEO { 71 } else { 72 }; 32])
@@ -70,34 +68,6 @@ fn meet<B: Backend>(server: &Server, machine: &XmppMachine<B>, to: &str, rng: &m
             .unwrap();
         block_on(machine.receive_bundle(&request.jid, request.device_id, bundle, rng)).unwrap();
     }
-}
-
-fn say(line: &str) {
-    // Straight to stdout past the harness's capture, flushed, so the parent sees each line
-    // before the next operation starts.
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{MARK}{line}").unwrap();
-    out.flush().unwrap();
-}
-
-fn said(line: &str) -> Option<&str> {
-    line.split_once(MARK).map(|(_, rest)| rest)
-}
-
-fn spawn(test: &str, role: &str, database: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .env(DATABASE, database)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn child_database(role: &str) -> Option<String> {
-    (std::env::var(ROLE).ok()? == role).then(|| std::env::var(DATABASE).unwrap())
 }
 
 /// A message as one line: tab-separated fields (the payload is XML without tabs or newlines).
@@ -158,7 +128,7 @@ fn archive_for_juliet(database: &Path, rng: &mut StdRng) -> Vec<Message> {
 
 #[test]
 fn decrypt_child() {
-    let Some(database) = child_database("decrypt") else {
+    let Some(database) = child::database("decrypt") else {
         return;
     };
     let archive: Vec<Message> = std::io::stdin()
@@ -170,13 +140,13 @@ fn decrypt_child() {
     let juliet = open(SqliteStore::open(&database).unwrap(), JULIET, &mut rng);
     for message in &archive {
         let body = body_of(&juliet, message, &mut rng).unwrap();
-        say(&format!("{}\t{body}", message.id));
+        child::say(&format!("{}\t{body}", message.id));
     }
 }
 
 #[test]
 fn juliet_killed_while_reading_the_archive_gives_back_every_reported_message() {
-    if std::env::var(ROLE).is_ok() {
+    if child::is_child() {
         return;
     }
     let started = Instant::now();
@@ -191,7 +161,7 @@ fn juliet_killed_while_reading_the_archive_gives_back_every_reported_message() {
     let mut rounds = 0;
     for round in 0..ROUNDS {
         rounds = round + 1;
-        let mut child = spawn("decrypt_child", "decrypt", &database);
+        let mut child = child::spawn("decrypt_child", "decrypt", &database);
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(input.as_bytes()).unwrap();
         drop(stdin);
@@ -199,7 +169,8 @@ fn juliet_killed_while_reading_the_archive_gives_back_every_reported_message() {
         let (tx, rx) = mpsc::channel();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some((id, body)) = said(&line).and_then(|rest| rest.split_once('\t')) {
+                if let Some((id, body)) = child::said(&line).and_then(|rest| rest.split_once('\t'))
+                {
                     let _ = tx.send((id.to_owned(), body.to_owned()));
                 }
             }
@@ -263,13 +234,13 @@ fn note(reported: &mut Vec<(String, String)>, (id, body): (String, String), roun
 
 #[test]
 fn race_child() {
-    let Some(database) = child_database("race") else {
+    let Some(database) = child::database("race") else {
         return;
     };
     let mut rng = StdRng::seed_from_u64(u64::from(std::process::id()));
     let romeo = open(SqliteStore::open(&database).unwrap(), ROMEO, &mut rng);
     // Both children open first and start together, so their encryptions overlap.
-    say("open");
+    child::say("open");
     let go = std::io::stdin().lines().next().unwrap().unwrap();
     let mut done = 0;
     let mut failed = 0u32;
@@ -278,7 +249,7 @@ fn race_child() {
         match block_on(romeo.encrypt(&[JULIET], JULIET, &body, NOW, &mut rng)) {
             Ok(outcome) => {
                 assert_eq!(outcome.stanzas.len(), 1, "{:?}", outcome.skipped);
-                say(&format!("{body}\t{}", outcome.stanzas[0].payload));
+                child::say(&format!("{body}\t{}", outcome.stanzas[0].payload));
                 done += 1;
             }
             // Conflicts beyond the machine's retries, or a lock wait that surfaced: again.
@@ -286,12 +257,12 @@ fn race_child() {
             Err(error) => panic!("encryption failed: {error}"),
         }
     }
-    say(&format!("failed {failed}"));
+    child::say(&format!("failed {failed}"));
 }
 
 #[test]
 fn two_processes_of_one_account_encrypting_at_once_each_element_decrypts_once() {
-    if std::env::var(ROLE).is_ok() {
+    if child::is_child() {
         return;
     }
     let started = Instant::now();
@@ -307,8 +278,8 @@ fn two_processes_of_one_account_encrypting_at_once_each_element_decrypts_once() 
         meet(&server, &romeo, JULIET, &mut rng);
     }
     let mut children = [
-        spawn("race_child", "race", &database),
-        spawn("race_child", "race", &database),
+        child::spawn("race_child", "race", &database),
+        child::spawn("race_child", "race", &database),
     ];
     let mut readers = Vec::new();
     for child in &mut children {
@@ -316,7 +287,7 @@ fn two_processes_of_one_account_encrypting_at_once_each_element_decrypts_once() 
         loop {
             let mut line = String::new();
             assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "a child died");
-            if said(line.trim_end()) == Some("open") {
+            if child::said(line.trim_end()) == Some("open") {
                 break;
             }
         }
@@ -330,7 +301,9 @@ fn two_processes_of_one_account_encrypting_at_once_each_element_decrypts_once() 
     for (child, stdout) in children.into_iter().zip(readers) {
         let before = elements.len();
         for line in stdout.lines().map(Result::unwrap) {
-            let Some(rest) = said(&line) else { continue };
+            let Some(rest) = child::said(&line) else {
+                continue;
+            };
             if let Some(count) = rest.strip_prefix("failed ") {
                 failed += count.parse::<u32>().unwrap();
             } else if let Some((body, payload)) = rest.split_once('\t') {
