@@ -9,6 +9,8 @@
 //! Rows with a ratio alternate batches of the two sides (`benches/common/summary.rs`). The
 //! key import row is olmo's key-export decryption plus a bench-local store write (the machine
 //! has no import operation yet): see [`olmo_side::import_key_export`]. Then olmo-only rows:
+//! sharing a fresh room key with 100 devices ([`share`]; the SDK's side needs its key queries
+//! and claims bridged from ruma types and is not written yet),
 //! reopening a store of 200,000 inbound sessions and decrypting one event, one decrypted
 //! message's commit under `synchronous=FULL` and `NORMAL`, and bytes written while idle.
 //!
@@ -21,12 +23,17 @@
 #[allow(dead_code)]
 mod summary;
 
+#[path = "../../../tests/matrix_machine/harness.rs"]
+#[allow(dead_code)]
+mod harness;
 #[path = "machine/olmo_side.rs"]
 mod olmo_side;
 #[path = "machine/sdk_side.rs"]
 mod sdk_side;
 #[path = "machine/sender.rs"]
 mod sender;
+#[path = "machine/share.rs"]
+mod share;
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
@@ -313,6 +320,16 @@ fn main() {
         "olmo decrypt one event with its commit: synchronous=FULL {}, NORMAL {}",
         format_duration(full),
         format_duration(normal),
+    )));
+
+    let share_dir = temp();
+    let devices = size(100, 100, 5);
+    let runs = if quick() { 3 } else { 11 };
+    let share_time = rt.block_on(share::share_to_devices(&db(&share_dir), devices, runs));
+    lines.push(Line(format!(
+        "olmo share a fresh room key with {devices} devices (rotation, {devices} Olm encryptions, \
+         one FULL commit): {} (matrix-sdk-crypto's side not measured)",
+        format_duration(share_time),
     )));
 
     lines.push(big_store(&rt, &mut sender.borrow_mut()));
