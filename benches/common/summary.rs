@@ -134,12 +134,25 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+impl Row {
+    /// The median times of the two sides.
+    #[allow(dead_code)] // the benches that print only the table have no use for it
+    pub fn times(&self) -> (Duration, Duration) {
+        (self.olmo, self.vodozemac)
+    }
+}
+
 /// Prints the rows, each with its verdict against its target.
 pub fn print_table(rows: &[Row]) {
+    print_table_against(rows, "olmo", "vodozemac");
+}
+
+/// [`print_table`] with the two sides named.
+pub fn print_table_against(rows: &[Row], left: &str, right: &str) {
     println!();
     println!(
         "{:<32} {:>12} {:>12} {:>7} {:>7}  ",
-        "row", "olmo", "vodozemac", "ratio", "target"
+        "row", left, right, "ratio", "target"
     );
     println!("{}", "-".repeat(78));
     for row in rows {
@@ -158,7 +171,7 @@ pub fn print_table(rows: &[Row]) {
         );
     }
     println!(
-        "(times: medians of alternating batches; ratio: median of olmo/vodozemac over \
+        "(times: medians of alternating batches; ratio: median of {left}/{right} over \
          neighbouring batch pairs)"
     );
 }
