@@ -21,9 +21,8 @@
 //! the disk. python-omemo's storage is in memory (omemo_peer.py's MemoryStorage).
 //!
 //! `OLMO_BENCH_QUICK=1`: short measurements, a 30-message archive (3 contacts × 10), no
-//! criterion group and no table by sessions stored. Under `cargo test` the criterion group runs each operation once
-//! (a 6-message archive) and the tables are skipped.
-//! Without the venv (`.ci/setup-python.sh`) the python-omemo column is left out.
+//! criterion group and no table by sessions stored. Under `cargo test` the criterion group runs
+//! each operation once (a 6-message archive) and the tables are skipped. Without the venv (`.ci/setup-python.sh`) the python-omemo column is left out.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -74,6 +73,8 @@ fn machine_ops(c: &mut Criterion) {
         group.bench_function("build 10 sessions from bundles", |b| {
             b.iter(|| build.machine(1))
         });
+        // A full catch-up takes seconds: criterion's least sample count.
+        group.sample_size(10);
         group.bench_function(format!("catch up {} messages", senders * each), |b| {
             b.iter(|| catch_up.machine(1))
         });
