@@ -59,6 +59,7 @@ sm_encrypt, as a client does when a chat opens; a sender not yet known is looked
                                                     refused with SenderDistrusted)
   sm_restart {name}                              -> {device_id} (shut down, created again from its
                                                     storage)
+  sm_bench {operation, iterations, ...}          -> {seconds_per_op, messages}  (omemo_bench.py)
 
 The SessionManager does not build SCE envelopes: it encrypts the bytes given per namespace as they
 are, so the caller passes the <envelope xmlns='urn:xmpp:sce:1'> for omemo2 and the body for omemo03.
@@ -766,6 +767,10 @@ def _shutdown():
             pass
     LOOP.close()
 
+
+import omemo_bench  # noqa: E402 - registers sm_bench, the timing op of the XMPP machine bench
+
+omemo_bench.install(sys.modules[__name__])
 
 if __name__ == "__main__":
     atexit.register(_shutdown)

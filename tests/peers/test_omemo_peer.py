@@ -435,5 +435,22 @@ class SessionManagerTest(PeerTest):
                 self.assertTrue(info["confirmed"])
 
 
+class BenchTest(PeerTest):
+    """sm_bench, the XMPP machine bench's timing op: every operation runs, twice on one world."""
+
+    def test_operations(self):
+        for operation, extra, messages in (("encrypt", {}, 1), ("decrypt", {}, 1), ("build", {}, 1),
+                                           ("catch_up", {"senders": 2, "per_sender": 3}, 6)):
+            with self.subTest(operation=operation):
+                for _ in range(2):
+                    out = self.peer.call("sm_bench", operation=operation, iterations=2, **extra)
+                    self.assertGreater(out["seconds_per_op"], 0)
+                    self.assertEqual(out["messages"], messages)
+
+    def test_refuses_unknown_operation(self):
+        error = self.peer.fail("sm_bench", operation="nothing", iterations=1)
+        self.assertIn("unknown operation", error)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

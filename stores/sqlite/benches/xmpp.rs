@@ -1,0 +1,287 @@
+//! The XMPP machine (`XmppMachine` on SQLite) beside python-omemo's `SessionManager` doing the
+//! same work, and beside the sum of its core operations plus its one commit.
+//!
+//! Operations: one message encrypted to 3 JIDs of 3 devices each (sessions built, not yet
+//! confirmed, so every key carries its key exchange, on both sides); one message decrypted on a
+//! confirmed session (chains reset every 40 messages, below the heartbeat threshold); 10
+//! sessions built from fetched bundles (the machine: 10 `receive_bundle`, each one commit;
+//! python-omemo: its first message to a JID of 10 devices, which downloads the bundles, builds
+//! the sessions and encrypts one message to them); an archive catch-up of 1,000 messages from
+//! 20 contacts (50 each, round robin, confirmed sessions), the device restored before each run.
+//!
+//! Two tables: the machine against python-omemo (timed inside Python by tests/peers/
+//! omemo_bench.py, so no IPC is measured; the goal is ≤ 0.1×), and each machine operation
+//! against its core operations (`OmemoDevice` directly: XML parsed and written, the envelope
+//! made or read, encrypt/decrypt/build_session) plus one SQLite commit of the records the
+//! machine wrote for it, replayed on a second store (goal ≤ 1.15×). Sides alternate in batches,
+//! as in the other benches. Last (full mode only), the machine's decrypt with 1, 9 and 100
+//! sessions stored: each operation loads every session slot.
+//!
+//! Every store is SQLite's with the default options (`synchronous=FULL`): each commit waits for
+//! the disk. python-omemo's storage is in memory (omemo_peer.py's MemoryStorage).
+//!
+//! `OLMO_BENCH_QUICK=1`: short measurements, a 30-message archive (3 contacts × 10), no
+//! criterion group and no table by sessions stored. Under `cargo test` the criterion group runs
+//! each operation once (a 6-message archive) and the tables are skipped. Without the venv (`.ci/setup-python.sh`) the python-omemo column is left out.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+#[path = "../../../benches/common/summary.rs"]
+mod summary;
+
+#[path = "xmpp/python.rs"]
+mod python;
+#[path = "xmpp/world.rs"]
+mod world;
+#[path = "xmpp/worlds.rs"]
+mod worlds;
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
+
+use summary::{budget, calibrate, configure, format_duration, quick, smoke_test};
+use worlds::{BuildWorld, CatchUpWorld, DecryptWorld, EncryptWorld};
+
+/// Archive senders × messages each.
+fn archive_shape() -> (usize, usize) {
+    if smoke_test() {
+        (2, 3)
+    } else if quick() {
+        (3, 10)
+    } else {
+        (20, 50)
+    }
+}
+
+fn machine_ops(c: &mut Criterion) {
+    let mut encrypt = EncryptWorld::new();
+    let mut decrypt = DecryptWorld::new(0);
+    let mut build = BuildWorld::new();
+    let (senders, each) = archive_shape();
+    let mut catch_up = CatchUpWorld::new(senders, each);
+    // Quick mode keeps its time for the tables.
+    if smoke_test() || !quick() {
+        let mut group = c.benchmark_group("xmpp machine on sqlite");
+        configure(&mut group);
+        group.bench_function("encrypt to 3 JIDs x 3 devices", |b| {
+            b.iter(|| encrypt.machine(1))
+        });
+        group.bench_function("decrypt", |b| b.iter(|| decrypt.machine(1)));
+        group.bench_function("build 10 sessions from bundles", |b| {
+            b.iter(|| build.machine(1))
+        });
+        // A full catch-up takes seconds: criterion's least sample count.
+        group.sample_size(10);
+        group.bench_function(format!("catch up {} messages", senders * each), |b| {
+            b.iter(|| catch_up.machine(1))
+        });
+        group.finish();
+    }
+    if !smoke_test() {
+        tables(encrypt, decrypt, build, catch_up);
+    }
+}
+
+/// One side of a row: runs a batch of the size given, returns the time per operation.
+type Side<'a> = Box<dyn FnMut(usize) -> Duration + 'a>;
+
+/// Per-call times of each side, over alternating batches.
+fn alternate(sides: &mut [Side<'_>]) -> Vec<Vec<Duration>> {
+    const MIN_BATCHES: usize = 5;
+    let budget = budget();
+    let sizes: Vec<usize> = sides
+        .iter_mut()
+        .map(|side| calibrate(side, budget / 10))
+        .collect();
+    let mut samples = vec![Vec::new(); sides.len()];
+    let start = Instant::now();
+    while samples[0].len() < MIN_BATCHES || start.elapsed() < budget * 2 {
+        for ((side, n), out) in sides.iter_mut().zip(&sizes).zip(&mut samples) {
+            out.push(side(*n));
+        }
+    }
+    samples
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+struct Row {
+    name: String,
+    machine: f64,
+    other: f64,
+    ratio: f64,
+    target: f64,
+}
+
+/// The machine against `others` summed (each with its count per machine operation).
+fn row(
+    name: &str,
+    target: f64,
+    machine: &mut dyn FnMut(usize) -> Duration,
+    others: Vec<(f64, Side<'_>)>,
+) -> Row {
+    let (counts, runners): (Vec<f64>, Vec<_>) = others.into_iter().unzip();
+    let mut sides: Vec<Side<'_>> = vec![Box::new(machine)];
+    sides.extend(runners);
+    let samples = alternate(&mut sides);
+    let batches = samples[0].len();
+    let sum_at = |i: usize| -> f64 {
+        counts
+            .iter()
+            .zip(&samples[1..])
+            .map(|(count, s)| count * s[i].as_secs_f64())
+            .sum()
+    };
+    Row {
+        name: name.to_owned(),
+        machine: median(samples[0].iter().map(Duration::as_secs_f64).collect()),
+        other: median((0..batches).map(sum_at).collect()),
+        ratio: median(
+            (0..batches)
+                .map(|i| samples[0][i].as_secs_f64() / sum_at(i))
+                .collect(),
+        ),
+        target,
+    }
+}
+
+fn print(title: &str, other: &str, rows: &[Row]) {
+    println!();
+    println!("{title}");
+    println!(
+        "{:<40} {:>12} {:>14} {:>7} {:>7}",
+        "operation", "machine", other, "ratio", "target"
+    );
+    println!("{}", "-".repeat(86));
+    for row in rows {
+        let verdict = if row.ratio <= row.target {
+            "ok"
+        } else {
+            "MISSED"
+        };
+        println!(
+            "{:<40} {:>12} {:>14} {:>7.3} {:>7}  {verdict}",
+            row.name,
+            format_duration(Duration::from_secs_f64(row.machine)),
+            format_duration(Duration::from_secs_f64(row.other)),
+            row.ratio,
+            format!("≤{}", row.target),
+        );
+    }
+}
+
+fn tables(
+    mut encrypt: EncryptWorld,
+    mut decrypt: DecryptWorld,
+    mut build: BuildWorld,
+    mut catch_up: CatchUpWorld,
+) {
+    let (senders, each) = archive_shape();
+    let archive = format!("catch up {} messages", senders * each);
+    let archive_extra = json!({"senders": senders, "per_sender": each});
+    if let Some(mut py) = python::Python::start() {
+        let mut rows = Vec::new();
+        for (name, operation, extra, machine) in [
+            (
+                "encrypt to 3 JIDs x 3 devices",
+                "encrypt",
+                json!({}),
+                &mut (|n| encrypt.machine(n)) as &mut dyn FnMut(usize) -> Duration,
+            ),
+            ("decrypt", "decrypt", json!({}), &mut |n| decrypt.machine(n)),
+            (
+                "build 10 sessions from bundles",
+                "build",
+                json!({}),
+                &mut |n| build.machine(n),
+            ),
+            (archive.as_str(), "catch_up", archive_extra, &mut |n| {
+                catch_up.machine(n)
+            }),
+        ] {
+            let other = Box::new(|n| py.time(operation, &extra, n));
+            rows.push(row(name, 0.1, machine, vec![(1.0, other)]));
+        }
+        print(
+            "XMPP machine on SQLite / python-omemo SessionManager (timed inside Python)",
+            "python-omemo",
+            &rows,
+        );
+    } else {
+        println!("\n(no .venv: python-omemo column left out; run .ci/setup-python.sh)");
+    }
+
+    let per_message = catch_up.replay_per_message();
+    let rows = vec![
+        {
+            let (core, commit) = encrypt.core_and_commit();
+            row(
+                "encrypt to 3 JIDs x 3 devices",
+                1.15,
+                &mut |n| encrypt.machine(n),
+                vec![(1.0, core), (1.0, commit)],
+            )
+        },
+        {
+            let (core, commit) = decrypt.core_and_commit();
+            row(
+                "decrypt",
+                1.15,
+                &mut |n| decrypt.machine(n),
+                vec![(1.0, core), (1.0, commit)],
+            )
+        },
+        {
+            let (core, commit) = build.core_and_commit();
+            row(
+                "build 10 sessions (10 commits)",
+                1.15,
+                &mut |n| build.machine(n),
+                vec![(10.0, core), (10.0, commit)],
+            )
+        },
+        {
+            let (core, commit) = catch_up.core_and_commit();
+            row(
+                &format!("{archive} ({} commits)", senders * each),
+                1.15,
+                &mut |n| catch_up.machine(n),
+                vec![(1.0, core), (per_message, commit)],
+            )
+        },
+    ];
+    print(
+        "XMPP machine on SQLite / Σ core operations + one SQLite commit of the same records",
+        "core+commit",
+        &rows,
+    );
+
+    if quick() {
+        return;
+    }
+    let mut slots = Vec::new();
+    for sessions in [1, 9, 100] {
+        let mut world = DecryptWorld::new(sessions - 1);
+        let (core, commit) = world.core_and_commit();
+        slots.push(row(
+            &format!("decrypt, {sessions} sessions stored"),
+            1.15,
+            &mut |n| world.machine(n),
+            vec![(1.0, core), (1.0, commit)],
+        ));
+    }
+    print(
+        "The machine's decrypt by sessions stored (it loads every session slot)",
+        "core+commit",
+        &slots,
+    );
+}
+
+criterion_group!(benches, machine_ops);
+criterion_main!(benches);

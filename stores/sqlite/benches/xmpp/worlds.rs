@@ -1,0 +1,412 @@
+//! One world per operation: the machine side on SQLite, and the same work done by core devices
+//! with the operation's commit replayed. Every runner takes a batch size and returns the time
+//! per operation; what is not the operation (making messages, resetting chains, restoring a
+//! device) happens outside the clock.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use olmo::omemo::VerifiedBundle;
+use olmo::omemo::stanza::BundleElement;
+use olmo::store::{MemoryStore, block_on};
+use olmo_sqlite::SqliteStore;
+use tempfile::TempDir;
+
+use crate::world::{
+    Account, CHAIN, Core, Replay, Server, copy_store, introduce, introduce_core, memory_account,
+    records, reset_chain, reset_core_chain, sqlite_account,
+};
+
+const ALICE: &str = "alice@example.org";
+const BOB: &str = "bob@example.org";
+
+/// (sender JID, `<encrypted>`) in the order received.
+type Archive = Vec<(String, String)>;
+
+pub type Runner = Box<dyn FnMut(usize) -> Duration>;
+
+fn per_call(elapsed: Duration, n: usize) -> Duration {
+    elapsed / u32::try_from(n).unwrap()
+}
+
+fn replay_of(dir: &TempDir, path: &PathBuf, name: &str, op: impl FnOnce()) -> Replay {
+    let before = records(&SqliteStore::open(path).unwrap());
+    op();
+    let after = records(&SqliteStore::open(path).unwrap());
+    Replay::new(dir.path(), name, &before, &after)
+}
+
+fn commit_runner(replay: Replay) -> Runner {
+    println!("commit replayed for {}", replay.describe());
+    Box::new(move |n| {
+        let inputs: Vec<_> = (0..n).map(|_| replay.contents()).collect();
+        let start = Instant::now();
+        for contents in inputs {
+            replay.commit(contents);
+        }
+        per_call(start.elapsed(), n)
+    })
+}
+
+/// Alice (SQLite) writes to 3 JIDs of 3 devices each.
+pub struct EncryptWorld {
+    _dir: TempDir,
+    alice: Account<SqliteStore>,
+    jids: Vec<String>,
+    core: Option<(Core, Vec<(String, u32)>)>,
+    replay: Option<Replay>,
+}
+
+impl EncryptWorld {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::default();
+        let jids: Vec<String> = (0..3).map(|i| format!("contact{i}@example.org")).collect();
+        let jid_refs: Vec<&str> = jids.iter().map(String::as_str).collect();
+        let mut recipients = Vec::new();
+        for jid in &jids {
+            for _ in 0..3 {
+                recipients.push(memory_account(&mut server, jid));
+            }
+        }
+        let path = dir.path().join("alice.sqlite3");
+        let alice = sqlite_account(&mut server, &path, ALICE);
+        alice.refresh(&server, &jid_refs);
+        alice.fetch_bundles(&server, &jid_refs);
+        alice.send(&jid_refs);
+        let replay = replay_of(&dir, &path, "encrypt", || {
+            alice.send(&jid_refs);
+        });
+        let mut core = Core::new(ALICE, alice.device_id);
+        let mut to = Vec::new();
+        for r in &recipients {
+            let (_, bundle) = Account::<MemoryStore>::bundle(&server, &r.jid, r.device_id);
+            core.device
+                .build_session(&r.jid, r.device_id, &bundle, &mut rand::rng())
+                .unwrap();
+            to.push((r.jid.clone(), r.device_id));
+        }
+        Self {
+            _dir: dir,
+            alice,
+            jids,
+            core: Some((core, to)),
+            replay: Some(replay),
+        }
+    }
+
+    pub fn machine(&mut self, n: usize) -> Duration {
+        let jids: Vec<&str> = self.jids.iter().map(String::as_str).collect();
+        let start = Instant::now();
+        for _ in 0..n {
+            self.alice.send(&jids);
+        }
+        per_call(start.elapsed(), n)
+    }
+
+    pub fn core_and_commit(&mut self) -> (Runner, Runner) {
+        let (mut core, to) = self.core.take().unwrap();
+        let core_runner: Runner = Box::new(move |n| {
+            let to: Vec<(&str, u32)> = to.iter().map(|(j, d)| (j.as_str(), *d)).collect();
+            let start = Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(core.send(&to));
+            }
+            per_call(start.elapsed(), n)
+        });
+        (core_runner, commit_runner(self.replay.take().unwrap()))
+    }
+}
+
+/// Bob (SQLite) reads Alice's messages; `extra` more sessions stored beside hers.
+pub struct DecryptWorld {
+    _dir: TempDir,
+    server: Server,
+    alice: Account<MemoryStore>,
+    bob: Account<SqliteStore>,
+    core: Option<(Core, Core)>,
+    replay: Option<Replay>,
+}
+
+impl DecryptWorld {
+    pub fn new(extra: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::default();
+        let alice = memory_account(&mut server, ALICE);
+        let path = dir.path().join("bob.sqlite3");
+        let bob = sqlite_account(&mut server, &path, BOB);
+        let mut alice_core = Core::new(ALICE, alice.device_id);
+        let mut bob_core = Core::new(BOB, bob.device_id);
+        for i in 0..extra {
+            let other = Core::new(&format!("other{i}@example.org"), 5_000 + i as u32);
+            let bundle = other.device.bundle(olmo::omemo::Version::Omemo2);
+            let xml = bundle_xml(&bundle);
+            block_on(
+                bob.machine
+                    .receive_bundle(&other.jid, other.id(), &xml, &mut rand::rng()),
+            )
+            .unwrap();
+            bob_core
+                .device
+                .build_session(&other.jid, other.id(), &bundle, &mut rand::rng())
+                .unwrap();
+        }
+        introduce(&mut server, &alice, &bob);
+        introduce_core(&mut alice_core, &mut bob_core);
+        let message = alice.send(&[BOB]);
+        let replay = replay_of(&dir, &path, "decrypt", || {
+            assert!(bob.receive(&mut server, ALICE, &message).is_empty());
+        });
+        reset_chain(&mut server, &alice, &bob);
+        Self {
+            _dir: dir,
+            server,
+            alice,
+            bob,
+            core: Some((alice_core, bob_core)),
+            replay: Some(replay),
+        }
+    }
+
+    pub fn machine(&mut self, n: usize) -> Duration {
+        let mut elapsed = Duration::ZERO;
+        let mut done = 0;
+        while done < n {
+            let chunk: Vec<String> = (0..CHAIN.min(n - done))
+                .map(|_| self.alice.send(&[BOB]))
+                .collect();
+            let start = Instant::now();
+            for xml in &chunk {
+                assert!(self.bob.receive(&mut self.server, ALICE, xml).is_empty());
+            }
+            elapsed += start.elapsed();
+            done += chunk.len();
+            reset_chain(&mut self.server, &self.alice, &self.bob);
+        }
+        per_call(elapsed, n)
+    }
+
+    pub fn core_and_commit(&mut self) -> (Runner, Runner) {
+        let (mut alice, mut bob) = self.core.take().unwrap();
+        let core_runner: Runner = Box::new(move |n| {
+            let mut elapsed = Duration::ZERO;
+            let mut done = 0;
+            let bob_id = bob.id();
+            while done < n {
+                let chunk: Vec<String> = (0..CHAIN.min(n - done))
+                    .map(|_| alice.send(&[(BOB, bob_id)]))
+                    .collect();
+                let start = Instant::now();
+                for xml in &chunk {
+                    std::hint::black_box(bob.receive(ALICE, xml).unwrap());
+                }
+                elapsed += start.elapsed();
+                done += chunk.len();
+                reset_core_chain(&mut alice, &mut bob);
+            }
+            per_call(elapsed, n)
+        });
+        (core_runner, commit_runner(self.replay.take().unwrap()))
+    }
+}
+
+fn bundle_xml(bundle: &VerifiedBundle) -> String {
+    bundle.to_element().serialize()
+}
+
+/// Alice (SQLite) builds sessions with the 10 devices of Bob's JID from their bundles.
+pub struct BuildWorld {
+    _dir: TempDir,
+    alice: Account<SqliteStore>,
+    bundles: Vec<(u32, String)>,
+    core: Option<Core>,
+    replay: Option<Replay>,
+}
+
+impl BuildWorld {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::default();
+        let bobs: Vec<_> = (0..10).map(|_| memory_account(&mut server, BOB)).collect();
+        let path = dir.path().join("alice.sqlite3");
+        let alice = sqlite_account(&mut server, &path, ALICE);
+        alice.refresh(&server, &[BOB]);
+        let bundles: Vec<(u32, String)> = block_on(alice.machine.bundle_requests(&[BOB]))
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.version == olmo::omemo::Version::Omemo2)
+            .map(|r| {
+                let xml = server.item(&r.jid, &r.node, &r.item_id).unwrap().to_owned();
+                (r.device_id, xml)
+            })
+            .collect();
+        assert_eq!(bundles.len(), bobs.len());
+        let (id, xml) = &bundles[0];
+        let replay = replay_of(&dir, &path, "build", || {
+            block_on(
+                alice
+                    .machine
+                    .receive_bundle(BOB, *id, xml, &mut rand::rng()),
+            )
+            .unwrap();
+        });
+        let core = Core::new(ALICE, alice.device_id);
+        Self {
+            _dir: dir,
+            alice,
+            bundles,
+            core: Some(core),
+            replay: Some(replay),
+        }
+    }
+
+    /// Time per 10 sessions.
+    pub fn machine(&mut self, n: usize) -> Duration {
+        let start = Instant::now();
+        for _ in 0..n {
+            for (id, xml) in &self.bundles {
+                block_on(
+                    self.alice
+                        .machine
+                        .receive_bundle(BOB, *id, xml, &mut rand::rng()),
+                )
+                .unwrap();
+            }
+        }
+        per_call(start.elapsed(), n)
+    }
+
+    /// Time per session, and per session's commit.
+    pub fn core_and_commit(&mut self) -> (Runner, Runner) {
+        let mut core = self.core.take().unwrap();
+        let bundles = self.bundles.clone();
+        let core_runner: Runner = Box::new(move |n| {
+            let start = Instant::now();
+            for i in 0..n {
+                let (id, xml) = &bundles[i % bundles.len()];
+                let bundle =
+                    VerifiedBundle::from_element(&BundleElement::parse(xml).unwrap()).unwrap();
+                core.device
+                    .build_session(BOB, *id, &bundle, &mut rand::rng())
+                    .unwrap();
+            }
+            per_call(start.elapsed(), n)
+        });
+        (core_runner, commit_runner(self.replay.take().unwrap()))
+    }
+}
+
+/// Bob (SQLite, restored before each run) reads an archive from several contacts.
+pub struct CatchUpWorld {
+    dir: TempDir,
+    base: PathBuf,
+    archive: Vec<(String, String)>,
+    runs: usize,
+    core: Option<(Core, Vec<u8>, Archive)>,
+    replay: Option<Replay>,
+}
+
+impl CatchUpWorld {
+    pub fn new(senders: usize, each: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::default();
+        let base = dir.path().join("bob.sqlite3");
+        let bob = sqlite_account(&mut server, &base, BOB);
+        let mut bob_core = Core::new(BOB, bob.device_id);
+        let mut contacts = Vec::new();
+        let mut contact_cores = Vec::new();
+        for i in 0..senders {
+            let contact = memory_account(&mut server, &format!("contact{i}@example.org"));
+            introduce(&mut server, &contact, &bob);
+            let mut core = Core::new(&contact.jid, contact.device_id);
+            introduce_core(&mut core, &mut bob_core);
+            contacts.push(contact);
+            contact_cores.push(core);
+        }
+        let mut archive = Vec::new();
+        let mut core_archive = Vec::new();
+        for _ in 0..each {
+            for (contact, core) in contacts.iter().zip(&mut contact_cores) {
+                archive.push((contact.jid.clone(), contact.send(&[BOB])));
+                core_archive.push((core.jid.clone(), core.send(&[(BOB, bob_core.id())])));
+            }
+        }
+        drop(bob);
+        let saved = bob_core.save();
+        let mut world = Self {
+            dir,
+            base,
+            archive,
+            runs: 0,
+            core: Some((bob_core, saved, core_archive)),
+            replay: None,
+        };
+        world.replay = Some(world.capture_replay(senders));
+        world
+    }
+
+    /// The commit of one message in the second round (a chain already open).
+    fn capture_replay(&mut self, senders: usize) -> Replay {
+        let (path, bob) = self.restored();
+        let mut server = Server::default();
+        for (from, xml) in &self.archive[..senders.min(self.archive.len() - 1)] {
+            let replies = bob.receive(&mut server, from, xml);
+            assert!(replies.is_empty(), "capture: {replies:?}");
+        }
+        let (from, xml) = &self.archive[senders.min(self.archive.len() - 1)];
+        replay_of(&self.dir, &path, "catch-up", || {
+            bob.receive(&mut server, from, xml);
+        })
+    }
+
+    /// Bob as he was before the archive, in a fresh copy of his store.
+    fn restored(&mut self) -> (PathBuf, Account<SqliteStore>) {
+        self.runs += 1;
+        let path = self.dir.path().join(format!("run-{}.sqlite3", self.runs));
+        copy_store(&self.base, &path);
+        let bob = Account::reopen(SqliteStore::open(&path).unwrap(), BOB);
+        (path, bob)
+    }
+
+    pub fn replay_per_message(&self) -> f64 {
+        self.archive.len() as f64
+    }
+
+    /// Time per catch-up of the whole archive.
+    pub fn machine(&mut self, n: usize) -> Duration {
+        let mut elapsed = Duration::ZERO;
+        for _ in 0..n {
+            let (path, bob) = self.restored();
+            let mut server = Server::default();
+            let start = Instant::now();
+            for (i, (from, xml)) in self.archive.iter().enumerate() {
+                let replies = bob.receive(&mut server, from, xml);
+                assert!(replies.is_empty(), "message {i}: {replies:?}");
+            }
+            elapsed += start.elapsed();
+            drop(bob);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+        per_call(elapsed, n)
+    }
+
+    /// Time per catch-up of the whole archive by the core device, and per message's commit.
+    pub fn core_and_commit(&mut self) -> (Runner, Runner) {
+        let (mut bob, saved, archive) = self.core.take().unwrap();
+        let core_runner: Runner = Box::new(move |n| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..n {
+                bob.restore(&saved);
+                let start = Instant::now();
+                for (from, xml) in &archive {
+                    std::hint::black_box(bob.receive(from, xml).unwrap());
+                }
+                elapsed += start.elapsed();
+            }
+            per_call(elapsed, n)
+        });
+        (core_runner, commit_runner(self.replay.take().unwrap()))
+    }
+}
