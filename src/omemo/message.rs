@@ -207,14 +207,18 @@ impl OmemoDevice {
         rng: &mut impl CryptoRng,
     ) -> Result<ReceivedMessage, MessageError> {
         let our_jid = (P::VERSION == Version::Omemo2).then_some(self.jid.as_str());
-        let keys: Vec<&stanza::KeyElement> = element
-            .keys_for(our_jid, self.device_id)
-            .take(MAX_KEY_ATTEMPTS)
-            .collect();
+        // The keys addressed to us, on the stack (they borrow the element, not the device).
+        let mut keys: [Option<&stanza::KeyElement>; MAX_KEY_ATTEMPTS] = [None; MAX_KEY_ATTEMPTS];
+        for (slot, key) in keys
+            .iter_mut()
+            .zip(element.keys_for(our_jid, self.device_id))
+        {
+            *slot = Some(key);
+        }
         // Each key addressed to us is tried (ids may collide); the first that opens the
         // payload too is committed, and a failed one changes nothing.
         let mut first_error = None;
-        for key in keys {
+        for key in keys.into_iter().flatten() {
             match self.open_with::<P>(sender_jid, element, key) {
                 Ok((staged, decrypted, plaintext)) => {
                     let sender_identity = staged.their_identity();
