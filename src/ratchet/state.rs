@@ -218,7 +218,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
             index: chain.index(),
             previous_chain_length: self.previous_chain_length,
         };
-        let keys = chain.message_key_seed().cipher_keys(P::MESSAGE_KEY_INFO);
+        let keys = chain.message_cipher_keys(P::MESSAGE_KEY_INFO);
         chain.advance().ok_or(EncryptError::ChainExhausted)?;
 
         let ciphertext = keys.encrypt(plaintext);
