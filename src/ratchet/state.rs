@@ -11,10 +11,10 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use super::chain::ReceivingChain;
-use super::keys::{ChainKey, MessageKeySeed, RootKey};
+use super::keys::{ChainKey, RootKey};
 use super::skipped::{SkippedKey, SkippedKeys};
 use super::{DecryptError, EncryptError, RatchetProfile};
-use crate::crypto::{Curve25519KeyPair, Curve25519PublicKey};
+use crate::crypto::{CipherKeys, Curve25519KeyPair, Curve25519PublicKey};
 
 /// What the sender puts in a message header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,8 @@ struct Plan {
     /// The chain to write back (and where it goes).
     chain: ReceivingChain,
     target: ChainTarget,
-    seed: MessageKeySeed,
+    /// The message's cipher keys (its seed is not kept).
+    keys: CipherKeys,
     new_skipped: Vec<SkippedKey>,
     used_skipped: Option<usize>,
     new_root: Option<RootKey>,
@@ -297,9 +298,8 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
             return Err(crate::crypto::CipherError::Mac.into());
         }
         let plan = self.plan(header)?;
-        let keys = plan.seed.cipher_keys(P::MESSAGE_KEY_INFO);
-        keys.verify_mac(authenticated, tag)?;
-        let plaintext = keys.decrypt(ciphertext)?;
+        plan.keys.verify_mac(authenticated, tag)?;
+        let plaintext = plan.keys.decrypt(ciphertext)?;
         Ok((plaintext, ReceiveStep(plan)))
     }
 
@@ -351,15 +351,15 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
                 DecryptError::Duplicate { index }
             },
         )?;
-        let seed = self
+        let keys = self
             .skipped
             .get(position)
-            .map(|key| key.seed.clone())
+            .map(|key| key.seed.cipher_keys(P::MESSAGE_KEY_INFO))
             .ok_or(DecryptError::Duplicate { index })?;
         Ok(Plan {
             chain: chain.clone(),
             target: ChainTarget::Unchanged,
-            seed,
+            keys,
             new_skipped: Vec::new(),
             used_skipped: Some(position),
             new_root: None,
@@ -399,7 +399,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
                 .advance()
                 .ok_or(DecryptError::Expired { index })?;
         }
-        let seed = chain.chain.message_key_seed();
+        let keys = chain.chain.message_cipher_keys(P::MESSAGE_KEY_INFO);
         // The message's own index is now used: the chain moves past it.
         chain
             .chain
@@ -408,7 +408,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         Ok(Plan {
             chain,
             target,
-            seed,
+            keys,
             new_skipped,
             used_skipped: None,
             new_root,
