@@ -16,6 +16,7 @@ use super::profile::{Omemo2, Omemo03, OmemoProfile};
 use super::session::{DecryptedKeyMaterial, OmemoSession, SealedKey, SessionError};
 use super::store::{MAX_JID_LENGTH, SessionSlot, SessionStore};
 use crate::crypto::Curve25519PublicKey;
+use crate::ratchet::ReceiveStep;
 use crate::time::Timestamp;
 
 /// Why a device operation failed. The device is unchanged.
@@ -314,10 +315,9 @@ impl OmemoDevice {
             .sessions
             .get(jid, device_id)
             .ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
-        let mut session = slot.current.clone();
-        let key = session.encrypt_with_rng(key_material, rng)?;
+        let (key, step) = slot.current.encrypt_staged(key_material, rng)?;
         if let Some(slot) = P::state_mut(self).sessions.get_mut(jid, device_id) {
-            slot.current = session;
+            slot.current.apply_send(step);
         }
         Ok(key)
     }
@@ -346,23 +346,24 @@ impl OmemoDevice {
         key: &SealedKey,
         rng: &mut impl CryptoRng,
     ) -> Result<DecryptedKey, DeviceError> {
-        let (staged, decrypted) = self.stage_key::<P>(jid, device_id, key)?;
+        let (staged, decrypted) =
+            self.stage_key::<P>(jid, device_id, &key.data, key.key_exchange)?;
         Ok(self.commit_key(staged, decrypted, rng))
     }
 
-    /// Decrypts a key element on copies of the sessions involved, changing nothing: the caller
-    /// commits with [`OmemoDevice::commit_key`] once everything else (the payload) checked out.
-    pub(crate) fn stage_key<P: Select>(
+    /// Decrypts a key element without changing any session: the caller commits with
+    /// [`OmemoDevice::commit_key`] once everything else (the payload) checked out.
+    pub(crate) fn stage_key<'a, P: Select>(
         &self,
-        jid: &str,
+        jid: &'a str,
         device_id: u32,
-        key: &SealedKey,
-    ) -> Result<(Staged<P>, DecryptedKeyMaterial), DeviceError> {
+        data: &[u8],
+        key_exchange: bool,
+    ) -> Result<(Staged<'a, P>, DecryptedKeyMaterial), DeviceError> {
         check_jid(jid)?;
         let slot = P::state(self).sessions.get(jid, device_id);
-        let message = if key.key_exchange {
-            let (exchange, message) =
-                P::open_key_exchange(&key.data).map_err(SessionError::from)?;
+        let message = if key_exchange {
+            let (exchange, message) = P::open_key_exchange(data).map_err(SessionError::from)?;
             let known = slot.and_then(|slot| {
                 slot.states()
                     .find(|(_, session)| session.matches(&exchange))
@@ -375,13 +376,14 @@ impl OmemoDevice {
                     exchange,
                     &message,
                 )?;
-                let new_identity =
-                    check_identity(slot, jid, device_id, &inbound.session.their_identity())?;
+                let their_identity = inbound.session.their_identity();
+                let new_identity = check_identity(slot, jid, device_id, &their_identity)?;
                 let staged = Staged {
-                    jid: jid.to_owned(),
+                    jid,
                     device_id,
+                    their_identity,
                     change: Change::New {
-                        session: inbound.session,
+                        session: Box::new(inbound.session),
                         used_pre_key: inbound.used_pre_key,
                         new_identity,
                     },
@@ -393,29 +395,28 @@ impl OmemoDevice {
                 None => Some(&slot.current),
                 Some(index) => slot.previous.get(index),
             };
-            let mut session = session
-                .cloned()
-                .ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
-            let decrypted = session.decrypt_message(&message)?;
+            let session = session.ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
+            let (decrypted, step) = session.decrypt_staged(&message)?;
             let staged = Staged {
-                jid: jid.to_owned(),
+                jid,
                 device_id,
-                change: Change::Known { position, session },
+                their_identity: session.their_identity(),
+                change: Change::Known { position, step },
             };
             return Ok((staged, decrypted));
         } else {
-            P::open(&key.data).map_err(SessionError::from)?
+            P::open(data).map_err(SessionError::from)?
         };
         let slot = slot.ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
         let mut first_error = None;
-        for (position, state) in slot.states() {
-            let mut session = state.clone();
-            match session.decrypt_message(&message) {
-                Ok(decrypted) => {
+        for (position, session) in slot.states() {
+            match session.decrypt_staged(&message) {
+                Ok((decrypted, step)) => {
                     let staged = Staged {
-                        jid: jid.to_owned(),
+                        jid,
                         device_id,
-                        change: Change::Known { position, session },
+                        their_identity: session.their_identity(),
+                        change: Change::Known { position, step },
                     };
                     return Ok((staged, decrypted));
                 }
@@ -431,16 +432,16 @@ impl OmemoDevice {
     /// pre-key it used is replaced.
     pub(crate) fn commit_key<P: Select>(
         &mut self,
-        staged: Staged<P>,
+        staged: Staged<'_, P>,
         decrypted: DecryptedKeyMaterial,
         rng: &mut impl CryptoRng,
     ) -> DecryptedKey {
         let state = P::state_mut(self);
         let (jid, device_id) = (staged.jid, staged.device_id);
         match staged.change {
-            Change::Known { position, session } => {
-                if let Some(slot) = state.sessions.get_mut(&jid, device_id) {
-                    slot.commit(position, session);
+            Change::Known { position, step } => {
+                if let Some(slot) = state.sessions.get_mut(jid, device_id) {
+                    slot.commit(position, step);
                 }
                 DecryptedKey {
                     decrypted,
@@ -460,9 +461,9 @@ impl OmemoDevice {
                 if new_identity {
                     state
                         .sessions
-                        .install_new_identity(&jid, device_id, session);
+                        .install_new_identity(jid, device_id, *session);
                 } else {
-                    state.sessions.install(&jid, device_id, session);
+                    state.sessions.install(jid, device_id, *session);
                 }
                 DecryptedKey {
                     decrypted,
@@ -475,18 +476,18 @@ impl OmemoDevice {
 }
 
 /// A decryption computed but not yet applied.
-pub(crate) struct Staged<P: OmemoProfile> {
-    jid: String,
+pub(crate) struct Staged<'a, P: OmemoProfile> {
+    jid: &'a str,
     device_id: u32,
+    /// The remote identity of the session that decrypted.
+    their_identity: IdentityKey,
     change: Change<P>,
 }
 
-impl<P: OmemoProfile> Staged<P> {
+impl<P: OmemoProfile> Staged<'_, P> {
     /// The remote identity of the session that decrypted.
-    pub(crate) fn their_identity(&self) -> super::IdentityKey {
-        match &self.change {
-            Change::Known { session, .. } | Change::New { session, .. } => session.their_identity(),
-        }
+    pub(crate) fn their_identity(&self) -> IdentityKey {
+        self.their_identity
     }
 }
 
@@ -494,11 +495,12 @@ enum Change<P: OmemoProfile> {
     /// An existing state decrypted; `position` as in [`super::store::SessionSlot::states`].
     Known {
         position: Option<usize>,
-        session: OmemoSession<P>,
+        step: ReceiveStep,
     },
     /// A key exchange made a new session.
     New {
-        session: OmemoSession<P>,
+        /// Boxed: the common case, [`Change::Known`], stays small.
+        session: Box<OmemoSession<P>>,
         used_pre_key: Option<u32>,
         /// It is of the new identity the application accepted for the device.
         new_identity: bool,

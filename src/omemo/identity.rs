@@ -28,6 +28,18 @@ pub enum IdentityKey {
     Curve25519(Curve25519PublicKey),
 }
 
+/// An identity key's wire bytes, on the stack.
+pub(crate) struct WireIdentity {
+    bytes: [u8; 33],
+    length: usize,
+}
+
+impl WireIdentity {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.length]
+    }
+}
+
 impl IdentityKey {
     /// The bytes on the wire: 32 (Ed25519) or `0x05 ‖ 32` (Curve25519).
     pub fn wire_bytes(&self) -> Vec<u8> {
@@ -35,6 +47,23 @@ impl IdentityKey {
             IdentityKey::Ed25519(key) => key.as_bytes().to_vec(),
             IdentityKey::Curve25519(key) => omemo03::encode_key(key),
         }
+    }
+
+    /// [`Self::wire_bytes`] without an allocation: what every message's MAC covers.
+    pub(crate) fn wire_form(&self) -> WireIdentity {
+        let mut bytes = [0u8; 33];
+        let length = match self {
+            IdentityKey::Ed25519(key) => {
+                bytes[..32].copy_from_slice(key.as_bytes());
+                32
+            }
+            IdentityKey::Curve25519(key) => {
+                bytes[0] = omemo03::KEY_TYPE;
+                bytes[1..].copy_from_slice(key.as_bytes());
+                33
+            }
+        };
+        WireIdentity { bytes, length }
     }
 
     /// The Curve25519 form, for X3DH. Refuses Ed25519 keys that are not canonical points of the

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use super::device::{DeviceError, OmemoDevice, Select, Staged};
 use super::payload::{self, PayloadError};
 use super::profile::{Omemo2, Omemo03};
-use super::session::{DecryptedKeyMaterial, SealedKey};
+use super::session::DecryptedKeyMaterial;
 use super::stanza::{self, EncryptedElement};
 use super::{IdentityKey, Version};
 
@@ -135,20 +135,22 @@ impl OmemoDevice {
         key_material: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<stanza::KeyElement>, DeviceError> {
-        // Encrypt on copies; write them back only when every recipient succeeded.
-        let mut sessions = Vec::with_capacity(recipients.len());
+        // Encrypt without changing any session; write the steps only when every recipient
+        // succeeded.
+        let sessions = &P::state(self).sessions;
+        let mut steps = Vec::with_capacity(recipients.len());
         let mut keys = Vec::with_capacity(recipients.len());
         for &(jid, device_id) in recipients {
-            let slot = P::state(self).sessions.get(jid, device_id).ok_or_else(|| {
-                DeviceError::NoSession {
+            let slot = sessions
+                .get(jid, device_id)
+                .ok_or_else(|| DeviceError::NoSession {
                     version: P::VERSION,
                     jid: jid.to_owned(),
                     device_id,
-                }
-            })?;
-            let mut session = slot.current.clone();
-            let key = session
-                .encrypt_with_rng(key_material, rng)
+                })?;
+            let (key, step) = slot
+                .current
+                .encrypt_staged(key_material, rng)
                 .map_err(DeviceError::from)?;
             keys.push(stanza::KeyElement {
                 jid: (P::VERSION == Version::Omemo2).then(|| jid.to_owned()),
@@ -156,12 +158,12 @@ impl OmemoDevice {
                 key_exchange: key.key_exchange,
                 data: key.data,
             });
-            sessions.push((jid, device_id, session));
+            steps.push(step);
         }
         let state = P::state_mut(self);
-        for (jid, device_id, session) in sessions {
+        for (&(jid, device_id), step) in recipients.iter().zip(steps) {
             if let Some(slot) = state.sessions.get_mut(jid, device_id) {
-                slot.current = session;
+                slot.current.apply_send(step);
             }
         }
         Ok(keys)
@@ -204,20 +206,20 @@ impl OmemoDevice {
         element: &EncryptedElement,
         rng: &mut impl CryptoRng,
     ) -> Result<ReceivedMessage, MessageError> {
-        let our_jid = (P::VERSION == Version::Omemo2).then(|| self.jid.clone());
-        let keys: Vec<SealedKey> = element
-            .keys_for(our_jid.as_deref(), self.device_id)
-            .take(MAX_KEY_ATTEMPTS)
-            .map(|key| SealedKey {
-                data: key.data.clone(),
-                key_exchange: key.key_exchange,
-            })
-            .collect();
+        let our_jid = (P::VERSION == Version::Omemo2).then_some(self.jid.as_str());
+        // The keys addressed to us, on the stack (they borrow the element, not the device).
+        let mut keys: [Option<&stanza::KeyElement>; MAX_KEY_ATTEMPTS] = [None; MAX_KEY_ATTEMPTS];
+        for (slot, key) in keys
+            .iter_mut()
+            .zip(element.keys_for(our_jid, self.device_id))
+        {
+            *slot = Some(key);
+        }
         // Each key addressed to us is tried (ids may collide); the first that opens the
         // payload too is committed, and a failed one changes nothing.
         let mut first_error = None;
-        for key in keys {
-            match self.open_with::<P>(sender_jid, element, &key) {
+        for key in keys.into_iter().flatten() {
+            match self.open_with::<P>(sender_jid, element, key) {
                 Ok((staged, decrypted, plaintext)) => {
                     let sender_identity = staged.their_identity();
                     let opened = self.commit_key(staged, decrypted, rng);
@@ -240,13 +242,18 @@ impl OmemoDevice {
     }
 
     /// Decrypts one key element and the payload with it, changing nothing.
-    fn open_with<P: Select>(
+    fn open_with<'a, P: Select>(
         &self,
-        sender_jid: &str,
+        sender_jid: &'a str,
         element: &EncryptedElement,
-        key: &SealedKey,
-    ) -> Result<Opened<P>, MessageError> {
-        let (staged, decrypted) = self.stage_key::<P>(sender_jid, element.sender_device, key)?;
+        key: &stanza::KeyElement,
+    ) -> Result<Opened<'a, P>, MessageError> {
+        let (staged, decrypted) = self.stage_key::<P>(
+            sender_jid,
+            element.sender_device,
+            &key.data,
+            key.key_exchange,
+        )?;
         let plaintext = match (&element.payload, P::VERSION) {
             (None, _) if is_empty_message(P::VERSION, &decrypted.key_material) => None,
             (None, _) => return Err(MessageError::MissingPayload),
@@ -269,7 +276,11 @@ impl OmemoDevice {
 
 /// A key element and payload decrypted, not yet committed: the staged session change, the key
 /// element's content and the plaintext (`None`: an empty message).
-type Opened<P> = (Staged<P>, DecryptedKeyMaterial, Option<Zeroizing<Vec<u8>>>);
+type Opened<'a, P> = (
+    Staged<'a, P>,
+    DecryptedKeyMaterial,
+    Option<Zeroizing<Vec<u8>>>,
+);
 
 /// Whether key material that came without a payload is an empty message's: OMEMO 2's 32 zero
 /// bytes, or 0.3's bare 16-byte key (what olmo, python-omemo and libsignal clients send). A

@@ -11,14 +11,16 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 use super::bundle::{BundleError, VerifiedBundle};
-use super::identity::DeviceIdentity;
+use super::identity::{DeviceIdentity, WireIdentity};
 use super::prekeys::{PreKeyError, PreKeys};
 use super::profile::OmemoProfile;
 use super::wire::{KeyExchange, RatchetMessage};
 use super::{IdentityKey, x3dh};
 use crate::codec::DecodeError;
 use crate::crypto::{Curve25519KeyPair, Curve25519PublicKey, KeyError};
-use crate::ratchet::{DecryptError, DoubleRatchet, EncryptError, ReceivedHeader};
+use crate::ratchet::{
+    DecryptError, DoubleRatchet, EncryptError, ReceiveStep, ReceivedHeader, SendStep,
+};
 
 /// A message this far into a receiving chain that we have not answered yet means the peer
 /// sent that many without a reply: send an empty message (XEP-0384's heartbeat), so its
@@ -263,6 +265,18 @@ impl<P: OmemoProfile> OmemoSession<P> {
         key_material: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<SealedKey, SessionError> {
+        let (key, step) = self.encrypt_staged(key_material, rng)?;
+        self.apply_send(step);
+        Ok(key)
+    }
+
+    /// [`Self::encrypt_with_rng`] without changing the session; [`Self::apply_send`] writes
+    /// the step.
+    pub(crate) fn encrypt_staged(
+        &self,
+        key_material: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Result<(SealedKey, SendStep), SessionError> {
         if key_material.len() > MAX_KEY_MATERIAL_LENGTH {
             return Err(EncryptError::MessageTooLarge {
                 length: key_material.len(),
@@ -271,12 +285,12 @@ impl<P: OmemoProfile> OmemoSession<P> {
             .into());
         }
         let (initiator, responder) = self.identities();
-        let prefix = P::mac_prefix(&initiator, &responder, self.initiator);
-        let sealed = self
-            .ratchet
-            .encrypt(rng, key_material, &prefix, P::encode_message)?;
+        let prefix = P::mac_prefix(initiator.as_slice(), responder.as_slice(), self.initiator);
+        let (sealed, step) =
+            self.ratchet
+                .encrypt_staged(rng, key_material, &prefix, P::encode_message)?;
         let message = P::seal(sealed.message, sealed.mac);
-        Ok(if self.sends_key_exchange() {
+        let key = if self.sends_key_exchange() {
             SealedKey {
                 data: P::encode_key_exchange(&self.key_exchange, message),
                 key_exchange: true,
@@ -286,7 +300,13 @@ impl<P: OmemoProfile> OmemoSession<P> {
                 data: message,
                 key_exchange: false,
             }
-        })
+        };
+        Ok((key, step))
+    }
+
+    /// Writes a step [`Self::encrypt_staged`] computed on this session.
+    pub(crate) fn apply_send(&mut self, step: SendStep) {
+        self.ratchet.apply_send(step);
     }
 
     /// Decrypts a key element's content. A key exchange must be this session's own (a repeat
@@ -320,30 +340,51 @@ impl<P: OmemoProfile> OmemoSession<P> {
         &mut self,
         message: &RatchetMessage,
     ) -> Result<DecryptedKeyMaterial, SessionError> {
+        let (decrypted, step) = self.decrypt_staged(message)?;
+        self.apply_receive(step);
+        Ok(decrypted)
+    }
+
+    /// Decrypts a message without changing the session; [`Self::apply_receive`] writes the
+    /// step.
+    pub(crate) fn decrypt_staged(
+        &self,
+        message: &RatchetMessage,
+    ) -> Result<(DecryptedKeyMaterial, ReceiveStep), SessionError> {
         let header = ReceivedHeader {
             ratchet_key: message.ratchet_key,
             index: message.index,
         };
         let (initiator, responder) = self.identities();
-        let [first, second] = P::mac_prefix(&initiator, &responder, !self.initiator);
-        let key_material = self.ratchet.decrypt(
+        let [first, second] =
+            P::mac_prefix(initiator.as_slice(), responder.as_slice(), !self.initiator);
+        let (key_material, step) = self.ratchet.decrypt_staged(
             &header,
             &[first, second, &message.authenticated],
             &message.mac,
             &message.ciphertext,
         )?;
-        self.confirmed = true;
-        Ok(DecryptedKeyMaterial {
-            key_material,
-            // No sending chain: nothing sent since the peer's newest ratchet key arrived.
-            heartbeat_due: message.index >= HEARTBEAT_THRESHOLD
-                && self.ratchet.needs_new_ratchet_key(),
-        })
+        // No sending chain once the step is applied: nothing sent since the peer's newest
+        // ratchet key arrived.
+        let no_sending_chain = step.opens_chain() || self.ratchet.needs_new_ratchet_key();
+        Ok((
+            DecryptedKeyMaterial {
+                key_material,
+                heartbeat_due: message.index >= HEARTBEAT_THRESHOLD && no_sending_chain,
+            },
+            step,
+        ))
     }
 
-    fn identities(&self) -> (Vec<u8>, Vec<u8>) {
-        let ours = self.our_identity.wire_bytes();
-        let theirs = self.their_identity.wire_bytes();
+    /// Writes a step [`Self::decrypt_staged`] computed on this session.
+    pub(crate) fn apply_receive(&mut self, step: ReceiveStep) {
+        self.ratchet.apply_receive(step);
+        self.confirmed = true;
+    }
+
+    fn identities(&self) -> (WireIdentity, WireIdentity) {
+        let ours = self.our_identity.wire_form();
+        let theirs = self.their_identity.wire_form();
         if self.initiator {
             (ours, theirs)
         } else {

@@ -14,11 +14,14 @@
 
 pub(super) mod storage;
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
 
 use super::profile::OmemoProfile;
 use super::session::OmemoSession;
 use crate::crypto::Curve25519PublicKey;
+use crate::ratchet::ReceiveStep;
 
 /// Earlier sessions kept per device for delayed messages.
 pub const MAX_PREVIOUS_SESSIONS: usize = 5;
@@ -94,14 +97,16 @@ impl<P: OmemoProfile> SessionSlot<P> {
         }
     }
 
-    /// Puts `session` back as the state at `position` (`None`: current) after it decrypted;
-    /// a previous session that decrypted becomes current.
-    pub(crate) fn commit(&mut self, position: Option<usize>, session: OmemoSession<P>) {
+    /// Applies a decryption staged on the state at `position` (`None`: current); a previous
+    /// session that decrypted becomes current.
+    pub(crate) fn commit(&mut self, position: Option<usize>, step: ReceiveStep) {
         match position {
-            None => self.current = session,
+            None => self.current.apply_receive(step),
             Some(index) => {
-                self.previous.remove(index);
-                self.replace(session);
+                if let Some(mut session) = self.previous.remove(index) {
+                    session.apply_receive(step);
+                    self.replace(session);
+                }
             }
         }
     }
@@ -133,13 +138,13 @@ impl<P: OmemoProfile> Default for SessionStore<P> {
 impl<P: OmemoProfile> SessionStore<P> {
     /// The device's sessions, if any.
     pub fn get(&self, jid: &str, device_id: u32) -> Option<&SessionSlot<P>> {
-        self.slots.get(&(jid.to_owned(), device_id))
+        self.slots.get(&(jid, device_id) as &dyn Address)
     }
 
     /// The device's sessions, marked as used now.
     pub(crate) fn get_mut(&mut self, jid: &str, device_id: u32) -> Option<&mut SessionSlot<P>> {
         let now = self.tick();
-        let slot = self.slots.get_mut(&(jid.to_owned(), device_id))?;
+        let slot = self.slots.get_mut(&(jid, device_id) as &dyn Address)?;
         slot.last_used = now;
         Some(slot)
     }
@@ -241,7 +246,9 @@ impl<P: OmemoProfile> SessionStore<P> {
 
     /// Forgets every session with the device.
     pub fn remove(&mut self, jid: &str, device_id: u32) -> bool {
-        self.slots.remove(&(jid.to_owned(), device_id)).is_some()
+        self.slots
+            .remove(&(jid, device_id) as &dyn Address)
+            .is_some()
     }
 
     /// The (JID, device id) pairs with a session.
@@ -257,5 +264,50 @@ impl<P: OmemoProfile> SessionStore<P> {
     /// Whether no device has a session.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
+    }
+}
+
+/// A session address, owned (the map's keys) or borrowed (a lookup), compared as
+/// `(JID, device id)`: lookups need no `String`.
+trait Address {
+    fn parts(&self) -> (&str, u32);
+}
+
+impl Address for (String, u32) {
+    fn parts(&self) -> (&str, u32) {
+        (&self.0, self.1)
+    }
+}
+
+impl Address for (&str, u32) {
+    fn parts(&self) -> (&str, u32) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> Borrow<dyn Address + 'a> for (String, u32) {
+    fn borrow(&self) -> &(dyn Address + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn Address + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn Address + '_ {}
+
+impl PartialOrd for dyn Address + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn Address + '_ {
+    /// The order of `(String, u32)`, which `Borrow` requires.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.parts().cmp(&other.parts())
     }
 }

@@ -97,6 +97,13 @@ impl ChainKey {
         key
     }
 
+    /// The cipher keys of the message at the current index, without keeping its seed (what a
+    /// sender needs: nothing is stored for later).
+    pub(crate) fn message_cipher_keys(&self, info: &[u8]) -> CipherKeys {
+        let seed = Zeroizing::new(hmac_sha256(self.key.as_bytes(), &[MESSAGE_KEY_SEED]));
+        CipherKeys::derive(seed.as_ref(), info)
+    }
+
     /// Moves to the next index; `None` if the index would overflow.
     pub(crate) fn advance(&mut self) -> Option<()> {
         let index = self.index.checked_add(1)?;

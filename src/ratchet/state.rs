@@ -11,10 +11,10 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use super::chain::ReceivingChain;
-use super::keys::{ChainKey, MessageKeySeed, RootKey};
+use super::keys::{ChainKey, RootKey};
 use super::skipped::{SkippedKey, SkippedKeys};
 use super::{DecryptError, EncryptError, RatchetProfile};
-use crate::crypto::{Curve25519KeyPair, Curve25519PublicKey};
+use crate::crypto::{CipherKeys, Curve25519KeyPair, Curve25519PublicKey};
 
 /// What the sender puts in a message header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +64,28 @@ struct Plan {
     /// The chain to write back (and where it goes).
     chain: ReceivingChain,
     target: ChainTarget,
-    seed: MessageKeySeed,
+    /// The message's cipher keys (its seed is not kept).
+    keys: CipherKeys,
     new_skipped: Vec<SkippedKey>,
     used_skipped: Option<usize>,
     new_root: Option<RootKey>,
+}
+
+/// The sending state after one message, computed by [`DoubleRatchet::encrypt_staged`].
+pub(crate) struct SendStep {
+    chain: ChainKey,
+    /// The ratchet step the message started: the new root key and our new ratchet key pair.
+    ratchet_step: Option<(RootKey, Curve25519KeyPair)>,
+}
+
+/// What one received message changes, computed by [`DoubleRatchet::decrypt_staged`].
+pub(crate) struct ReceiveStep(Plan);
+
+impl ReceiveStep {
+    /// The message opens a new receiving chain: applying it ends our sending chain.
+    pub(crate) fn opens_chain(&self) -> bool {
+        matches!(self.0.target, ChainTarget::New)
+    }
 }
 
 enum ChainTarget {
@@ -166,33 +184,81 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         mac_prefix: &[&[u8]],
         encode: impl FnOnce(&SendingHeader, &[u8]) -> Vec<u8>,
     ) -> Result<Sealed, EncryptError> {
-        if self.sending_chain.is_none() {
-            self.start_sending_chain(rng)?;
-        }
-        let (Some(chain), Some(our_key)) = (&mut self.sending_chain, &self.our_ratchet_key) else {
-            return Err(EncryptError::NoSendingChain);
+        let (sealed, step) = self.encrypt_staged(rng, plaintext, mac_prefix, encode)?;
+        self.apply_send(step);
+        Ok(sealed)
+    }
+
+    /// [`Self::encrypt`] without changing the state: the sending state after the message comes
+    /// back as a [`SendStep`], which [`Self::apply_send`] writes. Encrypting to many sessions at
+    /// once thus needs no copy of any of them to stay all-or-nothing.
+    pub(crate) fn encrypt_staged(
+        &self,
+        rng: &mut impl CryptoRng,
+        plaintext: &[u8],
+        mac_prefix: &[&[u8]],
+        encode: impl FnOnce(&SendingHeader, &[u8]) -> Vec<u8>,
+    ) -> Result<(Sealed, SendStep), EncryptError> {
+        let (mut chain, ratchet_step) = match (&self.sending_chain, &self.our_ratchet_key) {
+            (Some(chain), Some(_)) => (chain.clone(), None),
+            (None, _) => {
+                let (root, chain, key) = self.new_sending_chain(rng)?;
+                (chain, Some((root, key)))
+            }
+            (Some(_), None) => return Err(EncryptError::NoSendingChain),
+        };
+        let our_key = match (&ratchet_step, &self.our_ratchet_key) {
+            (Some((_, key)), _) | (None, Some(key)) => key.public_key(),
+            (None, None) => return Err(EncryptError::NoSendingChain),
         };
         if chain.index() == u32::MAX {
             return Err(EncryptError::ChainExhausted);
         }
         let header = SendingHeader {
-            ratchet_key: our_key.public_key(),
+            ratchet_key: our_key,
             index: chain.index(),
             previous_chain_length: self.previous_chain_length,
         };
-        let keys = chain.message_key_seed().cipher_keys(P::MESSAGE_KEY_INFO);
+        let keys = chain.message_cipher_keys(P::MESSAGE_KEY_INFO);
         chain.advance().ok_or(EncryptError::ChainExhausted)?;
 
         let ciphertext = keys.encrypt(plaintext);
         let message = encode(&header, &ciphertext);
-        let mut parts = mac_prefix.to_vec();
-        parts.push(&message);
-        let mac = keys.mac(&parts)[..P::MAC_LENGTH].to_vec();
-        Ok(Sealed { message, mac })
+        // The MAC's parts on the stack for the prefixes the protocols use (none, or two keys).
+        let full_mac = match mac_prefix {
+            [] => keys.mac(&[&message]),
+            [first] => keys.mac(&[first, &message]),
+            [first, second] => keys.mac(&[first, second, &message]),
+            _ => {
+                let mut parts = mac_prefix.to_vec();
+                parts.push(&message);
+                keys.mac(&parts)
+            }
+        };
+        let mac = full_mac[..P::MAC_LENGTH].to_vec();
+        Ok((
+            Sealed { message, mac },
+            SendStep {
+                chain,
+                ratchet_step,
+            },
+        ))
+    }
+
+    /// Writes the sending state a [`Self::encrypt_staged`] on this state computed.
+    pub(crate) fn apply_send(&mut self, step: SendStep) {
+        self.sending_chain = Some(step.chain);
+        if let Some((root, key)) = step.ratchet_step {
+            self.root_key = root;
+            self.our_ratchet_key = Some(key);
+        }
     }
 
     /// A ratchet step on the sending side: a fresh key pair against the peer's newest key.
-    fn start_sending_chain(&mut self, rng: &mut impl CryptoRng) -> Result<(), EncryptError> {
+    fn new_sending_chain(
+        &self,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(RootKey, ChainKey, Curve25519KeyPair), EncryptError> {
         let their_key = self
             .receiving_chains
             .back()
@@ -201,10 +267,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         let our_key = Curve25519KeyPair::generate(rng);
         let dh = our_key.diffie_hellman(&their_key)?;
         let (root, chain) = self.root_key.step(dh.as_bytes(), P::ROOT_INFO);
-        self.root_key = root;
-        self.sending_chain = Some(chain);
-        self.our_ratchet_key = Some(our_key);
-        Ok(())
+        Ok((root, chain, our_key))
     }
 
     /// Authenticates and decrypts one message. `authenticated` are the byte strings the MAC
@@ -216,16 +279,33 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         tag: &[u8],
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        let (plaintext, step) = self.decrypt_staged(header, authenticated, tag, ciphertext)?;
+        self.apply_receive(step);
+        Ok(plaintext)
+    }
+
+    /// [`Self::decrypt`] without changing the state: what the message changes comes back as a
+    /// [`ReceiveStep`], which [`Self::apply_receive`] writes.
+    pub(crate) fn decrypt_staged(
+        &self,
+        header: &ReceivedHeader,
+        authenticated: &[&[u8]],
+        tag: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, ReceiveStep), DecryptError> {
         // A tag of the wrong length can never verify: refuse it before any key derivation.
         if tag.len() != P::MAC_LENGTH {
             return Err(crate::crypto::CipherError::Mac.into());
         }
         let plan = self.plan(header)?;
-        let keys = plan.seed.cipher_keys(P::MESSAGE_KEY_INFO);
-        keys.verify_mac(authenticated, tag)?;
-        let plaintext = keys.decrypt(ciphertext)?;
-        self.commit(plan);
-        Ok(plaintext)
+        plan.keys.verify_mac(authenticated, tag)?;
+        let plaintext = plan.keys.decrypt(ciphertext)?;
+        Ok((plaintext, ReceiveStep(plan)))
+    }
+
+    /// Writes what a [`Self::decrypt_staged`] on this state computed.
+    pub(crate) fn apply_receive(&mut self, step: ReceiveStep) {
+        self.commit(step.0);
     }
 
     /// Whether `header` would open a new receiving chain (the first message of a ratchet step).
@@ -271,15 +351,15 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
                 DecryptError::Duplicate { index }
             },
         )?;
-        let seed = self
+        let keys = self
             .skipped
             .get(position)
-            .map(|key| key.seed.clone())
+            .map(|key| key.seed.cipher_keys(P::MESSAGE_KEY_INFO))
             .ok_or(DecryptError::Duplicate { index })?;
         Ok(Plan {
             chain: chain.clone(),
             target: ChainTarget::Unchanged,
-            seed,
+            keys,
             new_skipped: Vec::new(),
             used_skipped: Some(position),
             new_root: None,
@@ -319,7 +399,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
                 .advance()
                 .ok_or(DecryptError::Expired { index })?;
         }
-        let seed = chain.chain.message_key_seed();
+        let keys = chain.chain.message_cipher_keys(P::MESSAGE_KEY_INFO);
         // The message's own index is now used: the chain moves past it.
         chain
             .chain
@@ -328,7 +408,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         Ok(Plan {
             chain,
             target,
-            seed,
+            keys,
             new_skipped,
             used_skipped: None,
             new_root,

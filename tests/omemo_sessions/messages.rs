@@ -158,3 +158,23 @@ fn key_attempts_are_bounded() {
         assert_eq!(open(&mut bob, &alice, &genuine).unwrap(), b"too late");
     }
 }
+
+#[test]
+fn a_message_that_cannot_reach_every_device_advances_no_session() {
+    for version in VERSIONS {
+        // Alice's next message starts a ratchet step (Bob's reply came in): the step, too,
+        // must stay unwritten when another recipient fails.
+        let (mut alice, bob) = confirmed(version);
+        let before = snapshot(&alice);
+        let known = (bob.jid(), bob.device_id());
+        let unknown = ("carol@example.org", 7);
+        for recipients in [[known, unknown], [unknown, known]] {
+            let result = alice.encrypt_message(version, &recipients, b"hi", &mut rand::rng());
+            assert!(matches!(
+                result,
+                Err(olmo::omemo::DeviceError::NoSession { device_id: 7, .. })
+            ));
+            assert_eq!(snapshot(&alice), before);
+        }
+    }
+}
