@@ -2,7 +2,7 @@
 """Regenerate the libolm Megolm test vectors in this directory.
 
 Run with a Python that has python-olm (which bundles libolm) and `cryptography`:
-    /work/main/.venv/bin/python test-vectors/megolm/generate.py
+    .venv/bin/python test-vectors/megolm/generate.py
 Every random input is derived from SHA-256 of a text label, so the output is
 byte-identical on every run.  The raw libolm C API (via python-olm's cffi
 module `_libolm`) is used so that we can feed our own randomness.  Takes ~10 s:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate the OMEMO 0.3 (eu.siacs.conversations.axolotl) vectors in this directory with
 python-omemo's `oldmemo` backend:
-    /work/main/.venv/bin/python test-vectors/omemo03/generate_oldmemo.py
+    .venv/bin/python test-vectors/omemo03/generate_oldmemo.py
 Every random input is SHA-256 of a text label (see ../omemo_tools.py), so the output is
 byte-identical on every run, whatever PYTHONHASHSEED is.
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate the OMEMO 2 (urn:xmpp:omemo:2) vectors in this directory with python-omemo's
 `twomemo` backend:
-    /work/main/.venv/bin/python test-vectors/omemo2/generate_twomemo.py
+    .venv/bin/python test-vectors/omemo2/generate_twomemo.py
 Every random input is SHA-256 of a text label (see ../omemo_tools.py), so the output is
 byte-identical on every run, whatever PYTHONHASHSEED is.
 """
