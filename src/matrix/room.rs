@@ -8,7 +8,7 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::devices::{Device, Trust};
+use super::devices::{Device, Trust, UserDevices};
 use super::error::{MachineError, UnableToDecrypt};
 use super::machine::{AppRecord, MEGOLM_V1, Machine};
 use super::records::{self, table};
@@ -176,20 +176,10 @@ impl<B: Backend> Machine<B> {
         claimed_ed25519: &str,
         content: &Value,
     ) -> Result<(), Failure> {
-        let malformed = |what| Failure::Event(super::ToDeviceError::Malformed(what));
-        let field = |name| content.get(name).and_then(Value::as_str);
-        if field("algorithm") != Some(MEGOLM_V1) {
-            return Err(malformed("room key algorithm"));
-        }
-        let room_id = field("room_id").ok_or(malformed("room_id"))?;
-        let session_id = field("session_id").ok_or(malformed("session_id"))?;
-        let key = field("session_key")
+        let (room_id, session_id) = room_key_ids(content)?;
+        let key = string_field(content, "session_key")
             .and_then(|k| SessionKey::from_base64(k).ok())
             .ok_or(malformed("session_key"))?;
-        let session = InboundGroupSession::new(&key);
-        if session.session_id() != session_id {
-            return Err(Failure::Event(super::ToDeviceError::Mismatch("session_id")));
-        }
         let meta = InboundMeta {
             room_id: room_id.to_owned(),
             session_id: session_id.to_owned(),
@@ -198,8 +188,8 @@ impl<B: Backend> Machine<B> {
             sender_user: Some(sender.to_owned()),
             forwarded: false,
         };
-        self.store_inbound(txn, &meta, &session).await?;
-        Ok(())
+        self.keep_room_key(txn, &meta, &InboundGroupSession::new(&key))
+            .await
     }
 
     /// An `m.forwarded_room_key`. Accepted only from our own other devices (olmo sends no key
@@ -210,27 +200,17 @@ impl<B: Backend> Machine<B> {
         sender: &str,
         content: &Value,
     ) -> Result<(), Failure> {
-        let malformed = |what| Failure::Event(super::ToDeviceError::Malformed(what));
         if sender != self.user_id {
             return Err(Failure::Event(super::ToDeviceError::Mismatch(
                 "a forwarded key from another user",
             )));
         }
-        let field = |name| content.get(name).and_then(Value::as_str);
-        if field("algorithm") != Some(MEGOLM_V1) {
-            return Err(malformed("room key algorithm"));
-        }
-        let room_id = field("room_id").ok_or(malformed("room_id"))?;
-        let session_id = field("session_id").ok_or(malformed("session_id"))?;
-        let sender_key = field("sender_key").ok_or(malformed("sender_key"))?;
-        let claimed = field("sender_claimed_ed25519_key").unwrap_or_default();
-        let key = field("session_key")
+        let (room_id, session_id) = room_key_ids(content)?;
+        let sender_key = string_field(content, "sender_key").ok_or(malformed("sender_key"))?;
+        let claimed = string_field(content, "sender_claimed_ed25519_key").unwrap_or_default();
+        let key = string_field(content, "session_key")
             .and_then(|k| ExportedSessionKey::from_base64(k).ok())
             .ok_or(malformed("session_key"))?;
-        let session = InboundGroupSession::import(&key);
-        if session.session_id() != session_id {
-            return Err(Failure::Event(super::ToDeviceError::Mismatch("session_id")));
-        }
         let meta = InboundMeta {
             room_id: room_id.to_owned(),
             session_id: session_id.to_owned(),
@@ -239,7 +219,21 @@ impl<B: Backend> Machine<B> {
             sender_user: None,
             forwarded: true,
         };
-        self.store_inbound(txn, &meta, &session).await?;
+        self.keep_room_key(txn, &meta, &InboundGroupSession::import(&key))
+            .await
+    }
+
+    /// Stores a received room key, if it is the session the event named.
+    async fn keep_room_key(
+        &self,
+        txn: &mut Txn<'_, B>,
+        meta: &InboundMeta,
+        session: &InboundGroupSession,
+    ) -> Result<(), Failure> {
+        if session.session_id() != meta.session_id {
+            return Err(Failure::Event(super::ToDeviceError::Mismatch("session_id")));
+        }
+        self.store_inbound(txn, meta, session).await?;
         Ok(())
     }
 
@@ -590,11 +584,10 @@ impl<B: Backend> Machine<B> {
         events: &[Value],
         app: &[AppRecord],
     ) -> Result<Vec<Result<DecryptedRoomEvent, UnableToDecrypt>>, MachineError> {
-        let mut sessions: HashMap<String, Option<(InboundMeta, InboundGroupSession)>> =
-            HashMap::new();
+        let mut cache = BatchCache::default();
         let mut results = Vec::with_capacity(events.len());
         for event in events {
-            results.push(self.decrypt_one(txn, room_id, event, &mut sessions).await?);
+            results.push(self.decrypt_one(txn, room_id, event, &mut cache).await?);
         }
         self.write_app_records(txn, app).await?;
         Ok(results)
@@ -605,8 +598,9 @@ impl<B: Backend> Machine<B> {
         txn: &mut Txn<'_, B>,
         room_id: &str,
         event: &Value,
-        sessions: &mut HashMap<String, Option<(InboundMeta, InboundGroupSession)>>,
+        cache: &mut BatchCache,
     ) -> Result<Result<DecryptedRoomEvent, UnableToDecrypt>, MachineError> {
+        let sessions = &mut cache.sessions;
         use UnableToDecrypt as U;
         let field = |name| event.get(name).and_then(Value::as_str);
         let content = event.get("content").unwrap_or(&Value::Null);
@@ -697,12 +691,17 @@ impl<B: Backend> Machine<B> {
                 records::store(txn, table::REPLAY, &replay, &entry, &[]).await?;
             }
         }
-        let device = self
-            .load_devices(txn, sender)
-            .await?
-            .devices
-            .into_values()
-            .find(|d| d.curve25519 == meta.sender_key);
+        if !cache.devices.contains_key(sender) {
+            let devices = self.load_devices(txn, sender).await?;
+            cache.devices.insert(sender.to_owned(), devices);
+        }
+        let device = cache.devices.get(sender).and_then(|known| {
+            known
+                .devices
+                .values()
+                .find(|d| d.curve25519 == meta.sender_key)
+                .cloned()
+        });
         let verified =
             !meta.forwarded && device.as_ref().is_some_and(|d| d.trust == Trust::Verified);
         Ok(Ok(DecryptedRoomEvent {
@@ -720,6 +719,32 @@ impl<B: Backend> Machine<B> {
             verified,
         }))
     }
+}
+
+fn string_field<'a>(content: &'a Value, name: &str) -> Option<&'a str> {
+    content.get(name).and_then(Value::as_str)
+}
+
+fn malformed(what: &'static str) -> Failure {
+    Failure::Event(super::ToDeviceError::Malformed(what))
+}
+
+/// The room and session a room key event names, after checking it is a Megolm key.
+fn room_key_ids(content: &Value) -> Result<(&str, &str), Failure> {
+    if string_field(content, "algorithm") != Some(MEGOLM_V1) {
+        return Err(malformed("room key algorithm"));
+    }
+    let room_id = string_field(content, "room_id").ok_or(malformed("room_id"))?;
+    let session_id = string_field(content, "session_id").ok_or(malformed("session_id"))?;
+    Ok((room_id, session_id))
+}
+
+/// What a batch of room events has loaded once for all its events: inbound sessions by id,
+/// and the senders' devices by user.
+#[derive(Default)]
+struct BatchCache {
+    sessions: HashMap<String, Option<(InboundMeta, InboundGroupSession)>>,
+    devices: HashMap<String, UserDevices>,
 }
 
 /// The first event that used a (session, index).
