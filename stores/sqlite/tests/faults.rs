@@ -9,7 +9,6 @@
 
 mod child;
 
-use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
 
 use olmo::persist::StorageKey;
@@ -179,35 +178,9 @@ fn two_processes_racing_on_one_counter_lose_no_update() {
     let path = dir.path().join("olmo.sqlite3");
     // No file yet: both children create and migrate it at once.
     let started = Instant::now();
-    let mut children = [
-        child::spawn("race_child", "race", &path),
-        child::spawn("race_child", "race", &path),
-    ];
-    let mut readers = Vec::new();
-    for child in &mut children {
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = Vec::new();
-        loop {
-            let mut line = String::new();
-            assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "a child died");
-            let opened = child::said(line.trim_end()) == Some("open");
-            first.push(line.trim_end().to_owned());
-            if opened {
-                break;
-            }
-        }
-        readers.push((stdout, first));
-    }
-    for child in &mut children {
-        writeln!(child.stdin.as_mut().unwrap(), "go").unwrap();
-    }
     let mut handed_out = Vec::new();
     let (mut conflicts, mut busy) = (0, 0);
-    for (child, (stdout, mut lines)) in children.into_iter().zip(readers) {
-        lines.extend(stdout.lines().map(Result::unwrap));
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "a racing child failed: {stderr}");
+    for lines in child::race("race_child", "race", &path, ["go", "go"]) {
         let got: Vec<u64> = lines
             .iter()
             .filter_map(|l| child::said(l)?.strip_prefix("got "))

@@ -20,7 +20,6 @@ mod harness;
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -309,35 +308,9 @@ fn two_processes_encrypting_on_one_device_take_turns() {
     let mut rng = StdRng::seed_from_u64(0x5eed_0011);
     let bob = set_up(&path, &mut rng);
     let started = Instant::now();
-    let mut children = [
-        child::spawn("race_child", "race", &path),
-        child::spawn("race_child", "race", &path),
-    ];
-    let mut readers = Vec::new();
-    for child in &mut children {
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = Vec::new();
-        loop {
-            let mut line = String::new();
-            assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "a child died");
-            let opened = child::said(line.trim_end()) == Some("open");
-            first.push(line.trim_end().to_owned());
-            if opened {
-                break;
-            }
-        }
-        readers.push((stdout, first));
-    }
-    for child in &mut children {
-        writeln!(child.stdin.as_mut().unwrap(), "go").unwrap();
-    }
     let mut events = Vec::new();
     let (mut conflicts, mut failed) = (0, 0);
-    for (child, (stdout, mut lines)) in children.into_iter().zip(readers) {
-        lines.extend(stdout.lines().map(Result::unwrap));
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "a racing child failed: {stderr}");
+    for lines in child::race("race_child", "race", &path, ["go", "go"]) {
         let before = events.len();
         sealed_events(&lines, &mut events);
         assert_eq!(

@@ -277,42 +277,17 @@ fn two_processes_of_one_account_encrypting_at_once_each_element_decrypts_once() 
         join(&mut server, &romeo, &mut rng);
         meet(&server, &romeo, JULIET, &mut rng);
     }
-    let mut children = [
-        child::spawn("race_child", "race", &database),
-        child::spawn("race_child", "race", &database),
-    ];
-    let mut readers = Vec::new();
-    for child in &mut children {
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        loop {
-            let mut line = String::new();
-            assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "a child died");
-            if child::said(line.trim_end()) == Some("open") {
-                break;
-            }
-        }
-        readers.push(stdout);
-    }
-    for (name, child) in ["first", "second"].iter().zip(&mut children) {
-        writeln!(child.stdin.as_mut().unwrap(), "{name}").unwrap();
-    }
     let mut elements = Vec::new();
     let mut failed = 0;
-    for (child, stdout) in children.into_iter().zip(readers) {
+    for lines in child::race("race_child", "race", &database, ["first", "second"]) {
         let before = elements.len();
-        for line in stdout.lines().map(Result::unwrap) {
-            let Some(rest) = child::said(&line) else {
-                continue;
-            };
+        for rest in lines.iter().filter_map(|line| child::said(line)) {
             if let Some(count) = rest.strip_prefix("failed ") {
                 failed += count.parse::<u32>().unwrap();
             } else if let Some((body, payload)) = rest.split_once('\t') {
                 elements.push((body.to_owned(), payload.to_owned()));
             }
         }
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "a racing child failed: {stderr}");
         assert_eq!(
             elements.len() - before,
             RACE_MESSAGES,

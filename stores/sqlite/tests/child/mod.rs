@@ -100,3 +100,42 @@ pub fn count_of(lines: &[String], prefix: &str) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// Two children running `test` in `role` on one `database`, started together: each waits until
+/// both have opened their store, then reads its start line (`starts[i]`). Gives each child's
+/// lines once both finished, and fails if either did not finish cleanly.
+pub fn race(test: &str, role: &str, database: &Path, starts: [&str; 2]) -> [Vec<String>; 2] {
+    let mut children = [spawn(test, role, database), spawn(test, role, database)];
+    let mut readers = Vec::new();
+    for child in &mut children {
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "a child died");
+            let line = line.trim_end().to_owned();
+            let opened = said(&line) == Some("open");
+            lines.push(line);
+            if opened {
+                break;
+            }
+        }
+        readers.push((stdout, lines));
+    }
+    for (child, start) in children.iter_mut().zip(starts) {
+        writeln!(child.stdin.as_mut().unwrap(), "{start}").unwrap();
+    }
+    let mut outputs = children
+        .into_iter()
+        .zip(readers)
+        .map(|(child, (stdout, mut lines))| {
+            lines.extend(stdout.lines().map(Result::unwrap));
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "a racing child failed: {stderr}");
+            lines
+        });
+    let first = outputs.next().unwrap();
+    let second = outputs.next().unwrap();
+    [first, second]
+}
