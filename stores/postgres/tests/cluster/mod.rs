@@ -1,0 +1,238 @@
+//! A throwaway PostgreSQL cluster for one test: `initdb -A trust` in a fresh directory, started
+//! on 127.0.0.1 on a free port (and a Unix socket in the same directory), stopped and deleted
+//! when the [`Cluster`] drops, also when the test panics. As root, `initdb` and `pg_ctl` run as
+//! the `postgres` user (PostgreSQL refuses to run as root).
+//!
+//! Without PostgreSQL a test is skipped loudly; with `CI` set (to anything but `0` or `false`)
+//! it fails instead.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Cluster {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    as_postgres: bool,
+}
+
+/// The directory of `initdb` and `pg_ctl`: `OLMO_PG_BINDIR`, else Debian's newest
+/// `/usr/lib/postgresql/<version>/bin`, else `PATH`.
+fn find_bin() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("OLMO_PG_BINDIR") {
+        return Some(dir.into());
+    }
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|dirs| {
+            dirs.filter_map(Result::ok)
+                .filter_map(|d| Some((d.file_name().to_str()?.parse::<u32>().ok()?, d.path())))
+                .filter(|(_, path)| path.join("bin/initdb").exists())
+                .max()
+                .map(|(_, path)| path.join("bin"))
+        });
+    debian.or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Cluster {
+    /// A running cluster, or `None` (and a note on stderr) when PostgreSQL is not installed and
+    /// CI is not set.
+    pub fn start_or_skip() -> Option<Self> {
+        let Some(bin) = find_bin() else {
+            let message = "PostgreSQL is not installed: run .ci/setup-postgres.sh";
+            let ci = std::env::var("CI").unwrap_or_default();
+            if !matches!(ci.as_str(), "" | "0" | "false") {
+                panic!("{message} (CI is set: the PostgreSQL tests must run)");
+            }
+            // Straight to stderr: the test harness captures `eprintln!` of a passing test.
+            let _ = writeln!(std::io::stderr(), "SKIPPED a PostgreSQL test: {message}");
+            return None;
+        };
+        let as_postgres = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("olmo-pg-")
+            .tempdir()
+            .unwrap();
+        let mut cluster = Self {
+            bin,
+            dir,
+            port: 0,
+            as_postgres,
+        };
+        if as_postgres {
+            let chown = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(cluster.dir.path())
+                .status()
+                .unwrap();
+            assert!(chown.success(), "chown of the cluster directory failed");
+        }
+        let data = cluster.data();
+        cluster.run(
+            "initdb",
+            &[
+                "-A".as_ref(),
+                "trust".as_ref(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "--no-sync".as_ref(),
+                "-D".as_ref(),
+                data.as_os_str(),
+            ],
+        );
+        // A port taken between choosing it and the server binding it: choose again.
+        for _ in 0..5 {
+            cluster.port = free_port();
+            let options = format!(
+                "-c listen_addresses=127.0.0.1 -p {} -k {}",
+                cluster.port,
+                cluster.dir.path().display()
+            );
+            let log = cluster.dir.path().join("server.log");
+            let started = cluster.try_run(
+                "pg_ctl",
+                &[
+                    "-w".as_ref(),
+                    "-D".as_ref(),
+                    data.as_os_str(),
+                    "-l".as_ref(),
+                    log.as_os_str(),
+                    "-o".as_ref(),
+                    options.as_ref(),
+                    "start".as_ref(),
+                ],
+            );
+            if started.status.success() {
+                return Some(cluster);
+            }
+        }
+        let log =
+            std::fs::read_to_string(cluster.dir.path().join("server.log")).unwrap_or_default();
+        panic!("PostgreSQL did not start: {log}");
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn try_run(&self, tool: &str, args: &[&std::ffi::OsStr]) -> Output {
+        let program = self.bin.join(tool);
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        command
+            .args(args)
+            // The server's own locale, whatever the test machine's.
+            .env("LC_ALL", "C")
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", program.display()))
+    }
+
+    fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) {
+        let output = self.try_run(tool, args);
+        assert!(
+            output.status.success(),
+            "{tool} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// A libpq connection string for the `postgres` database over TCP.
+    pub fn connection_string(&self) -> String {
+        self.database("postgres")
+    }
+
+    /// The connection string of database `name`.
+    pub fn database(&self, name: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname={name} connect_timeout=10",
+            self.port
+        )
+    }
+
+    /// Creates database `name` and gives its connection string.
+    pub fn create_database(&self, name: &str) -> String {
+        let port = self.port.to_string();
+        self.run(
+            "createdb",
+            &[
+                "-h".as_ref(),
+                "127.0.0.1".as_ref(),
+                "-p".as_ref(),
+                port.as_ref(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                name.as_ref(),
+            ],
+        );
+        self.database(name)
+    }
+
+    /// `pg_dump` of the `postgres` database, as text: what a backup holds.
+    pub fn dump(&self) -> String {
+        let port = self.port.to_string();
+        let output = self.try_run(
+            "pg_dump",
+            &[
+                "-h".as_ref(),
+                "127.0.0.1".as_ref(),
+                "-p".as_ref(),
+                port.as_ref(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "postgres".as_ref(),
+            ],
+        );
+        assert!(output.status.success(), "pg_dump failed");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.data();
+        // Immediate: a test's leftover connections do not hold the stop up.
+        let _ = self.try_run(
+            "pg_ctl",
+            &[
+                "-w".as_ref(),
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "immediate".as_ref(),
+                "stop".as_ref(),
+            ],
+        );
+    }
+}
