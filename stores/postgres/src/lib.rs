@@ -172,7 +172,7 @@ impl PostgresStore {
             .query(&c.statements.get_many, &[&table, &keys])
             .await
             .map_err(backend_error)?;
-        let mut found: std::collections::HashMap<Vec<u8>, Record> = rows
+        let found: std::collections::HashMap<Vec<u8>, Record> = rows
             .into_iter()
             .map(|row| {
                 let record = Record {
@@ -182,18 +182,7 @@ impl PostgresStore {
                 (row.get::<_, Vec<u8>>(0), record)
             })
             .collect();
-        let last_use = |key: &Vec<u8>, i: usize| keys[i + 1..].iter().all(|k| k != key);
-        Ok(keys
-            .iter()
-            .enumerate()
-            .map(|(i, key)| {
-                if last_use(key, i) {
-                    found.remove(key)
-                } else {
-                    found.get(key).cloned()
-                }
-            })
-            .collect())
+        Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
     }
 
     async fn scan_async(

@@ -214,3 +214,46 @@ fn futures_run_inside_a_tokio_runtime_too() {
         drop(store);
     });
 }
+
+#[test]
+fn threads_sharing_one_handle_lose_no_update() {
+    const THREADS: u64 = 6;
+    const INCREMENTS: u64 = 40;
+    let Some(cluster) = Cluster::start_or_skip() else {
+        return;
+    };
+    // More threads than connections: operations wait for a connection of the pool.
+    let store = PostgresStore::connect(&cluster.connection_string()).unwrap();
+    let conflicts = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| {
+                let mut done = 0;
+                while done < INCREMENTS {
+                    let found = block_on(store.get("t", b"counter")).unwrap();
+                    let (expect, value) = match found {
+                        Some(r) => (
+                            Expect::Version(r.version),
+                            u64::from_be_bytes(r.value[..].try_into().unwrap()),
+                        ),
+                        None => (Expect::Absent, 0),
+                    };
+                    let mut batch = Batch::new();
+                    batch.put("t", b"counter", expect, (value + 1).to_be_bytes().to_vec());
+                    match block_on(store.commit(batch)) {
+                        Ok(()) => done += 1,
+                        Err(StoreError::Conflict(c)) => {
+                            assert_eq!((c.table.as_str(), &c.key[..]), ("t", &b"counter"[..]));
+                            conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+        }
+    });
+    let record = block_on(store.get("t", b"counter")).unwrap().unwrap();
+    assert_eq!(record.value, (THREADS * INCREMENTS).to_be_bytes());
+    assert_eq!(record.version, THREADS * INCREMENTS);
+    assert!(conflicts.into_inner() > 0, "the threads never met");
+}

@@ -24,7 +24,8 @@ pub struct Cluster {
 /// `/usr/lib/postgresql/<version>/bin`, else `PATH`.
 fn find_bin() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("OLMO_PG_BINDIR") {
-        return Some(dir.into());
+        let dir = PathBuf::from(dir);
+        return dir.join("initdb").exists().then_some(dir);
     }
     let debian = std::fs::read_dir("/usr/lib/postgresql")
         .ok()
