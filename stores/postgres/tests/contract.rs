@@ -113,6 +113,11 @@ fn a_newer_database_schema_is_refused_not_damaged() {
 
 /// Runs one SQL statement through a store-less connection (the test's own tool, not the API).
 fn psql(cluster: &Cluster, sql: &str) {
+    query(cluster, sql);
+}
+
+/// The first column of every row `sql` gives, as text.
+fn query(cluster: &Cluster, sql: &str) -> Vec<String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -126,10 +131,45 @@ fn psql(cluster: &Cluster, sql: &str) {
             .await
             .unwrap();
         let driver = tokio::spawn(connection);
-        client.batch_execute(sql).await.unwrap();
+        let rows = client.simple_query(sql).await.unwrap();
         drop(client);
         driver.await.unwrap().unwrap();
-    });
+        rows.into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(row.get(0)?.to_owned()),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn scans_and_gets_walk_the_primary_key_index() {
+    let Some(cluster) = Cluster::start_or_skip() else {
+        return;
+    };
+    let store = PostgresStore::connect(&cluster.connection_string()).unwrap();
+    for table in ["a", "t", "z"] {
+        let mut batch = Batch::new();
+        for i in 0u32..3000 {
+            batch.put(table, &i.to_be_bytes(), Expect::Absent, vec![0; 64]);
+        }
+        block_on(store.commit(batch)).unwrap();
+    }
+    psql(&cluster, "ANALYZE olmo_records");
+    for sql in [
+        "SELECT key, version, value FROM olmo_records WHERE tbl = 't' AND key > '\\x00000100'::bytea \
+         AND key < '\\x00000200'::bytea ORDER BY key LIMIT 50",
+        "SELECT key, version, value FROM olmo_records WHERE tbl = 't' ORDER BY key LIMIT 50",
+        "SELECT version, value FROM olmo_records WHERE tbl = 't' AND key = '\\x00000010'::bytea",
+    ] {
+        let plan = query(&cluster, &format!("EXPLAIN {sql}")).join("\n");
+        assert!(
+            plan.contains("Index Scan using olmo_records_pkey"),
+            "{plan}"
+        );
+        assert!(!plan.contains("Sort"), "{plan}");
+    }
 }
 
 #[test]
