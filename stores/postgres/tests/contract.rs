@@ -297,3 +297,25 @@ fn threads_sharing_one_handle_lose_no_update() {
     assert_eq!(record.version, THREADS * INCREMENTS);
     assert!(conflicts.into_inner() > 0, "the threads never met");
 }
+
+#[test]
+fn names_postgres_cannot_hold_are_errors_not_panics() {
+    let Some(cluster) = Cluster::start_or_skip() else {
+        return;
+    };
+    let store = PostgresStore::connect(&cluster.connection_string()).unwrap();
+    // PostgreSQL text holds no NUL; olmo's own table names never have one.
+    let table = "bad\0table";
+    let mut batch = Batch::new();
+    batch.put(table, b"k", Expect::Absent, b"v".to_vec());
+    assert!(matches!(
+        block_on(store.commit(batch)),
+        Err(StoreError::Backend(_))
+    ));
+    assert!(block_on(store.get(table, b"k")).is_err());
+    assert!(block_on(store.scan(table, &KeyRange::all(), 10)).is_err());
+    // The connection is still good afterwards.
+    let mut batch = Batch::new();
+    batch.put("good", b"k", Expect::Absent, b"v".to_vec());
+    block_on(store.commit(batch)).unwrap();
+}
