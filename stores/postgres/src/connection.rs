@@ -7,19 +7,25 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use olmo::store::{Conflict, Expect, StoreError, Write};
-use tokio_postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
+use tokio_postgres::{Client, IsolationLevel, Statement, Transaction};
 
+use super::tls::MakeRustls;
 use super::{Outcome, backend_error, version_from_sql, version_to_sql};
 
 /// The settings and the runtime connections are made on. Neither is ever printed: the settings
 /// may hold a password.
 pub(crate) struct Link {
     config: tokio_postgres::Config,
+    tls: MakeRustls,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Link {
-    pub(crate) fn new(connection_string: &str, timeout: Duration) -> Result<Self, StoreError> {
+    pub(crate) fn new(
+        connection_string: &str,
+        timeout: Duration,
+        tls: MakeRustls,
+    ) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = connection_string
             .parse()
             // The parser's message names an option, never a value; still, say only that it
@@ -40,6 +46,7 @@ impl Link {
             .map_err(|e| StoreError::Backend(format!("postgres: runtime: {e}")))?;
         Ok(Self {
             config,
+            tls,
             runtime: Some(runtime),
         })
     }
@@ -61,9 +68,9 @@ impl Link {
             .runtime
             .as_ref()
             .ok_or_else(|| StoreError::Backend("postgres: store closed".into()))?;
-        let config = self.config.clone();
+        let (config, tls) = (self.config.clone(), self.tls.clone());
         let connecting = runtime.spawn(async move {
-            let (client, connection) = config.connect(NoTls).await?;
+            let (client, connection) = config.connect(tls).await?;
             // Ends when the client is dropped or the server goes away; the next operation
             // then sees a closed client and reconnects.
             tokio::spawn(connection);

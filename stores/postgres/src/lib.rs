@@ -35,6 +35,7 @@ use olmo::store::{Backend, Batch, Conflict, KeyRange, Record, StoreError};
 
 mod connection;
 mod migrations;
+mod tls;
 
 pub use migrations::SCHEMA_VERSION;
 
@@ -47,6 +48,9 @@ pub struct Options {
     pub connections: usize,
     /// How long connecting may take.
     pub connect_timeout: Duration,
+    /// PEM certificates trusted for TLS besides the public CAs (a private CA, a self-signed
+    /// server). TLS is used as the connection string's `sslmode` says.
+    pub root_certificates_pem: Option<Vec<u8>>,
 }
 
 impl Default for Options {
@@ -54,6 +58,7 @@ impl Default for Options {
         Self {
             connections: 2,
             connect_timeout: Duration::from_secs(10),
+            root_certificates_pem: None,
         }
     }
 }
@@ -111,7 +116,8 @@ impl PostgresStore {
 
     /// Connects with `options`.
     pub fn connect_with(connection_string: &str, options: &Options) -> Result<Self, StoreError> {
-        let link = Link::new(connection_string, options.connect_timeout)?;
+        let tls = tls::MakeRustls::new(options.root_certificates_pem.as_deref())?;
+        let link = Link::new(connection_string, options.connect_timeout, tls)?;
         olmo::store::block_on(async {
             // The schema first, on a connection of its own: statements are prepared against it.
             migrations::run(&link.client().await?).await

@@ -319,3 +319,34 @@ fn names_postgres_cannot_hold_are_errors_not_panics() {
     batch.put("good", b"k", Expect::Absent, b"v".to_vec());
     block_on(store.commit(batch)).unwrap();
 }
+
+#[test]
+fn tls_is_used_when_required_and_the_server_certificate_is_checked() {
+    let Some(cluster) = Cluster::start_with_tls_or_skip() else {
+        return;
+    };
+    let url = format!("{} sslmode=require", cluster.connection_string());
+    // A certificate from a CA nobody trusts is refused.
+    let error = PostgresStore::connect(&url).unwrap_err();
+    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+    let options = Options {
+        root_certificates_pem: Some(cluster.ca_pem()),
+        ..Options::default()
+    };
+    let store = PostgresStore::connect_with(&url, &options).unwrap();
+    let mut batch = Batch::new();
+    batch.put("t", b"k", Expect::Absent, b"v".to_vec());
+    block_on(store.commit(batch)).unwrap();
+    let encrypted = query(
+        &cluster,
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+         WHERE application_name = 'olmo' AND ssl",
+    );
+    assert_ne!(encrypted, ["0"], "the store's connections are TLS");
+    let plain = query(
+        &cluster,
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+         WHERE application_name = 'olmo' AND NOT ssl",
+    );
+    assert_eq!(plain, ["0"], "no store connection is plain");
+}

@@ -61,6 +61,16 @@ impl Cluster {
     /// A running cluster, or `None` (and a note on stderr) when PostgreSQL is not installed and
     /// CI is not set.
     pub fn start_or_skip() -> Option<Self> {
+        Self::start(false)
+    }
+
+    /// As [`Cluster::start_or_skip`], serving TLS too with a certificate for 127.0.0.1 from a
+    /// test CA ([`Cluster::ca_pem`]).
+    pub fn start_with_tls_or_skip() -> Option<Self> {
+        Self::start(true)
+    }
+
+    fn start(tls: bool) -> Option<Self> {
         let Some(bin) = find_bin() else {
             let message = "PostgreSQL is not installed: run .ci/setup-postgres.sh";
             let ci = std::env::var("CI").unwrap_or_default();
@@ -91,6 +101,13 @@ impl Cluster {
             assert!(chown.success(), "chown of the cluster directory failed");
         }
         let data = cluster.data();
+        let ssl = if tls {
+            cluster.make_certificates();
+            let dir = cluster.dir.path().display();
+            format!(" -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key")
+        } else {
+            String::new()
+        };
         cluster.run(
             "initdb",
             &[
@@ -107,7 +124,7 @@ impl Cluster {
         for _ in 0..5 {
             cluster.port = free_port();
             let options = format!(
-                "-c listen_addresses=127.0.0.1 -p {} -k {}",
+                "-c listen_addresses=127.0.0.1 -p {} -k {}{ssl}",
                 cluster.port,
                 cluster.dir.path().display()
             );
@@ -132,6 +149,99 @@ impl Cluster {
         let log =
             std::fs::read_to_string(cluster.dir.path().join("server.log")).unwrap_or_default();
         panic!("PostgreSQL did not start: {log}");
+    }
+
+    /// A test CA and a server certificate for 127.0.0.1 it signed, in the cluster directory.
+    fn make_certificates(&self) {
+        let dir = self.dir.path();
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let steps: [&[&str]; 3] = [
+            &[
+                &["req", "-x509"],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=olmo test CA",
+                ],
+            ]
+            .concat(),
+            &[
+                &["req"],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+        ];
+        for args in steps {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "openssl: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        // The server refuses a key others can read.
+        let key = dir.join("server.key");
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        if self.as_postgres {
+            let chown = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&key)
+                .status()
+                .unwrap();
+            assert!(chown.success());
+        }
+    }
+
+    /// The test CA's certificate (PEM), from a cluster started with TLS.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("ca.crt")).unwrap()
     }
 
     fn data(&self) -> PathBuf {
