@@ -23,7 +23,8 @@
 //! The client is `tokio-postgres`. Its request futures only wait on channels, so the
 //! [`Backend`] futures run on any executor: [`olmo::store::block_on`] in a blocking bot, tokio in
 //! an async one. The sockets are driven by a one-thread tokio runtime that the store owns, so a
-//! bot needs no runtime of its own and a tokio bot never nests runtimes.
+//! bot needs no runtime of its own and a tokio bot never nests runtimes. TLS (rustls) is used
+//! as the connection string's `sslmode` says, the server's certificate checked.
 
 use std::fmt;
 use std::future::Future;
