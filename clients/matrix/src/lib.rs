@@ -22,9 +22,12 @@
 //! # }
 //! ```
 
+pub mod bot;
 mod client;
 mod http;
+mod inbox;
 mod rooms;
+mod saved_session;
 mod timeline;
 
 pub use client::Client;
