@@ -162,11 +162,13 @@ fn handle(client: &mut Client, event: &TimelineEvent) -> Result<bool, Error> {
     let transaction_id = format!("reply-{}", event.event_id);
     match client.send_text_with_id(room, &reply, &transaction_id) {
         Ok(_) => {
-            let latency = client.last_sync_received().map(|t| t.elapsed());
-            let ms = latency.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+            let (total, waiting) = client.time_since_sync().unwrap_or_default();
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
             log(&format!(
-                "answered {} in {room}: {ms:.1} ms after the sync",
-                event.event_id
+                "answered {} in {room}: {:.1} ms after the sync, {:.1} ms of it waiting for the homeserver",
+                event.event_id,
+                ms(total),
+                ms(waiting)
             ));
         }
         Err(error) if !transient(&error) => {
@@ -274,4 +276,36 @@ fn transient(error: &Error) -> bool {
 /// One line on stderr: events by id, never their contents.
 fn log(line: &str) {
     eprintln!("olmo matrix bot: {line}");
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_key_file_is_made_once_and_a_store_without_it_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("bot.sqlite3");
+        // Two keys are the same when they name a record alike.
+        let name = |key: StorageKey| olmo::store::Sealer::new(&key).name("t", &[b"k"]);
+        let first = name(storage_key(&store).unwrap());
+        let text = std::fs::read_to_string(dir.path().join("bot.sqlite3.key")).unwrap();
+        assert_eq!(name(storage_key(&store).unwrap()), first);
+        assert_eq!(text.trim().len(), 43, "32 bytes of unpadded base64");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(dir.path().join("bot.sqlite3.key")).unwrap();
+            assert_eq!(
+                meta.permissions().mode() & 0o077,
+                0,
+                "readable by its owner only"
+            );
+        }
+        std::fs::write(&store, b"").unwrap();
+        std::fs::remove_file(dir.path().join("bot.sqlite3.key")).unwrap();
+        assert!(matches!(storage_key(&store), Err(BotError::KeyFile { .. })));
+    }
 }

@@ -38,8 +38,8 @@ pub struct Client {
     pending: VecDeque<(String, Value)>,
     /// Events kept until handled ([`Client::keep_inbox`]); `None`: each event is handed out once.
     inbox: Option<Inbox>,
-    /// When the last `/sync` response arrived.
-    synced_at: Option<Instant>,
+    /// When the last `/sync` response arrived, and the time spent in requests until then.
+    synced_at: Option<(Instant, Duration)>,
 }
 
 impl std::fmt::Debug for Client {
@@ -91,9 +91,11 @@ impl Client {
         self.since.as_deref()
     }
 
-    /// When the last `/sync` response arrived (before any of it was processed).
-    pub fn last_sync_received(&self) -> Option<Instant> {
-        self.synced_at
+    /// The time since the last `/sync` response arrived, and how much of it went to waiting
+    /// for the homeserver (the rest is the client's own: the machine, the store, JSON).
+    pub fn time_since_sync(&self) -> Option<(Duration, Duration)> {
+        let (at, spent) = self.synced_at?;
+        Some((at.elapsed(), self.http.spent().saturating_sub(spent)))
     }
 
     /// Delivers every event at least once, crashes included: from now on each sync's timeline
@@ -155,7 +157,7 @@ impl Client {
         }
         let wait = Duration::from_millis(timeout_ms);
         let sync = self.http.request("GET", &path, None, Some(wait))?;
-        self.synced_at = Some(Instant::now());
+        self.synced_at = Some((Instant::now(), self.http.spent()));
         let next_batch = sync
             .get("next_batch")
             .and_then(Value::as_str)

@@ -103,3 +103,47 @@ impl Inbox {
         (TABLE, KEY)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn event(room: &str, id: &str) -> Entry {
+        Entry::Event {
+            room_id: room.to_owned(),
+            event: json!({"event_id": id, "type": "m.room.encrypted"}),
+        }
+    }
+
+    #[test]
+    fn the_record_reads_back_and_removal_is_by_room_and_event() {
+        let mut inbox = Inbox::default();
+        inbox.push(event("!a", "$1"));
+        inbox.push(event("!a", "$1"));
+        inbox.push(event("!b", "$1"));
+        inbox.push(Entry::Invite {
+            room_id: "!c".into(),
+            sender: "@x:y".into(),
+        });
+        assert_eq!(inbox.entries.len(), 3, "a duplicate is added once");
+        let read = Inbox::load(Some(&inbox.record().value));
+        assert_eq!(read.entries, inbox.entries);
+        inbox.remove("!a", "$1");
+        inbox.remove("!c", "");
+        assert_eq!(inbox.entries, vec![event("!b", "$1")]);
+    }
+
+    #[test]
+    fn the_oldest_entries_go_first_and_garbage_reads_as_empty() {
+        let mut inbox = Inbox::default();
+        for n in 0..=MAX_ENTRIES {
+            inbox.push(event("!a", &format!("${n}")));
+        }
+        assert_eq!(inbox.entries.len(), MAX_ENTRIES);
+        assert_eq!(inbox.entries[0], event("!a", "$1"));
+        assert!(Inbox::load(Some(b"not json")).entries.is_empty());
+        assert!(Inbox::load(None).entries.is_empty());
+    }
+}
