@@ -352,20 +352,26 @@ fn olmo_matrix_bot_answers_nio_persons_on_synapse() {
             "{session} not exported"
         );
     }
-    for path in &dumps.rooms {
+    for (path, decrypted) in dumps.rooms.iter().zip(&dumps.decrypted) {
         let dump: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-        let encrypted = dump["chunk"]
+        let encrypted: Vec<&str> = dump["chunk"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|e| e["type"] == json!("m.room.encrypted"))
-            .count();
-        assert!(
-            encrypted >= 2,
-            "{} has {encrypted} encrypted events",
-            path.display()
-        );
+            .map(|e| e["event_id"].as_str().unwrap())
+            .collect();
+        // Every message nio read is in the dump, still encrypted.
+        assert!(decrypted.len() >= 2);
+        for message in decrypted {
+            assert!(
+                encrypted.contains(&message["event_id"].as_str().unwrap()),
+                "{message}"
+            );
+        }
     }
+    // Next (with `olmo matrix decrypt`): every event of `dumps.rooms` decrypts with
+    // `dumps.key_export` to what `dumps.decrypted` says.
     bot.interrupt();
     clock.step("dumps written, the bot stopped");
 

@@ -81,6 +81,9 @@ pub enum BotError {
         /// What is wrong.
         reason: String,
     },
+    /// An https:// homeserver, and this build has no TLS.
+    #[error("this olmo was built without TLS: build it with the `tls` feature for https://")]
+    NoTls,
     /// The signal handler could not be installed.
     #[error("cannot handle Ctrl-C: {0}")]
     Signal(#[from] ctrlc::Error),
@@ -205,6 +208,9 @@ fn answer(client: &Client, sender: &str, body: &str) -> Result<String, Error> {
 /// The device saved in the store, or a new login saved before anything else happens.
 fn session(args: &BotArgs, key: &StorageKey) -> Result<Session, BotError> {
     let homeserver = args.homeserver.trim_end_matches('/');
+    if cfg!(not(feature = "tls")) && homeserver.starts_with("https://") {
+        return Err(BotError::NoTls);
+    }
     if let Some(saved) = Session::load(&args.store, key)? {
         let same_user =
             saved.user_id == args.user || saved.user_id.starts_with(&format!("@{}:", args.user));

@@ -216,13 +216,18 @@ pub struct Dumps {
     pub key_export: PathBuf,
     /// Its passphrase.
     pub passphrase: String,
+    /// What `person` decrypted in each room, in timeline order: `{sender, body, event_id,
+    /// session_id}` (the reference a decryption of the dumps must match).
+    pub decrypted: Vec<Vec<Value>>,
 }
 
 /// Writes each room's `/messages` dump (the raw events from the server, through `person`'s
 /// access) and `person`'s key export into `dir`: the input of `olmo matrix decrypt`.
 pub fn write_dumps(person: &mut Person, rooms: &[&str], dir: &Path) -> Dumps {
-    let mut paths = Vec::new();
+    let (mut paths, mut decrypted) = (Vec::new(), Vec::new());
     for (n, room) in rooms.iter().enumerate() {
+        person.sync();
+        decrypted.push(person.messages(room).0);
         let path = dir.join(format!("room-{n}.messages.json"));
         person
             .peer
@@ -238,5 +243,6 @@ pub fn write_dumps(person: &mut Person, rooms: &[&str], dir: &Path) -> Dumps {
         rooms: paths,
         key_export,
         passphrase,
+        decrypted,
     }
 }
