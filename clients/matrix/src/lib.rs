@@ -21,6 +21,9 @@
 //! }
 //! # }
 //! ```
+//!
+//! [`bot`] is `olmo matrix bot` built on this client: short enough to read as the reference
+//! for bot authors (the inbox, idempotent replies, the saved session).
 
 pub mod bot;
 mod client;
