@@ -26,6 +26,7 @@ Ops (all but `login` need a logged-in client):
 
 import asyncio
 import json
+import logging
 import shutil
 import sys
 import tempfile
@@ -90,18 +91,23 @@ class Person:
     def retry_undecrypted(self):
         """Events that arrived before their room key: try again now that to-device was handled."""
         client = self.need_client()
-        for timeline in self.timelines.values():
-            for entry in timeline:
-                event = entry.get("event")
-                if event is None:
-                    continue
-                try:
-                    decrypted = client.decrypt_event(event)
-                except EncryptionError:
-                    continue
-                if isinstance(decrypted, RoomMessageText):
-                    entry.pop("event")
-                    entry["body"] = decrypted.body
+        # nio warned when each event first failed; the retries at every sync need not repeat it.
+        logging.disable(logging.WARNING)
+        try:
+            for timeline in self.timelines.values():
+                for entry in timeline:
+                    event = entry.get("event")
+                    if event is None:
+                        continue
+                    try:
+                        decrypted = client.decrypt_event(event)
+                    except EncryptionError:
+                        continue
+                    if isinstance(decrypted, RoomMessageText):
+                        entry.pop("event")
+                        entry["body"] = decrypted.body
+        finally:
+            logging.disable(logging.NOTSET)
 
     async def sync_once(self, timeout_ms):
         client = self.need_client()
