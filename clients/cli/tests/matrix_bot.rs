@@ -159,16 +159,17 @@ fn session_of(message: &Value) -> String {
     message["session_id"].as_str().unwrap().to_owned()
 }
 
-/// The bot's own figures: milliseconds from a sync's arrival to each reply sent, and of those
-/// the milliseconds spent waiting for the homeserver, each sorted.
+/// The bot's own figures: milliseconds from a sync's arrival to the reply sent, for the first
+/// reply after each sync (later ones also wait for those before them), and of those the
+/// milliseconds spent waiting for the homeserver, each sorted.
 fn latencies(log: &Log) -> (Vec<f64>, Vec<f64>) {
     let log = log.lock().unwrap();
     let (mut total, mut waiting) = (Vec::new(), Vec::new());
     for line in log.iter() {
-        let Some(figures) = line.split(": ").last() else {
+        let Some(figures) = line.split(": reply 1 since the sync, ").nth(1) else {
             continue;
         };
-        let Some((after, of_it)) = figures.split_once(" ms after the sync, ") else {
+        let Some((after, of_it)) = figures.split_once(" ms after it, ") else {
             continue;
         };
         let of_it = of_it.trim_end_matches(" ms of it waiting for the homeserver");
@@ -263,20 +264,26 @@ fn olmo_matrix_bot_answers_nio_persons_on_synapse() {
     alice.wait_for(&room, "echo: from alice's laptop");
     clock.step("encrypted room: the bot joins and answers alice's two devices and bob");
 
-    // A clean stop, a message while the bot is away, and a restart as the same device.
+    // A clean stop, more messages while the bot is away than a sync's timeline holds (Synapse
+    // gives 10), and a restart as the same device that answers them all.
     bot.interrupt();
-    alice.send(&room, "while the bot was away");
+    let away: Vec<String> = (1..=12).map(|n| format!("while away {n}")).collect();
+    for body in &away {
+        alice.send(&room, body);
+    }
     let bot = Bot::start(&synapse, &store, &log);
     assert_eq!(bot.device(), device, "a new device after a restart");
-    let answer = alice.wait_for(&room, "echo: while the bot was away");
-    assert_eq!(
-        session_of(&answer),
-        session_of(&first),
-        "the bot's session survives"
-    );
+    for body in &away {
+        let answer = alice.wait_for(&room, &format!("echo: {body}"));
+        assert_eq!(
+            session_of(&answer),
+            session_of(&first),
+            "the bot's session survives"
+        );
+    }
     bob.send(&room, "after the restart");
     bob.wait_for(&room, "echo: after the restart");
-    clock.step("SIGINT, a message meanwhile, restart: same device, same session");
+    clock.step("SIGINT, 12 messages meanwhile, restart: same device, same session, all answered");
 
     // SIGKILL in the middle of a burst: after the restart every message is answered once.
     let answered = bot.wait_lines("answered", 1).len();
@@ -389,4 +396,24 @@ fn olmo_matrix_bot_answers_nio_persons_on_synapse() {
         at(&total, 0.9),
         at(&total, 1.0)
     );
+    if let Some((replies, ms)) = largest_batch(&log) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "the largest batch: {replies} replies after one sync in {ms:.1} ms ({:.1} ms each)",
+            ms / f64::from(replies)
+        );
+    }
+}
+
+/// The most replies the bot sent after one sync, and the milliseconds until the last was sent.
+fn largest_batch(log: &Log) -> Option<(u32, f64)> {
+    let log = log.lock().unwrap();
+    log.iter()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(": reply ")?;
+            let (n, rest) = rest.split_once(" since the sync, ")?;
+            let (ms, _) = rest.split_once(" ms after it")?;
+            Some((n.parse().ok()?, ms.parse().ok()?))
+        })
+        .max_by_key(|&(n, _): &(u32, f64)| n)
 }

@@ -124,16 +124,18 @@ pub fn run(args: BotArgs) -> Result<(), BotError> {
 
 /// One sync and the inbox it leaves (unhandled events stay there for the next one).
 fn step(client: &mut Client, poll_ms: u64) -> Result<(), Error> {
+    let mut replies = 0;
     for event in client.sync_once(poll_ms)? {
-        if handle(client, &event)? {
+        if handle(client, &event, &mut replies)? {
             client.handled(&event);
         }
     }
     Ok(())
 }
 
-/// Handles one inbox event; `false` leaves it for the next sync.
-fn handle(client: &mut Client, event: &TimelineEvent) -> Result<bool, Error> {
+/// Handles one inbox event (`replies`: those sent since the sync); `false` leaves it for the
+/// next sync.
+fn handle(client: &mut Client, event: &TimelineEvent, replies: &mut u32) -> Result<bool, Error> {
     let room = &event.room_id;
     if event.sender == client.machine().user_id() {
         return Ok(true); // our own replies, coming back
@@ -165,10 +167,12 @@ fn handle(client: &mut Client, event: &TimelineEvent) -> Result<bool, Error> {
     let transaction_id = format!("reply-{}", event.event_id);
     match client.send_text_with_id(room, &reply, &transaction_id) {
         Ok(_) => {
+            *replies += 1;
             let (total, waiting) = client.time_since_sync().unwrap_or_default();
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;
             log(&format!(
-                "answered {} in {room}: {:.1} ms after the sync, {:.1} ms of it waiting for the homeserver",
+                "answered {} in {room}: reply {replies} since the sync, {:.1} ms after it, \
+                 {:.1} ms of it waiting for the homeserver",
                 event.event_id,
                 ms(total),
                 ms(waiting)

@@ -26,6 +26,9 @@ const SYNC_KEY: &[u8] = b"next_batch";
 const MAX_FLUSH_ROUNDS: usize = 8;
 /// Events kept for another try when their room key has not arrived yet.
 const MAX_PENDING: usize = 256;
+/// Events fetched to fill one room's gap after a limited sync (a bot away for long answers
+/// the newest of what it missed).
+const MAX_GAP: usize = 1000;
 
 /// A Matrix device with end-to-end encryption, blocking.
 pub struct Client {
@@ -103,7 +106,9 @@ impl Client {
     /// [`Client::sync_once`] hands out every event of the inbox (those kept from before the
     /// last stop first) until it is marked [`Client::handled`]. An event whose room key has not
     /// come yet is simply left unhandled: it is decrypted again at each sync. The first sync of
-    /// a new store adds nothing: what happened before the device existed is not news.
+    /// a new store adds nothing: what happened before the device existed is not news. When a
+    /// sync's timeline of a room is limited (the client was away for many events), the events
+    /// in between are fetched from `/messages`, so none is skipped.
     pub fn keep_inbox(&mut self) -> Result<(), Error> {
         let (table, key) = Inbox::location();
         let stored = block_on(self.machine.app_record(table, key))?;
@@ -185,7 +190,7 @@ impl Client {
             value: Zeroizing::new(next_batch.clone().into_bytes()),
         }];
         let first_sync = self.since.is_none();
-        let news = self.news(&sync);
+        let news = self.news(&sync)?;
         if let Some(inbox) = &mut self.inbox {
             for entry in news.iter().filter(|e| !first_sync || is_invite(e)) {
                 inbox.push(entry.clone());
@@ -229,13 +234,24 @@ impl Client {
     }
 
     /// A sync's timeline events (applying the joined rooms' state on the way) and invitations.
-    fn news(&mut self, sync: &Value) -> Vec<Entry> {
+    /// With an inbox, the events a limited timeline left out are fetched too.
+    fn news(&mut self, sync: &Value) -> Result<Vec<Entry>, Error> {
         let mut news = Vec::new();
         let empty = serde_json::Map::new();
         let rooms = sync.pointer("/rooms/join").and_then(Value::as_object);
         for (room_id, room) in rooms.unwrap_or(&empty) {
             for event in array(room, &["state", "events"]) {
                 self.apply_state(room_id, &event);
+            }
+            let limited = room.pointer("/timeline/limited") == Some(&Value::Bool(true));
+            let prev_batch = room.pointer("/timeline/prev_batch").and_then(Value::as_str);
+            if let (true, Some(_), Some(since), Some(prev_batch)) =
+                (limited, &self.inbox, &self.since, prev_batch)
+            {
+                for event in self.gap(room_id, prev_batch, since)? {
+                    let room_id = room_id.clone();
+                    news.push(Entry::Event { room_id, event });
+                }
             }
             for event in array(room, &["timeline", "events"]) {
                 self.apply_state(room_id, &event);
@@ -261,7 +277,35 @@ impl Client {
                 sender: sender.to_owned(),
             });
         }
-        news
+        Ok(news)
+    }
+
+    /// The events a limited timeline left out, from its `prev_batch` back to `since` (where
+    /// the previous sync stopped), oldest first; at most [`MAX_GAP`] of the newest.
+    fn gap(&self, room_id: &str, prev_batch: &str, since: &str) -> Result<Vec<Value>, Error> {
+        let mut events = Vec::new();
+        let mut from = prev_batch.to_owned();
+        loop {
+            let path = format!(
+                "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100&from={}&to={}",
+                encode(room_id),
+                encode(&from),
+                encode(since)
+            );
+            let page = self.http.request("GET", &path, None, None)?;
+            let chunk = array(&page, &["chunk"]);
+            let last_page = chunk.is_empty();
+            events.extend(chunk);
+            match page.get("end").and_then(Value::as_str) {
+                Some(end) if !last_page && end != from && events.len() < MAX_GAP => {
+                    from = end.to_owned();
+                }
+                _ => break,
+            }
+        }
+        events.truncate(MAX_GAP);
+        events.reverse();
+        Ok(events)
     }
 
     /// Joins a room (by id; an invitation or a public room).
