@@ -295,6 +295,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_arguments_fit_a_clap_tree_and_parse_alone() {
+        fn subcommand_arguments<T: clap::Args>() {}
+        subcommand_arguments::<BotArgs>();
+        use clap::Parser as _;
+        let args = BotArgs::try_parse_from(["bot", "--homeserver", "http://h", "--user", "b"]);
+        assert_eq!(args.unwrap().password_env, "OLMO_BOT_PASSWORD");
+        assert!(BotArgs::try_parse_from(["bot", "--user", "b"]).is_err());
+    }
+
+    #[test]
     fn the_key_file_is_made_once_and_a_store_without_it_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("bot.sqlite3");
