@@ -11,7 +11,7 @@ Ops (all but `login` need a logged-in client):
         -> {user_id, device_id, ed25519, curve25519}      (user: a localpart or a full user id)
   create_room {invite?: [user_id], encrypted?: true, name?} -> {room_id}
   join {room_id}; invite {room_id, user_id}; leave {room_id}
-  send {room_id, body} -> {event_id}          (m.text; encrypted when the room is)
+  send {room_id, body, msgtype?: "m.text"} -> {event_id}   (encrypted when the room is)
   sync {timeout_ms?: 0} -> {next_batch}       (one /sync, then to-device, keys upload/query/claim)
   messages {room_id, since?: event_id} -> {messages: [{sender, body, event_id, session_id}],
                                             undecryptable: [{event_id, sender, session_id}]}
@@ -39,6 +39,7 @@ from nio import (
     AsyncClientConfig,
     EncryptionError,
     MegolmEvent,
+    RoomMessageNotice,
     RoomMessageText,
 )
 from nio.responses import ErrorResponse
@@ -46,6 +47,8 @@ from nio.responses import ErrorResponse
 from peer_protocol import Ops
 
 MEGOLM = "m.megolm.v1.aes-sha2"
+# What a person reads as a message: texts, and notices (what bots send).
+MESSAGES = (RoomMessageText, RoomMessageNotice)
 
 ops = Ops()
 loop = asyncio.new_event_loop()
@@ -68,7 +71,7 @@ class Person:
         timeline = self.timelines.setdefault(room_id, [])
         if any(e["event_id"] == event.event_id for e in timeline):
             return
-        if isinstance(event, RoomMessageText):
+        if isinstance(event, MESSAGES):
             timeline.append(
                 {
                     "event_id": event.event_id,
@@ -103,7 +106,7 @@ class Person:
                         decrypted = client.decrypt_event(event)
                     except EncryptionError:
                         continue
-                    if isinstance(decrypted, RoomMessageText):
+                    if isinstance(decrypted, MESSAGES):
                         entry.pop("event")
                         entry["body"] = decrypted.body
         finally:
@@ -244,7 +247,7 @@ async def _checked_call(coro):
 def send(req):
     client = person.need_client()
     room_id = req["room_id"]
-    content = {"msgtype": "m.text", "body": req["body"]}
+    content = {"msgtype": req.get("msgtype", "m.text"), "body": req["body"]}
 
     async def go():
         if room_id not in client.rooms:

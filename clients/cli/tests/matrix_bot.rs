@@ -262,6 +262,12 @@ fn olmo_matrix_bot_answers_nio_persons_on_synapse() {
     bob.wait_for(&room, "pong");
     laptop.send(&room, "from alice's laptop");
     alice.wait_for(&room, "echo: from alice's laptop");
+    // The bot answers with notices, and answers none (two bots would talk forever).
+    let notice = json!({"op": "send", "room_id": room, "body": "a notice", "msgtype": "m.notice"});
+    alice.peer.call(notice);
+    alice.send(&room, "after the notice");
+    alice.wait_for(&room, "echo: after the notice");
+    assert_eq!(count(&mut alice, &room, "echo: a notice"), 0);
     clock.step("encrypted room: the bot joins and answers alice's two devices and bob");
 
     // A clean stop, more messages while the bot is away than a sync's timeline holds (Synapse

@@ -35,7 +35,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 const KEY_WAIT: Duration = Duration::from_secs(300);
 
 /// `olmo matrix bot`: answers `!ping`, `!devices` and `!help`, and echoes any other message, in
-/// every room it is invited to, encrypted where the room is.
+/// every room it is invited to, encrypted where the room is. Its answers are notices
+/// (`m.notice`), and it answers no notice, as bots do.
 #[derive(Debug, clap::Parser)]
 #[command(name = "olmo matrix bot", version)]
 pub struct BotArgs {
@@ -160,12 +161,14 @@ fn handle(client: &mut Client, event: &TimelineEvent, replies: &mut u32) -> Resu
         }
         _ => {}
     }
-    let Some(body) = event.body() else {
+    // Notices are what bots send: answering them could start two bots talking forever.
+    let (Some(body), false) = (event.body(), event.msgtype() == Some("m.notice")) else {
         return Ok(true);
     };
     let reply = answer(client, &event.sender, body)?;
+    let content = serde_json::json!({"msgtype": "m.notice", "body": reply});
     let transaction_id = format!("reply-{}", event.event_id);
-    match client.send_text_with_id(room, &reply, &transaction_id) {
+    match client.send_message(room, &content, &transaction_id) {
         Ok(_) => {
             *replies += 1;
             let (total, waiting) = client.time_since_sync().unwrap_or_default();

@@ -118,7 +118,7 @@ impl Client {
 
     /// Removes a handed-out event from the inbox; the next sync's commit makes that durable
     /// (until then a crash hands it out again, so answer it idempotently, as
-    /// [`Client::send_text_with_id`] does).
+    /// [`Client::send_message`] does).
     pub fn handled(&mut self, event: &TimelineEvent) {
         if let Some(inbox) = &mut self.inbox {
             inbox.remove(&event.room_id, &event.event_id);
@@ -331,20 +331,22 @@ impl Client {
     /// key when a device that had it is gone). A device with no one-time key left gets no key.
     /// Returns the event id.
     pub fn send_text(&mut self, room_id: &str, body: &str) -> Result<String, Error> {
-        self.send_text_with_id(room_id, body, &transaction_id())
+        let content = json!({"msgtype": "m.text", "body": body});
+        self.send_message(room_id, &content, &transaction_id())
     }
 
-    /// [`Client::send_text`] with the transaction id chosen by the caller: the homeserver keeps
-    /// the first event it accepted under an id (for this device), so sending again after a
-    /// crash (a reply to the same event, say) makes no second event. Each try still encrypts
+    /// Sends an `m.room.message` with any `content` (an `m.notice`, say), as
+    /// [`Client::send_text`] does, under a transaction id chosen by the caller: the homeserver
+    /// keeps the first event it accepted under an id (for this device), so sending again after
+    /// a crash (a reply to the same event, say) makes no second event. Each try still encrypts
     /// afresh: a Megolm index is never used twice.
-    pub fn send_text_with_id(
+    pub fn send_message(
         &mut self,
         room_id: &str,
-        body: &str,
+        content: &Value,
         transaction_id: &str,
     ) -> Result<String, Error> {
-        let content = json!({"msgtype": "m.text", "body": body});
+        let content = content.clone();
         let room = self.room(room_id)?.clone();
         let (event_type, content) = match (room.encrypted, room.settings) {
             (false, _) => ("m.room.message", content),

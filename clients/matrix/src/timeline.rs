@@ -53,6 +53,17 @@ impl TimelineEvent {
             .flatten()
     }
 
+    /// The `msgtype` of an `m.room.message` (`m.text`, `m.notice`, ...), clear or decrypted.
+    pub fn msgtype(&self) -> Option<&str> {
+        let content = match &self.kind {
+            EventKind::Clear { content, .. } => content,
+            EventKind::Decrypted(event) => &event.content,
+            EventKind::Undecryptable(_) | EventKind::Invite => return None,
+        };
+        self.body()?;
+        content.get("msgtype").and_then(Value::as_str)
+    }
+
     /// The Megolm session of a decrypted event.
     pub fn session_id(&self) -> Option<&str> {
         match &self.kind {
