@@ -343,15 +343,24 @@ fn olmo_matrix_bot_answers_nio_persons_on_synapse() {
     );
     clock.step("bob left: the bot rotated, bob cannot read it");
 
-    // A second room.
-    let second = alice.peer.call_str(
-        json!({"op": "create_room", "invite": [bot_id], "encrypted": true}),
-        "room_id",
-    );
+    // A second room, with a message from before the bot was invited: history, not news.
+    let second = alice
+        .peer
+        .call_str(json!({"op": "create_room", "encrypted": true}), "room_id");
+    alice.send(&second, "before the bot came");
+    alice
+        .peer
+        .call(json!({"op": "invite", "room_id": second, "user_id": bot_id}));
     bot.wait_line(&format!("joined {second}"));
     alice.send(&second, "in the second room");
     let other = alice.wait_for(&second, "echo: in the second room");
     tablet.wait_for(&second, "echo: in the second room");
+    assert_eq!(count(&mut alice, &second, "echo: before the bot came"), 0);
+    let log_now = log.lock().unwrap().clone();
+    assert!(
+        !log_now.iter().any(|l| l.contains("cannot")),
+        "{log_now:#?}"
+    );
     clock.step("a second room");
 
     // The dumps `olmo matrix decrypt` reads: every bot session is in alice's export.

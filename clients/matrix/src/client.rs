@@ -106,7 +106,8 @@ impl Client {
     /// [`Client::sync_once`] hands out every event of the inbox (those kept from before the
     /// last stop first) until it is marked [`Client::handled`]. An event whose room key has not
     /// come yet is simply left unhandled: it is decrypted again at each sync. The first sync of
-    /// a new store adds nothing: what happened before the device existed is not news. When a
+    /// a new store adds nothing, nor do the events of a room from before we joined it: that is
+    /// history, not news (read it with [`Client::history`]). When a
     /// sync's timeline of a room is limited (the client was away for many events), the events
     /// in between are fetched from `/messages`, so none is skipped.
     pub fn keep_inbox(&mut self) -> Result<(), Error> {
@@ -243,20 +244,26 @@ impl Client {
             for event in array(room, &["state", "events"]) {
                 self.apply_state(room_id, &event);
             }
+            let timeline = array(room, &["timeline", "events"]);
+            // With an inbox, what happened before we joined is history, not news.
+            let me = self.machine.user_id();
+            let joined_at = timeline.iter().rposition(|e| is_join_of(e, me));
             let limited = room.pointer("/timeline/limited") == Some(&Value::Bool(true));
             let prev_batch = room.pointer("/timeline/prev_batch").and_then(Value::as_str);
-            if let (true, Some(_), Some(since), Some(prev_batch)) =
-                (limited, &self.inbox, &self.since, prev_batch)
+            if let (true, None, Some(_), Some(since), Some(prev_batch)) =
+                (limited, joined_at, &self.inbox, &self.since, prev_batch)
             {
                 for event in self.gap(room_id, prev_batch, since)? {
                     let room_id = room_id.clone();
                     news.push(Entry::Event { room_id, event });
                 }
             }
-            for event in array(room, &["timeline", "events"]) {
+            for (n, event) in timeline.into_iter().enumerate() {
                 self.apply_state(room_id, &event);
-                let room_id = room_id.clone();
-                news.push(Entry::Event { room_id, event });
+                if self.inbox.is_none() || joined_at.is_none_or(|at| n > at) {
+                    let room_id = room_id.clone();
+                    news.push(Entry::Event { room_id, event });
+                }
             }
         }
         let invites = sync.pointer("/rooms/invite").and_then(Value::as_object);
@@ -293,8 +300,16 @@ impl Client {
                 encode(since)
             );
             let page = self.http.request("GET", &path, None, None)?;
-            let chunk = array(&page, &["chunk"]);
-            let last_page = chunk.is_empty();
+            let mut chunk = array(&page, &["chunk"]);
+            let mut last_page = chunk.is_empty();
+            // Newest first: our join ends the gap (what came before it is history).
+            if let Some(at) = chunk
+                .iter()
+                .position(|e| is_join_of(e, self.machine.user_id()))
+            {
+                chunk.truncate(at);
+                last_page = true;
+            }
             events.extend(chunk);
             match page.get("end").and_then(Value::as_str) {
                 Some(end) if !last_page && end != from && events.len() < MAX_GAP => {
@@ -489,6 +504,16 @@ fn transaction_id() -> String {
 
 fn is_invite(entry: &Entry) -> bool {
     matches!(entry, Entry::Invite { .. })
+}
+
+/// Whether `event` is `user_id` joining (a join after an invitation or a leave; not a profile
+/// change of someone already joined, which also says `join`).
+fn is_join_of(event: &Value, user_id: &str) -> bool {
+    let text = |pointer: &str| event.pointer(pointer).and_then(Value::as_str);
+    text("/type") == Some("m.room.member")
+        && text("/state_key") == Some(user_id)
+        && text("/content/membership") == Some("join")
+        && text("/unsigned/prev_content/membership") != Some("join")
 }
 
 /// The array at `path` in `value`, empty if absent.
