@@ -40,7 +40,7 @@ const KEY_WAIT: Duration = Duration::from_secs(300);
 #[derive(Debug, clap::Parser)]
 #[command(name = "olmo matrix bot", version)]
 pub struct BotArgs {
-    /// The homeserver's base URL, e.g. https://matrix.example.org
+    /// The homeserver's base URL, such as `https://matrix.example.org`
     #[arg(long)]
     pub homeserver: String,
     /// The bot's account: a localpart (bot) or a user id (@bot:example.org)
