@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -136,10 +137,22 @@ def main():
             after = alice.call("wait_for", room_id=room["id"], body="after bob left", timeout_s=20)
             assert after["session_id"] and after["session_id"] != before["session_id"], (before, after)
 
+        def messages_dumped():
+            with tempfile.TemporaryDirectory() as scratch:
+                path = os.path.join(scratch, "room.json")
+                count = alice.call("dump_messages", room_id=room["id"], path=path)["events"]
+                with open(path) as f:
+                    chunk = json.load(f)["chunk"]
+            assert count == len(chunk), (count, len(chunk))
+            assert chunk[0]["type"] == "m.room.create", chunk[0]  # oldest first
+            encrypted = [e for e in chunk if e["type"] == "m.room.encrypted"]
+            assert len(encrypted) == 2 and "ciphertext" in encrypted[0]["content"], encrypted
+
         check("alice creates an encrypted room, bob joins", create_and_join)
         check("alice -> bob decrypts", alice_to_bob)
         check("bob -> alice decrypts", bob_to_alice)
         check("messages lists what bob decrypted", messages_listed)
+        check("dump_messages writes the raw history, oldest first", messages_dumped)
         check("a second device of bob reads a new message", second_device_of_bob)
         check("bob leaves: alice's next message is in a new session", bob_leaves_and_alice_rotates)
     except Exception as exc:  # noqa: BLE001

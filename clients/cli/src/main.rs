@@ -7,6 +7,7 @@
 //! olmo inspect megolm BODY   decode a Megolm message (a room event's ciphertext)
 //! olmo inspect room-key KEY  show a session key's session id and first index
 //! olmo migrate-account       read a libolm account pickle on stdin, write olmo storage on stdout
+//! olmo matrix bot --help     a Matrix bot answering in encrypted rooms
 //! ```
 
 use std::io::{Read, Write};
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         ["inspect", "omemo", xml] => inspect_omemo(xml),
         ["inspect", message_type, body] => inspect(message_type, body),
         ["migrate-account"] => migrate_account(),
+        ["matrix", "bot", ..] => matrix_bot(&args[2..]),
         _ => {
             eprintln!("{}", include_str!("usage.txt"));
             Err("unknown command".to_owned())
@@ -260,6 +262,14 @@ fn migrate_account() -> Result<(), String> {
     std::io::stdout()
         .write_all(base64::encode(stored).as_bytes())
         .map_err(|e| e.to_string())
+}
+
+/// `olmo matrix bot ...` (clap prints the help and argument errors, and exits).
+fn matrix_bot(args: &[String]) -> Result<(), String> {
+    use olmo_matrix_client::bot::{BotArgs, run};
+    let name = "olmo matrix bot".to_owned();
+    let args = <BotArgs as clap::Parser>::parse_from(std::iter::once(&name).chain(args));
+    run(args).map_err(|e| e.to_string())
 }
 
 fn rand_key() -> [u8; 32] {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use olmo::matrix::{AppRecord, Machine, SyncChanges, UnableToDecrypt};
 use olmo::persist::StorageKey;
@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::http::{Http, Session, encode};
+use crate::inbox::{Entry, Inbox};
 use crate::rooms::Room;
 use crate::timeline::{EventKind, TimelineEvent};
 
@@ -25,6 +26,9 @@ const SYNC_KEY: &[u8] = b"next_batch";
 const MAX_FLUSH_ROUNDS: usize = 8;
 /// Events kept for another try when their room key has not arrived yet.
 const MAX_PENDING: usize = 256;
+/// Events fetched to fill one room's gap after a limited sync (a bot away for long answers
+/// the newest of what it missed).
+const MAX_GAP: usize = 1000;
 
 /// A Matrix device with end-to-end encryption, blocking.
 pub struct Client {
@@ -35,6 +39,10 @@ pub struct Client {
     rooms: BTreeMap<String, Room>,
     /// Encrypted events whose key may still come: (room id, event).
     pending: VecDeque<(String, Value)>,
+    /// Events kept until handled ([`Client::keep_inbox`]); `None`: each event is handed out once.
+    inbox: Option<Inbox>,
+    /// When the last `/sync` response arrived, and the time spent in requests until then.
+    synced_at: Option<(Instant, Duration)>,
 }
 
 impl std::fmt::Debug for Client {
@@ -69,6 +77,8 @@ impl Client {
             since,
             rooms: BTreeMap::new(),
             pending: VecDeque::new(),
+            inbox: None,
+            synced_at: None,
         };
         client.flush()?;
         Ok(client)
@@ -82,6 +92,38 @@ impl Client {
     /// The sync token the next sync continues from.
     pub fn since(&self) -> Option<&str> {
         self.since.as_deref()
+    }
+
+    /// The time since the last `/sync` response arrived, and how much of it went to waiting
+    /// for the homeserver (the rest is the client's own: the machine, the store, JSON).
+    pub fn time_since_sync(&self) -> Option<(Duration, Duration)> {
+        let (at, spent) = self.synced_at?;
+        Some((at.elapsed(), self.http.spent().saturating_sub(spent)))
+    }
+
+    /// Delivers every event at least once, crashes included: from now on each sync's timeline
+    /// events and invitations go into an inbox committed with its sync token, and
+    /// [`Client::sync_once`] hands out every event of the inbox (those kept from before the
+    /// last stop first) until it is marked [`Client::handled`]. An event whose room key has not
+    /// come yet is simply left unhandled: it is decrypted again at each sync. The first sync of
+    /// a new store adds nothing, nor do the events of a room from before we joined it: that is
+    /// history, not news (read it with [`Client::history`]). When a
+    /// sync's timeline of a room is limited (the client was away for many events), the events
+    /// in between are fetched from `/messages`, so none is skipped.
+    pub fn keep_inbox(&mut self) -> Result<(), Error> {
+        let (table, key) = Inbox::location();
+        let stored = block_on(self.machine.app_record(table, key))?;
+        self.inbox = Some(Inbox::load(stored.as_deref().map(Vec::as_slice)));
+        Ok(())
+    }
+
+    /// Removes a handed-out event from the inbox; the next sync's commit makes that durable
+    /// (until then a crash hands it out again, so answer it idempotently, as
+    /// [`Client::send_message`] does).
+    pub fn handled(&mut self, event: &TimelineEvent) {
+        if let Some(inbox) = &mut self.inbox {
+            inbox.remove(&event.room_id, &event.event_id);
+        }
     }
 
     /// Sends every request the machine has queued (key uploads and queries, claims, to-device
@@ -121,6 +163,7 @@ impl Client {
         }
         let wait = Duration::from_millis(timeout_ms);
         let sync = self.http.request("GET", &path, None, Some(wait))?;
+        self.synced_at = Some((Instant::now(), self.http.spent()));
         let next_batch = sync
             .get("next_batch")
             .and_then(Value::as_str)
@@ -142,35 +185,141 @@ impl Client {
                 .get("device_unused_fallback_key_types")
                 .map(|_| fallback.as_slice()),
         };
-        let token = AppRecord {
+        let mut records = vec![AppRecord {
             table: SYNC_TABLE.to_owned(),
             key: SYNC_KEY.to_vec(),
             value: Zeroizing::new(next_batch.clone().into_bytes()),
-        };
+        }];
+        let first_sync = self.since.is_none();
+        let news = self.news(&sync)?;
+        if let Some(inbox) = &mut self.inbox {
+            for entry in news.iter().filter(|e| !first_sync || is_invite(e)) {
+                inbox.push(entry.clone());
+            }
+            records.push(inbox.record());
+        }
         block_on(
             self.machine
-                .receive_sync_changes(changes, &[token], &mut rand::rng()),
+                .receive_sync_changes(changes, &records, &mut rand::rng()),
         )?;
         self.since = Some(next_batch);
         self.flush()?;
 
-        // Keys that came in this sync may open events that failed before.
-        let mut events = self.retry_pending()?;
+        let empty = serde_json::Map::new();
+        let left = sync.pointer("/rooms/leave").and_then(Value::as_object);
+        for room_id in left.unwrap_or(&empty).keys() {
+            self.rooms.remove(room_id);
+        }
+        let entries = match &self.inbox {
+            Some(inbox) => inbox.entries.clone(),
+            None => news,
+        };
+        // Without an inbox, keys that came in this sync may open events that failed before.
+        let mut events = match self.inbox {
+            Some(_) => Vec::new(),
+            None => self.retry_pending()?,
+        };
+        for entry in entries {
+            events.push(match entry {
+                Entry::Event { room_id, event } => self.read_event(&room_id, event)?,
+                Entry::Invite { room_id, sender } => TimelineEvent {
+                    room_id,
+                    event_id: String::new(),
+                    sender,
+                    origin_server_ts: 0,
+                    kind: EventKind::Invite,
+                },
+            });
+        }
+        Ok(events)
+    }
+
+    /// A sync's timeline events (applying the joined rooms' state on the way) and invitations.
+    /// With an inbox, the events a limited timeline left out are fetched too.
+    fn news(&mut self, sync: &Value) -> Result<Vec<Entry>, Error> {
+        let mut news = Vec::new();
         let empty = serde_json::Map::new();
         let rooms = sync.pointer("/rooms/join").and_then(Value::as_object);
         for (room_id, room) in rooms.unwrap_or(&empty) {
             for event in array(room, &["state", "events"]) {
                 self.apply_state(room_id, &event);
             }
-            for event in array(room, &["timeline", "events"]) {
+            let timeline = array(room, &["timeline", "events"]);
+            // With an inbox, what happened before we joined is history, not news.
+            let me = self.machine.user_id();
+            let joined_at = timeline.iter().rposition(|e| is_join_of(e, me));
+            let limited = room.pointer("/timeline/limited") == Some(&Value::Bool(true));
+            let prev_batch = room.pointer("/timeline/prev_batch").and_then(Value::as_str);
+            if let (true, None, Some(_), Some(since), Some(prev_batch)) =
+                (limited, joined_at, &self.inbox, &self.since, prev_batch)
+            {
+                for event in self.gap(room_id, prev_batch, since)? {
+                    let room_id = room_id.clone();
+                    news.push(Entry::Event { room_id, event });
+                }
+            }
+            for (n, event) in timeline.into_iter().enumerate() {
                 self.apply_state(room_id, &event);
-                events.push(self.read_event(room_id, event)?);
+                if self.inbox.is_none() || joined_at.is_none_or(|at| n > at) {
+                    let room_id = room_id.clone();
+                    news.push(Entry::Event { room_id, event });
+                }
             }
         }
-        let left = sync.pointer("/rooms/leave").and_then(Value::as_object);
-        for room_id in left.unwrap_or(&empty).keys() {
-            self.rooms.remove(room_id);
+        let invites = sync.pointer("/rooms/invite").and_then(Value::as_object);
+        for (room_id, room) in invites.unwrap_or(&empty) {
+            let ours = array(room, &["invite_state", "events"])
+                .into_iter()
+                .find(|e| {
+                    e.get("type").and_then(Value::as_str) == Some("m.room.member")
+                        && e.get("state_key").and_then(Value::as_str)
+                            == Some(self.machine.user_id())
+                });
+            let sender = ours
+                .as_ref()
+                .and_then(|e| e.get("sender").and_then(Value::as_str))
+                .unwrap_or_default();
+            news.push(Entry::Invite {
+                room_id: room_id.clone(),
+                sender: sender.to_owned(),
+            });
         }
+        Ok(news)
+    }
+
+    /// The events a limited timeline left out, from its `prev_batch` back to `since` (where
+    /// the previous sync stopped), oldest first; at most [`MAX_GAP`] of the newest.
+    fn gap(&self, room_id: &str, prev_batch: &str, since: &str) -> Result<Vec<Value>, Error> {
+        let mut events = Vec::new();
+        let mut from = prev_batch.to_owned();
+        loop {
+            let path = format!(
+                "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100&from={}&to={}",
+                encode(room_id),
+                encode(&from),
+                encode(since)
+            );
+            let page = self.http.request("GET", &path, None, None)?;
+            let mut chunk = array(&page, &["chunk"]);
+            let mut last_page = chunk.is_empty();
+            // Newest first: our join ends the gap (what came before it is history).
+            if let Some(at) = chunk
+                .iter()
+                .position(|e| is_join_of(e, self.machine.user_id()))
+            {
+                chunk.truncate(at);
+                last_page = true;
+            }
+            events.extend(chunk);
+            match page.get("end").and_then(Value::as_str) {
+                Some(end) if !last_page && end != from && events.len() < MAX_GAP => {
+                    from = end.to_owned();
+                }
+                _ => break,
+            }
+        }
+        events.truncate(MAX_GAP);
+        events.reverse();
         Ok(events)
     }
 
@@ -198,6 +347,21 @@ impl Client {
     /// Returns the event id.
     pub fn send_text(&mut self, room_id: &str, body: &str) -> Result<String, Error> {
         let content = json!({"msgtype": "m.text", "body": body});
+        self.send_message(room_id, &content, &transaction_id())
+    }
+
+    /// Sends an `m.room.message` with any `content` (an `m.notice`, say), as
+    /// [`Client::send_text`] does, under a transaction id chosen by the caller: the homeserver
+    /// keeps the first event it accepted under an id (for this device), so sending again after
+    /// a crash (a reply to the same event, say) makes no second event. Each try still encrypts
+    /// afresh: a Megolm index is never used twice.
+    pub fn send_message(
+        &mut self,
+        room_id: &str,
+        content: &Value,
+        transaction_id: &str,
+    ) -> Result<String, Error> {
+        let content = content.clone();
         let room = self.room(room_id)?.clone();
         let (event_type, content) = match (room.encrypted, room.settings) {
             (false, _) => ("m.room.message", content),
@@ -234,7 +398,7 @@ impl Client {
         let path = format!(
             "/_matrix/client/v3/rooms/{}/send/{event_type}/{}",
             encode(room_id),
-            transaction_id()
+            encode(transaction_id)
         );
         let response = self.http.request("PUT", &path, Some(&content), None)?;
         response
@@ -264,10 +428,13 @@ impl Client {
         }
     }
 
-    /// Decrypts a timeline event, keeping it for another try if its key may still come.
+    /// Decrypts a timeline event, keeping it for another try if its key may still come (the
+    /// inbox keeps it anyway).
     fn read_event(&mut self, room_id: &str, event: Value) -> Result<TimelineEvent, Error> {
         let read = self.decrypt(room_id, event.clone())?;
-        if let EventKind::Undecryptable(UnableToDecrypt::NoSession { .. }) = read.kind {
+        if let (None, EventKind::Undecryptable(UnableToDecrypt::NoSession { .. })) =
+            (&self.inbox, &read.kind)
+        {
             if self.pending.len() == MAX_PENDING {
                 self.pending.pop_front();
             }
@@ -296,6 +463,10 @@ impl Client {
         let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default();
         let (event_id, sender) = (text("event_id").to_owned(), text("sender").to_owned());
         let event_type = text("type").to_owned();
+        let origin_server_ts = event
+            .get("origin_server_ts")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let kind = if event_type == "m.room.encrypted" {
             let result =
                 block_on(
@@ -319,6 +490,7 @@ impl Client {
             room_id: room_id.to_owned(),
             event_id,
             sender,
+            origin_server_ts,
             kind,
         })
     }
@@ -328,6 +500,20 @@ impl Client {
 fn transaction_id() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn is_invite(entry: &Entry) -> bool {
+    matches!(entry, Entry::Invite { .. })
+}
+
+/// Whether `event` is `user_id` joining (a join after an invitation or a leave; not a profile
+/// change of someone already joined, which also says `join`).
+fn is_join_of(event: &Value, user_id: &str) -> bool {
+    let text = |pointer: &str| event.pointer(pointer).and_then(Value::as_str);
+    text("/type") == Some("m.room.member")
+        && text("/state_key") == Some(user_id)
+        && text("/content/membership") == Some("join")
+        && text("/unsigned/prev_content/membership") != Some("join")
 }
 
 /// The array at `path` in `value`, empty if absent.

@@ -1,7 +1,8 @@
 //! The homeserver over HTTP: JSON in, JSON out, the access token as a bearer header (never in a
 //! URL, so it shows up in no error or log line).
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -70,6 +71,8 @@ pub(crate) struct Http {
     agent: ureq::Agent,
     base_url: String,
     access_token: Option<String>,
+    /// Nanoseconds spent in requests so far (waiting for the homeserver).
+    spent: AtomicU64,
 }
 
 impl Http {
@@ -84,12 +87,33 @@ impl Http {
             agent,
             base_url: base_url.trim_end_matches('/').to_owned(),
             access_token: access_token.map(str::to_owned),
+            spent: AtomicU64::new(0),
         }
+    }
+
+    /// The time spent in requests so far.
+    pub(crate) fn spent(&self) -> Duration {
+        Duration::from_nanos(self.spent.load(Ordering::Relaxed))
+    }
+
+    /// [`Http::send`], counting the time it takes.
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        long_poll: Option<Duration>,
+    ) -> Result<Value, Error> {
+        let start = Instant::now();
+        let result = self.send(method, path, body, long_poll);
+        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.spent.fetch_add(nanos, Ordering::Relaxed);
+        result
     }
 
     /// Sends `body` (or nothing) to `path` (already percent-encoded, with its query) and returns
     /// the JSON answer of a 2xx response; anything else is [`Error::Status`].
-    pub(crate) fn request(
+    fn send(
         &self,
         method: &str,
         path: &str,

@@ -21,10 +21,16 @@
 //! }
 //! # }
 //! ```
+//!
+//! [`bot`] is `olmo matrix bot` built on this client: short enough to read as the reference
+//! for bot authors (the inbox, idempotent replies, the saved session).
 
+pub mod bot;
 mod client;
 mod http;
+mod inbox;
 mod rooms;
+mod saved_session;
 mod timeline;
 
 pub use client::Client;

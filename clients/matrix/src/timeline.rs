@@ -12,6 +12,8 @@ pub struct TimelineEvent {
     pub event_id: String,
     /// The sender.
     pub sender: String,
+    /// When the sender's homeserver received it (milliseconds since 1970; 0 if not given).
+    pub origin_server_ts: u64,
     /// What it holds.
     pub kind: EventKind,
 }
@@ -31,6 +33,8 @@ pub enum EventKind {
     /// An `m.room.encrypted` event that did not decrypt. A missing key is tried again after
     /// later syncs; if it arrives, the event comes again as [`EventKind::Decrypted`].
     Undecryptable(UnableToDecrypt),
+    /// An invitation to the room from `sender` (its `event_id` is empty): join to accept.
+    Invite,
 }
 
 impl TimelineEvent {
@@ -42,11 +46,22 @@ impl TimelineEvent {
                 content,
             } => (event_type.as_str(), content),
             EventKind::Decrypted(event) => (event.event_type.as_str(), &event.content),
-            EventKind::Undecryptable(_) => return None,
+            EventKind::Undecryptable(_) | EventKind::Invite => return None,
         };
         (event_type == "m.room.message")
             .then(|| content.get("body").and_then(Value::as_str))
             .flatten()
+    }
+
+    /// The `msgtype` of an `m.room.message` (`m.text`, `m.notice`, ...), clear or decrypted.
+    pub fn msgtype(&self) -> Option<&str> {
+        let content = match &self.kind {
+            EventKind::Clear { content, .. } => content,
+            EventKind::Decrypted(event) => &event.content,
+            EventKind::Undecryptable(_) | EventKind::Invite => return None,
+        };
+        self.body()?;
+        content.get("msgtype").and_then(Value::as_str)
     }
 
     /// The Megolm session of a decrypted event.

@@ -15,46 +15,8 @@ use std::time::{Duration, Instant};
 use olmo::megolm::decrypt_key_export;
 use olmo::persist::StorageKey;
 use olmo_matrix_client::{Client, EventKind, Session, TimelineEvent, login};
-use processes::{Peer, Synapse};
+use processes::{Person, Synapse};
 use serde_json::{Value, json};
-
-/// A matrix-nio person: one logged-in device.
-struct Person {
-    peer: Peer,
-    user_id: String,
-    device_id: String,
-}
-
-impl Person {
-    fn login(synapse: &Synapse, user: &str, device_name: &str) -> Self {
-        let mut peer = Peer::nio_person();
-        let login = peer.call(json!({
-            "op": "login", "base_url": synapse.base_url, "user": user,
-            "password": synapse.password(user), "device_name": device_name,
-        }));
-        Self {
-            peer,
-            user_id: login["user_id"].as_str().unwrap().to_owned(),
-            device_id: login["device_id"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    fn sync(&mut self) {
-        self.peer.call(json!({"op": "sync"}));
-    }
-
-    fn send(&mut self, room: &str, body: &str) {
-        self.sync();
-        self.peer
-            .call(json!({"op": "send", "room_id": room, "body": body}));
-    }
-
-    /// Syncs until `body` decrypts; returns the message (sender, event_id, session_id).
-    fn wait_for(&mut self, room: &str, body: &str) -> Value {
-        self.peer
-            .call(json!({"op": "wait_for", "room_id": room, "body": body, "timeout_s": 20}))
-    }
-}
 
 /// Syncs olmo until `body` arrives in `room`, decrypted; returns it and every event seen.
 fn olmo_wait_for(olmo: &mut Client, room: &str, body: &str) -> (TimelineEvent, Vec<TimelineEvent>) {

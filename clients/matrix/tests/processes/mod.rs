@@ -1,13 +1,16 @@
 //! The test's child processes: Synapse (tests/peers/synapse_server.py) and nio persons
 //! (tests/peers/nio_person.py), both speaking JSON lines, both stopped on drop (also when a
-//! test panics) by closing their stdin.
+//! test panics) by closing their stdin. Shared by the client's test and the bot's test in
+//! clients/cli (each uses a part of it).
+
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// How long a child may take to exit after its stdin closed before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(15);
@@ -157,5 +160,89 @@ impl Synapse {
             .as_str()
             .expect("registered user")
             .to_owned()
+    }
+}
+
+/// A matrix-nio person: one logged-in device.
+pub struct Person {
+    pub peer: Peer,
+    pub user_id: String,
+    pub device_id: String,
+}
+
+impl Person {
+    pub fn login(synapse: &Synapse, user: &str, device_name: &str) -> Self {
+        let mut peer = Peer::nio_person();
+        let login = peer.call(json!({
+            "op": "login", "base_url": synapse.base_url, "user": user,
+            "password": synapse.password(user), "device_name": device_name,
+        }));
+        Self {
+            peer,
+            user_id: login["user_id"].as_str().unwrap().to_owned(),
+            device_id: login["device_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub fn sync(&mut self) {
+        self.peer.call(json!({"op": "sync"}));
+    }
+
+    pub fn send(&mut self, room: &str, body: &str) {
+        self.sync();
+        self.peer
+            .call(json!({"op": "send", "room_id": room, "body": body}));
+    }
+
+    /// Syncs until `body` decrypts; returns the message (sender, event_id, session_id).
+    pub fn wait_for(&mut self, room: &str, body: &str) -> Value {
+        self.peer
+            .call(json!({"op": "wait_for", "room_id": room, "body": body, "timeout_s": 20}))
+    }
+
+    /// The room's messages as this device has them: (decrypted, undecryptable).
+    pub fn messages(&mut self, room: &str) -> (Vec<Value>, Vec<Value>) {
+        let answer = self.peer.call(json!({"op": "messages", "room_id": room}));
+        let list = |name: &str| answer[name].as_array().cloned().unwrap_or_default();
+        (list("messages"), list("undecryptable"))
+    }
+}
+
+/// What [`write_dumps`] wrote: one `/messages` response per room, and a key export.
+pub struct Dumps {
+    /// Each room's whole history (oldest first), as `{"chunk": [...], "start", "end"}`.
+    pub rooms: Vec<PathBuf>,
+    /// `person`'s nio key export.
+    pub key_export: PathBuf,
+    /// Its passphrase.
+    pub passphrase: String,
+    /// What `person` decrypted in each room, in timeline order: `{sender, body, event_id,
+    /// session_id}` (the reference a decryption of the dumps must match).
+    pub decrypted: Vec<Vec<Value>>,
+}
+
+/// Writes each room's `/messages` dump (the raw events from the server, through `person`'s
+/// access) and `person`'s key export into `dir`: the input of `olmo matrix decrypt`.
+pub fn write_dumps(person: &mut Person, rooms: &[&str], dir: &Path) -> Dumps {
+    let (mut paths, mut decrypted) = (Vec::new(), Vec::new());
+    for (n, room) in rooms.iter().enumerate() {
+        person.sync();
+        decrypted.push(person.messages(room).0);
+        let path = dir.join(format!("room-{n}.messages.json"));
+        person
+            .peer
+            .call(json!({"op": "dump_messages", "room_id": room, "path": path}));
+        paths.push(path);
+    }
+    let passphrase = "olmo bot test export".to_owned();
+    let key_export = dir.join("keys.txt");
+    person
+        .peer
+        .call(json!({"op": "export_keys", "path": key_export, "passphrase": passphrase}));
+    Dumps {
+        rooms: paths,
+        key_export,
+        passphrase,
+        decrypted,
     }
 }
