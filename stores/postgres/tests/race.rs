@@ -180,8 +180,13 @@ fn a_writer_killed_at_random_points_loses_nothing_it_acknowledged() {
             .filter_map(|l| child::said(l)?.strip_prefix("committed "))
             .map(|v| v.parse().unwrap())
             .collect();
+        // A commit the child sent just before it died may still land: the server finishes it
+        // (or rolls it back) when it sees the connection gone. Read after that, or the two
+        // reads below could straddle it.
+        cluster.wait_until_olmo_disconnected();
         let store = PostgresStore::connect(&url).unwrap();
         let (counter, items) = read_state(&store, &sealer);
+        drop(store);
         assert_eq!(
             items,
             (1..=counter).collect::<Vec<_>>(),

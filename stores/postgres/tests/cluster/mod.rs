@@ -306,6 +306,40 @@ impl Cluster {
         self.database(name)
     }
 
+    /// The one value `sql` gives, through `psql`.
+    pub fn query_one(&self, sql: &str) -> String {
+        let port = self.port.to_string();
+        let output = self.try_run(
+            "psql",
+            &[
+                "-h".as_ref(),
+                "127.0.0.1".as_ref(),
+                "-p".as_ref(),
+                port.as_ref(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "-tAc".as_ref(),
+                sql.as_ref(),
+            ],
+        );
+        assert!(output.status.success(), "psql failed");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// Waits until no olmo connection is open: the server has finished (committed or rolled
+    /// back) whatever a killed client had sent it.
+    pub fn wait_until_olmo_disconnected(&self) {
+        let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'olmo'";
+        let started = std::time::Instant::now();
+        while self.query_one(sql) != "0" {
+            assert!(
+                started.elapsed().as_secs() < 20,
+                "a killed client's session lingers"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// `pg_dump` of the `postgres` database, as text: what a backup holds.
     pub fn dump(&self) -> String {
         let port = self.port.to_string();
