@@ -17,7 +17,7 @@ use olmo::crypto::base64;
 use olmo::matrix::Machine;
 use olmo::persist::StorageKey;
 use olmo::store::{Backend, MemoryStore, block_on};
-use olmo_sqlite::SqliteStore;
+use olmo_sqlite::{Durability, Options, SqliteStore};
 use zeroize::Zeroizing;
 
 use crate::args::{PassphraseArgs, StoreSpec};
@@ -33,7 +33,13 @@ const STORE_KEY_VAR: &str = "OLMO_STORE_KEY";
 pub fn open_sqlite(spec: &StoreSpec) -> Result<Machine<SqliteStore>, String> {
     let StoreSpec::Sqlite(path) = spec;
     let key = store_key(path)?;
-    let store = SqliteStore::open(path)
+    // NORMAL: a commit survives the process being killed (what --resume relies on); on a
+    // power loss the last commits may be lost, and a rerun redoes them from the key file.
+    let options = Options {
+        durability: Durability::Normal,
+        ..Options::default()
+    };
+    let store = SqliteStore::open_with(path, &options)
         .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
     open(store, &key, path)
 }
