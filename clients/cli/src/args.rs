@@ -158,6 +158,11 @@ pub struct DecryptArgs {
     /// input events, append the rest. Needs --store (the replay record of the first part).
     #[arg(long, requires = "output", requires = "store")]
     pub resume: bool,
+    /// Events decrypted per commit: a larger batch loads each session once for more events,
+    /// a smaller one commits (and writes lines) more often.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
     /// No progress bar or counts on stderr (the summary is still printed).
     #[arg(long, short)]
     pub quiet: bool,

@@ -20,8 +20,8 @@ use super::output::{self, Summary};
 use super::{keys, open_memory, open_sqlite, passphrase};
 use crate::args::DecryptArgs;
 
-/// Encrypted events decrypted in one commit.
-const BATCH: usize = 1_000;
+/// The progress bar moves every this many events read.
+const TICK_EVERY: u64 = 256;
 /// Without a terminal, a count line on stderr every this many events.
 const COUNT_EVERY: u64 = 10_000;
 /// The event type of encrypted room events.
@@ -68,6 +68,7 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
         default_room: args.room.clone(),
         skip: summary.events,
         seen: 0,
+        batch_size: args.batch as usize,
         pending: Vec::new(),
         batch: Vec::new(),
         batch_room: String::new(),
@@ -172,6 +173,8 @@ struct Decryptor<'m, B: Backend> {
     /// Input events whose lines the output already has.
     skip: u64,
     seen: u64,
+    /// Events per commit.
+    batch_size: usize,
     pending: Vec<Pending>,
     batch: Vec<Value>,
     batch_room: String,
@@ -185,6 +188,9 @@ impl<B: Backend> EventSink for Decryptor<'_, B> {
         self.seen += 1;
         if self.seen <= self.skip {
             return Ok(());
+        }
+        if self.seen.is_multiple_of(TICK_EVERY) {
+            self.progress.read(self.seen);
         }
         let room = room
             .map(str::to_owned)
@@ -215,7 +221,7 @@ impl<B: Backend> EventSink for Decryptor<'_, B> {
         } else {
             self.pending.push(Pending::Line(output::no_room(&event)));
         }
-        if self.pending.len() >= BATCH {
+        if self.pending.len() >= self.batch_size {
             self.flush()?;
         }
         Ok(())
@@ -305,6 +311,14 @@ impl Progress {
             None => ProgressBar::new_spinner(),
         };
         Progress::Bar(bar, position.clone())
+    }
+
+    /// Events read so far (ahead of the lines written).
+    fn read(&self, events: u64) {
+        if let Progress::Bar(bar, position) = self {
+            bar.set_position(position.bytes.get());
+            bar.set_message(format!("{events} events read"));
+        }
     }
 
     fn update(&mut self, summary: &Summary) {
