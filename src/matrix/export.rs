@@ -140,3 +140,56 @@ impl<B: Backend> Machine<B> {
         Ok(encrypt_key_export_with_rng(&keys, passphrase, rounds, rng))
     }
 }
+
+/// What a store holds of rooms' keys, counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomKeyStats {
+    /// Inbound Megolm sessions, by room id.
+    pub sessions_by_room: BTreeMap<String, usize>,
+    /// Entries of the replay record: (session, index) pairs decrypted.
+    pub replay_records: usize,
+    /// Sessions whose key the sender withheld.
+    pub withheld: usize,
+}
+
+impl<B: Backend> Machine<B> {
+    /// Counts the room keys the store holds by room, and the replay record's entries (a page
+    /// at a time: the store is never read whole into memory).
+    pub async fn room_key_stats(&self) -> Result<RoomKeyStats, MachineError> {
+        let mut stats = RoomKeyStats {
+            replay_records: self.count_records(table::REPLAY).await?,
+            withheld: self.count_records(table::WITHHELD).await?,
+            ..RoomKeyStats::default()
+        };
+        let mut range = KeyRange::all();
+        loop {
+            let page = self
+                .backend
+                .scan(table::INBOUND, &range, EXPORT_PAGE)
+                .await?;
+            let Some((last, _)) = page.last() else { break };
+            range = range.after(last);
+            let mut txn = Txn::new(&self.backend, &self.sealer);
+            for (name, _) in page {
+                if let Some((meta, _)) =
+                    records::load::<B, InboundMeta>(&mut txn, table::INBOUND, &name).await?
+                {
+                    *stats.sessions_by_room.entry(meta.room_id).or_default() += 1;
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn count_records(&self, table: &str) -> Result<usize, MachineError> {
+        let mut count = 0;
+        let mut range = KeyRange::all();
+        loop {
+            let page = self.backend.scan(table, &range, EXPORT_PAGE).await?;
+            let Some((last, _)) = page.last() else { break };
+            range = range.after(last);
+            count += page.len();
+        }
+        Ok(count)
+    }
+}

@@ -31,7 +31,7 @@ mod to_device;
 pub use canonical::{encode as canonical_json, signing_bytes};
 pub use devices::{Device, Trust};
 pub use error::{MachineError, ToDeviceError, UnableToDecrypt};
-pub use export::ImportResult;
+pub use export::{ImportResult, RoomKeyStats};
 pub use machine::{AppRecord, MEGOLM_V1, Machine, OLM_V1};
 pub use requests::{OutgoingRequest, RequestKind};
 pub use room::{DecryptedRoomEvent, RoomKeyShare, RoomSettings};

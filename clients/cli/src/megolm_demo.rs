@@ -9,7 +9,7 @@ use olmo::megolm::{
 use olmo::olm::{Account, OlmMessage};
 use serde_json::json;
 
-use super::fail;
+use crate::olm_demo::fail;
 
 /// A room member: an Olm account and the inbound sessions it holds.
 struct Member {

@@ -6,7 +6,7 @@
 use olmo::omemo::stanza::{EncryptedElement, Envelope};
 use olmo::omemo::{Omemo2, Omemo03, OmemoDevice, OmemoProfile, VerifiedBundle, Version};
 
-use super::fail;
+use crate::olm_demo::fail;
 
 const ROMEO: &str = "romeo@montague.example";
 const JULIET: &str = "juliet@capulet.example";
