@@ -32,6 +32,14 @@ impl MemoryStore {
         self.lock().values().all(BTreeMap::is_empty)
     }
 
+    /// An independent copy of every record, versions included (clones share their records):
+    /// a store as this one is now, to run something on without changing this one.
+    pub fn fork(&self) -> Self {
+        Self {
+            tables: Arc::new(Mutex::new(self.lock().clone())),
+        }
+    }
+
     /// Every record, for comparing a store before and after an operation that must not change
     /// it.
     pub fn snapshot(&self) -> Vec<(String, Vec<u8>, Record)> {

@@ -9,7 +9,8 @@ use zeroize::Zeroizing;
 use super::backend::{Backend, Hex, StoreError};
 use super::txn::Txn;
 
-/// The schema of every machine record this build writes.
+/// The schema of every Matrix machine record this build writes (the XMPP machine has its own:
+/// [`crate::xmpp`]'s tables).
 pub(crate) const SCHEMA: u16 = 1;
 
 fn corrupt(table: &str, key: &[u8]) -> StoreError {
@@ -79,6 +80,9 @@ pub(crate) fn unpack<'a, T: DeserializeOwned>(
     Ok((meta, blobs))
 }
 
+/// What [`load_schemas`] read: the record's schema, its metadata and its binary objects.
+pub(crate) type Loaded<T> = (u16, T, Vec<Zeroizing<Vec<u8>>>);
+
 /// Reads and unpacks a record; `None` when absent. A record of a newer schema is an error, not
 /// a guess.
 pub(crate) async fn load<B: Backend, T: DeserializeOwned>(
@@ -86,10 +90,23 @@ pub(crate) async fn load<B: Backend, T: DeserializeOwned>(
     table: &str,
     key: &[u8],
 ) -> Result<Option<(T, Vec<Zeroizing<Vec<u8>>>)>, StoreError> {
+    Ok(load_schemas(txn, table, key, SCHEMA..=SCHEMA)
+        .await?
+        .map(|(_, meta, blobs)| (meta, blobs)))
+}
+
+/// As [`load`], for a table whose records of the schemas in `readable` share one layout; the
+/// schema read is returned with the record.
+pub(crate) async fn load_schemas<B: Backend, T: DeserializeOwned>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+    readable: std::ops::RangeInclusive<u16>,
+) -> Result<Option<Loaded<T>>, StoreError> {
     let Some((schema, bytes)) = txn.get(table, key).await? else {
         return Ok(None);
     };
-    if schema != SCHEMA {
+    if !readable.contains(&schema) {
         return Err(StoreError::NewerSchema {
             table: table.to_owned(),
             found: schema,
@@ -100,7 +117,7 @@ pub(crate) async fn load<B: Backend, T: DeserializeOwned>(
         .into_iter()
         .map(|b| Zeroizing::new(b.to_vec()))
         .collect();
-    Ok(Some((meta, blobs)))
+    Ok(Some((schema, meta, blobs)))
 }
 
 /// Packs and writes a record read earlier in this transaction (or known new).
@@ -111,9 +128,21 @@ pub(crate) async fn store<B: Backend>(
     meta: &impl Serialize,
     blobs: &[&[u8]],
 ) -> Result<(), StoreError> {
+    store_schema(txn, table, key, SCHEMA, meta, blobs).await
+}
+
+/// As [`store`], under `schema`.
+pub(crate) async fn store_schema<B: Backend>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+    schema: u16,
+    meta: &impl Serialize,
+    blobs: &[&[u8]],
+) -> Result<(), StoreError> {
     // Reading first gives the write the version it must expect.
     txn.version(table, key).await?;
-    txn.put(table, key, SCHEMA, pack(meta, blobs))?;
+    txn.put(table, key, schema, pack(meta, blobs))?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::error::XmppError;
 use super::machine::{XmppMachine, random_device_id, version_byte};
 use super::publish::bundle_node;
-use super::tables::{self, DEVICE_LISTS};
+use super::tables::{self, DEVICE_LISTS, SESSIONS};
 use crate::omemo::stanza::{BundleElement, DeviceListElement, ListedDevice};
 use crate::omemo::{DeviceError, OmemoDevice, VerifiedBundle, Version};
 use crate::store::{Backend, Txn, transact};
@@ -169,10 +169,14 @@ impl<B: Backend> XmppMachine<B> {
     /// own other devices: those with no session in the version they would get.
     pub async fn bundle_requests(&self, jids: &[&str]) -> Result<Vec<BundleRequest>, XmppError> {
         let mut txn = Txn::new(&self.backend, &self.sealer);
-        let loaded = self.load(&mut txn).await?;
+        let account = self.load_account(&mut txn).await?;
+        let devices = self
+            .recipients(&mut txn, jids, account.meta.device_id)
+            .await?;
         let mut requests = Vec::new();
-        for (jid, device_id, version) in self.recipients(&mut txn, jids, &loaded.device).await? {
-            if !loaded.device.has_session(version, &jid, device_id) {
+        for (jid, device_id, version) in devices {
+            let name = self.slot_name(version, &jid, device_id);
+            if txn.version(SESSIONS, &name).await?.is_none() {
                 let (node, item_id) = bundle_node(version, device_id);
                 requests.push(BundleRequest {
                     jid,
@@ -192,7 +196,7 @@ impl<B: Backend> XmppMachine<B> {
         &self,
         txn: &mut Txn<'_, B>,
         jids: &[&str],
-        device: &OmemoDevice,
+        our_device_id: u32,
     ) -> Result<Vec<(String, u32, Version)>, XmppError> {
         let mut all: Vec<&str> = jids.to_vec();
         if !all.contains(&self.jid.as_str()) {
@@ -205,7 +209,7 @@ impl<B: Backend> XmppMachine<B> {
             let mut seen = Vec::new();
             for (version, list) in [(Version::Omemo2, &omemo2), (Version::Omemo03, &omemo03)] {
                 for (id, state) in &list.devices {
-                    let ours = jid == self.jid && *id == device.device_id();
+                    let ours = jid == self.jid && *id == our_device_id;
                     if state.active && !ours && !seen.contains(id) {
                         seen.push(*id);
                         recipients.push((jid.to_owned(), *id, version));
@@ -245,7 +249,9 @@ impl<B: Backend> XmppMachine<B> {
         bundle: &VerifiedBundle,
         rng: &mut impl CryptoRng,
     ) -> Result<(), XmppError> {
-        let mut loaded = self.load(txn).await?;
+        let mut loaded = self
+            .load_to_install(txn, &[(bundle.version(), jid.to_owned(), device_id)])
+            .await?;
         loaded
             .device
             .build_session(jid, device_id, bundle, rng)

@@ -1,13 +1,16 @@
 //! The XMPP machine: one OMEMO account (one device of both versions) over a store. Each
-//! operation loads the device from its records, works on it, and commits in one batch exactly
-//! the records it changed: the account's own record and the session slots written or removed.
+//! operation loads the device from its records (the account record, the session clocks, and
+//! the session slots it needs: one sender's for a decrypt, the recipients' for an encrypt, all
+//! of them only when a device may be added), works on it, and commits in one batch exactly the
+//! records it changed: the account record, the clocks, the slots written or removed.
 
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use super::error::XmppError;
-use super::tables::{self, ACCOUNT, SESSIONS};
-use crate::omemo::{OmemoDevice, Version};
+use super::tables::{self, ACCOUNT, ACCOUNT_KEY, CLOCK_KEY, SESSIONS};
+use crate::omemo::{Clocks, OmemoDevice, SlotAddress, SlotDigests, Version};
 use crate::persist::StorageKey;
 use crate::store::{Backend, Conflict, Expect, KeyRange, Sealer, StoreError, Txn, transact};
 use crate::time::Timestamp;
@@ -55,13 +58,24 @@ impl<B: Backend> std::fmt::Debug for XmppMachine<B> {
     }
 }
 
-/// A device loaded for one operation, with what it looked like when loaded.
+/// A device loaded for one operation, with what it looked like when loaded. It holds the
+/// session slots the operation asked for, or all of them.
 pub(crate) struct Loaded {
     pub meta: AccountMeta,
     pub device: OmemoDevice,
-    own_before: Vec<u8>,
+    /// The account record as read: its schema and the device's own record.
+    account_before: (u16, Zeroizing<Vec<u8>>),
     meta_before: AccountMeta,
-    slots_before: crate::omemo::SlotDigests,
+    clocks_before: Option<Clocks>,
+    slots_before: SlotDigests,
+}
+
+/// The account's records as read, before its session slots.
+pub(crate) struct Account {
+    pub meta: AccountMeta,
+    schema: u16,
+    own: Zeroizing<Vec<u8>>,
+    clocks: Option<Clocks>,
 }
 
 impl<B: Backend> XmppMachine<B> {
@@ -80,9 +94,10 @@ impl<B: Backend> XmppMachine<B> {
             jid: jid.to_owned(),
         };
         transact!(machine, rng, |txn| {
-            match tables::load::<B, AccountMeta>(&mut txn, ACCOUNT, b"account").await {
+            match tables::load_record::<B, AccountMeta>(&mut txn, ACCOUNT, ACCOUNT_KEY).await {
                 Err(e) => Err(XmppError::from(e)),
-                Ok(Some((meta, _))) if meta.jid != jid => Err(XmppError::WrongAccount),
+                Ok(Some((_, meta, _))) if meta.jid != jid => Err(XmppError::WrongAccount),
+                Ok(Some((tables::SCHEMA_1, _, _))) => machine.migrate_account(&mut txn).await,
                 Ok(Some(_)) => Ok(()),
                 Ok(None) => {
                     let device_id = random_device_id(rng);
@@ -93,10 +108,7 @@ impl<B: Backend> XmppMachine<B> {
                         policy: TrustPolicy::default(),
                         label: None,
                     };
-                    let own = device.own_record();
-                    tables::store(&mut txn, ACCOUNT, b"account", &meta, &[&own])
-                        .await
-                        .map_err(XmppError::from)
+                    machine.store_account(&mut txn, &meta, &device).await
                 }
             }
         })?;
@@ -111,16 +123,14 @@ impl<B: Backend> XmppMachine<B> {
     /// Our device id.
     pub async fn device_id(&self) -> Result<u32, XmppError> {
         let mut txn = Txn::new(&self.backend, &self.sealer);
-        let (meta, _) = tables::load::<B, AccountMeta>(&mut txn, ACCOUNT, b"account")
-            .await?
-            .ok_or(XmppError::Corrupt("account"))?;
-        Ok(meta.device_id)
+        Ok(self.load_account(&mut txn).await?.meta.device_id)
     }
 
     /// Our identity's fingerprint (lowercase hex of its Curve25519 form).
     pub async fn fingerprint(&self) -> Result<String, XmppError> {
         let mut txn = Txn::new(&self.backend, &self.sealer);
-        Ok(self.load(&mut txn).await?.device.identity().fingerprint())
+        let loaded = self.load_slots(&mut txn, &[]).await?;
+        Ok(loaded.device.identity().fingerprint())
     }
 
     pub(crate) fn name(&self, table: &str, parts: &[&[u8]]) -> Vec<u8> {
@@ -138,15 +148,57 @@ impl<B: Backend> XmppMachine<B> {
         )
     }
 
-    /// Loads the account's device with every session slot.
-    pub(crate) async fn load(&self, txn: &mut Txn<'_, B>) -> Result<Loaded, XmppError> {
-        let (meta, blobs) = tables::load::<B, AccountMeta>(txn, ACCOUNT, b"account")
-            .await?
-            .ok_or(XmppError::Corrupt("account"))?;
+    /// Writes a new account: its record and its session clocks.
+    async fn store_account(
+        &self,
+        txn: &mut Txn<'_, B>,
+        meta: &AccountMeta,
+        device: &OmemoDevice,
+    ) -> Result<(), XmppError> {
+        let own = device.own_record();
+        tables::store(txn, ACCOUNT, ACCOUNT_KEY, meta, &[&own]).await?;
+        tables::store(txn, ACCOUNT, CLOCK_KEY, &device.clocks(), &[]).await?;
+        Ok(())
+    }
+
+    /// Schema 1 to 2: the session clocks leave the account record for their own. The other
+    /// records read the same under both schemas and move to 2 when next written.
+    async fn migrate_account(&self, txn: &mut Txn<'_, B>) -> Result<(), XmppError> {
+        let loaded = self.load_slots(txn, &[]).await?;
+        self.store_account(txn, &loaded.meta, &loaded.device).await
+    }
+
+    /// Reads the account record and the session clocks.
+    pub(crate) async fn load_account(&self, txn: &mut Txn<'_, B>) -> Result<Account, XmppError> {
+        let (schema, meta, blobs) =
+            tables::load_record::<B, AccountMeta>(txn, ACCOUNT, ACCOUNT_KEY)
+                .await?
+                .ok_or(XmppError::Corrupt("account"))?;
         let own = blobs
             .into_iter()
             .next()
             .ok_or(XmppError::Corrupt("account"))?;
+        // Schema 1 keeps the clocks in the device's own record.
+        let clocks = if schema == tables::SCHEMA_1 {
+            None
+        } else {
+            let (clocks, _) = tables::load::<B, Clocks>(txn, ACCOUNT, CLOCK_KEY)
+                .await?
+                .ok_or(XmppError::Corrupt("session clocks"))?;
+            Some(clocks)
+        };
+        Ok(Account {
+            meta,
+            schema,
+            own,
+            clocks,
+        })
+    }
+
+    /// Loads the account's device with every session slot: for operations that may add a
+    /// device to the sessions (the limits evict by looking at all of them).
+    pub(crate) async fn load(&self, txn: &mut Txn<'_, B>) -> Result<Loaded, XmppError> {
+        let account = self.load_account(txn).await?;
         let mut slots = Vec::new();
         let mut range = KeyRange::all();
         loop {
@@ -154,60 +206,148 @@ impl<B: Backend> XmppMachine<B> {
             let Some((last, _)) = page.last() else { break };
             range = range.after(last);
             for (name, _) in page {
-                if let Some((schema, bytes)) = txn.get(SESSIONS, &name).await? {
-                    if schema != tables::SCHEMA {
-                        return Err(XmppError::Corrupt("session slot schema"));
-                    }
-                    slots.push(bytes);
+                if let Some(slot) = self.slot(txn, &name).await? {
+                    slots.push(slot);
                 }
             }
         }
-        let device = match OmemoDevice::from_records(&own, slots.iter().map(|s| s.as_slice())) {
+        self.assemble(txn, account, slots).await
+    }
+
+    /// Loads the account's device with the session slots named, those that exist: for
+    /// operations that use sessions but add none.
+    pub(crate) async fn load_slots(
+        &self,
+        txn: &mut Txn<'_, B>,
+        addresses: &[SlotAddress],
+    ) -> Result<Loaded, XmppError> {
+        let account = self.load_account(txn).await?;
+        self.load_slots_of(txn, account, addresses).await
+    }
+
+    /// As [`Self::load_slots`], after [`Self::load_account`].
+    pub(crate) async fn load_slots_of(
+        &self,
+        txn: &mut Txn<'_, B>,
+        account: Account,
+        addresses: &[SlotAddress],
+    ) -> Result<Loaded, XmppError> {
+        let mut slots = Vec::with_capacity(addresses.len());
+        for (version, jid, device_id) in addresses {
+            let name = self.slot_name(*version, jid, *device_id);
+            if let Some(slot) = self.slot(txn, &name).await? {
+                slots.push(slot);
+            }
+        }
+        self.assemble(txn, account, slots).await
+    }
+
+    /// Loads the device with the session slots named if they all exist, or with every slot if
+    /// one does not: the operation may then add a device, and the limits evict.
+    pub(crate) async fn load_to_install(
+        &self,
+        txn: &mut Txn<'_, B>,
+        addresses: &[SlotAddress],
+    ) -> Result<Loaded, XmppError> {
+        let mut all_there = true;
+        for (version, jid, device_id) in addresses {
+            let name = self.slot_name(*version, jid, *device_id);
+            if txn.version(SESSIONS, &name).await?.is_none() {
+                all_there = false;
+                break;
+            }
+        }
+        if all_there {
+            self.load_slots(txn, addresses).await
+        } else {
+            self.load(txn).await
+        }
+    }
+
+    /// One session slot's record, if it exists.
+    async fn slot(
+        &self,
+        txn: &mut Txn<'_, B>,
+        name: &[u8],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, XmppError> {
+        match txn.get(SESSIONS, name).await? {
+            None => Ok(None),
+            Some((schema, bytes)) if (tables::SCHEMA_1..=tables::SCHEMA).contains(&schema) => {
+                Ok(Some(bytes))
+            }
+            Some(_) => Err(XmppError::Corrupt("session slot schema")),
+        }
+    }
+
+    async fn assemble(
+        &self,
+        txn: &mut Txn<'_, B>,
+        account: Account,
+        slots: Vec<Zeroizing<Vec<u8>>>,
+    ) -> Result<Loaded, XmppError> {
+        let device = match OmemoDevice::from_records(
+            &account.own,
+            account.clocks,
+            slots.iter().map(|s| s.as_slice()),
+        ) {
             Ok(device) => device,
             Err(_) => return Err(self.torn_or_corrupt(txn).await),
         };
         let slots_before = device.slot_digests();
         Ok(Loaded {
-            meta_before: meta.clone(),
-            meta,
+            meta_before: account.meta.clone(),
+            meta: account.meta,
             device,
-            own_before: own.to_vec(),
+            account_before: (account.schema, account.own),
+            clocks_before: account.clocks,
             slots_before,
         })
     }
 
     /// Why the device's records did not make a device: another writer committed between the
-    /// account read and the slot reads (a slot newer than the account's session clock), a
-    /// conflict to run the operation again after; or the records are corrupt.
+    /// reads of the account or its clocks and the slot reads (a slot newer than the session
+    /// clock), a conflict to run the operation again after; or the records are corrupt.
     async fn torn_or_corrupt(&self, txn: &mut Txn<'_, B>) -> XmppError {
-        let read = match txn.version(ACCOUNT, b"account").await {
-            Ok(version) => version,
-            Err(error) => return error.into(),
-        };
-        match self.backend.get(ACCOUNT, b"account").await {
-            Ok(now) if now.as_ref().map(|r| r.version) != read => {
-                XmppError::Store(StoreError::Conflict(Box::new(Conflict {
-                    table: ACCOUNT.to_owned(),
-                    key: b"account".to_vec(),
-                    expected: read.map_or(Expect::Absent, Expect::Version),
-                    found: now.map(|r| r.version),
-                })))
+        for key in [ACCOUNT_KEY, CLOCK_KEY] {
+            let read = match txn.version(ACCOUNT, key).await {
+                Ok(version) => version,
+                Err(error) => return error.into(),
+            };
+            match self.backend.get(ACCOUNT, key).await {
+                Ok(now) if now.as_ref().map(|r| r.version) != read => {
+                    return XmppError::Store(StoreError::Conflict(Box::new(Conflict {
+                        table: ACCOUNT.to_owned(),
+                        key: key.to_vec(),
+                        expected: read.map_or(Expect::Absent, Expect::Version),
+                        found: now.map(|r| r.version),
+                    })));
+                }
+                Ok(_) => {}
+                Err(error) => return error.into(),
             }
-            Ok(_) => XmppError::Corrupt("device"),
-            Err(error) => error.into(),
         }
+        XmppError::Corrupt("device")
     }
 
-    /// Writes what the operation changed: the account record if it changed, the session slots
-    /// written, and the removal of the slots the device evicted.
+    /// Writes what the operation changed: the account record if it changed (or was of schema
+    /// 1), the session clocks if they moved, the session slots written, and the removal of
+    /// the slots the device evicted.
     pub(crate) async fn save(
         &self,
         txn: &mut Txn<'_, B>,
         loaded: &Loaded,
     ) -> Result<(), XmppError> {
         let own = loaded.device.own_record();
-        if own.as_slice() != loaded.own_before.as_slice() || loaded.meta != loaded.meta_before {
-            tables::store(txn, ACCOUNT, b"account", &loaded.meta, &[&own]).await?;
+        let (schema_before, own_before) = &loaded.account_before;
+        if *schema_before != tables::SCHEMA
+            || own.as_slice() != own_before.as_slice()
+            || loaded.meta != loaded.meta_before
+        {
+            tables::store(txn, ACCOUNT, ACCOUNT_KEY, &loaded.meta, &[&own]).await?;
+        }
+        let clocks = loaded.device.clocks();
+        if loaded.clocks_before != Some(clocks) {
+            tables::store(txn, ACCOUNT, CLOCK_KEY, &clocks, &[]).await?;
         }
         let changes = loaded.device.changed_slots(&loaded.slots_before);
         for address in &changes.written {
@@ -234,7 +374,7 @@ impl<B: Backend> XmppMachine<B> {
         rng: &mut impl CryptoRng,
     ) -> Result<(), XmppError> {
         transact!(self, rng, |txn| {
-            match self.load(&mut txn).await {
+            match self.load_slots(&mut txn, &[]).await {
                 Err(e) => Err(e),
                 Ok(mut loaded) => {
                     loaded.meta.policy = policy;

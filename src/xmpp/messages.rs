@@ -12,7 +12,7 @@ use super::machine::{XmppMachine, version_byte};
 use super::tables::{self, FAILURES, PROCESSED};
 use super::trust::Trust;
 use crate::omemo::stanza::{EncryptedElement, Envelope};
-use crate::omemo::{FailureReason, MessageError, OmemoDevice, Version};
+use crate::omemo::{FailureReason, MessageError, OmemoDevice, SlotAddress, Version};
 use crate::store::{Backend, Txn, transact};
 use crate::time::Timestamp;
 
@@ -136,10 +136,18 @@ impl<B: Backend> XmppMachine<B> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<EncryptOutcome, XmppError> {
-        let mut loaded = self.load(txn).await?;
+        let account = self.load_account(txn).await?;
+        let devices = self
+            .recipients(txn, recipients, account.meta.device_id)
+            .await?;
+        let addresses: Vec<SlotAddress> = devices
+            .iter()
+            .map(|(jid, device_id, version)| (*version, jid.clone(), *device_id))
+            .collect();
+        let mut loaded = self.load_slots_of(txn, account, &addresses).await?;
         let mut outcome = EncryptOutcome::default();
         let mut targets: Vec<(Version, String, u32)> = Vec::new();
-        for (jid, device_id, version) in self.recipients(txn, recipients, &loaded.device).await? {
+        for (jid, device_id, version) in devices {
             let skip = |reason| SkippedDevice {
                 jid: jid.clone(),
                 device_id,
@@ -238,9 +246,12 @@ impl<B: Backend> XmppMachine<B> {
         {
             return Ok(Ok(outcome));
         }
-        let mut loaded = self.load(txn).await?;
         let version = element.version;
         let sender_device = element.sender_device;
+        // A key exchange from a device new to us adds it: then every slot is loaded.
+        let mut loaded = self
+            .load_to_install(txn, &[(version, from.to_owned(), sender_device)])
+            .await?;
         let failures = self.name(
             FAILURES,
             &[
@@ -364,7 +375,10 @@ impl<B: Backend> XmppMachine<B> {
         rng: &mut impl CryptoRng,
     ) -> Result<(), XmppError> {
         transact!(self, rng, |txn| {
-            match self.load(&mut txn).await {
+            match self
+                .load_slots(&mut txn, &[(version, jid.to_owned(), device_id)])
+                .await
+            {
                 Err(e) => Err(e),
                 Ok(mut loaded) => {
                     match loaded

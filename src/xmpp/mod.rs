@@ -28,3 +28,6 @@ pub use messages::{
 };
 pub use publish::{PepItem, bundle_node, device_list_node};
 pub use trust::Trust;
+
+#[cfg(test)]
+mod schema_tests;

@@ -62,7 +62,7 @@ impl<B: Backend> XmppMachine<B> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<PepItem>, XmppError> {
-        let mut loaded = self.load(txn).await?;
+        let mut loaded = self.load_slots(txn, &[]).await?;
         loaded.device.maintain(now, rng);
         self.save(txn, &loaded).await?;
         let device = &loaded.device;

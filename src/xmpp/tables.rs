@@ -1,10 +1,29 @@
 //! The XMPP machine's tables in the store, each record named by a keyed hash of the identifiers
 //! it stands for; record contents as [`crate::store::records`] lays them out.
+//!
+//! Schemas: 1 kept the session clocks in the account's device record, rewritten with every
+//! message; 2 keeps them in a record of their own ([`CLOCK_KEY`]). Every other record reads
+//! the same under both; the account record of schema 1 is migrated when the machine opens.
 
-pub(crate) use crate::store::records::{SCHEMA, load, remove, store};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
 
-/// The account: its device (identity, pre-keys) and settings. One record.
+pub(crate) use crate::store::records::remove;
+use crate::store::records::{load_schemas, store_schema};
+use crate::store::{Backend, StoreError, Txn};
+
+/// The schema of every record this build writes.
+pub(crate) const SCHEMA: u16 = 2;
+/// The first schema: the account record held the session clocks.
+pub(crate) const SCHEMA_1: u16 = 1;
+
+/// The account: its device (identity, pre-keys) and settings, and the session clocks.
 pub const ACCOUNT: &str = "xmpp.account";
+/// The account's device and settings, in [`ACCOUNT`].
+pub(crate) const ACCOUNT_KEY: &[u8] = b"account";
+/// The session clocks, in [`ACCOUNT`]: small, and written with every message.
+pub(crate) const CLOCK_KEY: &[u8] = b"clock";
 /// One record per session slot, by (version, bare JID, device id).
 pub const SESSIONS: &str = "xmpp.sessions";
 /// Device lists as received, by (version, bare JID).
@@ -16,3 +35,37 @@ pub const FAILURES: &str = "xmpp.failures";
 /// Messages already decrypted, by (sender bare JID, stanza id): an archive catch-up run again
 /// returns what the first run gave.
 pub const PROCESSED: &str = "xmpp.processed";
+
+/// A record's metadata and binary objects, with the schema it was written under.
+pub(crate) type Record<T> = (u16, T, Vec<Zeroizing<Vec<u8>>>);
+
+/// Reads a record of any schema this build reads; `None` when absent.
+pub(crate) async fn load_record<B: Backend, T: DeserializeOwned>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+) -> Result<Option<Record<T>>, StoreError> {
+    load_schemas(txn, table, key, SCHEMA_1..=SCHEMA).await
+}
+
+/// Reads a record whose layout both schemas share; `None` when absent.
+pub(crate) async fn load<B: Backend, T: DeserializeOwned>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+) -> Result<Option<(T, Vec<Zeroizing<Vec<u8>>>)>, StoreError> {
+    Ok(load_record(txn, table, key)
+        .await?
+        .map(|(_, meta, blobs)| (meta, blobs)))
+}
+
+/// Writes a record under [`SCHEMA`].
+pub(crate) async fn store<B: Backend>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+    meta: &impl Serialize,
+    blobs: &[&[u8]],
+) -> Result<(), StoreError> {
+    store_schema(txn, table, key, SCHEMA, meta, blobs).await
+}

@@ -1,6 +1,6 @@
 //! Another process of the account committing between an operation's reads: the machine reads
-//! the account record, then the session slots, so a commit in between can show it a slot newer
-//! than the account record's session clock. That is a race, not corruption: the operation runs
+//! the account record and the session clocks, then the session slots, so a commit in between
+//! can show it a slot newer than the clocks. That is a race, not corruption: the operation runs
 //! again on fresh reads.
 
 use std::future::Future;
@@ -19,11 +19,26 @@ const JULIET: &str = "juliet@capulet.example";
 
 type Hook = Box<dyn FnOnce() + Send>;
 
-/// A [`MemoryStore`] that runs a hook (another process's commit) before its next scan.
+/// The machine's table of session slots.
+const SESSIONS: &str = "xmpp.sessions";
+
+/// A [`MemoryStore`] that runs a hook (another process's commit) before its next read of a
+/// session slot.
 #[derive(Clone, Default)]
 struct Interleaving {
     inner: MemoryStore,
-    before_scan: Arc<Mutex<Option<Hook>>>,
+    before_slot_read: Arc<Mutex<Option<Hook>>>,
+}
+
+impl Interleaving {
+    fn run_hook(&self, table: &str) {
+        if table == SESSIONS {
+            let hook = self.before_slot_read.lock().unwrap().take();
+            if let Some(hook) = hook {
+                hook();
+            }
+        }
+    }
 }
 
 impl Backend for Interleaving {
@@ -32,6 +47,7 @@ impl Backend for Interleaving {
         table: &str,
         key: &[u8],
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
+        self.run_hook(table);
         self.inner.get(table, key)
     }
 
@@ -40,6 +56,7 @@ impl Backend for Interleaving {
         table: &str,
         keys: &[Vec<u8>],
     ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
+        self.run_hook(table);
         self.inner.get_many(table, keys)
     }
 
@@ -49,10 +66,7 @@ impl Backend for Interleaving {
         range: &KeyRange,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
-        let hook = self.before_scan.lock().unwrap().take();
-        if let Some(hook) = hook {
-            hook();
-        }
+        self.run_hook(table);
         self.inner.scan(table, range, limit)
     }
 
@@ -81,7 +95,7 @@ fn a_commit_between_the_account_and_session_reads_is_retried_not_called_corrupti
     .unwrap();
     let sent = Arc::new(Mutex::new(None));
     let other_sent = Arc::clone(&sent);
-    *store.before_scan.lock().unwrap() = Some(Box::new(move || {
+    *store.before_slot_read.lock().unwrap() = Some(Box::new(move || {
         let outcome = block_on(other.encrypt(
             &[JULIET],
             JULIET,

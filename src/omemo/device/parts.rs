@@ -1,11 +1,11 @@
-//! A device stored as parts, for a store that writes only what an operation changed: the
-//! device's own record (identity, and per version its pre-keys and session clock) and one
-//! record per session slot, (version, JID, device id), as [`SessionStore`] lays it out.
+//! A device stored as parts, for a store that writes only what an operation changed and
+//! reads only what it needs: the device's own record (identity and each version's pre-keys),
+//! its session clocks (which change with every message, so they live apart from the pre-keys),
+//! and one record per session slot, (version, JID, device id), as [`SessionStore`] lays it out.
 //!
-//! The own record is `schema (1) ‖ JID ‖ device id ‖ identity ‖ (pre-keys ‖ clock (u64))` for
-//! OMEMO 2 then OMEMO 0.3, the fields as in the whole device's record.
-
-// The engine layer (issue 10) is the caller; until it lands only the tests use these.
+//! The own record is `schema (2) ‖ JID ‖ device id ‖ identity ‖ OMEMO 2 pre-keys ‖ OMEMO 0.3
+//! pre-keys`, the fields as in the whole device's record. Schema 1 held each version's clock
+//! (u64) after its pre-keys; it still reads, its clocks taken from it.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use super::storage::{read_identity, write_identity};
 use super::{OmemoDevice, VersionState};
+use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::sha256;
 use crate::omemo::prekeys::storage::{read_pre_keys, write_pre_keys};
@@ -21,7 +22,17 @@ use crate::omemo::store::storage::{read_jid, write_jid};
 use crate::omemo::{OmemoProfile, Version};
 use crate::persist::PersistError;
 
-const OWN_SCHEMA: u32 = 1;
+const OWN_SCHEMA: u32 = 2;
+/// The own record with each version's clock after its pre-keys.
+const OWN_SCHEMA_1: u32 = 1;
+
+/// Each version's session clock (see [`SessionStore`]): the part of a device that changes
+/// with every message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Clocks {
+    pub(crate) omemo2: u64,
+    pub(crate) omemo03: u64,
+}
 
 /// Where one session slot's record lives.
 pub(crate) type SlotAddress = (Version, String, u32);
@@ -37,21 +48,40 @@ pub(crate) struct SlotChanges {
 }
 
 impl OmemoDevice {
-    /// The device's own record: everything but its sessions.
+    /// The device's own record: everything but its sessions and clocks.
     pub(crate) fn own_record(&self) -> Zeroizing<Vec<u8>> {
         let mut out = ByteWriter::default();
         out.u32(OWN_SCHEMA);
         write_jid(&mut out, &self.jid);
         out.u32(self.device_id);
         write_identity(&mut out, &self.identity);
-        for (pre_keys, clock) in [
-            (&self.omemo2.pre_keys, self.omemo2.sessions.clock),
-            (&self.omemo03.pre_keys, self.omemo03.sessions.clock),
-        ] {
-            write_pre_keys(&mut out, pre_keys);
-            out.u64(clock);
-        }
+        write_pre_keys(&mut out, &self.omemo2.pre_keys);
+        write_pre_keys(&mut out, &self.omemo03.pre_keys);
         out.finish()
+    }
+
+    /// The own record as schema 1 laid it out, each version's clock after its pre-keys: for
+    /// the tests that migrate a store written by that form.
+    #[cfg(test)]
+    pub(crate) fn own_record_schema_1(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = ByteWriter::default();
+        out.u32(OWN_SCHEMA_1);
+        write_jid(&mut out, &self.jid);
+        out.u32(self.device_id);
+        write_identity(&mut out, &self.identity);
+        write_pre_keys(&mut out, &self.omemo2.pre_keys);
+        out.u64(self.omemo2.sessions.clock);
+        write_pre_keys(&mut out, &self.omemo03.pre_keys);
+        out.u64(self.omemo03.sessions.clock);
+        out.finish()
+    }
+
+    /// The session clocks, stored beside the own record.
+    pub(crate) fn clocks(&self) -> Clocks {
+        Clocks {
+            omemo2: self.omemo2.sessions.clock,
+            omemo03: self.omemo03.sessions.clock,
+        }
     }
 
     /// Every slot's address, in order.
@@ -109,24 +139,38 @@ impl OmemoDevice {
         }
     }
 
-    /// Rebuilds a device from its own record and its slots' records (any order, each
-    /// version's recognised by its record), with every check a whole restore makes.
+    /// Rebuilds a device from its own record, its clocks and its slots' records (any order,
+    /// each version's recognised by its record), with every check a whole restore makes. The
+    /// slots may be some of the device's only: the device then holds those, and an operation
+    /// that would add a device to a version's sessions needs them all (the limits evict).
+    ///
+    /// A schema-1 own record carries its clocks: `clocks` is then ignored. A schema-2 one
+    /// needs them.
     pub(crate) fn from_records<'a>(
         own: &[u8],
+        clocks: Option<Clocks>,
         slots: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<Self, PersistError> {
         let mut input = ByteReader::new(own);
-        match input.u32()? {
-            OWN_SCHEMA => {}
+        let schema = match input.u32()? {
+            schema @ (OWN_SCHEMA | OWN_SCHEMA_1) => schema,
             other => return Err(PersistError::UnsupportedVersion(other)),
-        }
+        };
         let jid = read_jid(&mut input)?;
         let device_id = input.u32()?;
         let identity = read_identity(&mut input)?;
-        let omemo2_keys = read_pre_keys(&mut input)?;
-        let omemo2_clock = input.u64()?;
-        let omemo03_keys = read_pre_keys(&mut input)?;
-        let omemo03_clock = input.u64()?;
+        let (omemo2_keys, omemo03_keys, clocks) = if schema == OWN_SCHEMA_1 {
+            let omemo2_keys = read_pre_keys(&mut input)?;
+            let omemo2 = input.u64()?;
+            let omemo03_keys = read_pre_keys(&mut input)?;
+            let omemo03 = input.u64()?;
+            (omemo2_keys, omemo03_keys, Clocks { omemo2, omemo03 })
+        } else {
+            let omemo2_keys = read_pre_keys(&mut input)?;
+            let omemo03_keys = read_pre_keys(&mut input)?;
+            let clocks = clocks.ok_or(PersistError::Malformed(DecodeError::OutOfRange))?;
+            (omemo2_keys, omemo03_keys, clocks)
+        };
         input.finish()?;
         let (mut omemo2, mut omemo03) = (Vec::new(), Vec::new());
         for record in slots {
@@ -142,11 +186,11 @@ impl OmemoDevice {
             identity,
             omemo2: version_state(
                 omemo2_keys,
-                SessionStore::from_slot_records(omemo2_clock, omemo2)?,
+                SessionStore::from_slot_records(clocks.omemo2, omemo2)?,
             ),
             omemo03: version_state(
                 omemo03_keys,
-                SessionStore::from_slot_records(omemo03_clock, omemo03)?,
+                SessionStore::from_slot_records(clocks.omemo03, omemo03)?,
             ),
         })
     }
@@ -194,7 +238,12 @@ mod tests {
             .iter()
             .map(|address| device.slot_record(address).unwrap())
             .collect();
-        OmemoDevice::from_records(&device.own_record(), slots.iter().map(|r| &r[..])).unwrap()
+        OmemoDevice::from_records(
+            &device.own_record(),
+            Some(device.clocks()),
+            slots.iter().map(|r| &r[..]),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -260,7 +309,8 @@ mod tests {
         let slot = alice
             .slot_record(&(Version::Omemo2, "bob@example.net".to_owned(), 2002))
             .unwrap();
-        let bad = |own: &[u8], slot: &[u8]| OmemoDevice::from_records(own, [slot]).is_err();
+        let clocks = Some(alice.clocks());
+        let bad = |own: &[u8], slot: &[u8]| OmemoDevice::from_records(own, clocks, [slot]).is_err();
         for cut in [0, 1, own.len() / 2, own.len() - 1] {
             assert!(bad(&own[..cut], &slot), "own record cut at {cut}");
         }
@@ -274,7 +324,9 @@ mod tests {
         long_slot.push(0);
         assert!(bad(&own, &long_slot));
         // The same slot twice, or a slot under the other version, is refused.
-        assert!(OmemoDevice::from_records(&own, [&slot[..], &slot[..]]).is_err());
+        assert!(OmemoDevice::from_records(&own, clocks, [&slot[..], &slot[..]]).is_err());
+        // A schema-2 own record without its clocks is refused.
+        assert!(OmemoDevice::from_records(&own, None, [&slot[..]]).is_err());
         let mut other_version = slot.to_vec();
         other_version[4] = 1;
         assert!(bad(&own, &other_version));

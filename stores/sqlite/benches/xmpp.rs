@@ -15,13 +15,15 @@
 //! made or read, encrypt/decrypt/build_session) plus one SQLite commit of the records the
 //! machine wrote for it, replayed on a second store (goal ≤ 1.15×). Sides alternate in batches,
 //! as in the other benches. Last (full mode only), the machine's decrypt with 1, 9 and 100
-//! sessions stored: each operation loads every session slot.
+//! sessions stored, on SQLite FULL and on the memory store (quick mode: the memory store only).
 //!
-//! Every store is SQLite's with the default options (`synchronous=FULL`): each commit waits for
-//! the disk. python-omemo's storage is in memory (omemo_peer.py's MemoryStorage).
+//! Both tables are printed for three stores: SQLite with the default options (`synchronous=FULL`:
+//! each commit waits for the disk), SQLite with `synchronous=NORMAL` (WAL, no fsync per commit),
+//! and olmo's memory store (the engine's own cost). python-omemo's storage is in memory
+//! (omemo_peer.py's MemoryStorage).
 //!
 //! `OLMO_BENCH_QUICK=1`: short measurements, a 30-message archive (3 contacts × 10), no
-//! criterion group and no table by sessions stored. Under `cargo test` the criterion group runs
+//! criterion group. Under `cargo test` the criterion group runs
 //! each operation once (a 6-message archive) and the tables are skipped. Without the venv (`.ci/setup-python.sh`) the python-omemo column is left out.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -32,6 +34,8 @@ mod summary;
 
 #[path = "xmpp/python.rs"]
 mod python;
+#[path = "xmpp/stores.rs"]
+mod stores;
 #[path = "xmpp/world.rs"]
 mod world;
 #[path = "xmpp/worlds.rs"]
@@ -42,6 +46,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
+use stores::Kind;
 use summary::{budget, calibrate, configure, format_duration, quick, smoke_test};
 use worlds::{BuildWorld, CatchUpWorld, DecryptWorld, EncryptWorld};
 
@@ -57,13 +62,13 @@ fn archive_shape() -> (usize, usize) {
 }
 
 fn machine_ops(c: &mut Criterion) {
-    let mut encrypt = EncryptWorld::new();
-    let mut decrypt = DecryptWorld::new(0);
-    let mut build = BuildWorld::new();
     let (senders, each) = archive_shape();
-    let mut catch_up = CatchUpWorld::new(senders, each);
     // Quick mode keeps its time for the tables.
     if smoke_test() || !quick() {
+        let mut encrypt = EncryptWorld::new(Kind::Full);
+        let mut decrypt = DecryptWorld::new(Kind::Full, 0);
+        let mut build = BuildWorld::new(Kind::Full);
+        let mut catch_up = CatchUpWorld::new(Kind::Full, senders, each);
         let mut group = c.benchmark_group("xmpp machine on sqlite");
         configure(&mut group);
         group.bench_function("encrypt to 3 JIDs x 3 devices", |b| {
@@ -81,7 +86,21 @@ fn machine_ops(c: &mut Criterion) {
         group.finish();
     }
     if !smoke_test() {
-        tables(encrypt, decrypt, build, catch_up);
+        let mut python = python::Python::start();
+        if python.is_none() {
+            println!("\n(no .venv: python-omemo column left out; run .ci/setup-python.sh)");
+        }
+        for kind in Kind::ALL {
+            tables(kind, python.as_mut());
+        }
+        let kinds: &[Kind] = if quick() {
+            &[Kind::Memory]
+        } else {
+            &[Kind::Full, Kind::Memory]
+        };
+        for kind in kinds {
+            by_sessions_stored(*kind);
+        }
     }
 }
 
@@ -176,16 +195,16 @@ fn print(title: &str, other: &str, rows: &[Row]) {
     }
 }
 
-fn tables(
-    mut encrypt: EncryptWorld,
-    mut decrypt: DecryptWorld,
-    mut build: BuildWorld,
-    mut catch_up: CatchUpWorld,
-) {
+/// The two tables for the machine on one kind of store.
+fn tables(kind: Kind, python: Option<&mut python::Python>) {
+    let mut encrypt = EncryptWorld::new(kind);
+    let mut decrypt = DecryptWorld::new(kind, 0);
+    let mut build = BuildWorld::new(kind);
     let (senders, each) = archive_shape();
+    let mut catch_up = CatchUpWorld::new(kind, senders, each);
     let archive = format!("catch up {} messages", senders * each);
     let archive_extra = json!({"senders": senders, "per_sender": each});
-    if let Some(mut py) = python::Python::start() {
+    if let Some(py) = python {
         let mut rows = Vec::new();
         for (name, operation, extra, machine) in [
             (
@@ -209,12 +228,13 @@ fn tables(
             rows.push(row(name, 0.1, machine, vec![(1.0, other)]));
         }
         print(
-            "XMPP machine on SQLite / python-omemo SessionManager (timed inside Python)",
+            &format!(
+                "XMPP machine on {} / python-omemo SessionManager (timed inside Python)",
+                kind.name()
+            ),
             "python-omemo",
             &rows,
         );
-    } else {
-        println!("\n(no .venv: python-omemo column left out; run .ci/setup-python.sh)");
     }
 
     let per_message = catch_up.replay_per_message();
@@ -257,17 +277,20 @@ fn tables(
         },
     ];
     print(
-        "XMPP machine on SQLite / Σ core operations + one SQLite commit of the same records",
+        &format!(
+            "XMPP machine on {0} / Σ core operations + one {0} commit of the same records",
+            kind.name()
+        ),
         "core+commit",
         &rows,
     );
+}
 
-    if quick() {
-        return;
-    }
+/// The machine's decrypt with more sessions stored: it loads the sender's slot only.
+fn by_sessions_stored(kind: Kind) {
     let mut slots = Vec::new();
     for sessions in [1, 9, 100] {
-        let mut world = DecryptWorld::new(sessions - 1);
+        let mut world = DecryptWorld::new(kind, sessions - 1);
         let (core, commit) = world.core_and_commit();
         slots.push(row(
             &format!("decrypt, {sessions} sessions stored"),
@@ -277,7 +300,10 @@ fn tables(
         ));
     }
     print(
-        "The machine's decrypt by sessions stored (it loads every session slot)",
+        &format!(
+            "The machine's decrypt on {} by sessions stored (core: the same sessions)",
+            kind.name()
+        ),
         "core+commit",
         &slots,
     );

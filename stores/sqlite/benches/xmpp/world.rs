@@ -1,5 +1,5 @@
 //! The bench's XMPP world: a server of PEP items, accounts driving `XmppMachine`s through it,
-//! and the replay of one operation's commit on a second SQLite store.
+//! and the replay of one operation's commit on a second store of the same kind.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -12,8 +12,9 @@ use olmo::persist::StorageKey;
 use olmo::store::{Backend, Batch, Expect, KeyRange, MemoryStore, Sealer, Txn, block_on};
 use olmo::time::Timestamp;
 use olmo::xmpp::{XmppMachine, device_list_node};
-use olmo_sqlite::SqliteStore;
 use zeroize::Zeroizing;
+
+use crate::stores::{BenchStore, Kind};
 
 pub const NOW: Timestamp = Timestamp::from_millis(1_765_000_000_000);
 pub const BODY: &str = "Are we still on for lunch tomorrow? I booked a table at the place near \
@@ -66,10 +67,6 @@ pub struct Account<B: Backend> {
 
 pub fn memory_account(server: &mut Server, jid: &str) -> Account<MemoryStore> {
     Account::open(server, MemoryStore::new(), jid)
-}
-
-pub fn sqlite_account(server: &mut Server, path: &Path, jid: &str) -> Account<SqliteStore> {
-    Account::open(server, SqliteStore::open(path).unwrap(), jid)
 }
 
 impl<B: Backend> Account<B> {
@@ -323,10 +320,10 @@ pub fn records<B: Backend>(store: &B) -> Records {
 type Write = (String, Vec<u8>, u16, Zeroizing<Vec<u8>>);
 
 /// One operation's commit played again: the records it wrote, with their contents, written in
-/// one transaction (each read for its version first, as the machine does) to a store holding
-/// the records as they were before.
+/// one transaction (each read for its version first, as the machine does) to a store of the
+/// same kind holding the records as they were before.
 pub struct Replay {
-    store: SqliteStore,
+    store: BenchStore,
     sealer: Sealer,
     writes: Vec<Write>,
     name: String,
@@ -334,10 +331,11 @@ pub struct Replay {
 }
 
 impl Replay {
-    /// The commit that turned `before` into `after`; its store is a file under `dir`.
-    pub fn new(dir: &Path, name: &str, before: &Records, after: &Records) -> Self {
+    /// The commit that turned `before` into `after`; its store (SQLite: a file under `dir`)
+    /// is of `kind`.
+    pub fn new(kind: Kind, dir: &Path, name: &str, before: &Records, after: &Records) -> Self {
         let sealer = Sealer::new(&storage_key());
-        let store = SqliteStore::open(dir.join(format!("replay-{name}.sqlite3"))).unwrap();
+        let store = kind.open(&dir.join(format!("replay-{name}.sqlite3")));
         let mut batch = Batch::new();
         for ((table, key), (_, value)) in before {
             batch.put(table, key, Expect::Absent, value.clone());

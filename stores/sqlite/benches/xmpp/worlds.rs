@@ -3,18 +3,17 @@
 //! per operation; what is not the operation (making messages, resetting chains, restoring a
 //! device) happens outside the clock.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use olmo::omemo::VerifiedBundle;
 use olmo::omemo::stanza::BundleElement;
 use olmo::store::{MemoryStore, block_on};
-use olmo_sqlite::SqliteStore;
 use tempfile::TempDir;
 
+use crate::stores::{BenchStore, Kind};
 use crate::world::{
-    Account, CHAIN, Core, Replay, Server, copy_store, introduce, introduce_core, memory_account,
-    records, reset_chain, reset_core_chain, sqlite_account,
+    Account, CHAIN, Core, Replay, Server, introduce, introduce_core, memory_account, records,
+    reset_chain, reset_core_chain,
 };
 
 const ALICE: &str = "alice@example.org";
@@ -29,11 +28,25 @@ fn per_call(elapsed: Duration, n: usize) -> Duration {
     elapsed / u32::try_from(n).unwrap()
 }
 
-fn replay_of(dir: &TempDir, path: &PathBuf, name: &str, op: impl FnOnce()) -> Replay {
-    let before = records(&SqliteStore::open(path).unwrap());
+/// The commit `op` makes on the store `handle` reads.
+fn replay_of(
+    kind: Kind,
+    dir: &TempDir,
+    handle: &BenchStore,
+    name: &str,
+    op: impl FnOnce(),
+) -> Replay {
+    let before = records(handle);
     op();
-    let after = records(&SqliteStore::open(path).unwrap());
-    Replay::new(dir.path(), name, &before, &after)
+    let after = records(handle);
+    Replay::new(kind, dir.path(), name, &before, &after)
+}
+
+/// A new store of `kind` under `dir` and a second handle on it.
+fn new_store(kind: Kind, dir: &TempDir, name: &str) -> (BenchStore, BenchStore) {
+    let store = kind.open(&dir.path().join(name));
+    let handle = store.handle();
+    (store, handle)
 }
 
 fn commit_runner(replay: Replay) -> Runner {
@@ -48,17 +61,17 @@ fn commit_runner(replay: Replay) -> Runner {
     })
 }
 
-/// Alice (SQLite) writes to 3 JIDs of 3 devices each.
+/// Alice (on the store of the kind given) writes to 3 JIDs of 3 devices each.
 pub struct EncryptWorld {
     _dir: TempDir,
-    alice: Account<SqliteStore>,
+    alice: Account<BenchStore>,
     jids: Vec<String>,
     core: Option<(Core, Vec<(String, u32)>)>,
     replay: Option<Replay>,
 }
 
 impl EncryptWorld {
-    pub fn new() -> Self {
+    pub fn new(kind: Kind) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Server::default();
         let jids: Vec<String> = (0..3).map(|i| format!("contact{i}@example.org")).collect();
@@ -69,12 +82,12 @@ impl EncryptWorld {
                 recipients.push(memory_account(&mut server, jid));
             }
         }
-        let path = dir.path().join("alice.sqlite3");
-        let alice = sqlite_account(&mut server, &path, ALICE);
+        let (store, handle) = new_store(kind, &dir, "alice.sqlite3");
+        let alice = Account::open(&mut server, store, ALICE);
         alice.refresh(&server, &jid_refs);
         alice.fetch_bundles(&server, &jid_refs);
         alice.send(&jid_refs);
-        let replay = replay_of(&dir, &path, "encrypt", || {
+        let replay = replay_of(kind, &dir, &handle, "encrypt", || {
             alice.send(&jid_refs);
         });
         let mut core = Core::new(ALICE, alice.device_id);
@@ -118,23 +131,24 @@ impl EncryptWorld {
     }
 }
 
-/// Bob (SQLite) reads Alice's messages; `extra` more sessions stored beside hers.
+/// Bob (on the store of the kind given) reads Alice's messages; `extra` more sessions stored
+/// beside hers.
 pub struct DecryptWorld {
     _dir: TempDir,
     server: Server,
     alice: Account<MemoryStore>,
-    bob: Account<SqliteStore>,
+    bob: Account<BenchStore>,
     core: Option<(Core, Core)>,
     replay: Option<Replay>,
 }
 
 impl DecryptWorld {
-    pub fn new(extra: usize) -> Self {
+    pub fn new(kind: Kind, extra: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Server::default();
         let alice = memory_account(&mut server, ALICE);
-        let path = dir.path().join("bob.sqlite3");
-        let bob = sqlite_account(&mut server, &path, BOB);
+        let (store, handle) = new_store(kind, &dir, "bob.sqlite3");
+        let bob = Account::open(&mut server, store, BOB);
         let mut alice_core = Core::new(ALICE, alice.device_id);
         let mut bob_core = Core::new(BOB, bob.device_id);
         for i in 0..extra {
@@ -154,7 +168,7 @@ impl DecryptWorld {
         introduce(&mut server, &alice, &bob);
         introduce_core(&mut alice_core, &mut bob_core);
         let message = alice.send(&[BOB]);
-        let replay = replay_of(&dir, &path, "decrypt", || {
+        let replay = replay_of(kind, &dir, &handle, "decrypt", || {
             assert!(bob.receive(&mut server, ALICE, &message).is_empty());
         });
         reset_chain(&mut server, &alice, &bob);
@@ -214,22 +228,23 @@ fn bundle_xml(bundle: &VerifiedBundle) -> String {
     bundle.to_element().serialize()
 }
 
-/// Alice (SQLite) builds sessions with the 10 devices of Bob's JID from their bundles.
+/// Alice (on the store of the kind given) builds sessions with the 10 devices of Bob's JID
+/// from their bundles.
 pub struct BuildWorld {
     _dir: TempDir,
-    alice: Account<SqliteStore>,
+    alice: Account<BenchStore>,
     bundles: Vec<(u32, String)>,
     core: Option<Core>,
     replay: Option<Replay>,
 }
 
 impl BuildWorld {
-    pub fn new() -> Self {
+    pub fn new(kind: Kind) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Server::default();
         let bobs: Vec<_> = (0..10).map(|_| memory_account(&mut server, BOB)).collect();
-        let path = dir.path().join("alice.sqlite3");
-        let alice = sqlite_account(&mut server, &path, ALICE);
+        let (store, handle) = new_store(kind, &dir, "alice.sqlite3");
+        let alice = Account::open(&mut server, store, ALICE);
         alice.refresh(&server, &[BOB]);
         let bundles: Vec<(u32, String)> = block_on(alice.machine.bundle_requests(&[BOB]))
             .unwrap()
@@ -242,7 +257,7 @@ impl BuildWorld {
             .collect();
         assert_eq!(bundles.len(), bobs.len());
         let (id, xml) = &bundles[0];
-        let replay = replay_of(&dir, &path, "build", || {
+        let replay = replay_of(kind, &dir, &handle, "build", || {
             block_on(
                 alice
                     .machine
@@ -296,10 +311,12 @@ impl BuildWorld {
     }
 }
 
-/// Bob (SQLite, restored before each run) reads an archive from several contacts.
+/// Bob (on the store of the kind given, restored before each run) reads an archive from
+/// several contacts.
 pub struct CatchUpWorld {
+    kind: Kind,
     dir: TempDir,
-    base: PathBuf,
+    base: BenchStore,
     archive: Vec<(String, String)>,
     runs: usize,
     core: Option<(Core, Vec<u8>, Archive)>,
@@ -307,11 +324,11 @@ pub struct CatchUpWorld {
 }
 
 impl CatchUpWorld {
-    pub fn new(senders: usize, each: usize) -> Self {
+    pub fn new(kind: Kind, senders: usize, each: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Server::default();
-        let base = dir.path().join("bob.sqlite3");
-        let bob = sqlite_account(&mut server, &base, BOB);
+        let (store, base) = new_store(kind, &dir, "bob.sqlite3");
+        let bob = Account::open(&mut server, store, BOB);
         let mut bob_core = Core::new(BOB, bob.device_id);
         let mut contacts = Vec::new();
         let mut contact_cores = Vec::new();
@@ -334,6 +351,7 @@ impl CatchUpWorld {
         drop(bob);
         let saved = bob_core.save();
         let mut world = Self {
+            kind,
             dir,
             base,
             archive,
@@ -347,25 +365,26 @@ impl CatchUpWorld {
 
     /// The commit of one message in the second round (a chain already open).
     fn capture_replay(&mut self, senders: usize) -> Replay {
-        let (path, bob) = self.restored();
+        let (handle, bob) = self.restored();
         let mut server = Server::default();
         for (from, xml) in &self.archive[..senders.min(self.archive.len() - 1)] {
             let replies = bob.receive(&mut server, from, xml);
             assert!(replies.is_empty(), "capture: {replies:?}");
         }
         let (from, xml) = &self.archive[senders.min(self.archive.len() - 1)];
-        replay_of(&self.dir, &path, "catch-up", || {
+        replay_of(self.kind, &self.dir, &handle, "catch-up", || {
             bob.receive(&mut server, from, xml);
         })
     }
 
-    /// Bob as he was before the archive, in a fresh copy of his store.
-    fn restored(&mut self) -> (PathBuf, Account<SqliteStore>) {
+    /// Bob as he was before the archive, in a fresh copy of his store, and a second handle on
+    /// that copy.
+    fn restored(&mut self) -> (BenchStore, Account<BenchStore>) {
         self.runs += 1;
         let path = self.dir.path().join(format!("run-{}.sqlite3", self.runs));
-        copy_store(&self.base, &path);
-        let bob = Account::reopen(SqliteStore::open(&path).unwrap(), BOB);
-        (path, bob)
+        let store = self.base.copy(&path);
+        let handle = store.handle();
+        (handle, Account::reopen(store, BOB))
     }
 
     pub fn replay_per_message(&self) -> f64 {
@@ -376,7 +395,7 @@ impl CatchUpWorld {
     pub fn machine(&mut self, n: usize) -> Duration {
         let mut elapsed = Duration::ZERO;
         for _ in 0..n {
-            let (path, bob) = self.restored();
+            let (handle, bob) = self.restored();
             let mut server = Server::default();
             let start = Instant::now();
             for (i, (from, xml)) in self.archive.iter().enumerate() {
@@ -385,9 +404,7 @@ impl CatchUpWorld {
             }
             elapsed += start.elapsed();
             drop(bob);
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
+            handle.remove();
         }
         per_call(elapsed, n)
     }
