@@ -1,11 +1,7 @@
 //! Stores a machine can run on: in memory, or written in JavaScript by the application; and
 //! the core's conformance suite, run on any two handles to one store.
 
-use std::future::Future;
-
-use olmo::store::{
-    Backend, Batch, KeyRange, MaybeSend, MemoryStore, Record, StoreError, conformance,
-};
+use olmo::store::{Backend, Batch, KeyRange, MemoryStore, Record, StoreError, conformance};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -21,52 +17,40 @@ pub(crate) enum AnyStore {
 }
 
 impl Backend for AnyStore {
-    fn get(
-        &self,
-        table: &str,
-        key: &[u8],
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
-        async move {
-            match self {
-                AnyStore::Memory(store) => store.get(table, key).await,
-                AnyStore::Js(store) => store.get(table, key).await,
-            }
+    async fn get(&self, table: &str, key: &[u8]) -> Result<Option<Record>, StoreError> {
+        match self {
+            AnyStore::Memory(store) => store.get(table, key).await,
+            AnyStore::Js(store) => store.get(table, key).await,
         }
     }
 
-    fn get_many(
+    async fn get_many(
         &self,
         table: &str,
         keys: &[Vec<u8>],
-    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
-        async move {
-            match self {
-                AnyStore::Memory(store) => store.get_many(table, keys).await,
-                AnyStore::Js(store) => store.get_many(table, keys).await,
-            }
+    ) -> Result<Vec<Option<Record>>, StoreError> {
+        match self {
+            AnyStore::Memory(store) => store.get_many(table, keys).await,
+            AnyStore::Js(store) => store.get_many(table, keys).await,
         }
     }
 
-    fn scan(
+    async fn scan(
         &self,
         table: &str,
         range: &KeyRange,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
-        async move {
-            match self {
-                AnyStore::Memory(store) => store.scan(table, range, limit).await,
-                AnyStore::Js(store) => store.scan(table, range, limit).await,
-            }
+    ) -> Result<Vec<(Vec<u8>, Record)>, StoreError> {
+        match self {
+            AnyStore::Memory(store) => store.scan(table, range, limit).await,
+            AnyStore::Js(store) => store.scan(table, range, limit).await,
         }
     }
 
-    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
-        async move {
-            match self {
-                AnyStore::Memory(store) => store.commit(batch).await,
-                AnyStore::Js(store) => store.commit(batch).await,
-            }
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Memory(store) => store.commit(batch).await,
+            AnyStore::Js(store) => store.commit(batch).await,
         }
     }
 }
