@@ -3,7 +3,8 @@
 # the version the crate pins, the npm packages and Debian's Chromium (each skipped when
 # present); lints and builds the crate; checks the gzipped .wasm against the size on record;
 # runs the Node tests, then the browser tests in headless Chromium. Each runner ends with node's
-# summary line.
+# summary line. `bash .ci/test-wasm.sh bench` builds, then runs the benchmark beside
+# @matrix-org/matrix-sdk-crypto-wasm instead (OLMO_BENCH_QUICK=1 for a smoke run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkg=bindings/wasm
@@ -21,6 +22,11 @@ if ! command -v chromium >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+if [ "${1:-}" = bench ]; then
+    bash "$pkg/build.sh"
+    (cd "$pkg/bench" && npm install --no-audit --no-fund --silent && node bench.mjs)
+    exit 0
+fi
 cargo clippy --quiet -p olmo-wasm --target wasm32-unknown-unknown -- -D warnings
 bash "$pkg/build.sh"
 node "$pkg/tests/size-check.mjs"
