@@ -147,7 +147,7 @@ test('two tabs racing commits on one IndexedDB lose nothing', async () => {
     return { counter: new DataView(current.value.buffer).getUint32(0), present };
   }, rounds);
   assert.equal(check.counter, 2 * rounds, `conflicts: ${JSON.stringify(conflicts)}`);
-  console.log(`# race: ${JSON.stringify(conflicts)}`);
+  console.log(`race: ${JSON.stringify(conflicts)}`);
   assert.equal(check.present, 2 * rounds);
   await Promise.all([a.close(), b.close()]);
 });

@@ -88,14 +88,11 @@ fn settings_of(content: &JsValue) -> Result<RoomSettings, JsValue> {
         .ok_or_else(|| machine(&olmo::matrix::MachineError::RoomNotEncrypted))
 }
 
-/// `[{ table, key, value }]` as the core's application records.
-fn app_records(value: &Option<JsValue>) -> Result<Vec<AppRecord>, JsValue> {
-    let Some(value) = value.as_ref().filter(|v| !v.is_undefined() && !v.is_null()) else {
+/// `[{ table, key, value }]` (`AppRecord`s) as the core's application records.
+fn app_records(value: &Option<Array>) -> Result<Vec<AppRecord>, JsValue> {
+    let Some(list) = value else {
         return Ok(Vec::new());
     };
-    let list: &Array = value
-        .dyn_ref()
-        .ok_or_else(|| argument_error("application records are an array"))?;
     let get = |item: &JsValue, name: &str| Reflect::get(item, &JsValue::from_str(name)).ok();
     list.iter()
         .map(|item| {
@@ -143,7 +140,12 @@ impl MatrixMachine {
     /// Opens the device `deviceId` of `userId` in `store` under a 32-byte storage key,
     /// creating its account on first use.
     #[wasm_bindgen(unchecked_return_type = "Promise<MatrixMachine>")]
-    pub fn open(store: &Store, storage_key: &[u8], user_id: String, device_id: String) -> Promise {
+    pub fn open(
+        store: &Store,
+        #[wasm_bindgen(js_name = storageKey)] storage_key: &[u8],
+        #[wasm_bindgen(js_name = userId)] user_id: String,
+        #[wasm_bindgen(js_name = deviceId)] device_id: String,
+    ) -> Promise {
         let backend = store.inner.clone();
         let key = crate::convert::storage_key(storage_key);
         future_to_promise(async move {
@@ -191,7 +193,11 @@ impl MatrixMachine {
 
     /// Hands a request's response (the JSON body) to the machine.
     #[wasm_bindgen(js_name = markRequestAsSent, unchecked_return_type = "Promise<void>")]
-    pub fn mark_request_as_sent(&self, request_id: String, response: JsValue) -> Promise {
+    pub fn mark_request_as_sent(
+        &self,
+        #[wasm_bindgen(js_name = requestId)] request_id: String,
+        response: JsValue,
+    ) -> Promise {
         let inner = self.inner.clone();
         let response = to_json(&response);
         future_to_promise(async move {
@@ -212,7 +218,7 @@ impl MatrixMachine {
     pub fn receive_sync_changes(
         &self,
         #[wasm_bindgen(unchecked_param_type = "SyncChanges")] changes: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AppRecord[]")] app: Option<JsValue>,
+        app: Option<Array>,
     ) -> Promise {
         let inner = self.inner.clone();
         let parsed = to_json(&changes).and_then(|c| Ok((c, app_records(&app)?)));
@@ -298,9 +304,9 @@ impl MatrixMachine {
     #[wasm_bindgen(js_name = shareRoomKey, unchecked_return_type = "Promise<RoomKeyShare>")]
     pub fn share_room_key(
         &self,
-        room_id: String,
+        #[wasm_bindgen(js_name = roomId)] room_id: String,
         members: Vec<String>,
-        encryption_content: JsValue,
+        #[wasm_bindgen(js_name = encryptionContent)] encryption_content: JsValue,
         now: Option<f64>,
     ) -> Promise {
         let inner = self.inner.clone();
@@ -329,10 +335,10 @@ impl MatrixMachine {
     #[wasm_bindgen(js_name = encryptRoomEvent, unchecked_return_type = "Promise<any>")]
     pub fn encrypt_room_event(
         &self,
-        room_id: String,
-        event_type: String,
+        #[wasm_bindgen(js_name = roomId)] room_id: String,
+        #[wasm_bindgen(js_name = eventType)] event_type: String,
         content: JsValue,
-        encryption_content: JsValue,
+        #[wasm_bindgen(js_name = encryptionContent)] encryption_content: JsValue,
         now: Option<f64>,
     ) -> Promise {
         let inner = self.inner.clone();
@@ -356,9 +362,9 @@ impl MatrixMachine {
     )]
     pub fn decrypt_room_event(
         &self,
-        room_id: String,
+        #[wasm_bindgen(js_name = roomId)] room_id: String,
         event: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AppRecord[]")] app: Option<JsValue>,
+        app: Option<Array>,
     ) -> Promise {
         let inner = self.inner.clone();
         let parsed = to_json(&event).and_then(|e| Ok((e, app_records(&app)?)));
@@ -380,9 +386,9 @@ impl MatrixMachine {
     )]
     pub fn decrypt_room_events(
         &self,
-        room_id: String,
+        #[wasm_bindgen(js_name = roomId)] room_id: String,
         events: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AppRecord[]")] app: Option<JsValue>,
+        app: Option<Array>,
     ) -> Promise {
         let inner = self.inner.clone();
         let parsed = to_json(&events).and_then(|e| Ok((e, app_records(&app)?)));
@@ -421,9 +427,9 @@ impl MatrixMachine {
     )]
     pub fn forward_room_key(
         &self,
-        room_id: String,
-        session_id: String,
-        device_id: String,
+        #[wasm_bindgen(js_name = roomId)] room_id: String,
+        #[wasm_bindgen(js_name = sessionId)] session_id: String,
+        #[wasm_bindgen(js_name = deviceId)] device_id: String,
     ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
@@ -440,7 +446,10 @@ impl MatrixMachine {
 
     /// Discards our outbound session of `roomId`: the next message starts a new one.
     #[wasm_bindgen(js_name = invalidateRoomKey, unchecked_return_type = "Promise<void>")]
-    pub fn invalidate_room_key(&self, room_id: String) -> Promise {
+    pub fn invalidate_room_key(
+        &self,
+        #[wasm_bindgen(js_name = roomId)] room_id: String,
+    ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             inner
@@ -453,7 +462,7 @@ impl MatrixMachine {
 
     /// The known devices of `userId`.
     #[wasm_bindgen(unchecked_return_type = "Promise<MatrixDevice[]>")]
-    pub fn devices(&self, user_id: String) -> Promise {
+    pub fn devices(&self, #[wasm_bindgen(js_name = userId)] user_id: String) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let devices = inner.devices(&user_id).await.map_err(|e| machine(&e))?;
@@ -475,8 +484,8 @@ impl MatrixMachine {
     #[wasm_bindgen(js_name = setDeviceTrust, unchecked_return_type = "Promise<void>")]
     pub fn set_device_trust(
         &self,
-        user_id: String,
-        device_id: String,
+        #[wasm_bindgen(js_name = userId)] user_id: String,
+        #[wasm_bindgen(js_name = deviceId)] device_id: String,
         #[wasm_bindgen(unchecked_param_type = "\"unverified\" | \"verified\" | \"blocked\"")]
         trust: String,
     ) -> Promise {
@@ -532,7 +541,7 @@ impl MatrixMachine {
     pub fn export_room_keys(
         &self,
         passphrase: String,
-        room_id: Option<String>,
+        #[wasm_bindgen(js_name = roomId)] room_id: Option<String>,
         rounds: Option<u32>,
     ) -> Promise {
         let inner = self.inner.clone();
@@ -565,7 +574,11 @@ impl MatrixMachine {
 
     /// Deletes a record that no longer opens (a `StoreError` of kind `corrupt` names it).
     #[wasm_bindgen(js_name = dropRecord, unchecked_return_type = "Promise<void>")]
-    pub fn drop_record(&self, table: String, key_hex: String) -> Promise {
+    pub fn drop_record(
+        &self,
+        table: String,
+        #[wasm_bindgen(js_name = keyHex)] key_hex: String,
+    ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             inner

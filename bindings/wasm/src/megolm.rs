@@ -66,13 +66,19 @@ impl GroupSession {
     }
 
     /// The session encrypted under a 32-byte storage key.
-    pub fn save(&self, storage_key: &[u8]) -> Result<Uint8Array, JsValue> {
+    pub fn save(
+        &self,
+        #[wasm_bindgen(js_name = storageKey)] storage_key: &[u8],
+    ) -> Result<Uint8Array, JsValue> {
         let key = crate::convert::storage_key(storage_key)?;
         Ok(bytes(&self.inner.save_with_rng(&key, &mut rng())))
     }
 
     /// A session saved by [`GroupSession::save`].
-    pub fn restore(blob: &[u8], storage_key: &[u8]) -> Result<GroupSession, JsValue> {
+    pub fn restore(
+        blob: &[u8],
+        #[wasm_bindgen(js_name = storageKey)] storage_key: &[u8],
+    ) -> Result<GroupSession, JsValue> {
         let key = crate::convert::storage_key(storage_key)?;
         let inner = megolm::GroupSession::restore(blob, &key).map_err(|e| crypto("persist", e))?;
         Ok(GroupSession { inner })
@@ -89,7 +95,9 @@ pub struct InboundGroupSession {
 impl InboundGroupSession {
     /// A session from a shared (signed) session key, unpadded base64.
     #[wasm_bindgen(constructor)]
-    pub fn new(session_key: &str) -> Result<InboundGroupSession, JsValue> {
+    pub fn new(
+        #[wasm_bindgen(js_name = sessionKey)] session_key: &str,
+    ) -> Result<InboundGroupSession, JsValue> {
         let key = SessionKey::from_base64(session_key).map_err(|e| crypto("sessionKey", e))?;
         Ok(InboundGroupSession {
             inner: megolm::InboundGroupSession::new(&key),
@@ -97,7 +105,9 @@ impl InboundGroupSession {
     }
 
     /// A session from an exported (unsigned) session key, unpadded base64.
-    pub fn import(exported_key: &str) -> Result<InboundGroupSession, JsValue> {
+    pub fn import(
+        #[wasm_bindgen(js_name = exportedKey)] exported_key: &str,
+    ) -> Result<InboundGroupSession, JsValue> {
         let key =
             ExportedSessionKey::from_base64(exported_key).map_err(|e| crypto("sessionKey", e))?;
         Ok(InboundGroupSession {
@@ -160,13 +170,19 @@ impl InboundGroupSession {
     }
 
     /// The session encrypted under a 32-byte storage key.
-    pub fn save(&self, storage_key: &[u8]) -> Result<Uint8Array, JsValue> {
+    pub fn save(
+        &self,
+        #[wasm_bindgen(js_name = storageKey)] storage_key: &[u8],
+    ) -> Result<Uint8Array, JsValue> {
         let key = crate::convert::storage_key(storage_key)?;
         Ok(bytes(&self.inner.save_with_rng(&key, &mut rng())))
     }
 
     /// A session saved by [`InboundGroupSession::save`].
-    pub fn restore(blob: &[u8], storage_key: &[u8]) -> Result<InboundGroupSession, JsValue> {
+    pub fn restore(
+        blob: &[u8],
+        #[wasm_bindgen(js_name = storageKey)] storage_key: &[u8],
+    ) -> Result<InboundGroupSession, JsValue> {
         let key = crate::convert::storage_key(storage_key)?;
         let inner =
             megolm::InboundGroupSession::restore(blob, &key).map_err(|e| crypto("persist", e))?;

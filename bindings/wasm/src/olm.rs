@@ -154,8 +154,8 @@ impl Account {
     #[wasm_bindgen(js_name = createOutboundSession)]
     pub fn create_outbound_session(
         &self,
-        identity_key: &str,
-        one_time_key: &str,
+        #[wasm_bindgen(js_name = identityKey)] identity_key: &str,
+        #[wasm_bindgen(js_name = oneTimeKey)] one_time_key: &str,
     ) -> Result<Session, JsValue> {
         let inner = self
             .inner
@@ -176,7 +176,7 @@ impl Account {
     )]
     pub fn create_inbound_session(
         &mut self,
-        their_identity_key: &str,
+        #[wasm_bindgen(js_name = theirIdentityKey)] their_identity_key: &str,
         #[wasm_bindgen(unchecked_param_type = "OlmMessage")] message: JsValue,
     ) -> Result<JsValue, JsValue> {
         let OlmMessage::PreKey(pre_key) = message_from_js(&message)? else {
@@ -202,13 +202,19 @@ impl Account {
     }
 
     /// The account encrypted under a 32-byte storage key.
-    pub fn save(&self, storage_key: &[u8]) -> Result<Uint8Array, JsValue> {
+    pub fn save(
+        &self,
+        #[wasm_bindgen(js_name = storageKey)] storage_key: &[u8],
+    ) -> Result<Uint8Array, JsValue> {
         let key = crate::convert::storage_key(storage_key)?;
         Ok(bytes(&self.inner.save_with_rng(&key, &mut rng())))
     }
 
     /// An account saved by [`Account::save`].
-    pub fn restore(blob: &[u8], storage_key: &[u8]) -> Result<Account, JsValue> {
+    pub fn restore(
+        blob: &[u8],
+        #[wasm_bindgen(js_name = storageKey)] storage_key: &[u8],
+    ) -> Result<Account, JsValue> {
         let key = crate::convert::storage_key(storage_key)?;
         let inner = olm::Account::restore(blob, &key).map_err(|e| crypto("persist", e))?;
         Ok(Account { inner })
@@ -216,13 +222,19 @@ impl Account {
 
     /// The account as a libolm pickle (for libolm, vodozemac and matrix-sdk-crypto).
     #[wasm_bindgen(js_name = toLibolmPickle)]
-    pub fn to_libolm_pickle(&self, pickle_key: &[u8]) -> String {
+    pub fn to_libolm_pickle(
+        &self,
+        #[wasm_bindgen(js_name = pickleKey)] pickle_key: &[u8],
+    ) -> String {
         self.inner.to_libolm_pickle(pickle_key)
     }
 
     /// An account from a libolm pickle.
     #[wasm_bindgen(js_name = fromLibolmPickle)]
-    pub fn from_libolm_pickle(pickle: &str, pickle_key: &[u8]) -> Result<Account, JsValue> {
+    pub fn from_libolm_pickle(
+        pickle: &str,
+        #[wasm_bindgen(js_name = pickleKey)] pickle_key: &[u8],
+    ) -> Result<Account, JsValue> {
         let inner = olm::Account::from_libolm_pickle(pickle, pickle_key)
             .map_err(|e| crypto("pickle", e))?;
         Ok(Account { inner })
@@ -292,13 +304,19 @@ impl Session {
     }
 
     /// The session encrypted under a 32-byte storage key.
-    pub fn save(&self, storage_key: &[u8]) -> Result<Uint8Array, JsValue> {
+    pub fn save(
+        &self,
+        #[wasm_bindgen(js_name = storageKey)] storage_key: &[u8],
+    ) -> Result<Uint8Array, JsValue> {
         let key = crate::convert::storage_key(storage_key)?;
         Ok(bytes(&self.inner.save_with_rng(&key, &mut rng())))
     }
 
     /// A session saved by [`Session::save`].
-    pub fn restore(blob: &[u8], storage_key: &[u8]) -> Result<Session, JsValue> {
+    pub fn restore(
+        blob: &[u8],
+        #[wasm_bindgen(js_name = storageKey)] storage_key: &[u8],
+    ) -> Result<Session, JsValue> {
         let key = crate::convert::storage_key(storage_key)?;
         let inner = olm::Session::restore(blob, &key).map_err(|e| crypto("persist", e))?;
         Ok(Session { inner })
@@ -306,13 +324,19 @@ impl Session {
 
     /// The session as a libolm pickle.
     #[wasm_bindgen(js_name = toLibolmPickle)]
-    pub fn to_libolm_pickle(&self, pickle_key: &[u8]) -> String {
+    pub fn to_libolm_pickle(
+        &self,
+        #[wasm_bindgen(js_name = pickleKey)] pickle_key: &[u8],
+    ) -> String {
         self.inner.to_libolm_pickle(pickle_key)
     }
 
     /// A session from a libolm pickle.
     #[wasm_bindgen(js_name = fromLibolmPickle)]
-    pub fn from_libolm_pickle(pickle: &str, pickle_key: &[u8]) -> Result<Session, JsValue> {
+    pub fn from_libolm_pickle(
+        pickle: &str,
+        #[wasm_bindgen(js_name = pickleKey)] pickle_key: &[u8],
+    ) -> Result<Session, JsValue> {
         let inner = olm::Session::from_libolm_pickle(pickle, pickle_key)
             .map_err(|e| crypto("pickle", e))?;
         Ok(Session { inner })

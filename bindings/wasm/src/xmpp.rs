@@ -58,7 +58,12 @@ impl XmppMachine {
     /// Opens the account of `jid` (bare) in `store` under a 32-byte storage key, creating it
     /// on first use with a random device id, at `now` (milliseconds; `Date.now()` if omitted).
     #[wasm_bindgen(unchecked_return_type = "Promise<XmppMachine>")]
-    pub fn open(store: &Store, storage_key: &[u8], jid: String, now: Option<f64>) -> Promise {
+    pub fn open(
+        store: &Store,
+        #[wasm_bindgen(js_name = storageKey)] storage_key: &[u8],
+        jid: String,
+        now: Option<f64>,
+    ) -> Promise {
         let backend = store.inner.clone();
         let key = crate::convert::storage_key(storage_key);
         let now = timestamp(now);
@@ -122,7 +127,11 @@ impl XmppMachine {
 
     /// A device list received from `fromJid` (a PEP notification or an items result).
     #[wasm_bindgen(js_name = receiveDeviceList, unchecked_return_type = "Promise<DeviceListUpdate>")]
-    pub fn receive_device_list(&self, from_jid: String, xml: String) -> Promise {
+    pub fn receive_device_list(
+        &self,
+        #[wasm_bindgen(js_name = fromJid)] from_jid: String,
+        xml: String,
+    ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let update = inner
@@ -158,7 +167,12 @@ impl XmppMachine {
 
     /// A bundle (the item's payload XML) fetched for `jid`'s `deviceId`.
     #[wasm_bindgen(js_name = receiveBundle, unchecked_return_type = "Promise<void>")]
-    pub fn receive_bundle(&self, jid: String, device_id: u32, xml: String) -> Promise {
+    pub fn receive_bundle(
+        &self,
+        jid: String,
+        #[wasm_bindgen(js_name = deviceId)] device_id: u32,
+        xml: String,
+    ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             inner
@@ -175,7 +189,7 @@ impl XmppMachine {
     pub fn encrypt(
         &self,
         recipients: Vec<String>,
-        stanza_to: String,
+        #[wasm_bindgen(js_name = stanzaTo)] stanza_to: String,
         body: String,
         now: Option<f64>,
     ) -> Promise {
@@ -216,9 +230,9 @@ impl XmppMachine {
     pub fn decrypt(
         &self,
         from: String,
-        stanza_to: String,
+        #[wasm_bindgen(js_name = stanzaTo)] stanza_to: String,
         xml: String,
-        stanza_id: Option<String>,
+        #[wasm_bindgen(js_name = stanzaId)] stanza_id: Option<String>,
     ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
@@ -284,7 +298,7 @@ impl XmppMachine {
         &self,
         #[wasm_bindgen(unchecked_param_type = "OmemoVersion")] version: String,
         jid: String,
-        device_id: u32,
+        #[wasm_bindgen(js_name = deviceId)] device_id: u32,
         fingerprint: String,
     ) -> Promise {
         let inner = self.inner.clone();
