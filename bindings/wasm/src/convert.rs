@@ -1,0 +1,56 @@
+//! Conversions between JavaScript values and the core's types: JSON through `JSON`, bytes
+//! through `Uint8Array`, time from the caller or `Date.now()`.
+
+use js_sys::{JSON, Uint8Array};
+use olmo::persist::StorageKey;
+use olmo::time::Timestamp;
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+
+use crate::errors::{argument_error, js_error};
+
+/// A JavaScript value as JSON (objects, arrays, strings, numbers, booleans, null).
+pub(crate) fn to_json(value: &JsValue) -> Result<Value, JsValue> {
+    if value.is_undefined() {
+        return Ok(Value::Null);
+    }
+    let text: String = JSON::stringify(value)
+        .map_err(|_| argument_error("a value that is not JSON"))?
+        .into();
+    serde_json::from_str(&text).map_err(|_| argument_error("a value that is not JSON"))
+}
+
+/// JSON as a JavaScript value.
+pub(crate) fn from_json(value: &Value) -> Result<JsValue, JsValue> {
+    let text = serde_json::to_string(value).map_err(|_| argument_error("unserialisable JSON"))?;
+    JSON::parse(&text).map_err(|e| js_error(&e))
+}
+
+/// Bytes as a new `Uint8Array`.
+pub(crate) fn bytes(data: &[u8]) -> Uint8Array {
+    Uint8Array::from(data)
+}
+
+/// A 32-byte storage key.
+pub(crate) fn storage_key(key: &[u8]) -> Result<StorageKey, JsValue> {
+    let bytes: [u8; 32] = key
+        .try_into()
+        .map_err(|_| argument_error("a storage key is 32 bytes"))?;
+    Ok(StorageKey::from_bytes(bytes))
+}
+
+/// The caller's time (milliseconds since the epoch), or the JavaScript clock's.
+pub(crate) fn timestamp(now: Option<f64>) -> Timestamp {
+    let millis = now.unwrap_or_else(js_sys::Date::now);
+    // Negative, NaN or huge times clamp into range: time only bounds session age.
+    Timestamp::from_millis(if millis.is_finite() && millis > 0.0 {
+        millis as u64
+    } else {
+        0
+    })
+}
+
+/// The randomness every operation draws from (`crypto.getRandomValues` underneath).
+pub(crate) fn rng() -> rand::rngs::ThreadRng {
+    rand::rng()
+}
