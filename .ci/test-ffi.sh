@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The UniFFI bindings (bindings/ffi): installs uniffi-bindgen 0.32.2 if missing and the FFI venv
 # (.venv-ffi: maturin, pytest, python-olm, vodozemac-python), builds the wheel in release,
-# installs it and runs the pytest suite; then, when the Kotlin toolchain script is present, the
-# Kotlin suite on the JVM. Each part ends with its runner's summary line. Idempotent.
+# installs it, checks the committed Swift sources for drift, runs the pytest suite, then the
+# Kotlin suite on the JVM (bindings/ffi/kotlin/run.sh). Each suite ends with its runner's
+# summary line. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -28,8 +29,19 @@ rm -rf "$FFI/target-wheels"
 (cd "$FFI" && PATH="$VENV/bin:$PATH" maturin build --quiet --release --out target-wheels)
 "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$FFI"/target-wheels/olmo-*.whl
 
+LIB="$("$VENV/bin/python3" -c 'import os, olmo; print(os.path.dirname(olmo.__file__))')/libolmo_ffi.so"
+
+# The committed Swift sources must be what this build generates (no Swift toolchain here to
+# compile them; see bindings/ffi/swift/README.md).
+SWIFT_NOW="$(mktemp -d)"
+uniffi-bindgen generate --library "$LIB" --language swift --out-dir "$SWIFT_NOW" --no-format >/dev/null
+if ! diff -r "$FFI/swift/Sources" "$SWIFT_NOW" >/dev/null; then
+    echo "bindings/ffi/swift/Sources is stale: regenerate it (see bindings/ffi/swift/README.md)" >&2
+    diff -r "$FFI/swift/Sources" "$SWIFT_NOW" | head -20 >&2
+    exit 1
+fi
+rm -rf "$SWIFT_NOW"
+
 (cd "$FFI/python/tests" && "$VENV/bin/python3" -m pytest -q -p no:cacheprovider .)
 
-if [ -f "$FFI/kotlin/run.sh" ]; then
-    bash "$FFI/kotlin/run.sh"
-fi
+OLMO_FFI_LIB="$LIB" bash "$FFI/kotlin/run.sh"

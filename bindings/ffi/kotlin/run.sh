@@ -2,11 +2,12 @@
 # The Kotlin suite: installs its toolchain if missing (the Kotlin compiler from npm, with its
 # stdlib and kotlinx-coroutines; JNA and Gson from Debian), generates the Kotlin bindings from
 # the release cdylib, compiles them with the tests and runs them on the JVM. Ends with the
-# suite's summary line. Expects the cdylib built (.ci/test-ffi.sh builds it first).
+# suite's summary line.
 set -euo pipefail
 KOTLIN="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$KOTLIN/../../.." && pwd)"
-LIB="$REPO/target/release/libolmo_ffi.so"
+# The wheel's cdylib when .ci/test-ffi.sh hands it over (no second release build), else ours.
+LIB="${OLMO_FFI_LIB:-$REPO/target/release/libolmo_ffi.so}"
 BUILD="$KOTLIN/build"
 KOTLINC="$KOTLIN/node_modules/kotlin-compiler/bin/kotlinc"
 
@@ -17,7 +18,9 @@ if [ ! -x "$KOTLINC" ]; then
     (cd "$KOTLIN" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-cargo build --quiet --release -p olmo-ffi
+if [ -z "${OLMO_FFI_LIB:-}" ]; then
+    cargo build --quiet --release -p olmo-ffi
+fi
 rm -rf "$BUILD"
 mkdir -p "$BUILD"
 uniffi-bindgen generate --library "$LIB" --language kotlin --out-dir "$BUILD/generated" --no-format >/dev/null

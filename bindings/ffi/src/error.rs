@@ -8,7 +8,7 @@ use olmo::olm::{SessionCreationError, SessionDecryptError};
 use olmo::persist::{LibolmPickleError, PersistError};
 use olmo::ratchet::{DecryptError, EncryptError};
 
-/// Why a call failed. Kotlin: `OlmoException.<Variant>`; Swift: `OlmoError.<variant>`; Python:
+/// Why a call failed. Kotlin: `OlmoException.<Variant>`; Swift: `OlmoError.<Variant>`; Python:
 /// `OlmoError.<Variant>`. The object the call was made on is unchanged after any of them.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum OlmoError {
