@@ -42,6 +42,10 @@ if ! diff -r "$FFI/swift/Sources" "$SWIFT_NOW" >/dev/null; then
 fi
 rm -rf "$SWIFT_NOW"
 
+# The benchmark beside vodozemac-python and python-olm, quick mode: it must run (figures come
+# from a full run: `.venv-ffi/bin/python3 bindings/ffi/python/bench/bench.py`).
+OLMO_BENCH_QUICK=1 "$VENV/bin/python3" "$FFI/python/bench/bench.py"
+
 (cd "$FFI/python/tests" && "$VENV/bin/python3" -m pytest -q -p no:cacheprovider .)
 
 OLMO_FFI_LIB="$LIB" bash "$FFI/kotlin/run.sh"

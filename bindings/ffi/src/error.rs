@@ -103,6 +103,7 @@ from_core!(Key: SessionKeyError);
 from_core!(Store: olmo::store::StoreError);
 from_core!(Machine: olmo::matrix::MachineError);
 from_core!(Decrypt: olmo::matrix::UnableToDecrypt);
+from_core!(Machine: olmo::xmpp::XmppError);
 
 /// The caller's 32-byte storage key, or [`OlmoError::Key`].
 pub(crate) fn storage_key(bytes: &[u8]) -> Result<olmo::persist::StorageKey, OlmoError> {

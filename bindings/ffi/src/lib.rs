@@ -20,6 +20,7 @@ mod megolm;
 mod olm;
 mod stores;
 mod sync;
+mod xmpp;
 
 pub use error::OlmoError;
 

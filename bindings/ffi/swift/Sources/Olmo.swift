@@ -3766,6 +3766,870 @@ public func FfiConverterTypeToDeviceOutcome_lower(_ value: ToDeviceOutcome) -> U
 
 
 
+
+
+/**
+ * What a decryption produced (an object: the body is plaintext).
+ */
+public protocol XmppDecryptedProtocol: AnyObject, Sendable {
+    
+    /**
+     * The body, if the message has one.
+     */
+    func body()  -> String?
+    
+    /**
+     * The sender's identity fingerprint.
+     */
+    func fingerprint()  -> String?
+    
+    /**
+     * Whether a message came (false for an empty message: a key exchange, a heartbeat).
+     */
+    func hasMessage()  -> Bool
+    
+    /**
+     * Answers to send now (the empty message completing a key exchange).
+     */
+    func replies()  -> [EncryptedStanza]
+    
+    /**
+     * A pre-key was used: publish the bundles again.
+     */
+    func republish()  -> Bool
+    
+    /**
+     * The sender's device.
+     */
+    func senderDevice()  -> UInt32?
+    
+    /**
+     * The version the message came in.
+     */
+    func version()  -> OmemoVersion?
+    
+}
+/**
+ * What a decryption produced (an object: the body is plaintext).
+ */
+open class XmppDecrypted: XmppDecryptedProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_olmo_ffi_fn_clone_xmppdecrypted(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_olmo_ffi_fn_free_xmppdecrypted(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The body, if the message has one.
+     */
+open func body() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppdecrypted_body(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The sender's identity fingerprint.
+     */
+open func fingerprint() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppdecrypted_fingerprint(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether a message came (false for an empty message: a key exchange, a heartbeat).
+     */
+open func hasMessage() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppdecrypted_has_message(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Answers to send now (the empty message completing a key exchange).
+     */
+open func replies() -> [EncryptedStanza]  {
+    return try!  FfiConverterSequenceTypeEncryptedStanza.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppdecrypted_replies(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A pre-key was used: publish the bundles again.
+     */
+open func republish() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppdecrypted_republish(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The sender's device.
+     */
+open func senderDevice() -> UInt32?  {
+    return try!  FfiConverterOptionUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppdecrypted_sender_device(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The version the message came in.
+     */
+open func version() -> OmemoVersion?  {
+    return try!  FfiConverterOptionTypeOmemoVersion.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppdecrypted_version(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeXmppDecrypted: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = XmppDecrypted
+
+    public static func lift(_ handle: UInt64) throws -> XmppDecrypted {
+        return XmppDecrypted(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: XmppDecrypted) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> XmppDecrypted {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: XmppDecrypted, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeXmppDecrypted_lift(_ handle: UInt64) throws -> XmppDecrypted {
+    return try FfiConverterTypeXmppDecrypted.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeXmppDecrypted_lower(_ value: XmppDecrypted) -> UInt64 {
+    return FfiConverterTypeXmppDecrypted.lower(value)
+}
+
+
+
+
+
+
+/**
+ * One XMPP account's OMEMO, both versions, over a store.
+ */
+public protocol XmppMachineProtocol: AnyObject, Sendable {
+    
+    /**
+     * The bundles to fetch before encrypting to `jids`.
+     */
+    func bundleRequests(jids: [String]) throws  -> [BundleRequest]
+    
+    /**
+     * Decrypts an `<encrypted>` element from `from` in a stanza to `stanza_to`; with a
+     * `stanza_id`, the same id again returns the stored outcome without decrypting.
+     */
+    func decrypt(from: String, stanzaTo: String, xml: String, stanzaId: String?) throws  -> XmppDecrypted
+    
+    /**
+     * Our device id.
+     */
+    func deviceId() throws  -> UInt32
+    
+    /**
+     * Encrypts `body` to every device of `recipients` that may receive it, and our own other
+     * devices, for a stanza addressed to `stanza_to`.
+     */
+    func encrypt(recipients: [String], stanzaTo: String, body: String) throws  -> EncryptOutcome
+    
+    /**
+     * Our identity fingerprint.
+     */
+    func fingerprint() throws  -> String
+    
+    /**
+     * Our bare JID.
+     */
+    func jid()  -> String
+    
+    /**
+     * Everything to publish: both device lists and both bundles.
+     */
+    func publish() throws  -> [PepItem]
+    
+    /**
+     * A fetched bundle of `jid`'s device `device_id` (its signature is checked).
+     */
+    func receiveBundle(jid: String, deviceId: UInt32, xml: String) throws 
+    
+    /**
+     * A device list received from `from_jid` (either version).
+     */
+    func receiveDeviceList(fromJid: String, xml: String) throws  -> DeviceListUpdate
+    
+}
+/**
+ * One XMPP account's OMEMO, both versions, over a store.
+ */
+open class XmppMachine: XmppMachineProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_olmo_ffi_fn_clone_xmppmachine(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_olmo_ffi_fn_free_xmppmachine(handle, $0) }
+    }
+
+    
+    /**
+     * Opens the account of `jid` (bare) in `store` under a 32-byte storage key, creating it
+     * with a random device id and fresh keys on first use.
+     */
+public static func `open`(store: OlmoStore, storageKey: Data, jid: String)throws  -> XmppMachine  {
+    return try  FfiConverterTypeXmppMachine_lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_constructor_xmppmachine_open(
+        FfiConverterTypeOlmoStore_lower(store),
+        FfiConverterData.lower(storageKey),
+        FfiConverterString.lower(jid),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The bundles to fetch before encrypting to `jids`.
+     */
+open func bundleRequests(jids: [String])throws  -> [BundleRequest]  {
+    return try  FfiConverterSequenceTypeBundleRequest.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_bundle_requests(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceString.lower(jids),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Decrypts an `<encrypted>` element from `from` in a stanza to `stanza_to`; with a
+     * `stanza_id`, the same id again returns the stored outcome without decrypting.
+     */
+open func decrypt(from: String, stanzaTo: String, xml: String, stanzaId: String?)throws  -> XmppDecrypted  {
+    return try  FfiConverterTypeXmppDecrypted_lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_decrypt(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(from),
+        FfiConverterString.lower(stanzaTo),
+        FfiConverterString.lower(xml),
+        FfiConverterOptionString.lower(stanzaId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Our device id.
+     */
+open func deviceId()throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_device_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Encrypts `body` to every device of `recipients` that may receive it, and our own other
+     * devices, for a stanza addressed to `stanza_to`.
+     */
+open func encrypt(recipients: [String], stanzaTo: String, body: String)throws  -> EncryptOutcome  {
+    return try  FfiConverterTypeEncryptOutcome_lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_encrypt(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceString.lower(recipients),
+        FfiConverterString.lower(stanzaTo),
+        FfiConverterString.lower(body),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Our identity fingerprint.
+     */
+open func fingerprint()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_fingerprint(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Our bare JID.
+     */
+open func jid() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_jid(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Everything to publish: both device lists and both bundles.
+     */
+open func publish()throws  -> [PepItem]  {
+    return try  FfiConverterSequenceTypePepItem.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_publish(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A fetched bundle of `jid`'s device `device_id` (its signature is checked).
+     */
+open func receiveBundle(jid: String, deviceId: UInt32, xml: String)throws   {try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_receive_bundle(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(jid),
+        FfiConverterUInt32.lower(deviceId),
+        FfiConverterString.lower(xml),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * A device list received from `from_jid` (either version).
+     */
+open func receiveDeviceList(fromJid: String, xml: String)throws  -> DeviceListUpdate  {
+    return try  FfiConverterTypeDeviceListUpdate_lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_receive_device_list(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(fromJid),
+        FfiConverterString.lower(xml),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeXmppMachine: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = XmppMachine
+
+    public static func lift(_ handle: UInt64) throws -> XmppMachine {
+        return XmppMachine(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: XmppMachine) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> XmppMachine {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: XmppMachine, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeXmppMachine_lift(_ handle: UInt64) throws -> XmppMachine {
+    return try FfiConverterTypeXmppMachine.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeXmppMachine_lower(_ value: XmppMachine) -> UInt64 {
+    return FfiConverterTypeXmppMachine.lower(value)
+}
+
+
+
+
+/**
+ * A bundle to fetch (`<items node=…><item id=…/>` from the JID) and hand to
+ * [`XmppMachine::receive_bundle`].
+ */
+public struct BundleRequest: Equatable, Hashable {
+    /**
+     * The bundle's owner.
+     */
+    public var jid: String
+    /**
+     * The device.
+     */
+    public var deviceId: UInt32
+    /**
+     * The version.
+     */
+    public var version: OmemoVersion
+    /**
+     * The pubsub node.
+     */
+    public var node: String
+    /**
+     * The item id.
+     */
+    public var itemId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The bundle's owner.
+         */jid: String, 
+        /**
+         * The device.
+         */deviceId: UInt32, 
+        /**
+         * The version.
+         */version: OmemoVersion, 
+        /**
+         * The pubsub node.
+         */node: String, 
+        /**
+         * The item id.
+         */itemId: String) {
+        self.jid = jid
+        self.deviceId = deviceId
+        self.version = version
+        self.node = node
+        self.itemId = itemId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension BundleRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBundleRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BundleRequest {
+        return
+            try BundleRequest(
+                jid: FfiConverterString.read(from: &buf), 
+                deviceId: FfiConverterUInt32.read(from: &buf), 
+                version: FfiConverterTypeOmemoVersion.read(from: &buf), 
+                node: FfiConverterString.read(from: &buf), 
+                itemId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: BundleRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.jid, into: &buf)
+        FfiConverterUInt32.write(value.deviceId, into: &buf)
+        FfiConverterTypeOmemoVersion.write(value.version, into: &buf)
+        FfiConverterString.write(value.node, into: &buf)
+        FfiConverterString.write(value.itemId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBundleRequest_lift(_ buf: RustBuffer) throws -> BundleRequest {
+    return try FfiConverterTypeBundleRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBundleRequest_lower(_ value: BundleRequest) -> RustBuffer {
+    return FfiConverterTypeBundleRequest.lower(value)
+}
+
+
+/**
+ * What a received device list changed.
+ */
+public struct DeviceListUpdate: Equatable, Hashable {
+    /**
+     * Devices new to the list.
+     */
+    public var added: [UInt32]
+    /**
+     * Devices that left it.
+     */
+    public var removed: [UInt32]
+    /**
+     * Our own list lacks our device: publish again.
+     */
+    public var republish: Bool
+    /**
+     * Our device id was taken by another device of the account; this is the new one.
+     */
+    public var newDeviceId: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Devices new to the list.
+         */added: [UInt32], 
+        /**
+         * Devices that left it.
+         */removed: [UInt32], 
+        /**
+         * Our own list lacks our device: publish again.
+         */republish: Bool, 
+        /**
+         * Our device id was taken by another device of the account; this is the new one.
+         */newDeviceId: UInt32?) {
+        self.added = added
+        self.removed = removed
+        self.republish = republish
+        self.newDeviceId = newDeviceId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceListUpdate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceListUpdate: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceListUpdate {
+        return
+            try DeviceListUpdate(
+                added: FfiConverterSequenceUInt32.read(from: &buf), 
+                removed: FfiConverterSequenceUInt32.read(from: &buf), 
+                republish: FfiConverterBool.read(from: &buf), 
+                newDeviceId: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceListUpdate, into buf: inout [UInt8]) {
+        FfiConverterSequenceUInt32.write(value.added, into: &buf)
+        FfiConverterSequenceUInt32.write(value.removed, into: &buf)
+        FfiConverterBool.write(value.republish, into: &buf)
+        FfiConverterOptionUInt32.write(value.newDeviceId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListUpdate_lift(_ buf: RustBuffer) throws -> DeviceListUpdate {
+    return try FfiConverterTypeDeviceListUpdate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceListUpdate_lower(_ value: DeviceListUpdate) -> RustBuffer {
+    return FfiConverterTypeDeviceListUpdate.lower(value)
+}
+
+
+/**
+ * What an encryption produced.
+ */
+public struct EncryptOutcome: Equatable, Hashable {
+    /**
+     * One element per version that reaches a device.
+     */
+    public var stanzas: [EncryptedStanza]
+    /**
+     * Devices left out, and why.
+     */
+    public var skipped: [SkippedDevice]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * One element per version that reaches a device.
+         */stanzas: [EncryptedStanza], 
+        /**
+         * Devices left out, and why.
+         */skipped: [SkippedDevice]) {
+        self.stanzas = stanzas
+        self.skipped = skipped
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EncryptOutcome: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEncryptOutcome: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EncryptOutcome {
+        return
+            try EncryptOutcome(
+                stanzas: FfiConverterSequenceTypeEncryptedStanza.read(from: &buf), 
+                skipped: FfiConverterSequenceTypeSkippedDevice.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EncryptOutcome, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeEncryptedStanza.write(value.stanzas, into: &buf)
+        FfiConverterSequenceTypeSkippedDevice.write(value.skipped, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptOutcome_lift(_ buf: RustBuffer) throws -> EncryptOutcome {
+    return try FfiConverterTypeEncryptOutcome.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptOutcome_lower(_ value: EncryptOutcome) -> RustBuffer {
+    return FfiConverterTypeEncryptOutcome.lower(value)
+}
+
+
+/**
+ * An `<encrypted>` element to send in a `<message>` to `to`.
+ */
+public struct EncryptedStanza: Equatable, Hashable {
+    /**
+     * The version (one message per version).
+     */
+    public var version: OmemoVersion
+    /**
+     * The bare JID to send it to.
+     */
+    public var to: String
+    /**
+     * The `<encrypted>` element.
+     */
+    public var payload: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The version (one message per version).
+         */version: OmemoVersion, 
+        /**
+         * The bare JID to send it to.
+         */to: String, 
+        /**
+         * The `<encrypted>` element.
+         */payload: String) {
+        self.version = version
+        self.to = to
+        self.payload = payload
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EncryptedStanza: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEncryptedStanza: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EncryptedStanza {
+        return
+            try EncryptedStanza(
+                version: FfiConverterTypeOmemoVersion.read(from: &buf), 
+                to: FfiConverterString.read(from: &buf), 
+                payload: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EncryptedStanza, into buf: inout [UInt8]) {
+        FfiConverterTypeOmemoVersion.write(value.version, into: &buf)
+        FfiConverterString.write(value.to, into: &buf)
+        FfiConverterString.write(value.payload, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptedStanza_lift(_ buf: RustBuffer) throws -> EncryptedStanza {
+    return try FfiConverterTypeEncryptedStanza.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptedStanza_lower(_ value: EncryptedStanza) -> RustBuffer {
+    return FfiConverterTypeEncryptedStanza.lower(value)
+}
+
+
 /**
  * What an import of a key file did.
  */
@@ -4115,6 +4979,95 @@ public func FfiConverterTypeOlmMessage_lower(_ value: OlmMessage) -> RustBuffer 
 
 
 /**
+ * An item to publish on our PEP service: a device list or a bundle.
+ */
+public struct PepItem: Equatable, Hashable {
+    /**
+     * The version it belongs to.
+     */
+    public var version: OmemoVersion
+    /**
+     * The pubsub node.
+     */
+    public var node: String
+    /**
+     * The item id.
+     */
+    public var itemId: String
+    /**
+     * The item's payload, an XML element.
+     */
+    public var payload: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The version it belongs to.
+         */version: OmemoVersion, 
+        /**
+         * The pubsub node.
+         */node: String, 
+        /**
+         * The item id.
+         */itemId: String, 
+        /**
+         * The item's payload, an XML element.
+         */payload: String) {
+        self.version = version
+        self.node = node
+        self.itemId = itemId
+        self.payload = payload
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PepItem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePepItem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PepItem {
+        return
+            try PepItem(
+                version: FfiConverterTypeOmemoVersion.read(from: &buf), 
+                node: FfiConverterString.read(from: &buf), 
+                itemId: FfiConverterString.read(from: &buf), 
+                payload: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PepItem, into buf: inout [UInt8]) {
+        FfiConverterTypeOmemoVersion.write(value.version, into: &buf)
+        FfiConverterString.write(value.node, into: &buf)
+        FfiConverterString.write(value.itemId, into: &buf)
+        FfiConverterString.write(value.payload, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePepItem_lift(_ buf: RustBuffer) throws -> PepItem {
+    return try FfiConverterTypePepItem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePepItem_lower(_ value: PepItem) -> RustBuffer {
+    return FfiConverterTypePepItem.lower(value)
+}
+
+
+/**
  * What sharing a room key gave: requests to send, and member devices left out for want of an
  * Olm session (claim with [`MatrixMachine::missing_sessions`], then share again).
  */
@@ -4181,6 +5134,96 @@ public func FfiConverterTypeRoomKeyShare_lift(_ buf: RustBuffer) throws -> RoomK
 #endif
 public func FfiConverterTypeRoomKeyShare_lower(_ value: RoomKeyShare) -> RustBuffer {
     return FfiConverterTypeRoomKeyShare.lower(value)
+}
+
+
+/**
+ * A device that did not get a message, and why (the core's reason: no session, undecided or
+ * distrusted identity).
+ */
+public struct SkippedDevice: Equatable, Hashable {
+    /**
+     * The owner.
+     */
+    public var jid: String
+    /**
+     * The device.
+     */
+    public var deviceId: UInt32
+    /**
+     * The version it would get.
+     */
+    public var version: OmemoVersion
+    /**
+     * Why, as the core names it.
+     */
+    public var reason: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The owner.
+         */jid: String, 
+        /**
+         * The device.
+         */deviceId: UInt32, 
+        /**
+         * The version it would get.
+         */version: OmemoVersion, 
+        /**
+         * Why, as the core names it.
+         */reason: String) {
+        self.jid = jid
+        self.deviceId = deviceId
+        self.version = version
+        self.reason = reason
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SkippedDevice: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSkippedDevice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SkippedDevice {
+        return
+            try SkippedDevice(
+                jid: FfiConverterString.read(from: &buf), 
+                deviceId: FfiConverterUInt32.read(from: &buf), 
+                version: FfiConverterTypeOmemoVersion.read(from: &buf), 
+                reason: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SkippedDevice, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.jid, into: &buf)
+        FfiConverterUInt32.write(value.deviceId, into: &buf)
+        FfiConverterTypeOmemoVersion.write(value.version, into: &buf)
+        FfiConverterString.write(value.reason, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSkippedDevice_lift(_ buf: RustBuffer) throws -> SkippedDevice {
+    return try FfiConverterTypeSkippedDevice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSkippedDevice_lower(_ value: SkippedDevice) -> RustBuffer {
+    return FfiConverterTypeSkippedDevice.lower(value)
 }
 
 
@@ -5005,6 +6048,81 @@ public func FfiConverterTypeOlmoError_lower(_ value: OlmoError) -> RustBuffer {
 
 
 /**
+ * An OMEMO version.
+ */
+
+public enum OmemoVersion: Equatable, Hashable {
+    
+    /**
+     * OMEMO 2 (`urn:xmpp:omemo:2`).
+     */
+    case omemo2
+    /**
+     * OMEMO 0.3 (`eu.siacs.conversations.axolotl`).
+     */
+    case omemo03
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension OmemoVersion: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOmemoVersion: FfiConverterRustBuffer {
+    typealias SwiftType = OmemoVersion
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OmemoVersion {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .omemo2
+        
+        case 2: return .omemo03
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: OmemoVersion, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .omemo2:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .omemo03:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOmemoVersion_lift(_ buf: RustBuffer) throws -> OmemoVersion {
+    return try FfiConverterTypeOmemoVersion.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOmemoVersion_lower(_ value: OmemoVersion) -> RustBuffer {
+    return FfiConverterTypeOmemoVersion.lower(value)
+}
+
+
+
+/**
  * Why the app's store refused or failed an operation.
  */
 public 
@@ -5206,6 +6324,30 @@ public func FfiConverterTypeToDeviceKind_lower(_ value: ToDeviceKind) -> RustBuf
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
     typealias SwiftType = UInt64?
 
@@ -5326,6 +6468,30 @@ fileprivate struct FfiConverterOptionTypeStoreRecord: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeOmemoVersion: FfiConverterRustBuffer {
+    typealias SwiftType = OmemoVersion?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeOmemoVersion.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeOmemoVersion.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]?
 
@@ -5344,6 +6510,31 @@ fileprivate struct FfiConverterOptionSequenceString: FfiConverterRustBuffer {
         case 1: return try FfiConverterSequenceString.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = [UInt32]
+
+    public static func write(_ value: [UInt32], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterUInt32.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UInt32] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UInt32]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterUInt32.read(from: &buf))
+        }
+        return seq
     }
 }
 
@@ -5450,6 +6641,56 @@ fileprivate struct FfiConverterSequenceTypeToDeviceOutcome: FfiConverterRustBuff
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeBundleRequest: FfiConverterRustBuffer {
+    typealias SwiftType = [BundleRequest]
+
+    public static func write(_ value: [BundleRequest], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeBundleRequest.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [BundleRequest] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [BundleRequest]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeBundleRequest.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeEncryptedStanza: FfiConverterRustBuffer {
+    typealias SwiftType = [EncryptedStanza]
+
+    public static func write(_ value: [EncryptedStanza], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeEncryptedStanza.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [EncryptedStanza] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [EncryptedStanza]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeEncryptedStanza.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeMatrixDevice: FfiConverterRustBuffer {
     typealias SwiftType = [MatrixDevice]
 
@@ -5492,6 +6733,56 @@ fileprivate struct FfiConverterSequenceTypeMatrixRequest: FfiConverterRustBuffer
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeMatrixRequest.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePepItem: FfiConverterRustBuffer {
+    typealias SwiftType = [PepItem]
+
+    public static func write(_ value: [PepItem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePepItem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PepItem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PepItem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePepItem.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeSkippedDevice: FfiConverterRustBuffer {
+    typealias SwiftType = [SkippedDevice]
+
+    public static func write(_ value: [SkippedDevice], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSkippedDevice.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SkippedDevice] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SkippedDevice]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSkippedDevice.read(from: &buf))
         }
         return seq
     }
@@ -6012,6 +7303,54 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_method_storebackend_commit() != 55216) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_olmo_ffi_checksum_method_xmppdecrypted_body() != 25794) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppdecrypted_fingerprint() != 33991) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppdecrypted_has_message() != 42465) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppdecrypted_replies() != 44239) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppdecrypted_republish() != 64475) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppdecrypted_sender_device() != 64194) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppdecrypted_version() != 41595) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_bundle_requests() != 7239) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_decrypt() != 7831) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_device_id() != 26788) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_encrypt() != 40989) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_fingerprint() != 61067) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_jid() != 49112) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_publish() != 11086) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_receive_bundle() != 55273) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_receive_device_list() != 39059) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_olmo_ffi_checksum_constructor_exportedroomkey_from_session() != 23568) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6061,6 +7400,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_constructor_olmostore_sqlite() != 46526) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_constructor_xmppmachine_open() != 4455) {
         return InitializationResult.apiChecksumMismatch
     }
 

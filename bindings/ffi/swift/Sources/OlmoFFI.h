@@ -916,6 +916,111 @@ RustBuffer uniffi_olmo_ffi_fn_method_storebackend_scan(uint64_t ptr, RustBuffer 
 void uniffi_olmo_ffi_fn_method_storebackend_commit(uint64_t ptr, RustBuffer writes, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_XMPPDECRYPTED
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_XMPPDECRYPTED
+uint64_t uniffi_olmo_ffi_fn_clone_xmppdecrypted(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FREE_XMPPDECRYPTED
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FREE_XMPPDECRYPTED
+void uniffi_olmo_ffi_fn_free_xmppdecrypted(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_BODY
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_BODY
+RustBuffer uniffi_olmo_ffi_fn_method_xmppdecrypted_body(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_FINGERPRINT
+RustBuffer uniffi_olmo_ffi_fn_method_xmppdecrypted_fingerprint(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_HAS_MESSAGE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_HAS_MESSAGE
+int8_t uniffi_olmo_ffi_fn_method_xmppdecrypted_has_message(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_REPLIES
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_REPLIES
+RustBuffer uniffi_olmo_ffi_fn_method_xmppdecrypted_replies(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_REPUBLISH
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_REPUBLISH
+int8_t uniffi_olmo_ffi_fn_method_xmppdecrypted_republish(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_SENDER_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_SENDER_DEVICE
+RustBuffer uniffi_olmo_ffi_fn_method_xmppdecrypted_sender_device(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_VERSION
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPDECRYPTED_VERSION
+RustBuffer uniffi_olmo_ffi_fn_method_xmppdecrypted_version(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_XMPPMACHINE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_XMPPMACHINE
+uint64_t uniffi_olmo_ffi_fn_clone_xmppmachine(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FREE_XMPPMACHINE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FREE_XMPPMACHINE
+void uniffi_olmo_ffi_fn_free_xmppmachine(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CONSTRUCTOR_XMPPMACHINE_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CONSTRUCTOR_XMPPMACHINE_OPEN
+uint64_t uniffi_olmo_ffi_fn_constructor_xmppmachine_open(uint64_t store, RustBuffer storage_key, RustBuffer jid, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_BUNDLE_REQUESTS
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_BUNDLE_REQUESTS
+RustBuffer uniffi_olmo_ffi_fn_method_xmppmachine_bundle_requests(uint64_t ptr, RustBuffer jids, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_DECRYPT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_DECRYPT
+uint64_t uniffi_olmo_ffi_fn_method_xmppmachine_decrypt(uint64_t ptr, RustBuffer from, RustBuffer stanza_to, RustBuffer xml, RustBuffer stanza_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_DEVICE_ID
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_DEVICE_ID
+uint32_t uniffi_olmo_ffi_fn_method_xmppmachine_device_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_ENCRYPT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_ENCRYPT
+RustBuffer uniffi_olmo_ffi_fn_method_xmppmachine_encrypt(uint64_t ptr, RustBuffer recipients, RustBuffer stanza_to, RustBuffer body, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_FINGERPRINT
+RustBuffer uniffi_olmo_ffi_fn_method_xmppmachine_fingerprint(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_JID
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_JID
+RustBuffer uniffi_olmo_ffi_fn_method_xmppmachine_jid(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_PUBLISH
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_PUBLISH
+RustBuffer uniffi_olmo_ffi_fn_method_xmppmachine_publish(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_RECEIVE_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_RECEIVE_BUNDLE
+void uniffi_olmo_ffi_fn_method_xmppmachine_receive_bundle(uint64_t ptr, RustBuffer jid, uint32_t device_id, RustBuffer xml, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_RECEIVE_DEVICE_LIST
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_RECEIVE_DEVICE_LIST
+RustBuffer uniffi_olmo_ffi_fn_method_xmppmachine_receive_device_list(uint64_t ptr, RustBuffer from_jid, RustBuffer xml, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_DECRYPT_ROOM_KEY_EXPORT
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_DECRYPT_ROOM_KEY_EXPORT
 RustBuffer uniffi_olmo_ffi_fn_func_decrypt_room_key_export(RustBuffer text, RustBuffer passphrase, RustCallStatus *_Nonnull out_status
@@ -1760,6 +1865,102 @@ uint16_t uniffi_olmo_ffi_checksum_method_storebackend_commit(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_BODY
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_BODY
+uint16_t uniffi_olmo_ffi_checksum_method_xmppdecrypted_body(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_FINGERPRINT
+uint16_t uniffi_olmo_ffi_checksum_method_xmppdecrypted_fingerprint(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_HAS_MESSAGE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_HAS_MESSAGE
+uint16_t uniffi_olmo_ffi_checksum_method_xmppdecrypted_has_message(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_REPLIES
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_REPLIES
+uint16_t uniffi_olmo_ffi_checksum_method_xmppdecrypted_replies(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_REPUBLISH
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_REPUBLISH
+uint16_t uniffi_olmo_ffi_checksum_method_xmppdecrypted_republish(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_SENDER_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_SENDER_DEVICE
+uint16_t uniffi_olmo_ffi_checksum_method_xmppdecrypted_sender_device(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_VERSION
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPDECRYPTED_VERSION
+uint16_t uniffi_olmo_ffi_checksum_method_xmppdecrypted_version(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_BUNDLE_REQUESTS
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_BUNDLE_REQUESTS
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_bundle_requests(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_DECRYPT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_DECRYPT
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_decrypt(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_DEVICE_ID
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_DEVICE_ID
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_device_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_ENCRYPT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_ENCRYPT
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_encrypt(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_FINGERPRINT
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_fingerprint(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_JID
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_JID
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_jid(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_PUBLISH
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_PUBLISH
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_publish(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_RECEIVE_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_RECEIVE_BUNDLE
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_receive_bundle(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_RECEIVE_DEVICE_LIST
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_RECEIVE_DEVICE_LIST
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_receive_device_list(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_EXPORTEDROOMKEY_FROM_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_EXPORTEDROOMKEY_FROM_SESSION
 uint16_t uniffi_olmo_ffi_checksum_constructor_exportedroomkey_from_session(void
@@ -1859,6 +2060,12 @@ uint16_t uniffi_olmo_ffi_checksum_constructor_olmostore_memory(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OLMOSTORE_SQLITE
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OLMOSTORE_SQLITE
 uint16_t uniffi_olmo_ffi_checksum_constructor_olmostore_sqlite(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_XMPPMACHINE_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_XMPPMACHINE_OPEN
+uint16_t uniffi_olmo_ffi_checksum_constructor_xmppmachine_open(void
     
 );
 #endif
