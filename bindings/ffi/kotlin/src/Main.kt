@@ -1,7 +1,7 @@
 // The Kotlin suite, run on the JVM against the generated bindings: Olm and Megolm
 // conversations, a key export round trip, typed errors, a Kotlin store passing the core's
-// conformance suite, and the Matrix machine against the harness on every store kind. Ends with
-// a summary line; then the FFI's own cost per call.
+// conformance suite, the Matrix machine against the harness on every store kind, and two XMPP
+// machines through a PEP server. Prints the FFI's own cost per call, then the summary line.
 
 import org.olmo.*
 
@@ -126,6 +126,7 @@ fun main() {
         "Matrix machines on memory" to { machinesTalk("memory") { OlmoStore.memory() } },
         "Matrix machines on SQLite" to { machinesTalk("sqlite") { OlmoStore.sqlite(tmp.resolve("$it.sqlite").toString()) } },
         "Matrix machines on a Kotlin store" to { machinesTalk("kotlin") { OlmoStore.foreign(MapStore()) } },
+        "XMPP machines on a Kotlin store and memory" to ::xmppMachinesTalk,
     )
     var failed = 0
     val start = System.nanoTime()
