@@ -73,6 +73,13 @@ pub enum OlmoError {
         /// What was wrong.
         reason: String,
     },
+    /// An OMEMO bundle, session or message was refused (bad signature, changed identity, no
+    /// session with a recipient).
+    #[error("omemo: {reason}")]
+    Omemo {
+        /// What was wrong.
+        reason: String,
+    },
     /// A store failed a check of the conformance suite.
     #[error("store conformance: {reason}")]
     Conformance {

@@ -18,6 +18,7 @@ mod key_export;
 mod machine;
 mod megolm;
 mod olm;
+mod omemo;
 mod stores;
 mod sync;
 mod xmpp;

@@ -2902,6 +2902,490 @@ public func FfiConverterTypeOlmoStore_lower(_ value: OlmoStore) -> UInt64 {
 
 
 /**
+ * One OMEMO device: its identity, pre-keys and sessions of both versions.
+ */
+public protocol OmemoDeviceProtocol: AnyObject, Sendable {
+    
+    /**
+     * Starts a session with `jid`'s device `device_id` from its published `<bundle>` (the
+     * signature is checked first).
+     */
+    func buildSession(jid: String, deviceId: UInt32, bundle: String) throws 
+    
+    /**
+     * The `<bundle>` element to publish for `version`.
+     */
+    func bundle(version: OmemoVersion)  -> String
+    
+    /**
+     * Decrypts an `<encrypted>` element from `sender_jid`.
+     */
+    func decryptMessage(senderJid: String, element: String) throws  -> OmemoReceived
+    
+    /**
+     * The device id.
+     */
+    func deviceId()  -> UInt32
+    
+    /**
+     * Encrypts `plaintext` once, with a key for each recipient device (sessions needed); the
+     * `<encrypted>` element.
+     */
+    func encryptMessage(version: OmemoVersion, recipients: [OmemoAddress], plaintext: Data) throws  -> String
+    
+    /**
+     * The identity's fingerprint, as clients show it.
+     */
+    func fingerprint()  -> String
+    
+    /**
+     * The bare JID.
+     */
+    func jid()  -> String
+    
+    /**
+     * The device sealed under a 32-byte key; save after every encrypt and decrypt.
+     */
+    func save(key: Data) throws  -> Data
+    
+}
+/**
+ * One OMEMO device: its identity, pre-keys and sessions of both versions.
+ */
+open class OmemoDevice: OmemoDeviceProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_olmo_ffi_fn_clone_omemodevice(self.handle, $0) }
+    }
+    /**
+     * A new device of `jid` with id `device_id` and fresh keys.
+     */
+public convenience init(jid: String, deviceId: UInt32) {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_constructor_omemodevice_new(
+        FfiConverterString.lower(jid),
+        FfiConverterUInt32.lower(deviceId),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_olmo_ffi_fn_free_omemodevice(handle, $0) }
+    }
+
+    
+    /**
+     * Restores a device from [`OmemoDevice::save`]'s blob and the same 32-byte key.
+     */
+public static func restore(blob: Data, key: Data)throws  -> OmemoDevice  {
+    return try  FfiConverterTypeOmemoDevice_lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_constructor_omemodevice_restore(
+        FfiConverterData.lower(blob),
+        FfiConverterData.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * Starts a session with `jid`'s device `device_id` from its published `<bundle>` (the
+     * signature is checked first).
+     */
+open func buildSession(jid: String, deviceId: UInt32, bundle: String)throws   {try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemodevice_build_session(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(jid),
+        FfiConverterUInt32.lower(deviceId),
+        FfiConverterString.lower(bundle),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The `<bundle>` element to publish for `version`.
+     */
+open func bundle(version: OmemoVersion) -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemodevice_bundle(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeOmemoVersion_lower(version),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Decrypts an `<encrypted>` element from `sender_jid`.
+     */
+open func decryptMessage(senderJid: String, element: String)throws  -> OmemoReceived  {
+    return try  FfiConverterTypeOmemoReceived_lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemodevice_decrypt_message(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(senderJid),
+        FfiConverterString.lower(element),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The device id.
+     */
+open func deviceId() -> UInt32  {
+    return try!  FfiConverterUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemodevice_device_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Encrypts `plaintext` once, with a key for each recipient device (sessions needed); the
+     * `<encrypted>` element.
+     */
+open func encryptMessage(version: OmemoVersion, recipients: [OmemoAddress], plaintext: Data)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemodevice_encrypt_message(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeOmemoVersion_lower(version),
+        FfiConverterSequenceTypeOmemoAddress.lower(recipients),
+        FfiConverterData.lower(plaintext),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The identity's fingerprint, as clients show it.
+     */
+open func fingerprint() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemodevice_fingerprint(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The bare JID.
+     */
+open func jid() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemodevice_jid(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The device sealed under a 32-byte key; save after every encrypt and decrypt.
+     */
+open func save(key: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemodevice_save(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOmemoDevice: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = OmemoDevice
+
+    public static func lift(_ handle: UInt64) throws -> OmemoDevice {
+        return OmemoDevice(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: OmemoDevice) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OmemoDevice {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: OmemoDevice, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOmemoDevice_lift(_ handle: UInt64) throws -> OmemoDevice {
+    return try FfiConverterTypeOmemoDevice.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOmemoDevice_lower(_ value: OmemoDevice) -> UInt64 {
+    return FfiConverterTypeOmemoDevice.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A decrypted OMEMO message (an object: the plaintext is secret).
+ */
+public protocol OmemoReceivedProtocol: AnyObject, Sendable {
+    
+    /**
+     * The message started a new session (answer it with an empty message).
+     */
+    func newSession()  -> Bool
+    
+    /**
+     * The payload (an SCE envelope for OMEMO 2, the body for 0.3); none for an empty message.
+     */
+    func plaintext()  -> Data?
+    
+    /**
+     * The pre-key the new session used, now replaced: publish the bundle again.
+     */
+    func preKeyUsed()  -> UInt32?
+    
+    /**
+     * The sender's device id.
+     */
+    func senderDevice()  -> UInt32
+    
+    /**
+     * The version it came in.
+     */
+    func version()  -> OmemoVersion
+    
+}
+/**
+ * A decrypted OMEMO message (an object: the plaintext is secret).
+ */
+open class OmemoReceived: OmemoReceivedProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_olmo_ffi_fn_clone_omemoreceived(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_olmo_ffi_fn_free_omemoreceived(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The message started a new session (answer it with an empty message).
+     */
+open func newSession() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemoreceived_new_session(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The payload (an SCE envelope for OMEMO 2, the body for 0.3); none for an empty message.
+     */
+open func plaintext() -> Data?  {
+    return try!  FfiConverterOptionData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemoreceived_plaintext(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The pre-key the new session used, now replaced: publish the bundle again.
+     */
+open func preKeyUsed() -> UInt32?  {
+    return try!  FfiConverterOptionUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemoreceived_pre_key_used(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The sender's device id.
+     */
+open func senderDevice() -> UInt32  {
+    return try!  FfiConverterUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemoreceived_sender_device(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The version it came in.
+     */
+open func version() -> OmemoVersion  {
+    return try!  FfiConverterTypeOmemoVersion_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_omemoreceived_version(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOmemoReceived: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = OmemoReceived
+
+    public static func lift(_ handle: UInt64) throws -> OmemoReceived {
+        return OmemoReceived(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: OmemoReceived) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OmemoReceived {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: OmemoReceived, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOmemoReceived_lift(_ handle: UInt64) throws -> OmemoReceived {
+    return try FfiConverterTypeOmemoReceived.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOmemoReceived_lower(_ value: OmemoReceived) -> UInt64 {
+    return FfiConverterTypeOmemoReceived.lower(value)
+}
+
+
+
+
+
+
+/**
  * A room's outbound Megolm session: one sender's ratchet and signing key.
  */
 public protocol OutboundGroupSessionProtocol: AnyObject, Sendable {
@@ -4979,6 +5463,75 @@ public func FfiConverterTypeOlmMessage_lower(_ value: OlmMessage) -> RustBuffer 
 
 
 /**
+ * A recipient device: its bare JID and device id.
+ */
+public struct OmemoAddress: Equatable, Hashable {
+    /**
+     * The bare JID.
+     */
+    public var jid: String
+    /**
+     * The device id.
+     */
+    public var deviceId: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The bare JID.
+         */jid: String, 
+        /**
+         * The device id.
+         */deviceId: UInt32) {
+        self.jid = jid
+        self.deviceId = deviceId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OmemoAddress: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOmemoAddress: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OmemoAddress {
+        return
+            try OmemoAddress(
+                jid: FfiConverterString.read(from: &buf), 
+                deviceId: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OmemoAddress, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.jid, into: &buf)
+        FfiConverterUInt32.write(value.deviceId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOmemoAddress_lift(_ buf: RustBuffer) throws -> OmemoAddress {
+    return try FfiConverterTypeOmemoAddress.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOmemoAddress_lower(_ value: OmemoAddress) -> RustBuffer {
+    return FfiConverterTypeOmemoAddress.lower(value)
+}
+
+
+/**
  * An item to publish on our PEP service: a device list or a bundle.
  */
 public struct PepItem: Equatable, Hashable {
@@ -5892,6 +6445,15 @@ enum OlmoError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String
     )
     /**
+     * An OMEMO bundle, session or message was refused (bad signature, changed identity, no
+     * session with a recipient).
+     */
+    case Omemo(
+        /**
+         * What was wrong.
+         */reason: String
+    )
+    /**
      * A store failed a check of the conformance suite.
      */
     case Conformance(
@@ -5958,7 +6520,10 @@ public struct FfiConverterTypeOlmoError: FfiConverterRustBuffer {
         case 10: return .Machine(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Conformance(
+        case 11: return .Omemo(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 12: return .Conformance(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -6023,8 +6588,13 @@ public struct FfiConverterTypeOlmoError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Conformance(reason):
+        case let .Omemo(reason):
             writeInt(&buf, Int32(11))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Conformance(reason):
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -6741,6 +7311,31 @@ fileprivate struct FfiConverterSequenceTypeMatrixRequest: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeOmemoAddress: FfiConverterRustBuffer {
+    typealias SwiftType = [OmemoAddress]
+
+    public static func write(_ value: [OmemoAddress], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeOmemoAddress.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [OmemoAddress] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [OmemoAddress]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeOmemoAddress.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePepItem: FfiConverterRustBuffer {
     typealias SwiftType = [PepItem]
 
@@ -7291,6 +7886,45 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_method_olmsession_to_libolm_pickle() != 16133) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_olmo_ffi_checksum_method_omemodevice_build_session() != 38095) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemodevice_bundle() != 30603) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemodevice_decrypt_message() != 11921) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemodevice_device_id() != 59762) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemodevice_encrypt_message() != 52690) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemodevice_fingerprint() != 32895) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemodevice_jid() != 635) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemodevice_save() != 57967) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemoreceived_new_session() != 5865) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemoreceived_plaintext() != 34097) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemoreceived_pre_key_used() != 28324) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemoreceived_sender_device() != 54650) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_omemoreceived_version() != 60850) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_olmo_ffi_checksum_method_storebackend_get() != 53334) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7391,6 +8025,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_constructor_olmsession_restore() != 59920) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_constructor_omemodevice_new() != 25261) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_constructor_omemodevice_restore() != 64482) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_constructor_olmostore_foreign() != 15285) {

@@ -855,6 +855,101 @@ RustBuffer uniffi_olmo_ffi_fn_method_olmsession_session_id(uint64_t ptr, RustCal
 RustBuffer uniffi_olmo_ffi_fn_method_olmsession_to_libolm_pickle(uint64_t ptr, RustBuffer pickle_key, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_OMEMODEVICE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_OMEMODEVICE
+uint64_t uniffi_olmo_ffi_fn_clone_omemodevice(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FREE_OMEMODEVICE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FREE_OMEMODEVICE
+void uniffi_olmo_ffi_fn_free_omemodevice(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CONSTRUCTOR_OMEMODEVICE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CONSTRUCTOR_OMEMODEVICE_NEW
+uint64_t uniffi_olmo_ffi_fn_constructor_omemodevice_new(RustBuffer jid, uint32_t device_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CONSTRUCTOR_OMEMODEVICE_RESTORE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CONSTRUCTOR_OMEMODEVICE_RESTORE
+uint64_t uniffi_olmo_ffi_fn_constructor_omemodevice_restore(RustBuffer blob, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_BUILD_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_BUILD_SESSION
+void uniffi_olmo_ffi_fn_method_omemodevice_build_session(uint64_t ptr, RustBuffer jid, uint32_t device_id, RustBuffer bundle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_BUNDLE
+RustBuffer uniffi_olmo_ffi_fn_method_omemodevice_bundle(uint64_t ptr, RustBuffer version, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_DECRYPT_MESSAGE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_DECRYPT_MESSAGE
+uint64_t uniffi_olmo_ffi_fn_method_omemodevice_decrypt_message(uint64_t ptr, RustBuffer sender_jid, RustBuffer element, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_DEVICE_ID
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_DEVICE_ID
+uint32_t uniffi_olmo_ffi_fn_method_omemodevice_device_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_ENCRYPT_MESSAGE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_ENCRYPT_MESSAGE
+RustBuffer uniffi_olmo_ffi_fn_method_omemodevice_encrypt_message(uint64_t ptr, RustBuffer version, RustBuffer recipients, RustBuffer plaintext, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_FINGERPRINT
+RustBuffer uniffi_olmo_ffi_fn_method_omemodevice_fingerprint(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_JID
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_JID
+RustBuffer uniffi_olmo_ffi_fn_method_omemodevice_jid(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_SAVE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMODEVICE_SAVE
+RustBuffer uniffi_olmo_ffi_fn_method_omemodevice_save(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_OMEMORECEIVED
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_OMEMORECEIVED
+uint64_t uniffi_olmo_ffi_fn_clone_omemoreceived(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FREE_OMEMORECEIVED
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FREE_OMEMORECEIVED
+void uniffi_olmo_ffi_fn_free_omemoreceived(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMORECEIVED_NEW_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMORECEIVED_NEW_SESSION
+int8_t uniffi_olmo_ffi_fn_method_omemoreceived_new_session(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMORECEIVED_PLAINTEXT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMORECEIVED_PLAINTEXT
+RustBuffer uniffi_olmo_ffi_fn_method_omemoreceived_plaintext(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMORECEIVED_PRE_KEY_USED
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMORECEIVED_PRE_KEY_USED
+RustBuffer uniffi_olmo_ffi_fn_method_omemoreceived_pre_key_used(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMORECEIVED_SENDER_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMORECEIVED_SENDER_DEVICE
+uint32_t uniffi_olmo_ffi_fn_method_omemoreceived_sender_device(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMORECEIVED_VERSION
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OMEMORECEIVED_VERSION
+RustBuffer uniffi_olmo_ffi_fn_method_omemoreceived_version(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_OLMOSTORE
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_OLMOSTORE
 uint64_t uniffi_olmo_ffi_fn_clone_olmostore(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -1841,6 +1936,84 @@ uint16_t uniffi_olmo_ffi_checksum_method_olmsession_to_libolm_pickle(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_BUILD_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_BUILD_SESSION
+uint16_t uniffi_olmo_ffi_checksum_method_omemodevice_build_session(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_BUNDLE
+uint16_t uniffi_olmo_ffi_checksum_method_omemodevice_bundle(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_DECRYPT_MESSAGE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_DECRYPT_MESSAGE
+uint16_t uniffi_olmo_ffi_checksum_method_omemodevice_decrypt_message(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_DEVICE_ID
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_DEVICE_ID
+uint16_t uniffi_olmo_ffi_checksum_method_omemodevice_device_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_ENCRYPT_MESSAGE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_ENCRYPT_MESSAGE
+uint16_t uniffi_olmo_ffi_checksum_method_omemodevice_encrypt_message(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_FINGERPRINT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_FINGERPRINT
+uint16_t uniffi_olmo_ffi_checksum_method_omemodevice_fingerprint(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_JID
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_JID
+uint16_t uniffi_olmo_ffi_checksum_method_omemodevice_jid(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_SAVE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMODEVICE_SAVE
+uint16_t uniffi_olmo_ffi_checksum_method_omemodevice_save(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_NEW_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_NEW_SESSION
+uint16_t uniffi_olmo_ffi_checksum_method_omemoreceived_new_session(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_PLAINTEXT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_PLAINTEXT
+uint16_t uniffi_olmo_ffi_checksum_method_omemoreceived_plaintext(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_PRE_KEY_USED
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_PRE_KEY_USED
+uint16_t uniffi_olmo_ffi_checksum_method_omemoreceived_pre_key_used(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_SENDER_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_SENDER_DEVICE
+uint16_t uniffi_olmo_ffi_checksum_method_omemoreceived_sender_device(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_VERSION
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_VERSION
+uint16_t uniffi_olmo_ffi_checksum_method_omemoreceived_version(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_STOREBACKEND_GET
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_STOREBACKEND_GET
 uint16_t uniffi_olmo_ffi_checksum_method_storebackend_get(void
@@ -2042,6 +2215,18 @@ uint16_t uniffi_olmo_ffi_checksum_constructor_olmsession_from_libolm_pickle(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OLMSESSION_RESTORE
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OLMSESSION_RESTORE
 uint16_t uniffi_olmo_ffi_checksum_constructor_olmsession_restore(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OMEMODEVICE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OMEMODEVICE_NEW
+uint16_t uniffi_olmo_ffi_checksum_constructor_omemodevice_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OMEMODEVICE_RESTORE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OMEMODEVICE_RESTORE
+uint16_t uniffi_olmo_ffi_checksum_constructor_omemodevice_restore(void
     
 );
 #endif
