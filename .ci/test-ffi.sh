@@ -13,7 +13,8 @@ REQS="$FFI/python/requirements.txt"
 STAMP="$VENV/.ffi-requirements.installed"
 
 if ! uniffi-bindgen --version 2>/dev/null | grep -q ' 0\.32\.2'; then
-    cargo install --quiet uniffi --version =0.32.2 --features cli --bin uniffi-bindgen
+    # --debug: it runs for seconds, and a debug build compiles in half the time of a release one.
+    cargo install --quiet --debug uniffi --version =0.32.2 --features cli --bin uniffi-bindgen
 fi
 
 if [ ! -x "$VENV/bin/python3" ]; then

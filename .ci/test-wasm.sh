@@ -13,7 +13,8 @@ rustup target add wasm32-unknown-unknown >/dev/null 2>&1
 pinned=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' "$pkg/Cargo.toml")
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$pinned" ]; then
     # Not --locked: the CLI's own lock file does not build here, its unlocked resolution does.
-    cargo install --quiet wasm-bindgen-cli --version "$pinned"
+    # --debug: it runs for seconds, and a debug build compiles in half the time of a release one.
+    cargo install --quiet --debug wasm-bindgen-cli --version "$pinned"
 fi
 if [ ! -d "$pkg/node_modules/playwright-core" ]; then
     (cd "$pkg" && npm install --no-audit --no-fund --silent)
