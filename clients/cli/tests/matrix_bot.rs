@@ -397,8 +397,30 @@ fn olmo_matrix_bot_answers_nio_persons_on_synapse() {
             );
         }
     }
-    // Next (with `olmo matrix decrypt`): every event of `dumps.rooms` decrypts with
-    // `dumps.key_export` to what `dumps.decrypted` says.
+    // `olmo matrix decrypt` with nio's key export reads every message nio read, as nio read it.
+    for (path, decrypted) in dumps.rooms.iter().zip(&dumps.decrypted) {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_olmo"))
+            .args(["matrix", "decrypt", "--quiet", "--keys"])
+            .arg(&dumps.key_export)
+            .arg(path)
+            .env("OLMO_PASSPHRASE", &dumps.passphrase)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let lines: Vec<Value> = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        for message in decrypted {
+            let line = lines
+                .iter()
+                .find(|line| line["event_id"] == message["event_id"])
+                .unwrap_or_else(|| panic!("{message} not in olmo's output"));
+            assert_eq!(line["status"], "decrypted", "{line}");
+            assert_eq!(line["event"]["content"]["body"], message["body"], "{line}");
+        }
+    }
     bot.interrupt();
     clock.step("dumps written, the bot stopped");
 
