@@ -7,6 +7,7 @@
 //! olmo inspect megolm BODY   decode a Megolm message (a room event's ciphertext)
 //! olmo inspect room-key KEY  show a session key's session id and first index
 //! olmo migrate-account       read a libolm account pickle on stdin, write olmo storage on stdout
+//! olmo xmpp bot --jid JID    an OMEMO echo bot on an XMPP server (see `olmo xmpp bot --help`)
 //! ```
 
 use std::io::{Read, Write};
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         ["inspect", "omemo", xml] => inspect_omemo(xml),
         ["inspect", message_type, body] => inspect(message_type, body),
         ["migrate-account"] => migrate_account(),
+        ["xmpp", "bot", ..] => xmpp_bot(&args[2..]),
         _ => {
             eprintln!("{}", include_str!("usage.txt"));
             Err("unknown command".to_owned())
@@ -59,6 +61,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `olmo xmpp bot ...`: clap parses the rest (`--help` prints the options and exits 0).
+fn xmpp_bot(args: &[String]) -> Result<(), String> {
+    use clap::Parser;
+    let argv = std::iter::once("olmo xmpp bot".to_owned()).chain(args.iter().cloned());
+    let bot = olmo_xmpp_client::BotArgs::try_parse_from(argv).unwrap_or_else(|e| e.exit());
+    olmo_xmpp_client::run(bot).map_err(|e| e.to_string())
 }
 
 fn demo() {
