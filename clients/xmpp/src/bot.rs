@@ -2,7 +2,8 @@
 //!
 //! 1. open its account from the store (a device id and keys are made on first start);
 //! 2. log in, publish its device lists and bundles, resend answers a crash left unsent;
-//! 3. read its archive from where it stopped (XEP-0313), then live messages, each the same way:
+//! 3. read its archive from where it stopped (XEP-0313), then (after its presence) live
+//!    messages, each the same way:
 //!    decrypt (once: the machine remembers archive ids), fetch the sender's device lists and
 //!    the bundles the machine asks for, encrypt the answer, record it, send it.
 //!
@@ -108,9 +109,10 @@ struct Bot {
 }
 
 impl Bot {
-    /// Online: presence, our device lists and bundles, answers left unsent, the archive.
+    /// Our device lists and bundles, answers left unsent, the archive, then presence: the
+    /// server holds messages for a bot without presence, and delivers them after it, so the
+    /// archive's messages come first and in order (those delivered again are skipped).
     async fn start(&mut self) -> Result<(), Error> {
-        self.xmpp.send(Presence::available()).await?;
         let own = self.jid.clone();
         self.refresh_device_lists(&own).await?;
         self.publish().await?;
@@ -118,9 +120,11 @@ impl Bot {
             self.send(&answer).await?;
             self.ledger.resent(&name).await?;
         }
+        self.catch_up().await?;
+        self.xmpp.send(Presence::available()).await?;
         let id = self.machine.device_id().await?;
         println!("olmo xmpp bot: {} device {id} online", self.jid);
-        self.catch_up().await
+        Ok(())
     }
 
     /// Asks for the archive after the last message handled, page by page. The results arrive

@@ -15,6 +15,28 @@ use live::{Bot, Persons, Prosody, missing_tools};
 
 /// Messages each person sends while the bot is up, for the latency figures.
 const LIVE: usize = 10;
+/// Messages each person sends at once before the bot is killed.
+const BURST: usize = 5;
+/// Alice speaks OMEMO 0.3, Bob OMEMO 2.
+const PEOPLE: [&str; 2] = ["alice", "bob"];
+
+/// Each person sends `count` more messages without waiting.
+fn send_each(persons: &mut Persons, sent: &mut [usize; 2], count: usize) {
+    for (p, name) in PEOPLE.iter().enumerate() {
+        for _ in 0..count {
+            persons.send(name, &format!("{name} {}", sent[p]));
+            sent[p] += 1;
+        }
+    }
+}
+
+/// Every message each person sent is answered, once, in order.
+fn expect_all(persons: &mut Persons, sent: &[usize; 2], when: &str) {
+    for (p, name) in PEOPLE.iter().enumerate() {
+        let (answers, _) = persons.answers(name, sent[p], 30.0);
+        assert_eq!(answers, echoes(name, 0..sent[p]), "{name} {when}");
+    }
+}
 
 fn echoes(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("echo: {prefix} {i}")).collect()
@@ -46,35 +68,32 @@ fn the_bot_answers_both_versions_across_restarts_and_new_devices() {
     persons.login("bob", "bob@localhost/phone", "bob password", "omemo2");
 
     // Live: each message is answered, in each person's version.
+    let mut sent = [0usize; 2];
     let mut round_trips = Vec::new();
-    for i in 0..LIVE {
-        for name in ["alice", "bob"] {
-            persons.send(name, &format!("{name} {i}"));
-            let (answers, seconds) = persons.answers(name, i + 1, 20.0);
-            assert_eq!(answers, echoes(name, 0..i + 1), "{name}");
+    for _ in 0..LIVE {
+        for (p, name) in PEOPLE.iter().enumerate() {
+            persons.send(name, &format!("{name} {}", sent[p]));
+            sent[p] += 1;
+            let (answers, seconds) = persons.answers(name, sent[p], 20.0);
+            assert_eq!(answers, echoes(name, 0..sent[p]), "{name}");
             round_trips.push(seconds * 1e3);
         }
     }
 
     // Ctrl-C; both write while it is away; it answers from the archive when back.
     bot.interrupt();
-    persons.send("alice", &format!("alice {LIVE}"));
-    persons.send("bob", &format!("bob {LIVE}"));
+    send_each(&mut persons, &mut sent, 1);
     bot.start();
-    for name in ["alice", "bob"] {
-        let (answers, _) = persons.answers(name, LIVE + 1, 30.0);
-        assert_eq!(answers, echoes(name, 0..LIVE + 1), "{name} after a restart");
-    }
+    expect_all(&mut persons, &sent, "after Ctrl-C");
 
-    // SIGKILL; again; and once more it answers each message once.
+    // SIGKILL in the middle of a burst; both write while it is away; every message is
+    // answered once when it is back.
+    send_each(&mut persons, &mut sent, BURST);
+    persons.answers("bob", sent[1] - BURST + 1, 20.0); // the bot is at work
     bot.kill();
-    persons.send("alice", &format!("alice {}", LIVE + 1));
-    persons.send("bob", &format!("bob {}", LIVE + 1));
+    send_each(&mut persons, &mut sent, 1);
     bot.start();
-    for name in ["alice", "bob"] {
-        let (answers, _) = persons.answers(name, LIVE + 2, 30.0);
-        assert_eq!(answers, echoes(name, 0..LIVE + 2), "{name} after a kill");
-    }
+    expect_all(&mut persons, &sent, "after SIGKILL");
 
     // A new device of each: the bot fetches the new device list and answers both devices.
     persons.login(
@@ -89,11 +108,13 @@ fn the_bot_answers_both_versions_across_restarts_and_new_devices() {
         "bob password",
         "omemo2",
     );
-    for (person, tablet) in [("alice", "alice tablet"), ("bob", "bob tablet")] {
-        persons.send(tablet, "from the tablet");
-        let (on_tablet, _) = persons.answers(tablet, 1, 20.0);
+    for (p, name) in PEOPLE.iter().enumerate() {
+        let tablet = format!("{name} tablet");
+        persons.send(&tablet, "from the tablet");
+        let (on_tablet, _) = persons.answers(&tablet, 1, 20.0);
         assert_eq!(on_tablet, ["echo: from the tablet"], "{tablet}");
-        let (on_phone, _) = persons.answers(person, LIVE + 3, 20.0);
+        sent[p] += 1;
+        let (on_phone, _) = persons.answers(name, sent[p], 20.0);
         assert_eq!(
             on_phone.last().map(String::as_str),
             Some("echo: from the tablet")
@@ -102,9 +123,9 @@ fn the_bot_answers_both_versions_across_restarts_and_new_devices() {
 
     // Nothing was answered twice: wait, then count again.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    for name in ["alice", "bob"] {
-        let (answers, _) = persons.answers(name, LIVE + 4, 0.5);
-        assert_eq!(answers.len(), LIVE + 3, "{name}: {answers:?}");
+    for (p, name) in PEOPLE.iter().enumerate() {
+        let (answers, _) = persons.answers(name, sent[p] + 1, 0.5);
+        assert_eq!(answers.len(), sent[p], "{name}: {answers:?}");
     }
     bot.interrupt();
 
