@@ -51,6 +51,10 @@ pub struct BotArgs {
     /// The server's client port.
     #[arg(long, default_value_t = 5222)]
     pub port: u16,
+    /// Connect over plain TCP (SCRAM login, no TLS): only for a server on this host. Builds
+    /// without the `tls` feature need it.
+    #[arg(long)]
+    pub plaintext: bool,
 }
 
 /// Runs the bot until Ctrl-C (or SIGTERM), or until the connection is lost for good.
@@ -72,7 +76,7 @@ async fn serve(args: BotArgs) -> Result<(), Error> {
     let machine = XmppMachine::open(store, &key, jid.as_str(), Timestamp::now(), rng).await?;
     let ledger = Ledger::open(&args.store, &key)?;
     let host = args.host.unwrap_or_else(|| jid.domain().to_string());
-    let xmpp = Connection::open(&jid, &password, &format!("{host}:{}", args.port)).await?;
+    let xmpp = Connection::open(&jid, &password, &host, args.port, args.plaintext).await?;
     let mut bot = Bot {
         machine,
         ledger,

@@ -34,14 +34,26 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Logs in to `server` (`host:port`, plain TCP with SCRAM) and waits until online.
-    pub async fn open(jid: &BareJid, password: &str, server: &str) -> Result<Self, Error> {
-        let mut client = Client::new_plaintext(
-            jid.clone(),
-            password.to_owned(),
-            DnsConfig::addr(server),
-            Timeouts::default(),
-        );
+    /// Logs in to `host`:`port` (STARTTLS, or plain TCP when `plaintext`; SCRAM either way)
+    /// and waits until online.
+    pub async fn open(
+        jid: &BareJid,
+        password: &str,
+        host: &str,
+        port: u16,
+        plaintext: bool,
+    ) -> Result<Self, Error> {
+        let mut client = if plaintext {
+            let address = DnsConfig::addr(&format!("{host}:{port}"));
+            Client::new_plaintext(
+                jid.clone(),
+                password.to_owned(),
+                address,
+                Timeouts::default(),
+            )
+        } else {
+            starttls(jid, password, host, port)?
+        };
         let online = tokio::time::timeout(WAIT, async {
             loop {
                 match client.next().await {
@@ -94,6 +106,25 @@ impl Connection {
     fn command(&self, command: Command) -> Result<(), Error> {
         self.commands.send(command).map_err(|_| gone())
     }
+}
+
+#[cfg(feature = "tls")]
+fn starttls(jid: &BareJid, password: &str, host: &str, port: u16) -> Result<Client, Error> {
+    let server = DnsConfig::no_srv(host, port);
+    Ok(Client::new_starttls(
+        jid.clone(),
+        password.to_owned(),
+        server,
+        Timeouts::default(),
+    ))
+}
+
+#[cfg(not(feature = "tls"))]
+fn starttls(_: &BareJid, _: &str, _: &str, _: u16) -> Result<Client, Error> {
+    Err(Error::Connection(
+        "this build has no TLS (feature `tls`); --plaintext connects without, for a server on this host"
+            .into(),
+    ))
 }
 
 fn gone() -> Error {

@@ -153,6 +153,7 @@ impl Bot {
                 BOT,
                 "--host",
                 "127.0.0.1",
+                "--plaintext",
                 "--port",
                 &self.port.to_string(),
             ])
