@@ -24,7 +24,7 @@ use tokio_xmpp::parsers::presence::Presence;
 use tokio_xmpp::{IqRequest, Stanza};
 
 use crate::Error;
-use crate::connection::Connection;
+use crate::connection::{Connection, Received};
 use crate::ledger::{Answer, Ledger};
 use crate::stanzas::{self, Incoming};
 
@@ -88,13 +88,15 @@ async fn serve(args: BotArgs) -> Result<(), Error> {
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            stanza = bot.xmpp.next() => match stanza {
-                Some(Stanza::Message(message)) => {
+            received = bot.xmpp.next() => match received {
+                Some(Received::Stanza(Stanza::Message(message))) => {
                     if let Err(error) = bot.on_message(&message).await {
                         eprintln!("bot: a message was not answered: {error}");
                     }
                 }
-                Some(_) => {}
+                Some(Received::Stanza(_)) => {}
+                // A new session: publish, catch up and announce ourselves again.
+                Some(Received::Reconnected) => bot.start().await?,
                 None => break,
             },
             () = &mut stop => break,

@@ -27,10 +27,19 @@ enum Command {
     Close(oneshot::Sender<()>),
 }
 
+/// What the connection hands the bot.
+pub enum Received {
+    /// A stanza (IQ answers go to [`Connection::iq`] instead).
+    Stanza(Stanza),
+    /// tokio-xmpp logged in again after losing the connection, without resuming the session:
+    /// presence and anything else the session had must be set up again.
+    Reconnected,
+}
+
 /// A logged-in XMPP session.
 pub struct Connection {
     commands: mpsc::UnboundedSender<Command>,
-    stanzas: mpsc::UnboundedReceiver<Stanza>,
+    received: mpsc::UnboundedReceiver<Received>,
 }
 
 impl Connection {
@@ -70,15 +79,14 @@ impl Connection {
             .await
             .map_err(|_| Error::Connection("no login in time".into()))??;
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let (stanza_tx, stanzas) = mpsc::unbounded_channel();
-        tokio::spawn(own_client(client, command_rx, stanza_tx));
-        Ok(Self { commands, stanzas })
+        let (received_tx, received) = mpsc::unbounded_channel();
+        tokio::spawn(own_client(client, command_rx, received_tx));
+        Ok(Self { commands, received })
     }
 
-    /// The next stanza received (IQ answers go to [`Connection::iq`] instead); `None` once
-    /// the connection is gone for good.
-    pub async fn next(&mut self) -> Option<Stanza> {
-        self.stanzas.recv().await
+    /// What came next; `None` once the connection is gone for good.
+    pub async fn next(&mut self) -> Option<Received> {
+        self.received.recv().await
     }
 
     /// Sends a stanza; returns once it was written to the socket.
@@ -134,14 +142,15 @@ fn gone() -> Error {
 async fn own_client(
     mut client: Client,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    stanzas: mpsc::UnboundedSender<Stanza>,
+    received: mpsc::UnboundedSender<Received>,
 ) {
     loop {
         tokio::select! {
             event = client.next() => match event {
-                Some(Event::Stanza(stanza)) => { let _ = stanzas.send(stanza); }
-                // tokio-xmpp reconnects (and resumes with stream management) by itself.
-                Some(Event::Online { .. }) => {}
+                Some(Event::Stanza(stanza)) => { let _ = received.send(Received::Stanza(stanza)); }
+                // tokio-xmpp reconnects by itself, resuming the session when it can.
+                Some(Event::Online { resumed: true, .. }) => {}
+                Some(Event::Online { .. }) => { let _ = received.send(Received::Reconnected); }
                 Some(Event::Disconnected(error)) => eprintln!("xmpp: disconnected: {error}"),
                 None => return,
             },
