@@ -89,12 +89,13 @@ async fn serve(args: BotArgs) -> Result<(), Error> {
     loop {
         tokio::select! {
             received = bot.xmpp.next() => match received {
-                Some(Received::Stanza(Stanza::Message(message))) => {
-                    if let Err(error) = bot.on_message(&message).await {
+                Some(Received::Stanza(stanza)) => {
+                    if let Stanza::Message(message) = *stanza
+                        && let Err(error) = bot.on_message(&message).await
+                    {
                         eprintln!("bot: a message was not answered: {error}");
                     }
                 }
-                Some(Received::Stanza(_)) => {}
                 // A new session: publish, catch up and announce ourselves again.
                 Some(Received::Reconnected) => bot.start().await?,
                 None => break,

@@ -30,7 +30,7 @@ enum Command {
 /// What the connection hands the bot.
 pub enum Received {
     /// A stanza (IQ answers go to [`Connection::iq`] instead).
-    Stanza(Stanza),
+    Stanza(Box<Stanza>),
     /// tokio-xmpp logged in again after losing the connection, without resuming the session:
     /// presence and anything else the session had must be set up again.
     Reconnected,
@@ -147,7 +147,7 @@ async fn own_client(
     loop {
         tokio::select! {
             event = client.next() => match event {
-                Some(Event::Stanza(stanza)) => { let _ = received.send(Received::Stanza(stanza)); }
+                Some(Event::Stanza(stanza)) => { let _ = received.send(Received::Stanza(Box::new(stanza))); }
                 // tokio-xmpp reconnects by itself, resuming the session when it can.
                 Some(Event::Online { resumed: true, .. }) => {}
                 Some(Event::Online { .. }) => { let _ = received.send(Received::Reconnected); }
