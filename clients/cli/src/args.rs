@@ -105,7 +105,10 @@ pub enum MatrixCommand {
 
 /// `olmo xmpp ...`
 #[derive(Debug, Subcommand)]
-pub enum XmppCommand {}
+pub enum XmppCommand {
+    /// Run an OMEMO bot answering OMEMO 2 and 0.3 messages (the reference for bot authors).
+    Bot(olmo_xmpp_client::BotArgs),
+}
 
 /// Where a passphrase comes from: never the command line, where `ps` shows it to everyone.
 #[derive(Debug, Clone, Args)]

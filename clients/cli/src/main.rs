@@ -13,7 +13,7 @@ mod olm_demo;
 mod omemo_demo;
 mod xmpp_demo;
 
-use args::{Cli, Command, Inspect, MatrixCommand};
+use args::{Cli, Command, Inspect, MatrixCommand, XmppCommand};
 
 fn main() -> ExitCode {
     // Help and version go to stdout with status 0; usage errors to stderr with status 2.
@@ -37,7 +37,9 @@ fn main() -> ExitCode {
                 olmo_matrix_client::bot::run(args).map_err(|e| e.to_string())
             }
         },
-        Some(Command::Xmpp(command)) => match command {},
+        Some(Command::Xmpp(command)) => match command {
+            XmppCommand::Bot(args) => olmo_xmpp_client::run(args).map_err(|e| e.to_string()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
