@@ -11,9 +11,11 @@ STAMP="$VENV/.xmpp.installed"
 
 if ! command -v prosody >/dev/null 2>&1; then
     # Keep apt from starting Prosody as a system service: the tests own their servers.
+    # The policy file is removed afterwards, so later installs (PostgreSQL) behave as usual.
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
         chmod +x /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody >/dev/null
