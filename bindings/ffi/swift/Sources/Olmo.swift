@@ -1339,10 +1339,12 @@ open func compare(other: InboundGroupSession) -> GroupSessionOrdering  {
 open func decrypt(message: Data)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(message) { messageFb in
     uniffi_olmo_ffi_fn_method_inboundgroupsession_decrypt(
             self.uniffiCloneHandle(),
-        FfiConverterData.lower(message),uniffiCallStatus
+        messageFb,uniffiCallStatus
     )
+        }
 })
 }
     
@@ -2099,10 +2101,10 @@ public func FfiConverterTypeMatrixMachine_lower(_ value: MatrixMachine) -> UInt6
 public protocol OlmAccountProtocol: AnyObject, Sendable {
     
     /**
-     * Creates the session a pre-key message from `identity_key` starts and decrypts that
-     * message; the one-time key it used is removed.
+     * Creates the session a pre-key message (type 0) from `identity_key` starts and decrypts
+     * that message; the one-time key it used is removed.
      */
-    func createInboundSession(identityKey: String, message: OlmMessage) throws  -> InboundSessionCreation
+    func createInboundSession(identityKey: String, ciphertext: Data) throws  -> InboundSessionCreation
     
     /**
      * Starts a session with a device from its identity key and a one-time key it published.
@@ -2264,17 +2266,19 @@ public static func restore(blob: Data, key: Data)throws  -> OlmAccount  {
 
     
     /**
-     * Creates the session a pre-key message from `identity_key` starts and decrypts that
-     * message; the one-time key it used is removed.
+     * Creates the session a pre-key message (type 0) from `identity_key` starts and decrypts
+     * that message; the one-time key it used is removed.
      */
-open func createInboundSession(identityKey: String, message: OlmMessage)throws  -> InboundSessionCreation  {
+open func createInboundSession(identityKey: String, ciphertext: Data)throws  -> InboundSessionCreation  {
     return try  FfiConverterTypeInboundSessionCreation_lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(ciphertext) { ciphertextFb in
     uniffi_olmo_ffi_fn_method_olmaccount_create_inbound_session(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(identityKey),
-        FfiConverterTypeOlmMessage_lower(message),uniffiCallStatus
+        ciphertextFb,uniffiCallStatus
     )
+        }
 })
 }
     
@@ -2494,14 +2498,17 @@ public func FfiConverterTypeOlmAccount_lower(_ value: OlmAccount) -> UInt64 {
 public protocol OlmSessionProtocol: AnyObject, Sendable {
     
     /**
-     * Decrypts a message of this session; on any error the session is unchanged.
+     * Decrypts a message of this session from its type (0 pre-key, 1 normal) and bytes; on any
+     * error the session is unchanged.
      */
-    func decrypt(message: OlmMessage) throws  -> Data
+    func decrypt(messageType: UInt8, ciphertext: Data) throws  -> Data
     
     /**
-     * Encrypts; the session has advanced when this returns (save it before sending).
+     * Encrypts; the message's bytes (its type is [`OlmSession::message_type`], asked before or
+     * after: encrypting does not change it). The session has advanced when this returns: save
+     * it before sending. Bytes in and out, no record: the hot path pays no serialisation.
      */
-    func encrypt(plaintext: Data) throws  -> OlmMessage
+    func encrypt(plaintext: Data) throws  -> Data
     
     /**
      * Whether a message from the other side has been decrypted (then encrypt gives normal
@@ -2510,9 +2517,15 @@ public protocol OlmSessionProtocol: AnyObject, Sendable {
     func hasReceivedMessage()  -> Bool
     
     /**
-     * Whether a pre-key message belongs to this session.
+     * Whether a pre-key message (type 0) belongs to this session.
      */
-    func matchesInboundSession(message: OlmMessage) throws  -> Bool
+    func matchesInboundSession(ciphertext: Data) throws  -> Bool
+    
+    /**
+     * The type of the messages [`OlmSession::encrypt`] gives now: 0 (pre-key) until a message
+     * from the other side was decrypted, then 1 (normal). Matrix sends it as `type`.
+     */
+    func messageType()  -> UInt8
     
     /**
      * The session sealed under a 32-byte key. Save after every encrypt and decrypt.
@@ -2613,28 +2626,36 @@ public static func restore(blob: Data, key: Data)throws  -> OlmSession  {
 
     
     /**
-     * Decrypts a message of this session; on any error the session is unchanged.
+     * Decrypts a message of this session from its type (0 pre-key, 1 normal) and bytes; on any
+     * error the session is unchanged.
      */
-open func decrypt(message: OlmMessage)throws  -> Data  {
+open func decrypt(messageType: UInt8, ciphertext: Data)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(ciphertext) { ciphertextFb in
     uniffi_olmo_ffi_fn_method_olmsession_decrypt(
             self.uniffiCloneHandle(),
-        FfiConverterTypeOlmMessage_lower(message),uniffiCallStatus
+        FfiConverterUInt8.lower(messageType),
+        ciphertextFb,uniffiCallStatus
     )
+        }
 })
 }
     
     /**
-     * Encrypts; the session has advanced when this returns (save it before sending).
+     * Encrypts; the message's bytes (its type is [`OlmSession::message_type`], asked before or
+     * after: encrypting does not change it). The session has advanced when this returns: save
+     * it before sending. Bytes in and out, no record: the hot path pays no serialisation.
      */
-open func encrypt(plaintext: Data)throws  -> OlmMessage  {
-    return try  FfiConverterTypeOlmMessage_lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+open func encrypt(plaintext: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(plaintext) { plaintextFb in
     uniffi_olmo_ffi_fn_method_olmsession_encrypt(
             self.uniffiCloneHandle(),
-        FfiConverterData.lower(plaintext),uniffiCallStatus
+        plaintextFb,uniffiCallStatus
     )
+        }
 })
 }
     
@@ -2652,14 +2673,29 @@ open func hasReceivedMessage() -> Bool  {
 }
     
     /**
-     * Whether a pre-key message belongs to this session.
+     * Whether a pre-key message (type 0) belongs to this session.
      */
-open func matchesInboundSession(message: OlmMessage)throws  -> Bool  {
+open func matchesInboundSession(ciphertext: Data)throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(ciphertext) { ciphertextFb in
     uniffi_olmo_ffi_fn_method_olmsession_matches_inbound_session(
             self.uniffiCloneHandle(),
-        FfiConverterTypeOlmMessage_lower(message),uniffiCallStatus
+        ciphertextFb,uniffiCallStatus
+    )
+        }
+})
+}
+    
+    /**
+     * The type of the messages [`OlmSession::encrypt`] gives now: 0 (pre-key) until a message
+     * from the other side was decrypted, then 1 (normal). Matrix sends it as `type`.
+     */
+open func messageType() -> UInt8  {
+    return try!  FfiConverterUInt8.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_olmsession_message_type(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -3531,10 +3567,12 @@ public static func restore(blob: Data, key: Data)throws  -> OutboundGroupSession
 open func encrypt(plaintext: Data)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(plaintext) { plaintextFb in
     uniffi_olmo_ffi_fn_method_outboundgroupsession_encrypt(
             self.uniffiCloneHandle(),
-        FfiConverterData.lower(plaintext),uniffiCallStatus
+        plaintextFb,uniffiCallStatus
     )
+        }
 })
 }
     
@@ -5389,76 +5427,6 @@ public func FfiConverterTypeMatrixRequest_lift(_ buf: RustBuffer) throws -> Matr
 #endif
 public func FfiConverterTypeMatrixRequest_lower(_ value: MatrixRequest) -> RustBuffer {
     return FfiConverterTypeMatrixRequest.lower(value)
-}
-
-
-/**
- * An Olm message as it travels: its type (0 pre-key, 1 normal) and its bytes (Matrix sends the
- * bytes as unpadded base64 in `ciphertext.<key>.body`).
- */
-public struct OlmMessage: Equatable, Hashable {
-    /**
-     * 0 for a pre-key message, 1 for a normal one.
-     */
-    public var messageType: UInt8
-    /**
-     * The encoded message.
-     */
-    public var ciphertext: Data
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * 0 for a pre-key message, 1 for a normal one.
-         */messageType: UInt8, 
-        /**
-         * The encoded message.
-         */ciphertext: Data) {
-        self.messageType = messageType
-        self.ciphertext = ciphertext
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension OlmMessage: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeOlmMessage: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OlmMessage {
-        return
-            try OlmMessage(
-                messageType: FfiConverterUInt8.read(from: &buf), 
-                ciphertext: FfiConverterData.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: OlmMessage, into buf: inout [UInt8]) {
-        FfiConverterUInt8.write(value.messageType, into: &buf)
-        FfiConverterData.write(value.ciphertext, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeOlmMessage_lift(_ buf: RustBuffer) throws -> OlmMessage {
-    return try FfiConverterTypeOlmMessage.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeOlmMessage_lower(_ value: OlmMessage) -> RustBuffer {
-    return FfiConverterTypeOlmMessage.lower(value)
 }
 
 
@@ -7577,9 +7545,11 @@ public func keyExportDefaultRounds() -> UInt32  {
 public func megolmMessageIndex(message: Data)throws  -> UInt32  {
     return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(message) { messageFb in
     uniffi_olmo_ffi_fn_func_megolm_message_index(
-        FfiConverterData.lower(message),uniffiCallStatus
+        messageFb,uniffiCallStatus
     )
+        }
 })
 }
 /**
@@ -7631,7 +7601,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_func_key_export_default_rounds() != 63262) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_func_megolm_message_index() != 9301) {
+    if (uniffi_olmo_ffi_checksum_func_megolm_message_index() != 17709) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_func_run_store_conformance() != 34130) {
@@ -7766,7 +7736,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_method_inboundgroupsession_compare() != 56304) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_inboundgroupsession_decrypt() != 8618) {
+    if (uniffi_olmo_ffi_checksum_method_inboundgroupsession_decrypt() != 38773) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_inboundgroupsession_decrypt_backlog() != 62753) {
@@ -7793,7 +7763,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_method_inboundgroupsession_to_libolm_pickle() != 31668) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_outboundgroupsession_encrypt() != 20378) {
+    if (uniffi_olmo_ffi_checksum_method_outboundgroupsession_encrypt() != 32650) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_outboundgroupsession_invalidate() != 3397) {
@@ -7823,7 +7793,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_method_inboundsessioncreation_session() != 33864) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_olmaccount_create_inbound_session() != 2307) {
+    if (uniffi_olmo_ffi_checksum_method_olmaccount_create_inbound_session() != 38462) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_olmaccount_create_outbound_session() != 27170) {
@@ -7865,16 +7835,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_method_olmaccount_to_libolm_pickle() != 48357) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_olmsession_decrypt() != 2623) {
+    if (uniffi_olmo_ffi_checksum_method_olmsession_decrypt() != 13836) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_olmsession_encrypt() != 52208) {
+    if (uniffi_olmo_ffi_checksum_method_olmsession_encrypt() != 21430) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_olmsession_has_received_message() != 6759) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_olmsession_matches_inbound_session() != 49590) {
+    if (uniffi_olmo_ffi_checksum_method_olmsession_matches_inbound_session() != 59119) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_olmsession_message_type() != 3411) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_olmsession_save() != 35363) {

@@ -575,7 +575,7 @@ RustBuffer uniffi_olmo_ffi_fn_method_inboundgroupsession_compare(uint64_t ptr, u
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_INBOUNDGROUPSESSION_DECRYPT
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_INBOUNDGROUPSESSION_DECRYPT
-RustBuffer uniffi_olmo_ffi_fn_method_inboundgroupsession_decrypt(uint64_t ptr, RustBuffer message, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_olmo_ffi_fn_method_inboundgroupsession_decrypt(uint64_t ptr, ForeignBytes message, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_INBOUNDGROUPSESSION_DECRYPT_BACKLOG
@@ -646,7 +646,7 @@ uint64_t uniffi_olmo_ffi_fn_constructor_outboundgroupsession_restore(RustBuffer 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OUTBOUNDGROUPSESSION_ENCRYPT
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OUTBOUNDGROUPSESSION_ENCRYPT
-RustBuffer uniffi_olmo_ffi_fn_method_outboundgroupsession_encrypt(uint64_t ptr, RustBuffer plaintext, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_olmo_ffi_fn_method_outboundgroupsession_encrypt(uint64_t ptr, ForeignBytes plaintext, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OUTBOUNDGROUPSESSION_INVALIDATE
@@ -732,7 +732,7 @@ uint64_t uniffi_olmo_ffi_fn_constructor_olmaccount_restore(RustBuffer blob, Rust
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMACCOUNT_CREATE_INBOUND_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMACCOUNT_CREATE_INBOUND_SESSION
-uint64_t uniffi_olmo_ffi_fn_method_olmaccount_create_inbound_session(uint64_t ptr, RustBuffer identity_key, RustBuffer message, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_olmo_ffi_fn_method_olmaccount_create_inbound_session(uint64_t ptr, RustBuffer identity_key, ForeignBytes ciphertext, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMACCOUNT_CREATE_OUTBOUND_SESSION
@@ -822,12 +822,12 @@ uint64_t uniffi_olmo_ffi_fn_constructor_olmsession_restore(RustBuffer blob, Rust
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_DECRYPT
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_DECRYPT
-RustBuffer uniffi_olmo_ffi_fn_method_olmsession_decrypt(uint64_t ptr, RustBuffer message, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_olmo_ffi_fn_method_olmsession_decrypt(uint64_t ptr, uint8_t message_type, ForeignBytes ciphertext, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_ENCRYPT
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_ENCRYPT
-RustBuffer uniffi_olmo_ffi_fn_method_olmsession_encrypt(uint64_t ptr, RustBuffer plaintext, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_olmo_ffi_fn_method_olmsession_encrypt(uint64_t ptr, ForeignBytes plaintext, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_HAS_RECEIVED_MESSAGE
@@ -837,7 +837,12 @@ int8_t uniffi_olmo_ffi_fn_method_olmsession_has_received_message(uint64_t ptr, R
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_MATCHES_INBOUND_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_MATCHES_INBOUND_SESSION
-int8_t uniffi_olmo_ffi_fn_method_olmsession_matches_inbound_session(uint64_t ptr, RustBuffer message, RustCallStatus *_Nonnull out_status
+int8_t uniffi_olmo_ffi_fn_method_olmsession_matches_inbound_session(uint64_t ptr, ForeignBytes ciphertext, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_MESSAGE_TYPE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_MESSAGE_TYPE
+uint8_t uniffi_olmo_ffi_fn_method_olmsession_message_type(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_SAVE
@@ -1134,7 +1139,7 @@ uint32_t uniffi_olmo_ffi_fn_func_key_export_default_rounds(RustCallStatus *_Nonn
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_MEGOLM_MESSAGE_INDEX
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_MEGOLM_MESSAGE_INDEX
-uint32_t uniffi_olmo_ffi_fn_func_megolm_message_index(RustBuffer message, RustCallStatus *_Nonnull out_status
+uint32_t uniffi_olmo_ffi_fn_func_megolm_message_index(ForeignBytes message, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_RUN_STORE_CONFORMANCE
@@ -1915,6 +1920,12 @@ uint16_t uniffi_olmo_ffi_checksum_method_olmsession_has_received_message(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OLMSESSION_MATCHES_INBOUND_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OLMSESSION_MATCHES_INBOUND_SESSION
 uint16_t uniffi_olmo_ffi_checksum_method_olmsession_matches_inbound_session(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OLMSESSION_MESSAGE_TYPE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OLMSESSION_MESSAGE_TYPE
+uint16_t uniffi_olmo_ffi_checksum_method_olmsession_message_type(void
     
 );
 #endif

@@ -78,12 +78,13 @@ final class OlmoTests: XCTestCase {
         let outbound = try alice.createOutboundSession(
             identityKey: bob.curve25519Key(), oneTimeKey: bob.oneTimeKeys().values.first!)
         let first = try outbound.encrypt(plaintext: Data("Hello Bob".utf8))
-        XCTAssertEqual(first.messageType, 0)
-        let created = try bob.createInboundSession(identityKey: alice.curve25519Key(), message: first)
+        XCTAssertEqual(outbound.messageType(), 0)
+        let created = try bob.createInboundSession(identityKey: alice.curve25519Key(), ciphertext: first)
         XCTAssertEqual(created.plaintext(), Data("Hello Bob".utf8))
         let inbound = created.session()
         let reply = try inbound.encrypt(plaintext: Data("Hi Alice".utf8))
-        XCTAssertEqual(try outbound.decrypt(message: reply), Data("Hi Alice".utf8))
+        XCTAssertEqual(
+            try outbound.decrypt(messageType: inbound.messageType(), ciphertext: reply), Data("Hi Alice".utf8))
 
         let key = Data(repeating: 7, count: 32)
         let restored = try OlmSession.restore(blob: try inbound.save(key: key), key: key)
