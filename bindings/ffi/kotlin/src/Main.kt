@@ -88,6 +88,9 @@ fun kotlinStoreConformance() {
     val store = MapStore()
     val passed = runStoreConformance(store, store.handle())
     check(passed.toInt() == storeConformanceChecks().size) { "passed $passed" }
+    val async = AsyncMapStore()
+    val asyncPassed = runAsyncStoreConformance(async, async.handle())
+    check(asyncPassed.toInt() == storeConformanceChecks().size) { "async passed $asyncPassed" }
 }
 
 fun machinesTalk(kind: String, make: (String) -> OlmoStore) {
@@ -127,10 +130,11 @@ fun main() {
         "Megolm conversation and backlog" to ::megolmConversation,
         "key export round trip" to ::keyExportRoundTrip,
         "typed errors" to ::typedErrors,
-        "Kotlin store passes the conformance suite" to ::kotlinStoreConformance,
+        "Kotlin stores (plain and suspend) pass the conformance suite" to ::kotlinStoreConformance,
         "Matrix machines on memory" to { machinesTalk("memory") { OlmoStore.memory() } },
         "Matrix machines on SQLite" to { machinesTalk("sqlite") { OlmoStore.sqlite(tmp.resolve("$it.sqlite").toString()) } },
         "Matrix machines on a Kotlin store" to { machinesTalk("kotlin") { OlmoStore.foreign(MapStore()) } },
+        "Matrix machines on a suspend Kotlin store" to { machinesTalk("kotlin-async") { OlmoStore.foreignAsync(AsyncMapStore()) } },
         "XMPP machines on a Kotlin store and memory" to ::xmppMachinesTalk,
     )
     var failed = 0
