@@ -8,18 +8,17 @@ import asyncio
 import pytest
 
 import olmo
-from olmo.olmo import uniffi_set_event_loop  # UniFFI's, not in the package's __all__
 from sqlite_store import AsyncSqliteStore
 from test_xmpp_machine import Device, Server
 
 
 def run_beside_the_loop(work):
     async def main():
-        uniffi_set_event_loop(asyncio.get_running_loop())
+        olmo.uniffi_set_event_loop(asyncio.get_running_loop())
         try:
             return await asyncio.to_thread(work)
         finally:
-            uniffi_set_event_loop(None)
+            olmo.uniffi_set_event_loop(None)
 
     return asyncio.run(main())
 
