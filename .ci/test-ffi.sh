@@ -30,7 +30,7 @@ rm -rf "$FFI/target-wheels"
 (cd "$FFI" && PATH="$VENV/bin:$PATH" maturin build --quiet --release --out target-wheels)
 "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$FFI"/target-wheels/olmo-*.whl
 
-LIB="$("$VENV/bin/python3" -c 'import os, olmo; print(os.path.dirname(olmo.__file__))')/libolmo_ffi.so"
+LIB="$("$VENV/bin/python3" -c 'import os, olmo; print(os.path.dirname(olmo.olmo.__file__))')/libolmo_ffi.so"
 
 # The committed Swift sources must be what this build generates (no Swift toolchain here to
 # compile them; see bindings/ffi/swift/README.md).

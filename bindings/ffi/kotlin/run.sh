@@ -25,8 +25,10 @@ rm -rf "$BUILD"
 mkdir -p "$BUILD"
 uniffi-bindgen generate --library "$LIB" --language kotlin --out-dir "$BUILD/generated" --no-format >/dev/null
 CLASSPATH="/usr/share/java/jna.jar:/usr/share/java/gson.jar"
-"$KOTLINC" -nowarn -language-version 2.0 -cp "$CLASSPATH" -d "$BUILD/tests.jar" \
+# The suspend store's coroutines (kotlinx-coroutines ships inside kotlin-compiler).
+COROUTINES="$KOTLIN/node_modules/kotlin-compiler/lib/kotlinx-coroutines-core-jvm.jar"
+"$KOTLINC" -nowarn -language-version 2.0 -cp "$CLASSPATH:$COROUTINES" -d "$BUILD/tests.jar" \
     "$BUILD"/generated/org/olmo/*.kt "$KOTLIN"/src/*.kt 2>&1 | grep -v '^warning:' || true
 [ -f "$BUILD/tests.jar" ]
 java -Djna.library.path="$(dirname "$LIB")" \
-    -cp "$BUILD/tests.jar:$CLASSPATH:$KOTLIN/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar" MainKt
+    -cp "$BUILD/tests.jar:$CLASSPATH:$KOTLIN/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar:$COROUTINES" MainKt

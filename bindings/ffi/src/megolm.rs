@@ -14,8 +14,8 @@ use crate::sync::Locked;
 /// The message index written in a Megolm message (readable before decrypting, for replay
 /// checks keyed on it).
 #[uniffi::export]
-pub fn megolm_message_index(message: Vec<u8>) -> Result<u32, OlmoError> {
-    Ok(MegolmMessage::decode(&message)?.message_index())
+pub fn megolm_message_index(message: &[u8]) -> Result<u32, OlmoError> {
+    Ok(MegolmMessage::decode(message)?.message_index())
 }
 
 /// A room's outbound Megolm session: one sender's ratchet and signing key.
@@ -71,8 +71,8 @@ impl OutboundGroupSession {
     }
 
     /// Encrypts one room event; the ratchet has advanced when this returns.
-    pub fn encrypt(&self, plaintext: Vec<u8>) -> Result<Vec<u8>, OlmoError> {
-        let message = self.0.lock().encrypt(&plaintext)?;
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, OlmoError> {
+        let message = self.0.lock().encrypt(plaintext)?;
         Ok(message.to_bytes())
     }
 
@@ -161,8 +161,8 @@ impl InboundGroupSession {
 
     /// Verifies the signature and MAC, then decrypts; the plaintext. The message's index is
     /// [`megolm_message_index`]; on any error the session is unchanged.
-    pub fn decrypt(&self, message: Vec<u8>) -> Result<Vec<u8>, OlmoError> {
-        let message = MegolmMessage::decode(&message)?;
+    pub fn decrypt(&self, message: &[u8]) -> Result<Vec<u8>, OlmoError> {
+        let message = MegolmMessage::decode(message)?;
         let mut decrypted = self.0.lock().decrypt(&message)?;
         Ok(std::mem::take(&mut *decrypted.plaintext))
     }

@@ -4,34 +4,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use olmo::crypto::Curve25519PublicKey;
-use olmo::olm::{Account, OlmMessage as CoreMessage, Session};
+use olmo::olm::{Account, OlmMessage as CoreMessage, PreKeyMessage, Session};
 
 use crate::error::{OlmoError, storage_key};
 use crate::sync::Locked;
 
-/// An Olm message as it travels: its type (0 pre-key, 1 normal) and its bytes (Matrix sends the
-/// bytes as unpadded base64 in `ciphertext.<key>.body`).
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct OlmMessage {
-    /// 0 for a pre-key message, 1 for a normal one.
-    pub message_type: u8,
-    /// The encoded message.
-    pub ciphertext: Vec<u8>,
-}
-
-impl OlmMessage {
-    fn from_core(message: &CoreMessage) -> Self {
-        Self {
-            message_type: message.message_type().as_u8(),
-            ciphertext: message.as_bytes().to_vec(),
-        }
-    }
-
-    fn to_core(&self) -> Result<CoreMessage, OlmoError> {
-        Ok(CoreMessage::from_parts(
-            self.message_type,
-            &self.ciphertext,
-        )?)
+/// The message a pre-key ciphertext decodes to (type 0).
+fn pre_key_message(ciphertext: &[u8]) -> Result<PreKeyMessage, OlmoError> {
+    match CoreMessage::from_parts(0, ciphertext)? {
+        CoreMessage::PreKey(pre_key) => Ok(pre_key),
+        CoreMessage::Normal(_) => Err(OlmoError::SessionCreation {
+            reason: "only a pre-key message (type 0) starts a session".into(),
+        }),
     }
 }
 
@@ -149,18 +133,14 @@ impl OlmAccount {
         Ok(Arc::new(OlmSession(Locked::new(session))))
     }
 
-    /// Creates the session a pre-key message from `identity_key` starts and decrypts that
-    /// message; the one-time key it used is removed.
+    /// Creates the session a pre-key message (type 0) from `identity_key` starts and decrypts
+    /// that message; the one-time key it used is removed.
     pub fn create_inbound_session(
         &self,
         identity_key: String,
-        message: OlmMessage,
+        ciphertext: &[u8],
     ) -> Result<Arc<InboundSessionCreation>, OlmoError> {
-        let CoreMessage::PreKey(pre_key) = message.to_core()? else {
-            return Err(OlmoError::SessionCreation {
-                reason: "only a pre-key message (type 0) starts a session".into(),
-            });
-        };
+        let pre_key = pre_key_message(ciphertext)?;
         let created = self
             .0
             .lock()
@@ -234,23 +214,30 @@ impl OlmSession {
         self.0.lock().has_received_message()
     }
 
-    /// Whether a pre-key message belongs to this session.
-    pub fn matches_inbound_session(&self, message: OlmMessage) -> Result<bool, OlmoError> {
-        Ok(match message.to_core()? {
-            CoreMessage::PreKey(pre_key) => self.0.lock().matches_inbound_session(&pre_key),
-            CoreMessage::Normal(_) => false,
-        })
+    /// Whether a pre-key message (type 0) belongs to this session.
+    pub fn matches_inbound_session(&self, ciphertext: &[u8]) -> Result<bool, OlmoError> {
+        let pre_key = pre_key_message(ciphertext)?;
+        Ok(self.0.lock().matches_inbound_session(&pre_key))
     }
 
-    /// Encrypts; the session has advanced when this returns (save it before sending).
-    pub fn encrypt(&self, plaintext: Vec<u8>) -> Result<OlmMessage, OlmoError> {
-        let message = self.0.lock().encrypt(&plaintext)?;
-        Ok(OlmMessage::from_core(&message))
+    /// The type of the messages [`OlmSession::encrypt`] gives now: 0 (pre-key) until a message
+    /// from the other side was decrypted, then 1 (normal). Matrix sends it as `type`.
+    pub fn message_type(&self) -> u8 {
+        u8::from(self.0.lock().has_received_message())
     }
 
-    /// Decrypts a message of this session; on any error the session is unchanged.
-    pub fn decrypt(&self, message: OlmMessage) -> Result<Vec<u8>, OlmoError> {
-        let message = message.to_core()?;
+    /// Encrypts; the message's bytes (its type is [`OlmSession::message_type`], asked before or
+    /// after: encrypting does not change it). The session has advanced when this returns: save
+    /// it before sending. Bytes in and out, no record: the hot path pays no serialisation.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, OlmoError> {
+        let message = self.0.lock().encrypt(plaintext)?;
+        Ok(message.as_bytes().to_vec())
+    }
+
+    /// Decrypts a message of this session from its type (0 pre-key, 1 normal) and bytes; on any
+    /// error the session is unchanged.
+    pub fn decrypt(&self, message_type: u8, ciphertext: &[u8]) -> Result<Vec<u8>, OlmoError> {
+        let message = CoreMessage::from_parts(message_type, ciphertext)?;
         let mut plaintext = self.0.lock().decrypt(&message)?;
         Ok(std::mem::take(&mut *plaintext))
     }

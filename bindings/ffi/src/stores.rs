@@ -129,10 +129,84 @@ pub trait StoreBackend: Send + Sync {
     fn commit(&self, writes: Vec<StoreWrite>) -> Result<(), StoreFailure>;
 }
 
+/// [`StoreBackend`] with async methods: Python `async def`, Kotlin `suspend fun`, Swift `async`,
+/// for an app whose database API is asynchronous. Same contract, same conformance suite
+/// ([`run_async_store_conformance`]). The machines call their store and wait for it on the
+/// calling thread, so with an async store call them off the thread that runs the store's
+/// coroutines: in Python, register the event loop with `uniffi_set_event_loop(loop)` and call
+/// the machine through `asyncio.to_thread`; Kotlin runs the store's coroutines by itself.
+#[uniffi::export(with_foreign)]
+#[async_trait::async_trait]
+pub trait AsyncStoreBackend: Send + Sync {
+    /// One record, or none.
+    async fn get(&self, table: String, key: Vec<u8>) -> Result<Option<StoreRecord>, StoreFailure>;
+    /// Several records of one table, in the order of `keys`.
+    async fn get_many(
+        &self,
+        table: String,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<Vec<Option<StoreRecord>>, StoreFailure>;
+    /// Up to `limit` records of `range`, in increasing byte order of their keys.
+    async fn scan(
+        &self,
+        table: String,
+        range: StoreKeyRange,
+        limit: u32,
+    ) -> Result<Vec<StoreEntry>, StoreFailure>;
+    /// Applies every write or none.
+    async fn commit(&self, writes: Vec<StoreWrite>) -> Result<(), StoreFailure>;
+}
+
+/// A foreign store, synchronous or async: the one place the two are told apart.
+#[derive(Clone)]
+pub(crate) enum ForeignBackend {
+    Sync(Arc<dyn StoreBackend>),
+    Async(Arc<dyn AsyncStoreBackend>),
+}
+
+impl ForeignBackend {
+    async fn get(&self, table: String, key: Vec<u8>) -> Result<Option<StoreRecord>, StoreFailure> {
+        match self {
+            ForeignBackend::Sync(store) => store.get(table, key),
+            ForeignBackend::Async(store) => store.get(table, key).await,
+        }
+    }
+
+    async fn get_many(
+        &self,
+        table: String,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<Vec<Option<StoreRecord>>, StoreFailure> {
+        match self {
+            ForeignBackend::Sync(store) => store.get_many(table, keys),
+            ForeignBackend::Async(store) => store.get_many(table, keys).await,
+        }
+    }
+
+    async fn scan(
+        &self,
+        table: String,
+        range: StoreKeyRange,
+        limit: u32,
+    ) -> Result<Vec<StoreEntry>, StoreFailure> {
+        match self {
+            ForeignBackend::Sync(store) => store.scan(table, range, limit),
+            ForeignBackend::Async(store) => store.scan(table, range, limit).await,
+        }
+    }
+
+    async fn commit(&self, writes: Vec<StoreWrite>) -> Result<(), StoreFailure> {
+        match self {
+            ForeignBackend::Sync(store) => store.commit(writes),
+            ForeignBackend::Async(store) => store.commit(writes).await,
+        }
+    }
+}
+
 /// The core's contract over a foreign store: converts the values and errors, validates
 /// batches before the app sees them.
 #[derive(Clone)]
-pub(crate) struct Foreign(Arc<dyn StoreBackend>);
+pub(crate) struct Foreign(ForeignBackend);
 
 fn core_error(failure: StoreFailure) -> StoreError {
     match failure {
@@ -171,6 +245,7 @@ impl Backend for Foreign {
         let record = self
             .0
             .get(table.to_owned(), key.to_vec())
+            .await
             .map_err(core_error)?;
         Ok(record.map(core_record))
     }
@@ -183,6 +258,7 @@ impl Backend for Foreign {
         let records = self
             .0
             .get_many(table.to_owned(), keys.to_vec())
+            .await
             .map_err(core_error)?;
         if records.len() != keys.len() {
             return Err(StoreError::Backend(format!(
@@ -208,6 +284,7 @@ impl Backend for Foreign {
         let entries = self
             .0
             .scan(table.to_owned(), range, limit)
+            .await
             .map_err(core_error)?;
         Ok(entries
             .into_iter()
@@ -230,7 +307,7 @@ impl Backend for Foreign {
                 value: write.value,
             })
             .collect();
-        self.0.commit(writes).map_err(core_error)
+        self.0.commit(writes).await.map_err(core_error)
     }
 }
 
@@ -308,7 +385,18 @@ impl OlmoStore {
     /// The app's own store.
     #[uniffi::constructor]
     pub fn foreign(backend: Arc<dyn StoreBackend>) -> Arc<Self> {
-        Arc::new(Self(AnyStore::Foreign(Foreign(backend))))
+        Arc::new(Self(AnyStore::Foreign(Foreign(ForeignBackend::Sync(
+            backend,
+        )))))
+    }
+
+    /// The app's own store, with async methods (see [`AsyncStoreBackend`] for which thread to
+    /// call the machines on).
+    #[uniffi::constructor]
+    pub fn foreign_async(backend: Arc<dyn AsyncStoreBackend>) -> Arc<Self> {
+        Arc::new(Self(AnyStore::Foreign(Foreign(ForeignBackend::Async(
+            backend,
+        )))))
     }
 }
 
@@ -320,11 +408,29 @@ pub fn run_store_conformance(
     first: Arc<dyn StoreBackend>,
     second: Arc<dyn StoreBackend>,
 ) -> Result<u32, OlmoError> {
+    conformance_on(
+        Foreign(ForeignBackend::Sync(first)),
+        Foreign(ForeignBackend::Sync(second)),
+    )
+}
+
+/// [`run_store_conformance`] for an async store. It waits on the calling thread: from Python,
+/// call it through `asyncio.to_thread` after `uniffi_set_event_loop(loop)`.
+#[uniffi::export]
+pub fn run_async_store_conformance(
+    first: Arc<dyn AsyncStoreBackend>,
+    second: Arc<dyn AsyncStoreBackend>,
+) -> Result<u32, OlmoError> {
+    conformance_on(
+        Foreign(ForeignBackend::Async(first)),
+        Foreign(ForeignBackend::Async(second)),
+    )
+}
+
+fn conformance_on(first: Foreign, second: Foreign) -> Result<u32, OlmoError> {
     let passed =
-        block_on(conformance::run(&Foreign(first), &Foreign(second))).map_err(|failure| {
-            OlmoError::Conformance {
-                reason: failure.to_string(),
-            }
+        block_on(conformance::run(&first, &second)).map_err(|failure| OlmoError::Conformance {
+            reason: failure.to_string(),
         })?;
     Ok(u32::try_from(passed).unwrap_or(u32::MAX))
 }

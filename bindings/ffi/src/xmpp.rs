@@ -9,7 +9,8 @@ use olmo::store::block_on;
 use olmo::time::Timestamp;
 use olmo::xmpp::{
     DecryptOutcome, EncryptOutcome as CoreEncryptOutcome, EncryptedStanza as CoreStanza,
-    PepItem as CorePepItem, XmppMachine as CoreMachine,
+    PepItem as CorePepItem, Trust as CoreTrust, TrustPolicy as CorePolicy,
+    XmppMachine as CoreMachine,
 };
 
 use crate::error::OlmoError;
@@ -31,6 +32,63 @@ impl From<Version> for OmemoVersion {
             Version::Omemo03 => OmemoVersion::Omemo03,
         }
     }
+}
+
+/// What is decided about one identity key of a contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum IdentityTrust {
+    /// The user verified the key.
+    Trusted,
+    /// The user refuses the key: nothing is encrypted to it, its messages are refused.
+    Distrusted,
+    /// Nobody decided and the policy does not trust it: nothing is encrypted to it until the
+    /// user decides.
+    Undecided,
+    /// Used under the policy (blind trust before verification, or trust on first use) until the
+    /// user decides.
+    Blind,
+}
+
+impl From<CoreTrust> for IdentityTrust {
+    fn from(trust: CoreTrust) -> Self {
+        match trust {
+            CoreTrust::Trusted => IdentityTrust::Trusted,
+            CoreTrust::Distrusted => IdentityTrust::Distrusted,
+            CoreTrust::Blind => IdentityTrust::Blind,
+            // Undecided, and any decision a later core adds: nothing is encrypted to it.
+            _ => IdentityTrust::Undecided,
+        }
+    }
+}
+
+impl From<IdentityTrust> for CoreTrust {
+    fn from(trust: IdentityTrust) -> Self {
+        match trust {
+            IdentityTrust::Trusted => CoreTrust::Trusted,
+            IdentityTrust::Distrusted => CoreTrust::Distrusted,
+            IdentityTrust::Undecided => CoreTrust::Undecided,
+            IdentityTrust::Blind => CoreTrust::Blind,
+        }
+    }
+}
+
+/// How the machine decides about identity keys nobody decided about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum TrustPolicy {
+    /// Blind trust before verification (the default): every key of a contact is used until the
+    /// user verifies one of them; after that, new keys wait for a decision.
+    BlindTrustBeforeVerification,
+    /// Trust on first use: a contact's first key is used, later ones wait for a decision.
+    TrustOnFirstUse,
+}
+
+/// A decision recorded about one of a contact's identity keys.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TrustDecision {
+    /// The key's fingerprint (lowercase hex, as [`XmppDecrypted::fingerprint`] gives it).
+    pub fingerprint: String,
+    /// The decision.
+    pub trust: IdentityTrust,
 }
 
 /// An item to publish on our PEP service: a device list or a bundle.
@@ -321,5 +379,43 @@ impl XmppMachine {
             &mut rand::rng(),
         ))?;
         Ok(Arc::new(XmppDecrypted(outcome)))
+    }
+
+    /// The user's decision about `jid`'s identity key `fingerprint` (one commit). Under blind
+    /// trust before verification, once one key of a contact is trusted, its new keys wait for a
+    /// decision.
+    pub fn set_trust(
+        &self,
+        jid: String,
+        fingerprint: String,
+        trust: IdentityTrust,
+    ) -> Result<(), OlmoError> {
+        Ok(block_on(self.0.set_trust(
+            &jid,
+            &fingerprint,
+            trust.into(),
+            &mut rand::rng(),
+        ))?)
+    }
+
+    /// Every decision recorded about `jid`'s identity keys (the policy's and the user's).
+    pub fn trust_decisions(&self, jid: String) -> Result<Vec<TrustDecision>, OlmoError> {
+        let decisions = block_on(self.0.trust_decisions(&jid))?;
+        Ok(decisions
+            .into_iter()
+            .map(|(fingerprint, trust)| TrustDecision {
+                fingerprint,
+                trust: trust.into(),
+            })
+            .collect())
+    }
+
+    /// Sets how identity keys nobody decided about are treated (one commit).
+    pub fn set_trust_policy(&self, policy: TrustPolicy) -> Result<(), OlmoError> {
+        let policy = match policy {
+            TrustPolicy::BlindTrustBeforeVerification => CorePolicy::BlindTrustBeforeVerification,
+            TrustPolicy::TrustOnFirstUse => CorePolicy::TrustOnFirstUse,
+        };
+        Ok(block_on(self.0.set_trust_policy(policy, &mut rand::rng()))?)
     }
 }

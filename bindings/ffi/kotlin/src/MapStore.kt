@@ -59,3 +59,29 @@ class MapStore(private val tables: MutableMap<String, java.util.TreeMap<Key, Sto
         }
     }
 }
+
+/** The same maps behind `suspend` methods (OlmoStore.foreignAsync), as an app on an async
+ *  database API writes its store; each method suspends once before answering. */
+class AsyncMapStore(private val inner: MapStore = MapStore()) : AsyncStoreBackend {
+    fun handle() = AsyncMapStore(inner.handle())
+
+    override suspend fun get(table: String, key: ByteArray): StoreRecord? {
+        kotlinx.coroutines.yield()
+        return inner.get(table, key)
+    }
+
+    override suspend fun getMany(table: String, keys: List<ByteArray>): List<StoreRecord?> {
+        kotlinx.coroutines.yield()
+        return inner.getMany(table, keys)
+    }
+
+    override suspend fun scan(table: String, range: StoreKeyRange, limit: UInt): List<StoreEntry> {
+        kotlinx.coroutines.yield()
+        return inner.scan(table, range, limit)
+    }
+
+    override suspend fun commit(writes: List<StoreWrite>) {
+        kotlinx.coroutines.yield()
+        inner.commit(writes)
+    }
+}

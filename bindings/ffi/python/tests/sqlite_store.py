@@ -2,6 +2,7 @@
 database hands olmo (`olmo.OlmoStore.foreign`). Compare-and-swap commits inside one
 `BEGIN IMMEDIATE` transaction, so two connections on one file never overwrite each other."""
 
+import asyncio
 import sqlite3
 import threading
 from typing import List, Optional
@@ -68,3 +69,28 @@ class SqliteStore(olmo.StoreBackend):
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+
+
+class AsyncSqliteStore(olmo.AsyncStoreBackend):
+    """The same store with `async def` methods (`olmo.OlmoStore.foreign_async`), as an app on an
+    async database driver writes it; each method yields to the event loop once, so the machine
+    really waits on a suspended coroutine."""
+
+    def __init__(self, path: str):
+        self.inner = SqliteStore(path)
+
+    async def get(self, table: str, key: bytes) -> Optional[olmo.StoreRecord]:
+        await asyncio.sleep(0)
+        return self.inner.get(table, key)
+
+    async def get_many(self, table: str, keys: List[bytes]) -> List[Optional[olmo.StoreRecord]]:
+        await asyncio.sleep(0)
+        return self.inner.get_many(table, keys)
+
+    async def scan(self, table: str, range: olmo.StoreKeyRange, limit: int) -> List[olmo.StoreEntry]:
+        await asyncio.sleep(0)
+        return self.inner.scan(table, range, limit)
+
+    async def commit(self, writes: List[olmo.StoreWrite]) -> None:
+        await asyncio.sleep(0)
+        self.inner.commit(writes)

@@ -37,7 +37,9 @@ def test_hundred_thousand_objects_with_flat_memory():
 
 def test_del_frees_at_once():
     """After `del`, the memory of 50,000 sessions is reused by the next 50,000: it was freed
-    then, not at some later collection (the allocator keeps it, so RSS itself need not drop)."""
+    then, not at some later collection (the allocator keeps it, so RSS itself need not drop).
+    Unfreed, the second batch would grow as much as the first; half leaves room for the heap's
+    fragmentation, which depends on what earlier tests imported."""
     key = exported_key()
     gc.disable()
     try:
@@ -51,4 +53,4 @@ def test_del_frees_at_once():
         del sessions
     finally:
         gc.enable()
-    assert held > 1024 and again < held // 4, (held, again)
+    assert held > 1024 and again < held // 2, (held, again)

@@ -8,8 +8,8 @@ import olmo
 from conftest import b64, unb64
 
 
-def olmo_to_vodozemac_message(message: olmo.OlmMessage):
-    return vodozemac.AnyOlmMessage.from_parts(message.message_type, message.ciphertext)
+def olmo_to_vodozemac_message(session: olmo.OlmSession, ciphertext: bytes):
+    return vodozemac.AnyOlmMessage.from_parts(session.message_type(), ciphertext)
 
 
 def test_olmo_starts_session_with_vodozemac():
@@ -20,19 +20,19 @@ def test_olmo_starts_session_with_vodozemac():
     session = alice.create_outbound_session(bob.curve25519_key.to_base64(), one_time_key)
 
     first = session.encrypt(b"hello vodozemac")
-    assert first.message_type == 0
+    assert session.message_type() == 0
     alice_key = vodozemac.Curve25519PublicKey.from_base64(alice.curve25519_key())
     bob_session, plaintext = bob.create_inbound_session(
-        alice_key, olmo_to_vodozemac_message(first).to_pre_key()
+        alice_key, olmo_to_vodozemac_message(session, first).to_pre_key()
     )
     assert plaintext == b"hello vodozemac"
 
     for i in range(5):
         kind, body = bob_session.encrypt(f"reply {i}".encode()).to_parts()
-        assert session.decrypt(olmo.OlmMessage(message_type=kind, ciphertext=body)) == f"reply {i}".encode()
+        assert session.decrypt(kind, body) == f"reply {i}".encode()
         answer = session.encrypt(f"answer {i}".encode())
-        assert answer.message_type == 1
-        assert bob_session.decrypt(olmo_to_vodozemac_message(answer)) == f"answer {i}".encode()
+        assert session.message_type() == 1
+        assert bob_session.decrypt(olmo_to_vodozemac_message(session, answer)) == f"answer {i}".encode()
 
 
 def test_vodozemac_starts_session_with_olmo():
@@ -45,16 +45,15 @@ def test_vodozemac_starts_session_with_olmo():
         vodozemac.Curve25519PublicKey.from_base64(one_time_key),
     )
     kind, body = session.encrypt(b"hello olmo").to_parts()
-    created = bob.create_inbound_session(
-        alice.curve25519_key.to_base64(), olmo.OlmMessage(message_type=kind, ciphertext=body)
-    )
+    assert kind == 0
+    created = bob.create_inbound_session(alice.curve25519_key.to_base64(), body)
     assert created.plaintext() == b"hello olmo"
     assert bob.one_time_keys() == {}  # the used one-time key is gone
     bob_session = created.session()
     assert bob_session.session_id() == session.session_id
 
     reply = bob_session.encrypt(b"hi vodozemac")
-    assert session.decrypt(olmo_to_vodozemac_message(reply)) == b"hi vodozemac"
+    assert session.decrypt(olmo_to_vodozemac_message(bob_session, reply)) == b"hi vodozemac"
 
 
 def test_olmo_starts_session_with_libolm():
@@ -65,10 +64,10 @@ def test_olmo_starts_session_with_libolm():
     session = alice.create_outbound_session(bob.identity_keys["curve25519"], one_time_key)
 
     first = session.encrypt(b"hello libolm")
-    inbound = olm.InboundSession(bob, olm.OlmPreKeyMessage(b64(first.ciphertext)), alice.curve25519_key())
-    assert inbound.decrypt(olm.OlmPreKeyMessage(b64(first.ciphertext))) == "hello libolm"
+    inbound = olm.InboundSession(bob, olm.OlmPreKeyMessage(b64(first)), alice.curve25519_key())
+    assert inbound.decrypt(olm.OlmPreKeyMessage(b64(first))) == "hello libolm"
     reply = inbound.encrypt("hi olmo")
-    assert session.decrypt(olmo.OlmMessage(message_type=reply.message_type, ciphertext=unb64(reply.ciphertext))) == b"hi olmo"
+    assert session.decrypt(reply.message_type, unb64(reply.ciphertext)) == b"hi olmo"
 
 
 def test_libolm_starts_session_with_olmo():
@@ -78,13 +77,12 @@ def test_libolm_starts_session_with_olmo():
     one_time_key = next(iter(bob.one_time_keys().values()))
     session = olm.OutboundSession(alice, bob.curve25519_key(), one_time_key)
     first = session.encrypt("hello olmo")
-    created = bob.create_inbound_session(
-        alice.identity_keys["curve25519"],
-        olmo.OlmMessage(message_type=first.message_type, ciphertext=unb64(first.ciphertext)),
-    )
+    assert first.message_type == 0
+    created = bob.create_inbound_session(alice.identity_keys["curve25519"], unb64(first.ciphertext))
+    assert created.session().matches_inbound_session(unb64(first.ciphertext))
     assert created.plaintext() == b"hello olmo"
     reply = created.session().encrypt(b"hi libolm")
-    assert session.decrypt(olm.OlmMessage(b64(reply.ciphertext))) == "hi libolm"
+    assert session.decrypt(olm.OlmMessage(b64(reply))) == "hi libolm"
 
 
 def test_account_and_session_save_restore_and_libolm_pickles(storage_key):
@@ -124,7 +122,7 @@ def test_errors_are_typed_and_hold_no_secrets(storage_key):
     message = session.encrypt(b"secret plaintext")
     created = bob.create_inbound_session(alice.curve25519_key(), message)
     for call in (
-        lambda: created.session().decrypt(message),
+        lambda: created.session().decrypt(0, message),
         lambda: bob.create_inbound_session(alice.curve25519_key(), message),
         lambda: alice.create_outbound_session("not base64!", "x"),
     ):

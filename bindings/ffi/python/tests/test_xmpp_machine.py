@@ -82,3 +82,28 @@ def test_xmpp_machines_talk(tmp_path, kind):
     # The archive read again: the stored outcome, not a second decryption.
     juliet.read = 0
     assert juliet.catch_up() == ["Hi Juliet"]
+
+
+def test_trust_decisions():
+    server = Server()
+    romeo = Device(server, olmo.OlmoStore.memory(), "romeo@montague.example")
+    juliet = Device(server, olmo.OlmoStore.memory(), "juliet@capulet.example")
+    romeo.send(juliet.jid, "Hi Juliet")
+    assert juliet.catch_up() == ["Hi Juliet"]
+
+    # Blind trust before verification (the default) used Juliet's key without asking.
+    fingerprint = juliet.machine.fingerprint()
+    assert romeo.machine.trust_decisions(juliet.jid) == [
+        olmo.TrustDecision(fingerprint=fingerprint, trust=olmo.IdentityTrust.BLIND)]
+
+    romeo.machine.set_trust(juliet.jid, fingerprint, olmo.IdentityTrust.DISTRUSTED)
+    refused = romeo.send(juliet.jid, "not to a distrusted key")
+    assert refused.stanzas == [] and [s.device_id for s in refused.skipped] == [juliet.machine.device_id()]
+
+    romeo.machine.set_trust(juliet.jid, fingerprint, olmo.IdentityTrust.TRUSTED)
+    assert romeo.machine.trust_decisions(juliet.jid)[0].trust == olmo.IdentityTrust.TRUSTED
+    assert romeo.send(juliet.jid, "verified").stanzas != []
+    assert juliet.catch_up() == ["verified"]
+
+    romeo.machine.set_trust_policy(olmo.TrustPolicy.TRUST_ON_FIRST_USE)
+    assert romeo.machine.trust_decisions("nobody@example.org") == []

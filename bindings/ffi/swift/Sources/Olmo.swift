@@ -608,6 +608,459 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * [`StoreBackend`] with async methods: Python `async def`, Kotlin `suspend fun`, Swift `async`,
+ * for an app whose database API is asynchronous. Same contract, same conformance suite
+ * ([`run_async_store_conformance`]). The machines call their store and wait for it on the
+ * calling thread, so with an async store call them off the thread that runs the store's
+ * coroutines: in Python, register the event loop with `uniffi_set_event_loop(loop)` and call
+ * the machine through `asyncio.to_thread`; Kotlin runs the store's coroutines by itself.
+ */
+public protocol AsyncStoreBackend: AnyObject, Sendable {
+    
+    /**
+     * One record, or none.
+     */
+    func get(table: String, key: Data) async throws  -> StoreRecord?
+    
+    /**
+     * Several records of one table, in the order of `keys`.
+     */
+    func getMany(table: String, keys: [Data]) async throws  -> [StoreRecord?]
+    
+    /**
+     * Up to `limit` records of `range`, in increasing byte order of their keys.
+     */
+    func scan(table: String, range: StoreKeyRange, limit: UInt32) async throws  -> [StoreEntry]
+    
+    /**
+     * Applies every write or none.
+     */
+    func commit(writes: [StoreWrite]) async throws 
+    
+}
+/**
+ * [`StoreBackend`] with async methods: Python `async def`, Kotlin `suspend fun`, Swift `async`,
+ * for an app whose database API is asynchronous. Same contract, same conformance suite
+ * ([`run_async_store_conformance`]). The machines call their store and wait for it on the
+ * calling thread, so with an async store call them off the thread that runs the store's
+ * coroutines: in Python, register the event loop with `uniffi_set_event_loop(loop)` and call
+ * the machine through `asyncio.to_thread`; Kotlin runs the store's coroutines by itself.
+ */
+open class AsyncStoreBackendImpl: AsyncStoreBackend, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_olmo_ffi_fn_clone_asyncstorebackend(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_olmo_ffi_fn_free_asyncstorebackend(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * One record, or none.
+     */
+open func get(table: String, key: Data)async throws  -> StoreRecord?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_olmo_ffi_fn_method_asyncstorebackend_get(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(table),FfiConverterData.lower(key)
+                )
+            },
+            pollFunc: ffi_olmo_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_olmo_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_olmo_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeStoreRecord.lift,
+            errorHandler: FfiConverterTypeStoreFailure_lift
+        )
+}
+    
+    /**
+     * Several records of one table, in the order of `keys`.
+     */
+open func getMany(table: String, keys: [Data])async throws  -> [StoreRecord?]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_olmo_ffi_fn_method_asyncstorebackend_get_many(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(table),FfiConverterSequenceData.lower(keys)
+                )
+            },
+            pollFunc: ffi_olmo_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_olmo_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_olmo_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceOptionTypeStoreRecord.lift,
+            errorHandler: FfiConverterTypeStoreFailure_lift
+        )
+}
+    
+    /**
+     * Up to `limit` records of `range`, in increasing byte order of their keys.
+     */
+open func scan(table: String, range: StoreKeyRange, limit: UInt32)async throws  -> [StoreEntry]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_olmo_ffi_fn_method_asyncstorebackend_scan(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(table),FfiConverterTypeStoreKeyRange_lower(range),FfiConverterUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_olmo_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_olmo_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_olmo_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeStoreEntry.lift,
+            errorHandler: FfiConverterTypeStoreFailure_lift
+        )
+}
+    
+    /**
+     * Applies every write or none.
+     */
+open func commit(writes: [StoreWrite])async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_olmo_ffi_fn_method_asyncstorebackend_commit(
+                        self.uniffiCloneHandle(),FfiConverterSequenceTypeStoreWrite.lower(writes)
+                )
+            },
+            pollFunc: ffi_olmo_ffi_rust_future_poll_void,
+            completeFunc: ffi_olmo_ffi_rust_future_complete_void,
+            freeFunc: ffi_olmo_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeStoreFailure_lift
+        )
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceAsyncStoreBackend {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceAsyncStoreBackend = UniffiVTableCallbackInterfaceAsyncStoreBackend(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeAsyncStoreBackend.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface AsyncStoreBackend: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeAsyncStoreBackend.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface AsyncStoreBackend: handle missing in uniffiClone")
+            }
+        },
+        get: { (
+            uniffiHandle: UInt64,
+            table: RustBuffer,
+            key: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteRustBuffer,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> StoreRecord? in
+                guard let uniffiObj = try? FfiConverterTypeAsyncStoreBackend.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.get(
+                     table: try FfiConverterString.lift(table),
+                     key: try FfiConverterData.lift(key)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: StoreRecord?) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: FfiConverterOptionTypeStoreRecord.lower(returnValue),
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: RustBuffer.empty(),
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeStoreFailure_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        },
+        getMany: { (
+            uniffiHandle: UInt64,
+            table: RustBuffer,
+            keys: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteRustBuffer,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> [StoreRecord?] in
+                guard let uniffiObj = try? FfiConverterTypeAsyncStoreBackend.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.getMany(
+                     table: try FfiConverterString.lift(table),
+                     keys: try FfiConverterSequenceData.lift(keys)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: [StoreRecord?]) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: FfiConverterSequenceOptionTypeStoreRecord.lower(returnValue),
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: RustBuffer.empty(),
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeStoreFailure_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        },
+        scan: { (
+            uniffiHandle: UInt64,
+            table: RustBuffer,
+            range: RustBuffer,
+            limit: UInt32,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteRustBuffer,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> [StoreEntry] in
+                guard let uniffiObj = try? FfiConverterTypeAsyncStoreBackend.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.scan(
+                     table: try FfiConverterString.lift(table),
+                     range: try FfiConverterTypeStoreKeyRange_lift(range),
+                     limit: try FfiConverterUInt32.lift(limit)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: [StoreEntry]) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: FfiConverterSequenceTypeStoreEntry.lower(returnValue),
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: RustBuffer.empty(),
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeStoreFailure_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        },
+        commit: { (
+            uniffiHandle: UInt64,
+            writes: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteVoid,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeAsyncStoreBackend.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.commit(
+                     writes: try FfiConverterSequenceTypeStoreWrite.lift(writes)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: ()) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeStoreFailure_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceAsyncStoreBackend> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceAsyncStoreBackend>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitAsyncStoreBackend() {
+    uniffi_olmo_ffi_fn_init_callback_vtable_asyncstorebackend(UniffiCallbackInterfaceAsyncStoreBackend.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAsyncStoreBackend: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<AsyncStoreBackend>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = AsyncStoreBackend
+
+    public static func lift(_ handle: UInt64) throws -> AsyncStoreBackend {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return AsyncStoreBackendImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: AsyncStoreBackend) -> UInt64 {
+         if let rustImpl = value as? AsyncStoreBackendImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AsyncStoreBackend {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: AsyncStoreBackend, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAsyncStoreBackend_lift(_ handle: UInt64) throws -> AsyncStoreBackend {
+    return try FfiConverterTypeAsyncStoreBackend.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAsyncStoreBackend_lower(_ value: AsyncStoreBackend) -> UInt64 {
+    return FfiConverterTypeAsyncStoreBackend.lower(value)
+}
+
+
+
+
+
+
+/**
  * A decrypted room event (an object: its content is the plaintext).
  */
 public protocol DecryptedRoomEventProtocol: AnyObject, Sendable {
@@ -1339,10 +1792,12 @@ open func compare(other: InboundGroupSession) -> GroupSessionOrdering  {
 open func decrypt(message: Data)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(message) { messageFb in
     uniffi_olmo_ffi_fn_method_inboundgroupsession_decrypt(
             self.uniffiCloneHandle(),
-        FfiConverterData.lower(message),uniffiCallStatus
+        messageFb,uniffiCallStatus
     )
+        }
 })
 }
     
@@ -2099,10 +2554,10 @@ public func FfiConverterTypeMatrixMachine_lower(_ value: MatrixMachine) -> UInt6
 public protocol OlmAccountProtocol: AnyObject, Sendable {
     
     /**
-     * Creates the session a pre-key message from `identity_key` starts and decrypts that
-     * message; the one-time key it used is removed.
+     * Creates the session a pre-key message (type 0) from `identity_key` starts and decrypts
+     * that message; the one-time key it used is removed.
      */
-    func createInboundSession(identityKey: String, message: OlmMessage) throws  -> InboundSessionCreation
+    func createInboundSession(identityKey: String, ciphertext: Data) throws  -> InboundSessionCreation
     
     /**
      * Starts a session with a device from its identity key and a one-time key it published.
@@ -2264,17 +2719,19 @@ public static func restore(blob: Data, key: Data)throws  -> OlmAccount  {
 
     
     /**
-     * Creates the session a pre-key message from `identity_key` starts and decrypts that
-     * message; the one-time key it used is removed.
+     * Creates the session a pre-key message (type 0) from `identity_key` starts and decrypts
+     * that message; the one-time key it used is removed.
      */
-open func createInboundSession(identityKey: String, message: OlmMessage)throws  -> InboundSessionCreation  {
+open func createInboundSession(identityKey: String, ciphertext: Data)throws  -> InboundSessionCreation  {
     return try  FfiConverterTypeInboundSessionCreation_lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(ciphertext) { ciphertextFb in
     uniffi_olmo_ffi_fn_method_olmaccount_create_inbound_session(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(identityKey),
-        FfiConverterTypeOlmMessage_lower(message),uniffiCallStatus
+        ciphertextFb,uniffiCallStatus
     )
+        }
 })
 }
     
@@ -2494,14 +2951,17 @@ public func FfiConverterTypeOlmAccount_lower(_ value: OlmAccount) -> UInt64 {
 public protocol OlmSessionProtocol: AnyObject, Sendable {
     
     /**
-     * Decrypts a message of this session; on any error the session is unchanged.
+     * Decrypts a message of this session from its type (0 pre-key, 1 normal) and bytes; on any
+     * error the session is unchanged.
      */
-    func decrypt(message: OlmMessage) throws  -> Data
+    func decrypt(messageType: UInt8, ciphertext: Data) throws  -> Data
     
     /**
-     * Encrypts; the session has advanced when this returns (save it before sending).
+     * Encrypts; the message's bytes (its type is [`OlmSession::message_type`], asked before or
+     * after: encrypting does not change it). The session has advanced when this returns: save
+     * it before sending. Bytes in and out, no record: the hot path pays no serialisation.
      */
-    func encrypt(plaintext: Data) throws  -> OlmMessage
+    func encrypt(plaintext: Data) throws  -> Data
     
     /**
      * Whether a message from the other side has been decrypted (then encrypt gives normal
@@ -2510,9 +2970,15 @@ public protocol OlmSessionProtocol: AnyObject, Sendable {
     func hasReceivedMessage()  -> Bool
     
     /**
-     * Whether a pre-key message belongs to this session.
+     * Whether a pre-key message (type 0) belongs to this session.
      */
-    func matchesInboundSession(message: OlmMessage) throws  -> Bool
+    func matchesInboundSession(ciphertext: Data) throws  -> Bool
+    
+    /**
+     * The type of the messages [`OlmSession::encrypt`] gives now: 0 (pre-key) until a message
+     * from the other side was decrypted, then 1 (normal). Matrix sends it as `type`.
+     */
+    func messageType()  -> UInt8
     
     /**
      * The session sealed under a 32-byte key. Save after every encrypt and decrypt.
@@ -2613,28 +3079,36 @@ public static func restore(blob: Data, key: Data)throws  -> OlmSession  {
 
     
     /**
-     * Decrypts a message of this session; on any error the session is unchanged.
+     * Decrypts a message of this session from its type (0 pre-key, 1 normal) and bytes; on any
+     * error the session is unchanged.
      */
-open func decrypt(message: OlmMessage)throws  -> Data  {
+open func decrypt(messageType: UInt8, ciphertext: Data)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(ciphertext) { ciphertextFb in
     uniffi_olmo_ffi_fn_method_olmsession_decrypt(
             self.uniffiCloneHandle(),
-        FfiConverterTypeOlmMessage_lower(message),uniffiCallStatus
+        FfiConverterUInt8.lower(messageType),
+        ciphertextFb,uniffiCallStatus
     )
+        }
 })
 }
     
     /**
-     * Encrypts; the session has advanced when this returns (save it before sending).
+     * Encrypts; the message's bytes (its type is [`OlmSession::message_type`], asked before or
+     * after: encrypting does not change it). The session has advanced when this returns: save
+     * it before sending. Bytes in and out, no record: the hot path pays no serialisation.
      */
-open func encrypt(plaintext: Data)throws  -> OlmMessage  {
-    return try  FfiConverterTypeOlmMessage_lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+open func encrypt(plaintext: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(plaintext) { plaintextFb in
     uniffi_olmo_ffi_fn_method_olmsession_encrypt(
             self.uniffiCloneHandle(),
-        FfiConverterData.lower(plaintext),uniffiCallStatus
+        plaintextFb,uniffiCallStatus
     )
+        }
 })
 }
     
@@ -2652,14 +3126,29 @@ open func hasReceivedMessage() -> Bool  {
 }
     
     /**
-     * Whether a pre-key message belongs to this session.
+     * Whether a pre-key message (type 0) belongs to this session.
      */
-open func matchesInboundSession(message: OlmMessage)throws  -> Bool  {
+open func matchesInboundSession(ciphertext: Data)throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(ciphertext) { ciphertextFb in
     uniffi_olmo_ffi_fn_method_olmsession_matches_inbound_session(
             self.uniffiCloneHandle(),
-        FfiConverterTypeOlmMessage_lower(message),uniffiCallStatus
+        ciphertextFb,uniffiCallStatus
+    )
+        }
+})
+}
+    
+    /**
+     * The type of the messages [`OlmSession::encrypt`] gives now: 0 (pre-key) until a message
+     * from the other side was decrypted, then 1 (normal). Matrix sends it as `type`.
+     */
+open func messageType() -> UInt8  {
+    return try!  FfiConverterUInt8.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_olmsession_message_type(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -2822,6 +3311,19 @@ public static func foreign(backend: StoreBackend) -> OlmoStore  {
         uniffiCallStatus in
     uniffi_olmo_ffi_fn_constructor_olmostore_foreign(
         FfiConverterTypeStoreBackend_lower(backend),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The app's own store, with async methods (see [`AsyncStoreBackend`] for which thread to
+     * call the machines on).
+     */
+public static func foreignAsync(backend: AsyncStoreBackend) -> OlmoStore  {
+    return try!  FfiConverterTypeOlmoStore_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_constructor_olmostore_foreign_async(
+        FfiConverterTypeAsyncStoreBackend_lower(backend),uniffiCallStatus
     )
 })
 }
@@ -3531,10 +4033,12 @@ public static func restore(blob: Data, key: Data)throws  -> OutboundGroupSession
 open func encrypt(plaintext: Data)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(plaintext) { plaintextFb in
     uniffi_olmo_ffi_fn_method_outboundgroupsession_encrypt(
             self.uniffiCloneHandle(),
-        FfiConverterData.lower(plaintext),uniffiCallStatus
+        plaintextFb,uniffiCallStatus
     )
+        }
 })
 }
     
@@ -4535,6 +5039,23 @@ public protocol XmppMachineProtocol: AnyObject, Sendable {
      */
     func receiveDeviceList(fromJid: String, xml: String) throws  -> DeviceListUpdate
     
+    /**
+     * The user's decision about `jid`'s identity key `fingerprint` (one commit). Under blind
+     * trust before verification, once one key of a contact is trusted, its new keys wait for a
+     * decision.
+     */
+    func setTrust(jid: String, fingerprint: String, trust: IdentityTrust) throws 
+    
+    /**
+     * Sets how identity keys nobody decided about are treated (one commit).
+     */
+    func setTrustPolicy(policy: TrustPolicy) throws 
+    
+    /**
+     * Every decision recorded about `jid`'s identity keys (the policy's and the user's).
+     */
+    func trustDecisions(jid: String) throws  -> [TrustDecision]
+    
 }
 /**
  * One XMPP account's OMEMO, both versions, over a store.
@@ -4725,6 +5246,47 @@ open func receiveDeviceList(fromJid: String, xml: String)throws  -> DeviceListUp
             self.uniffiCloneHandle(),
         FfiConverterString.lower(fromJid),
         FfiConverterString.lower(xml),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The user's decision about `jid`'s identity key `fingerprint` (one commit). Under blind
+     * trust before verification, once one key of a contact is trusted, its new keys wait for a
+     * decision.
+     */
+open func setTrust(jid: String, fingerprint: String, trust: IdentityTrust)throws   {try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_set_trust(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(jid),
+        FfiConverterString.lower(fingerprint),
+        FfiConverterTypeIdentityTrust_lower(trust),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Sets how identity keys nobody decided about are treated (one commit).
+     */
+open func setTrustPolicy(policy: TrustPolicy)throws   {try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_set_trust_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTrustPolicy_lower(policy),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Every decision recorded about `jid`'s identity keys (the policy's and the user's).
+     */
+open func trustDecisions(jid: String)throws  -> [TrustDecision]  {
+    return try  FfiConverterSequenceTypeTrustDecision.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_method_xmppmachine_trust_decisions(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(jid),uniffiCallStatus
     )
 })
 }
@@ -5393,76 +5955,6 @@ public func FfiConverterTypeMatrixRequest_lower(_ value: MatrixRequest) -> RustB
 
 
 /**
- * An Olm message as it travels: its type (0 pre-key, 1 normal) and its bytes (Matrix sends the
- * bytes as unpadded base64 in `ciphertext.<key>.body`).
- */
-public struct OlmMessage: Equatable, Hashable {
-    /**
-     * 0 for a pre-key message, 1 for a normal one.
-     */
-    public var messageType: UInt8
-    /**
-     * The encoded message.
-     */
-    public var ciphertext: Data
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * 0 for a pre-key message, 1 for a normal one.
-         */messageType: UInt8, 
-        /**
-         * The encoded message.
-         */ciphertext: Data) {
-        self.messageType = messageType
-        self.ciphertext = ciphertext
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension OlmMessage: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeOlmMessage: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OlmMessage {
-        return
-            try OlmMessage(
-                messageType: FfiConverterUInt8.read(from: &buf), 
-                ciphertext: FfiConverterData.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: OlmMessage, into buf: inout [UInt8]) {
-        FfiConverterUInt8.write(value.messageType, into: &buf)
-        FfiConverterData.write(value.ciphertext, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeOlmMessage_lift(_ buf: RustBuffer) throws -> OlmMessage {
-    return try FfiConverterTypeOlmMessage.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeOlmMessage_lower(_ value: OlmMessage) -> RustBuffer {
-    return FfiConverterTypeOlmMessage.lower(value)
-}
-
-
-/**
  * A recipient device: its bare JID and device id.
  */
 public struct OmemoAddress: Equatable, Hashable {
@@ -6078,6 +6570,75 @@ public func FfiConverterTypeStoreWrite_lower(_ value: StoreWrite) -> RustBuffer 
 
 
 /**
+ * A decision recorded about one of a contact's identity keys.
+ */
+public struct TrustDecision: Equatable, Hashable {
+    /**
+     * The key's fingerprint (lowercase hex, as [`XmppDecrypted::fingerprint`] gives it).
+     */
+    public var fingerprint: String
+    /**
+     * The decision.
+     */
+    public var trust: IdentityTrust
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The key's fingerprint (lowercase hex, as [`XmppDecrypted::fingerprint`] gives it).
+         */fingerprint: String, 
+        /**
+         * The decision.
+         */trust: IdentityTrust) {
+        self.fingerprint = fingerprint
+        self.trust = trust
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TrustDecision: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrustDecision: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrustDecision {
+        return
+            try TrustDecision(
+                fingerprint: FfiConverterString.read(from: &buf), 
+                trust: FfiConverterTypeIdentityTrust.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TrustDecision, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.fingerprint, into: &buf)
+        FfiConverterTypeIdentityTrust.write(value.trust, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrustDecision_lift(_ buf: RustBuffer) throws -> TrustDecision {
+    return try FfiConverterTypeTrustDecision.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrustDecision_lower(_ value: TrustDecision) -> RustBuffer {
+    return FfiConverterTypeTrustDecision.lower(value)
+}
+
+
+/**
  * The app's decision about a device.
  */
 
@@ -6253,6 +6814,103 @@ public func FfiConverterTypeGroupSessionOrdering_lift(_ buf: RustBuffer) throws 
 #endif
 public func FfiConverterTypeGroupSessionOrdering_lower(_ value: GroupSessionOrdering) -> RustBuffer {
     return FfiConverterTypeGroupSessionOrdering.lower(value)
+}
+
+
+
+/**
+ * What is decided about one identity key of a contact.
+ */
+
+public enum IdentityTrust: Equatable, Hashable {
+    
+    /**
+     * The user verified the key.
+     */
+    case trusted
+    /**
+     * The user refuses the key: nothing is encrypted to it, its messages are refused.
+     */
+    case distrusted
+    /**
+     * Nobody decided and the policy does not trust it: nothing is encrypted to it until the
+     * user decides.
+     */
+    case undecided
+    /**
+     * Used under the policy (blind trust before verification, or trust on first use) until the
+     * user decides.
+     */
+    case blind
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension IdentityTrust: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIdentityTrust: FfiConverterRustBuffer {
+    typealias SwiftType = IdentityTrust
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IdentityTrust {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .trusted
+        
+        case 2: return .distrusted
+        
+        case 3: return .undecided
+        
+        case 4: return .blind
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: IdentityTrust, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .trusted:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .distrusted:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .undecided:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .blind:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentityTrust_lift(_ buf: RustBuffer) throws -> IdentityTrust {
+    return try FfiConverterTypeIdentityTrust.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentityTrust_lower(_ value: IdentityTrust) -> RustBuffer {
+    return FfiConverterTypeIdentityTrust.lower(value)
 }
 
 
@@ -6891,6 +7549,82 @@ public func FfiConverterTypeToDeviceKind_lower(_ value: ToDeviceKind) -> RustBuf
 }
 
 
+
+/**
+ * How the machine decides about identity keys nobody decided about.
+ */
+
+public enum TrustPolicy: Equatable, Hashable {
+    
+    /**
+     * Blind trust before verification (the default): every key of a contact is used until the
+     * user verifies one of them; after that, new keys wait for a decision.
+     */
+    case blindTrustBeforeVerification
+    /**
+     * Trust on first use: a contact's first key is used, later ones wait for a decision.
+     */
+    case trustOnFirstUse
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TrustPolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrustPolicy: FfiConverterRustBuffer {
+    typealias SwiftType = TrustPolicy
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrustPolicy {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .blindTrustBeforeVerification
+        
+        case 2: return .trustOnFirstUse
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TrustPolicy, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .blindTrustBeforeVerification:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .trustOnFirstUse:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrustPolicy_lift(_ buf: RustBuffer) throws -> TrustPolicy {
+    return try FfiConverterTypeTrustPolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrustPolicy_lower(_ value: TrustPolicy) -> RustBuffer {
+    return FfiConverterTypeTrustPolicy.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -7436,6 +8170,31 @@ fileprivate struct FfiConverterSequenceTypeStoreWrite: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeTrustDecision: FfiConverterRustBuffer {
+    typealias SwiftType = [TrustDecision]
+
+    public static func write(_ value: [TrustDecision], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTrustDecision.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TrustDecision] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TrustDecision]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTrustDecision.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceOptionData: FfiConverterRustBuffer {
     typealias SwiftType = [Data?]
 
@@ -7533,6 +8292,144 @@ fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
         return dict
     }
 }
+private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
+private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
+
+fileprivate let uniffiContinuationHandleMap = UniffiHandleMap<UnsafeContinuation<Int8, Never>>()
+
+fileprivate func uniffiRustCallAsync<F, T>(
+    rustFutureFunc: () -> UInt64,
+    pollFunc: (UInt64, @escaping UniffiRustFutureContinuationCallback, UInt64) -> (),
+    completeFunc: (UInt64, UnsafeMutablePointer<RustCallStatus>) -> F,
+    freeFunc: (UInt64) -> (),
+    liftFunc: (F) throws -> T,
+    errorHandler: ((RustBuffer) throws -> Swift.Error)?
+) async throws -> T {
+    // Make sure to call the ensure init function since future creation doesn't have a
+    // RustCallStatus param, so doesn't use makeRustCall()
+    uniffiEnsureOlmoFfiInitialized()
+    let rustFuture = rustFutureFunc()
+    defer {
+        freeFunc(rustFuture)
+    }
+    var pollResult: Int8;
+    repeat {
+        pollResult = await withUnsafeContinuation {
+            pollFunc(
+                rustFuture,
+                { handle, pollResult in
+                    uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
+                },
+                uniffiContinuationHandleMap.insert(obj: $0)
+            )
+        }
+    } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+
+    return try liftFunc(makeRustCall(
+        { completeFunc(rustFuture, $0) },
+        errorHandler: errorHandler
+    ))
+}
+
+// Callback handlers for an async calls.  These are invoked by Rust when the future is ready.  They
+// lift the return value or error and resume the suspended function.
+fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: Int8) {
+    if let continuation = try? uniffiContinuationHandleMap.remove(handle: handle) {
+        continuation.resume(returning: pollResult)
+    } else {
+        print("uniffiFutureContinuationCallback invalid handle")
+    }
+}
+private func uniffiTraitInterfaceCallAsync<T>(
+    makeCall: @escaping () async throws -> T,
+    handleSuccess: @escaping (T) -> (),
+    handleError: @escaping (Int8, RustBuffer) -> (),
+    droppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+) {
+    let task = Task {
+        // Note: it's important we call either `handleSuccess` or `handleError` exactly once.  Each
+        // call consumes an Arc reference, which means there should be no possibility of a double
+        // call.  The following code is structured so that will will never call both `handleSuccess`
+        // and `handleError`, even in the face of weird errors.
+        //
+        // On platforms that need extra machinery to make C-ABI calls, like JNA or ctypes, it's
+        // possible that we fail to make either call.  However, it doesn't seem like this is
+        // possible on Swift since swift can just make the C call directly.
+        var callResult: T
+        do {
+            callResult = try await makeCall()
+        } catch {
+            handleError(CALL_UNEXPECTED_ERROR, FfiConverterString.lower(String(describing: error)))
+            return
+        }
+        handleSuccess(callResult)
+    }
+    let handle = UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.insert(obj: task)
+    droppedCallback.pointee = UniffiForeignFutureDroppedCallbackStruct(
+        handle: handle,
+        free: uniffiForeignFutureDroppedCallback
+    )
+}
+
+private func uniffiTraitInterfaceCallAsyncWithError<T, E>(
+    makeCall: @escaping () async throws -> T,
+    handleSuccess: @escaping (T) -> (),
+    handleError: @escaping (Int8, RustBuffer) -> (),
+    lowerError: @escaping (E) -> RustBuffer,
+    droppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+) {
+    let task = Task {
+        // See the note in uniffiTraitInterfaceCallAsync for details on `handleSuccess` and
+        // `handleError`.
+        var callResult: T
+        do {
+            callResult = try await makeCall()
+        } catch let error as E {
+            handleError(CALL_ERROR, lowerError(error))
+            return
+        } catch {
+            handleError(CALL_UNEXPECTED_ERROR, FfiConverterString.lower(String(describing: error)))
+            return
+        }
+        handleSuccess(callResult)
+    }
+    let handle = UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.insert(obj: task)
+    droppedCallback.pointee = UniffiForeignFutureDroppedCallbackStruct(
+        handle: handle,
+        free: uniffiForeignFutureDroppedCallback
+    )
+}
+
+// Borrow the callback handle map implementation to store foreign future handles
+// TODO: consolidate the handle-map code (https://github.com/mozilla/uniffi-rs/pull/1823)
+fileprivate let UNIFFI_FOREIGN_FUTURE_HANDLE_MAP = UniffiHandleMap<UniffiForeignFutureTask>()
+
+// Protocol for tasks that handle foreign futures.
+//
+// Defining a protocol allows all tasks to be stored in the same handle map.  This can't be done
+// with the task object itself, since has generic parameters.
+fileprivate protocol UniffiForeignFutureTask {
+    func cancel()
+}
+
+extension Task: UniffiForeignFutureTask {}
+
+private func uniffiForeignFutureDroppedCallback(handle: UInt64) {
+    do {
+        let task = try UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.remove(handle: handle)
+        // Set the cancellation flag on the task.  If it's still running, the code can check the
+        // cancellation flag or call `Task.checkCancellation()`.  If the task has completed, this is
+        // a no-op.
+        task.cancel()
+    } catch {
+        print("uniffiForeignFutureDroppedCallback: handle missing from handlemap")
+    }
+}
+
+// For testing
+public func uniffiForeignFutureHandleCountOlmo() -> Int {
+    UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.count
+}
 /**
  * The keys of an armoured key export file; a wrong passphrase or an altered file is
  * [`OlmoError::KeyExport`].
@@ -7577,8 +8474,23 @@ public func keyExportDefaultRounds() -> UInt32  {
 public func megolmMessageIndex(message: Data)throws  -> UInt32  {
     return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
         uniffiCallStatus in
+        FfiConverterByRefBytes.lower(message) { messageFb in
     uniffi_olmo_ffi_fn_func_megolm_message_index(
-        FfiConverterData.lower(message),uniffiCallStatus
+        messageFb,uniffiCallStatus
+    )
+        }
+})
+}
+/**
+ * [`run_store_conformance`] for an async store. It waits on the calling thread: from Python,
+ * call it through `asyncio.to_thread` after `uniffi_set_event_loop(loop)`.
+ */
+public func runAsyncStoreConformance(first: AsyncStoreBackend, second: AsyncStoreBackend)throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeOlmoError_lift) {
+        uniffiCallStatus in
+    uniffi_olmo_ffi_fn_func_run_async_store_conformance(
+        FfiConverterTypeAsyncStoreBackend_lower(first),
+        FfiConverterTypeAsyncStoreBackend_lower(second),uniffiCallStatus
     )
 })
 }
@@ -7631,7 +8543,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_func_key_export_default_rounds() != 63262) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_func_megolm_message_index() != 9301) {
+    if (uniffi_olmo_ffi_checksum_func_megolm_message_index() != 17709) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_func_run_async_store_conformance() != 3796) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_func_run_store_conformance() != 34130) {
@@ -7766,7 +8681,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_method_inboundgroupsession_compare() != 56304) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_inboundgroupsession_decrypt() != 8618) {
+    if (uniffi_olmo_ffi_checksum_method_inboundgroupsession_decrypt() != 38773) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_inboundgroupsession_decrypt_backlog() != 62753) {
@@ -7793,7 +8708,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_method_inboundgroupsession_to_libolm_pickle() != 31668) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_outboundgroupsession_encrypt() != 20378) {
+    if (uniffi_olmo_ffi_checksum_method_outboundgroupsession_encrypt() != 32650) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_outboundgroupsession_invalidate() != 3397) {
@@ -7823,7 +8738,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_method_inboundsessioncreation_session() != 33864) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_olmaccount_create_inbound_session() != 2307) {
+    if (uniffi_olmo_ffi_checksum_method_olmaccount_create_inbound_session() != 38462) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_olmaccount_create_outbound_session() != 27170) {
@@ -7865,16 +8780,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_method_olmaccount_to_libolm_pickle() != 48357) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_olmsession_decrypt() != 2623) {
+    if (uniffi_olmo_ffi_checksum_method_olmsession_decrypt() != 13836) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_olmsession_encrypt() != 52208) {
+    if (uniffi_olmo_ffi_checksum_method_olmsession_encrypt() != 21430) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_olmsession_has_received_message() != 6759) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_olmo_ffi_checksum_method_olmsession_matches_inbound_session() != 49590) {
+    if (uniffi_olmo_ffi_checksum_method_olmsession_matches_inbound_session() != 59119) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_olmsession_message_type() != 3411) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_olmsession_save() != 35363) {
@@ -7923,6 +8841,18 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_omemoreceived_version() != 60850) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_asyncstorebackend_get() != 41814) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_asyncstorebackend_get_many() != 17561) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_asyncstorebackend_scan() != 15504) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_asyncstorebackend_commit() != 49683) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_olmo_ffi_checksum_method_storebackend_get() != 53334) {
@@ -7985,6 +8915,15 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_method_xmppmachine_receive_device_list() != 39059) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_set_trust() != 36421) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_set_trust_policy() != 62971) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_olmo_ffi_checksum_method_xmppmachine_trust_decisions() != 18327) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_olmo_ffi_checksum_constructor_exportedroomkey_from_session() != 23568) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8036,6 +8975,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_olmo_ffi_checksum_constructor_olmostore_foreign() != 15285) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_olmo_ffi_checksum_constructor_olmostore_foreign_async() != 12522) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_olmo_ffi_checksum_constructor_olmostore_memory() != 35895) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8046,6 +8988,7 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitAsyncStoreBackend()
     uniffiCallbackInitStoreBackend()
     return InitializationResult.ok
 }()

@@ -243,6 +243,30 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_ASYNC_STORE_BACKEND_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_ASYNC_STORE_BACKEND_METHOD0
+typedef void (*UniffiCallbackInterfaceAsyncStoreBackendMethod0)(uint64_t, RustBuffer, RustBuffer, UniffiForeignFutureCompleteRustBuffer _Nonnull, uint64_t, UniffiForeignFutureDroppedCallbackStruct* _Nonnull
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_ASYNC_STORE_BACKEND_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_ASYNC_STORE_BACKEND_METHOD1
+typedef void (*UniffiCallbackInterfaceAsyncStoreBackendMethod1)(uint64_t, RustBuffer, RustBuffer, UniffiForeignFutureCompleteRustBuffer _Nonnull, uint64_t, UniffiForeignFutureDroppedCallbackStruct* _Nonnull
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_ASYNC_STORE_BACKEND_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_ASYNC_STORE_BACKEND_METHOD2
+typedef void (*UniffiCallbackInterfaceAsyncStoreBackendMethod2)(uint64_t, RustBuffer, RustBuffer, uint32_t, UniffiForeignFutureCompleteRustBuffer _Nonnull, uint64_t, UniffiForeignFutureDroppedCallbackStruct* _Nonnull
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_ASYNC_STORE_BACKEND_METHOD3
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_ASYNC_STORE_BACKEND_METHOD3
+typedef void (*UniffiCallbackInterfaceAsyncStoreBackendMethod3)(uint64_t, RustBuffer, UniffiForeignFutureCompleteVoid _Nonnull, uint64_t, UniffiForeignFutureDroppedCallbackStruct* _Nonnull
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_STORE_BACKEND_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_STORE_BACKEND_METHOD0
 typedef void (*UniffiCallbackInterfaceStoreBackendMethod0)(uint64_t, RustBuffer, RustBuffer, RustBuffer* _Nonnull, 
@@ -269,6 +293,18 @@ typedef void (*UniffiCallbackInterfaceStoreBackendMethod2)(uint64_t, RustBuffer,
 typedef void (*UniffiCallbackInterfaceStoreBackendMethod3)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_ASYNC_STORE_BACKEND
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_ASYNC_STORE_BACKEND
+typedef struct UniffiVTableCallbackInterfaceAsyncStoreBackend {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceAsyncStoreBackendMethod0 _Nonnull get;
+    UniffiCallbackInterfaceAsyncStoreBackendMethod1 _Nonnull getMany;
+    UniffiCallbackInterfaceAsyncStoreBackendMethod2 _Nonnull scan;
+    UniffiCallbackInterfaceAsyncStoreBackendMethod3 _Nonnull commit;
+} UniffiVTableCallbackInterfaceAsyncStoreBackend;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_STORE_BACKEND
@@ -575,7 +611,7 @@ RustBuffer uniffi_olmo_ffi_fn_method_inboundgroupsession_compare(uint64_t ptr, u
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_INBOUNDGROUPSESSION_DECRYPT
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_INBOUNDGROUPSESSION_DECRYPT
-RustBuffer uniffi_olmo_ffi_fn_method_inboundgroupsession_decrypt(uint64_t ptr, RustBuffer message, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_olmo_ffi_fn_method_inboundgroupsession_decrypt(uint64_t ptr, ForeignBytes message, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_INBOUNDGROUPSESSION_DECRYPT_BACKLOG
@@ -646,7 +682,7 @@ uint64_t uniffi_olmo_ffi_fn_constructor_outboundgroupsession_restore(RustBuffer 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OUTBOUNDGROUPSESSION_ENCRYPT
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OUTBOUNDGROUPSESSION_ENCRYPT
-RustBuffer uniffi_olmo_ffi_fn_method_outboundgroupsession_encrypt(uint64_t ptr, RustBuffer plaintext, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_olmo_ffi_fn_method_outboundgroupsession_encrypt(uint64_t ptr, ForeignBytes plaintext, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OUTBOUNDGROUPSESSION_INVALIDATE
@@ -732,7 +768,7 @@ uint64_t uniffi_olmo_ffi_fn_constructor_olmaccount_restore(RustBuffer blob, Rust
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMACCOUNT_CREATE_INBOUND_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMACCOUNT_CREATE_INBOUND_SESSION
-uint64_t uniffi_olmo_ffi_fn_method_olmaccount_create_inbound_session(uint64_t ptr, RustBuffer identity_key, RustBuffer message, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_olmo_ffi_fn_method_olmaccount_create_inbound_session(uint64_t ptr, RustBuffer identity_key, ForeignBytes ciphertext, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMACCOUNT_CREATE_OUTBOUND_SESSION
@@ -822,12 +858,12 @@ uint64_t uniffi_olmo_ffi_fn_constructor_olmsession_restore(RustBuffer blob, Rust
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_DECRYPT
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_DECRYPT
-RustBuffer uniffi_olmo_ffi_fn_method_olmsession_decrypt(uint64_t ptr, RustBuffer message, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_olmo_ffi_fn_method_olmsession_decrypt(uint64_t ptr, uint8_t message_type, ForeignBytes ciphertext, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_ENCRYPT
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_ENCRYPT
-RustBuffer uniffi_olmo_ffi_fn_method_olmsession_encrypt(uint64_t ptr, RustBuffer plaintext, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_olmo_ffi_fn_method_olmsession_encrypt(uint64_t ptr, ForeignBytes plaintext, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_HAS_RECEIVED_MESSAGE
@@ -837,7 +873,12 @@ int8_t uniffi_olmo_ffi_fn_method_olmsession_has_received_message(uint64_t ptr, R
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_MATCHES_INBOUND_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_MATCHES_INBOUND_SESSION
-int8_t uniffi_olmo_ffi_fn_method_olmsession_matches_inbound_session(uint64_t ptr, RustBuffer message, RustCallStatus *_Nonnull out_status
+int8_t uniffi_olmo_ffi_fn_method_olmsession_matches_inbound_session(uint64_t ptr, ForeignBytes ciphertext, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_MESSAGE_TYPE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_MESSAGE_TYPE
+uint8_t uniffi_olmo_ffi_fn_method_olmsession_message_type(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_OLMSESSION_SAVE
@@ -950,6 +991,41 @@ uint32_t uniffi_olmo_ffi_fn_method_omemoreceived_sender_device(uint64_t ptr, Rus
 RustBuffer uniffi_olmo_ffi_fn_method_omemoreceived_version(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_ASYNCSTOREBACKEND
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_ASYNCSTOREBACKEND
+uint64_t uniffi_olmo_ffi_fn_clone_asyncstorebackend(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FREE_ASYNCSTOREBACKEND
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FREE_ASYNCSTOREBACKEND
+void uniffi_olmo_ffi_fn_free_asyncstorebackend(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_INIT_CALLBACK_VTABLE_ASYNCSTOREBACKEND
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_INIT_CALLBACK_VTABLE_ASYNCSTOREBACKEND
+void uniffi_olmo_ffi_fn_init_callback_vtable_asyncstorebackend(const UniffiVTableCallbackInterfaceAsyncStoreBackend* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_ASYNCSTOREBACKEND_GET
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_ASYNCSTOREBACKEND_GET
+uint64_t uniffi_olmo_ffi_fn_method_asyncstorebackend_get(uint64_t ptr, RustBuffer table, RustBuffer key
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_ASYNCSTOREBACKEND_GET_MANY
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_ASYNCSTOREBACKEND_GET_MANY
+uint64_t uniffi_olmo_ffi_fn_method_asyncstorebackend_get_many(uint64_t ptr, RustBuffer table, RustBuffer keys
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_ASYNCSTOREBACKEND_SCAN
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_ASYNCSTOREBACKEND_SCAN
+uint64_t uniffi_olmo_ffi_fn_method_asyncstorebackend_scan(uint64_t ptr, RustBuffer table, RustBuffer range, uint32_t limit
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_ASYNCSTOREBACKEND_COMMIT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_ASYNCSTOREBACKEND_COMMIT
+uint64_t uniffi_olmo_ffi_fn_method_asyncstorebackend_commit(uint64_t ptr, RustBuffer writes
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_OLMOSTORE
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CLONE_OLMOSTORE
 uint64_t uniffi_olmo_ffi_fn_clone_olmostore(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -963,6 +1039,11 @@ void uniffi_olmo_ffi_fn_free_olmostore(uint64_t handle, RustCallStatus *_Nonnull
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CONSTRUCTOR_OLMOSTORE_FOREIGN
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CONSTRUCTOR_OLMOSTORE_FOREIGN
 uint64_t uniffi_olmo_ffi_fn_constructor_olmostore_foreign(uint64_t backend, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CONSTRUCTOR_OLMOSTORE_FOREIGN_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CONSTRUCTOR_OLMOSTORE_FOREIGN_ASYNC
+uint64_t uniffi_olmo_ffi_fn_constructor_olmostore_foreign_async(uint64_t backend, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_CONSTRUCTOR_OLMOSTORE_MEMORY
@@ -1116,6 +1197,21 @@ void uniffi_olmo_ffi_fn_method_xmppmachine_receive_bundle(uint64_t ptr, RustBuff
 RustBuffer uniffi_olmo_ffi_fn_method_xmppmachine_receive_device_list(uint64_t ptr, RustBuffer from_jid, RustBuffer xml, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_SET_TRUST
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_SET_TRUST
+void uniffi_olmo_ffi_fn_method_xmppmachine_set_trust(uint64_t ptr, RustBuffer jid, RustBuffer fingerprint, RustBuffer trust, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_SET_TRUST_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_SET_TRUST_POLICY
+void uniffi_olmo_ffi_fn_method_xmppmachine_set_trust_policy(uint64_t ptr, RustBuffer policy, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_TRUST_DECISIONS
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_METHOD_XMPPMACHINE_TRUST_DECISIONS
+RustBuffer uniffi_olmo_ffi_fn_method_xmppmachine_trust_decisions(uint64_t ptr, RustBuffer jid, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_DECRYPT_ROOM_KEY_EXPORT
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_DECRYPT_ROOM_KEY_EXPORT
 RustBuffer uniffi_olmo_ffi_fn_func_decrypt_room_key_export(RustBuffer text, RustBuffer passphrase, RustCallStatus *_Nonnull out_status
@@ -1134,7 +1230,12 @@ uint32_t uniffi_olmo_ffi_fn_func_key_export_default_rounds(RustCallStatus *_Nonn
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_MEGOLM_MESSAGE_INDEX
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_MEGOLM_MESSAGE_INDEX
-uint32_t uniffi_olmo_ffi_fn_func_megolm_message_index(RustBuffer message, RustCallStatus *_Nonnull out_status
+uint32_t uniffi_olmo_ffi_fn_func_megolm_message_index(ForeignBytes message, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_RUN_ASYNC_STORE_CONFORMANCE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_RUN_ASYNC_STORE_CONFORMANCE
+uint32_t uniffi_olmo_ffi_fn_func_run_async_store_conformance(uint64_t first, uint64_t second, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_FN_FUNC_RUN_STORE_CONFORMANCE
@@ -1429,6 +1530,12 @@ uint16_t uniffi_olmo_ffi_checksum_func_key_export_default_rounds(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_FUNC_MEGOLM_MESSAGE_INDEX
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_FUNC_MEGOLM_MESSAGE_INDEX
 uint16_t uniffi_olmo_ffi_checksum_func_megolm_message_index(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_FUNC_RUN_ASYNC_STORE_CONFORMANCE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_FUNC_RUN_ASYNC_STORE_CONFORMANCE
+uint16_t uniffi_olmo_ffi_checksum_func_run_async_store_conformance(void
     
 );
 #endif
@@ -1918,6 +2025,12 @@ uint16_t uniffi_olmo_ffi_checksum_method_olmsession_matches_inbound_session(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OLMSESSION_MESSAGE_TYPE
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OLMSESSION_MESSAGE_TYPE
+uint16_t uniffi_olmo_ffi_checksum_method_olmsession_message_type(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OLMSESSION_SAVE
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OLMSESSION_SAVE
 uint16_t uniffi_olmo_ffi_checksum_method_olmsession_save(void
@@ -2011,6 +2124,30 @@ uint16_t uniffi_olmo_ffi_checksum_method_omemoreceived_sender_device(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_OMEMORECEIVED_VERSION
 uint16_t uniffi_olmo_ffi_checksum_method_omemoreceived_version(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_ASYNCSTOREBACKEND_GET
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_ASYNCSTOREBACKEND_GET
+uint16_t uniffi_olmo_ffi_checksum_method_asyncstorebackend_get(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_ASYNCSTOREBACKEND_GET_MANY
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_ASYNCSTOREBACKEND_GET_MANY
+uint16_t uniffi_olmo_ffi_checksum_method_asyncstorebackend_get_many(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_ASYNCSTOREBACKEND_SCAN
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_ASYNCSTOREBACKEND_SCAN
+uint16_t uniffi_olmo_ffi_checksum_method_asyncstorebackend_scan(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_ASYNCSTOREBACKEND_COMMIT
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_ASYNCSTOREBACKEND_COMMIT
+uint16_t uniffi_olmo_ffi_checksum_method_asyncstorebackend_commit(void
     
 );
 #endif
@@ -2134,6 +2271,24 @@ uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_receive_device_list(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_SET_TRUST
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_SET_TRUST
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_set_trust(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_SET_TRUST_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_SET_TRUST_POLICY
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_set_trust_policy(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_TRUST_DECISIONS
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_METHOD_XMPPMACHINE_TRUST_DECISIONS
+uint16_t uniffi_olmo_ffi_checksum_method_xmppmachine_trust_decisions(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_EXPORTEDROOMKEY_FROM_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_EXPORTEDROOMKEY_FROM_SESSION
 uint16_t uniffi_olmo_ffi_checksum_constructor_exportedroomkey_from_session(void
@@ -2233,6 +2388,12 @@ uint16_t uniffi_olmo_ffi_checksum_constructor_omemodevice_restore(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OLMOSTORE_FOREIGN
 #define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OLMOSTORE_FOREIGN
 uint16_t uniffi_olmo_ffi_checksum_constructor_olmostore_foreign(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OLMOSTORE_FOREIGN_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_OLMO_FFI_CHECKSUM_CONSTRUCTOR_OLMOSTORE_FOREIGN_ASYNC
+uint16_t uniffi_olmo_ffi_checksum_constructor_olmostore_foreign_async(void
     
 );
 #endif
