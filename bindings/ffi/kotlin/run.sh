@@ -28,7 +28,7 @@ CLASSPATH="/usr/share/java/jna.jar:/usr/share/java/gson.jar"
 # The suspend store's coroutines (kotlinx-coroutines ships inside kotlin-compiler).
 COROUTINES="$KOTLIN/node_modules/kotlin-compiler/lib/kotlinx-coroutines-core-jvm.jar"
 "$KOTLINC" -nowarn -language-version 2.0 -cp "$CLASSPATH:$COROUTINES" -d "$BUILD/tests.jar" \
-    "$BUILD"/generated/org/olmo/*.kt "$KOTLIN"/src/*.kt 2>&1 | grep -v '^warning:' || true
+    "$BUILD"/generated/org/olmo/*.kt "$KOTLIN"/olmo/*.kt "$KOTLIN"/src/*.kt 2>&1 | grep -v '^warning:' || true
 [ -f "$BUILD/tests.jar" ]
 java -Djna.library.path="$(dirname "$LIB")" \
     -cp "$BUILD/tests.jar:$CLASSPATH:$KOTLIN/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar:$COROUTINES" MainKt

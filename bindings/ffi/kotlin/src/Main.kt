@@ -4,11 +4,6 @@
 // machines through a PEP server. Prints the FFI's own cost per call, then the summary line.
 
 import org.olmo.*
-import java.nio.ByteBuffer
-
-// The hot message calls take `&[u8]` zero-copy, which Kotlin sees as a direct ByteBuffer.
-fun ByteArray.direct(): ByteBuffer = ByteBuffer.allocateDirect(size).put(this).flip()
-fun String.direct(): ByteBuffer = toByteArray().direct()
 
 val ROOM = "!room:example.org"
 val MEMBERS = listOf("@alice:example.org", "@bob:example.org")
@@ -25,19 +20,19 @@ fun olmConversation() {
         bob.generateOneTimeKeys(1u)
         val outbound = alice.createOutboundSession(bob.curve25519Key(), bob.oneTimeKeys().values.first())
         bob.markKeysAsPublished()
-        val first = outbound.encrypt("Hello Bob".direct())
+        val first = outbound.encrypt("Hello Bob".toByteArray())
         check(outbound.messageType().toInt() == 0) { "first message is not a pre-key message" }
-        val created = bob.createInboundSession(alice.curve25519Key(), first.direct())
+        val created = bob.createInboundSession(alice.curve25519Key(), first)
         check(String(created.plaintext()) == "Hello Bob") { "wrong first plaintext" }
         val inbound = created.session()
         check(inbound.sessionId() == outbound.sessionId()) { "session ids differ" }
         for (i in 0 until 5) {
-            check(String(outbound.decrypt(inbound.messageType(), inbound.encrypt("reply $i".direct()).direct())) == "reply $i") { "reply $i" }
-            check(String(inbound.decrypt(outbound.messageType(), outbound.encrypt("more $i".direct()).direct())) == "more $i") { "more $i" }
+            check(String(outbound.decrypt(inbound.messageType(), inbound.encrypt("reply $i".toByteArray()))) == "reply $i") { "reply $i" }
+            check(String(inbound.decrypt(outbound.messageType(), outbound.encrypt("more $i".toByteArray()))) == "more $i") { "more $i" }
         }
         val key = ByteArray(32) { it.toByte() }
         val restored = OlmSession.restore(inbound.save(key), key)
-        check(String(restored.decrypt(1u, outbound.encrypt("after restore".direct()).direct())) == "after restore") { "restore" }
+        check(String(restored.decrypt(1u, outbound.encrypt("after restore".toByteArray()))) == "after restore") { "restore" }
         val pickled = OlmAccount.fromLibolmPickle(bob.toLibolmPickle("k".toByteArray()), "k".toByteArray())
         check(pickled.ed25519Key() == bob.ed25519Key()) { "libolm pickle round trip" }
     } }
@@ -46,18 +41,18 @@ fun olmConversation() {
 fun megolmConversation() {
     OutboundGroupSession().use { outbound ->
         val inbound = InboundGroupSession(outbound.sessionKey())
-        val messages = (0 until 20).map { outbound.encrypt("event $it".direct()) }
+        val messages = (0 until 20).map { outbound.encrypt("event $it".toByteArray()) }
         messages.forEachIndexed { i, m ->
-            check(megolmMessageIndex(m.direct()) == i.toUInt()) { "index $i" }
-            check(String(inbound.decrypt(m.direct())) == "event $i") { "event $i" }
+            check(megolmMessageIndex(m) == i.toUInt()) { "index $i" }
+            check(String(inbound.decrypt(m)) == "event $i") { "event $i" }
         }
         val backlog = InboundGroupSession(outbound.sessionKey())
         check(backlog.firstKnownIndex() == 20u) { "late joiner starts at 20" }
-        val late = outbound.encrypt("late".direct())
+        val late = outbound.encrypt("late".toByteArray())
         val fresh = InboundGroupSession.importSession(inbound.exportAtFirstKnownIndex())
         val all = fresh.decryptBacklog(messages + late)
         check(all.map { it?.let(::String) } == (0 until 20).map { "event $it" } + "late") { "backlog" }
-        val refused = expectThrows<OlmoException.Decrypt> { backlog.decrypt(messages[0].direct()) }
+        val refused = expectThrows<OlmoException.Decrypt> { backlog.decrypt(messages[0]) }
         check(!refused.toString().contains("event 0")) { "plaintext in an error" }
     }
 }
@@ -66,12 +61,12 @@ fun keyExportRoundTrip() {
     val outbound = OutboundGroupSession()
     val sender = OlmAccount().curve25519Key()
     val session = InboundGroupSession(outbound.sessionKey())
-    val message = outbound.encrypt("exported".direct())
+    val message = outbound.encrypt("exported".toByteArray())
     val file = encryptRoomKeyExport(listOf(ExportedRoomKey.fromSession(ROOM, sender, session)), "passphrase", 1000u)
     check(file.startsWith("-----BEGIN MEGOLM SESSION DATA-----")) { "armour" }
     val keys = decryptRoomKeyExport(file, "passphrase")
     check(keys.size == 1 && keys[0].roomId() == ROOM && keys[0].sessionIdMatches()) { "imported key" }
-    check(String(keys[0].toSession().decrypt(message.direct())) == "exported") { "imported session decrypts" }
+    check(String(keys[0].toSession().decrypt(message)) == "exported") { "imported session decrypts" }
     val wrong = expectThrows<OlmoException.KeyExport> { decryptRoomKeyExport(file, "wrong") }
     check(wrong.message!!.contains("passphrase")) { "reason: ${wrong.message}" }
 }
@@ -81,7 +76,7 @@ fun typedErrors() {
     val blob = OlmAccount().save(key)
     expectThrows<OlmoException.Persist> { OlmAccount.restore(blob, ByteArray(32) { 1 }) }
     expectThrows<OlmoException.Key> { OlmAccount.restore(blob, ByteArray(5)) }
-    expectThrows<OlmoException.Decode> { InboundGroupSession(OutboundGroupSession().sessionKey()).decrypt(byteArrayOf(3, 1, 2).direct()) }
+    expectThrows<OlmoException.Decode> { InboundGroupSession(OutboundGroupSession().sessionKey()).decrypt(byteArrayOf(3, 1, 2)) }
 }
 
 fun kotlinStoreConformance() {
@@ -113,7 +108,7 @@ fun machinesTalk(kind: String, make: (String) -> OlmoStore) {
 
 fun overheadNanos(): Pair<Double, Double> {
     val session = OutboundGroupSession()
-    val direct = session.encrypt("x".direct()).direct()
+    val direct = session.encrypt("x".toByteArray()).direct()
     fun time(count: Int, call: () -> Unit): Double {
         repeat(count / 10) { call() }
         val start = System.nanoTime()
