@@ -11,7 +11,8 @@
 //! server (they print what they would send). Each worker is this test binary re-run as a child,
 //! as in `race.rs`.
 //!
-//! The same machines under failing writes, one commit at a time: `write_faults`.
+//! The same machines under failing writes, one commit at a time: `write_faults`; two workers of
+//! one XMPP account: `xmpp_fleet`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -28,6 +29,11 @@ mod harness;
 #[path = "../../test-support/backends.rs"]
 mod backends;
 mod write_faults;
+mod xmpp_fleet;
+
+#[allow(dead_code)]
+#[path = "../../../tests/xmpp_machine/server.rs"]
+mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
