@@ -4,16 +4,21 @@
 //! 2. log in, publish its device lists and bundles, resend answers a crash left unsent;
 //! 3. read its archive from where it stopped (XEP-0313), then (after its presence) live
 //!    messages, each the same way:
-//!    decrypt (once: the machine remembers archive ids), fetch the sender's device lists and
-//!    the bundles the machine asks for, encrypt the answer, record it, send it.
+//!    decrypt (once: the machine remembers archive ids), fetch the bundles the machine asks
+//!    for, encrypt the answer, record it, send it;
+//! 4. follow device lists with PEP ([`crate::pep`]): the server pushes every new list of the
+//!    bot's own account and of the contacts it subscribed to, and the bot hands it to the
+//!    machine. A contact's lists are fetched (and subscribed to) only on the first answer to
+//!    it in a session: pushes sent while the bot was offline are lost (the server neither
+//!    stores nor archives headline messages), so a new session reads each contact once.
 //!
 //! Every step that changes keys is one commit before anything leaves, so killing the bot at
 //! any moment loses nothing and answers nothing twice.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use olmo::omemo::Version;
 use olmo::persist::StorageKey;
 use olmo::time::Timestamp;
 use olmo::xmpp::{XmppMachine, device_list_node};
@@ -22,6 +27,8 @@ use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::message::Message;
 use tokio_xmpp::parsers::presence::Presence;
 use tokio_xmpp::{IqRequest, Stanza};
+
+use crate::pep;
 
 use crate::Error;
 use crate::connection::{Connection, Received};
@@ -82,6 +89,7 @@ async fn serve(args: BotArgs) -> Result<(), Error> {
         ledger,
         xmpp,
         jid,
+        followed: HashSet::new(),
     };
     bot.start().await?;
     let stop = shutdown_signal();
@@ -89,13 +97,7 @@ async fn serve(args: BotArgs) -> Result<(), Error> {
     loop {
         tokio::select! {
             received = bot.xmpp.next() => match received {
-                Some(Received::Stanza(stanza)) => {
-                    if let Stanza::Message(message) = *stanza
-                        && let Err(error) = bot.on_message(&message).await
-                    {
-                        eprintln!("bot: a message was not answered: {error}");
-                    }
-                }
+                Some(Received::Stanza(stanza)) => bot.on_stanza(*stanza).await,
                 // A new session: publish, catch up and announce ourselves again.
                 Some(Received::Reconnected) => bot.start().await?,
                 None => break,
@@ -113,6 +115,8 @@ struct Bot {
     ledger: Ledger,
     xmpp: Connection,
     jid: BareJid,
+    /// Contacts whose device lists were read in this session; the server pushes their changes.
+    followed: HashSet<BareJid>,
 }
 
 impl Bot {
@@ -120,15 +124,18 @@ impl Bot {
     /// server holds messages for a bot without presence, and delivers them after it, so the
     /// archive's messages come first and in order (those delivered again are skipped).
     async fn start(&mut self) -> Result<(), Error> {
+        self.followed.clear();
         let own = self.jid.clone();
-        self.refresh_device_lists(&own).await?;
+        self.read_device_lists(&own).await?;
         self.publish().await?;
         for (name, answer) in self.ledger.pending().await? {
             self.send(&answer).await?;
             self.ledger.resent(&name).await?;
         }
         self.catch_up().await?;
-        self.xmpp.send(Presence::available()).await?;
+        // With the caps that ask for device-list pushes (ours: at once, the latest items).
+        let presence = Presence::available().with_payloads(vec![pep::caps()?]);
+        self.xmpp.send(presence).await?;
         let id = self.machine.device_id().await?;
         println!("olmo xmpp bot: {} device {id} online", self.jid);
         Ok(())
@@ -164,6 +171,44 @@ impl Bot {
             self.xmpp
                 .iq(None, IqRequest::Set(stanzas::publish(&item)?))
                 .await?;
+        }
+        Ok(())
+    }
+
+    async fn on_stanza(&mut self, stanza: Stanza) {
+        match stanza {
+            Stanza::Message(message) => {
+                if let Some((owner, list)) = pep::device_list_notification(&message) {
+                    if let Err(error) = self.on_device_list(&owner, &list).await {
+                        eprintln!("bot: a device list of {owner} was refused: {error}");
+                    }
+                } else if let Err(error) = self.on_message(&message).await {
+                    eprintln!("bot: a message was not answered: {error}");
+                }
+            }
+            Stanza::Iq(iq) => {
+                if let Some(answer) = pep::answer_request(iq)
+                    && let Err(error) = self.xmpp.send(answer).await
+                {
+                    eprintln!("bot: an IQ was not answered: {error}");
+                }
+            }
+            Stanza::Presence(_) => {}
+        }
+    }
+
+    /// A device list the server pushed (a contact's, or our own account's).
+    async fn on_device_list(&mut self, owner: &BareJid, list: &str) -> Result<(), Error> {
+        let update = (self.machine)
+            .receive_device_list(owner.as_str(), list, &mut rand::rng())
+            .await?;
+        eprintln!(
+            "bot: device list of {owner} pushed: {} added, {} removed",
+            update.added.len(),
+            update.removed.len()
+        );
+        if update.republish && owner == &self.jid {
+            self.publish().await?;
         }
         Ok(())
     }
@@ -235,10 +280,11 @@ impl Bot {
         Ok(answer)
     }
 
-    /// `body` encrypted to every device of `to` (fresh device lists, missing bundles fetched).
+    /// `body` encrypted to every device of `to` (its device lists followed, missing bundles
+    /// fetched).
     async fn encrypt(&mut self, to: &BareJid, body: &str) -> Result<Answer, Error> {
         let rng = &mut rand::rng();
-        self.refresh_device_lists(to).await?;
+        self.follow(to).await?;
         for request in self.machine.bundle_requests(&[to.as_str()]).await? {
             let owner = Jid::from(to.clone());
             let query = stanzas::fetch(&request.node, Some(&request.item_id))?;
@@ -277,24 +323,70 @@ impl Bot {
             .collect())
     }
 
-    /// Reads `jid`'s device lists of both versions (a version it does not use is skipped).
-    async fn refresh_device_lists(&mut self, jid: &BareJid) -> Result<(), Error> {
-        for version in [Version::Omemo2, Version::Omemo03] {
+    /// On the first answer to `jid` in this session: subscribes to its device-list nodes (the
+    /// server keeps the subscription; again is harmless) and reads them. After that, the lists
+    /// the machine holds are kept current by the server's pushes.
+    async fn follow(&mut self, jid: &BareJid) -> Result<(), Error> {
+        if jid == &self.jid || self.followed.contains(jid) {
+            return Ok(());
+        }
+        let owner = Jid::from(jid.clone());
+        // Subscribed before reading, so no change falls between; all four IQs in flight at once.
+        let subscriptions = pep::VERSIONS.map(|version| {
+            let subscribe = stanzas::subscribe(device_list_node(version), &self.jid);
+            async {
+                self.xmpp
+                    .iq(Some(owner.clone()), IqRequest::Set(subscribe?))
+                    .await
+            }
+        });
+        let (subscribed, read) = futures::join!(
+            futures::future::join_all(subscriptions),
+            self.fetch_device_lists(jid)
+        );
+        // A contact without a node of one version cannot be subscribed to it: not an error.
+        let subscribed = subscribed.iter().filter(|s| s.is_ok()).count();
+        self.receive_device_lists(jid, read?).await?;
+        eprintln!("bot: read the device lists of {jid}, subscribed to {subscribed}");
+        self.followed.insert(jid.clone());
+        Ok(())
+    }
+
+    /// Reads `jid`'s device lists of both versions now (ours at start, before publishing).
+    async fn read_device_lists(&mut self, jid: &BareJid) -> Result<(), Error> {
+        let lists = self.fetch_device_lists(jid).await?;
+        self.receive_device_lists(jid, lists).await
+    }
+
+    /// `jid`'s device lists of both versions, fetched at once (a version it does not use is
+    /// missing).
+    async fn fetch_device_lists(&self, jid: &BareJid) -> Result<Vec<String>, Error> {
+        let mut queries = Vec::new();
+        for version in pep::VERSIONS {
             let query = stanzas::fetch(device_list_node(version), None)?;
-            let fetched = self
-                .xmpp
-                .iq(Some(jid.clone().into()), IqRequest::Get(query))
-                .await;
-            if let Some(list) = fetched
-                .ok()
-                .and_then(|a| stanzas::fetched_payload(a.as_ref()))
-            {
-                let update = (self.machine)
-                    .receive_device_list(jid.as_str(), &list, &mut rand::rng())
-                    .await?;
-                if update.republish && jid == &self.jid {
-                    self.publish().await?;
-                }
+            queries.push(
+                self.xmpp
+                    .iq(Some(jid.clone().into()), IqRequest::Get(query)),
+            );
+        }
+        Ok(futures::future::join_all(queries)
+            .await
+            .into_iter()
+            .filter_map(|fetched| stanzas::fetched_payload(fetched.ok()?.as_ref()))
+            .collect())
+    }
+
+    async fn receive_device_lists(
+        &mut self,
+        jid: &BareJid,
+        lists: Vec<String>,
+    ) -> Result<(), Error> {
+        for list in lists {
+            let update = (self.machine)
+                .receive_device_list(jid.as_str(), &list, &mut rand::rng())
+                .await?;
+            if update.republish && jid == &self.jid {
+                self.publish().await?;
             }
         }
         Ok(())

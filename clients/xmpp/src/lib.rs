@@ -1,11 +1,13 @@
 //! A live XMPP bot over olmo's XMPP machine, on the SQLite store: it logs in with tokio-xmpp,
 //! publishes its OMEMO 2 and 0.3 device lists and bundles, catches up on its message archive,
-//! and answers every OMEMO message it can decrypt with an encrypted echo. Its source is meant
+//! follows device lists with PEP notifications, and answers every OMEMO message it can
+//! decrypt with an encrypted echo. Its source is meant
 //! to be read: [`bot`] is the loop a bot author adapts; the other modules are plumbing.
 
 pub mod bot;
 mod connection;
 mod ledger;
+mod pep;
 mod stanzas;
 
 use olmo::store::StoreError;

@@ -78,6 +78,16 @@ pub fn fetch(node: &str, item_id: Option<&str>) -> Result<Element, Error> {
     ))
 }
 
+/// A subscription of `subscriber` to `node` of the account the IQ goes to (XEP-0060 6.1; the
+/// OMEMO nodes are published with the open access model, which lets anyone subscribe).
+pub fn subscribe(node: &str, subscriber: &BareJid) -> Result<Element, Error> {
+    parse(&format!(
+        "<pubsub xmlns='{PUBSUB}'><subscribe node='{}' jid='{}'/></pubsub>",
+        escape(node),
+        escape(subscriber.as_str())
+    ))
+}
+
 /// The payload of the first item of a fetch's answer, as XML.
 pub fn fetched_payload(answer: Option<&Element>) -> Option<String> {
     let item = answer?

@@ -1,8 +1,9 @@
 //! The bot against a real Prosody with slixmpp persons: Alice speaks OMEMO 0.3 (slixmpp-omemo),
 //! Bob OMEMO 2 (python-omemo's SessionManager with twomemo); messages both ways, the bot
 //! stopped with Ctrl-C and later killed with SIGKILL while they keep writing (each message
-//! answered once from the archive, none twice), and a new device of each person. The bot's
-//! added latency per message is printed.
+//! answered once from the archive, none twice), and a new device of each person, which the bot
+//! learns from the server's PEP push (it reads a contact's device lists once per session). The
+//! bot's added latency per message is printed.
 //!
 //! Needs Prosody and `.venv-xmpp` (`.ci/setup-xmpp.sh`). Without them the test says it skipped,
 //! unless `CI` is set: then it fails.
@@ -95,7 +96,8 @@ fn the_bot_answers_both_versions_across_restarts_and_new_devices() {
     bot.start();
     expect_all(&mut persons, &sent, "after SIGKILL");
 
-    // A new device of each: the bot fetches the new device list and answers both devices.
+    // A new device of each: the server pushes the new device list (the bot read each list once
+    // per session, on its first answer) and the bot answers both devices.
     persons.login(
         "alice tablet",
         "alice@localhost/tablet",
@@ -131,6 +133,21 @@ fn the_bot_answers_both_versions_across_restarts_and_new_devices() {
 
     let log = bot.log();
     assert!(!log.contains("did not decrypt"), "{log}");
+    for name in PEOPLE {
+        let jid = format!("{name}@localhost");
+        let pushed = format!("bot: device list of {jid} pushed: 1 added");
+        assert!(
+            log.contains(&pushed),
+            "{jid}'s tablet was not pushed: {log}"
+        );
+        let reads = format!("bot: read the device lists of {jid}");
+        let reads = log.lines().filter(|l| l.starts_with(&reads)).count();
+        assert!(
+            (1..=bot.starts()).contains(&reads),
+            "{jid}'s lists read {reads} times in {} sessions",
+            bot.starts()
+        );
+    }
     let mut added: Vec<f64> = log
         .lines()
         .filter_map(|line| {

@@ -10,19 +10,30 @@
 //! The parent does the one-time setup against the harness homeserver; the workers need no
 //! server (they print what they would send). Each worker is this test binary re-run as a child,
 //! as in `race.rs`.
+//!
+//! The same machines under failing writes, one commit at a time: `write_faults`; two workers of
+//! one XMPP account: `xmpp_fleet`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod cluster;
 
-#[path = "../../sqlite/tests/child/mod.rs"]
+#[path = "../../test-support/child.rs"]
 mod child;
 
 #[allow(dead_code)]
 #[path = "../../../tests/matrix_machine/harness.rs"]
 mod harness;
 
-mod counting;
+#[allow(dead_code)]
+#[path = "../../test-support/backends.rs"]
+mod backends;
+mod write_faults;
+mod xmpp_fleet;
+
+#[allow(dead_code)]
+#[path = "../../../tests/xmpp_machine/server.rs"]
+mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -30,8 +41,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use backends::ConflictCounting;
 use cluster::Cluster;
-use counting::ConflictCounting;
 use harness::Homeserver;
 use olmo::matrix::{AppRecord, MEGOLM_V1, Machine, MachineError, RoomSettings, SyncChanges};
 use olmo::megolm::MegolmMessage;
@@ -286,7 +297,7 @@ fn worker_child() {
 }
 
 /// (ratchet key, chain index) of an Olm message to Bob, and its body.
-fn olm_key(content: &Value) -> ((Vec<u8>, u32), String) {
+pub fn olm_key(content: &Value) -> ((Vec<u8>, u32), String) {
     let (_, ciphertext) = content["ciphertext"]
         .as_object()
         .unwrap()

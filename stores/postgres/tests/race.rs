@@ -9,7 +9,7 @@
 
 mod cluster;
 
-#[path = "../../sqlite/tests/child/mod.rs"]
+#[path = "../../test-support/child.rs"]
 mod child;
 
 use std::path::Path;

@@ -11,7 +11,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[path = "../../test-support/child.rs"]
 mod child;
+
+#[allow(dead_code)]
+#[path = "../../test-support/backends.rs"]
+mod backends;
 
 // The homeserver of the machine's own tests; this file uses only part of it.
 #[allow(dead_code)]
@@ -19,17 +24,17 @@ mod child;
 mod harness;
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use backends::ConflictCounting;
 use harness::Homeserver;
 use olmo::matrix::{MEGOLM_V1, Machine, RoomSettings, SyncChanges};
 use olmo::megolm::MegolmMessage;
 use olmo::persist::StorageKey;
-use olmo::store::{Backend, Batch, KeyRange, MaybeSend, MemoryStore, Record, StoreError, block_on};
+use olmo::store::{Backend, MemoryStore, block_on};
 use olmo::time::Timestamp;
 use olmo_sqlite::SqliteStore;
 use rand::rngs::StdRng;
@@ -55,52 +60,6 @@ fn settings() -> RoomSettings {
         &json!({"algorithm": MEGOLM_V1, "rotation_period_msgs": 1_000_000}),
     )
     .unwrap()
-}
-
-/// A backend that counts the compare-and-swap conflicts its commits met (the machine retries
-/// them itself, so the caller never sees them).
-struct ConflictCounting {
-    inner: SqliteStore,
-    conflicts: Arc<AtomicU64>,
-}
-
-impl Backend for ConflictCounting {
-    fn get(
-        &self,
-        table: &str,
-        key: &[u8],
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
-        self.inner.get(table, key)
-    }
-
-    fn get_many(
-        &self,
-        table: &str,
-        keys: &[Vec<u8>],
-    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
-        self.inner.get_many(table, keys)
-    }
-
-    fn scan(
-        &self,
-        table: &str,
-        range: &KeyRange,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
-        self.inner.scan(table, range, limit)
-    }
-
-    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
-        let commit = self.inner.commit(batch);
-        let conflicts = Arc::clone(&self.conflicts);
-        async move {
-            let result = commit.await;
-            if let Err(StoreError::Conflict(_)) = result {
-                conflicts.fetch_add(1, Ordering::SeqCst);
-            }
-            result
-        }
-    }
 }
 
 /// Sends every outgoing request of `machine` to the homeserver, until none are left.
@@ -272,10 +231,7 @@ fn race_child() {
         return;
     };
     let conflicts = Arc::new(AtomicU64::new(0));
-    let store = ConflictCounting {
-        inner: SqliteStore::open(&path).unwrap(),
-        conflicts: Arc::clone(&conflicts),
-    };
+    let store = ConflictCounting::new(SqliteStore::open(&path).unwrap(), Arc::clone(&conflicts));
     let alice = block_on(Machine::open(
         store,
         &alice_key(),

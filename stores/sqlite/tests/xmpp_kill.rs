@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[path = "../../test-support/child.rs"]
 mod child;
 
 #[allow(dead_code)]

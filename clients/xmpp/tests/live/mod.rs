@@ -203,6 +203,11 @@ impl Bot {
         child.wait().unwrap();
     }
 
+    /// How many times the bot was started.
+    pub fn starts(&self) -> usize {
+        self.starts
+    }
+
     /// The bot's log (stderr of every run).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -42,6 +42,31 @@ fn find_bin() -> Option<PathBuf> {
     })
 }
 
+/// Runs a PostgreSQL tool of `bin` (as the `postgres` user when `as_postgres`) in `dir`.
+fn run_tool(
+    bin: &Path,
+    as_postgres: bool,
+    dir: &Path,
+    tool: &str,
+    args: &[&std::ffi::OsStr],
+) -> Output {
+    let program = bin.join(tool);
+    let mut command = if as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&program);
+        c
+    } else {
+        Command::new(&program)
+    };
+    command
+        .args(args)
+        // The server's own locale, whatever the test machine's.
+        .env("LC_ALL", "C")
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()))
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -249,21 +274,30 @@ impl Cluster {
     }
 
     fn try_run(&self, tool: &str, args: &[&std::ffi::OsStr]) -> Output {
-        let program = self.bin.join(tool);
-        let mut command = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            Command::new(&program)
-        };
-        command
-            .args(args)
-            // The server's own locale, whatever the test machine's.
-            .env("LC_ALL", "C")
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap_or_else(|e| panic!("{}: {e}", program.display()))
+        run_tool(&self.bin, self.as_postgres, self.dir.path(), tool, args)
+    }
+
+    /// `sql` run through `psql` each time the closure is called (from any thread, while the
+    /// cluster runs): a fault a test injects from inside a backend.
+    pub fn statement(&self, sql: &str) -> impl Fn() + Send + Sync + 'static {
+        let (bin, as_postgres) = (self.bin.clone(), self.as_postgres);
+        let dir = self.dir.path().to_owned();
+        let (port, sql) = (self.port.to_string(), sql.to_owned());
+        move || {
+            let args = [
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-tAc",
+                &sql,
+            ];
+            let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+            let output = run_tool(&bin, as_postgres, &dir, "psql", &args);
+            assert!(output.status.success(), "psql failed");
+        }
     }
 
     fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) {
@@ -308,6 +342,11 @@ impl Cluster {
 
     /// The one value `sql` gives, through `psql`.
     pub fn query_one(&self, sql: &str) -> String {
+        self.query_in("postgres", sql)
+    }
+
+    /// The one value `sql` gives in database `name`, through `psql`.
+    pub fn query_in(&self, name: &str, sql: &str) -> String {
         let port = self.port.to_string();
         let output = self.try_run(
             "psql",
@@ -318,11 +357,17 @@ impl Cluster {
                 port.as_ref(),
                 "-U".as_ref(),
                 "postgres".as_ref(),
+                "-d".as_ref(),
+                name.as_ref(),
                 "-tAc".as_ref(),
                 sql.as_ref(),
             ],
         );
-        assert!(output.status.success(), "psql failed");
+        assert!(
+            output.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
