@@ -663,10 +663,7 @@ impl<B: Backend> Machine<B> {
             }
             Err(_) => return Ok(Err(U::BadSignature)),
         };
-        if session.latest_index() > latest_before && !cache.advanced.iter().any(|s| s == session_id)
-        {
-            cache.advanced.push(session_id.to_owned());
-        }
+        let advanced = session.latest_index() > latest_before;
         let Ok(payload) = serde_json::from_slice::<Value>(&decrypted.plaintext) else {
             return Ok(Err(U::Malformed("payload")));
         };
@@ -717,6 +714,10 @@ impl<B: Backend> Machine<B> {
         });
         let verified =
             !meta.forwarded && device.as_ref().is_some_and(|d| d.trust == Trust::Verified);
+        // Only an accepted event moves the stored session: a refused one changes nothing.
+        if advanced && !cache.advanced.iter().any(|s| s == session_id) {
+            cache.advanced.push(session_id.to_owned());
+        }
         Ok(Ok(DecryptedRoomEvent {
             event_type: payload
                 .get("type")
