@@ -589,6 +589,14 @@ impl<B: Backend> Machine<B> {
         for event in events {
             results.push(self.decrypt_one(txn, room_id, event, &mut cache).await?);
         }
+        // Sessions whose latest ratchet moved are written back, so that the next call starts
+        // from there rather than advancing again from the stored index (hundreds of HMACs).
+        for session_id in &cache.advanced {
+            if let Some(Some((meta, session))) = cache.sessions.get(session_id) {
+                let name = self.name(table::INBOUND, &[room_id.as_bytes(), session_id.as_bytes()]);
+                records::store(txn, table::INBOUND, &name, meta, &[&session.to_record()]).await?;
+            }
+        }
         self.write_app_records(txn, app).await?;
         Ok(results)
     }
@@ -641,6 +649,7 @@ impl<B: Backend> Machine<B> {
                 },
             }));
         };
+        let latest_before = session.latest_index();
         let decrypted = match session.decrypt(&message) {
             Ok(decrypted) => decrypted,
             Err(MegolmDecryptError::UnknownIndex {
@@ -654,6 +663,7 @@ impl<B: Backend> Machine<B> {
             }
             Err(_) => return Ok(Err(U::BadSignature)),
         };
+        let advanced = session.latest_index() > latest_before;
         let Ok(payload) = serde_json::from_slice::<Value>(&decrypted.plaintext) else {
             return Ok(Err(U::Malformed("payload")));
         };
@@ -704,6 +714,10 @@ impl<B: Backend> Machine<B> {
         });
         let verified =
             !meta.forwarded && device.as_ref().is_some_and(|d| d.trust == Trust::Verified);
+        // Only an accepted event moves the stored session: a refused one changes nothing.
+        if advanced && !cache.advanced.iter().any(|s| s == session_id) {
+            cache.advanced.push(session_id.to_owned());
+        }
         Ok(Ok(DecryptedRoomEvent {
             event_type: payload
                 .get("type")
@@ -745,6 +759,8 @@ fn room_key_ids(content: &Value) -> Result<(&str, &str), Failure> {
 struct BatchCache {
     sessions: HashMap<String, Option<(InboundMeta, InboundGroupSession)>>,
     devices: HashMap<String, UserDevices>,
+    /// The sessions whose latest ratchet the batch moved forward, to write back.
+    advanced: Vec<String>,
 }
 
 /// The first event that used a (session, index).

@@ -168,6 +168,11 @@ impl InboundGroupSession {
         Ok(ratchet)
     }
 
+    /// The index of the latest ratchet reached (where the next in-order message starts from).
+    pub(crate) fn latest_index(&self) -> u32 {
+        self.latest.index()
+    }
+
     pub(crate) fn remember_latest(&mut self, ratchet: MegolmRatchet) {
         if ratchet.index() > self.latest.index() {
             self.latest = ratchet;
