@@ -1,0 +1,74 @@
+//! What the machine derives from its records and keeps between operations, because deriving it
+//! costs scalar multiplications: our identity's keys (two derivations from the seed on every
+//! load otherwise) and contacts' fingerprints (an Ed25519 key's Curve25519 form, one field
+//! inversion each, per recipient device of every message). Pure functions of their inputs, so
+//! another writer of the store cannot make them stale: a record holding another identity is
+//! read as it always was. It also holds the last device's pre-keys, to make the device of an
+//! operation that uses none without reading them.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use crate::omemo::{DeviceIdentity, IdentityKey, OmemoDevice, PreKeyPair};
+
+/// Fingerprints kept; past this, the memo starts again (an account has far fewer contacts'
+/// devices, and a flood of key exchanges must not grow it without bound).
+const MAX_FINGERPRINTS: usize = 4_096;
+
+#[derive(Default)]
+pub(crate) struct Memo {
+    identity: Mutex<Option<DeviceIdentity>>,
+    /// The pre-keys of the last operation's device, for the next one that uses none (see
+    /// [`super::machine::PreKeysUse::Unused`]): whether or not they are current, they are
+    /// only there to make a whole device, never used nor written.
+    pre_keys: Mutex<Option<PreKeyPair>>,
+    fingerprints: Mutex<HashMap<IdentityKey, String>>,
+}
+
+impl Memo {
+    /// Runs `read` with our identity as last read (for it to copy instead of deriving), and
+    /// remembers the identity it read.
+    pub(crate) fn with_identity<E>(
+        &self,
+        read: impl FnOnce(Option<&DeviceIdentity>) -> Result<OmemoDevice, E>,
+    ) -> Result<OmemoDevice, E> {
+        let mut known = self.identity.lock().unwrap_or_else(PoisonError::into_inner);
+        let device = read(known.as_ref())?;
+        let same = known
+            .as_ref()
+            .is_some_and(|k| k.ed25519_key() == device.identity().ed25519_key());
+        if !same {
+            *known = Some(device.identity().clone());
+        }
+        Ok(device)
+    }
+
+    /// The pre-keys held, taken (an operation running at the same time reads its own).
+    pub(crate) fn take_pre_keys(&self) -> Option<PreKeyPair> {
+        self.pre_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    pub(crate) fn hold_pre_keys(&self, pre_keys: PreKeyPair) {
+        *self.pre_keys.lock().unwrap_or_else(PoisonError::into_inner) = Some(pre_keys);
+    }
+
+    /// The key's fingerprint ([`IdentityKey::fingerprint`]); `None` for a key that has none.
+    pub(crate) fn fingerprint(&self, key: &IdentityKey) -> Option<String> {
+        let mut known = self
+            .fingerprints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(fingerprint) = known.get(key) {
+            return Some(fingerprint.clone());
+        }
+        let fingerprint = key.fingerprint().ok()?;
+        if known.len() >= MAX_FINGERPRINTS {
+            known.clear();
+        }
+        known.insert(*key, fingerprint.clone());
+        Some(fingerprint)
+    }
+}
