@@ -172,7 +172,22 @@ impl<B: Backend> XmppMachine<B> {
     /// Gives the operation's device's pre-keys back to the machine, for the next operation
     /// that uses none (see [`PreKeysUse::Unused`]).
     pub(crate) fn release(&self, loaded: Loaded) {
-        self.memo.hold_pre_keys(loaded.device.into_pre_keys());
+        let mut device = loaded.device;
+        let records: Vec<_> = device
+            .slot_addresses()
+            .iter()
+            .filter_map(|address| device.slot_record(address))
+            .collect();
+        let slots = device.take_slots();
+        if records.len() == slots.len() {
+            self.memo.hold_slots(
+                slots
+                    .into_iter()
+                    .zip(records)
+                    .map(|((address, slot), record)| (address, record, slot)),
+            );
+        }
+        self.memo.hold_pre_keys(device.into_pre_keys());
     }
 
     /// As [`Self::release`], for an account read without its sessions.
@@ -292,7 +307,7 @@ impl<B: Backend> XmppMachine<B> {
             range = range.after(last);
             for (name, _) in page {
                 if let Some(slot) = self.slot(txn, &name).await? {
-                    slots.push(slot);
+                    slots.push((None, slot));
                 }
             }
         }
@@ -322,7 +337,7 @@ impl<B: Backend> XmppMachine<B> {
         for (version, jid, device_id) in addresses {
             let name = self.slot_name(*version, jid, *device_id);
             if let Some(slot) = self.slot(txn, &name).await? {
-                slots.push(slot);
+                slots.push((Some((*version, jid.clone(), *device_id)), slot));
             }
         }
         self.assemble(txn, account, slots).await
@@ -370,18 +385,38 @@ impl<B: Backend> XmppMachine<B> {
         &self,
         txn: &mut Txn<'_, B>,
         account: Account,
-        slots: Vec<Zeroizing<Vec<u8>>>,
+        slots: Vec<(Option<SlotAddress>, Zeroizing<Vec<u8>>)>,
     ) -> Result<Loaded, XmppError> {
-        let slots = slots.iter().map(|s| s.as_slice());
         let (made, pre_keys_before) = match account.pre_keys {
             Some((pre_keys, read)) => {
+                // A slot whose record is the one the machine last held it with is not read
+                // again.
+                let mut held = Vec::new();
+                let mut records = Vec::new();
+                for (address, record) in &slots {
+                    let taken = address
+                        .as_ref()
+                        .and_then(|address| Some((address, self.memo.take_slot(address, record)?)));
+                    match taken {
+                        Some((address, slot)) => held.push((address.clone(), slot)),
+                        None => records.push(record.as_slice()),
+                    }
+                }
                 let made = self.memo.with_identity(|known| {
                     let clocks = account.clocks.unwrap_or_default();
-                    OmemoDevice::from_split_records(&account.own, pre_keys, clocks, slots, known)
+                    OmemoDevice::from_split_records(
+                        &account.own,
+                        pre_keys,
+                        clocks,
+                        records,
+                        held,
+                        known,
+                    )
                 });
                 (made, read)
             }
             None => {
+                let slots = slots.iter().map(|(_, s)| s.as_slice());
                 let made = self.memo.with_identity(|known| {
                     OmemoDevice::from_records_known(&account.own, account.clocks, slots, known)
                 });

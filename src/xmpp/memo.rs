@@ -4,16 +4,21 @@
 //! inversion each, per recipient device of every message). Pure functions of their inputs, so
 //! another writer of the store cannot make them stale: a record holding another identity is
 //! read as it always was. It also holds the last device's pre-keys, to make the device of an
-//! operation that uses none without reading them.
+//! operation that uses none without reading them, and its session slots, each used again only
+//! when the store still holds the record it was taken out with.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use crate::omemo::{DeviceIdentity, IdentityKey, OmemoDevice, PreKeyPair};
+use zeroize::Zeroizing;
+
+use crate::omemo::{DeviceIdentity, HeldSlot, IdentityKey, OmemoDevice, PreKeyPair, SlotAddress};
 
 /// Fingerprints kept; past this, the memo starts again (an account has far fewer contacts'
 /// devices, and a flood of key exchanges must not grow it without bound).
 const MAX_FINGERPRINTS: usize = 4_096;
+/// Session slots held between operations; past this, the memo starts again.
+const MAX_SLOTS: usize = 1_024;
 
 #[derive(Default)]
 pub(crate) struct Memo {
@@ -22,6 +27,9 @@ pub(crate) struct Memo {
     /// [`super::machine::PreKeysUse::Unused`]): whether or not they are current, they are
     /// only there to make a whole device, never used nor written.
     pre_keys: Mutex<Option<PreKeyPair>>,
+    /// The session slots of the last operations' devices, each with its record as it was
+    /// when taken out: a slot is used again only when the store holds that same record.
+    slots: Mutex<HashMap<SlotAddress, (Zeroizing<Vec<u8>>, HeldSlot)>>,
     fingerprints: Mutex<HashMap<IdentityKey, String>>,
 }
 
@@ -53,6 +61,31 @@ impl Memo {
 
     pub(crate) fn hold_pre_keys(&self, pre_keys: PreKeyPair) {
         *self.pre_keys.lock().unwrap_or_else(PoisonError::into_inner) = Some(pre_keys);
+    }
+
+    /// The slot held for `address`, taken, if its record was `record`.
+    pub(crate) fn take_slot(&self, address: &SlotAddress, record: &[u8]) -> Option<HeldSlot> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let (held_record, _) = slots.get(address)?;
+        if held_record.as_slice() != record {
+            slots.remove(address);
+            return None;
+        }
+        slots.remove(address).map(|(_, slot)| slot)
+    }
+
+    /// Holds the slots, each with its record.
+    pub(crate) fn hold_slots(
+        &self,
+        held: impl IntoIterator<Item = (SlotAddress, Zeroizing<Vec<u8>>, HeldSlot)>,
+    ) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        for (address, record, slot) in held {
+            if slots.len() >= MAX_SLOTS {
+                slots.clear();
+            }
+            slots.insert(address, (record, slot));
+        }
     }
 
     /// The key's fingerprint ([`IdentityKey::fingerprint`]); `None` for a key that has none.

@@ -20,9 +20,9 @@ use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::sha256;
 use crate::omemo::prekeys::storage::{read_pre_keys, write_pre_keys};
-use crate::omemo::store::SessionStore;
 use crate::omemo::store::storage::{read_jid, write_jid};
-use crate::omemo::{DeviceIdentity, OmemoProfile, PreKeys, Version};
+use crate::omemo::store::{SessionSlot, SessionStore};
+use crate::omemo::{DeviceIdentity, Omemo2, Omemo03, OmemoProfile, PreKeys, Version};
 use crate::persist::PersistError;
 
 const OWN_SCHEMA: u32 = 2;
@@ -54,6 +54,14 @@ impl PreKeyPair {
         input.finish()?;
         Ok(Self { omemo2, omemo03 })
     }
+}
+
+/// A session slot taken out of a device when an operation is done, to go into the next
+/// device made from the same records without reading its record again (which checks every
+/// identity key's point: the dearest part of a read).
+pub(crate) enum HeldSlot {
+    Omemo2(SessionSlot<Omemo2>),
+    Omemo03(SessionSlot<Omemo03>),
 }
 
 /// Where one session slot's record lives.
@@ -112,14 +120,28 @@ impl OmemoDevice {
         }
     }
 
+    /// Takes every session slot out of the device, with its address.
+    pub(crate) fn take_slots(&mut self) -> Vec<(SlotAddress, HeldSlot)> {
+        let omemo2 = std::mem::take(&mut self.omemo2.sessions.slots)
+            .into_iter()
+            .map(|((jid, id), slot)| ((Version::Omemo2, jid, id), HeldSlot::Omemo2(slot)));
+        let omemo03 = std::mem::take(&mut self.omemo03.sessions.slots)
+            .into_iter()
+            .map(|((jid, id), slot)| ((Version::Omemo03, jid, id), HeldSlot::Omemo03(slot)));
+        omemo2.chain(omemo03).collect()
+    }
+
     /// Rebuilds a device from its identity record, its pre-keys (read by
-    /// [`PreKeyPair::from_record`]), its clocks and its slots' records, as
-    /// [`OmemoDevice::from_records_known`] does from an own record.
+    /// [`PreKeyPair::from_record`]), its clocks, its slots' records and slots taken out of an
+    /// earlier device ([`OmemoDevice::take_slots`]) whose records are those in the store, as
+    /// [`OmemoDevice::from_records_known`] does from an own record. A slot given twice, or
+    /// under the other version's address, is refused.
     pub(crate) fn from_split_records<'a>(
         identity: &[u8],
         pre_keys: PreKeyPair,
         clocks: Clocks,
         slots: impl IntoIterator<Item = &'a [u8]>,
+        held: Vec<(SlotAddress, HeldSlot)>,
         known: Option<&DeviceIdentity>,
     ) -> Result<Self, PersistError> {
         let mut input = ByteReader::new(identity);
@@ -131,7 +153,22 @@ impl OmemoDevice {
         let device_id = input.u32()?;
         let identity = read_identity_known(&mut input, known)?;
         input.finish()?;
-        Self::assemble(jid, device_id, identity, pre_keys, clocks, slots)
+        let mut device = Self::assemble(jid, device_id, identity, pre_keys, clocks, slots)?;
+        for ((version, jid, id), slot) in held {
+            let taken = match (version, slot) {
+                (Version::Omemo2, HeldSlot::Omemo2(slot)) => {
+                    device.omemo2.sessions.slots.insert((jid, id), slot).is_some()
+                }
+                (Version::Omemo03, HeldSlot::Omemo03(slot)) => {
+                    device.omemo03.sessions.slots.insert((jid, id), slot).is_some()
+                }
+                _ => return Err(PersistError::Malformed(DecodeError::OutOfRange)),
+            };
+            if taken {
+                return Err(PersistError::Malformed(DecodeError::OutOfRange));
+            }
+        }
+        Ok(device)
     }
 
     /// The own record as schema 1 laid it out, each version's clock after its pre-keys: for
