@@ -150,7 +150,7 @@ impl<B: Backend> XmppMachine<B> {
                     let new_id = random_device_id(rng);
                     loaded.device = loaded.device.with_device_id(new_id);
                     loaded.meta.device_id = new_id;
-                    self.save(txn, &loaded).await?;
+                    self.save(txn, &mut loaded).await?;
                     update.republish = true;
                     update.new_device_id = Some(new_id);
                 }
@@ -272,7 +272,7 @@ impl<B: Backend> XmppMachine<B> {
             })?;
         self.note_identity(txn, &loaded.meta, jid, &fingerprint)
             .await?;
-        self.save(txn, &loaded).await?;
+        self.save(txn, &mut loaded).await?;
         self.release(loaded);
         Ok(())
     }

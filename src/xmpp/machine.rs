@@ -4,6 +4,8 @@
 //! of them only when a device may be added), works on it, and commits in one batch exactly the
 //! records it changed: the account record, the clocks, the slots written or removed.
 
+use std::collections::BTreeMap;
+
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -11,7 +13,7 @@ use zeroize::Zeroizing;
 use super::error::XmppError;
 use super::memo::Memo;
 use super::tables::{self, ACCOUNT, ACCOUNT_KEY, CLOCK_KEY, PRE_KEYS_KEY, SESSIONS};
-use crate::omemo::{Clocks, OmemoDevice, PreKeyPair, SlotAddress, SlotDigests, Version};
+use crate::omemo::{Clocks, OmemoDevice, PreKeyPair, SlotAddress, Version};
 use crate::persist::StorageKey;
 use crate::store::{Backend, Conflict, Expect, KeyRange, Sealer, StoreError, Txn, transact};
 use crate::time::Timestamp;
@@ -92,7 +94,10 @@ pub(crate) struct Loaded {
     pre_keys_before: PreKeysRead,
     meta_before: AccountMeta,
     clocks_before: Option<Clocks>,
-    slots_before: SlotDigests,
+    /// Each slot's record as read (or, for slots read by a scan, as the device writes it).
+    slots_before: BTreeMap<SlotAddress, Zeroizing<Vec<u8>>>,
+    /// Each slot's record as [`XmppMachine::save`] found it, once it ran.
+    slots_after: Option<BTreeMap<SlotAddress, Zeroizing<Vec<u8>>>>,
 }
 
 /// The account's records as read, before its session slots.
@@ -173,20 +178,19 @@ impl<B: Backend> XmppMachine<B> {
     /// that uses none (see [`PreKeysUse::Unused`]).
     pub(crate) fn release(&self, loaded: Loaded) {
         let mut device = loaded.device;
-        let records: Vec<_> = device
-            .slot_addresses()
-            .iter()
-            .filter_map(|address| device.slot_record(address))
-            .collect();
-        let slots = device.take_slots();
-        if records.len() == slots.len() {
-            self.memo.hold_slots(
-                slots
-                    .into_iter()
-                    .zip(records)
-                    .map(|((address, slot), record)| (address, record, slot)),
-            );
-        }
+        // The records the slots have now: as saved, or, unsaved, as read.
+        let mut records = match loaded.slots_after {
+            Some(after) => after,
+            None => loaded.slots_before,
+        };
+        let held = device
+            .take_slots()
+            .into_iter()
+            .filter_map(|(address, slot)| {
+                let record = records.remove(&address)?;
+                Some((address, record, slot))
+            });
+        self.memo.hold_slots(held);
         self.memo.hold_pre_keys(device.into_pre_keys());
     }
 
@@ -387,6 +391,7 @@ impl<B: Backend> XmppMachine<B> {
         account: Account,
         slots: Vec<(Option<SlotAddress>, Zeroizing<Vec<u8>>)>,
     ) -> Result<Loaded, XmppError> {
+        let addressed = slots.iter().all(|(address, _)| address.is_some());
         let (made, pre_keys_before) = match account.pre_keys {
             Some((pre_keys, read)) => {
                 // A slot whose record is the one the machine last held it with is not read
@@ -427,7 +432,26 @@ impl<B: Backend> XmppMachine<B> {
         let Ok(device) = made else {
             return Err(self.torn_or_corrupt(txn).await);
         };
-        let slots_before = device.slot_digests();
+        let read: Vec<(SlotAddress, Zeroizing<Vec<u8>>)> = if addressed {
+            slots
+                .into_iter()
+                .filter_map(|(address, record)| Some((address?, record)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let slots_before = if addressed {
+            read.into_iter().collect()
+        } else {
+            device
+                .slot_addresses()
+                .into_iter()
+                .filter_map(|address| {
+                    let record = device.slot_record(&address)?;
+                    Some((address, record))
+                })
+                .collect()
+        };
         Ok(Loaded {
             meta_before: account.meta.clone(),
             meta: account.meta,
@@ -436,6 +460,7 @@ impl<B: Backend> XmppMachine<B> {
             pre_keys_before,
             clocks_before: account.clocks,
             slots_before,
+            slots_after: None,
         })
     }
 
@@ -470,7 +495,7 @@ impl<B: Backend> XmppMachine<B> {
     pub(crate) async fn save(
         &self,
         txn: &mut Txn<'_, B>,
-        loaded: &Loaded,
+        loaded: &mut Loaded,
     ) -> Result<(), XmppError> {
         let identity = loaded.device.identity_record();
         let (schema_before, own_before) = &loaded.account_before;
@@ -491,21 +516,31 @@ impl<B: Backend> XmppMachine<B> {
         if migrating || loaded.clocks_before != Some(clocks) {
             tables::store(txn, ACCOUNT, CLOCK_KEY, &clocks, &[]).await?;
         }
-        let changes = loaded.device.changed_slots(&loaded.slots_before);
-        for address in &changes.written {
-            let (version, jid, device_id) = address;
-            let name = self.slot_name(*version, jid, *device_id);
+        // Each slot written once, compared with its record as read: no digests.
+        let addresses = loaded.device.slot_addresses();
+        let mut after = BTreeMap::new();
+        for address in addresses {
             let record = loaded
                 .device
-                .slot_record(address)
+                .slot_record(&address)
                 .ok_or(XmppError::Corrupt("session slot"))?;
-            txn.version(SESSIONS, &name).await?;
-            txn.put(SESSIONS, &name, tables::SCHEMA, record)?;
+            let before = loaded.slots_before.get(&address);
+            if before.map(|b| b.as_slice()) != Some(record.as_slice()) {
+                let (version, jid, device_id) = &address;
+                let name = self.slot_name(*version, jid, *device_id);
+                txn.version(SESSIONS, &name).await?;
+                txn.put(SESSIONS, &name, tables::SCHEMA, record.clone())?;
+            }
+            after.insert(address, record);
         }
-        for (version, jid, device_id) in &changes.removed {
-            let name = self.slot_name(*version, jid, *device_id);
-            tables::remove(txn, SESSIONS, &name).await?;
+        for address in loaded.slots_before.keys() {
+            if !after.contains_key(address) {
+                let (version, jid, device_id) = address;
+                let name = self.slot_name(*version, jid, *device_id);
+                tables::remove(txn, SESSIONS, &name).await?;
+            }
         }
+        loaded.slots_after = Some(after);
         Ok(())
     }
 
@@ -520,7 +555,7 @@ impl<B: Backend> XmppMachine<B> {
                 Err(e) => Err(e),
                 Ok(mut loaded) => {
                     loaded.meta.policy = policy;
-                    let saved = self.save(&mut txn, &loaded).await;
+                    let saved = self.save(&mut txn, &mut loaded).await;
                     self.release(loaded);
                     saved
                 }

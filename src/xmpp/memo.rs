@@ -20,6 +20,9 @@ const MAX_FINGERPRINTS: usize = 4_096;
 /// Session slots held between operations; past this, the memo starts again.
 const MAX_SLOTS: usize = 1_024;
 
+/// Session slots by address, each with the record it was taken out with.
+type HeldSlots = HashMap<SlotAddress, (Zeroizing<Vec<u8>>, HeldSlot)>;
+
 #[derive(Default)]
 pub(crate) struct Memo {
     identity: Mutex<Option<DeviceIdentity>>,
@@ -29,7 +32,7 @@ pub(crate) struct Memo {
     pre_keys: Mutex<Option<PreKeyPair>>,
     /// The session slots of the last operations' devices, each with its record as it was
     /// when taken out: a slot is used again only when the store holds that same record.
-    slots: Mutex<HashMap<SlotAddress, (Zeroizing<Vec<u8>>, HeldSlot)>>,
+    slots: Mutex<HeldSlots>,
     fingerprints: Mutex<HashMap<IdentityKey, String>>,
 }
 

@@ -205,7 +205,7 @@ impl<B: Backend> XmppMachine<B> {
                 payload: element.serialize(),
             });
         }
-        self.save(txn, &loaded).await?;
+        self.save(txn, &mut loaded).await?;
         self.release(loaded);
         Ok(outcome)
     }
@@ -325,7 +325,7 @@ impl<B: Backend> XmppMachine<B> {
         if txn.get(FAILURES, &failures).await?.is_some() {
             tables::remove(txn, FAILURES, &failures).await?;
         }
-        self.save(txn, &loaded).await?;
+        self.save(txn, &mut loaded).await?;
         self.release(loaded);
         if let Some(name) = &processed {
             tables::store(txn, PROCESSED, name, &outcome, &[]).await?;
@@ -399,7 +399,7 @@ impl<B: Backend> XmppMachine<B> {
                         .accept_identity(version, jid, device_id, fingerprint)
                     {
                         Err(e) => Err(identity_changed(e, jid, device_id)),
-                        Ok(()) => self.save(&mut txn, &loaded).await,
+                        Ok(()) => self.save(&mut txn, &mut loaded).await,
                     }
                 }
             }

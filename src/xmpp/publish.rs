@@ -64,7 +64,7 @@ impl<B: Backend> XmppMachine<B> {
     ) -> Result<Vec<PepItem>, XmppError> {
         let mut loaded = self.load_slots(txn, &[], PreKeysUse::Needed).await?;
         loaded.device.maintain(now, rng);
-        self.save(txn, &loaded).await?;
+        self.save(txn, &mut loaded).await?;
         let device = &loaded.device;
         let device_id = device.device_id();
         let mut items = Vec::new();

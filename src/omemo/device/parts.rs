@@ -10,6 +10,7 @@
 //! pre-keys record `OMEMO 2 pre-keys ‖ OMEMO 0.3 pre-keys`, so that the operations that use no
 //! pre-key (every message on an established session) neither read nor write the pools.
 
+#[cfg(test)]
 use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
@@ -18,6 +19,7 @@ use super::storage::{read_identity_known, write_identity};
 use super::{OmemoDevice, VersionState};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
+#[cfg(test)]
 use crate::crypto::sha256;
 use crate::omemo::prekeys::storage::{read_pre_keys, write_pre_keys};
 use crate::omemo::store::storage::{read_jid, write_jid};
@@ -67,9 +69,11 @@ pub(crate) enum HeldSlot {
 /// Where one session slot's record lives.
 pub(crate) type SlotAddress = (Version, String, u32);
 
+#[cfg(test)]
 /// What [`OmemoDevice::slot_digests`] took: compare with a later one to learn what changed.
 pub(crate) type SlotDigests = BTreeMap<SlotAddress, [u8; 32]>;
 
+#[cfg(test)]
 /// The slots an operation changed: records to write and records to delete.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct SlotChanges {
@@ -156,12 +160,18 @@ impl OmemoDevice {
         let mut device = Self::assemble(jid, device_id, identity, pre_keys, clocks, slots)?;
         for ((version, jid, id), slot) in held {
             let taken = match (version, slot) {
-                (Version::Omemo2, HeldSlot::Omemo2(slot)) => {
-                    device.omemo2.sessions.slots.insert((jid, id), slot).is_some()
-                }
-                (Version::Omemo03, HeldSlot::Omemo03(slot)) => {
-                    device.omemo03.sessions.slots.insert((jid, id), slot).is_some()
-                }
+                (Version::Omemo2, HeldSlot::Omemo2(slot)) => device
+                    .omemo2
+                    .sessions
+                    .slots
+                    .insert((jid, id), slot)
+                    .is_some(),
+                (Version::Omemo03, HeldSlot::Omemo03(slot)) => device
+                    .omemo03
+                    .sessions
+                    .slots
+                    .insert((jid, id), slot)
+                    .is_some(),
                 _ => return Err(PersistError::Malformed(DecodeError::OutOfRange)),
             };
             if taken {
@@ -221,6 +231,7 @@ impl OmemoDevice {
         }
     }
 
+    #[cfg(test)]
     /// A digest of every slot's record, taken before an operation; [`OmemoDevice::changed_slots`]
     /// after it names the slots to write and to delete (evictions included).
     pub(crate) fn slot_digests(&self) -> SlotDigests {
@@ -233,6 +244,7 @@ impl OmemoDevice {
             .collect()
     }
 
+    #[cfg(test)]
     /// The slots that differ from `before` (see [`OmemoDevice::slot_digests`]).
     pub(crate) fn changed_slots(&self, before: &SlotDigests) -> SlotChanges {
         let after = self.slot_digests();
