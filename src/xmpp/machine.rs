@@ -1,8 +1,11 @@
 //! The XMPP machine: one OMEMO account (one device of both versions) over a store. Each
-//! operation loads the device from its records (the account record, the session clocks, and
-//! the session slots it needs: one sender's for a decrypt, the recipients' for an encrypt, all
-//! of them only when a device may be added), works on it, and commits in one batch exactly the
-//! records it changed: the account record, the clocks, the slots written or removed.
+//! operation loads the device from its records (the account record, the session clocks, the
+//! pre-keys only when it may use them, and the session slots it needs: one sender's for a
+//! decrypt, the recipients' for an encrypt, all of them only when a device may be added), works
+//! on it, and commits in one batch exactly the records it changed: the account record, the
+//! pre-keys, the clocks, the slots written or removed. What it derives from the records (our
+//! identity's keys, parsed slots) it keeps for the next operation ([`super::memo`]), used
+//! again only while the store holds the same records.
 
 use std::collections::BTreeMap;
 
