@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use super::error::XmppError;
 use super::memo::Memo;
-use super::tables::{self, ACCOUNT, ACCOUNT_KEY, CLOCK_KEY, PRE_KEYS_KEY, SESSIONS};
+use super::tables::{self, ACCOUNT, ACCOUNT_KEY, CLOCK_KEY, PRE_KEYS_KEY, PROCESSED, SESSIONS};
 use crate::omemo::{Clocks, OmemoDevice, PreKeyPair, SlotAddress, Version};
 use crate::persist::StorageKey;
 use crate::store::{Backend, Conflict, Expect, KeyRange, Sealer, StoreError, Txn, transact};
@@ -204,8 +204,14 @@ impl<B: Backend> XmppMachine<B> {
         }
     }
 
+    /// A record's name in `table` (a keyed hash of `parts`), remembered for the tables whose
+    /// records are named again and again (not the archive's stanza ids, each named once).
     pub(crate) fn name(&self, table: &str, parts: &[&[u8]]) -> Vec<u8> {
-        self.sealer.name(table, parts)
+        if table == PROCESSED {
+            return self.sealer.name(table, parts);
+        }
+        self.memo
+            .name(table, parts, || self.sealer.name(table, parts))
     }
 
     pub(crate) fn slot_name(&self, version: Version, jid: &str, device_id: u32) -> Vec<u8> {

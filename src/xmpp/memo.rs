@@ -19,6 +19,8 @@ use crate::omemo::{DeviceIdentity, HeldSlot, IdentityKey, OmemoDevice, PreKeyPai
 const MAX_FINGERPRINTS: usize = 4_096;
 /// Session slots held between operations; past this, the memo starts again.
 const MAX_SLOTS: usize = 1_024;
+/// Record names kept; past this, the memo starts again.
+const MAX_NAMES: usize = 4_096;
 
 /// Session slots by address, each with the record it was taken out with.
 type HeldSlots = HashMap<SlotAddress, (Zeroizing<Vec<u8>>, HeldSlot)>;
@@ -33,6 +35,8 @@ pub(crate) struct Memo {
     /// The session slots of the last operations' devices, each with its record as it was
     /// when taken out: a slot is used again only when the store holds that same record.
     slots: Mutex<HeldSlots>,
+    /// Record names by (table, parts), each part framed by its length: an HMAC each.
+    names: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
     fingerprints: Mutex<HashMap<IdentityKey, String>>,
 }
 
@@ -89,6 +93,30 @@ impl Memo {
             }
             slots.insert(address, (record, slot));
         }
+    }
+
+    /// The name of the record of `table` and `parts`, made by `make` the first time.
+    pub(crate) fn name(
+        &self,
+        table: &str,
+        parts: &[&[u8]],
+        make: impl FnOnce() -> Vec<u8>,
+    ) -> Vec<u8> {
+        let mut key = Vec::with_capacity(64);
+        for part in std::iter::once(&table.as_bytes()).chain(parts) {
+            key.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            key.extend_from_slice(part);
+        }
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(name) = names.get(&key) {
+            return name.clone();
+        }
+        let name = make();
+        if names.len() >= MAX_NAMES {
+            names.clear();
+        }
+        names.insert(key, name.clone());
+        name
     }
 
     /// The key's fingerprint ([`IdentityKey::fingerprint`]); `None` for a key that has none.
