@@ -312,6 +312,16 @@ impl<B: Backend> XmppMachine<B> {
         pre_keys: PreKeysUse,
     ) -> Result<Loaded, XmppError> {
         let account = self.load_account(txn, pre_keys).await?;
+        // The slots the machine holds are known by name: those not read again.
+        let held: BTreeMap<Vec<u8>, SlotAddress> = self
+            .memo
+            .held_addresses()
+            .into_iter()
+            .map(|address| {
+                let (version, jid, device_id) = &address;
+                (self.slot_name(*version, jid, *device_id), address)
+            })
+            .collect();
         let mut slots = Vec::new();
         let mut range = KeyRange::all();
         loop {
@@ -320,7 +330,7 @@ impl<B: Backend> XmppMachine<B> {
             range = range.after(last);
             for (name, _) in page {
                 if let Some(slot) = self.slot(txn, &name).await? {
-                    slots.push((None, slot));
+                    slots.push((held.get(&name).cloned(), slot));
                 }
             }
         }

@@ -81,6 +81,12 @@ impl Memo {
         slots.remove(address).map(|(_, slot)| slot)
     }
 
+    /// The addresses of the slots held.
+    pub(crate) fn held_addresses(&self) -> Vec<SlotAddress> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.keys().cloned().collect()
+    }
+
     /// Holds the slots, each with its record.
     pub(crate) fn hold_slots(
         &self,
