@@ -235,11 +235,17 @@ impl DeviceIdentity {
 // Every secret field (the Ed25519 key pair, the Curve25519 secret) wipes itself on drop.
 impl zeroize::ZeroizeOnDrop for DeviceIdentity {}
 
+/// A copy of the keys as they are: no key is derived again.
 impl Clone for DeviceIdentity {
     fn clone(&self) -> Self {
-        match &self.secret {
-            Secret::Seed(pair) => Self::from_key_pair((**pair).clone()),
-            Secret::Curve25519 => Self::from_curve25519_secret(&self.curve_secret.to_bytes()),
+        Self {
+            secret: match &self.secret {
+                Secret::Seed(pair) => Secret::Seed(pair.clone()),
+                Secret::Curve25519 => Secret::Curve25519,
+            },
+            curve_secret: self.curve_secret.clone(),
+            ed25519: self.ed25519,
+            curve25519: self.curve25519,
         }
     }
 }

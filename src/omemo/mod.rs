@@ -32,7 +32,7 @@ pub mod wire;
 mod x3dh;
 
 pub use bundle::{BundleError, VerifiedBundle};
-pub(crate) use device::parts::{Clocks, SlotAddress, SlotDigests};
+pub(crate) use device::parts::{Clocks, HeldSlot, PreKeyPair, SlotAddress};
 pub use device::{DecryptedKey, DeviceError, OmemoDevice, VersionState};
 pub use failure::FailureReason;
 pub use identity::{DeviceIdentity, IdentityKey};

@@ -8,7 +8,7 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 
 use super::error::XmppError;
-use super::machine::{XmppMachine, random_device_id, version_byte};
+use super::machine::{PreKeysUse, XmppMachine, random_device_id, version_byte};
 use super::publish::bundle_node;
 use super::tables::{self, DEVICE_LISTS, SESSIONS};
 use crate::omemo::stanza::{BundleElement, DeviceListElement, ListedDevice};
@@ -140,7 +140,7 @@ impl<B: Backend> XmppMachine<B> {
             .map(|(id, _)| *id)
             .collect();
         if from_jid == self.jid {
-            let mut loaded = self.load(txn).await?;
+            let mut loaded = self.load(txn, PreKeysUse::Unused).await?;
             let ours = loaded.device.device_id();
             match element.devices.iter().find(|d| d.id == ours) {
                 None => update.republish = true,
@@ -150,12 +150,13 @@ impl<B: Backend> XmppMachine<B> {
                     let new_id = random_device_id(rng);
                     loaded.device = loaded.device.with_device_id(new_id);
                     loaded.meta.device_id = new_id;
-                    self.save(txn, &loaded).await?;
+                    self.save(txn, &mut loaded).await?;
                     update.republish = true;
                     update.new_device_id = Some(new_id);
                 }
                 Some(_) => {}
             }
+            self.release(loaded);
         }
         // The same list again (every login, every notification) writes nothing.
         if record != before {
@@ -169,10 +170,11 @@ impl<B: Backend> XmppMachine<B> {
     /// own other devices: those with no session in the version they would get.
     pub async fn bundle_requests(&self, jids: &[&str]) -> Result<Vec<BundleRequest>, XmppError> {
         let mut txn = Txn::new(&self.backend, &self.sealer);
-        let account = self.load_account(&mut txn).await?;
+        let account = self.load_account(&mut txn, PreKeysUse::Unused).await?;
         let devices = self
             .recipients(&mut txn, jids, account.meta.device_id)
             .await?;
+        self.release_account(account);
         let mut requests = Vec::new();
         for (jid, device_id, version) in devices {
             let name = self.slot_name(version, &jid, device_id);
@@ -250,24 +252,29 @@ impl<B: Backend> XmppMachine<B> {
         rng: &mut impl CryptoRng,
     ) -> Result<(), XmppError> {
         let mut loaded = self
-            .load_to_install(txn, &[(bundle.version(), jid.to_owned(), device_id)])
+            .load_to_install(
+                txn,
+                &[(bundle.version(), jid.to_owned(), device_id)],
+                PreKeysUse::Unused,
+            )
             .await?;
         loaded
             .device
             .build_session(jid, device_id, bundle, rng)
             .map_err(|e| identity_changed(e, jid, device_id))?;
-        let fingerprint =
-            bundle
-                .identity_key()
-                .fingerprint()
-                .map_err(|_| XmppError::BadBundle {
-                    jid: jid.to_owned(),
-                    device_id,
-                    reason: "identity key".into(),
-                })?;
+        let fingerprint = self
+            .memo
+            .fingerprint(&bundle.identity_key())
+            .ok_or_else(|| XmppError::BadBundle {
+                jid: jid.to_owned(),
+                device_id,
+                reason: "identity key".into(),
+            })?;
         self.note_identity(txn, &loaded.meta, jid, &fingerprint)
             .await?;
-        self.save(txn, &loaded).await
+        self.save(txn, &mut loaded).await?;
+        self.release(loaded);
+        Ok(())
     }
 }
 

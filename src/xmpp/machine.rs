@@ -1,16 +1,22 @@
 //! The XMPP machine: one OMEMO account (one device of both versions) over a store. Each
-//! operation loads the device from its records (the account record, the session clocks, and
-//! the session slots it needs: one sender's for a decrypt, the recipients' for an encrypt, all
-//! of them only when a device may be added), works on it, and commits in one batch exactly the
-//! records it changed: the account record, the clocks, the slots written or removed.
+//! operation loads the device from its records (the account record, the session clocks, the
+//! pre-keys only when it may use them, and the session slots it needs: one sender's for a
+//! decrypt, the recipients' for an encrypt, all of them only when a device may be added), works
+//! on it, and commits in one batch exactly the records it changed: the account record, the
+//! pre-keys, the clocks, the slots written or removed. What it derives from the records (our
+//! identity's keys, parsed slots) it keeps for the next operation ([`super::memo`]), used
+//! again only while the store holds the same records.
+
+use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::error::XmppError;
-use super::tables::{self, ACCOUNT, ACCOUNT_KEY, CLOCK_KEY, SESSIONS};
-use crate::omemo::{Clocks, OmemoDevice, SlotAddress, SlotDigests, Version};
+use super::memo::Memo;
+use super::tables::{self, ACCOUNT, ACCOUNT_KEY, CLOCK_KEY, PRE_KEYS_KEY, PROCESSED, SESSIONS};
+use crate::omemo::{Clocks, OmemoDevice, PreKeyPair, SlotAddress, Version};
 use crate::persist::StorageKey;
 use crate::store::{Backend, Conflict, Expect, KeyRange, Sealer, StoreError, Txn, transact};
 use crate::time::Timestamp;
@@ -48,6 +54,8 @@ pub struct XmppMachine<B: Backend> {
     pub(crate) backend: B,
     pub(crate) sealer: Sealer,
     pub(crate) jid: String,
+    /// Derived values kept between operations (never the store's contents).
+    pub(crate) memo: Memo,
 }
 
 impl<B: Backend> std::fmt::Debug for XmppMachine<B> {
@@ -58,24 +66,52 @@ impl<B: Backend> std::fmt::Debug for XmppMachine<B> {
     }
 }
 
+/// Whether an operation may use the account's pre-keys (a key exchange received, a bundle
+/// published): only then are they read from the store, and only then written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PreKeysUse {
+    /// Read them (and write them if they changed).
+    Needed,
+    /// The operation touches no pre-key (every message on an established session, every
+    /// session built, every device list): the device is made with the pre-keys the machine
+    /// last held, which may be stale, and they are never written.
+    Unused,
+}
+
+/// The pre-keys a device was made with.
+enum PreKeysRead {
+    /// Read from the store (or, schema 1 and 2, with the own record): their record as read.
+    Read(Zeroizing<Vec<u8>>),
+    /// The machine's last ones ([`PreKeysUse::Unused`]): not to be written.
+    Held,
+}
+
 /// A device loaded for one operation, with what it looked like when loaded. It holds the
 /// session slots the operation asked for, or all of them.
 pub(crate) struct Loaded {
     pub meta: AccountMeta,
     pub device: OmemoDevice,
-    /// The account record as read: its schema and the device's own record.
+    /// The account record as read: its schema and the device's identity (or, before schema 3,
+    /// own) record.
     account_before: (u16, Zeroizing<Vec<u8>>),
+    pre_keys_before: PreKeysRead,
     meta_before: AccountMeta,
     clocks_before: Option<Clocks>,
-    slots_before: SlotDigests,
+    /// Each slot's record as read (or, for slots read by a scan, as the device writes it).
+    slots_before: BTreeMap<SlotAddress, Zeroizing<Vec<u8>>>,
+    /// Each slot's record as [`XmppMachine::save`] found it, once it ran.
+    slots_after: Option<BTreeMap<SlotAddress, Zeroizing<Vec<u8>>>>,
 }
 
 /// The account's records as read, before its session slots.
 pub(crate) struct Account {
     pub meta: AccountMeta,
     schema: u16,
+    /// Schema 3: the identity record; before: the own record, pre-keys included.
     own: Zeroizing<Vec<u8>>,
     clocks: Option<Clocks>,
+    /// Schema 3: the pre-keys, and how they were had.
+    pre_keys: Option<(PreKeyPair, PreKeysRead)>,
 }
 
 impl<B: Backend> XmppMachine<B> {
@@ -92,12 +128,15 @@ impl<B: Backend> XmppMachine<B> {
             backend,
             sealer: Sealer::new(storage_key),
             jid: jid.to_owned(),
+            memo: Memo::default(),
         };
         transact!(machine, rng, |txn| {
             match tables::load_record::<B, AccountMeta>(&mut txn, ACCOUNT, ACCOUNT_KEY).await {
                 Err(e) => Err(XmppError::from(e)),
                 Ok(Some((_, meta, _))) if meta.jid != jid => Err(XmppError::WrongAccount),
-                Ok(Some((tables::SCHEMA_1, _, _))) => machine.migrate_account(&mut txn).await,
+                Ok(Some((schema, _, _))) if schema < tables::SCHEMA => {
+                    machine.migrate_account(&mut txn).await
+                }
                 Ok(Some(_)) => Ok(()),
                 Ok(None) => {
                     let device_id = random_device_id(rng);
@@ -123,18 +162,56 @@ impl<B: Backend> XmppMachine<B> {
     /// Our device id.
     pub async fn device_id(&self) -> Result<u32, XmppError> {
         let mut txn = Txn::new(&self.backend, &self.sealer);
-        Ok(self.load_account(&mut txn).await?.meta.device_id)
+        let account = self.load_account(&mut txn, PreKeysUse::Unused).await?;
+        let device_id = account.meta.device_id;
+        self.release_account(account);
+        Ok(device_id)
     }
 
     /// Our identity's fingerprint (lowercase hex of its Curve25519 form).
     pub async fn fingerprint(&self) -> Result<String, XmppError> {
         let mut txn = Txn::new(&self.backend, &self.sealer);
-        let loaded = self.load_slots(&mut txn, &[]).await?;
-        Ok(loaded.device.identity().fingerprint())
+        let loaded = self.load_slots(&mut txn, &[], PreKeysUse::Unused).await?;
+        let fingerprint = loaded.device.identity().fingerprint();
+        self.release(loaded);
+        Ok(fingerprint)
     }
 
+    /// Gives the operation's device's pre-keys back to the machine, for the next operation
+    /// that uses none (see [`PreKeysUse::Unused`]).
+    pub(crate) fn release(&self, loaded: Loaded) {
+        let mut device = loaded.device;
+        // The records the slots have now: as saved, or, unsaved, as read.
+        let mut records = match loaded.slots_after {
+            Some(after) => after,
+            None => loaded.slots_before,
+        };
+        let held = device
+            .take_slots()
+            .into_iter()
+            .filter_map(|(address, slot)| {
+                let record = records.remove(&address)?;
+                Some((address, record, slot))
+            });
+        self.memo.hold_slots(held);
+        self.memo.hold_pre_keys(device.into_pre_keys());
+    }
+
+    /// As [`Self::release`], for an account read without its sessions.
+    pub(crate) fn release_account(&self, account: Account) {
+        if let Some((pre_keys, _)) = account.pre_keys {
+            self.memo.hold_pre_keys(pre_keys);
+        }
+    }
+
+    /// A record's name in `table` (a keyed hash of `parts`), remembered for the tables whose
+    /// records are named again and again (not the archive's stanza ids, each named once).
     pub(crate) fn name(&self, table: &str, parts: &[&[u8]]) -> Vec<u8> {
-        self.sealer.name(table, parts)
+        if table == PROCESSED {
+            return self.sealer.name(table, parts);
+        }
+        self.memo
+            .name(table, parts, || self.sealer.name(table, parts))
     }
 
     pub(crate) fn slot_name(&self, version: Version, jid: &str, device_id: u32) -> Vec<u8> {
@@ -148,28 +225,36 @@ impl<B: Backend> XmppMachine<B> {
         )
     }
 
-    /// Writes a new account: its record and its session clocks.
+    /// Writes a new account: its record, its pre-keys and its session clocks.
     async fn store_account(
         &self,
         txn: &mut Txn<'_, B>,
         meta: &AccountMeta,
         device: &OmemoDevice,
     ) -> Result<(), XmppError> {
-        let own = device.own_record();
-        tables::store(txn, ACCOUNT, ACCOUNT_KEY, meta, &[&own]).await?;
+        let identity = device.identity_record();
+        tables::store(txn, ACCOUNT, ACCOUNT_KEY, meta, &[&identity]).await?;
+        let pre_keys = device.pre_keys_record();
+        tables::store(txn, ACCOUNT, PRE_KEYS_KEY, &(), &[&pre_keys]).await?;
         tables::store(txn, ACCOUNT, CLOCK_KEY, &device.clocks(), &[]).await?;
         Ok(())
     }
 
-    /// Schema 1 to 2: the session clocks leave the account record for their own. The other
-    /// records read the same under both schemas and move to 2 when next written.
+    /// Schema 1 or 2 to 3: the session clocks (schema 1) and the pre-keys leave the account
+    /// record for records of their own. The other records read the same under every schema
+    /// and move to 3 when next written.
     async fn migrate_account(&self, txn: &mut Txn<'_, B>) -> Result<(), XmppError> {
-        let loaded = self.load_slots(txn, &[]).await?;
+        let loaded = self.load_slots(txn, &[], PreKeysUse::Needed).await?;
         self.store_account(txn, &loaded.meta, &loaded.device).await
     }
 
-    /// Reads the account record and the session clocks.
-    pub(crate) async fn load_account(&self, txn: &mut Txn<'_, B>) -> Result<Account, XmppError> {
+    /// Reads the account record, the session clocks and, if the operation needs them, the
+    /// pre-keys.
+    pub(crate) async fn load_account(
+        &self,
+        txn: &mut Txn<'_, B>,
+        pre_keys: PreKeysUse,
+    ) -> Result<Account, XmppError> {
         let (schema, meta, blobs) =
             tables::load_record::<B, AccountMeta>(txn, ACCOUNT, ACCOUNT_KEY)
                 .await?
@@ -187,18 +272,56 @@ impl<B: Backend> XmppMachine<B> {
                 .ok_or(XmppError::Corrupt("session clocks"))?;
             Some(clocks)
         };
+        let pre_keys = if schema < tables::SCHEMA {
+            None
+        } else {
+            let held = match pre_keys {
+                PreKeysUse::Unused => self.memo.take_pre_keys(),
+                PreKeysUse::Needed => None,
+            };
+            match held {
+                Some(held) => Some((held, PreKeysRead::Held)),
+                None => {
+                    let (_, blobs) = tables::load::<B, ()>(txn, ACCOUNT, PRE_KEYS_KEY)
+                        .await?
+                        .ok_or(XmppError::Corrupt("pre-keys"))?;
+                    let record = blobs
+                        .into_iter()
+                        .next()
+                        .ok_or(XmppError::Corrupt("pre-keys"))?;
+                    let pair = PreKeyPair::from_record(&record)
+                        .map_err(|_| XmppError::Corrupt("pre-keys"))?;
+                    Some((pair, PreKeysRead::Read(record)))
+                }
+            }
+        };
         Ok(Account {
             meta,
             schema,
             own,
             clocks,
+            pre_keys,
         })
     }
 
     /// Loads the account's device with every session slot: for operations that may add a
     /// device to the sessions (the limits evict by looking at all of them).
-    pub(crate) async fn load(&self, txn: &mut Txn<'_, B>) -> Result<Loaded, XmppError> {
-        let account = self.load_account(txn).await?;
+    pub(crate) async fn load(
+        &self,
+        txn: &mut Txn<'_, B>,
+        pre_keys: PreKeysUse,
+    ) -> Result<Loaded, XmppError> {
+        let account = self.load_account(txn, pre_keys).await?;
+        // The slots the machine holds are known by name: those not read again.
+        let held: BTreeMap<Vec<u8>, SlotAddress> = self
+            .memo
+            .held_addresses()
+            .into_iter()
+            .map(|address| {
+                let (version, jid, device_id) = &address;
+                (self.slot_name(*version, jid, *device_id), address)
+            })
+            .collect();
         let mut slots = Vec::new();
         let mut range = KeyRange::all();
         loop {
@@ -207,7 +330,7 @@ impl<B: Backend> XmppMachine<B> {
             range = range.after(last);
             for (name, _) in page {
                 if let Some(slot) = self.slot(txn, &name).await? {
-                    slots.push(slot);
+                    slots.push((held.get(&name).cloned(), slot));
                 }
             }
         }
@@ -220,8 +343,9 @@ impl<B: Backend> XmppMachine<B> {
         &self,
         txn: &mut Txn<'_, B>,
         addresses: &[SlotAddress],
+        pre_keys: PreKeysUse,
     ) -> Result<Loaded, XmppError> {
-        let account = self.load_account(txn).await?;
+        let account = self.load_account(txn, pre_keys).await?;
         self.load_slots_of(txn, account, addresses).await
     }
 
@@ -236,7 +360,7 @@ impl<B: Backend> XmppMachine<B> {
         for (version, jid, device_id) in addresses {
             let name = self.slot_name(*version, jid, *device_id);
             if let Some(slot) = self.slot(txn, &name).await? {
-                slots.push(slot);
+                slots.push((Some((*version, jid.clone(), *device_id)), slot));
             }
         }
         self.assemble(txn, account, slots).await
@@ -248,6 +372,7 @@ impl<B: Backend> XmppMachine<B> {
         &self,
         txn: &mut Txn<'_, B>,
         addresses: &[SlotAddress],
+        pre_keys: PreKeysUse,
     ) -> Result<Loaded, XmppError> {
         let mut all_there = true;
         for (version, jid, device_id) in addresses {
@@ -258,9 +383,9 @@ impl<B: Backend> XmppMachine<B> {
             }
         }
         if all_there {
-            self.load_slots(txn, addresses).await
+            self.load_slots(txn, addresses, pre_keys).await
         } else {
-            self.load(txn).await
+            self.load(txn, pre_keys).await
         }
     }
 
@@ -283,24 +408,78 @@ impl<B: Backend> XmppMachine<B> {
         &self,
         txn: &mut Txn<'_, B>,
         account: Account,
-        slots: Vec<Zeroizing<Vec<u8>>>,
+        slots: Vec<(Option<SlotAddress>, Zeroizing<Vec<u8>>)>,
     ) -> Result<Loaded, XmppError> {
-        let device = match OmemoDevice::from_records(
-            &account.own,
-            account.clocks,
-            slots.iter().map(|s| s.as_slice()),
-        ) {
-            Ok(device) => device,
-            Err(_) => return Err(self.torn_or_corrupt(txn).await),
+        let addressed = slots.iter().all(|(address, _)| address.is_some());
+        let (made, pre_keys_before) = match account.pre_keys {
+            Some((pre_keys, read)) => {
+                // A slot whose record is the one the machine last held it with is not read
+                // again.
+                let mut held = Vec::new();
+                let mut records = Vec::new();
+                for (address, record) in &slots {
+                    let taken = address
+                        .as_ref()
+                        .and_then(|address| Some((address, self.memo.take_slot(address, record)?)));
+                    match taken {
+                        Some((address, slot)) => held.push((address.clone(), slot)),
+                        None => records.push(record.as_slice()),
+                    }
+                }
+                let made = self.memo.with_identity(|known| {
+                    let clocks = account.clocks.unwrap_or_default();
+                    OmemoDevice::from_split_records(
+                        &account.own,
+                        pre_keys,
+                        clocks,
+                        records,
+                        held,
+                        known,
+                    )
+                });
+                (made, read)
+            }
+            None => {
+                let slots = slots.iter().map(|(_, s)| s.as_slice());
+                let made = self.memo.with_identity(|known| {
+                    OmemoDevice::from_records_known(&account.own, account.clocks, slots, known)
+                });
+                // Before schema 3 the pre-keys come with the own record, and are written apart.
+                (made, PreKeysRead::Read(Zeroizing::new(Vec::new())))
+            }
         };
-        let slots_before = device.slot_digests();
+        let Ok(device) = made else {
+            return Err(self.torn_or_corrupt(txn).await);
+        };
+        let read: Vec<(SlotAddress, Zeroizing<Vec<u8>>)> = if addressed {
+            slots
+                .into_iter()
+                .filter_map(|(address, record)| Some((address?, record)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let slots_before = if addressed {
+            read.into_iter().collect()
+        } else {
+            device
+                .slot_addresses()
+                .into_iter()
+                .filter_map(|address| {
+                    let record = device.slot_record(&address)?;
+                    Some((address, record))
+                })
+                .collect()
+        };
         Ok(Loaded {
             meta_before: account.meta.clone(),
             meta: account.meta,
             device,
             account_before: (account.schema, account.own),
+            pre_keys_before,
             clocks_before: account.clocks,
             slots_before,
+            slots_after: None,
         })
     }
 
@@ -308,7 +487,7 @@ impl<B: Backend> XmppMachine<B> {
     /// reads of the account or its clocks and the slot reads (a slot newer than the session
     /// clock), a conflict to run the operation again after; or the records are corrupt.
     async fn torn_or_corrupt(&self, txn: &mut Txn<'_, B>) -> XmppError {
-        for key in [ACCOUNT_KEY, CLOCK_KEY] {
+        for key in [ACCOUNT_KEY, CLOCK_KEY, PRE_KEYS_KEY] {
             let read = match txn.version(ACCOUNT, key).await {
                 Ok(version) => version,
                 Err(error) => return error.into(),
@@ -329,41 +508,58 @@ impl<B: Backend> XmppMachine<B> {
         XmppError::Corrupt("device")
     }
 
-    /// Writes what the operation changed: the account record if it changed (or was of schema
-    /// 1), the session clocks if they moved, the session slots written, and the removal of
-    /// the slots the device evicted.
+    /// Writes what the operation changed: the account record if it changed (or was of an
+    /// older schema), the pre-keys if they were read and changed, the session clocks if they
+    /// moved, the session slots written, and the removal of the slots the device evicted.
     pub(crate) async fn save(
         &self,
         txn: &mut Txn<'_, B>,
-        loaded: &Loaded,
+        loaded: &mut Loaded,
     ) -> Result<(), XmppError> {
-        let own = loaded.device.own_record();
+        let identity = loaded.device.identity_record();
         let (schema_before, own_before) = &loaded.account_before;
-        if *schema_before != tables::SCHEMA
-            || own.as_slice() != own_before.as_slice()
+        let migrating = *schema_before != tables::SCHEMA;
+        if migrating
+            || identity.as_slice() != own_before.as_slice()
             || loaded.meta != loaded.meta_before
         {
-            tables::store(txn, ACCOUNT, ACCOUNT_KEY, &loaded.meta, &[&own]).await?;
+            tables::store(txn, ACCOUNT, ACCOUNT_KEY, &loaded.meta, &[&identity]).await?;
+        }
+        if let PreKeysRead::Read(before) = &loaded.pre_keys_before {
+            let pre_keys = loaded.device.pre_keys_record();
+            if migrating || pre_keys.as_slice() != before.as_slice() {
+                tables::store(txn, ACCOUNT, PRE_KEYS_KEY, &(), &[&pre_keys]).await?;
+            }
         }
         let clocks = loaded.device.clocks();
-        if loaded.clocks_before != Some(clocks) {
+        if migrating || loaded.clocks_before != Some(clocks) {
             tables::store(txn, ACCOUNT, CLOCK_KEY, &clocks, &[]).await?;
         }
-        let changes = loaded.device.changed_slots(&loaded.slots_before);
-        for address in &changes.written {
-            let (version, jid, device_id) = address;
-            let name = self.slot_name(*version, jid, *device_id);
+        // Each slot written once, compared with its record as read: no digests.
+        let addresses = loaded.device.slot_addresses();
+        let mut after = BTreeMap::new();
+        for address in addresses {
             let record = loaded
                 .device
-                .slot_record(address)
+                .slot_record(&address)
                 .ok_or(XmppError::Corrupt("session slot"))?;
-            txn.version(SESSIONS, &name).await?;
-            txn.put(SESSIONS, &name, tables::SCHEMA, record)?;
+            let before = loaded.slots_before.get(&address);
+            if before.map(|b| b.as_slice()) != Some(record.as_slice()) {
+                let (version, jid, device_id) = &address;
+                let name = self.slot_name(*version, jid, *device_id);
+                txn.version(SESSIONS, &name).await?;
+                txn.put(SESSIONS, &name, tables::SCHEMA, record.clone())?;
+            }
+            after.insert(address, record);
         }
-        for (version, jid, device_id) in &changes.removed {
-            let name = self.slot_name(*version, jid, *device_id);
-            tables::remove(txn, SESSIONS, &name).await?;
+        for address in loaded.slots_before.keys() {
+            if !after.contains_key(address) {
+                let (version, jid, device_id) = address;
+                let name = self.slot_name(*version, jid, *device_id);
+                tables::remove(txn, SESSIONS, &name).await?;
+            }
         }
+        loaded.slots_after = Some(after);
         Ok(())
     }
 
@@ -374,11 +570,13 @@ impl<B: Backend> XmppMachine<B> {
         rng: &mut impl CryptoRng,
     ) -> Result<(), XmppError> {
         transact!(self, rng, |txn| {
-            match self.load_slots(&mut txn, &[]).await {
+            match self.load_slots(&mut txn, &[], PreKeysUse::Unused).await {
                 Err(e) => Err(e),
                 Ok(mut loaded) => {
                     loaded.meta.policy = policy;
-                    self.save(&mut txn, &loaded).await
+                    let saved = self.save(&mut txn, &mut loaded).await;
+                    self.release(loaded);
+                    saved
                 }
             }
         })

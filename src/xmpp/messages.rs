@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::contacts::identity_changed;
 use super::error::{DecryptFailure, XmppError};
-use super::machine::{XmppMachine, version_byte};
+use super::machine::{PreKeysUse, XmppMachine, version_byte};
 use super::tables::{self, FAILURES, PROCESSED};
 use super::trust::Trust;
 use crate::omemo::stanza::{EncryptedElement, Envelope};
-use crate::omemo::{FailureReason, MessageError, OmemoDevice, SlotAddress, Version};
+use crate::omemo::{FailureReason, IdentityKey, MessageError, OmemoDevice, SlotAddress, Version};
 use crate::store::{Backend, Txn, transact};
 use crate::time::Timestamp;
 
@@ -136,7 +136,7 @@ impl<B: Backend> XmppMachine<B> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<EncryptOutcome, XmppError> {
-        let account = self.load_account(txn).await?;
+        let account = self.load_account(txn, PreKeysUse::Unused).await?;
         let devices = self
             .recipients(txn, recipients, account.meta.device_id)
             .await?;
@@ -154,7 +154,8 @@ impl<B: Backend> XmppMachine<B> {
                 version,
                 reason,
             };
-            let Some(fingerprint) = session_fingerprint(&loaded.device, version, &jid, device_id)
+            let Some(fingerprint) = session_identity(&loaded.device, version, &jid, device_id)
+                .and_then(|identity| self.memo.fingerprint(&identity))
             else {
                 outcome.skipped.push(skip(SkipReason::NoSession));
                 continue;
@@ -204,7 +205,8 @@ impl<B: Backend> XmppMachine<B> {
                 payload: element.serialize(),
             });
         }
-        self.save(txn, &loaded).await?;
+        self.save(txn, &mut loaded).await?;
+        self.release(loaded);
         Ok(outcome)
     }
 
@@ -248,9 +250,15 @@ impl<B: Backend> XmppMachine<B> {
         }
         let version = element.version;
         let sender_device = element.sender_device;
-        // A key exchange from a device new to us adds it: then every slot is loaded.
+        // A key exchange from a device new to us adds it: then every slot is loaded. Only a
+        // key exchange uses our pre-keys.
+        let pre_keys = if element.keys.iter().any(|key| key.key_exchange) {
+            PreKeysUse::Needed
+        } else {
+            PreKeysUse::Unused
+        };
         let mut loaded = self
-            .load_to_install(txn, &[(version, from.to_owned(), sender_device)])
+            .load_to_install(txn, &[(version, from.to_owned(), sender_device)], pre_keys)
             .await?;
         let failures = self.name(
             FAILURES,
@@ -268,10 +276,10 @@ impl<B: Backend> XmppMachine<B> {
                     .await;
             }
         };
-        let fingerprint = received
-            .sender_identity
-            .fingerprint()
-            .map_err(|_| XmppError::Corrupt("sender identity"))?;
+        let fingerprint = self
+            .memo
+            .fingerprint(&received.sender_identity)
+            .ok_or(XmppError::Corrupt("sender identity"))?;
         let (body, time) = match (&received.plaintext, version) {
             (None, _) => (None, None),
             (Some(plaintext), Version::Omemo2) => {
@@ -317,7 +325,8 @@ impl<B: Backend> XmppMachine<B> {
         if txn.get(FAILURES, &failures).await?.is_some() {
             tables::remove(txn, FAILURES, &failures).await?;
         }
-        self.save(txn, &loaded).await?;
+        self.save(txn, &mut loaded).await?;
+        self.release(loaded);
         if let Some(name) = &processed {
             tables::store(txn, PROCESSED, name, &outcome, &[]).await?;
         }
@@ -376,7 +385,11 @@ impl<B: Backend> XmppMachine<B> {
     ) -> Result<(), XmppError> {
         transact!(self, rng, |txn| {
             match self
-                .load_slots(&mut txn, &[(version, jid.to_owned(), device_id)])
+                .load_slots(
+                    &mut txn,
+                    &[(version, jid.to_owned(), device_id)],
+                    PreKeysUse::Unused,
+                )
                 .await
             {
                 Err(e) => Err(e),
@@ -386,7 +399,7 @@ impl<B: Backend> XmppMachine<B> {
                         .accept_identity(version, jid, device_id, fingerprint)
                     {
                         Err(e) => Err(identity_changed(e, jid, device_id)),
-                        Ok(()) => self.save(&mut txn, &loaded).await,
+                        Ok(()) => self.save(&mut txn, &mut loaded).await,
                     }
                 }
             }
@@ -394,13 +407,13 @@ impl<B: Backend> XmppMachine<B> {
     }
 }
 
-/// The fingerprint of the identity our current session with the device has.
-fn session_fingerprint(
+/// The identity our current session with the device has.
+fn session_identity(
     device: &OmemoDevice,
     version: Version,
     jid: &str,
     device_id: u32,
-) -> Option<String> {
+) -> Option<IdentityKey> {
     let identity = match version {
         Version::Omemo2 => device
             .omemo2_sessions()
@@ -413,7 +426,7 @@ fn session_fingerprint(
             .current()
             .their_identity(),
     };
-    identity.fingerprint().ok()
+    Some(identity)
 }
 
 /// An XEP-0082 timestamp (`2026-12-06T07:59:00Z`) of milliseconds since the Unix epoch.

@@ -15,6 +15,7 @@
 mod contacts;
 mod error;
 mod machine;
+mod memo;
 mod messages;
 mod publish;
 mod tables;

@@ -6,7 +6,7 @@ use rand_core::CryptoRng;
 
 use super::contacts::DeviceListRecord;
 use super::error::XmppError;
-use super::machine::XmppMachine;
+use super::machine::{PreKeysUse, XmppMachine};
 use crate::omemo::Version;
 use crate::omemo::stanza::DeviceListElement;
 use crate::store::{Backend, Txn, transact};
@@ -62,9 +62,9 @@ impl<B: Backend> XmppMachine<B> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<PepItem>, XmppError> {
-        let mut loaded = self.load_slots(txn, &[]).await?;
+        let mut loaded = self.load_slots(txn, &[], PreKeysUse::Needed).await?;
         loaded.device.maintain(now, rng);
-        self.save(txn, &loaded).await?;
+        self.save(txn, &mut loaded).await?;
         let device = &loaded.device;
         let device_id = device.device_id();
         let mut items = Vec::new();
@@ -95,6 +95,7 @@ impl<B: Backend> XmppMachine<B> {
                 payload: device.bundle(version).to_element().serialize(),
             });
         }
+        self.release(loaded);
         Ok(items)
     }
 }

@@ -1,9 +1,13 @@
-//! A store written in schema 1 (the session clocks inside the account record) opens, is
-//! migrated in one commit, and the conversation goes on from where it was.
+//! A store written in schema 1 (the session clocks and pre-keys inside the account record) or 2
+//! (the pre-keys inside it) opens, is migrated in one commit, and the conversation goes on from
+//! where it was.
 
 #![allow(clippy::unwrap_used)]
 
-use super::tables::{ACCOUNT, ACCOUNT_KEY, CLOCK_KEY, SCHEMA, SCHEMA_1, SESSIONS};
+use super::machine::PreKeysUse;
+use super::tables::{
+    ACCOUNT, ACCOUNT_KEY, CLOCK_KEY, PRE_KEYS_KEY, SCHEMA, SCHEMA_1, SCHEMA_2, SESSIONS,
+};
 use super::{XmppMachine, device_list_node};
 use crate::omemo::Version;
 use crate::persist::StorageKey;
@@ -85,23 +89,30 @@ fn say(from: &XmppMachine<MemoryStore>, to: &XmppMachine<MemoryStore>, body: &st
     }
 }
 
-/// Rewrites `store` as schema 1 wrote it: every record under schema 1, the account record's
-/// device with its clocks inside, no clock record.
-fn to_schema_1(machine: &XmppMachine<MemoryStore>, store: &MemoryStore) {
+/// Rewrites `store` as schema `old` wrote it: every record under that schema, the account
+/// record's device with its pre-keys inside (and, schema 1, its clocks: no clock record), no
+/// pre-keys record.
+fn to_schema(old: u16, machine: &XmppMachine<MemoryStore>, store: &MemoryStore) {
     let mut txn = Txn::new(store, &machine.sealer);
-    let loaded = block_on(machine.load(&mut txn)).unwrap();
+    let loaded = block_on(machine.load(&mut txn, PreKeysUse::Needed)).unwrap();
     let mut txn = Txn::new(store, &machine.sealer);
     for (table, key, _) in store.snapshot() {
         let (_, plaintext) = block_on(txn.get(&table, &key)).unwrap().unwrap();
         let plaintext = if table == ACCOUNT && key == ACCOUNT_KEY {
-            pack(&loaded.meta, &[&loaded.device.own_record_schema_1()])
+            let own = match old {
+                SCHEMA_1 => loaded.device.own_record_schema_1(),
+                _ => loaded.device.own_record(),
+            };
+            pack(&loaded.meta, &[&own])
         } else {
             plaintext
         };
-        if table == ACCOUNT && key == CLOCK_KEY {
+        let gone =
+            table == ACCOUNT && (key == PRE_KEYS_KEY || (key == CLOCK_KEY && old == SCHEMA_1));
+        if gone {
             txn.delete(&table, &key).unwrap();
         } else {
-            txn.put(&table, &key, SCHEMA_1, plaintext).unwrap();
+            txn.put(&table, &key, old, plaintext).unwrap();
         }
     }
     block_on(txn.commit(&mut rand::rng())).unwrap();
@@ -121,6 +132,15 @@ fn schemas(store: &MemoryStore, machine: &XmppMachine<MemoryStore>) -> Vec<(Stri
 
 #[test]
 fn a_schema_1_store_is_migrated_on_open_and_goes_on() {
+    migrates_from(SCHEMA_1);
+}
+
+#[test]
+fn a_schema_2_store_is_migrated_on_open_and_goes_on() {
+    migrates_from(SCHEMA_2);
+}
+
+fn migrates_from(old: u16) {
     let (alice_store, bob_store) = (MemoryStore::new(), MemoryStore::new());
     let alice = open(&alice_store, ALICE);
     let bob = open(&bob_store, BOB);
@@ -131,19 +151,21 @@ fn a_schema_1_store_is_migrated_on_open_and_goes_on() {
         say(&bob, &alice, &format!("bob {round}"));
     }
     let mut txn = Txn::new(&bob_store, &bob.sealer);
-    let before = block_on(bob.load(&mut txn)).unwrap();
+    let before = block_on(bob.load(&mut txn, PreKeysUse::Needed)).unwrap();
     let clocks = before.device.clocks();
     assert!(clocks.omemo2 > 0);
     drop(bob);
 
-    to_schema_1(&before_machine(&bob_store), &bob_store);
+    to_schema(old, &before_machine(&bob_store), &bob_store);
     assert!(
         schemas(&bob_store, &before_machine(&bob_store))
             .iter()
-            .all(|(_, _, schema)| *schema == SCHEMA_1)
+            .all(|(_, _, schema)| *schema == old)
     );
+    let clock_record = block_on(bob_store.get(ACCOUNT, CLOCK_KEY)).unwrap();
+    assert_eq!(clock_record.is_some(), old != SCHEMA_1);
     assert!(
-        block_on(bob_store.get(ACCOUNT, CLOCK_KEY))
+        block_on(bob_store.get(ACCOUNT, PRE_KEYS_KEY))
             .unwrap()
             .is_none()
     );
@@ -160,9 +182,10 @@ fn a_schema_1_store_is_migrated_on_open_and_goes_on() {
     };
     assert_eq!(schema_of(ACCOUNT_KEY), Some(SCHEMA));
     assert_eq!(schema_of(CLOCK_KEY), Some(SCHEMA));
+    assert_eq!(schema_of(PRE_KEYS_KEY), Some(SCHEMA));
     assert_eq!(bob_store.len(SESSIONS), sessions);
     let mut txn = Txn::new(&bob_store, &bob.sealer);
-    let migrated = block_on(bob.load(&mut txn)).unwrap();
+    let migrated = block_on(bob.load(&mut txn, PreKeysUse::Needed)).unwrap();
     assert_eq!(migrated.device.clocks(), clocks);
     assert!(migrated.device.to_record() == before.device.to_record());
     assert_eq!(migrated.meta, before.meta);
@@ -183,5 +206,6 @@ fn before_machine(store: &MemoryStore) -> XmppMachine<MemoryStore> {
         backend: store.clone(),
         sealer: crate::store::Sealer::new(&key()),
         jid: BOB.to_owned(),
+        memo: super::memo::Memo::default(),
     }
 }

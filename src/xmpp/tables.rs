@@ -2,8 +2,11 @@
 //! it stands for; record contents as [`crate::store::records`] lays them out.
 //!
 //! Schemas: 1 kept the session clocks in the account's device record, rewritten with every
-//! message; 2 keeps them in a record of their own ([`CLOCK_KEY`]). Every other record reads
-//! the same under both; the account record of schema 1 is migrated when the machine opens.
+//! message; 2 keeps them in a record of their own ([`CLOCK_KEY`]); 3 also keeps the pre-keys
+//! (both pools, ~14 KB) in a record of their own ([`PRE_KEYS_KEY`]), the account record holding
+//! only the identity, so a message on an established session neither reads nor writes them.
+//! Every other record reads the same under all three; an account of schema 1 or 2 is migrated
+//! when the machine opens.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -14,16 +17,22 @@ use crate::store::records::{load_schemas, store_schema};
 use crate::store::{Backend, StoreError, Txn};
 
 /// The schema of every record this build writes.
-pub(crate) const SCHEMA: u16 = 2;
+pub(crate) const SCHEMA: u16 = 3;
+/// The pre-keys inside the account record.
+#[cfg(test)]
+pub(crate) const SCHEMA_2: u16 = 2;
 /// The first schema: the account record held the session clocks.
 pub(crate) const SCHEMA_1: u16 = 1;
 
-/// The account: its device (identity, pre-keys) and settings, and the session clocks.
+/// The account: its identity and settings, its pre-keys, and the session clocks.
 pub const ACCOUNT: &str = "xmpp.account";
-/// The account's device and settings, in [`ACCOUNT`].
+/// The account's identity and settings, in [`ACCOUNT`].
 pub(crate) const ACCOUNT_KEY: &[u8] = b"account";
 /// The session clocks, in [`ACCOUNT`]: small, and written with every message.
 pub(crate) const CLOCK_KEY: &[u8] = b"clock";
+/// The pre-keys of both versions, in [`ACCOUNT`]: read and written only by the operations
+/// that use them.
+pub(crate) const PRE_KEYS_KEY: &[u8] = b"pre-keys";
 /// One record per session slot, by (version, bare JID, device id).
 pub const SESSIONS: &str = "xmpp.sessions";
 /// Device lists as received, by (version, bare JID).

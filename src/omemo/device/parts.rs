@@ -5,26 +5,33 @@
 //!
 //! The own record is `schema (2) ‖ JID ‖ device id ‖ identity ‖ OMEMO 2 pre-keys ‖ OMEMO 0.3
 //! pre-keys`, the fields as in the whole device's record. Schema 1 held each version's clock
-//! (u64) after its pre-keys; it still reads, its clocks taken from it.
+//! (u64) after its pre-keys; it still reads, its clocks taken from it. A store may also split
+//! the own record in two: the identity record `schema (3) ‖ JID ‖ device id ‖ identity` and the
+//! pre-keys record `OMEMO 2 pre-keys ‖ OMEMO 0.3 pre-keys`, so that the operations that use no
+//! pre-key (every message on an established session) neither read nor write the pools.
 
+#[cfg(test)]
 use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
-use super::storage::{read_identity, write_identity};
+use super::storage::{read_identity_known, write_identity};
 use super::{OmemoDevice, VersionState};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
+#[cfg(test)]
 use crate::crypto::sha256;
 use crate::omemo::prekeys::storage::{read_pre_keys, write_pre_keys};
-use crate::omemo::store::SessionStore;
 use crate::omemo::store::storage::{read_jid, write_jid};
-use crate::omemo::{OmemoProfile, Version};
+use crate::omemo::store::{SessionSlot, SessionStore};
+use crate::omemo::{DeviceIdentity, Omemo2, Omemo03, OmemoProfile, PreKeys, Version};
 use crate::persist::PersistError;
 
 const OWN_SCHEMA: u32 = 2;
 /// The own record with each version's clock after its pre-keys.
 const OWN_SCHEMA_1: u32 = 1;
+/// The identity record: the own record without the pre-keys, kept in a record of their own.
+const IDENTITY_SCHEMA: u32 = 3;
 
 /// Each version's session clock (see [`SessionStore`]): the part of a device that changes
 /// with every message.
@@ -34,12 +41,39 @@ pub(crate) struct Clocks {
     pub(crate) omemo03: u64,
 }
 
+/// A device's pre-keys of both versions, held apart from it between operations.
+pub(crate) struct PreKeyPair {
+    omemo2: PreKeys,
+    omemo03: PreKeys,
+}
+
+impl PreKeyPair {
+    /// Reads [`OmemoDevice::pre_keys_record`]'s bytes.
+    pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
+        let mut input = ByteReader::new(bytes);
+        let omemo2 = read_pre_keys(&mut input)?;
+        let omemo03 = read_pre_keys(&mut input)?;
+        input.finish()?;
+        Ok(Self { omemo2, omemo03 })
+    }
+}
+
+/// A session slot taken out of a device when an operation is done, to go into the next
+/// device made from the same records without reading its record again (which checks every
+/// identity key's point: the dearest part of a read).
+pub(crate) enum HeldSlot {
+    Omemo2(SessionSlot<Omemo2>),
+    Omemo03(SessionSlot<Omemo03>),
+}
+
 /// Where one session slot's record lives.
 pub(crate) type SlotAddress = (Version, String, u32);
 
+#[cfg(test)]
 /// What [`OmemoDevice::slot_digests`] took: compare with a later one to learn what changed.
 pub(crate) type SlotDigests = BTreeMap<SlotAddress, [u8; 32]>;
 
+#[cfg(test)]
 /// The slots an operation changed: records to write and records to delete.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct SlotChanges {
@@ -48,7 +82,9 @@ pub(crate) struct SlotChanges {
 }
 
 impl OmemoDevice {
-    /// The device's own record: everything but its sessions and clocks.
+    /// The device's own record: everything but its sessions and clocks (the account record of
+    /// the XMPP machine's schema 2; the tests migrate from it).
+    #[cfg(test)]
     pub(crate) fn own_record(&self) -> Zeroizing<Vec<u8>> {
         let mut out = ByteWriter::default();
         out.u32(OWN_SCHEMA);
@@ -58,6 +94,91 @@ impl OmemoDevice {
         write_pre_keys(&mut out, &self.omemo2.pre_keys);
         write_pre_keys(&mut out, &self.omemo03.pre_keys);
         out.finish()
+    }
+
+    /// The device's identity record: the own record without the pre-keys (schema 3), for a
+    /// store that keeps the pre-keys apart ([`OmemoDevice::pre_keys_record`]) so that an
+    /// operation that does not use them neither reads nor writes them.
+    pub(crate) fn identity_record(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = ByteWriter::default();
+        out.u32(IDENTITY_SCHEMA);
+        write_jid(&mut out, &self.jid);
+        out.u32(self.device_id);
+        write_identity(&mut out, &self.identity);
+        out.finish()
+    }
+
+    /// Both versions' pre-keys (OMEMO 2, then 0.3), as in the own record.
+    pub(crate) fn pre_keys_record(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = ByteWriter::default();
+        write_pre_keys(&mut out, &self.omemo2.pre_keys);
+        write_pre_keys(&mut out, &self.omemo03.pre_keys);
+        out.finish()
+    }
+
+    /// The device's pre-keys, taken out of it when the operation is done.
+    pub(crate) fn into_pre_keys(self) -> PreKeyPair {
+        PreKeyPair {
+            omemo2: self.omemo2.pre_keys,
+            omemo03: self.omemo03.pre_keys,
+        }
+    }
+
+    /// Takes every session slot out of the device, with its address.
+    pub(crate) fn take_slots(&mut self) -> Vec<(SlotAddress, HeldSlot)> {
+        let omemo2 = std::mem::take(&mut self.omemo2.sessions.slots)
+            .into_iter()
+            .map(|((jid, id), slot)| ((Version::Omemo2, jid, id), HeldSlot::Omemo2(slot)));
+        let omemo03 = std::mem::take(&mut self.omemo03.sessions.slots)
+            .into_iter()
+            .map(|((jid, id), slot)| ((Version::Omemo03, jid, id), HeldSlot::Omemo03(slot)));
+        omemo2.chain(omemo03).collect()
+    }
+
+    /// Rebuilds a device from its identity record, its pre-keys (read by
+    /// [`PreKeyPair::from_record`]), its clocks, its slots' records and slots taken out of an
+    /// earlier device ([`OmemoDevice::take_slots`]) whose records are those in the store, as
+    /// [`OmemoDevice::from_records_known`] does from an own record. A slot given twice, or
+    /// under the other version's address, is refused.
+    pub(crate) fn from_split_records<'a>(
+        identity: &[u8],
+        pre_keys: PreKeyPair,
+        clocks: Clocks,
+        slots: impl IntoIterator<Item = &'a [u8]>,
+        held: Vec<(SlotAddress, HeldSlot)>,
+        known: Option<&DeviceIdentity>,
+    ) -> Result<Self, PersistError> {
+        let mut input = ByteReader::new(identity);
+        match input.u32()? {
+            IDENTITY_SCHEMA => {}
+            other => return Err(PersistError::UnsupportedVersion(other)),
+        }
+        let jid = read_jid(&mut input)?;
+        let device_id = input.u32()?;
+        let identity = read_identity_known(&mut input, known)?;
+        input.finish()?;
+        let mut device = Self::assemble(jid, device_id, identity, pre_keys, clocks, slots)?;
+        for ((version, jid, id), slot) in held {
+            let taken = match (version, slot) {
+                (Version::Omemo2, HeldSlot::Omemo2(slot)) => device
+                    .omemo2
+                    .sessions
+                    .slots
+                    .insert((jid, id), slot)
+                    .is_some(),
+                (Version::Omemo03, HeldSlot::Omemo03(slot)) => device
+                    .omemo03
+                    .sessions
+                    .slots
+                    .insert((jid, id), slot)
+                    .is_some(),
+                _ => return Err(PersistError::Malformed(DecodeError::OutOfRange)),
+            };
+            if taken {
+                return Err(PersistError::Malformed(DecodeError::OutOfRange));
+            }
+        }
+        Ok(device)
     }
 
     /// The own record as schema 1 laid it out, each version's clock after its pre-keys: for
@@ -110,6 +231,7 @@ impl OmemoDevice {
         }
     }
 
+    #[cfg(test)]
     /// A digest of every slot's record, taken before an operation; [`OmemoDevice::changed_slots`]
     /// after it names the slots to write and to delete (evictions included).
     pub(crate) fn slot_digests(&self) -> SlotDigests {
@@ -122,6 +244,7 @@ impl OmemoDevice {
             .collect()
     }
 
+    #[cfg(test)]
     /// The slots that differ from `before` (see [`OmemoDevice::slot_digests`]).
     pub(crate) fn changed_slots(&self, before: &SlotDigests) -> SlotChanges {
         let after = self.slot_digests();
@@ -146,10 +269,22 @@ impl OmemoDevice {
     ///
     /// A schema-1 own record carries its clocks: `clocks` is then ignored. A schema-2 one
     /// needs them.
+    #[cfg(test)]
     pub(crate) fn from_records<'a>(
         own: &[u8],
         clocks: Option<Clocks>,
         slots: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Self, PersistError> {
+        Self::from_records_known(own, clocks, slots, None)
+    }
+
+    /// As [`OmemoDevice::from_records`], copying `known` (the identity an earlier read gave)
+    /// instead of deriving its keys again when the own record holds that identity.
+    pub(crate) fn from_records_known<'a>(
+        own: &[u8],
+        clocks: Option<Clocks>,
+        slots: impl IntoIterator<Item = &'a [u8]>,
+        known: Option<&DeviceIdentity>,
     ) -> Result<Self, PersistError> {
         let mut input = ByteReader::new(own);
         let schema = match input.u32()? {
@@ -158,8 +293,8 @@ impl OmemoDevice {
         };
         let jid = read_jid(&mut input)?;
         let device_id = input.u32()?;
-        let identity = read_identity(&mut input)?;
-        let (omemo2_keys, omemo03_keys, clocks) = if schema == OWN_SCHEMA_1 {
+        let identity = read_identity_known(&mut input, known)?;
+        let (omemo2, omemo03, clocks) = if schema == OWN_SCHEMA_1 {
             let omemo2_keys = read_pre_keys(&mut input)?;
             let omemo2 = input.u64()?;
             let omemo03_keys = read_pre_keys(&mut input)?;
@@ -172,6 +307,24 @@ impl OmemoDevice {
             (omemo2_keys, omemo03_keys, clocks)
         };
         input.finish()?;
+        Self::assemble(
+            jid,
+            device_id,
+            identity,
+            PreKeyPair { omemo2, omemo03 },
+            clocks,
+            slots,
+        )
+    }
+
+    fn assemble<'a>(
+        jid: String,
+        device_id: u32,
+        identity: DeviceIdentity,
+        pre_keys: PreKeyPair,
+        clocks: Clocks,
+        slots: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Self, PersistError> {
         let (mut omemo2, mut omemo03) = (Vec::new(), Vec::new());
         for record in slots {
             // The version byte follows the schema; the slot's own read checks both.
@@ -185,11 +338,11 @@ impl OmemoDevice {
             device_id,
             identity,
             omemo2: version_state(
-                omemo2_keys,
+                pre_keys.omemo2,
                 SessionStore::from_slot_records(clocks.omemo2, omemo2)?,
             ),
             omemo03: version_state(
-                omemo03_keys,
+                pre_keys.omemo03,
                 SessionStore::from_slot_records(clocks.omemo03, omemo03)?,
             ),
         })

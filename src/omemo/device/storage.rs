@@ -20,6 +20,7 @@
 //! eviction rule of [`crate::omemo::store`] instead of refused.
 
 use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::{OmemoDevice, VersionState};
@@ -105,13 +106,37 @@ pub(super) fn write_identity(out: &mut ByteWriter, identity: &DeviceIdentity) {
 }
 
 pub(super) fn read_identity(input: &mut ByteReader<'_>) -> Result<DeviceIdentity, DecodeError> {
-    let identity = match input.u8()? {
-        SEED => DeviceIdentity::from_seed(&*input.secret::<32>()?),
-        CURVE25519_SECRET => DeviceIdentity::from_curve25519_secret(&*input.secret::<32>()?),
-        _ => return Err(DecodeError::OutOfRange),
-    };
+    read_identity_known(input, None)
+}
+
+/// As [`read_identity`], taking a copy of `known` instead of deriving the keys again when the
+/// record holds exactly that identity (a store reading the same device again and again).
+pub(super) fn read_identity_known(
+    input: &mut ByteReader<'_>,
+    known: Option<&DeviceIdentity>,
+) -> Result<DeviceIdentity, DecodeError> {
+    let form = input.u8()?;
+    let secret = input.secret::<32>()?;
     let ed25519 = input.array::<32>()?;
     let curve25519 = input.array::<32>()?;
+    if let Some(known) = known
+        && known.ed25519_key().as_bytes() == &ed25519
+        && known.curve25519_key().as_bytes() == &curve25519
+    {
+        let known_secret = match (form, known.seed()) {
+            (SEED, Some(seed)) => Some(seed),
+            (CURVE25519_SECRET, None) => Some(known.curve25519_secret().to_bytes()),
+            _ => None,
+        };
+        if known_secret.is_some_and(|s| bool::from(s.ct_eq(&*secret))) {
+            return Ok(known.clone());
+        }
+    }
+    let identity = match form {
+        SEED => DeviceIdentity::from_seed(&secret),
+        CURVE25519_SECRET => DeviceIdentity::from_curve25519_secret(&secret),
+        _ => return Err(DecodeError::OutOfRange),
+    };
     if identity.ed25519_key().as_bytes() != &ed25519
         || identity.curve25519_key().as_bytes() != &curve25519
     {

@@ -235,6 +235,13 @@ fn tables(kind: Kind, python: Option<&mut python::Python>) {
             "python-omemo",
             &rows,
         );
+        if kind == Kind::Full {
+            println!(
+                "(SQLite FULL waits for the disk at every commit, and python-omemo's storage is \
+                 in memory: here the fsync per commit sets the machine's time, not the engine; \
+                 the SQLite NORMAL and memory store tables hold the goal)"
+            );
+        }
     }
 
     let per_message = catch_up.replay_per_message();

@@ -1,0 +1,144 @@
+//! What the machine derives from its records and keeps between operations, because deriving it
+//! costs scalar multiplications: our identity's keys (two derivations from the seed on every
+//! load otherwise) and contacts' fingerprints (an Ed25519 key's Curve25519 form, one field
+//! inversion each, per recipient device of every message). Pure functions of their inputs, so
+//! another writer of the store cannot make them stale: a record holding another identity is
+//! read as it always was. It also holds the last device's pre-keys, to make the device of an
+//! operation that uses none without reading them, and its session slots, each used again only
+//! when the store still holds the record it was taken out with.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use zeroize::Zeroizing;
+
+use crate::omemo::{DeviceIdentity, HeldSlot, IdentityKey, OmemoDevice, PreKeyPair, SlotAddress};
+
+/// Fingerprints kept; past this, the memo starts again (an account has far fewer contacts'
+/// devices, and a flood of key exchanges must not grow it without bound).
+const MAX_FINGERPRINTS: usize = 4_096;
+/// Session slots held between operations; past this, the memo starts again.
+const MAX_SLOTS: usize = 1_024;
+/// Record names kept; past this, the memo starts again.
+const MAX_NAMES: usize = 4_096;
+
+/// Session slots by address, each with the record it was taken out with.
+type HeldSlots = HashMap<SlotAddress, (Zeroizing<Vec<u8>>, HeldSlot)>;
+
+#[derive(Default)]
+pub(crate) struct Memo {
+    identity: Mutex<Option<DeviceIdentity>>,
+    /// The pre-keys of the last operation's device, for the next one that uses none (see
+    /// [`super::machine::PreKeysUse::Unused`]): whether or not they are current, they are
+    /// only there to make a whole device, never used nor written.
+    pre_keys: Mutex<Option<PreKeyPair>>,
+    /// The session slots of the last operations' devices, each with its record as it was
+    /// when taken out: a slot is used again only when the store holds that same record.
+    slots: Mutex<HeldSlots>,
+    /// Record names by (table, parts), each part framed by its length: an HMAC each.
+    names: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+    fingerprints: Mutex<HashMap<IdentityKey, String>>,
+}
+
+impl Memo {
+    /// Runs `read` with our identity as last read (for it to copy instead of deriving), and
+    /// remembers the identity it read.
+    pub(crate) fn with_identity<E>(
+        &self,
+        read: impl FnOnce(Option<&DeviceIdentity>) -> Result<OmemoDevice, E>,
+    ) -> Result<OmemoDevice, E> {
+        let mut known = self.identity.lock().unwrap_or_else(PoisonError::into_inner);
+        let device = read(known.as_ref())?;
+        let same = known
+            .as_ref()
+            .is_some_and(|k| k.ed25519_key() == device.identity().ed25519_key());
+        if !same {
+            *known = Some(device.identity().clone());
+        }
+        Ok(device)
+    }
+
+    /// The pre-keys held, taken (an operation running at the same time reads its own).
+    pub(crate) fn take_pre_keys(&self) -> Option<PreKeyPair> {
+        self.pre_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    pub(crate) fn hold_pre_keys(&self, pre_keys: PreKeyPair) {
+        *self.pre_keys.lock().unwrap_or_else(PoisonError::into_inner) = Some(pre_keys);
+    }
+
+    /// The slot held for `address`, taken, if its record was `record`.
+    pub(crate) fn take_slot(&self, address: &SlotAddress, record: &[u8]) -> Option<HeldSlot> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let (held_record, _) = slots.get(address)?;
+        if held_record.as_slice() != record {
+            slots.remove(address);
+            return None;
+        }
+        slots.remove(address).map(|(_, slot)| slot)
+    }
+
+    /// The addresses of the slots held.
+    pub(crate) fn held_addresses(&self) -> Vec<SlotAddress> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.keys().cloned().collect()
+    }
+
+    /// Holds the slots, each with its record.
+    pub(crate) fn hold_slots(
+        &self,
+        held: impl IntoIterator<Item = (SlotAddress, Zeroizing<Vec<u8>>, HeldSlot)>,
+    ) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        for (address, record, slot) in held {
+            if slots.len() >= MAX_SLOTS {
+                slots.clear();
+            }
+            slots.insert(address, (record, slot));
+        }
+    }
+
+    /// The name of the record of `table` and `parts`, made by `make` the first time.
+    pub(crate) fn name(
+        &self,
+        table: &str,
+        parts: &[&[u8]],
+        make: impl FnOnce() -> Vec<u8>,
+    ) -> Vec<u8> {
+        let mut key = Vec::with_capacity(64);
+        for part in std::iter::once(&table.as_bytes()).chain(parts) {
+            key.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            key.extend_from_slice(part);
+        }
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(name) = names.get(&key) {
+            return name.clone();
+        }
+        let name = make();
+        if names.len() >= MAX_NAMES {
+            names.clear();
+        }
+        names.insert(key, name.clone());
+        name
+    }
+
+    /// The key's fingerprint ([`IdentityKey::fingerprint`]); `None` for a key that has none.
+    pub(crate) fn fingerprint(&self, key: &IdentityKey) -> Option<String> {
+        let mut known = self
+            .fingerprints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(fingerprint) = known.get(key) {
+            return Some(fingerprint.clone());
+        }
+        let fingerprint = key.fingerprint().ok()?;
+        if known.len() >= MAX_FINGERPRINTS {
+            known.clear();
+        }
+        known.insert(*key, fingerprint.clone());
+        Some(fingerprint)
+    }
+}
