@@ -135,35 +135,45 @@ impl OmemoDevice {
         key_material: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<stanza::KeyElement>, DeviceError> {
-        // Encrypt without changing any session; write the steps only when every recipient
-        // succeeded.
-        let sessions = &P::state(self).sessions;
-        let mut steps = Vec::with_capacity(recipients.len());
+        // Each session encrypts and advances in one lookup; if a recipient fails, the sessions
+        // already advanced are put back (they are few and failures rare), so all advance or
+        // none does.
+        let sessions = &mut P::state_mut(self).sessions;
+        let clock = sessions.clock;
+        let mut undo = Vec::with_capacity(recipients.len());
         let mut keys = Vec::with_capacity(recipients.len());
         for &(jid, device_id) in recipients {
-            let slot = sessions
-                .get(jid, device_id)
-                .ok_or_else(|| DeviceError::NoSession {
+            let encrypted = match sessions.use_slot(jid, device_id) {
+                None => Err(DeviceError::NoSession {
                     version: P::VERSION,
                     jid: jid.to_owned(),
                     device_id,
-                })?;
-            let (key, step) = slot
-                .current
-                .encrypt_staged(key_material, rng)
-                .map_err(DeviceError::from)?;
-            keys.push(stanza::KeyElement {
-                jid: (P::VERSION == Version::Omemo2).then(|| jid.to_owned()),
-                device_id,
-                key_exchange: key.key_exchange,
-                data: key.data,
-            });
-            steps.push(step);
-        }
-        let state = P::state_mut(self);
-        for (&(jid, device_id), step) in recipients.iter().zip(steps) {
-            if let Some(slot) = state.sessions.get_mut(jid, device_id) {
-                slot.current.apply_send(step);
+                }),
+                Some((slot, last_used)) => match slot.current.encrypt_staged(key_material, rng) {
+                    Ok((key, step)) => Ok((key, last_used, slot.current.apply_send(step))),
+                    Err(error) => Err(error.into()),
+                },
+            };
+            match encrypted {
+                Ok((key, last_used, step_undo)) => {
+                    keys.push(stanza::KeyElement {
+                        jid: (P::VERSION == Version::Omemo2).then(|| jid.to_owned()),
+                        device_id,
+                        key_exchange: key.key_exchange,
+                        data: key.data,
+                    });
+                    undo.push((last_used, step_undo));
+                }
+                Err(error) => {
+                    let done = recipients.iter().zip(undo).rev();
+                    for (&(jid, device_id), (last_used, step_undo)) in done {
+                        if let Some(slot) = sessions.rewind(clock, jid, device_id, last_used) {
+                            slot.current.undo_send(step_undo);
+                        }
+                    }
+                    sessions.clock = clock;
+                    return Err(error);
+                }
             }
         }
         Ok(keys)
