@@ -140,18 +140,16 @@ impl OmemoDevice {
         // none does.
         let sessions = &mut P::state_mut(self).sessions;
         let clock = sessions.clock;
-        let mut undo = Vec::with_capacity(recipients.len());
+        // The last recipient's change never needs undoing: one recipient needs no list.
+        let mut undo = Vec::with_capacity(recipients.len().saturating_sub(1));
         let mut keys = Vec::with_capacity(recipients.len());
-        for &(jid, device_id) in recipients {
+        for (index, &(jid, device_id)) in recipients.iter().enumerate() {
+            // A failure gives the failing slot's last use too (`use_slot` changed it).
             let encrypted = match sessions.use_slot(jid, device_id) {
-                None => Err(DeviceError::NoSession {
-                    version: P::VERSION,
-                    jid: jid.to_owned(),
-                    device_id,
-                }),
+                None => Err((no_session::<P>(jid, device_id), None)),
                 Some((slot, last_used)) => match slot.current.encrypt_staged(key_material, rng) {
                     Ok((key, step)) => Ok((key, last_used, slot.current.apply_send(step))),
-                    Err(error) => Err(error.into()),
+                    Err(error) => Err((error.into(), Some(last_used))),
                 },
             };
             match encrypted {
@@ -162,9 +160,14 @@ impl OmemoDevice {
                         key_exchange: key.key_exchange,
                         data: key.data,
                     });
-                    undo.push((last_used, step_undo));
+                    if index + 1 < recipients.len() {
+                        undo.push((last_used, step_undo));
+                    }
                 }
-                Err(error) => {
+                Err((error, last_used)) => {
+                    if let Some(last_used) = last_used {
+                        sessions.rewind(clock, jid, device_id, last_used);
+                    }
                     let done = recipients.iter().zip(undo).rev();
                     for (&(jid, device_id), (last_used, step_undo)) in done {
                         if let Some(slot) = sessions.rewind(clock, jid, device_id, last_used) {
@@ -281,6 +284,14 @@ impl OmemoDevice {
             }
         };
         Ok((staged, decrypted, plaintext))
+    }
+}
+
+fn no_session<P: Select>(jid: &str, device_id: u32) -> DeviceError {
+    DeviceError::NoSession {
+        version: P::VERSION,
+        jid: jid.to_owned(),
+        device_id,
     }
 }
 
