@@ -135,35 +135,48 @@ impl OmemoDevice {
         key_material: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<stanza::KeyElement>, DeviceError> {
-        // Encrypt without changing any session; write the steps only when every recipient
-        // succeeded.
-        let sessions = &P::state(self).sessions;
-        let mut steps = Vec::with_capacity(recipients.len());
+        // Each session encrypts and advances in one lookup; if a recipient fails, the sessions
+        // already advanced are put back (they are few and failures rare), so all advance or
+        // none does.
+        let sessions = &mut P::state_mut(self).sessions;
+        let clock = sessions.clock;
+        // The last recipient's change never needs undoing: one recipient needs no list.
+        let mut undo = Vec::with_capacity(recipients.len().saturating_sub(1));
         let mut keys = Vec::with_capacity(recipients.len());
-        for &(jid, device_id) in recipients {
-            let slot = sessions
-                .get(jid, device_id)
-                .ok_or_else(|| DeviceError::NoSession {
-                    version: P::VERSION,
-                    jid: jid.to_owned(),
-                    device_id,
-                })?;
-            let (key, step) = slot
-                .current
-                .encrypt_staged(key_material, rng)
-                .map_err(DeviceError::from)?;
-            keys.push(stanza::KeyElement {
-                jid: (P::VERSION == Version::Omemo2).then(|| jid.to_owned()),
-                device_id,
-                key_exchange: key.key_exchange,
-                data: key.data,
-            });
-            steps.push(step);
-        }
-        let state = P::state_mut(self);
-        for (&(jid, device_id), step) in recipients.iter().zip(steps) {
-            if let Some(slot) = state.sessions.get_mut(jid, device_id) {
-                slot.current.apply_send(step);
+        for (index, &(jid, device_id)) in recipients.iter().enumerate() {
+            // A failure gives the failing slot's last use too (`use_slot` changed it).
+            let encrypted = match sessions.use_slot(jid, device_id) {
+                None => Err((no_session::<P>(jid, device_id), None)),
+                Some((slot, last_used)) => match slot.current.encrypt_staged(key_material, rng) {
+                    Ok((key, step)) => Ok((key, last_used, slot.current.apply_send(step))),
+                    Err(error) => Err((error.into(), Some(last_used))),
+                },
+            };
+            match encrypted {
+                Ok((key, last_used, step_undo)) => {
+                    keys.push(stanza::KeyElement {
+                        jid: (P::VERSION == Version::Omemo2).then(|| jid.to_owned()),
+                        device_id,
+                        key_exchange: key.key_exchange,
+                        data: key.data,
+                    });
+                    if index + 1 < recipients.len() {
+                        undo.push((last_used, step_undo));
+                    }
+                }
+                Err((error, last_used)) => {
+                    if let Some(last_used) = last_used {
+                        sessions.rewind(clock, jid, device_id, last_used);
+                    }
+                    let done = recipients.iter().zip(undo).rev();
+                    for (&(jid, device_id), (last_used, step_undo)) in done {
+                        if let Some(slot) = sessions.rewind(clock, jid, device_id, last_used) {
+                            slot.current.undo_send(step_undo);
+                        }
+                    }
+                    sessions.clock = clock;
+                    return Err(error);
+                }
             }
         }
         Ok(keys)
@@ -271,6 +284,14 @@ impl OmemoDevice {
             }
         };
         Ok((staged, decrypted, plaintext))
+    }
+}
+
+fn no_session<P: Select>(jid: &str, device_id: u32) -> DeviceError {
+    DeviceError::NoSession {
+        version: P::VERSION,
+        jid: jid.to_owned(),
+        device_id,
     }
 }
 

@@ -19,7 +19,7 @@ use super::{IdentityKey, x3dh};
 use crate::codec::DecodeError;
 use crate::crypto::{Curve25519KeyPair, Curve25519PublicKey, KeyError};
 use crate::ratchet::{
-    DecryptError, DoubleRatchet, EncryptError, ReceiveStep, ReceivedHeader, SendStep,
+    DecryptError, DoubleRatchet, EncryptError, ReceiveStep, ReceivedHeader, SendStep, SendUndo,
 };
 
 /// A message this far into a receiving chain that we have not answered yet means the peer
@@ -304,9 +304,15 @@ impl<P: OmemoProfile> OmemoSession<P> {
         Ok((key, step))
     }
 
-    /// Writes a step [`Self::encrypt_staged`] computed on this session.
-    pub(crate) fn apply_send(&mut self, step: SendStep) {
-        self.ratchet.apply_send(step);
+    /// Writes a step [`Self::encrypt_staged`] computed on this session; returns what it
+    /// replaced, for [`Self::undo_send`].
+    pub(crate) fn apply_send(&mut self, step: SendStep) -> SendUndo {
+        self.ratchet.apply_send(step)
+    }
+
+    /// Puts back what [`Self::apply_send`] replaced.
+    pub(crate) fn undo_send(&mut self, undo: SendUndo) {
+        self.ratchet.undo_send(undo);
     }
 
     /// Decrypts a key element's content. A key exchange must be this session's own (a repeat

@@ -149,6 +149,33 @@ impl<P: OmemoProfile> SessionStore<P> {
         Some(slot)
     }
 
+    /// [`Self::get_mut`], also giving the slot's previous last use, for [`Self::rewind`].
+    pub(crate) fn use_slot(
+        &mut self,
+        jid: &str,
+        device_id: u32,
+    ) -> Option<(&mut SessionSlot<P>, u64)> {
+        let now = self.tick();
+        let slot = self.slots.get_mut(&(jid, device_id) as &dyn Address)?;
+        let before = std::mem::replace(&mut slot.last_used, now);
+        Some((slot, before))
+    }
+
+    /// Undoes uses made since the clock read `clock`: the slot gets back the last use
+    /// [`Self::use_slot`] gave, and the clock goes back. Returns the slot, to undo its change.
+    pub(crate) fn rewind(
+        &mut self,
+        clock: u64,
+        jid: &str,
+        device_id: u32,
+        last_used: u64,
+    ) -> Option<&mut SessionSlot<P>> {
+        self.clock = clock;
+        let slot = self.slots.get_mut(&(jid, device_id) as &dyn Address)?;
+        slot.last_used = last_used;
+        Some(slot)
+    }
+
     fn tick(&mut self) -> u64 {
         self.clock = self.clock.saturating_add(1);
         self.clock

@@ -104,6 +104,17 @@ impl ChainKey {
         CipherKeys::derive(seed.as_ref(), info)
     }
 
+    /// The chain key at the next index (what [`Self::advance`] would move to), without moving.
+    pub(crate) fn next_key(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(hmac_sha256(self.key.as_bytes(), &[CHAIN_KEY_SEED]))
+    }
+
+    /// Overwrites the key and index in place (no new allocation for the key).
+    pub(crate) fn set(&mut self, key: &[u8; 32], index: u32) {
+        *self.key.0 = *key;
+        self.index = index;
+    }
+
     /// Moves to the next index; `None` if the index would overflow.
     pub(crate) fn advance(&mut self) -> Option<()> {
         let index = self.index.checked_add(1)?;

@@ -71,11 +71,23 @@ struct Plan {
     new_root: Option<RootKey>,
 }
 
-/// The sending state after one message, computed by [`DoubleRatchet::encrypt_staged`].
+/// The sending state after one message, computed by [`DoubleRatchet::encrypt_staged`]: the
+/// next chain key's bytes (written over the current ones, so a steady-state message allocates
+/// no new chain) and its index.
 pub(crate) struct SendStep {
-    chain: ChainKey,
+    next_chain_key: Zeroizing<[u8; 32]>,
+    next_index: u32,
     /// The ratchet step the message started: the new root key and our new ratchet key pair.
     ratchet_step: Option<(RootKey, Curve25519KeyPair)>,
+}
+
+/// What [`DoubleRatchet::apply_send`] replaced, so that [`DoubleRatchet::undo_send`] can put it
+/// back (a message to many sessions is all-or-nothing).
+pub(crate) struct SendUndo {
+    /// The sending chain's key bytes and index before the message (`None`: there was none).
+    chain: Option<(Zeroizing<[u8; 32]>, u32)>,
+    /// The root key and ratchet key pair a ratchet step replaced.
+    ratchet_step: Option<(RootKey, Option<Curve25519KeyPair>)>,
 }
 
 /// What one received message changes, computed by [`DoubleRatchet::decrypt_staged`].
@@ -199,11 +211,13 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         mac_prefix: &[&[u8]],
         encode: impl FnOnce(&SendingHeader, &[u8]) -> Vec<u8>,
     ) -> Result<(Sealed, SendStep), EncryptError> {
-        let (mut chain, ratchet_step) = match (&self.sending_chain, &self.our_ratchet_key) {
-            (Some(chain), Some(_)) => (chain.clone(), None),
+        let new_chain;
+        let (chain, ratchet_step) = match (&self.sending_chain, &self.our_ratchet_key) {
+            (Some(chain), Some(_)) => (chain, None),
             (None, _) => {
                 let (root, chain, key) = self.new_sending_chain(rng)?;
-                (chain, Some((root, key)))
+                new_chain = chain;
+                (&new_chain, Some((root, key)))
             }
             (Some(_), None) => return Err(EncryptError::NoSendingChain),
         };
@@ -211,16 +225,17 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
             (Some((_, key)), _) | (None, Some(key)) => key.public_key(),
             (None, None) => return Err(EncryptError::NoSendingChain),
         };
-        if chain.index() == u32::MAX {
-            return Err(EncryptError::ChainExhausted);
-        }
+        let next_index = chain
+            .index()
+            .checked_add(1)
+            .ok_or(EncryptError::ChainExhausted)?;
         let header = SendingHeader {
             ratchet_key: our_key,
             index: chain.index(),
             previous_chain_length: self.previous_chain_length,
         };
         let keys = chain.message_cipher_keys(P::MESSAGE_KEY_INFO);
-        chain.advance().ok_or(EncryptError::ChainExhausted)?;
+        let next_chain_key = chain.next_key();
 
         let ciphertext = keys.encrypt(plaintext);
         let message = encode(&header, &ciphertext);
@@ -239,18 +254,49 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         Ok((
             Sealed { message, mac },
             SendStep {
-                chain,
+                next_chain_key,
+                next_index,
                 ratchet_step,
             },
         ))
     }
 
-    /// Writes the sending state a [`Self::encrypt_staged`] on this state computed.
-    pub(crate) fn apply_send(&mut self, step: SendStep) {
-        self.sending_chain = Some(step.chain);
-        if let Some((root, key)) = step.ratchet_step {
+    /// Writes the sending state a [`Self::encrypt_staged`] on this state computed, and returns
+    /// what it replaced (for [`Self::undo_send`]).
+    pub(crate) fn apply_send(&mut self, step: SendStep) -> SendUndo {
+        let chain = match &mut self.sending_chain {
+            Some(chain) => {
+                let old = (Zeroizing::new(*chain.key_bytes()), chain.index());
+                chain.set(&step.next_chain_key, step.next_index);
+                Some(old)
+            }
+            None => {
+                self.sending_chain = Some(ChainKey::new(&step.next_chain_key, step.next_index));
+                None
+            }
+        };
+        let ratchet_step = step.ratchet_step.map(|(root, key)| {
+            (
+                std::mem::replace(&mut self.root_key, root),
+                self.our_ratchet_key.replace(key),
+            )
+        });
+        SendUndo {
+            chain,
+            ratchet_step,
+        }
+    }
+
+    /// Puts back what [`Self::apply_send`] replaced: the state is as before that message.
+    pub(crate) fn undo_send(&mut self, undo: SendUndo) {
+        match (undo.chain, &mut self.sending_chain) {
+            (Some((key, index)), Some(chain)) => chain.set(&key, index),
+            (Some((key, index)), None) => self.sending_chain = Some(ChainKey::new(&key, index)),
+            (None, _) => self.sending_chain = None,
+        }
+        if let Some((root, key)) = undo.ratchet_step {
             self.root_key = root;
-            self.our_ratchet_key = Some(key);
+            self.our_ratchet_key = key;
         }
     }
 
