@@ -253,7 +253,7 @@ impl<B: Backend> Decryptor<'_, B> {
                     };
                     let room = Some(self.batch_room.as_str());
                     match result {
-                        Ok(plain) => output::decrypted(&event, &self.batch_room, plain),
+                        Ok(plain) => output::decrypted(event, &self.batch_room, plain),
                         Err(error @ UnableToDecrypt::Machine(_)) => {
                             return Err(format!("the store failed: {error}"));
                         }
