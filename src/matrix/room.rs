@@ -589,13 +589,13 @@ impl<B: Backend> Machine<B> {
         let mut cache = BatchCache::default();
         self.load_batch(txn, room_id, &parsed, &mut cache).await?;
         let authentic = verify_by_session(&parsed, &cache);
-        self.prefetch_replays(txn, &parsed, &authentic).await?;
+        let replays = self.prefetch_replays(txn, &parsed, &authentic).await?;
         let mut results = Vec::with_capacity(events.len());
-        for (event, authentic) in parsed.into_iter().zip(authentic) {
+        for (event, replay) in parsed.into_iter().zip(replays) {
             results.push(match event {
                 Err(error) => Err(error),
                 Ok(event) => {
-                    self.decrypt_one(txn, room_id, event, authentic, &mut cache)
+                    self.decrypt_one(txn, room_id, event, replay, &mut cache)
                         .await?
                 }
             });
@@ -642,20 +642,25 @@ impl<B: Backend> Machine<B> {
         Ok(())
     }
 
-    /// Reads, in one backend round trip, the replay record of every authentic message.
+    /// Reads, in one backend round trip, the replay record of every authentic message; gives
+    /// each event's replay record name, `None` for those whose signature is not good.
     async fn prefetch_replays(
         &self,
         txn: &mut Txn<'_, B>,
         parsed: &[Result<Parsed<'_>, UnableToDecrypt>],
         authentic: &[bool],
-    ) -> Result<(), MachineError> {
-        let names: Vec<Vec<u8>> = parsed
+    ) -> Result<Vec<Option<Vec<u8>>>, MachineError> {
+        let names: Vec<Option<Vec<u8>>> = parsed
             .iter()
             .zip(authentic)
-            .filter_map(|(event, ok)| event.as_ref().ok().filter(|_| *ok))
-            .map(|event| self.replay_name(event.session_id, event.message.message_index()))
+            .map(|(event, ok)| {
+                let event = event.as_ref().ok().filter(|_| *ok)?;
+                Some(self.replay_name(event.session_id, event.message.message_index()))
+            })
             .collect();
-        Ok(txn.prefetch(table::REPLAY, &names).await?)
+        let wanted: Vec<Vec<u8>> = names.iter().flatten().cloned().collect();
+        txn.prefetch(table::REPLAY, &wanted).await?;
+        Ok(names)
     }
 
     fn replay_name(&self, session_id: &str, index: u32) -> Vec<u8> {
@@ -665,14 +670,15 @@ impl<B: Backend> Machine<B> {
         )
     }
 
-    /// Decrypts one event of a batch whose signature `authentic` says was verified with its
-    /// session's batch; records its (session, index) unless already recorded for this event.
+    /// Decrypts one event of a batch; `replay` names its replay record when its signature was
+    /// found good in its session's batch (`None`: bad). Records its (session, index) unless
+    /// already recorded for this event.
     async fn decrypt_one(
         &self,
         txn: &mut Txn<'_, B>,
         room_id: &str,
         event: Parsed<'_>,
-        authentic: bool,
+        replay: Option<Vec<u8>>,
         cache: &mut BatchCache,
     ) -> Result<Result<DecryptedRoomEvent, UnableToDecrypt>, MachineError> {
         use UnableToDecrypt as U;
@@ -697,9 +703,9 @@ impl<B: Backend> Machine<B> {
                 },
             }));
         };
-        if !authentic {
+        let Some(replay) = replay else {
             return Ok(Err(U::BadSignature));
-        }
+        };
         let decrypted = match session.decrypt_verified(&message) {
             Ok(decrypted) => decrypted,
             Err(MegolmDecryptError::UnknownIndex {
@@ -729,7 +735,6 @@ impl<B: Backend> Machine<B> {
             )));
         }
         let index = decrypted.message_index;
-        let replay = self.replay_name(session_id, index);
         let seen: Option<(ReplayEntry, _)> = records::load(txn, table::REPLAY, &replay).await?;
         match seen {
             Some((first, _)) if first.event_id != event_id || first.timestamp != timestamp => {
