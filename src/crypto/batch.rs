@@ -24,6 +24,10 @@ use super::{Ed25519PublicKey, Ed25519Signature};
 /// method to pay off.
 const CHUNK: usize = 128;
 
+/// Below this many signatures under one key, single verification is cheaper than checking
+/// the key and running a batch.
+const MIN_BATCH: usize = 4;
+
 /// Below this many signatures, single verification is as cheap as a batch.
 const SINGLE: usize = 2;
 
@@ -40,10 +44,15 @@ impl Ed25519PublicKey {
         items: &[(&[u8], &Ed25519Signature)],
         rng: &mut impl Rng,
     ) -> Vec<bool> {
+        let mut results = Vec::with_capacity(items.len());
+        if items.len() < MIN_BATCH {
+            // Checking the key for torsion alone costs about one verification.
+            self.verify_each(items, &mut results);
+            return results;
+        }
         let key = self.verifying_key();
         let point = key.to_edwards();
         let key_is_strict = !key.is_weak() && point.is_torsion_free();
-        let mut results = Vec::with_capacity(items.len());
         for chunk in items.chunks(CHUNK) {
             if key_is_strict {
                 self.bisect(&point, chunk, rng, &mut results);

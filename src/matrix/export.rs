@@ -19,6 +19,8 @@ use crate::store::{Backend, KeyRange, Txn};
 const MAX_IMPORT: usize = 1_000_000;
 /// Records read per page when exporting.
 const EXPORT_PAGE: usize = 1_000;
+/// Stored sessions an import reads per backend round trip.
+const PREFETCH: usize = 1_000;
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +65,10 @@ impl<B: Backend> Machine<B> {
             ..ImportResult::default()
         };
         for (done, key) in keys.iter().enumerate() {
+            if done % PREFETCH == 0 {
+                self.prefetch_inbound(txn, &keys[done..keys.len().min(done + PREFETCH)])
+                    .await?;
+            }
             if key.algorithm != MEGOLM_V1 || !key.session_id_matches() {
                 result.skipped += 1;
                 continue;
@@ -90,6 +96,25 @@ impl<B: Backend> Machine<B> {
             }
         }
         Ok(result)
+    }
+
+    /// Reads the stored copies of `keys`' sessions in one backend round trip, so the import
+    /// does not wait on one read per key (a network database's latency times 10,000).
+    async fn prefetch_inbound(
+        &self,
+        txn: &mut Txn<'_, B>,
+        keys: &[ExportedRoomKey],
+    ) -> Result<(), MachineError> {
+        let names: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|key| {
+                self.name(
+                    table::INBOUND,
+                    &[key.room_id.as_bytes(), key.session_id.as_bytes()],
+                )
+            })
+            .collect();
+        Ok(txn.prefetch(table::INBOUND, &names).await?)
     }
 
     /// Exports the room keys we hold (of one room, or all) as a key export file under

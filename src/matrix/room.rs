@@ -584,10 +584,21 @@ impl<B: Backend> Machine<B> {
         events: &[Value],
         app: &[AppRecord],
     ) -> Result<Vec<Result<DecryptedRoomEvent, UnableToDecrypt>>, MachineError> {
+        let parsed: Vec<Result<Parsed<'_>, UnableToDecrypt>> =
+            events.iter().map(Parsed::from_event).collect();
         let mut cache = BatchCache::default();
+        self.load_batch(txn, room_id, &parsed, &mut cache).await?;
+        let authentic = verify_by_session(&parsed, &cache);
+        let replays = self.prefetch_replays(txn, &parsed, &authentic).await?;
         let mut results = Vec::with_capacity(events.len());
-        for event in events {
-            results.push(self.decrypt_one(txn, room_id, event, &mut cache).await?);
+        for (event, replay) in parsed.into_iter().zip(replays) {
+            results.push(match event {
+                Err(error) => Err(error),
+                Ok(event) => {
+                    self.decrypt_one(txn, room_id, event, replay, &mut cache)
+                        .await?
+                }
+            });
         }
         // Sessions whose latest ratchet moved are written back, so that the next call starts
         // from there rather than advancing again from the stored index (hundreds of HMACs).
@@ -601,41 +612,92 @@ impl<B: Backend> Machine<B> {
         Ok(results)
     }
 
+    /// Loads, in one backend round trip per table, the inbound sessions the batch names and the
+    /// devices of its senders.
+    async fn load_batch(
+        &self,
+        txn: &mut Txn<'_, B>,
+        room_id: &str,
+        parsed: &[Result<Parsed<'_>, UnableToDecrypt>],
+        cache: &mut BatchCache,
+    ) -> Result<(), MachineError> {
+        let mut session_ids: Vec<&str> = Vec::new();
+        let mut senders: Vec<&str> = Vec::new();
+        let mut seen_senders = std::collections::HashSet::new();
+        for event in parsed.iter().flatten() {
+            if !cache.sessions.contains_key(event.session_id) {
+                cache.sessions.insert(event.session_id.to_owned(), None);
+                session_ids.push(event.session_id);
+            }
+            if seen_senders.insert(event.sender) {
+                senders.push(event.sender);
+            }
+        }
+        let names: Vec<Vec<u8>> = session_ids
+            .iter()
+            .map(|id| self.name(table::INBOUND, &[room_id.as_bytes(), id.as_bytes()]))
+            .collect();
+        txn.prefetch(table::INBOUND, &names).await?;
+        for id in session_ids {
+            let loaded = self.load_inbound(txn, room_id, id).await?;
+            cache.sessions.insert(id.to_owned(), loaded);
+        }
+        let names: Vec<Vec<u8>> = senders
+            .iter()
+            .map(|user| self.name(table::DEVICES, &[user.as_bytes()]))
+            .collect();
+        txn.prefetch(table::DEVICES, &names).await?;
+        Ok(())
+    }
+
+    /// Reads, in one backend round trip, the replay record of every authentic message; gives
+    /// each event's replay record name, `None` for those whose signature is not good.
+    async fn prefetch_replays(
+        &self,
+        txn: &mut Txn<'_, B>,
+        parsed: &[Result<Parsed<'_>, UnableToDecrypt>],
+        authentic: &[bool],
+    ) -> Result<Vec<Option<Vec<u8>>>, MachineError> {
+        let names: Vec<Option<Vec<u8>>> = parsed
+            .iter()
+            .zip(authentic)
+            .map(|(event, ok)| {
+                let event = event.as_ref().ok().filter(|_| *ok)?;
+                Some(self.replay_name(event.session_id, event.message.message_index()))
+            })
+            .collect();
+        let wanted: Vec<Vec<u8>> = names.iter().flatten().cloned().collect();
+        txn.prefetch(table::REPLAY, &wanted).await?;
+        Ok(names)
+    }
+
+    fn replay_name(&self, session_id: &str, index: u32) -> Vec<u8> {
+        self.name(
+            table::REPLAY,
+            &[session_id.as_bytes(), &index.to_be_bytes()],
+        )
+    }
+
+    /// Decrypts one event of a batch; `replay` names its replay record when its signature was
+    /// found good in its session's batch (`None`: bad). Records its (session, index) unless
+    /// already recorded for this event.
     async fn decrypt_one(
         &self,
         txn: &mut Txn<'_, B>,
         room_id: &str,
-        event: &Value,
+        event: Parsed<'_>,
+        replay: Option<Vec<u8>>,
         cache: &mut BatchCache,
     ) -> Result<Result<DecryptedRoomEvent, UnableToDecrypt>, MachineError> {
-        let sessions = &mut cache.sessions;
         use UnableToDecrypt as U;
-        let field = |name| event.get(name).and_then(Value::as_str);
-        let content = event.get("content").unwrap_or(&Value::Null);
-        let content_field = |name| content.get(name).and_then(Value::as_str);
-        let (Some(sender), Some(event_id)) = (field("sender"), field("event_id")) else {
-            return Ok(Err(U::Malformed("sender or event_id")));
-        };
-        let timestamp = event
-            .get("origin_server_ts")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        if content_field("algorithm") != Some(MEGOLM_V1) {
-            return Ok(Err(U::Malformed("algorithm")));
-        }
-        let (Some(session_id), Some(ciphertext)) =
-            (content_field("session_id"), content_field("ciphertext"))
-        else {
-            return Ok(Err(U::Malformed("session_id or ciphertext")));
-        };
-        let Ok(message) = MegolmMessage::from_base64(ciphertext) else {
-            return Ok(Err(U::Malformed("ciphertext")));
-        };
-        if !sessions.contains_key(session_id) {
-            let loaded = self.load_inbound(txn, room_id, session_id).await?;
-            sessions.insert(session_id.to_owned(), loaded);
-        }
-        let Some(Some((meta, session))) = sessions.get_mut(session_id) else {
+        let Parsed {
+            sender,
+            event_id,
+            timestamp,
+            session_id,
+            message,
+        } = event;
+        let Some(Some((meta, session))) = cache.sessions.get_mut(session_id) else {
             let name = self.name(
                 table::WITHHELD,
                 &[room_id.as_bytes(), session_id.as_bytes()],
@@ -649,8 +711,11 @@ impl<B: Backend> Machine<B> {
                 },
             }));
         };
+        let Some(replay) = replay else {
+            return Ok(Err(U::BadSignature));
+        };
         let latest_before = session.latest_index();
-        let decrypted = match session.decrypt(&message) {
+        let decrypted = match session.decrypt_verified(&message) {
             Ok(decrypted) => decrypted,
             Err(MegolmDecryptError::UnknownIndex {
                 message,
@@ -664,7 +729,7 @@ impl<B: Backend> Machine<B> {
             Err(_) => return Ok(Err(U::BadSignature)),
         };
         let advanced = session.latest_index() > latest_before;
-        let Ok(payload) = serde_json::from_slice::<Value>(&decrypted.plaintext) else {
+        let Ok(mut payload) = serde_json::from_slice::<Value>(&decrypted.plaintext) else {
             return Ok(Err(U::Malformed("payload")));
         };
         if payload.get("room_id").and_then(Value::as_str) != Some(room_id) {
@@ -680,10 +745,6 @@ impl<B: Backend> Machine<B> {
             )));
         }
         let index = decrypted.message_index;
-        let replay = self.name(
-            table::REPLAY,
-            &[session_id.as_bytes(), &index.to_be_bytes()],
-        );
         let seen: Option<(ReplayEntry, _)> = records::load(txn, table::REPLAY, &replay).await?;
         match seen {
             Some((first, _)) if first.event_id != event_id || first.timestamp != timestamp => {
@@ -710,10 +771,8 @@ impl<B: Backend> Machine<B> {
                 .devices
                 .values()
                 .find(|d| d.curve25519 == meta.sender_key)
-                .cloned()
         });
-        let verified =
-            !meta.forwarded && device.as_ref().is_some_and(|d| d.trust == Trust::Verified);
+        let verified = !meta.forwarded && device.is_some_and(|d| d.trust == Trust::Verified);
         // Only an accepted event moves the stored session: a refused one changes nothing.
         if advanced && !cache.advanced.iter().any(|s| s == session_id) {
             cache.advanced.push(session_id.to_owned());
@@ -724,15 +783,88 @@ impl<B: Backend> Machine<B> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            content: payload.get("content").cloned().unwrap_or(Value::Null),
+            // Taken, not copied: the payload is dropped here.
+            content: payload
+                .get_mut("content")
+                .map(Value::take)
+                .unwrap_or(Value::Null),
             sender: sender.to_owned(),
-            sender_device: device.map(|d| d.device_id),
+            sender_device: device.map(|d| d.device_id.clone()),
             session_id: session_id.to_owned(),
             message_index: index,
             forwarded: meta.forwarded,
             verified,
         }))
     }
+}
+
+/// The fields of an encrypted room event the batch needs, checked before any session is read.
+struct Parsed<'e> {
+    sender: &'e str,
+    event_id: &'e str,
+    timestamp: u64,
+    session_id: &'e str,
+    message: MegolmMessage,
+}
+
+impl<'e> Parsed<'e> {
+    fn from_event(event: &'e Value) -> Result<Self, UnableToDecrypt> {
+        use UnableToDecrypt as U;
+        let field = |name| event.get(name).and_then(Value::as_str);
+        let content = event.get("content").unwrap_or(&Value::Null);
+        let content_field = |name| content.get(name).and_then(Value::as_str);
+        let (Some(sender), Some(event_id)) = (field("sender"), field("event_id")) else {
+            return Err(U::Malformed("sender or event_id"));
+        };
+        let timestamp = event
+            .get("origin_server_ts")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if content_field("algorithm") != Some(MEGOLM_V1) {
+            return Err(U::Malformed("algorithm"));
+        }
+        let (Some(session_id), Some(ciphertext)) =
+            (content_field("session_id"), content_field("ciphertext"))
+        else {
+            return Err(U::Malformed("session_id or ciphertext"));
+        };
+        let message =
+            MegolmMessage::from_base64(ciphertext).map_err(|_| U::Malformed("ciphertext"))?;
+        Ok(Self {
+            sender,
+            event_id,
+            timestamp,
+            session_id,
+            message,
+        })
+    }
+}
+
+/// Whether each event's signature is good, verified one batch per session (events that did
+/// not parse or whose session we lack are `false`; they fail for those reasons first).
+fn verify_by_session(
+    parsed: &[Result<Parsed<'_>, UnableToDecrypt>],
+    cache: &BatchCache,
+) -> Vec<bool> {
+    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, event) in parsed.iter().enumerate() {
+        if let Ok(event) = event {
+            groups.entry(event.session_id).or_default().push(i);
+        }
+    }
+    let mut authentic = vec![false; parsed.len()];
+    for (session_id, indices) in groups {
+        let Some(Some((_, session))) = cache.sessions.get(session_id) else {
+            continue;
+        };
+        let messages = indices
+            .iter()
+            .filter_map(|&i| parsed[i].as_ref().ok().map(|event| &event.message));
+        for (&i, ok) in indices.iter().zip(session.verify_signatures(messages)) {
+            authentic[i] = ok;
+        }
+    }
+    authentic
 }
 
 fn string_field<'a>(content: &'a Value, name: &str) -> Option<&'a str> {

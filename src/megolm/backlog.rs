@@ -48,13 +48,36 @@ impl InboundGroupSession {
         results
     }
 
-    fn verify_signatures(&self, messages: &[MegolmMessage]) -> Vec<bool> {
-        let signatures: Vec<_> = messages.iter().map(MegolmMessage::signature).collect();
+    /// Whether each message is signed by this session's key, verified in batches: one result
+    /// per message, in order. A bad signature fails alone.
+    pub(crate) fn verify_signatures<'m>(
+        &self,
+        messages: impl IntoIterator<Item = &'m MegolmMessage>,
+    ) -> Vec<bool> {
+        let messages: Vec<&MegolmMessage> = messages.into_iter().collect();
+        let signatures: Vec<_> = messages.iter().map(|m| m.signature()).collect();
         let items: Vec<_> = messages
             .iter()
             .zip(&signatures)
             .map(|(message, signature)| (message.signed_bytes(), signature))
             .collect();
         self.signing_key.verify_batch(&items)
+    }
+
+    /// As [`InboundGroupSession::decrypt`], for a message whose signature was found good by
+    /// [`InboundGroupSession::verify_signatures`] on this session (the batch verification a
+    /// caller grouping many sessions' messages does first): checks the MAC and decrypts.
+    pub(crate) fn decrypt_verified(
+        &mut self,
+        message: &MegolmMessage,
+    ) -> Result<DecryptedMessage, MegolmDecryptError> {
+        let ratchet = self.ratchet_at(message.message_index())?;
+        let plaintext = message.open(&ratchet)?;
+        self.remember_latest(ratchet);
+        Ok(DecryptedMessage::new(
+            plaintext,
+            message.message_index(),
+            self.session_id(),
+        ))
     }
 }

@@ -74,6 +74,25 @@ impl<'a, B: Backend> Txn<'a, B> {
         }
     }
 
+    /// Reads the records of `keys` of one table that this transaction has not read yet, in one
+    /// backend round trip ([`Backend::get_many`]), so the [`Txn::get`]s that follow are served
+    /// from memory. Reads nothing it already knows; opens nothing until asked.
+    pub async fn prefetch(&mut self, table: &str, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+        let missing: Vec<Vec<u8>> = keys
+            .iter()
+            .filter(|key| !self.read.contains_key(&(table.to_owned(), key.to_vec())))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let records = self.backend.get_many(table, &missing).await?;
+        for (key, record) in missing.into_iter().zip(records) {
+            self.read.entry((table.to_owned(), key)).or_insert(record);
+        }
+        Ok(())
+    }
+
     /// The version the record had when this transaction first read it, reading it now if it
     /// has not been; the version a pending put will have is one more.
     pub async fn version(&mut self, table: &str, key: &[u8]) -> Result<Option<u64>, StoreError> {

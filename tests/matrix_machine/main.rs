@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod bad_input;
+mod batch;
 mod commits;
 #[path = "../common/mod.rs"]
 mod common;

@@ -1,6 +1,6 @@
 //! `olmo matrix decrypt`: room events in, one JSON line per event out, in input order.
 //!
-//! Events are decrypted a batch at a time through the machine (one commit per batch, holding
+//! Events are decrypted a batch at a time through the machine (one commit per room of a batch, holding
 //! the replay record of its events), and each batch's lines are written only after its
 //! commit. Decrypting an event again is not a replay (the record is keyed on (session, index)
 //! and remembers the event id and timestamp), so a run that is killed and resumed, or run
@@ -24,6 +24,9 @@ use crate::args::DecryptArgs;
 const TICK_EVERY: u64 = 256;
 /// Without a terminal, a count line on stderr every this many events.
 const COUNT_EVERY: u64 = 10_000;
+/// Bytes read from an input file at a time: JSON lines parse from the buffer when a whole
+/// line is in it.
+const READ_BUFFER: usize = 256 * 1024;
 /// The event type of encrypted room events.
 const ENCRYPTED: &str = "m.room.encrypted";
 
@@ -70,8 +73,7 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
         seen: 0,
         batch_size: args.batch as usize,
         pending: Vec::new(),
-        batch: Vec::new(),
-        batch_room: String::new(),
+        rooms: Vec::new(),
         out: BufWriter::new(out),
         summary,
         progress,
@@ -86,7 +88,8 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
         let reader: Box<dyn BufRead> = if path == Path::new("-") {
             Box::new(std::io::stdin().lock())
         } else {
-            Box::new(BufReader::new(
+            Box::new(BufReader::with_capacity(
+                READ_BUFFER,
                 File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?,
             ))
         };
@@ -163,8 +166,8 @@ fn resume(path: &Path) -> Result<(Box<dyn Write>, Summary), String> {
 enum Pending {
     /// Ready (not encrypted, or refused before decryption).
     Line(Value),
-    /// The next result of the batch.
-    Encrypted,
+    /// The next result of this room's batch (an index into `Decryptor::rooms`).
+    Encrypted(usize),
 }
 
 struct Decryptor<'m, B: Backend> {
@@ -176,8 +179,9 @@ struct Decryptor<'m, B: Backend> {
     /// Events per commit.
     batch_size: usize,
     pending: Vec<Pending>,
-    batch: Vec<Value>,
-    batch_room: String,
+    /// The encrypted events waiting, one batch per room (a dump interleaves rooms; each
+    /// room's batch is one commit).
+    rooms: Vec<(String, Vec<Value>)>,
     out: BufWriter<Box<dyn Write>>,
     summary: Summary,
     progress: Progress,
@@ -212,12 +216,15 @@ impl<B: Backend> EventSink for Decryptor<'_, B> {
             self.pending
                 .push(Pending::Line(output::unencrypted(event, room.as_deref())));
         } else if let Some(room) = room {
-            if room != self.batch_room && !self.batch.is_empty() {
-                self.flush()?;
-            }
-            self.batch_room = room;
-            self.batch.push(event);
-            self.pending.push(Pending::Encrypted);
+            let slot = match self.rooms.iter().position(|(r, _)| *r == room) {
+                Some(slot) => slot,
+                None => {
+                    self.rooms.push((room, Vec::new()));
+                    self.rooms.len() - 1
+                }
+            };
+            self.rooms[slot].1.push(event);
+            self.pending.push(Pending::Encrypted(slot));
         } else {
             self.pending.push(Pending::Line(output::no_room(&event)));
         }
@@ -229,31 +236,31 @@ impl<B: Backend> EventSink for Decryptor<'_, B> {
 }
 
 impl<B: Backend> Decryptor<'_, B> {
-    /// Decrypts the batch in one commit, then writes the pending lines in input order.
+    /// Decrypts each room's batch in one commit, then writes the pending lines in input order.
     fn flush(&mut self) -> Result<(), String> {
-        let results = if self.batch.is_empty() {
-            Vec::new()
-        } else {
-            block_on(self.machine.decrypt_room_events(
-                &self.batch_room,
-                &self.batch,
-                &[],
-                &mut rand::rng(),
-            ))
-            .map_err(|e| format!("the store failed: {e}"))?
-        };
-        let mut results = results.into_iter();
-        let mut events = self.batch.drain(..);
+        let mut decrypted = Vec::with_capacity(self.rooms.len());
+        for (room, events) in self.rooms.drain(..) {
+            let results =
+                block_on(
+                    self.machine
+                        .decrypt_room_events(&room, &events, &[], &mut rand::rng()),
+                )
+                .map_err(|e| format!("the store failed: {e}"))?;
+            decrypted.push((room, events.into_iter(), results.into_iter()));
+        }
         for pending in self.pending.drain(..) {
             let line = match pending {
                 Pending::Line(line) => line,
-                Pending::Encrypted => {
+                Pending::Encrypted(slot) => {
+                    let Some((batch_room, events, results)) = decrypted.get_mut(slot) else {
+                        return Err("the machine returned fewer results than events".into());
+                    };
                     let (Some(event), Some(result)) = (events.next(), results.next()) else {
                         return Err("the machine returned fewer results than events".into());
                     };
-                    let room = Some(self.batch_room.as_str());
+                    let room = Some(batch_room.as_str());
                     match result {
-                        Ok(plain) => output::decrypted(&event, &self.batch_room, plain),
+                        Ok(plain) => output::decrypted(event, batch_room, plain),
                         Err(error @ UnableToDecrypt::Machine(_)) => {
                             return Err(format!("the store failed: {error}"));
                         }
@@ -268,7 +275,6 @@ impl<B: Backend> Decryptor<'_, B> {
                 .write_all(b"\n")
                 .map_err(|e| format!("writing the output: {e}"))?;
         }
-        drop(events);
         self.out
             .flush()
             .map_err(|e| format!("writing the output: {e}"))?;

@@ -23,6 +23,26 @@ pub trait EventSink {
     fn event(&mut self, room: Option<&str>, event: Value) -> Result<(), String>;
 }
 
+/// Adds `bytes` to what `position` has seen.
+fn count(position: &Position, bytes: &[u8]) {
+    let newlines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
+    position
+        .bytes
+        .set(position.bytes.get() + bytes.len() as u64);
+    position.newlines.set(position.newlines.get() + newlines);
+}
+
+/// Events held until their line parsed whole.
+#[derive(Default)]
+struct Held(Vec<(Option<String>, Value)>);
+
+impl EventSink for Held {
+    fn event(&mut self, room: Option<&str>, event: Value) -> Result<(), String> {
+        self.0.push((room.map(str::to_owned), event));
+        Ok(())
+    }
+}
+
 /// Why reading stopped.
 #[derive(Debug)]
 pub enum InputError {
@@ -62,13 +82,40 @@ impl<R: BufRead> Read for Counting<R> {
 
 impl<R: BufRead> Counting<R> {
     fn count(&self, bytes: &[u8]) {
-        let newlines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
-        self.position
-            .bytes
-            .set(self.position.bytes.get() + bytes.len() as u64);
-        self.position
-            .newlines
-            .set(self.position.newlines.get() + newlines);
+        count(&self.position, bytes);
+    }
+
+    /// The fast path for JSON lines: when the reader's buffer holds a whole line that is one
+    /// complete value, parses it from the buffer (no byte-at-a-time reads), gives its events
+    /// to `sink` and consumes it. Anything else (a value spanning lines or the buffer's end, a
+    /// syntax error) is left unread for the streaming parser, with nothing given to `sink`.
+    fn whole_line(&mut self, sink: &mut dyn EventSink) -> Result<bool, String> {
+        let Ok(buffer) = self.inner.fill_buf() else {
+            return Ok(false);
+        };
+        let Some(end) = buffer.iter().position(|b| *b == b'\n') else {
+            return Ok(false);
+        };
+        let line = &buffer[..=end];
+        let mut held = Held::default();
+        let mut stop = None;
+        let mut parser = serde_json::Deserializer::from_slice(line);
+        let parsed = Item {
+            sink: &mut held,
+            room: None,
+            stop: &mut stop,
+        }
+        .deserialize(&mut parser)
+        .and_then(|()| parser.end());
+        if parsed.is_err() || stop.is_some() {
+            return Ok(false);
+        }
+        count(&self.position, line);
+        self.inner.consume(end + 1);
+        for (room, event) in held.0 {
+            sink.event(room.as_deref(), event)?;
+        }
+        Ok(true)
     }
 
     /// Skips whitespace; false at the end of the input.
@@ -114,6 +161,11 @@ pub fn read_events(
                     message: e.to_string(),
                 });
             }
+        }
+        match input.whole_line(sink) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(error) => return Err(InputError::Sink(error)),
         }
         // A fresh parser per top-level value: objects and arrays end on their closing byte,
         // so nothing after it is consumed and the next value starts clean.

@@ -7,14 +7,18 @@ use serde_json::{Map, Value, json};
 
 /// The line of an event that decrypted: the event as a client shows it (type and content
 /// replaced by the decrypted ones), and how far to trust it.
-pub fn decrypted(event: &Value, room: &str, decrypted: DecryptedRoomEvent) -> Value {
-    let mut plain = event.as_object().cloned().unwrap_or_default();
+pub fn decrypted(event: Value, room: &str, decrypted: DecryptedRoomEvent) -> Value {
+    let mut plain = match event {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let event_id = plain.get("event_id").cloned();
     plain.insert("type".into(), Value::String(decrypted.event_type));
     plain.insert("content".into(), decrypted.content);
     plain.insert("room_id".into(), Value::String(room.to_owned()));
     json!({
         "status": "decrypted",
-        "event_id": event.get("event_id"),
+        "event_id": event_id,
         "room_id": room,
         "session_id": decrypted.session_id,
         "message_index": decrypted.message_index,
@@ -95,6 +99,16 @@ fn reason(error: &UnableToDecrypt) -> &'static str {
     }
 }
 
+/// One more of `key`, allocating its name only the first time.
+fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(count) => *count += 1,
+        None => {
+            counts.insert(key.to_owned(), 1);
+        }
+    }
+}
+
 /// Counts by status, and failures by reason.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -110,10 +124,9 @@ impl Summary {
     /// Counts one line.
     pub fn count(&mut self, line: &Value) {
         self.events += 1;
-        let status = line["status"].as_str().unwrap_or("?");
-        *self.statuses.entry(status.to_owned()).or_default() += 1;
+        bump(&mut self.statuses, line["status"].as_str().unwrap_or("?"));
         if let Some(reason) = line.get("reason").and_then(Value::as_str) {
-            *self.reasons.entry(reason.to_owned()).or_default() += 1;
+            bump(&mut self.reasons, reason);
         }
     }
 
