@@ -271,6 +271,17 @@ impl<B: Backend> XmppMachine<B> {
         let received = match loaded.device.decrypt_message(from, element, rng) {
             Ok(received) => received,
             Err(error) => {
+                // Another writer may have decrypted this very stanza between our read of its
+                // processed record and our read of the session (reads are not one snapshot):
+                // then its outcome is committed, and read afresh it is the answer.
+                if let Some(name) = &processed {
+                    let mut fresh = Txn::new(&self.backend, &self.sealer);
+                    if let Some((outcome, _)) =
+                        tables::load::<B, DecryptOutcome>(&mut fresh, PROCESSED, name).await?
+                    {
+                        return Ok(Ok(outcome));
+                    }
+                }
                 return self
                     .record_failure(txn, &failures, version, sender_device, from, error)
                     .await;

@@ -125,3 +125,60 @@ fn a_commit_between_the_account_and_session_reads_is_retried_not_called_corrupti
     assert!(read.iter().all(Result::is_ok), "{read:?}");
     assert_eq!(bodies(&read), ["first", "from the other process", "second"]);
 }
+
+/// The other process decrypts the very stanza this one is decrypting, between this one's read
+/// of the stanza's processed record (absent) and its read of the session (now past the
+/// message): the committed outcome is the answer, not a duplicate message.
+#[test]
+fn a_stanza_decrypted_by_another_process_between_reads_gives_its_outcome() {
+    let mut server = Server::new();
+    let store = Interleaving::default();
+    let mut juliet = Device::new(&mut server, JULIET, 91);
+    let mut romeo = Device::open(&mut server, store.clone(), ROMEO, 92);
+    romeo.send(&mut server, JULIET, "hello");
+    juliet.catch_up(&mut server);
+    juliet.send(&mut server, ROMEO, "first");
+    let read = romeo.catch_up(&mut server);
+    assert_eq!(bodies(&read), ["first"], "{read:?}");
+    juliet.send(&mut server, ROMEO, "second");
+    let message = server
+        .archive(ROMEO, 0)
+        .into_iter()
+        .rfind(|m| m.from == JULIET)
+        .unwrap();
+
+    let key = StorageKey::from_bytes([92; 32]);
+    let other = block_on(XmppMachine::open(
+        store.inner.clone(),
+        &key,
+        ROMEO,
+        NOW,
+        &mut TestRng::new(93),
+    ))
+    .unwrap();
+    let theirs = Arc::new(Mutex::new(None));
+    let other_read = Arc::clone(&theirs);
+    let stanza = message.clone();
+    *store.before_slot_read.lock().unwrap() = Some(Box::new(move || {
+        let outcome = block_on(other.decrypt(
+            &stanza.from,
+            &stanza.to,
+            &stanza.payload,
+            Some(&stanza.id),
+            &mut TestRng::new(94),
+        ))
+        .unwrap();
+        *other_read.lock().unwrap() = Some(outcome);
+    }));
+    let mine = block_on(romeo.machine.decrypt(
+        &message.from,
+        &message.to,
+        &message.payload,
+        Some(&message.id),
+        &mut romeo.rng,
+    ));
+    let theirs = theirs.lock().unwrap().take().expect("the hook ran");
+    assert_eq!(bodies(&[Ok(theirs)]), ["second"]);
+    assert!(mine.is_ok(), "{mine:?}");
+    assert_eq!(bodies(&[mine]), ["second"]);
+}
