@@ -77,7 +77,16 @@ impl<B: Backend> Machine<B> {
         user_id: &str,
     ) -> Result<UserDevices, MachineError> {
         let name = self.name(table::DEVICES, &[user_id.as_bytes()]);
-        Ok(records::load(txn, table::DEVICES, &name)
+        self.load_devices_named(txn, &name).await
+    }
+
+    /// [`Machine::load_devices`] under the record name already computed.
+    pub(crate) async fn load_devices_named(
+        &self,
+        txn: &mut Txn<'_, B>,
+        name: &[u8],
+    ) -> Result<UserDevices, MachineError> {
+        Ok(records::load(txn, table::DEVICES, name)
             .await?
             .map(|(devices, _)| devices)
             .unwrap_or_default())

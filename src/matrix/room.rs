@@ -19,7 +19,7 @@ use crate::megolm::{
     RotationPolicy, SessionKey, SessionOrdering,
 };
 use crate::store::transact;
-use crate::store::{Backend, Txn};
+use crate::store::{Backend, CommitDurability, Txn};
 use crate::time::Timestamp;
 
 /// Devices one to-device request carries room keys to.
@@ -126,8 +126,17 @@ impl<B: Backend> Machine<B> {
         session_id: &str,
     ) -> Result<Option<(InboundMeta, InboundGroupSession)>, MachineError> {
         let name = self.name(table::INBOUND, &[room_id.as_bytes(), session_id.as_bytes()]);
+        self.load_inbound_named(txn, &name).await
+    }
+
+    /// [`Machine::load_inbound`] under the record name already computed.
+    async fn load_inbound_named(
+        &self,
+        txn: &mut Txn<'_, B>,
+        name: &[u8],
+    ) -> Result<Option<(InboundMeta, InboundGroupSession)>, MachineError> {
         let Some((meta, blobs)) =
-            records::load::<B, InboundMeta>(txn, table::INBOUND, &name).await?
+            records::load::<B, InboundMeta>(txn, table::INBOUND, name).await?
         else {
             return Ok(None);
         };
@@ -545,6 +554,10 @@ impl<B: Backend> Machine<B> {
     /// Decrypts one room event (`{type, sender, event_id, origin_server_ts, content}`) and
     /// records (session, index) → (event id, timestamp) with the application's `app` records in
     /// one commit. Decrypting the same event again, after a restart too, is not a replay.
+    ///
+    /// Without `app` records the commit is [`CommitDurability::LossTolerant`]: it survives
+    /// the process being killed, and a power loss may lose it (the event is then recorded again
+    /// at its next decrypt); with them it is durable.
     pub async fn decrypt_room_event(
         &self,
         room_id: &str,
@@ -603,12 +616,20 @@ impl<B: Backend> Machine<B> {
         // Sessions whose latest ratchet moved are written back, so that the next call starts
         // from there rather than advancing again from the stored index (hundreds of HMACs).
         for session_id in &cache.advanced {
-            if let Some(Some((meta, session))) = cache.sessions.get(session_id) {
-                let name = self.name(table::INBOUND, &[room_id.as_bytes(), session_id.as_bytes()]);
-                records::store(txn, table::INBOUND, &name, meta, &[&session.to_record()]).await?;
+            if let (Some(Some((meta, session))), Some(name)) = (
+                cache.sessions.get(session_id),
+                cache.session_names.get(session_id),
+            ) {
+                records::store(txn, table::INBOUND, name, meta, &[&session.to_record()]).await?;
             }
         }
         self.write_app_records(txn, app).await?;
+        // Replay entries and ratchet advances alone are harmless to lose in a power loss: the
+        // events are recorded again at their next decrypt, without alarm, and no key is lost.
+        // The application's records may not be, so with them the commit stays durable.
+        if app.is_empty() {
+            txn.set_durability(CommitDurability::LossTolerant);
+        }
         Ok(results)
     }
 
@@ -633,20 +654,25 @@ impl<B: Backend> Machine<B> {
                 senders.push(event.sender);
             }
         }
+        // Each record name is an HMAC: computed once here, kept for the reads and writes after.
         let names: Vec<Vec<u8>> = session_ids
             .iter()
             .map(|id| self.name(table::INBOUND, &[room_id.as_bytes(), id.as_bytes()]))
             .collect();
         txn.prefetch(table::INBOUND, &names).await?;
-        for id in session_ids {
-            let loaded = self.load_inbound(txn, room_id, id).await?;
+        for (id, name) in session_ids.into_iter().zip(names) {
+            let loaded = self.load_inbound_named(txn, &name).await?;
             cache.sessions.insert(id.to_owned(), loaded);
+            cache.session_names.insert(id.to_owned(), name);
         }
         let names: Vec<Vec<u8>> = senders
             .iter()
             .map(|user| self.name(table::DEVICES, &[user.as_bytes()]))
             .collect();
         txn.prefetch(table::DEVICES, &names).await?;
+        for (user, name) in senders.into_iter().zip(names) {
+            cache.device_names.insert(user.to_owned(), name);
+        }
         Ok(())
     }
 
@@ -763,7 +789,10 @@ impl<B: Backend> Machine<B> {
             }
         }
         if !cache.devices.contains_key(sender) {
-            let devices = self.load_devices(txn, sender).await?;
+            let devices = match cache.device_names.get(sender) {
+                Some(name) => self.load_devices_named(txn, name).await?,
+                None => self.load_devices(txn, sender).await?,
+            };
             cache.devices.insert(sender.to_owned(), devices);
         }
         let device = cache.devices.get(sender).and_then(|known| {
@@ -890,7 +919,11 @@ fn room_key_ids(content: &Value) -> Result<(&str, &str), Failure> {
 #[derive(Default)]
 struct BatchCache {
     sessions: HashMap<String, Option<(InboundMeta, InboundGroupSession)>>,
+    /// The record name of each session loaded.
+    session_names: HashMap<String, Vec<u8>>,
     devices: HashMap<String, UserDevices>,
+    /// The record name of each sender's devices.
+    device_names: HashMap<String, Vec<u8>>,
     /// The sessions whose latest ratchet the batch moved forward, to write back.
     advanced: Vec<String>,
 }

@@ -107,11 +107,38 @@ impl fmt::Debug for Write {
     }
 }
 
+/// What a commit must survive once [`Backend::commit`] returned. Every returned commit
+/// survives the process being killed, whatever its class; the class only says whether it must
+/// also survive a power loss or an operating-system crash.
+///
+/// The rule for marking a commit [`CommitDurability::LossTolerant`]: losing it after a power
+/// loss must be harmless, that is, the state before it must still be a state the protocol can
+/// go on from without alarm and without losing a key. A room event's replay entry and its
+/// inbound Megolm session's advance are (lost, the event is recorded again at its next
+/// decrypt). Anything that authorises outgoing ciphertext, consumes a one-time key, creates or
+/// rotates keys, or holds the application's own records is not, and stays
+/// [`CommitDurability::Durable`], the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum CommitDurability {
+    /// On stable storage when the commit returns (the default).
+    #[default]
+    Durable,
+    /// May be lost, whole, on a power loss or an operating-system crash, but never without
+    /// the commits that followed it: a backend that honours this keeps the order of commits
+    /// (a write-ahead log does, so a later durable commit makes the earlier ones durable too).
+    /// Atomicity and the compare-and-swap checks are unchanged. Backends that cannot relax (or
+    /// choose not to) treat it as [`CommitDurability::Durable`].
+    LossTolerant,
+}
+
 /// Writes applied all or nothing by [`Backend::commit`]. At most one write per (table, key).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
     /// The writes, in the order they were added.
     pub writes: Vec<Write>,
+    /// What the commit must survive; [`CommitDurability::Durable`] unless the operation
+    /// declared otherwise.
+    pub durability: CommitDurability,
 }
 
 impl Batch {
@@ -297,7 +324,10 @@ pub enum StoreError {
 ///   and the result is [`StoreError::Conflict`] naming that record;
 /// - a put stores the value at [`Expect::next_version`];
 /// - reads return what the last successful commit left, and [`Backend::scan`] visits keys in
-///   increasing byte order, at most `limit` of them.
+///   increasing byte order, at most `limit` of them;
+/// - a returned commit survives the process being killed; a [`CommitDurability::Durable`]
+///   one (the default) also survives a power loss, a [`CommitDurability::LossTolerant`] one
+///   may be lost then, whole, and only together with the commits after it.
 pub trait Backend: MaybeSend + MaybeSync {
     /// One record.
     fn get(

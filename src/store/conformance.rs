@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::backend::{Backend, Batch, Expect, KeyRange, Record, StoreError};
+use super::backend::{Backend, Batch, CommitDurability, Expect, KeyRange, Record, StoreError};
 
 /// A check that failed: which, and what was seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,7 @@ pub const CHECKS: &[&str] = &[
     "tables are separate",
     "values of any size round-trip",
     "a second handle sees commits and conflicts",
+    "a loss-tolerant batch is atomic and conflict-checked",
 ];
 
 /// Runs every check against `first` and `second`, two handles to one fresh store. Returns how
@@ -60,6 +61,7 @@ pub async fn run<B: Backend>(first: &B, second: &B) -> Result<usize, Failure> {
     tables(first).await?;
     sizes(first).await?;
     two_handles(first, second).await?;
+    loss_tolerant(first, second).await?;
     Ok(CHECKS.len())
 }
 
@@ -457,4 +459,39 @@ async fn two_handles<B: Backend>(first: &B, second: &B) -> Result<(), Failure> {
     let batch = put(t, b"new", Expect::Absent, b"second");
     expect_conflict(CHECK, second, batch, t, b"new", Some(1)).await?;
     expect_record(CHECK, second, t, b"new", record(1, b"first")).await
+}
+
+/// A batch marked [`CommitDurability::LossTolerant`] keeps every other rule: all or nothing,
+/// compare-and-swap, seen by the other handle; and a durable commit after it works as usual.
+async fn loss_tolerant<B: Backend>(first: &B, second: &B) -> Result<(), Failure> {
+    const CHECK: &str = CHECKS[11];
+    let t = "conformance.tolerant";
+    let tolerant = |mut batch: Batch| {
+        batch.durability = CommitDurability::LossTolerant;
+        batch
+    };
+    io(
+        CHECK,
+        first
+            .commit(tolerant(put(t, b"held", Expect::Absent, b"v1")))
+            .await,
+    )?;
+    let mut batch = Batch::new();
+    batch.put(t, b"a-new", Expect::Absent, b"A".to_vec());
+    batch.put(t, b"held", Expect::Version(5), b"v2".to_vec());
+    expect_conflict(CHECK, second, tolerant(batch), t, b"held", Some(1)).await?;
+    expect_record(CHECK, first, t, b"a-new", None).await?;
+    let mut batch = Batch::new();
+    batch.put(t, b"a-new", Expect::Absent, b"A".to_vec());
+    batch.put(t, b"held", Expect::Version(1), b"v2".to_vec());
+    io(CHECK, second.commit(tolerant(batch)).await)?;
+    expect_record(CHECK, first, t, b"a-new", record(1, b"A")).await?;
+    expect_record(CHECK, first, t, b"held", record(2, b"v2")).await?;
+    io(
+        CHECK,
+        first
+            .commit(put(t, b"held", Expect::Version(2), b"v3"))
+            .await,
+    )?;
+    expect_record(CHECK, second, t, b"held", record(3, b"v3")).await
 }

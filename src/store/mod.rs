@@ -8,6 +8,13 @@
 //! commit succeeded; when another process committed first, the commit is a
 //! [`StoreError::Conflict`] and the operation runs again on fresh reads.
 //!
+//! Every returned commit survives the process being killed. By default it also survives a
+//! power loss; an operation may mark its commit [`CommitDurability::LossTolerant`] when losing
+//! it then is harmless (a room event's replay entry and ratchet advance: the event is recorded
+//! again at its next decrypt), never when it authorises outgoing ciphertext, consumes a
+//! one-time key, creates or rotates keys, or carries the application's records. Backends that
+//! honour the mark keep commit order, so a later durable commit makes the earlier ones durable.
+//!
 //! Backends: [`MemoryStore`] here; SQLite, IndexedDB, PostgreSQL and stores written by the
 //! application live outside the core. Every backend runs the same [`conformance`] suite.
 
@@ -21,7 +28,8 @@ mod transact;
 mod txn;
 
 pub use backend::{
-    Backend, Batch, Conflict, Expect, KeyRange, MaybeSend, MaybeSync, Record, StoreError, Write,
+    Backend, Batch, CommitDurability, Conflict, Expect, KeyRange, MaybeSend, MaybeSync, Record,
+    StoreError, Write,
 };
 pub use block_on::block_on;
 pub use memory::MemoryStore;

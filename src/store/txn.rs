@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::backend::{Backend, Batch, Expect, MaybeSend, Record, StoreError};
+use super::backend::{Backend, Batch, CommitDurability, Expect, MaybeSend, Record, StoreError};
 use super::seal::Sealer;
 
 type Name = (String, Vec<u8>);
@@ -27,6 +27,8 @@ pub struct Txn<'a, B: Backend> {
     written: BTreeMap<Name, Option<Opened>>,
     /// What each write replaced, oldest first.
     undo: Vec<Undo>,
+    /// What the commit must survive.
+    durability: CommitDurability,
 }
 
 /// A point in a [`Txn`] to [`Txn::roll_back`] to, taken by [`Txn::savepoint`].
@@ -50,7 +52,15 @@ impl<'a, B: Backend> Txn<'a, B> {
             read: BTreeMap::new(),
             written: BTreeMap::new(),
             undo: Vec::new(),
+            durability: CommitDurability::Durable,
         }
+    }
+
+    /// Declares what the commit must survive ([`CommitDurability::Durable`] unless set): an
+    /// operation marks its transaction [`CommitDurability::LossTolerant`] only when every write
+    /// in it is harmless to lose in a power loss (see [`CommitDurability`] for the rule).
+    pub fn set_durability(&mut self, durability: CommitDurability) {
+        self.durability = durability;
     }
 
     /// The record's current contents in this transaction: a pending write, or what the backend
@@ -185,6 +195,7 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// sealed for the version its put will give it. A delete of an absent record is dropped.
     pub fn into_batch(self, rng: &mut impl CryptoRng) -> Batch {
         let mut batch = Batch::new();
+        batch.durability = self.durability;
         for ((table, key), value) in self.written {
             let name = (table, key);
             let expect = Expect::of(self.read.get(&name).and_then(Option::as_ref));

@@ -197,7 +197,7 @@ test('a tab closed in the middle of commits leaves every batch whole or absent',
   });
   assert.ok(result.batches >= 3, `${result.batches} batches committed`);
   assert.equal(result.torn, 0);
-  assert.equal(result.conformance, 11);
+  assert.equal(result.conformance, 12);
   await reader.close();
 });
 

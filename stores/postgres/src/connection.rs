@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ops::Bound;
 use std::time::Duration;
 
-use olmo::store::{Conflict, Expect, StoreError, Write};
+use olmo::store::{CommitDurability, Conflict, Expect, StoreError, Write};
 use tokio_postgres::{Client, IsolationLevel, Statement, Transaction};
 
 use super::tls::MakeRustls;
@@ -184,10 +184,13 @@ impl Connection {
     }
 
     /// Applies `writes` (in lock order) in one transaction, or nothing and the first record
-    /// that was not as its write expected.
+    /// that was not as its write expected. A loss-tolerant commit does not wait for its WAL
+    /// flush (`synchronous_commit = off` for this transaction only): the server may lose it in
+    /// a crash of its own, never a commit after it, and never a part of it.
     pub(crate) async fn apply(
         &mut self,
         writes: &[&Write],
+        durability: CommitDurability,
     ) -> Result<Outcome, tokio_postgres::Error> {
         let statements = &self.statements;
         let tx = self
@@ -196,6 +199,10 @@ impl Connection {
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()
             .await?;
+        if durability == CommitDurability::LossTolerant {
+            tx.batch_execute("SET LOCAL synchronous_commit = off")
+                .await?;
+        }
         // Sent back to back (tokio-postgres pipelines futures polled together): one round trip
         // for the whole batch instead of one per write.
         let counts = futures_util::future::try_join_all(

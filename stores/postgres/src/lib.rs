@@ -244,7 +244,7 @@ impl PostgresStore {
             .ok_or_else(|| StoreError::Backend("postgres: not connected".into()))?;
         let mut attempt = 0;
         loop {
-            match c.apply(&writes).await {
+            match c.apply(&writes, batch.durability).await {
                 Err(error) if attempt < TRANSIENT_RETRIES && is_transient(&error) => attempt += 1,
                 Err(error) => return Err(backend_error(error)),
                 Ok(None) => return Ok(()),

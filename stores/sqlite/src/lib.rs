@@ -9,7 +9,11 @@
 //!
 //! Durability: WAL, `synchronous=FULL` by default (a commit is on disk when it returns);
 //! [`Durability::Normal`] trades the last commits before a power loss (never consistency) for
-//! speed when a backlog is decrypted in batches. Nothing is written while idle: there are no
+//! speed when a backlog is decrypted in batches. Under `FULL`, a batch the core marks
+//! [`CommitDurability::LossTolerant`] (a room event's replay entry and ratchet advance) commits
+//! with `synchronous=NORMAL`: it survives the process being killed (WAL), may be lost in a
+//! power loss, and the next unmarked commit, synced with `FULL`, makes it durable too (the WAL
+//! is one ordered log). Every unmarked commit runs under `FULL`. Nothing is written while idle: there are no
 //! background tasks. The WAL is checkpointed automatically and truncated to
 //! [`Options::journal_size_limit`], and fully on drop.
 //!
@@ -18,10 +22,11 @@
 use std::future::{Future, ready};
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use olmo::store::{Backend, Batch, Conflict, KeyRange, Record, StoreError};
+use olmo::store::{Backend, Batch, CommitDurability, Conflict, KeyRange, Record, StoreError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod migrations;
@@ -62,6 +67,11 @@ impl Default for Options {
 #[derive(Debug)]
 pub struct SqliteStore {
     connection: Mutex<Connection>,
+    /// The durability the store was opened with: what unmarked commits get.
+    durability: Durability,
+    /// Whether the connection is at `synchronous=NORMAL` now (changed only under the
+    /// connection's lock, between transactions).
+    at_normal: AtomicBool,
 }
 
 fn backend_error(error: rusqlite::Error) -> StoreError {
@@ -107,7 +117,45 @@ impl SqliteStore {
         migrations::run(&mut connection)?;
         Ok(Self {
             connection: Mutex::new(connection),
+            durability: options.durability,
+            at_normal: AtomicBool::new(options.durability == Durability::Normal),
         })
+    }
+
+    /// The `synchronous` level the connection is at now, as SQLite reports it: the level its
+    /// last commit ran under (for tests and diagnostics).
+    pub fn synchronous(&self) -> Result<Durability, StoreError> {
+        let level: i64 = self
+            .lock()
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .map_err(backend_error)?;
+        // 1 is NORMAL, 2 FULL (3 EXTRA is never set here).
+        Ok(if level <= 1 {
+            Durability::Normal
+        } else {
+            Durability::Full
+        })
+    }
+
+    /// Sets `synchronous` for the next transaction: `NORMAL` for a loss-tolerant batch (or a
+    /// store opened with [`Durability::Normal`]), `FULL` for every other one. SQLite refuses
+    /// the change inside a transaction, so this runs before `BEGIN`.
+    fn set_synchronous(
+        &self,
+        connection: &Connection,
+        batch: CommitDurability,
+    ) -> Result<(), StoreError> {
+        let normal =
+            self.durability == Durability::Normal || batch == CommitDurability::LossTolerant;
+        if normal == self.at_normal.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let level = if normal { "NORMAL" } else { "FULL" };
+        connection
+            .execute_batch(&format!("PRAGMA synchronous = {level};"))
+            .map_err(backend_error)?;
+        self.at_normal.store(normal, Ordering::Relaxed);
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -128,6 +176,10 @@ impl SqliteStore {
         keys: &[Vec<u8>],
     ) -> Result<Vec<Option<Record>>, StoreError> {
         let connection = self.lock();
+        if let [key] = keys {
+            // One statement reads one state already: no transaction to begin and end.
+            return Ok(vec![read_record(&connection, table, key)?]);
+        }
         // One read transaction, so the records come from one state of the database.
         let tx = connection.unchecked_transaction().map_err(backend_error)?;
         let records = keys
@@ -181,6 +233,7 @@ impl SqliteStore {
             return Ok(());
         }
         let mut connection = self.lock();
+        self.set_synchronous(&connection, batch.durability)?;
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend_error)?;

@@ -5,7 +5,8 @@
 
 use olmo::persist::StorageKey;
 use olmo::store::{
-    Backend, Batch, Expect, KeyRange, Sealer, StoreError, Txn, block_on, conformance,
+    Backend, Batch, CommitDurability, Expect, KeyRange, Sealer, StoreError, Txn, block_on,
+    conformance,
 };
 use olmo_sqlite::{Durability, Options, SqliteStore};
 use zeroize::Zeroizing;
@@ -151,4 +152,57 @@ fn nothing_is_written_while_idle() {
         before,
         "no file changed while the store was idle"
     );
+}
+
+#[test]
+fn only_loss_tolerant_commits_run_under_normal_and_unmarked_ones_stay_full() {
+    let (_dir, path) = scratch();
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.synchronous().unwrap(), Durability::Full);
+    let commit = |version: u64, durability: CommitDurability| {
+        let mut batch = Batch::new();
+        let expect = if version == 0 {
+            Expect::Absent
+        } else {
+            Expect::Version(version)
+        };
+        batch.put("t", b"k", expect, vec![version as u8]);
+        batch.durability = durability;
+        block_on(store.commit(batch)).unwrap();
+        // The level the connection is at after a commit is the one that commit ran under.
+        store.synchronous().unwrap()
+    };
+    assert_eq!(commit(0, CommitDurability::Durable), Durability::Full);
+    assert_eq!(
+        commit(1, CommitDurability::LossTolerant),
+        Durability::Normal
+    );
+    assert_eq!(
+        commit(2, CommitDurability::LossTolerant),
+        Durability::Normal
+    );
+    assert_eq!(commit(3, CommitDurability::Durable), Durability::Full);
+    assert_eq!(commit(4, CommitDurability::Durable), Durability::Full);
+    // A refused loss-tolerant batch changes nothing, and the next durable commit is FULL.
+    let mut stale = Batch::new();
+    stale.put("t", b"k", Expect::Version(1), vec![0]);
+    stale.durability = CommitDurability::LossTolerant;
+    assert!(matches!(
+        block_on(store.commit(stale)),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(block_on(store.get("t", b"k")).unwrap().unwrap().version, 5);
+    assert_eq!(commit(5, CommitDurability::Durable), Durability::Full);
+
+    // A store opened with NORMAL keeps every commit at NORMAL.
+    drop(store);
+    let options = Options {
+        durability: Durability::Normal,
+        ..Options::default()
+    };
+    let store = SqliteStore::open_with(&path, &options).unwrap();
+    let mut batch = Batch::new();
+    batch.put("t", b"k", Expect::Version(6), vec![6]);
+    block_on(store.commit(batch)).unwrap();
+    assert_eq!(store.synchronous().unwrap(), Durability::Normal);
 }

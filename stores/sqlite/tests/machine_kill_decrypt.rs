@@ -1,8 +1,12 @@
 //! Bob's device on SQLite, in a child process, decrypts a room's timeline in order, keeping
-//! each decrypted event as an application record in the same commit, and is killed with SIGKILL
-//! at random points. After every kill the store opens, every event the child reported as
-//! decrypted is in the store, re-reading it is not a replay, and the next child resumes where
-//! the store says it stopped: at the end every event was decrypted exactly once.
+//! each even-numbered decrypted event as an application record in the same commit (a durable
+//! commit, `synchronous=FULL`) and decrypting the odd-numbered ones alone (a loss-tolerant
+//! commit, `synchronous=NORMAL`), and is killed with SIGKILL at random points. After every
+//! kill the store opens, every event the child reported as decrypted is in the store (its
+//! application record, or for the odd ones its replay record: a copy under another event id
+//! is refused as a replay of it), re-reading it is not a replay, and the next child resumes
+//! where the store and the reports say it stopped: at the end every event was decrypted exactly
+//! once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -17,11 +21,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use harness::Homeserver;
-use olmo::matrix::{AppRecord, MEGOLM_V1, Machine, RoomSettings, SyncChanges};
+use olmo::matrix::{AppRecord, MEGOLM_V1, Machine, RoomSettings, SyncChanges, UnableToDecrypt};
 use olmo::persist::StorageKey;
 use olmo::store::{Backend, MemoryStore, block_on};
 use olmo::time::Timestamp;
-use olmo_sqlite::SqliteStore;
+use olmo_sqlite::{Durability, SqliteStore};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
@@ -136,36 +140,50 @@ fn decrypt_child() {
     let Ok(database) = std::env::var(ROLE) else {
         return;
     };
-    let events: Vec<Value> = std::io::stdin()
-        .lock()
-        .lines()
+    let mut lines = std::io::stdin().lock().lines();
+    // First line: the events earlier children reported.
+    let reported: Vec<String> = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let events: Vec<Value> = lines
         .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
         .collect();
     let store = SqliteStore::open(&database).unwrap();
     let mut rng = StdRng::seed_from_u64(0);
     let bob = block_on(Machine::open(store, &bob_key(), BOB, "BOB", &mut rng)).unwrap();
-    for event in &events {
+    let mut first = true;
+    for (i, event) in events.iter().enumerate() {
         let id = event["event_id"].as_str().unwrap();
-        if stored_body(&bob, id).is_some() {
+        if stored_body(&bob, id).is_some() || reported.iter().any(|r| r == id) {
             continue; // decrypted by an earlier run
         }
-        let read = block_on(bob.decrypt_room_event(
-            ROOM,
-            event,
-            &[AppRecord {
+        let durable = i % 2 == 0;
+        let app = if durable {
+            vec![AppRecord {
                 table: "timeline".into(),
                 key: id.as_bytes().to_vec(),
-                value: Zeroizing::new(event["event_id"].as_str().unwrap().as_bytes().to_vec()),
-            }],
-            &mut rng,
-        ))
-        .unwrap();
+                value: Zeroizing::new(id.as_bytes().to_vec()),
+            }]
+        } else {
+            Vec::new()
+        };
+        let read = block_on(bob.decrypt_room_event(ROOM, event, &app, &mut rng)).unwrap();
         assert!(
             read.content["body"]
                 .as_str()
                 .unwrap()
                 .starts_with("message ")
         );
+        // The commit ran at the level the connection is at now. Only this child's first event
+        // may be one a killed child committed without reporting it, whose decrypt writes
+        // nothing and so leaves the level as it was.
+        let level = bob.backend().synchronous().unwrap();
+        if !std::mem::replace(&mut first, false) {
+            let want = if durable {
+                Durability::Full
+            } else {
+                Durability::Normal
+            };
+            assert_eq!(level, want, "event {i}");
+        }
         let mut out = std::io::stdout().lock();
         writeln!(out, "{MARK}{id}").unwrap();
         out.flush().unwrap();
@@ -198,6 +216,7 @@ fn bob_killed_while_decrypting_loses_no_decrypted_event_and_decrypts_each_once()
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{}", serde_json::to_string(&reported).unwrap()).unwrap();
         stdin.write_all(timeline.as_bytes()).unwrap();
         drop(stdin);
         let stdout = child.stdout.take().unwrap();
@@ -237,11 +256,25 @@ fn bob_killed_while_decrypting_loses_no_decrypted_event_and_decrypts_each_once()
         ))
         .unwrap();
         for id in &reported {
-            assert_eq!(
-                stored_body(&bob, id).as_deref(),
-                Some(id.as_str()),
-                "round {round}: {id} lost"
-            );
+            let i = index_of(id);
+            if i % 2 == 0 {
+                assert_eq!(
+                    stored_body(&bob, id).as_deref(),
+                    Some(id.as_str()),
+                    "round {round}: {id} lost"
+                );
+            } else {
+                // A copy under another id is a replay of the recorded event (and commits
+                // nothing).
+                let mut copy = events[i].clone();
+                copy["event_id"] = json!("$copy");
+                match block_on(bob.decrypt_room_event(ROOM, &copy, &[], &mut rng)) {
+                    Err(UnableToDecrypt::Replay { first_event_id, .. }) => {
+                        assert_eq!(&first_event_id, id, "round {round}")
+                    }
+                    other => panic!("round {round}: {id}'s replay record lost: {other:?}"),
+                }
+            }
         }
         if reported.len() == EVENTS {
             break;
@@ -269,4 +302,9 @@ fn bob_killed_while_decrypting_loses_no_decrypted_event_and_decrypts_each_once()
         "{} of {EVENTS} events decrypted across the kills",
         reported.len()
     );
+}
+
+/// The position of `$event-{i}` in the timeline.
+fn index_of(event_id: &str) -> usize {
+    event_id.trim_start_matches("$event-").parse().unwrap()
 }
