@@ -155,7 +155,7 @@ fn decrypt_child() {
         if stored_body(&bob, id).is_some() || reported.iter().any(|r| r == id) {
             continue; // decrypted by an earlier run
         }
-        let durable = i % 2 == 0;
+        let durable = i.is_multiple_of(2);
         let app = if durable {
             vec![AppRecord {
                 table: "timeline".into(),
@@ -257,7 +257,7 @@ fn bob_killed_while_decrypting_loses_no_decrypted_event_and_decrypts_each_once()
         .unwrap();
         for id in &reported {
             let i = index_of(id);
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 assert_eq!(
                     stored_body(&bob, id).as_deref(),
                     Some(id.as_str()),
