@@ -34,6 +34,8 @@ mod xmpp_fleet;
 #[allow(dead_code)]
 #[path = "../../../tests/xmpp_machine/server.rs"]
 mod server;
+#[path = "../../test-support/xmpp_world.rs"]
+mod xmpp_world;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
