@@ -99,6 +99,18 @@ impl Ed25519PublicKey {
             point.to_montgomery().to_bytes(),
         ))
     }
+
+    /// [`Self::to_curve25519`] of a key that passed it before (the identity of a session,
+    /// whose X3DH converted it): the same u, without checking again what that call checked
+    /// (the prime order, a scalar multiplication, and the canonical encoding).
+    pub(crate) fn to_curve25519_accepted(&self) -> Result<Curve25519PublicKey, XEdDsaError> {
+        let point = CompressedEdwardsY(*self.as_bytes())
+            .decompress()
+            .ok_or(XEdDsaError::NotOnCurve)?;
+        Ok(Curve25519PublicKey::from_bytes(
+            point.to_montgomery().to_bytes(),
+        ))
+    }
 }
 
 impl Curve25519PublicKey {
