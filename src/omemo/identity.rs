@@ -94,7 +94,7 @@ impl IdentityKey {
     /// checked): the same hex, without the checks again.
     pub(crate) fn session_fingerprint(&self) -> Result<String, XEdDsaError> {
         let curve = match self {
-            IdentityKey::Ed25519(key) => key.to_curve25519_accepted()?,
+            IdentityKey::Ed25519(key) => key.accepted_curve25519()?,
             IdentityKey::Curve25519(key) => *key,
         };
         Ok(hex(curve.as_bytes()))
