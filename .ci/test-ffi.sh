@@ -30,11 +30,11 @@ rm -rf "$FFI/target-wheels"
 (cd "$FFI" && PATH="$VENV/bin:$PATH" maturin build --quiet --release --out target-wheels)
 "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$FFI"/target-wheels/olmo-*.whl
 
-# olmo_fast (bindings/python-fast): the pyo3 hot paths, a wheel of their own (the core's release
-# build above is shared; this adds pyo3 and a small crate).
+# olmo_fast (bindings/python-fast): the pyo3 hot paths, a wheel of their own, built with the
+# `python-release` profile its pyproject.toml names (release with fat LTO).
 FAST="$REPO/bindings/python-fast"
 rm -rf "$FAST/target-wheels"
-(cd "$FAST" && PATH="$VENV/bin:$PATH" maturin build --quiet --release --out target-wheels)
+(cd "$FAST" && PATH="$VENV/bin:$PATH" maturin build --quiet --out target-wheels)
 "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$FAST"/target-wheels/olmo_fast-*.whl
 
 LIB="$("$VENV/bin/python3" -c 'import os, olmo; print(os.path.dirname(olmo.olmo.__file__))')/libolmo_ffi.so"
