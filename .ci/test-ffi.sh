@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The UniFFI bindings (bindings/ffi): installs uniffi-bindgen 0.32.2 if missing and the FFI venv
 # (.venv-ffi: maturin, pytest, python-olm, vodozemac-python), builds the wheel in release,
-# installs it, checks the committed Swift sources for drift, runs the pytest suite, then the
-# Kotlin suite on the JVM (bindings/ffi/kotlin/run.sh). Each suite ends with its runner's
-# summary line. Idempotent.
+# installs it, builds and installs olmo_fast's wheel (bindings/python-fast, pyo3), checks the
+# committed Swift sources for drift, runs the pytest suite, then the Kotlin suite on the JVM
+# (bindings/ffi/kotlin/run.sh). Each suite ends with its runner's summary line. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -30,6 +30,13 @@ rm -rf "$FFI/target-wheels"
 (cd "$FFI" && PATH="$VENV/bin:$PATH" maturin build --quiet --release --out target-wheels)
 "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$FFI"/target-wheels/olmo-*.whl
 
+# olmo_fast (bindings/python-fast): the pyo3 hot paths, a wheel of their own, built with the
+# `python-release` profile its pyproject.toml names (release with fat LTO).
+FAST="$REPO/bindings/python-fast"
+rm -rf "$FAST/target-wheels"
+(cd "$FAST" && PATH="$VENV/bin:$PATH" maturin build --quiet --out target-wheels)
+"$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$FAST"/target-wheels/olmo_fast-*.whl
+
 LIB="$("$VENV/bin/python3" -c 'import os, olmo; print(os.path.dirname(olmo.olmo.__file__))')/libolmo_ffi.so"
 
 # The committed Swift sources must be what this build generates (no Swift toolchain here to
@@ -43,8 +50,8 @@ if ! diff -r "$FFI/swift/Sources" "$SWIFT_NOW" >/dev/null; then
 fi
 rm -rf "$SWIFT_NOW"
 
-# The benchmark beside vodozemac-python and python-olm, quick mode: it must run (figures come
-# from a full run: `.venv-ffi/bin/python3 bindings/ffi/python/bench/bench.py`).
+# The benchmark (olmo and olmo_fast) beside vodozemac-python and python-olm, quick mode: it must
+# run (figures come from a full run: `.venv-ffi/bin/python3 bindings/ffi/python/bench/bench.py`).
 OLMO_BENCH_QUICK=1 "$VENV/bin/python3" "$FFI/python/bench/bench.py"
 
 (cd "$FFI/python/tests" && "$VENV/bin/python3" -m pytest -q -p no:cacheprovider .)

@@ -161,6 +161,34 @@ fn vodo_receiver() -> (VSession, VOlmMessage) {
     (b, a.encrypt(PLAINTEXT).unwrap())
 }
 
+/// The largest gap a receiver walks before it can check a message's MAC.
+const FORGED_GAP: usize = 1_999;
+
+/// Bob's session and a message `FORGED_GAP` steps ahead in Alice's chain with its MAC broken:
+/// the most work a forger can make a receiver do per message (every chain step up to the MAC).
+fn olmo_forged() -> (Session, OlmMessage) {
+    let (mut a, b) = olmo_sender();
+    let mut message = a.encrypt(&PLAINTEXT).unwrap();
+    for _ in 0..FORGED_GAP {
+        message = a.encrypt(&PLAINTEXT).unwrap();
+    }
+    let mut bytes = message.as_bytes().to_vec();
+    *bytes.last_mut().unwrap() ^= 1;
+    let forged = OlmMessage::from_parts(message.message_type().as_u8(), &bytes).unwrap();
+    (b, forged)
+}
+
+fn vodo_forged() -> (VSession, VOlmMessage) {
+    let (mut a, b) = vodo_sender();
+    let mut message = a.encrypt(PLAINTEXT).unwrap();
+    for _ in 0..FORGED_GAP {
+        message = a.encrypt(PLAINTEXT).unwrap();
+    }
+    let (message_type, mut bytes) = message.to_parts();
+    *bytes.last_mut().unwrap() ^= 1;
+    (b, VOlmMessage::from_parts(message_type, &bytes).unwrap())
+}
+
 fn olmo_account_with_keys() -> Account {
     let mut account = Account::new();
     account.generate_one_time_keys(RESTORE_ONE_TIME_KEYS);
@@ -347,6 +375,22 @@ fn summary_rows(budget: Duration) -> Vec<Row> {
         batch_runner(
             || (vodo_clone(&vsession), vmessage.clone()),
             |(mut s, m)| s.decrypt(&m).unwrap(),
+        ),
+    ));
+
+    let (session, forged) = olmo_forged();
+    let (vsession, vforged) = vodo_forged();
+    rows.push(row(
+        "forged, 1,999 steps ahead (rejected)",
+        1.0,
+        budget,
+        batch_runner(
+            || (session.clone(), forged.clone()),
+            |(mut s, m)| s.decrypt(&m).unwrap_err(),
+        ),
+        batch_runner(
+            || (vodo_clone(&vsession), vforged.clone()),
+            |(mut s, m)| s.decrypt(&m).unwrap_err(),
         ),
     ));
 

@@ -99,6 +99,18 @@ impl Ed25519PublicKey {
             point.to_montgomery().to_bytes(),
         ))
     }
+
+    /// [`Self::to_curve25519`] of a key that passed it before (the identity of a session,
+    /// whose X3DH converted it): the same u, without checking again what that call checked
+    /// (the prime order, a scalar multiplication, and the canonical encoding).
+    pub(crate) fn accepted_curve25519(&self) -> Result<Curve25519PublicKey, XEdDsaError> {
+        let point = CompressedEdwardsY(*self.as_bytes())
+            .decompress()
+            .ok_or(XEdDsaError::NotOnCurve)?;
+        Ok(Curve25519PublicKey::from_bytes(
+            point.to_montgomery().to_bytes(),
+        ))
+    }
 }
 
 impl Curve25519PublicKey {
@@ -257,6 +269,10 @@ mod tests {
         let secret = pair.to_curve25519_secret();
         let curve = secret.public_key();
         assert_eq!(pair.public_key().to_curve25519(), Ok(curve));
+        for seed in [[2; 32], [7; 32], [255; 32]] {
+            let key = Ed25519KeyPair::from_seed(&seed).public_key();
+            assert_eq!(key.accepted_curve25519(), key.to_curve25519());
+        }
         for (convention, expected, sign_bit) in [
             (SignBit::Zero, SPEC, false),
             (SignBit::InSignature, SIGNAL, true),

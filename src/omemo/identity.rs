@@ -89,6 +89,16 @@ impl IdentityKey {
     pub fn fingerprint(&self) -> Result<String, XEdDsaError> {
         Ok(hex(self.curve25519()?.as_bytes()))
     }
+
+    /// [`Self::fingerprint`] of a session's identity, which its X3DH already converted (so
+    /// checked): the same hex, without the checks again.
+    pub(crate) fn session_fingerprint(&self) -> Result<String, XEdDsaError> {
+        let curve = match self {
+            IdentityKey::Ed25519(key) => key.accepted_curve25519()?,
+            IdentityKey::Curve25519(key) => *key,
+        };
+        Ok(hex(curve.as_bytes()))
+    }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -9,8 +9,16 @@
 //!
 //! Record keys that would reveal an identifier (a user, room, session or sender key) are
 //! HMAC-SHA-256 of it under a second derived key, separated per table.
+//!
+//! A sealer made [`Sealer::remembering`] keeps the records it last opened or sealed: opening
+//! is a pure function of (table, key, version, sealed bytes), so a record read again with the
+//! same version and the same sealed bytes gives what it gave before, and a comparison replaces
+//! the decryption. Any other bytes (another writer's, a database restored under a running
+//! machine) are opened as always.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -32,7 +40,59 @@ const SCHEMA_LENGTH: usize = 2;
 pub struct Sealer {
     cipher: Zeroizing<[u8; 32]>,
     names: Zeroizing<[u8; 32]>,
+    /// The records last opened or sealed ([`Sealer::remembering`]); clones share them.
+    #[zeroize(skip)]
+    recent: Option<Arc<Mutex<Recent>>>,
 }
+
+/// Bytes (sealed and opened) the records remembered may hold; past this, they start again.
+const RECENT_BYTES: usize = 1 << 20;
+
+/// Records by table and key, each as sealed and as opened.
+#[derive(Default)]
+struct Recent {
+    tables: HashMap<String, HashMap<Vec<u8>, RecentRecord>>,
+    bytes: usize,
+}
+
+struct RecentRecord {
+    version: u64,
+    sealed: Vec<u8>,
+    opened: (u16, Zeroizing<Vec<u8>>),
+}
+
+impl Recent {
+    fn get(&self, table: &str, key: &[u8], version: u64, sealed: &[u8]) -> Option<Opened> {
+        let record = self.tables.get(table)?.get(key)?;
+        (record.version == version && record.sealed == sealed).then(|| record.opened.clone())
+    }
+
+    fn put(&mut self, table: &str, key: &[u8], version: u64, sealed: &[u8], opened: Opened) {
+        let size = sealed.len() + opened.1.len();
+        if size > RECENT_BYTES {
+            return;
+        }
+        if self.bytes + size > RECENT_BYTES {
+            self.tables.clear();
+            self.bytes = 0;
+        }
+        let record = RecentRecord {
+            version,
+            sealed: sealed.to_vec(),
+            opened,
+        };
+        let records = match self.tables.get_mut(table) {
+            Some(records) => records,
+            None => self.tables.entry(table.to_owned()).or_default(),
+        };
+        if let Some(old) = records.insert(key.to_vec(), record) {
+            self.bytes -= old.sealed.len() + old.opened.1.len();
+        }
+        self.bytes += size;
+    }
+}
+
+type Opened = (u16, Zeroizing<Vec<u8>>);
 
 impl fmt::Debug for Sealer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -48,7 +108,25 @@ impl Sealer {
         let mut names = Zeroizing::new([0u8; 32]);
         hkdf_sha256(&[], key.as_bytes(), b"olmo store: seal", cipher.as_mut());
         hkdf_sha256(&[], key.as_bytes(), b"olmo store: names", names.as_mut());
-        Self { cipher, names }
+        Self {
+            cipher,
+            names,
+            recent: None,
+        }
+    }
+
+    /// This sealer, keeping the records it last opened or sealed (up to 1 MiB, plaintexts
+    /// wiped when dropped) so that a record read again unchanged (same version, same sealed
+    /// bytes) is not decrypted again: for a machine that reads the same records at every
+    /// operation.
+    pub fn remembering(mut self) -> Self {
+        self.recent = Some(Arc::default());
+        self
+    }
+
+    fn recent(&self) -> Option<std::sync::MutexGuard<'_, Recent>> {
+        let recent = self.recent.as_ref()?;
+        Some(recent.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The record key for an identifier made of `parts` in `table`: a keyed hash, so the same
@@ -99,6 +177,11 @@ impl Sealer {
         out.push(FORMAT);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
+        if let Some(mut recent) = self.recent() {
+            // What opening these bytes would give, whether or not they reach the store.
+            let opened = (schema, Zeroizing::new(plaintext.to_vec()));
+            recent.put(table, key, version, &out, opened);
+        }
         out
     }
 
@@ -111,6 +194,25 @@ impl Sealer {
         version: u64,
         sealed: &[u8],
     ) -> Result<(u16, Zeroizing<Vec<u8>>), StoreError> {
+        if let Some(recent) = self.recent()
+            && let Some(opened) = recent.get(table, key, version, sealed)
+        {
+            return Ok(opened);
+        }
+        let opened = self.open_sealed(table, key, version, sealed)?;
+        if let Some(mut recent) = self.recent() {
+            recent.put(table, key, version, sealed, opened.clone());
+        }
+        Ok(opened)
+    }
+
+    fn open_sealed(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        sealed: &[u8],
+    ) -> Result<Opened, StoreError> {
         let corrupt = || StoreError::Corrupt {
             table: table.to_owned(),
             key: Hex(key).to_string(),

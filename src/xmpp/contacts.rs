@@ -204,6 +204,16 @@ impl<B: Backend> XmppMachine<B> {
         if !all.contains(&self.jid.as_str()) {
             all.push(&self.jid);
         }
+        // Every device list read in one round trip.
+        let names: Vec<Vec<u8>> = all
+            .iter()
+            .flat_map(|jid| {
+                [Version::Omemo2, Version::Omemo03].map(|version| {
+                    self.name(DEVICE_LISTS, &[&[version_byte(version)], jid.as_bytes()])
+                })
+            })
+            .collect();
+        txn.prefetch(DEVICE_LISTS, &names).await?;
         let mut recipients = Vec::new();
         for jid in all {
             let omemo2 = self.load_device_list(txn, Version::Omemo2, jid).await?;

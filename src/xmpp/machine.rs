@@ -126,7 +126,7 @@ impl<B: Backend> XmppMachine<B> {
     ) -> Result<Self, XmppError> {
         let machine = Self {
             backend,
-            sealer: Sealer::new(storage_key),
+            sealer: Sealer::new(storage_key).remembering(),
             jid: jid.to_owned(),
             memo: Memo::default(),
         };
@@ -151,6 +151,13 @@ impl<B: Backend> XmppMachine<B> {
                 }
             }
         })?;
+        // Our identity's keys derived and the pre-keys held now rather than in the first
+        // operation, as a core device restored from its records derives them when restored.
+        // Only a warm-up: a failure is reported by the next operation, which reads again.
+        let mut txn = Txn::new(&machine.backend, &machine.sealer);
+        if let Ok(loaded) = machine.load_slots(&mut txn, &[], PreKeysUse::Unused).await {
+            machine.release(loaded);
+        }
         Ok(machine)
     }
 
@@ -255,6 +262,13 @@ impl<B: Backend> XmppMachine<B> {
         txn: &mut Txn<'_, B>,
         pre_keys: PreKeysUse,
     ) -> Result<Account, XmppError> {
+        // One round trip for the records every operation reads (and the pre-keys when it
+        // uses them; a record absent under an older schema reads as absent).
+        let mut keys = vec![ACCOUNT_KEY.to_vec(), CLOCK_KEY.to_vec()];
+        if pre_keys == PreKeysUse::Needed {
+            keys.push(PRE_KEYS_KEY.to_vec());
+        }
+        txn.prefetch(ACCOUNT, &keys).await?;
         let (schema, meta, blobs) =
             tables::load_record::<B, AccountMeta>(txn, ACCOUNT, ACCOUNT_KEY)
                 .await?
@@ -356,11 +370,16 @@ impl<B: Backend> XmppMachine<B> {
         account: Account,
         addresses: &[SlotAddress],
     ) -> Result<Loaded, XmppError> {
+        let names: Vec<Vec<u8>> = addresses
+            .iter()
+            .map(|(version, jid, device_id)| self.slot_name(*version, jid, *device_id))
+            .collect();
+        // One round trip for every slot (each read once, in this transaction, as before).
+        txn.prefetch(SESSIONS, &names).await?;
         let mut slots = Vec::with_capacity(addresses.len());
-        for (version, jid, device_id) in addresses {
-            let name = self.slot_name(*version, jid, *device_id);
-            if let Some(slot) = self.slot(txn, &name).await? {
-                slots.push((Some((*version, jid.clone(), *device_id)), slot));
+        for (address, name) in addresses.iter().zip(&names) {
+            if let Some(slot) = self.slot(txn, name).await? {
+                slots.push((Some(address.clone()), slot));
             }
         }
         self.assemble(txn, account, slots).await

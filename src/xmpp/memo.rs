@@ -127,6 +127,20 @@ impl Memo {
 
     /// The key's fingerprint ([`IdentityKey::fingerprint`]); `None` for a key that has none.
     pub(crate) fn fingerprint(&self, key: &IdentityKey) -> Option<String> {
+        self.fingerprint_with(key, IdentityKey::fingerprint)
+    }
+
+    /// The fingerprint of the identity of one of our sessions
+    /// ([`IdentityKey::session_fingerprint`]: checked when the session was made, not again).
+    pub(crate) fn session_fingerprint(&self, key: &IdentityKey) -> Option<String> {
+        self.fingerprint_with(key, IdentityKey::session_fingerprint)
+    }
+
+    fn fingerprint_with<E>(
+        &self,
+        key: &IdentityKey,
+        make: impl FnOnce(&IdentityKey) -> Result<String, E>,
+    ) -> Option<String> {
         let mut known = self
             .fingerprints
             .lock()
@@ -134,7 +148,7 @@ impl Memo {
         if let Some(fingerprint) = known.get(key) {
             return Some(fingerprint.clone());
         }
-        let fingerprint = key.fingerprint().ok()?;
+        let fingerprint = make(key).ok()?;
         if known.len() >= MAX_FINGERPRINTS {
             known.clear();
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::contacts::identity_changed;
 use super::error::{DecryptFailure, XmppError};
 use super::machine::{PreKeysUse, XmppMachine, version_byte};
-use super::tables::{self, FAILURES, PROCESSED};
+use super::tables::{self, FAILURES, PROCESSED, TRUST};
 use super::trust::Trust;
 use crate::omemo::stanza::{EncryptedElement, Envelope};
 use crate::omemo::{FailureReason, IdentityKey, MessageError, OmemoDevice, SlotAddress, Version};
@@ -147,16 +147,30 @@ impl<B: Backend> XmppMachine<B> {
         let mut loaded = self.load_slots_of(txn, account, &addresses).await?;
         let mut outcome = EncryptOutcome::default();
         let mut targets: Vec<(Version, String, u32)> = Vec::new();
-        for (jid, device_id, version) in devices {
+        let fingerprints: Vec<Option<String>> = devices
+            .iter()
+            .map(|(jid, device_id, version)| {
+                session_identity(&loaded.device, *version, jid, *device_id)
+                    .and_then(|identity| self.memo.session_fingerprint(&identity))
+            })
+            .collect();
+        // The trust decisions of every recipient device read in one round trip.
+        let trust_names: Vec<Vec<u8>> = devices
+            .iter()
+            .zip(&fingerprints)
+            .filter_map(|((jid, _, _), fingerprint)| {
+                Some(self.trust_name(jid, fingerprint.as_ref()?))
+            })
+            .collect();
+        txn.prefetch(TRUST, &trust_names).await?;
+        for ((jid, device_id, version), fingerprint) in devices.into_iter().zip(fingerprints) {
             let skip = |reason| SkippedDevice {
                 jid: jid.clone(),
                 device_id,
                 version,
                 reason,
             };
-            let Some(fingerprint) = session_identity(&loaded.device, version, &jid, device_id)
-                .and_then(|identity| self.memo.fingerprint(&identity))
-            else {
+            let Some(fingerprint) = fingerprint else {
                 outcome.skipped.push(skip(SkipReason::NoSession));
                 continue;
             };
@@ -289,7 +303,7 @@ impl<B: Backend> XmppMachine<B> {
         };
         let fingerprint = self
             .memo
-            .fingerprint(&received.sender_identity)
+            .session_fingerprint(&received.sender_identity)
             .ok_or(XmppError::Corrupt("sender identity"))?;
         let (body, time) = match (&received.plaintext, version) {
             (None, _) => (None, None),

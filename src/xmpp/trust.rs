@@ -40,7 +40,7 @@ struct TrustRecord {
 }
 
 impl<B: Backend> XmppMachine<B> {
-    fn trust_name(&self, jid: &str, fingerprint: &str) -> Vec<u8> {
+    pub(crate) fn trust_name(&self, jid: &str, fingerprint: &str) -> Vec<u8> {
         self.name(TRUST, &[jid.as_bytes(), fingerprint.as_bytes()])
     }
 

@@ -5,6 +5,7 @@
 // Test helpers are expected to panic on failure.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod counting_store;
 pub mod hex;
 pub mod peer;
 pub mod rng;

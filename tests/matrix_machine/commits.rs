@@ -2,12 +2,8 @@
 //! operation that changes state committing exactly once, and operations that change nothing
 //! committing not at all. The same backend fails a chosen commit, for `write_faults.rs`.
 
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
 use olmo::matrix::{MEGOLM_V1, RoomSettings};
-use olmo::store::{Backend, Batch, KeyRange, MaybeSend, MemoryStore, Record, StoreError, block_on};
+use olmo::store::block_on;
 use serde_json::json;
 
 use super::harness::Homeserver;
@@ -17,96 +13,7 @@ const ROOM: &str = "!commits:example.org";
 const ALICE: &str = "@alice:example.org";
 const BOB: &str = "@bob:example.org";
 
-/// A [`MemoryStore`] that counts commit calls and reads, and can fail one chosen commit
-/// (without applying it). Clones share the records and the counters.
-#[derive(Clone, Default)]
-pub struct CountingStore {
-    pub inner: MemoryStore,
-    commits: Arc<AtomicU64>,
-    reads: Arc<AtomicU64>,
-    /// The commit number (as counted by `commits`) that fails, once.
-    fail_at: Arc<Mutex<Option<u64>>>,
-    failed: Arc<AtomicU64>,
-}
-
-impl CountingStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn commits(&self) -> u64 {
-        self.commits.load(Ordering::SeqCst)
-    }
-
-    pub fn reads(&self) -> u64 {
-        self.reads.load(Ordering::SeqCst)
-    }
-
-    /// Injected failures so far.
-    pub fn failed(&self) -> u64 {
-        self.failed.load(Ordering::SeqCst)
-    }
-
-    /// Fails the `n`th commit counted from the store's creation (1-based).
-    pub fn fail_commit(&self, n: u64) {
-        *self.fail_at.lock().unwrap() = Some(n);
-    }
-
-    pub fn snapshot(&self) -> Vec<(String, Vec<u8>, Record)> {
-        self.inner.snapshot()
-    }
-}
-
-impl Backend for CountingStore {
-    fn get(
-        &self,
-        table: &str,
-        key: &[u8],
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.get(table, key)
-    }
-
-    fn get_many(
-        &self,
-        table: &str,
-        keys: &[Vec<u8>],
-    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.get_many(table, keys)
-    }
-
-    fn scan(
-        &self,
-        table: &str,
-        range: &KeyRange,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.scan(table, range, limit)
-    }
-
-    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
-        let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
-        let fail = {
-            let mut fail_at = self.fail_at.lock().unwrap();
-            let fail = *fail_at == Some(n);
-            if fail {
-                *fail_at = None;
-            }
-            fail
-        };
-        let inner = self.inner.clone();
-        let failed = Arc::clone(&self.failed);
-        async move {
-            if fail {
-                failed.fetch_add(1, Ordering::SeqCst);
-                return Err(StoreError::Backend("injected write failure".into()));
-            }
-            inner.commit(batch).await
-        }
-    }
-}
+pub use super::common::counting_store::CountingStore;
 
 /// Runs `op` and returns its result with the commits it made.
 fn commits_of<T>(store: &CountingStore, op: impl FnOnce() -> T) -> (T, u64) {

@@ -80,3 +80,44 @@ fn names_are_keyed_stable_and_framed() {
 fn the_sealer_keeps_its_keys_out_of_debug() {
     assert_eq!(format!("{:?}", sealer()), "Sealer(<secret>)");
 }
+
+#[test]
+fn a_remembering_sealer_opens_exactly_as_a_plain_one() {
+    let remembering = sealer().remembering();
+    let plain = sealer();
+    let mut rng = TestRng::new(4);
+    // Sealed by it (remembered at sealing), and sealed elsewhere (remembered at opening).
+    let own = remembering.seal("t", b"k", 1, 3, b"first", &mut rng);
+    let other = plain.seal("t", b"k", 1, 3, b"second", &mut rng);
+    for _ in 0..2 {
+        for sealed in [&own, &other, &own] {
+            assert_eq!(
+                remembering.open("t", b"k", 1, sealed).unwrap(),
+                plain.open("t", b"k", 1, sealed).unwrap()
+            );
+        }
+    }
+    // The same bytes under another version, key or table, or altered, still do not open.
+    assert!(remembering.open("t", b"k", 2, &own).is_err());
+    assert!(remembering.open("t", b"j", 1, &own).is_err());
+    assert!(remembering.open("u", b"k", 1, &own).is_err());
+    let mut altered = own.clone();
+    *altered.last_mut().unwrap() ^= 1;
+    assert!(remembering.open("t", b"k", 1, &altered).is_err());
+    // Under another storage key the same bytes are another store's: they do not open.
+    let stranger = Sealer::new(&StorageKey::from_bytes([8; 32])).remembering();
+    assert!(stranger.open("t", b"k", 1, &own).is_err());
+    // Many records: what was forgotten to stay within bounds opens again.
+    for i in 0u32..5_000 {
+        let key = i.to_be_bytes();
+        let sealed = remembering.seal("bulk", &key, 1, 1, &[7; 300], &mut rng);
+        assert_eq!(
+            remembering.open("bulk", &key, 1, &sealed).unwrap().1[..],
+            [7; 300]
+        );
+    }
+    assert_eq!(
+        &remembering.open("t", b"k", 1, &other).unwrap().1[..],
+        b"second"
+    );
+}

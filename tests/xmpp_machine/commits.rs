@@ -4,13 +4,10 @@
 //! The same backend fails a chosen commit, for `write_faults.rs`.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use olmo::omemo::Version;
 use olmo::persist::StorageKey;
-use olmo::store::{Backend, Batch, KeyRange, MaybeSend, MemoryStore, Record, StoreError, block_on};
+use olmo::store::block_on;
 use olmo::time::Timestamp;
 use olmo::xmpp::{Trust, XmppMachine, device_list_node};
 
@@ -23,102 +20,7 @@ const JULIET: &str = "juliet@capulet.example";
 const MERCUTIO: &str = "mercutio@verona.example";
 const BENVOLIO: &str = "benvolio@montague.example";
 
-/// A [`MemoryStore`] that counts commits, remembers what the last applied batch wrote, and can
-/// fail one chosen commit (without applying it). Clones share the records and the counters.
-#[derive(Clone, Default)]
-pub struct CountingStore {
-    pub inner: MemoryStore,
-    commits: Arc<AtomicU64>,
-    /// The commit number (as counted by `commits`) that fails, once.
-    fail_at: Arc<Mutex<Option<u64>>>,
-    /// Puts and deletes per table of the last batch applied.
-    last_batch: Arc<Mutex<BTreeMap<String, usize>>>,
-}
-
-impl CountingStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn commits(&self) -> u64 {
-        self.commits.load(Ordering::SeqCst)
-    }
-
-    /// Fails the `n`th commit counted from the store's creation (1-based).
-    pub fn fail_commit(&self, n: u64) {
-        *self.fail_at.lock().unwrap() = Some(n);
-    }
-
-    /// Writes per table in the last batch applied.
-    pub fn last_batch(&self) -> BTreeMap<String, usize> {
-        self.last_batch.lock().unwrap().clone()
-    }
-
-    pub fn snapshot(&self) -> Vec<(String, Vec<u8>, Record)> {
-        self.inner.snapshot()
-    }
-
-    /// Records of `table`.
-    pub fn count(&self, table: &str) -> usize {
-        self.snapshot()
-            .iter()
-            .filter(|(t, _, _)| t == table)
-            .count()
-    }
-}
-
-impl Backend for CountingStore {
-    fn get(
-        &self,
-        table: &str,
-        key: &[u8],
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
-        self.inner.get(table, key)
-    }
-
-    fn get_many(
-        &self,
-        table: &str,
-        keys: &[Vec<u8>],
-    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
-        self.inner.get_many(table, keys)
-    }
-
-    fn scan(
-        &self,
-        table: &str,
-        range: &KeyRange,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
-        self.inner.scan(table, range, limit)
-    }
-
-    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
-        let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
-        let fail = {
-            let mut fail_at = self.fail_at.lock().unwrap();
-            let fail = *fail_at == Some(n);
-            if fail {
-                *fail_at = None;
-            }
-            fail
-        };
-        let mut tables = BTreeMap::new();
-        for write in &batch.writes {
-            *tables.entry(write.table.clone()).or_insert(0) += 1;
-        }
-        let inner = self.inner.clone();
-        let last_batch = Arc::clone(&self.last_batch);
-        async move {
-            if fail {
-                return Err(StoreError::Backend("injected write failure".into()));
-            }
-            inner.commit(batch).await?;
-            *last_batch.lock().unwrap() = tables;
-            Ok(())
-        }
-    }
-}
+pub use super::common::counting_store::CountingStore;
 
 /// Runs `op` and returns its result with the commits it made.
 fn commits_of<T>(store: &CountingStore, op: impl FnOnce() -> T) -> (T, u64) {

@@ -10,6 +10,7 @@ mod common;
 mod conversation;
 mod interleaved;
 mod python;
+mod restored;
 mod server;
 mod write_faults;
 

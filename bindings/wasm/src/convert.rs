@@ -1,6 +1,8 @@
 //! Conversions between JavaScript values and the core's types: JSON through `JSON`, bytes
 //! through `Uint8Array`, time from the caller or `Date.now()`.
 
+use std::pin::Pin;
+
 use js_sys::{JSON, Uint8Array};
 use olmo::persist::StorageKey;
 use olmo::time::Timestamp;
@@ -53,4 +55,14 @@ pub(crate) fn timestamp(now: Option<f64>) -> Timestamp {
 /// The randomness every operation draws from (`crypto.getRandomValues` underneath).
 pub(crate) fn rng() -> rand::rngs::ThreadRng {
     rand::rng()
+}
+
+/// A store-backed operation as a `Promise`. Every future goes through one boxed type, so the
+/// executor glue (`future_to_promise`, task spawning, waking) exists once in the `.wasm`, not
+/// once per exported method.
+pub(crate) fn promise(
+    operation: impl Future<Output = Result<JsValue, JsValue>> + 'static,
+) -> js_sys::Promise {
+    let boxed: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(operation);
+    wasm_bindgen_futures::future_to_promise(boxed)
 }

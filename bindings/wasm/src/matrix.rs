@@ -4,6 +4,7 @@
 
 use std::rc::Rc;
 
+use crate::convert::promise;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use olmo::matrix::{
     AppRecord, DecryptedRoomEvent, Machine, OutgoingRequest, RequestKind, RoomSettings,
@@ -12,7 +13,6 @@ use olmo::matrix::{
 use olmo::megolm::KEY_EXPORT_DEFAULT_ROUNDS;
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use zeroize::Zeroizing;
 
 use crate::convert::{bytes, from_json, rng, timestamp, to_json};
@@ -148,7 +148,7 @@ impl MatrixMachine {
     ) -> Promise {
         let backend = store.inner.clone();
         let key = crate::convert::storage_key(storage_key);
-        future_to_promise(async move {
+        promise(async move {
             let key = key?;
             let machine = Machine::open(backend, &key, &user_id, &device_id, &mut rng())
                 .await
@@ -182,7 +182,7 @@ impl MatrixMachine {
     #[wasm_bindgen(js_name = outgoingRequests, unchecked_return_type = "Promise<OutgoingRequest[]>")]
     pub fn outgoing_requests(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let requests = inner
                 .outgoing_requests(&mut rng())
                 .await
@@ -200,7 +200,7 @@ impl MatrixMachine {
     ) -> Promise {
         let inner = self.inner.clone();
         let response = to_json(&response);
-        future_to_promise(async move {
+        promise(async move {
             inner
                 .mark_request_as_sent(&request_id, &response?, &mut rng())
                 .await
@@ -222,7 +222,7 @@ impl MatrixMachine {
     ) -> Promise {
         let inner = self.inner.clone();
         let parsed = to_json(&changes).and_then(|c| Ok((c, app_records(&app)?)));
-        future_to_promise(async move {
+        promise(async move {
             let (changes, app) = parsed?;
             let events = match changes.get("toDeviceEvents") {
                 None | Some(Value::Null) => Vec::new(),
@@ -268,7 +268,7 @@ impl MatrixMachine {
     #[wasm_bindgen(js_name = updateTrackedUsers, unchecked_return_type = "Promise<void>")]
     pub fn update_tracked_users(&self, users: Vec<String>) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let users: Vec<&str> = users.iter().map(String::as_str).collect();
             inner
                 .update_tracked_users(&users, &mut rng())
@@ -286,7 +286,7 @@ impl MatrixMachine {
     )]
     pub fn missing_sessions(&self, users: Vec<String>) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let users: Vec<&str> = users.iter().map(String::as_str).collect();
             let request = inner
                 .missing_sessions(&users, &mut rng())
@@ -312,7 +312,7 @@ impl MatrixMachine {
         let inner = self.inner.clone();
         let settings = settings_of(&encryption_content);
         let now = timestamp(now);
-        future_to_promise(async move {
+        promise(async move {
             let settings = settings?;
             let members: Vec<&str> = members.iter().map(String::as_str).collect();
             let share = inner
@@ -345,7 +345,7 @@ impl MatrixMachine {
         let content = to_json(&content);
         let settings = settings_of(&encryption_content);
         let now = timestamp(now);
-        future_to_promise(async move {
+        promise(async move {
             let (content, settings) = (content?, settings?);
             let encrypted = inner
                 .encrypt_room_event(&room_id, &event_type, &content, &settings, now, &mut rng())
@@ -368,7 +368,7 @@ impl MatrixMachine {
     ) -> Promise {
         let inner = self.inner.clone();
         let parsed = to_json(&event).and_then(|e| Ok((e, app_records(&app)?)));
-        future_to_promise(async move {
+        promise(async move {
             let (event, app) = parsed?;
             let decrypted = inner
                 .decrypt_room_event(&room_id, &event, &app, &mut rng())
@@ -392,7 +392,7 @@ impl MatrixMachine {
     ) -> Promise {
         let inner = self.inner.clone();
         let parsed = to_json(&events).and_then(|e| Ok((e, app_records(&app)?)));
-        future_to_promise(async move {
+        promise(async move {
             let (events, app) = parsed?;
             let Value::Array(events) = events else {
                 return Err(argument_error("events are an array"));
@@ -432,7 +432,7 @@ impl MatrixMachine {
         #[wasm_bindgen(js_name = deviceId)] device_id: String,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let request = inner
                 .forward_room_key(&room_id, &session_id, &device_id, &mut rng())
                 .await
@@ -451,7 +451,7 @@ impl MatrixMachine {
         #[wasm_bindgen(js_name = roomId)] room_id: String,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner
                 .invalidate_room_key(&room_id, &mut rng())
                 .await
@@ -464,7 +464,7 @@ impl MatrixMachine {
     #[wasm_bindgen(unchecked_return_type = "Promise<MatrixDevice[]>")]
     pub fn devices(&self, #[wasm_bindgen(js_name = userId)] user_id: String) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let devices = inner.devices(&user_id).await.map_err(|e| machine(&e))?;
             let list: Vec<Value> = devices
                 .iter()
@@ -491,7 +491,7 @@ impl MatrixMachine {
     ) -> Promise {
         let inner = self.inner.clone();
         let trust = matrix_trust_of(&trust);
-        future_to_promise(async move {
+        promise(async move {
             inner
                 .set_device_trust(&user_id, &device_id, trust?, &mut rng())
                 .await
@@ -510,7 +510,7 @@ impl MatrixMachine {
         progress: Option<Function>,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let mut report = |done: usize, total: usize| {
                 if let Some(f) = &progress {
                     let _ = f.call2(
@@ -545,7 +545,7 @@ impl MatrixMachine {
         rounds: Option<u32>,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let file = inner
                 .export_room_keys(
                     room_id.as_deref(),
@@ -563,7 +563,7 @@ impl MatrixMachine {
     #[wasm_bindgen(js_name = appRecord, unchecked_return_type = "Promise<Uint8Array | undefined>")]
     pub fn app_record(&self, table: String, key: Vec<u8>) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let value = inner
                 .app_record(&table, &key)
                 .await
@@ -580,7 +580,7 @@ impl MatrixMachine {
         #[wasm_bindgen(js_name = keyHex)] key_hex: String,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner
                 .drop_record(&table, &key_hex, &mut rng())
                 .await

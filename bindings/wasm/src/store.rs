@@ -1,9 +1,9 @@
 //! Stores a machine can run on: in memory, or written in JavaScript by the application; and
 //! the core's conformance suite, run on any two handles to one store.
 
+use crate::convert::promise;
 use olmo::store::{Backend, Batch, KeyRange, MemoryStore, Record, StoreError, conformance};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::errors::{argument_error, make};
 use crate::js_store::JsStore;
@@ -106,7 +106,7 @@ impl Store {
 pub fn run_store_conformance(first: &Store, second: &Store) -> js_sys::Promise {
     let first = first.inner.clone();
     let second = second.inner.clone();
-    future_to_promise(async move {
+    promise(async move {
         match conformance::run(&first, &second).await {
             Ok(passed) => Ok(JsValue::from_f64(passed as f64)),
             Err(failure) => Err(make(

@@ -4,11 +4,11 @@
 
 use std::rc::Rc;
 
+use crate::convert::promise;
 use js_sys::Promise;
 use olmo::xmpp::{EncryptedStanza, SkipReason, TrustPolicy, XmppMachine as Machine};
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::convert::{from_json, rng, timestamp};
 use crate::errors::{argument_error, xmpp};
@@ -67,7 +67,7 @@ impl XmppMachine {
         let backend = store.inner.clone();
         let key = crate::convert::storage_key(storage_key);
         let now = timestamp(now);
-        future_to_promise(async move {
+        promise(async move {
             let key = key?;
             let machine = Machine::open(backend, &key, &jid, now, &mut rng())
                 .await
@@ -89,7 +89,7 @@ impl XmppMachine {
     #[wasm_bindgen(js_name = deviceId, unchecked_return_type = "Promise<number>")]
     pub fn device_id(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let id = inner.device_id().await.map_err(|e| xmpp(&e))?;
             Ok(id.into())
         })
@@ -99,7 +99,7 @@ impl XmppMachine {
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn fingerprint(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let fingerprint = inner.fingerprint().await.map_err(|e| xmpp(&e))?;
             Ok(fingerprint.into())
         })
@@ -110,7 +110,7 @@ impl XmppMachine {
     pub fn publish(&self, now: Option<f64>) -> Promise {
         let inner = self.inner.clone();
         let now = timestamp(now);
-        future_to_promise(async move {
+        promise(async move {
             let items = inner.publish(now, &mut rng()).await.map_err(|e| xmpp(&e))?;
             let list: Vec<Value> = items
                 .iter()
@@ -133,7 +133,7 @@ impl XmppMachine {
         xml: String,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let update = inner
                 .receive_device_list(&from_jid, &xml, &mut rng())
                 .await
@@ -149,7 +149,7 @@ impl XmppMachine {
     #[wasm_bindgen(js_name = bundleRequests, unchecked_return_type = "Promise<BundleRequest[]>")]
     pub fn bundle_requests(&self, jids: Vec<String>) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let jids: Vec<&str> = jids.iter().map(String::as_str).collect();
             let requests = inner.bundle_requests(&jids).await.map_err(|e| xmpp(&e))?;
             let list: Vec<Value> = requests
@@ -174,7 +174,7 @@ impl XmppMachine {
         xml: String,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner
                 .receive_bundle(&jid, device_id, &xml, &mut rng())
                 .await
@@ -195,7 +195,7 @@ impl XmppMachine {
     ) -> Promise {
         let inner = self.inner.clone();
         let now = timestamp(now);
-        future_to_promise(async move {
+        promise(async move {
             let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
             let outcome = inner
                 .encrypt(&recipients, &stanza_to, &body, now, &mut rng())
@@ -235,7 +235,7 @@ impl XmppMachine {
         #[wasm_bindgen(js_name = stanzaId)] stanza_id: Option<String>,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let outcome = inner
                 .decrypt(&from, &stanza_to, &xml, stanza_id.as_deref(), &mut rng())
                 .await
@@ -265,7 +265,7 @@ impl XmppMachine {
     ) -> Promise {
         let inner = self.inner.clone();
         let trust = xmpp_trust_of(&trust);
-        future_to_promise(async move {
+        promise(async move {
             inner
                 .set_trust(&jid, &fingerprint, trust?, &mut rng())
                 .await
@@ -281,7 +281,7 @@ impl XmppMachine {
     )]
     pub fn trust_decisions(&self, jid: String) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let decisions = inner.trust_decisions(&jid).await.map_err(|e| xmpp(&e))?;
             let list: Vec<Value> = decisions
                 .iter()
@@ -303,7 +303,7 @@ impl XmppMachine {
     ) -> Promise {
         let inner = self.inner.clone();
         let version = version_of(&version);
-        future_to_promise(async move {
+        promise(async move {
             inner
                 .accept_identity(version?, &jid, device_id, &fingerprint, &mut rng())
                 .await
@@ -328,7 +328,7 @@ impl XmppMachine {
             "trustOnFirstUse" => Ok(TrustPolicy::TrustOnFirstUse),
             _ => Err(argument_error("unknown trust policy")),
         };
-        future_to_promise(async move {
+        promise(async move {
             inner
                 .set_trust_policy(policy?, &mut rng())
                 .await

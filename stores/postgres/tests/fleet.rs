@@ -24,6 +24,8 @@ mod child;
 #[allow(dead_code)]
 #[path = "../../../tests/matrix_machine/harness.rs"]
 mod harness;
+#[path = "../../test-support/matrix_world.rs"]
+mod matrix_world;
 
 #[allow(dead_code)]
 #[path = "../../test-support/backends.rs"]
@@ -34,6 +36,8 @@ mod xmpp_fleet;
 #[allow(dead_code)]
 #[path = "../../../tests/xmpp_machine/server.rs"]
 mod server;
+#[path = "../../test-support/xmpp_world.rs"]
+mod xmpp_world;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -44,7 +48,8 @@ use std::time::{Duration, Instant};
 use backends::ConflictCounting;
 use cluster::Cluster;
 use harness::Homeserver;
-use olmo::matrix::{AppRecord, MEGOLM_V1, Machine, MachineError, RoomSettings, SyncChanges};
+use matrix_world::{flush, settings, sync};
+use olmo::matrix::{AppRecord, Machine, MachineError, SyncChanges};
 use olmo::megolm::MegolmMessage;
 use olmo::olm::OlmMessage;
 use olmo::persist::StorageKey;
@@ -72,39 +77,6 @@ const CHILD_LIFETIME: Duration = Duration::from_secs(120);
 fn bot_key() -> StorageKey {
     StorageKey::from_bytes([51; 32])
 }
-
-fn settings() -> RoomSettings {
-    RoomSettings::from_encryption_content(
-        &json!({"algorithm": MEGOLM_V1, "rotation_period_msgs": 1_000_000}),
-    )
-    .unwrap()
-}
-
-fn flush<B: Backend>(hs: &mut Homeserver, machine: &Machine<B>, rng: &mut StdRng) {
-    for _ in 0..10 {
-        let requests = block_on(machine.outgoing_requests(rng)).unwrap();
-        if requests.is_empty() {
-            return;
-        }
-        for request in requests {
-            let (_, path) = request.endpoint();
-            let response = hs.handle(machine.user_id(), machine.device_id(), &path, &request.body);
-            block_on(machine.mark_request_as_sent(&request.id, &response, rng)).unwrap();
-        }
-    }
-    panic!("requests kept coming");
-}
-
-fn sync<B: Backend>(hs: &mut Homeserver, machine: &Machine<B>, rng: &mut StdRng) {
-    let sync = hs.sync(machine.user_id(), machine.device_id());
-    let changes = SyncChanges {
-        to_device_events: &sync.to_device,
-        changed_users: &sync.changed,
-        ..Default::default()
-    };
-    block_on(machine.receive_sync_changes(changes, &[], rng)).unwrap();
-}
-
 /// Shares `machine`'s room key with the other member (claiming an Olm session first).
 fn share<B: Backend>(hs: &mut Homeserver, machine: &Machine<B>, rng: &mut StdRng) {
     let members = [BOT, BOB];

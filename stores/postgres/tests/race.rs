@@ -11,67 +11,26 @@ mod cluster;
 
 #[path = "../../test-support/child.rs"]
 mod child;
+#[path = "../../test-support/counter.rs"]
+mod counter;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cluster::Cluster;
-use olmo::persist::StorageKey;
-use olmo::store::{Backend, KeyRange, Sealer, StoreError, Txn, block_on};
+use counter::{
+    COUNTER_TABLE, ITEMS, check_after_kill, check_after_race, increment, read_state, sealer,
+    values_said,
+};
+use olmo::store::StoreError;
 use olmo_postgres::PostgresStore;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use zeroize::Zeroizing;
 
-const COUNTER_TABLE: &str = "counter";
-const COUNTER_KEY: &[u8] = b"counter";
-/// One record per value handed out, keyed by the value (big-endian).
-const ITEMS: &str = "items";
 /// Increments each racing child makes.
 const RACE_INCREMENTS: u64 = 300;
 /// A child left running by a failed parent stops by itself after this long.
 const CHILD_LIFETIME: Duration = Duration::from_secs(60);
-
-fn sealer() -> Sealer {
-    Sealer::new(&StorageKey::from_bytes([7; 32]))
-}
-
-/// One increment in one transaction: the counter plus one and a new item named by the value.
-fn increment(store: &PostgresStore, sealer: &Sealer) -> Result<u64, StoreError> {
-    let mut txn = Txn::new(store, sealer);
-    let current = match block_on(txn.get(COUNTER_TABLE, COUNTER_KEY))? {
-        Some((_, bytes)) => u64::from_be_bytes(bytes[..].try_into().unwrap()),
-        None => 0,
-    };
-    let next = current + 1;
-    let bytes = Zeroizing::new(next.to_be_bytes().to_vec());
-    txn.put(COUNTER_TABLE, COUNTER_KEY, 1, bytes.clone())?;
-    txn.insert(ITEMS, &next.to_be_bytes(), 1, bytes);
-    block_on(txn.commit(&mut rand::rng()))?;
-    Ok(next)
-}
-
-fn read_state(store: &PostgresStore, sealer: &Sealer) -> (u64, Vec<u64>) {
-    let mut txn = Txn::new(store, sealer);
-    let counter = block_on(txn.get(COUNTER_TABLE, COUNTER_KEY))
-        .unwrap()
-        .map_or(0, |(_, b)| u64::from_be_bytes(b[..].try_into().unwrap()));
-    let mut items = Vec::new();
-    let mut range = KeyRange::all();
-    loop {
-        let page = block_on(store.scan(ITEMS, &range, 256)).unwrap();
-        let Some((last, _)) = page.last() else { break };
-        range = range.after(last);
-        for (key, record) in page {
-            let (_, plaintext) = sealer
-                .open(ITEMS, &key, record.version, &record.value)
-                .unwrap();
-            assert_eq!(plaintext[..], key[..], "an item holds its own value");
-            items.push(u64::from_be_bytes(key[..].try_into().unwrap()));
-        }
-    }
-    (counter, items)
-}
 
 #[test]
 fn race_child() {
@@ -117,11 +76,7 @@ fn two_processes_racing_on_one_counter_lose_no_update() {
     let mut handed_out = Vec::new();
     let mut conflicts = 0;
     for lines in child::race("race_child", "race", Path::new(&url), ["go", "go"]) {
-        let got: Vec<u64> = lines
-            .iter()
-            .filter_map(|l| child::said(l)?.strip_prefix("got "))
-            .map(|v| v.parse().unwrap())
-            .collect();
+        let got = values_said(&lines, "got ");
         assert_eq!(got.len() as u64, RACE_INCREMENTS, "a child did not finish");
         handed_out.extend(got);
         conflicts += child::count_of(&lines, "conflicts ");
@@ -134,16 +89,8 @@ fn two_processes_racing_on_one_counter_lose_no_update() {
         conflicts > 0,
         "the two processes never met: no race was tested"
     );
-    handed_out.sort_unstable();
-    assert_eq!(
-        handed_out,
-        (1..=2 * RACE_INCREMENTS).collect::<Vec<_>>(),
-        "every value handed out exactly once"
-    );
     let store = PostgresStore::connect(&url).unwrap();
-    let (counter, items) = read_state(&store, &sealer());
-    assert_eq!(counter, 2 * RACE_INCREMENTS, "no lost update");
-    assert_eq!(items, (1..=2 * RACE_INCREMENTS).collect::<Vec<_>>());
+    check_after_race(RACE_INCREMENTS, handed_out, &read_state(&store, &sealer()));
 }
 
 #[test]
@@ -175,31 +122,16 @@ fn a_writer_killed_at_random_points_loses_nothing_it_acknowledged() {
         let delay = Duration::from_millis(rng.random_range(0..=60));
         let lines =
             child::kill_after_open(child::spawn("kill_child", "kill", Path::new(&url)), delay);
-        let acknowledged: Vec<u64> = lines
-            .iter()
-            .filter_map(|l| child::said(l)?.strip_prefix("committed "))
-            .map(|v| v.parse().unwrap())
-            .collect();
+        let acknowledged = values_said(&lines, "committed ");
         // A commit the child sent just before it died may still land: the server finishes it
         // (or rolls it back) when it sees the connection gone. Read after that, or the two
         // reads below could straddle it.
         cluster.wait_until_olmo_disconnected();
         let store = PostgresStore::connect(&url).unwrap();
-        let (counter, items) = read_state(&store, &sealer);
+        let state = read_state(&store, &sealer);
         drop(store);
-        assert_eq!(
-            items,
-            (1..=counter).collect::<Vec<_>>(),
-            "round {round}: a commit's two writes were split"
-        );
-        assert!(counter >= previous, "round {round}: the counter went back");
-        if let Some(&last) = acknowledged.last() {
-            assert!(last <= counter, "round {round}: acknowledged {last} lost");
-        }
-        assert!(
-            acknowledged.iter().all(|&v| v > previous),
-            "round {round}: a value was handed out twice"
-        );
+        check_after_kill(round, previous, &acknowledged, &state);
+        let counter = state.0;
         previous = counter;
     }
     println!("{ROUNDS} kills, {previous} commits survived");

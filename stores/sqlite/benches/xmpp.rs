@@ -22,6 +22,9 @@
 //! and olmo's memory store (the engine's own cost). python-omemo's storage is in memory
 //! (omemo_peer.py's MemoryStorage).
 //!
+//! `OLMO_BENCH_CLOCK=cpu` times with the thread's CPU time instead of the wall clock: steadier
+//! ratios on a machine busy with other work (SQLite FULL's disk waits are then not counted).
+//!
 //! `OLMO_BENCH_QUICK=1`: short measurements, a 30-message archive (3 contacts × 10), no
 //! criterion group. Under `cargo test` the criterion group runs
 //! each operation once (a 6-message archive) and the tables are skipped. Without the venv (`.ci/setup-python.sh`) the python-omemo column is left out.
@@ -32,6 +35,8 @@
 #[path = "../../../benches/common/summary.rs"]
 mod summary;
 
+#[path = "xmpp/clock.rs"]
+mod clock;
 #[path = "xmpp/python.rs"]
 mod python;
 #[path = "xmpp/stores.rs"]
@@ -41,7 +46,9 @@ mod world;
 #[path = "xmpp/worlds.rs"]
 mod worlds;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;

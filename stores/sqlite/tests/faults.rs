@@ -9,67 +9,21 @@
 
 #[path = "../../test-support/child.rs"]
 mod child;
+#[path = "../../test-support/counter.rs"]
+mod counter;
 
 use std::time::{Duration, Instant};
 
-use olmo::persist::StorageKey;
-use olmo::store::{Backend, KeyRange, Sealer, StoreError, Txn, block_on};
+use counter::{check_after_kill, check_after_race, increment, read_state, sealer, values_said};
+use olmo::store::StoreError;
 use olmo_sqlite::SqliteStore;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use zeroize::Zeroizing;
 
-const COUNTER_TABLE: &str = "counter";
-const COUNTER_KEY: &[u8] = b"counter";
-/// One record per value handed out, keyed by the value (big-endian).
-const ITEMS: &str = "items";
 /// Increments each racing child makes.
 const RACE_INCREMENTS: u64 = 200;
 /// A child left running by a failed parent stops by itself after this long.
 const CHILD_LIFETIME: Duration = Duration::from_secs(30);
-
-fn sealer() -> Sealer {
-    Sealer::new(&StorageKey::from_bytes([7; 32]))
-}
-
-/// One increment in one transaction: read the counter, write it plus one and a new item record
-/// named by the new value. The value, once the commit returned Ok.
-fn increment(store: &SqliteStore, sealer: &Sealer) -> Result<u64, StoreError> {
-    let mut txn = Txn::new(store, sealer);
-    let current = match block_on(txn.get(COUNTER_TABLE, COUNTER_KEY))? {
-        Some((_, bytes)) => u64::from_be_bytes(bytes[..].try_into().unwrap()),
-        None => 0,
-    };
-    let next = current + 1;
-    let bytes = Zeroizing::new(next.to_be_bytes().to_vec());
-    txn.put(COUNTER_TABLE, COUNTER_KEY, 1, bytes.clone())?;
-    txn.insert(ITEMS, &next.to_be_bytes(), 1, bytes);
-    block_on(txn.commit(&mut rand::rng()))?;
-    Ok(next)
-}
-
-/// The counter and the item values present, after checking every record opens.
-fn read_state(store: &SqliteStore, sealer: &Sealer) -> (u64, Vec<u64>) {
-    let mut txn = Txn::new(store, sealer);
-    let counter = block_on(txn.get(COUNTER_TABLE, COUNTER_KEY))
-        .unwrap()
-        .map_or(0, |(_, b)| u64::from_be_bytes(b[..].try_into().unwrap()));
-    let mut items = Vec::new();
-    let mut range = KeyRange::all();
-    loop {
-        let page = block_on(store.scan(ITEMS, &range, 256)).unwrap();
-        let Some((last, _)) = page.last() else { break };
-        range = range.after(last);
-        for (key, record) in page {
-            let (_, plaintext) = sealer
-                .open(ITEMS, &key, record.version, &record.value)
-                .unwrap();
-            assert_eq!(plaintext[..], key[..], "an item holds its own value");
-            items.push(u64::from_be_bytes(key[..].try_into().unwrap()));
-        }
-    }
-    (counter, items)
-}
 
 #[test]
 fn kill_child() {
@@ -100,34 +54,11 @@ fn a_writer_killed_at_random_points_loses_nothing_it_acknowledged() {
     for round in 0..ROUNDS {
         let delay = Duration::from_millis(rng.random_range(0..=30));
         let lines = child::kill_after_open(child::spawn("kill_child", "kill", &path), delay);
-        let acknowledged: Vec<u64> = lines
-            .iter()
-            .filter_map(|l| child::said(l)?.strip_prefix("committed "))
-            .map(|v| v.parse().unwrap())
-            .collect();
+        let acknowledged = values_said(&lines, "committed ");
         let store = SqliteStore::open(&path).expect("the store opens after a kill");
-        let (counter, items) = read_state(&store, &sealer);
-        assert_eq!(
-            counter,
-            items.len() as u64,
-            "round {round}: a commit's two writes were split"
-        );
-        assert_eq!(
-            items,
-            (1..=counter).collect::<Vec<_>>(),
-            "round {round}: the items are exactly 1..=counter"
-        );
-        assert!(counter >= previous, "round {round}: the counter went back");
-        if let Some(&last) = acknowledged.last() {
-            assert!(
-                last <= counter,
-                "round {round}: value {last} was acknowledged but the counter is {counter}"
-            );
-        }
-        assert!(
-            acknowledged.iter().all(|&v| v > previous),
-            "round {round}: a value was handed out twice"
-        );
+        let state = read_state(&store, &sealer);
+        check_after_kill(round, previous, &acknowledged, &state);
+        let counter = state.0;
         if counter > acknowledged.last().copied().unwrap_or(previous) {
             unacknowledged += 1;
         }
@@ -182,11 +113,7 @@ fn two_processes_racing_on_one_counter_lose_no_update() {
     let mut handed_out = Vec::new();
     let (mut conflicts, mut busy) = (0, 0);
     for lines in child::race("race_child", "race", &path, ["go", "go"]) {
-        let got: Vec<u64> = lines
-            .iter()
-            .filter_map(|l| child::said(l)?.strip_prefix("got "))
-            .map(|v| v.parse().unwrap())
-            .collect();
+        let got = values_said(&lines, "got ");
         assert_eq!(got.len() as u64, RACE_INCREMENTS, "a child did not finish");
         handed_out.extend(got);
         conflicts += child::count_of(&lines, "conflicts ");
@@ -197,16 +124,8 @@ fn two_processes_racing_on_one_counter_lose_no_update() {
         started.elapsed()
     );
     assert_eq!(busy, 0, "a lock wait surfaced as an error");
-    handed_out.sort_unstable();
-    assert_eq!(
-        handed_out,
-        (1..=2 * RACE_INCREMENTS).collect::<Vec<_>>(),
-        "every value handed out exactly once"
-    );
     let store = SqliteStore::open(&path).unwrap();
-    let (counter, items) = read_state(&store, &sealer());
-    assert_eq!(counter, 2 * RACE_INCREMENTS, "no lost update");
-    assert_eq!(items, (1..=2 * RACE_INCREMENTS).collect::<Vec<_>>());
+    check_after_race(RACE_INCREMENTS, handed_out, &read_state(&store, &sealer()));
 }
 
 #[test]

@@ -22,6 +22,9 @@ mod backends;
 #[allow(dead_code)]
 #[path = "../../../tests/matrix_machine/harness.rs"]
 mod harness;
+#[allow(dead_code)]
+#[path = "../../test-support/matrix_world.rs"]
+mod matrix_world;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -31,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use backends::ConflictCounting;
 use harness::Homeserver;
-use olmo::matrix::{MEGOLM_V1, Machine, RoomSettings, SyncChanges};
+use matrix_world::{flush, settings};
+use olmo::matrix::{Machine, SyncChanges};
 use olmo::megolm::MegolmMessage;
 use olmo::persist::StorageKey;
 use olmo::store::{Backend, MemoryStore, block_on};
@@ -52,30 +56,6 @@ const CHILD_LIFETIME: Duration = Duration::from_secs(30);
 
 fn alice_key() -> StorageKey {
     StorageKey::from_bytes([41; 32])
-}
-
-/// No rotation inside a test: every child encrypts on the session the parent shared.
-fn settings() -> RoomSettings {
-    RoomSettings::from_encryption_content(
-        &json!({"algorithm": MEGOLM_V1, "rotation_period_msgs": 1_000_000}),
-    )
-    .unwrap()
-}
-
-/// Sends every outgoing request of `machine` to the homeserver, until none are left.
-fn flush<B: Backend>(hs: &mut Homeserver, machine: &Machine<B>, rng: &mut StdRng) {
-    for _ in 0..10 {
-        let requests = block_on(machine.outgoing_requests(rng)).unwrap();
-        if requests.is_empty() {
-            return;
-        }
-        for request in requests {
-            let (_, path) = request.endpoint();
-            let response = hs.handle(machine.user_id(), machine.device_id(), &path, &request.body);
-            block_on(machine.mark_request_as_sent(&request.id, &response, rng)).unwrap();
-        }
-    }
-    panic!("requests kept coming");
 }
 
 /// Alice's device in `alice_db` and Bob's in memory, with Alice's room key shared with Bob.

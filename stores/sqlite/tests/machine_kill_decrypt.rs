@@ -13,6 +13,9 @@
 #[allow(dead_code)]
 #[path = "../../../tests/matrix_machine/harness.rs"]
 mod harness;
+#[allow(dead_code)]
+#[path = "../../test-support/matrix_world.rs"]
+mod matrix_world;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -21,7 +24,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use harness::Homeserver;
-use olmo::matrix::{AppRecord, MEGOLM_V1, Machine, RoomSettings, SyncChanges, UnableToDecrypt};
+use matrix_world::{flush, settings};
+use olmo::matrix::{AppRecord, Machine, SyncChanges, UnableToDecrypt};
 use olmo::persist::StorageKey;
 use olmo::store::{Backend, MemoryStore, block_on};
 use olmo::time::Timestamp;
@@ -43,29 +47,6 @@ const MARK: &str = "@decrypted: ";
 fn bob_key() -> StorageKey {
     StorageKey::from_bytes([43; 32])
 }
-
-fn settings() -> RoomSettings {
-    RoomSettings::from_encryption_content(
-        &json!({"algorithm": MEGOLM_V1, "rotation_period_msgs": 1_000_000}),
-    )
-    .unwrap()
-}
-
-fn flush<B: Backend>(hs: &mut Homeserver, machine: &Machine<B>, rng: &mut StdRng) {
-    for _ in 0..10 {
-        let requests = block_on(machine.outgoing_requests(rng)).unwrap();
-        if requests.is_empty() {
-            return;
-        }
-        for request in requests {
-            let (_, path) = request.endpoint();
-            let response = hs.handle(machine.user_id(), machine.device_id(), &path, &request.body);
-            block_on(machine.mark_request_as_sent(&request.id, &response, rng)).unwrap();
-        }
-    }
-    panic!("requests kept coming");
-}
-
 /// Bob's device in `bob_db` holding Alice's room key, and Alice's timeline of [`EVENTS`].
 fn set_up(bob_db: &Path, rng: &mut StdRng) -> Vec<Value> {
     let mut hs = Homeserver::new();

@@ -3,7 +3,9 @@
 //! per operation; what is not the operation (making messages, resetting chains, restoring a
 //! device) happens outside the clock.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Instant;
 
 use olmo::omemo::VerifiedBundle;
 use olmo::omemo::stanza::BundleElement;

@@ -1,0 +1,40 @@
+//! The clock the rows are timed with: wall time, or with `OLMO_BENCH_CLOCK=cpu` the thread's
+//! CPU time (`CLOCK_THREAD_CPUTIME_ID`), which other work on a loaded machine does not inflate
+//! (the disk waits of SQLite FULL are then left out, so read its rows as CPU only).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn cpu() -> bool {
+    static CPU: OnceLock<bool> = OnceLock::new();
+    *CPU.get_or_init(|| std::env::var("OLMO_BENCH_CLOCK").as_deref() == Ok("cpu"))
+}
+
+fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// A point in time on the chosen clock.
+#[derive(Clone, Copy)]
+pub enum Instant {
+    Wall(std::time::Instant),
+    Cpu(Duration),
+}
+
+impl Instant {
+    pub fn now() -> Self {
+        if cpu() {
+            Instant::Cpu(thread_cpu_time())
+        } else {
+            Instant::Wall(std::time::Instant::now())
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        match self {
+            Instant::Wall(start) => start.elapsed(),
+            Instant::Cpu(start) => thread_cpu_time().saturating_sub(*start),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! A [`MemoryStore`] that counts commit calls and reads, remembers what the last applied batch
+//! wrote, and can fail one chosen commit (without applying it). The machines' commit and
+//! write-fault tests use it. Clones share the records and the counters.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use olmo::store::{Backend, Batch, KeyRange, MaybeSend, MemoryStore, Record, StoreError};
+
+#[derive(Clone, Default)]
+pub struct CountingStore {
+    pub inner: MemoryStore,
+    commits: Arc<AtomicU64>,
+    reads: Arc<AtomicU64>,
+    /// The commit number (as counted by `commits`) that fails, once.
+    fail_at: Arc<Mutex<Option<u64>>>,
+    failed: Arc<AtomicU64>,
+    /// Puts and deletes per table of the last batch applied.
+    last_batch: Arc<Mutex<BTreeMap<String, usize>>>,
+}
+
+impl CountingStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::SeqCst)
+    }
+
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    /// Injected failures so far.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// Fails the `n`th commit counted from the store's creation (1-based).
+    pub fn fail_commit(&self, n: u64) {
+        *self.fail_at.lock().unwrap() = Some(n);
+    }
+
+    /// Writes per table in the last batch applied.
+    pub fn last_batch(&self) -> BTreeMap<String, usize> {
+        self.last_batch.lock().unwrap().clone()
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, Vec<u8>, Record)> {
+        self.inner.snapshot()
+    }
+
+    /// Records of `table`.
+    pub fn count(&self, table: &str) -> usize {
+        self.snapshot()
+            .iter()
+            .filter(|(t, _, _)| t == table)
+            .count()
+    }
+
+    /// Whether this commit is the one chosen to fail (the choice is used up).
+    fn takes_failure(&self, n: u64) -> bool {
+        let mut fail_at = self.fail_at.lock().unwrap();
+        let fail = *fail_at == Some(n);
+        if fail {
+            *fail_at = None;
+        }
+        fail
+    }
+}
+
+impl Backend for CountingStore {
+    fn get(
+        &self,
+        table: &str,
+        key: &[u8],
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(table, key)
+    }
+
+    fn get_many(
+        &self,
+        table: &str,
+        keys: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_many(table, keys)
+    }
+
+    fn scan(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.scan(table, range, limit)
+    }
+
+    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
+        let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        let fail = self.takes_failure(n);
+        let mut tables = BTreeMap::new();
+        for write in &batch.writes {
+            *tables.entry(write.table.clone()).or_insert(0) += 1;
+        }
+        let inner = self.inner.clone();
+        let failed = Arc::clone(&self.failed);
+        let last_batch = Arc::clone(&self.last_batch);
+        async move {
+            if fail {
+                failed.fetch_add(1, Ordering::SeqCst);
+                return Err(StoreError::Backend("injected write failure".into()));
+            }
+            inner.commit(batch).await?;
+            *last_batch.lock().unwrap() = tables;
+            Ok(())
+        }
+    }
+}
