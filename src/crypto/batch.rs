@@ -123,7 +123,7 @@ impl Ed25519PublicKey {
 
 /// `R` and `s`, if `s` is canonical and `R` is a canonical encoding of a point not of small
 /// order.
-fn strict_parts(signature: &Ed25519Signature) -> Option<(EdwardsPoint, Scalar)> {
+pub(super) fn strict_parts(signature: &Ed25519Signature) -> Option<(EdwardsPoint, Scalar)> {
     let bytes = signature.as_bytes();
     let mut r_bytes = [0u8; 32];
     r_bytes.copy_from_slice(&bytes[..32]);
@@ -135,7 +135,7 @@ fn strict_parts(signature: &Ed25519Signature) -> Option<(EdwardsPoint, Scalar)> 
 }
 
 /// `k = SHA-512(R ‖ A ‖ M) mod ℓ`.
-fn challenge(signature: &Ed25519Signature, key: &[u8; 32], message: &[u8]) -> Scalar {
+pub(super) fn challenge(signature: &Ed25519Signature, key: &[u8; 32], message: &[u8]) -> Scalar {
     let mut hash = Sha512::new();
     hash.update(&signature.as_bytes()[..32]);
     hash.update(key);
