@@ -21,7 +21,7 @@
 //! fails). A batch that fails is split in halves; below [`MIN_CROSS`] signatures each is
 //! verified singly.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::EdwardsPoint;
@@ -46,18 +46,42 @@ const TABLE_POINTS: usize = 4;
 /// One signature of a cross-key batch: the key, the signed message, the signature.
 pub type SignedItem<'a> = (&'a Ed25519PublicKey, &'a [u8], &'a Ed25519Signature);
 
+/// Keys earlier batches proved free of torsion, so that later batches leave them out of the
+/// torsion tests (a Megolm session's key is proven once, not once per window of events).
+#[derive(Debug, Default)]
+pub struct TorsionFreeKeys {
+    keys: HashSet<[u8; 32]>,
+}
+
+impl TorsionFreeKeys {
+    /// Keys remembered at most; past this the memory starts again (it is only a saving).
+    pub const CAPACITY: usize = 100_000;
+
+    fn remember(&mut self, key: &[u8; 32]) {
+        if self.keys.len() >= Self::CAPACITY {
+            self.keys.clear();
+        }
+        self.keys.insert(*key);
+    }
+}
+
 impl Ed25519PublicKey {
     /// Verifies each `(key, message, signature)` under its own key, all in a few batches;
     /// the result has one entry per item, each exactly what [`Ed25519PublicKey::verify`]
     /// says (but with probability 2⁻¹²⁸ per batch). Randomness comes from the operating
     /// system.
     pub fn verify_many(items: &[SignedItem<'_>]) -> Vec<bool> {
-        Self::verify_many_with_rng(items, &mut rand::rng())
+        Self::verify_many_with_rng(items, &mut TorsionFreeKeys::default(), &mut rand::rng())
     }
 
-    /// As [`Ed25519PublicKey::verify_many`], drawing the batch scalars from `rng`, which must
-    /// be unpredictable to whoever made the signatures.
-    pub fn verify_many_with_rng(items: &[SignedItem<'_>], rng: &mut impl Rng) -> Vec<bool> {
+    /// As [`Ed25519PublicKey::verify_many`], skipping the torsion tests of the keys in
+    /// `proven` and adding the keys this call proves, with batch scalars from `rng`, which
+    /// must be unpredictable to whoever made the signatures.
+    pub fn verify_many_with_rng(
+        items: &[SignedItem<'_>],
+        proven: &mut TorsionFreeKeys,
+        rng: &mut impl Rng,
+    ) -> Vec<bool> {
         let mut results = vec![false; items.len()];
         // Signatures single verification refuses on their form fail here (verified singly, so
         // that the answer is its answer); the rest go to the batches.
@@ -76,7 +100,7 @@ impl Ed25519PublicKey {
                 _ => results[index] = key.verify(message, signature).is_ok(),
             }
         }
-        bisect(&batched, rng, &mut results);
+        bisect(&batched, proven, rng, &mut results);
         results
     }
 }
@@ -92,17 +116,22 @@ struct Parsed<'a> {
 }
 
 /// Verifies `items` as one batch; if that fails, each half, down to [`MIN_CROSS`].
-fn bisect(items: &[Parsed<'_>], rng: &mut impl Rng, results: &mut [bool]) {
+fn bisect(
+    items: &[Parsed<'_>],
+    proven: &mut TorsionFreeKeys,
+    rng: &mut impl Rng,
+    results: &mut [bool],
+) {
     if items.len() < MIN_CROSS {
         singly(items, results);
-    } else if batch_holds(items, rng) {
+    } else if batch_holds(items, proven, rng) {
         for item in items {
             results[item.index] = true;
         }
     } else {
         let (left, right) = items.split_at(items.len() / 2);
-        bisect(left, rng, results);
-        bisect(right, rng, results);
+        bisect(left, proven, rng, results);
+        bisect(right, proven, rng, results);
     }
 }
 
@@ -114,9 +143,11 @@ fn singly(items: &[Parsed<'_>], results: &mut [bool]) {
     }
 }
 
-/// The batch equation holds and every `R` and `A` is free of torsion.
-fn batch_holds(items: &[Parsed<'_>], rng: &mut impl Rng) -> bool {
+/// The batch equation holds and every `R` and `A` is free of torsion (the keys not yet in
+/// `proven` are tested, and remembered there if the batch holds).
+fn batch_holds(items: &[Parsed<'_>], proven: &mut TorsionFreeKeys, rng: &mut impl Rng) -> bool {
     let mut key_slots: HashMap<&[u8; 32], usize> = HashMap::new();
+    let mut unproven: Vec<usize> = Vec::new();
     let mut key_points: Vec<EdwardsPoint> = Vec::new();
     let mut key_scalars: Vec<Scalar> = Vec::new();
     let mut base_scalar = Scalar::ZERO;
@@ -131,19 +162,29 @@ fn batch_holds(items: &[Parsed<'_>], rng: &mut impl Rng) -> bool {
         scalars.push(z);
         points.push(item.r);
         let slot = *key_slots.entry(item.key.as_bytes()).or_insert_with(|| {
+            if !proven.keys.contains(item.key.as_bytes()) {
+                unproven.push(key_points.len());
+            }
             key_points.push(item.key.verifying_key().to_edwards());
             key_scalars.push(Scalar::ZERO);
             key_points.len() - 1
         });
         key_scalars[slot] += z * k;
     }
+    let mut torsion_tested = points.clone();
+    torsion_tested.extend(unproven.iter().map(|&slot| key_points[slot]));
     points.extend_from_slice(&key_points);
     scalars.extend(key_scalars);
     points.push(ED25519_BASEPOINT_POINT);
     scalars.push(base_scalar);
-    // The torsion tests cover the R's and the keys (not B, of prime order).
-    EdwardsPoint::vartime_multiscalar_mul(&scalars, &points).is_identity()
-        && all_torsion_free(&points[..points.len() - 1], rng)
+    let holds = EdwardsPoint::vartime_multiscalar_mul(&scalars, &points).is_identity()
+        && all_torsion_free(&torsion_tested, rng);
+    if holds {
+        for key in key_slots.into_keys() {
+            proven.remember(key);
+        }
+    }
+    holds
 }
 
 /// Whether every point is of prime order (or the identity), but with probability 2⁻¹²⁸:
@@ -300,8 +341,16 @@ mod tests {
             .collect();
         let borrowed: Vec<SignedItem<'_>> =
             items.iter().map(|(k, m, s)| (k, m.as_slice(), s)).collect();
-        let results = Ed25519PublicKey::verify_many(&borrowed);
-        for (i, ((key, message, signature), ok)) in items.iter().zip(results).enumerate() {
+        // Twice, the second time with the keys the first proved left out of the torsion tests.
+        let mut proven = TorsionFreeKeys::default();
+        let mut rng = rand::rng();
+        let first = Ed25519PublicKey::verify_many_with_rng(&borrowed, &mut proven, &mut rng);
+        for torsion_key in &signers[43..] {
+            assert!(!proven.keys.contains(torsion_key.key.as_bytes()));
+        }
+        let second = Ed25519PublicKey::verify_many_with_rng(&borrowed, &mut proven, &mut rng);
+        assert_eq!(first, second);
+        for (i, ((key, message, signature), ok)) in items.iter().zip(first).enumerate() {
             let single = key.verify(message, signature).is_ok();
             assert_eq!(ok, single, "item {i}, kind {}", kinds[i]);
             if kinds[i] <= 3 {

@@ -14,7 +14,7 @@ use super::machine::{AppRecord, MEGOLM_V1, Machine};
 use super::records::{self, table};
 use super::requests::{OutgoingRequest, RequestKind};
 use super::to_device::Failure;
-use crate::crypto::{Ed25519PublicKey, SignedItem};
+use crate::crypto::{Ed25519PublicKey, SignedItem, TorsionFreeKeys};
 use crate::megolm::{
     ExportedSessionKey, GroupSession, InboundGroupSession, MegolmDecryptError, MegolmMessage,
     RotationPolicy, SessionKey, SessionOrdering,
@@ -589,7 +589,7 @@ impl<B: Backend> Machine<B> {
             events.iter().map(Parsed::from_event).collect();
         let mut cache = BatchCache::default();
         self.load_batch(txn, room_id, &parsed, &mut cache).await?;
-        let authentic = verify_by_session(&parsed, &cache);
+        let authentic = verify_by_session(&parsed, &cache, &self.torsion_free_keys);
         let replays = self.prefetch_replays(txn, &parsed, &authentic).await?;
         let mut results = Vec::with_capacity(events.len());
         for (event, replay) in parsed.into_iter().zip(replays) {
@@ -848,6 +848,7 @@ impl<'e> Parsed<'e> {
 fn verify_by_session(
     parsed: &[Result<Parsed<'_>, UnableToDecrypt>],
     cache: &BatchCache,
+    proven: &std::sync::Mutex<TorsionFreeKeys>,
 ) -> Vec<bool> {
     let mut indices = Vec::with_capacity(parsed.len());
     let mut keyed = Vec::with_capacity(parsed.len());
@@ -867,10 +868,12 @@ fn verify_by_session(
         .map(|(key, message, signature)| (key, message.signed_bytes(), signature))
         .collect();
     let mut authentic = vec![false; parsed.len()];
-    for (i, ok) in indices
-        .into_iter()
-        .zip(Ed25519PublicKey::verify_many(&items))
-    {
+    // A poisoned lock only loses keys remembered as proven: start again without them.
+    let mut proven = proven
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let verdicts = Ed25519PublicKey::verify_many_with_rng(&items, &mut proven, &mut rand::rng());
+    for (i, ok) in indices.into_iter().zip(verdicts) {
         authentic[i] = ok;
     }
     authentic
