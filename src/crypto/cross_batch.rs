@@ -82,6 +82,13 @@ impl Ed25519PublicKey {
         proven: &mut TorsionFreeKeys,
         rng: &mut impl Rng,
     ) -> Vec<bool> {
+        if items.len() < MIN_CROSS {
+            // Too few for a batch: decoding R here would only be done twice.
+            return items
+                .iter()
+                .map(|(key, message, signature)| key.verify(message, signature).is_ok())
+                .collect();
+        }
         let mut results = vec![false; items.len()];
         // Signatures single verification refuses on their form fail here (verified singly, so
         // that the answer is its answer); the rest go to the batches.
