@@ -123,7 +123,7 @@ impl Ed25519PublicKey {
 
 /// `R` and `s`, if `s` is canonical and `R` is a canonical encoding of a point not of small
 /// order.
-fn strict_parts(signature: &Ed25519Signature) -> Option<(EdwardsPoint, Scalar)> {
+pub(super) fn strict_parts(signature: &Ed25519Signature) -> Option<(EdwardsPoint, Scalar)> {
     let bytes = signature.as_bytes();
     let mut r_bytes = [0u8; 32];
     r_bytes.copy_from_slice(&bytes[..32]);
@@ -131,11 +131,19 @@ fn strict_parts(signature: &Ed25519Signature) -> Option<(EdwardsPoint, Scalar)> 
     s_bytes.copy_from_slice(&bytes[32..]);
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
     let r = CompressedEdwardsY(r_bytes).decompress()?;
-    (r.compress().0 == r_bytes && !r.is_small_order()).then_some((r, s))
+    // Canonical: `y < p`. (The other non-canonical form, `x = 0` with the sign bit set, is
+    // `y = ±1`, of small order.) Cheaper than compressing `R` again, which costs an inversion.
+    (canonical_y(&r_bytes) && !r.is_small_order()).then_some((r, s))
+}
+
+/// Whether the low 255 bits of `bytes` (little-endian) are less than p = 2^255 − 19.
+fn canonical_y(bytes: &[u8; 32]) -> bool {
+    let top_all_ones = bytes[31] & 0x7f == 0x7f && bytes[1..31].iter().all(|b| *b == 0xff);
+    !(top_all_ones && bytes[0] >= 0xed)
 }
 
 /// `k = SHA-512(R ‖ A ‖ M) mod ℓ`.
-fn challenge(signature: &Ed25519Signature, key: &[u8; 32], message: &[u8]) -> Scalar {
+pub(super) fn challenge(signature: &Ed25519Signature, key: &[u8; 32], message: &[u8]) -> Scalar {
     let mut hash = Sha512::new();
     hash.update(&signature.as_bytes()[..32]);
     hash.update(key);
@@ -175,6 +183,31 @@ mod tests {
                 *ok,
                 key.verify(&messages[index], &signatures[index]).is_ok()
             );
+        }
+    }
+
+    #[test]
+    fn canonical_y_agrees_with_compressing_again() {
+        let mut rng = rand::rng();
+        for low in 0xe0..=0xffu8 {
+            for top in [0x7f, 0xff] {
+                let mut bytes = [0xffu8; 32];
+                bytes[0] = low;
+                bytes[31] = top;
+                if let Some(point) = CompressedEdwardsY(bytes).decompress() {
+                    assert_eq!(
+                        canonical_y(&bytes),
+                        point.compress().0 == bytes || point.is_small_order() && low < 0xed
+                    );
+                }
+            }
+        }
+        for _ in 0..200 {
+            let mut bytes = [0u8; 32];
+            rng.fill_bytes(&mut bytes);
+            if let Some(point) = CompressedEdwardsY(bytes).decompress() {
+                assert_eq!(canonical_y(&bytes), point.compress().0 == bytes);
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod base64;
 mod batch;
 mod cipher;
+mod cross_batch;
 mod curve25519;
 mod ed25519;
 mod kdf;
@@ -22,6 +23,7 @@ pub mod hazmat {
 }
 
 pub use cipher::{CipherError, CipherKeys};
+pub use cross_batch::{MIN_CROSS, SignedItem, TORSION_TESTS, TorsionFreeKeys};
 pub use curve25519::{Curve25519KeyPair, Curve25519PublicKey, Curve25519SecretKey, SharedSecret};
 pub use ed25519::{Ed25519KeyPair, Ed25519PublicKey, Ed25519Signature};
 pub(crate) use hazmat::*;

@@ -53,6 +53,8 @@ pub struct Machine<B: Backend> {
     pub(crate) user_id: String,
     pub(crate) device_id: String,
     pub(crate) keys: IdentityKeys,
+    /// Megolm signing keys that room-event batches proved free of torsion (memory only).
+    pub(crate) torsion_free_keys: std::sync::Mutex<crate::crypto::TorsionFreeKeys>,
 }
 
 impl<B: Backend> std::fmt::Debug for Machine<B> {
@@ -86,6 +88,7 @@ impl<B: Backend> Machine<B> {
             user_id: user_id.to_owned(),
             device_id: device_id.to_owned(),
             keys: placeholder,
+            torsion_free_keys: Default::default(),
         };
         let keys = transact!(machine, rng, |txn| {
             match machine.load_account(&mut txn).await {

@@ -14,6 +14,7 @@ use super::machine::{AppRecord, MEGOLM_V1, Machine};
 use super::records::{self, table};
 use super::requests::{OutgoingRequest, RequestKind};
 use super::to_device::Failure;
+use crate::crypto::{Ed25519PublicKey, SignedItem, TorsionFreeKeys};
 use crate::megolm::{
     ExportedSessionKey, GroupSession, InboundGroupSession, MegolmDecryptError, MegolmMessage,
     RotationPolicy, SessionKey, SessionOrdering,
@@ -601,7 +602,7 @@ impl<B: Backend> Machine<B> {
             events.iter().map(Parsed::from_event).collect();
         let mut cache = BatchCache::default();
         self.load_batch(txn, room_id, &parsed, &mut cache).await?;
-        let authentic = verify_by_session(&parsed, &cache);
+        let authentic = verify_by_session(&parsed, &cache, &self.torsion_free_keys);
         let replays = self.prefetch_replays(txn, &parsed, &authentic).await?;
         let mut results = Vec::with_capacity(events.len());
         for (event, replay) in parsed.into_iter().zip(replays) {
@@ -869,29 +870,40 @@ impl<'e> Parsed<'e> {
     }
 }
 
-/// Whether each event's signature is good, verified one batch per session (events that did
-/// not parse or whose session we lack are `false`; they fail for those reasons first).
+/// Whether each event's signature is good, all sessions' events verified together in a few
+/// cross-key batches (a backlog page holds about one event per session, so per-session batches
+/// rarely apply). Events that did not parse or whose session we lack are `false`; they fail for
+/// those reasons first.
 fn verify_by_session(
     parsed: &[Result<Parsed<'_>, UnableToDecrypt>],
     cache: &BatchCache,
+    proven: &std::sync::Mutex<TorsionFreeKeys>,
 ) -> Vec<bool> {
-    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut indices = Vec::with_capacity(parsed.len());
+    let mut keyed = Vec::with_capacity(parsed.len());
     for (i, event) in parsed.iter().enumerate() {
-        if let Ok(event) = event {
-            groups.entry(event.session_id).or_default().push(i);
+        let Ok(event) = event else { continue };
+        if let Some(Some((_, session))) = cache.sessions.get(event.session_id) {
+            indices.push(i);
+            keyed.push((
+                session.signing_key(),
+                &event.message,
+                event.message.signature(),
+            ));
         }
     }
+    let items: Vec<SignedItem<'_>> = keyed
+        .iter()
+        .map(|(key, message, signature)| (key, message.signed_bytes(), signature))
+        .collect();
     let mut authentic = vec![false; parsed.len()];
-    for (session_id, indices) in groups {
-        let Some(Some((_, session))) = cache.sessions.get(session_id) else {
-            continue;
-        };
-        let messages = indices
-            .iter()
-            .filter_map(|&i| parsed[i].as_ref().ok().map(|event| &event.message));
-        for (&i, ok) in indices.iter().zip(session.verify_signatures(messages)) {
-            authentic[i] = ok;
-        }
+    // A poisoned lock only loses keys remembered as proven: start again without them.
+    let mut proven = proven
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let verdicts = Ed25519PublicKey::verify_many_with_rng(&items, &mut proven, &mut rand::rng());
+    for (i, ok) in indices.into_iter().zip(verdicts) {
+        authentic[i] = ok;
     }
     authentic
 }
