@@ -1,123 +1,28 @@
-//! Batch verification of many Ed25519 signatures under one key (a Megolm session's backlog).
+//! Batch verification of many Ed25519 signatures under one key (a Megolm session's backlog),
+//! and the strict parts of a signature that the batch verifier (cross_batch.rs) checks.
 //!
-//! One multi-scalar multiplication checks `−(Σ zᵢsᵢ)·B + Σ zᵢ·Rᵢ + (Σ zᵢkᵢ)·A = 0` for random
-//! 128-bit `zᵢ`; since every signature shares the key `A`, its terms fold into one scalar,
-//! which roughly halves the work of the generic batch equation. The strict checks of single
-//! verification are kept: canonical `s` and `R`, `R` and `A` not of small order, `A` free of
-//! torsion. A chunk that fails is split in halves until the bad signatures are isolated, so
-//! one bad signature fails alone and costs a few batches, not a chunk of single checks.
-//!
-//! The one difference from [`Ed25519PublicKey::verify`]: an `R` with a small-order component
-//! passes the batch with probability at most 1/2. Only the holder of the signing key can make
-//! such a signature, and what it signs is still authentic.
+//! A batch under one key is the cross-key batch with every item naming that key: it proves
+//! every `R` free of torsion, so it accepts exactly what [`Ed25519PublicKey::verify`] accepts.
+//! (An earlier one-key batch folded the key's terms into one scalar but let an `R` with a
+//! small-order component pass with probability 1/2; the cross-key batch is as fast on a
+//! backlog and exact.)
 
-use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
-use rand_core::Rng;
 use sha2::{Digest, Sha512};
 
 use super::{Ed25519PublicKey, Ed25519Signature};
 
-/// Signatures checked per multi-scalar multiplication at first: large enough for Pippenger's
-/// method to pay off.
-const CHUNK: usize = 128;
-
-/// Below this many signatures under one key, single verification is cheaper than checking
-/// the key and running a batch.
-const MIN_BATCH: usize = 4;
-
-/// Below this many signatures, single verification is as cheap as a batch.
-const SINGLE: usize = 2;
-
 impl Ed25519PublicKey {
     /// Verifies each `(message, signature)` pair under this key; the result has one entry per
-    /// pair. Randomness for the batch comes from the operating system.
+    /// pair, exactly as [`Ed25519PublicKey::verify`] would give it. Randomness for the batch
+    /// comes from the operating system.
     pub fn verify_batch(&self, items: &[(&[u8], &Ed25519Signature)]) -> Vec<bool> {
-        self.verify_batch_with_rng(items, &mut rand::rng())
-    }
-
-    /// As [`Ed25519PublicKey::verify_batch`], drawing the batch scalars from `rng`.
-    pub fn verify_batch_with_rng(
-        &self,
-        items: &[(&[u8], &Ed25519Signature)],
-        rng: &mut impl Rng,
-    ) -> Vec<bool> {
-        let mut results = Vec::with_capacity(items.len());
-        if items.len() < MIN_BATCH {
-            // Checking the key for torsion alone costs about one verification.
-            self.verify_each(items, &mut results);
-            return results;
-        }
-        let key = self.verifying_key();
-        let point = key.to_edwards();
-        let key_is_strict = !key.is_weak() && point.is_torsion_free();
-        for chunk in items.chunks(CHUNK) {
-            if key_is_strict {
-                self.bisect(&point, chunk, rng, &mut results);
-            } else {
-                self.verify_each(chunk, &mut results);
-            }
-        }
-        results
-    }
-
-    /// Verifies `items` as one batch; if that fails, each half on its own, down to single
-    /// signatures. `k` bad signatures among `n` cost about `2k·log2(n)` batches, not `n`
-    /// single verifications, so forged messages cannot make a backlog expensive.
-    fn bisect(
-        &self,
-        key: &EdwardsPoint,
-        items: &[(&[u8], &Ed25519Signature)],
-        rng: &mut impl Rng,
-        results: &mut Vec<bool>,
-    ) {
-        if items.len() <= SINGLE {
-            self.verify_each(items, results);
-        } else if self.chunk_holds(key, items, rng) {
-            results.extend(std::iter::repeat_n(true, items.len()));
-        } else {
-            let (left, right) = items.split_at(items.len() / 2);
-            self.bisect(key, left, rng, results);
-            self.bisect(key, right, rng, results);
-        }
-    }
-
-    fn verify_each(&self, items: &[(&[u8], &Ed25519Signature)], results: &mut Vec<bool>) {
-        results.extend(
-            items
-                .iter()
-                .map(|(message, signature)| self.verify(message, signature).is_ok()),
-        );
-    }
-
-    fn chunk_holds(
-        &self,
-        key: &EdwardsPoint,
-        chunk: &[(&[u8], &Ed25519Signature)],
-        rng: &mut impl Rng,
-    ) -> bool {
-        let mut base_scalar = Scalar::ZERO;
-        let mut key_scalar = Scalar::ZERO;
-        let mut scalars = Vec::with_capacity(chunk.len() + 2);
-        let mut points = Vec::with_capacity(chunk.len() + 2);
-        for (message, signature) in chunk {
-            let Some((r, s)) = strict_parts(signature) else {
-                return false;
-            };
-            let k = challenge(signature, self.as_bytes(), message);
-            let mut z = [0u8; 16];
-            rng.fill_bytes(&mut z);
-            let z = Scalar::from(u128::from_le_bytes(z));
-            base_scalar -= z * s;
-            key_scalar += z * k;
-            scalars.push(z);
-            points.push(r);
-        }
-        scalars.extend([base_scalar, key_scalar]);
-        points.extend([ED25519_BASEPOINT_POINT, *key]);
-        EdwardsPoint::vartime_multiscalar_mul(scalars, points).is_identity()
+        let items: Vec<_> = items
+            .iter()
+            .map(|(message, signature)| (self, *message, *signature))
+            .collect();
+        Self::verify_many(&items)
     }
 }
 
@@ -155,6 +60,7 @@ pub(super) fn challenge(signature: &Ed25519Signature, key: &[u8; 32], message: &
 mod tests {
     use super::*;
     use crate::crypto::Ed25519KeyPair;
+    use rand_core::Rng;
 
     #[test]
     fn batches_agree_with_single_verification() {
