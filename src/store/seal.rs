@@ -22,11 +22,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use hmac::{Hmac, Mac};
 use rand_core::CryptoRng;
+use sha2::Sha256;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use super::backend::{Hex, StoreError};
-use crate::crypto::{hkdf_sha256, hmac_sha256};
+use crate::crypto::hkdf_sha256;
 use crate::persist::StorageKey;
 
 const FORMAT: u8 = 1;
@@ -39,10 +41,17 @@ const SCHEMA_LENGTH: usize = 2;
 #[derive(Clone, ZeroizeOnDrop)]
 pub struct Sealer {
     cipher: Zeroizing<[u8; 32]>,
-    names: Zeroizing<[u8; 32]>,
+    /// HMAC-SHA-256 keyed with the naming key, its two padded key blocks already hashed: each
+    /// name clones it (two compressions fewer per name). It wipes itself on drop (hmac's
+    /// `zeroize` feature), so the derive skips it.
+    #[zeroize(skip)]
+    names: Hmac<Sha256>,
     /// The records last opened or sealed ([`Sealer::remembering`]); clones share them.
     #[zeroize(skip)]
     recent: Option<Arc<Mutex<Recent>>>,
+    /// Tables whose records, once sealed, are not remembered ([`Sealer::not_remembering`]).
+    #[zeroize(skip)]
+    unremembered: &'static [&'static str],
 }
 
 /// Bytes (sealed and opened) the records remembered may hold; past this, they start again.
@@ -108,10 +117,14 @@ impl Sealer {
         let mut names = Zeroizing::new([0u8; 32]);
         hkdf_sha256(&[], key.as_bytes(), b"olmo store: seal", cipher.as_mut());
         hkdf_sha256(&[], key.as_bytes(), b"olmo store: names", names.as_mut());
+        // HMAC accepts keys of any length, so this cannot fail.
+        let names = <Hmac<Sha256> as KeyInit>::new_from_slice(names.as_ref())
+            .unwrap_or_else(|_| unreachable!());
         Self {
             cipher,
             names,
             recent: None,
+            unremembered: &[],
         }
     }
 
@@ -124,6 +137,14 @@ impl Sealer {
         self
     }
 
+    /// This sealer, not remembering the records of `tables` it seals: for records written once
+    /// and rarely read again (a replay record per message), which would only push out the
+    /// records read at every operation.
+    pub fn not_remembering(mut self, tables: &'static [&'static str]) -> Self {
+        self.unremembered = tables;
+        self
+    }
+
     fn recent(&self) -> Option<std::sync::MutexGuard<'_, Recent>> {
         let recent = self.recent.as_ref()?;
         Some(recent.lock().unwrap_or_else(PoisonError::into_inner))
@@ -133,12 +154,12 @@ impl Sealer {
     /// parts give the same key and a backend learns nothing from it. Parts are length-prefixed,
     /// so (`"ab"`, `"c"`) and (`"a"`, `"bc"`) differ.
     pub fn name(&self, table: &str, parts: &[&[u8]]) -> Vec<u8> {
-        let mut framed = Vec::new();
+        let mut mac = self.names.clone();
         for part in std::iter::once(&table.as_bytes()).chain(parts) {
-            framed.extend_from_slice(&(part.len() as u64).to_be_bytes());
-            framed.extend_from_slice(part);
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
         }
-        hmac_sha256(self.names.as_ref(), &[&framed]).to_vec()
+        mac.finalize().into_bytes().to_vec()
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
@@ -177,7 +198,9 @@ impl Sealer {
         out.push(FORMAT);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
-        if let Some(mut recent) = self.recent() {
+        if !self.unremembered.contains(&table)
+            && let Some(mut recent) = self.recent()
+        {
             // What opening these bytes would give, whether or not they reach the store.
             let opened = (schema, Zeroizing::new(plaintext.to_vec()));
             recent.put(table, key, version, &out, opened);
@@ -253,4 +276,37 @@ fn associated_data(table: &str, key: &[u8], version: u64) -> Vec<u8> {
     aad.extend_from_slice(key);
     aad.extend_from_slice(&version.to_be_bytes());
     aad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::hmac_sha256;
+
+    /// Names are record keys already in stores: the pre-keyed HMAC gives what hashing the
+    /// framed parts under the naming key gave.
+    #[test]
+    fn names_are_the_keyed_hash_of_the_framed_parts() {
+        let storage = StorageKey::from_bytes([9; 32]);
+        let mut key = Zeroizing::new([0u8; 32]);
+        hkdf_sha256(&[], storage.as_bytes(), b"olmo store: names", key.as_mut());
+        let sealer = Sealer::new(&storage);
+        for (table, parts) in [
+            (
+                "xmpp.processed",
+                vec![&b"alice@example.org"[..], b"archive-1"],
+            ),
+            ("t", vec![]),
+            ("ab", vec![&b""[..], &[0u8; 200][..]]),
+        ] {
+            let mut framed = Vec::new();
+            for part in std::iter::once(&table.as_bytes()).chain(&parts) {
+                framed.extend_from_slice(&(part.len() as u64).to_be_bytes());
+                framed.extend_from_slice(part);
+            }
+            let expected = hmac_sha256(key.as_ref(), &[&framed]).to_vec();
+            assert_eq!(sealer.name(table, &parts), expected);
+            assert_eq!(sealer.clone().name(table, &parts), expected);
+        }
+    }
 }

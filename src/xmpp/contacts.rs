@@ -78,10 +78,13 @@ impl<B: Backend> XmppMachine<B> {
         jid: &str,
     ) -> Result<DeviceListRecord, XmppError> {
         let name = self.name(DEVICE_LISTS, &[&[version_byte(version)], jid.as_bytes()]);
-        Ok(tables::load(txn, DEVICE_LISTS, &name)
-            .await?
-            .map(|(list, _)| list)
-            .unwrap_or_default())
+        // Read at every encryption, for every recipient: parsed once per version of the list.
+        Ok(
+            tables::load_record_memo(txn, &self.memo, DEVICE_LISTS, &name)
+                .await?
+                .map(|(_, list, _)| list)
+                .unwrap_or_default(),
+        )
     }
 
     async fn store_device_list(

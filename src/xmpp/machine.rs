@@ -126,7 +126,11 @@ impl<B: Backend> XmppMachine<B> {
     ) -> Result<Self, XmppError> {
         let machine = Self {
             backend,
-            sealer: Sealer::new(storage_key).remembering(),
+            // Processed-message records are written once per message and read again only
+            // when a catch-up runs twice.
+            sealer: Sealer::new(storage_key)
+                .remembering()
+                .not_remembering(&[PROCESSED]),
             jid: jid.to_owned(),
             memo: Memo::default(),
         };
@@ -270,7 +274,7 @@ impl<B: Backend> XmppMachine<B> {
         }
         txn.prefetch(ACCOUNT, &keys).await?;
         let (schema, meta, blobs) =
-            tables::load_record::<B, AccountMeta>(txn, ACCOUNT, ACCOUNT_KEY)
+            tables::load_record_memo::<B, AccountMeta>(txn, &self.memo, ACCOUNT, ACCOUNT_KEY)
                 .await?
                 .ok_or(XmppError::Corrupt("account"))?;
         let own = blobs
@@ -281,9 +285,10 @@ impl<B: Backend> XmppMachine<B> {
         let clocks = if schema == tables::SCHEMA_1 {
             None
         } else {
-            let (clocks, _) = tables::load::<B, Clocks>(txn, ACCOUNT, CLOCK_KEY)
-                .await?
-                .ok_or(XmppError::Corrupt("session clocks"))?;
+            let (_, clocks, _) =
+                tables::load_record_memo::<B, Clocks>(txn, &self.memo, ACCOUNT, CLOCK_KEY)
+                    .await?
+                    .ok_or(XmppError::Corrupt("session clocks"))?;
             Some(clocks)
         };
         let pre_keys = if schema < tables::SCHEMA {

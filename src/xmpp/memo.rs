@@ -5,8 +5,11 @@
 //! another writer of the store cannot make them stale: a record holding another identity is
 //! read as it always was. It also holds the last device's pre-keys, to make the device of an
 //! operation that uses none without reading them, and its session slots, each used again only
-//! when the store still holds the record it was taken out with.
+//! when the store still holds the record it was taken out with. And the records it parses at
+//! every operation (the account, the session clocks, trust decisions), each with the plaintext
+//! it was parsed from: the same plaintext again gives the same record without parsing its JSON.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
@@ -21,9 +24,21 @@ const MAX_FINGERPRINTS: usize = 4_096;
 const MAX_SLOTS: usize = 1_024;
 /// Record names kept; past this, the memo starts again.
 const MAX_NAMES: usize = 4_096;
+/// Parsed records kept; past this, the memo starts again.
+const MAX_PARSED: usize = 4_096;
 
 /// Session slots by address, each with the record it was taken out with.
 type HeldSlots = HashMap<SlotAddress, (Zeroizing<Vec<u8>>, HeldSlot)>;
+
+/// Parsed records by table and name, each with the schema and plaintext it was parsed from.
+type Parsed = HashMap<&'static str, HashMap<Vec<u8>, ParsedRecord>>;
+
+struct ParsedRecord {
+    schema: u16,
+    plaintext: Zeroizing<Vec<u8>>,
+    /// A [`super::tables::Record`] of the type it was read as.
+    record: Box<dyn Any + Send>,
+}
 
 #[derive(Default)]
 pub(crate) struct Memo {
@@ -38,6 +53,7 @@ pub(crate) struct Memo {
     /// Record names by (table, parts), each part framed by its length: an HMAC each.
     names: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
     fingerprints: Mutex<HashMap<IdentityKey, String>>,
+    parsed: Mutex<Parsed>,
 }
 
 impl Memo {
@@ -123,6 +139,44 @@ impl Memo {
         }
         names.insert(key, name.clone());
         name
+    }
+
+    /// The record of `table` and `key` parsed from exactly this schema and plaintext before,
+    /// as the type `T` it was read as.
+    pub(crate) fn parsed<T: Clone + 'static>(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        schema: u16,
+        plaintext: &[u8],
+    ) -> Option<T> {
+        let parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = parsed.get(table)?.get(key)?;
+        if held.schema != schema || held.plaintext.as_slice() != plaintext {
+            return None;
+        }
+        held.record.downcast_ref::<T>().cloned()
+    }
+
+    /// Remembers `record`, parsed from `schema` and `plaintext`.
+    pub(crate) fn hold_parsed<T: Send + 'static>(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        schema: u16,
+        plaintext: Zeroizing<Vec<u8>>,
+        record: T,
+    ) {
+        let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
+        if parsed.values().map(HashMap::len).sum::<usize>() >= MAX_PARSED {
+            parsed.clear();
+        }
+        let held = ParsedRecord {
+            schema,
+            plaintext,
+            record: Box::new(record),
+        };
+        parsed.entry(table).or_default().insert(key.to_vec(), held);
     }
 
     /// The key's fingerprint ([`IdentityKey::fingerprint`]); `None` for a key that has none.

@@ -308,14 +308,14 @@ impl<B: Backend> XmppMachine<B> {
         let (body, time) = match (&received.plaintext, version) {
             (None, _) => (None, None),
             (Some(plaintext), Version::Omemo2) => {
-                let envelope = Envelope::parse_bytes(plaintext)?;
+                let envelope = Envelope::parse_received(plaintext)?;
                 if envelope.from.as_deref() != Some(from) {
                     return Ok(Err(XmppError::EnvelopeMismatch("from")));
                 }
                 if envelope.to.as_deref() != Some(stanza_to) {
                     return Ok(Err(XmppError::EnvelopeMismatch("to")));
                 }
-                (envelope.body(), envelope.time)
+                (envelope.body, envelope.time)
             }
             (Some(plaintext), Version::Omemo03) => {
                 (Some(String::from_utf8_lossy(plaintext).into_owned()), None)

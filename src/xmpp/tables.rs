@@ -12,8 +12,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+use super::memo::Memo;
 pub(crate) use crate::store::records::remove;
-use crate::store::records::{load_schemas, store_schema};
+use crate::store::records::{load_schemas, store_schema, unpack};
 use crate::store::{Backend, StoreError, Txn};
 
 /// The schema of every record this build writes.
@@ -55,6 +56,39 @@ pub(crate) async fn load_record<B: Backend, T: DeserializeOwned>(
     key: &[u8],
 ) -> Result<Option<Record<T>>, StoreError> {
     load_schemas(txn, table, key, SCHEMA_1..=SCHEMA).await
+}
+
+/// As [`load_record`], for records read at every operation: a record whose plaintext is the
+/// one `memo` last parsed for it is not parsed again.
+pub(crate) async fn load_record_memo<B: Backend, T>(
+    txn: &mut Txn<'_, B>,
+    memo: &Memo,
+    table: &'static str,
+    key: &[u8],
+) -> Result<Option<Record<T>>, StoreError>
+where
+    T: DeserializeOwned + Clone + Send + 'static,
+{
+    let Some((schema, plaintext)) = txn.get(table, key).await? else {
+        return Ok(None);
+    };
+    if let Some(record) = memo.parsed::<Record<T>>(table, key, schema, &plaintext) {
+        return Ok(Some(record));
+    }
+    if !(SCHEMA_1..=SCHEMA).contains(&schema) {
+        return Err(StoreError::NewerSchema {
+            table: table.to_owned(),
+            found: schema,
+        });
+    }
+    let (meta, blobs) = unpack::<T>(&plaintext, table, key)?;
+    let blobs: Vec<Zeroizing<Vec<u8>>> = blobs
+        .into_iter()
+        .map(|b| Zeroizing::new(b.to_vec()))
+        .collect();
+    let record = (schema, meta, blobs);
+    memo.hold_parsed(table, key, schema, plaintext, record.clone());
+    Ok(Some(record))
 }
 
 /// Reads a record whose layout both schemas share; `None` when absent.

@@ -52,9 +52,11 @@ impl<B: Backend> XmppMachine<B> {
         fingerprint: &str,
     ) -> Result<Option<Trust>, XmppError> {
         let name = self.trust_name(jid, fingerprint);
-        Ok(tables::load::<B, TrustRecord>(txn, TRUST, &name)
-            .await?
-            .map(|(record, _)| record.trust))
+        Ok(
+            tables::load_record_memo::<B, TrustRecord>(txn, &self.memo, TRUST, &name)
+                .await?
+                .map(|(_, record, _)| record.trust),
+        )
     }
 
     /// Every decision recorded for `jid` (fingerprint, trust).

@@ -80,6 +80,27 @@ impl Envelope {
 
     /// Parses an `<envelope>` (the root element of the decrypted payload).
     pub fn parse(xml: &str) -> Result<Self, StanzaError> {
+        Ok(Self::parse_document(xml, true)?.0)
+    }
+
+    /// What a receiver reads of the decrypted bytes: the body (as [`Envelope::body`] gives it)
+    /// and the affixes, from one parse, without writing the content's canonical form. Accepts
+    /// and refuses exactly what [`Envelope::parse_bytes`] does.
+    pub(crate) fn parse_received(xml: &[u8]) -> Result<ReceivedEnvelope, StanzaError> {
+        let text = std::str::from_utf8(xml).map_err(|e| StanzaError::Malformed(e.to_string()))?;
+        let (envelope, body) = Self::parse_document(text, false)?;
+        Ok(ReceivedEnvelope {
+            body,
+            time: envelope.time,
+            to: envelope.to,
+            from: envelope.from,
+        })
+    }
+
+    /// The envelope with its content in canonical form (`canonical`), or with the content
+    /// left empty and its body read instead (the same text [`Envelope::body`] reads from the
+    /// canonical form, which keeps elements, namespaces and text).
+    fn parse_document(xml: &str, canonical: bool) -> Result<(Self, Option<String>), StanzaError> {
         let doc = parse_document(xml)?;
         let wanted = [Wanted {
             name: "envelope",
@@ -89,8 +110,10 @@ impl Envelope {
         let (node, ()) = find_element(&doc, &wanted, &[])?;
         let content_node = required_child(node, SCE_NAMESPACE, "content")?;
         let mut content = Writer::new();
-        for child in content_node.children() {
-            write_canonical(&mut content, child, None);
+        if canonical {
+            for child in content_node.children() {
+                write_canonical(&mut content, child, None);
+            }
         }
         let rpad = optional_child(node, SCE_NAMESPACE, "rpad")?
             .map(|r| text_content(r, "rpad"))
@@ -101,13 +124,19 @@ impl Envelope {
                     .map(|e| attribute(e, name, attr).map(str::to_owned))
                     .transpose()
             };
-        Ok(Self {
+        let body = if canonical {
+            None
+        } else {
+            body_of(content_node)
+        };
+        let envelope = Self {
             content: content.finish(),
             rpad,
             time: affix("time", "stamp")?,
             to: affix("to", "jid")?,
             from: affix("from", "jid")?,
-        })
+        };
+        Ok((envelope, body))
     }
 
     /// [`Envelope::parse`] for the decrypted bytes; invalid UTF-8 is [`StanzaError::Malformed`].
@@ -152,13 +181,32 @@ impl Envelope {
         wrapped.close("content");
         let wrapped = wrapped.finish();
         let doc = parse_document(&wrapped).ok()?;
-        let body = doc.root_element().children().find(|c| {
-            c.is_element()
-                && c.tag_name().name() == "body"
-                && c.tag_name().namespace() == Some(CLIENT_NAMESPACE)
-        })?;
-        text_content(body, "body").ok()
+        body_of(doc.root_element())
     }
+}
+
+/// The text of the first `<body xmlns='jabber:client'>` child of `content`, if it holds only
+/// text.
+fn body_of(content: Node<'_, '_>) -> Option<String> {
+    let body = content.children().find(|c| {
+        c.is_element()
+            && c.tag_name().name() == "body"
+            && c.tag_name().namespace() == Some(CLIENT_NAMESPACE)
+    })?;
+    text_content(body, "body").ok()
+}
+
+/// What [`Envelope::parse_received`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReceivedEnvelope {
+    /// [`Envelope::body`].
+    pub body: Option<String>,
+    /// [`Envelope::time`].
+    pub time: Option<String>,
+    /// [`Envelope::to`].
+    pub to: Option<String>,
+    /// [`Envelope::from`].
+    pub from: Option<String>,
 }
 
 /// `⌊x · n / 2³²⌋`, in `0..n`.
@@ -216,4 +264,38 @@ fn write_canonical(w: &mut Writer, node: Node<'_, '_>, parent_ns: Option<Option<
         write_canonical(w, child, Some(ns));
     }
     w.close(name);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_parse_reads_the_body_that_body_reads() {
+        let sce = SCE_NAMESPACE;
+        let client = CLIENT_NAMESPACE;
+        for content in [
+            format!("<body xmlns='{client}'>plain &amp; simple</body>"),
+            format!("<body xmlns='{client}'>a<!-- note -->b<![CDATA[<c>]]></body>"),
+            format!(
+                "<x xmlns='urn:x'/><body xmlns='{client}'> two </body><body xmlns='{client}'>3</body>"
+            ),
+            format!("<body xmlns='{client}'>nested <b/></body>"),
+            format!("<c:body xmlns:c='{client}'>prefixed</c:body>"),
+            "<body xmlns='urn:other'>not a body</body>".to_owned(),
+            String::new(),
+        ] {
+            let xml = format!(
+                "<envelope xmlns='{sce}'><content>{content}</content><rpad>xy</rpad>\
+                 <time stamp='2026-12-06T20:00:00Z'/><to jid='b@x'/><from jid='a@x'/></envelope>"
+            );
+            let received = Envelope::parse_received(xml.as_bytes()).unwrap();
+            let envelope = Envelope::parse(&xml).unwrap();
+            assert_eq!(received.body, envelope.body(), "{content}");
+            assert_eq!(
+                (received.time, received.to, received.from),
+                (envelope.time, envelope.to, envelope.from)
+            );
+        }
+    }
 }
