@@ -4,7 +4,7 @@ use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::block_api::compress256;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// HMAC-SHA-256 of the concatenation of `parts` under `key`.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
@@ -110,14 +110,22 @@ impl ByteHmac {
     }
 }
 
-impl Drop for ByteHmac {
-    fn drop(&mut self) {
+impl Zeroize for ByteHmac {
+    fn zeroize(&mut self) {
         self.inner.zeroize();
         self.outer.zeroize();
         self.work.zeroize();
         self.block.zeroize();
     }
 }
+
+impl Drop for ByteHmac {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for ByteHmac {}
 
 #[cfg(test)]
 mod tests {
@@ -137,5 +145,19 @@ mod tests {
                 assert_eq!(reused.mac(byte), hmac_sha256(&key, &[&[byte]]));
             }
         }
+    }
+
+    #[test]
+    fn the_fixed_size_hmac_wipes_its_states_and_scratch() {
+        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+        wiped_on_drop::<ByteHmac>();
+        let mut hmac = ByteHmac::new(&[7; 32]);
+        hmac.mac(1);
+        hmac.zeroize();
+        assert_eq!(
+            (hmac.inner, hmac.outer, hmac.work),
+            ([0; 8], [0; 8], [0; 8])
+        );
+        assert_eq!(hmac.block, [0; 64]);
     }
 }
