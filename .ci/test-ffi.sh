@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The UniFFI bindings (bindings/ffi): installs uniffi-bindgen 0.32.2 if missing and the FFI venv
 # (.venv-ffi: maturin, pytest, python-olm, vodozemac-python), builds the wheel in release,
-# installs it, builds and installs olmo_fast's wheel (bindings/python-fast, pyo3), checks the
-# committed Swift sources for drift, runs the pytest suite, then the Kotlin suite on the JVM
+# installs it, builds and installs olmo_fast's wheel (bindings/python-fast, pyo3), generates the
+# Swift sources (not committed), runs the pytest suite, then the Kotlin suite on the JVM
 # (bindings/ffi/kotlin/run.sh). Each suite ends with its runner's summary line. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,16 +39,11 @@ rm -rf "$FAST/target-wheels"
 
 LIB="$("$VENV/bin/python3" -c 'import os, olmo; print(os.path.dirname(olmo.olmo.__file__))')/libolmo_ffi.so"
 
-# The committed Swift sources must be what this build generates (no Swift toolchain here to
-# compile them; see bindings/ffi/swift/README.md).
-SWIFT_NOW="$(mktemp -d)"
-uniffi-bindgen generate --library "$LIB" --language swift --out-dir "$SWIFT_NOW" --no-format >/dev/null
-if ! diff -r "$FFI/swift/Sources" "$SWIFT_NOW" >/dev/null; then
-    echo "bindings/ffi/swift/Sources is stale: regenerate it (see bindings/ffi/swift/README.md)" >&2
-    diff -r "$FFI/swift/Sources" "$SWIFT_NOW" | head -20 >&2
-    exit 1
-fi
-rm -rf "$SWIFT_NOW"
+# The Swift sources are generated here, not committed (no Swift toolchain here to compile them;
+# see bindings/ffi/swift/README.md): generation must work on every build.
+rm -rf "$FFI/swift/Sources"
+uniffi-bindgen generate --library "$LIB" --language swift --out-dir "$FFI/swift/Sources" --no-format >/dev/null
+test -s "$FFI/swift/Sources/Olmo.swift"
 
 # The benchmark (olmo and olmo_fast) beside vodozemac-python and python-olm, quick mode: it must
 # run (figures come from a full run: `.venv-ffi/bin/python3 bindings/ffi/python/bench/bench.py`).

@@ -131,9 +131,14 @@ impl MegolmRatchet {
             // Every step but the last only moves this part; the last also resets the lower
             // parts, which a sequence of single advances would have re-derived from the
             // part's value just before its final step.
-            for _ in 1..steps {
-                let next = self.derive(part, part);
-                self.parts[part] = next;
+            if steps > 1 {
+                // One hasher for the walk: its scratch is wiped once, not at every step.
+                let mut hmac = ByteHmac::new(&self.parts[part]);
+                self.parts[part] = hmac.mac(part as u8);
+                for _ in 2..steps {
+                    hmac.rekey(&self.parts[part]);
+                    self.parts[part] = hmac.mac(part as u8);
+                }
             }
             self.step(part);
             // The lower bytes are now zero, as after the roll-over that moves this part.
@@ -150,15 +155,10 @@ impl MegolmRatchet {
     /// Re-derives parts 3 down to `highest` from the current `R_highest`.
     /// `R_i = HMAC-SHA-256(key = R_highest, data = [i])`, the key set up once for all parts.
     fn step(&mut self, highest: usize) {
-        let key = ByteHmac::new(&self.parts[highest]);
+        let mut key = ByteHmac::new(&self.parts[highest]);
         for part in (highest..PART_COUNT).rev() {
             self.parts[part] = key.mac(part as u8);
         }
-    }
-
-    /// `HMAC-SHA-256(key = R_from, data = [seed])`.
-    fn derive(&self, from: usize, seed: usize) -> [u8; PART_LENGTH] {
-        ByteHmac::new(&self.parts[from]).mac(seed as u8)
     }
 }
 

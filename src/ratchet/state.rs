@@ -14,7 +14,7 @@ use super::chain::ReceivingChain;
 use super::keys::{ChainKey, RootKey};
 use super::skipped::{SkippedKey, SkippedKeys};
 use super::{DecryptError, EncryptError, RatchetProfile};
-use crate::crypto::{CipherKeys, Curve25519KeyPair, Curve25519PublicKey};
+use crate::crypto::{ByteHmac, CipherKeys, Curve25519KeyPair, Curve25519PublicKey};
 
 /// What the sender puts in a message header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -430,6 +430,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         // Only the newest skipped keys could survive eviction, so only those are kept.
         let keep_from = index.saturating_sub(P::MAX_SKIPPED_KEYS as u32);
         let mut new_skipped = Vec::new();
+        let mut hmac = ByteHmac::new(chain.chain.key_bytes());
         while chain.chain.index() < index {
             if chain.chain.index() >= keep_from {
                 new_skipped.push(SkippedKey {
@@ -442,7 +443,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
             }
             chain
                 .chain
-                .advance()
+                .advance_with(&mut hmac)
                 .ok_or(DecryptError::Expired { index })?;
         }
         let keys = chain.chain.message_cipher_keys(P::MESSAGE_KEY_INFO);

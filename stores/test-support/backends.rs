@@ -6,7 +6,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use olmo::store::{Backend, Batch, KeyRange, MaybeSend, Record, StoreError};
+use olmo::store::{Backend, Batch, MaybeSend, StoreError};
+
+include!("forward.rs");
 
 pub struct ConflictCounting<B> {
     inner: B,
@@ -20,30 +22,7 @@ impl<B> ConflictCounting<B> {
 }
 
 impl<B: Backend> Backend for ConflictCounting<B> {
-    fn get(
-        &self,
-        table: &str,
-        key: &[u8],
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
-        self.inner.get(table, key)
-    }
-
-    fn get_many(
-        &self,
-        table: &str,
-        keys: &[Vec<u8>],
-    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
-        self.inner.get_many(table, keys)
-    }
-
-    fn scan(
-        &self,
-        table: &str,
-        range: &KeyRange,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
-        self.inner.scan(table, range, limit)
-    }
+    forward_reads!(|this| &this.inner);
 
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
         let commit = self.inner.commit(batch);
@@ -144,30 +123,7 @@ impl<B> Clone for FailingCommits<B> {
 }
 
 impl<B: Backend> Backend for FailingCommits<B> {
-    fn get(
-        &self,
-        table: &str,
-        key: &[u8],
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
-        self.inner.get(table, key)
-    }
-
-    fn get_many(
-        &self,
-        table: &str,
-        keys: &[Vec<u8>],
-    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
-        self.inner.get_many(table, keys)
-    }
-
-    fn scan(
-        &self,
-        table: &str,
-        range: &KeyRange,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
-        self.inner.scan(table, range, limit)
-    }
+    forward_reads!(|this| &*this.inner);
 
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
         let fault = self.next_fault();

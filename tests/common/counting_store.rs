@@ -7,7 +7,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use olmo::store::{Backend, Batch, KeyRange, MaybeSend, MemoryStore, Record, StoreError};
+use olmo::store::{Backend, Batch, MaybeSend, MemoryStore, Record, StoreError};
+
+include!("../../stores/test-support/forward.rs");
 
 #[derive(Clone, Default)]
 pub struct CountingStore {
@@ -73,33 +75,10 @@ impl CountingStore {
 }
 
 impl Backend for CountingStore {
-    fn get(
-        &self,
-        table: &str,
-        key: &[u8],
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.get(table, key)
-    }
-
-    fn get_many(
-        &self,
-        table: &str,
-        keys: &[Vec<u8>],
-    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.get_many(table, keys)
-    }
-
-    fn scan(
-        &self,
-        table: &str,
-        range: &KeyRange,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.scan(table, range, limit)
-    }
+    forward_reads!(
+        |this, _table| this.reads.fetch_add(1, Ordering::SeqCst),
+        &this.inner
+    );
 
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;

@@ -7,12 +7,14 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use olmo::persist::StorageKey;
-use olmo::store::{Backend, Batch, KeyRange, MaybeSend, MemoryStore, Record, StoreError, block_on};
+use olmo::store::{Backend, Batch, MaybeSend, MemoryStore, StoreError, block_on};
 use olmo::xmpp::XmppMachine;
 
 use super::common::rng::TestRng;
 use super::server::Server;
 use super::{Device, NOW, bodies};
+
+include!("../../stores/test-support/forward.rs");
 
 const ROMEO: &str = "romeo@montague.example";
 const JULIET: &str = "juliet@capulet.example";
@@ -42,33 +44,7 @@ impl Interleaving {
 }
 
 impl Backend for Interleaving {
-    fn get(
-        &self,
-        table: &str,
-        key: &[u8],
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
-        self.run_hook(table);
-        self.inner.get(table, key)
-    }
-
-    fn get_many(
-        &self,
-        table: &str,
-        keys: &[Vec<u8>],
-    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
-        self.run_hook(table);
-        self.inner.get_many(table, keys)
-    }
-
-    fn scan(
-        &self,
-        table: &str,
-        range: &KeyRange,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
-        self.run_hook(table);
-        self.inner.scan(table, range, limit)
-    }
+    forward_reads!(|this, table| this.run_hook(table), &this.inner);
 
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
         self.inner.commit(batch)

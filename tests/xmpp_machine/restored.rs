@@ -5,10 +5,12 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use olmo::store::{Backend, Batch, KeyRange, MaybeSend, MemoryStore, Record, StoreError};
+use olmo::store::{Backend, Batch, MaybeSend, MemoryStore, StoreError};
 
 use super::server::Server;
 use super::{Device, bodies};
+
+include!("../../stores/test-support/forward.rs");
 
 const ROMEO: &str = "romeo@montague.example";
 const JULIET: &str = "juliet@capulet.example";
@@ -32,33 +34,7 @@ impl Restorable {
 }
 
 impl Backend for Restorable {
-    fn get(
-        &self,
-        table: &str,
-        key: &[u8],
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
-        let store = self.current();
-        async move { store.get(table, key).await }
-    }
-
-    fn get_many(
-        &self,
-        table: &str,
-        keys: &[Vec<u8>],
-    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
-        let store = self.current();
-        async move { store.get_many(table, keys).await }
-    }
-
-    fn scan(
-        &self,
-        table: &str,
-        range: &KeyRange,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
-        let store = self.current();
-        async move { store.scan(table, range, limit).await }
-    }
+    forward_reads!(|this| this.current());
 
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
         let store = self.current();
