@@ -557,7 +557,7 @@ impl<B: Backend> XmppMachine<B> {
         }
         let clocks = loaded.device.clocks();
         if migrating || loaded.clocks_before != Some(clocks) {
-            tables::store(txn, ACCOUNT, CLOCK_KEY, &clocks, &[]).await?;
+            tables::store_memo(txn, &self.memo, ACCOUNT, CLOCK_KEY, &clocks).await?;
         }
         // Each slot written once, compared with its record as read: no digests.
         let addresses = loaded.device.slot_addresses();

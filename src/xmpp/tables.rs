@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::memo::Memo;
 pub(crate) use crate::store::records::remove;
-use crate::store::records::{load_schemas, store_schema, unpack};
+use crate::store::records::{load_schemas, pack, store_schema, unpack};
 use crate::store::{Backend, StoreError, Txn};
 
 /// The schema of every record this build writes.
@@ -111,4 +111,24 @@ pub(crate) async fn store<B: Backend>(
     blobs: &[&[u8]],
 ) -> Result<(), StoreError> {
     store_schema(txn, table, key, SCHEMA, meta, blobs).await
+}
+
+/// As [`store`], for a record without binary objects that [`load_record_memo`] reads: `memo`
+/// holds it as parsed from what is written, so the next operation does not parse it.
+pub(crate) async fn store_memo<B: Backend, T>(
+    txn: &mut Txn<'_, B>,
+    memo: &Memo,
+    table: &'static str,
+    key: &[u8],
+    meta: &T,
+) -> Result<(), StoreError>
+where
+    T: Serialize + Clone + Send + 'static,
+{
+    let packed = pack(meta, &[]);
+    let record: Record<T> = (SCHEMA, meta.clone(), Vec::new());
+    memo.hold_parsed(table, key, SCHEMA, packed.clone(), record);
+    // Reading first gives the write the version it must expect.
+    txn.version(table, key).await?;
+    txn.put(table, key, SCHEMA, packed)
 }
