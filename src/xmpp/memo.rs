@@ -6,8 +6,9 @@
 //! read as it always was. It also holds the last device's pre-keys, to make the device of an
 //! operation that uses none without reading them, and its session slots, each used again only
 //! when the store still holds the record it was taken out with. And the records it parses at
-//! every operation (the account, the session clocks, trust decisions), each with the plaintext
-//! it was parsed from: the same plaintext again gives the same record without parsing its JSON.
+//! every operation (the account, the session clocks, trust decisions, device lists), each with
+//! the plaintext it was parsed from: the same plaintext again gives the same record without
+//! parsing its JSON.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -208,5 +209,23 @@ impl Memo {
         }
         known.insert(*key, fingerprint.clone());
         Some(fingerprint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parsed_record_is_given_only_for_its_own_schema_plaintext_and_type() {
+        let memo = Memo::default();
+        let plaintext = Zeroizing::new(b"{\"a\":1}".to_vec());
+        memo.hold_parsed("t", b"k", 3, plaintext.clone(), 1u32);
+        assert_eq!(memo.parsed::<u32>("t", b"k", 3, &plaintext), Some(1));
+        assert_eq!(memo.parsed::<u32>("t", b"k", 3, b"{\"a\":2}"), None);
+        assert_eq!(memo.parsed::<u32>("t", b"k", 2, &plaintext), None);
+        assert_eq!(memo.parsed::<u64>("t", b"k", 3, &plaintext), None);
+        assert_eq!(memo.parsed::<u32>("t", b"other", 3, &plaintext), None);
+        assert_eq!(memo.parsed::<u32>("u", b"k", 3, &plaintext), None);
     }
 }
