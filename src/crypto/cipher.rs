@@ -4,10 +4,13 @@
 //! MAC length; the MAC is always checked, in constant time, before anything is decrypted.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use aes::Aes256;
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use hkdf::HkdfExtract;
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -16,6 +19,16 @@ use super::kdf::{hkdf_sha256, hmac_sha256};
 
 /// HKDF's salt where the protocols say "zero": 32 zero bytes, as libolm passes.
 const ZERO_SALT: [u8; 32] = [0; 32];
+
+/// HKDF's extract step keyed with the zero salt. Keying HMAC costs two SHA-256 blocks that are
+/// the same for every message, so they are hashed once and each derivation starts from a copy
+/// (the salt is public: nothing secret is kept).
+fn zero_salt_extract() -> HkdfExtract<Sha256> {
+    static EXTRACT: OnceLock<HkdfExtract<Sha256>> = OnceLock::new();
+    EXTRACT
+        .get_or_init(|| HkdfExtract::new(Some(&ZERO_SALT)))
+        .clone()
+}
 
 /// Why a ciphertext was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -40,13 +53,24 @@ pub struct CipherKeys {
 impl CipherKeys {
     /// Expands `secret` with HKDF(salt = zero, info) into 80 bytes: key ‖ MAC key ‖ IV.
     pub fn derive(secret: &[u8], info: &[u8]) -> Self {
-        Self::derive_with_salt(&ZERO_SALT, secret, info)
+        let mut extract = zero_salt_extract();
+        extract.input_ikm(secret);
+        let (_, hkdf) = extract.finalize();
+        let mut okm = Zeroizing::new([0u8; 80]);
+        // 80 bytes is far below HKDF's limit of 255 * 32.
+        hkdf.expand(info, okm.as_mut())
+            .unwrap_or_else(|_| unreachable!());
+        Self::from_okm(&okm)
     }
 
     /// As [`CipherKeys::derive`] with an explicit salt (libolm's pickles use an empty one).
     pub fn derive_with_salt(salt: &[u8], secret: &[u8], info: &[u8]) -> Self {
         let mut okm = Zeroizing::new([0u8; 80]);
         hkdf_sha256(salt, secret, info, okm.as_mut());
+        Self::from_okm(&okm)
+    }
+
+    fn from_okm(okm: &[u8; 80]) -> Self {
         let mut keys = Self {
             aes_key: [0; 32],
             mac_key: [0; 32],
@@ -110,6 +134,22 @@ impl fmt::Debug for CipherKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_zero_salt_extract_derives_what_hkdf_does() {
+        for secret in [&[0u8; 32][..], &[7; 32], &[1; 128], b"short"] {
+            for info in [&b"OLM_KEYS"[..], b"MEGOLM_KEYS", b""] {
+                let kept = CipherKeys::derive(secret, info);
+                for salt in [&ZERO_SALT[..], &[]] {
+                    let fresh = CipherKeys::derive_with_salt(salt, secret, info);
+                    assert_eq!(
+                        (kept.aes_key, kept.mac_key, kept.iv),
+                        (fresh.aes_key, fresh.mac_key, fresh.iv)
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn round_trip_and_tamper() {

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use rand_core::CryptoRng;
 use sha2::Sha512;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
@@ -132,7 +132,21 @@ impl ZeroizeOnDrop for Ed25519KeyPair {}
 #[derive(Clone)]
 pub struct Ed25519KeyPair {
     secret: Secret,
+    signing: SigningScalar,
     public: Ed25519PublicKey,
+}
+
+/// The expanded secret both forms sign with, computed once: ed25519-dalek's `SigningKey::sign`
+/// would hash the seed again (SHA-512 and a scalar reduction) at every signature.
+struct SigningScalar(Box<ExpandedSecretKey>);
+
+impl Clone for SigningScalar {
+    fn clone(&self) -> Self {
+        Self(Box::new(ExpandedSecretKey {
+            scalar: self.0.scalar,
+            hash_prefix: self.0.hash_prefix,
+        }))
+    }
 }
 
 impl Ed25519KeyPair {
@@ -149,15 +163,18 @@ impl Ed25519KeyPair {
         let public = Ed25519PublicKey(signing.verifying_key());
         Self {
             secret: Secret::Seed(Box::new(signing)),
+            signing: SigningScalar(Box::new(ExpandedSecretKey::from(seed))),
             public,
         }
     }
 
     /// The key pair of a libolm-style expanded secret (clamped scalar ‖ hash prefix).
     pub fn from_expanded(expanded: &[u8; 64]) -> Self {
-        let public = Ed25519PublicKey(VerifyingKey::from(&ExpandedSecretKey::from_bytes(expanded)));
+        let signing = Box::new(ExpandedSecretKey::from_bytes(expanded));
+        let public = Ed25519PublicKey(VerifyingKey::from(&*signing));
         Self {
             secret: Secret::Expanded(Box::new(Zeroizing::new(*expanded))),
+            signing: SigningScalar(signing),
             public,
         }
     }
@@ -194,14 +211,7 @@ impl Ed25519KeyPair {
 
     /// Signs `message` (deterministic RFC 8032 signatures).
     pub fn sign(&self, message: &[u8]) -> Ed25519Signature {
-        let signature = match &self.secret {
-            Secret::Seed(key) => key.sign(message),
-            Secret::Expanded(bytes) => {
-                let expanded = ExpandedSecretKey::from_bytes(bytes);
-                raw_sign::<Sha512>(&expanded, message, &self.public.0)
-            }
-        };
-        Ed25519Signature(signature.to_bytes())
+        Ed25519Signature(raw_sign::<Sha512>(&self.signing.0, message, &self.public.0).to_bytes())
     }
 }
 
@@ -227,6 +237,17 @@ mod tests {
         pair.public_key()
             .verify(b"hello", &imported.sign(b"hello"))
             .unwrap();
+    }
+
+    #[test]
+    fn signing_with_the_kept_expansion_equals_rfc8032_signing() {
+        use ed25519_dalek::Signer;
+        for seed in [[0u8; 32], [42; 32], [0xFF; 32]] {
+            let pair = Ed25519KeyPair::from_seed(&seed);
+            let reference = SigningKey::from_bytes(&seed).sign(b"message");
+            assert_eq!(pair.sign(b"message").as_bytes(), &reference.to_bytes());
+            assert_eq!(pair.clone().sign(b"message"), pair.sign(b"message"));
+        }
     }
 
     #[test]

@@ -55,6 +55,62 @@ fn restored_in_olmo<'py>(
     )
 }
 
+/// A pyclass wrapping a core object, with the methods every class here shares, written once:
+/// `restore`, `from_olmo`, `to_olmo` (through the stored form both wheels read) and `save`.
+/// `$olmo` names the UniFFI twin (`olmo.<$olmo>`); `from_olmo($param)` keeps each class's
+/// argument name; `save: "..."` is the class's `save` docstring; the class's own methods follow.
+macro_rules! stored_class {
+    (
+        $(#[$class_doc:meta])*
+        $class:ident($core:ty) as $olmo:literal,
+        from_olmo($param:ident),
+        save: $save_doc:literal;
+        $($methods:tt)*
+    ) => {
+        $(#[$class_doc])*
+        #[pyclass(module = "olmo_fast")]
+        pub(crate) struct $class($core);
+
+        #[pymethods]
+        impl $class {
+            #[doc = concat!("Restores it from `save`'s (or `olmo.", $olmo, ".save`'s) blob and the same key.")]
+            #[classmethod]
+            fn restore(
+                _class: &Bound<'_, PyType>,
+                blob: &[u8],
+                key: &[u8],
+            ) -> Result<Self, $crate::error::Failure> {
+                Ok(Self(<$core>::restore(blob, &$crate::storage_key(key)?)?))
+            }
+
+            #[doc = concat!("A copy of an `olmo.", $olmo, "`.")]
+            #[classmethod]
+            fn from_olmo(_class: &Bound<'_, PyType>, $param: &Bound<'_, PyAny>) -> PyResult<Self> {
+                let (blob, key) = $crate::saved_by_olmo($param)?;
+                let core = <$core>::restore(&blob, &key).map_err($crate::error::Failure::from)?;
+                Ok(Self(core))
+            }
+
+            #[doc = concat!("A copy of this object as an `olmo.", $olmo, "`.")]
+            fn to_olmo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                $crate::restored_in_olmo(py, $olmo, |key| self.0.save(key))
+            }
+
+            #[doc = $save_doc]
+            fn save<'py>(
+                &self,
+                py: Python<'py>,
+                key: &[u8],
+            ) -> Result<Bound<'py, PyBytes>, $crate::error::Failure> {
+                Ok(PyBytes::new(py, &self.0.save(&$crate::storage_key(key)?)))
+            }
+
+            $($methods)*
+        }
+    };
+}
+pub(crate) use stored_class;
+
 /// The `olmo_fast` module.
 #[pymodule]
 fn olmo_fast(module: &Bound<'_, PyModule>) -> PyResult<()> {

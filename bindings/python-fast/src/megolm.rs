@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 
 use crate::error::Failure;
-use crate::{restored_in_olmo, saved_by_olmo, storage_key};
+use crate::stored_class;
 
 /// The message index written in a Megolm message (readable before decrypting, for replay
 /// checks keyed on it).
@@ -14,38 +14,12 @@ pub(crate) fn megolm_message_index(message: &[u8]) -> Result<u32, Failure> {
     Ok(MegolmMessage::decode(message)?.message_index())
 }
 
-/// A room's outbound Megolm session, for encrypting: make it, and share its key, with
-/// `olmo.OutboundGroupSession`, and convert it with `from_olmo` or `restore`.
-#[pyclass(module = "olmo_fast")]
-pub(crate) struct OutboundGroupSession(GroupSession);
-
-#[pymethods]
-impl OutboundGroupSession {
-    /// Restores a session from `save`'s (or `olmo.OutboundGroupSession.save`'s) blob and the
-    /// same key.
-    #[classmethod]
-    fn restore(_class: &Bound<'_, PyType>, blob: &[u8], key: &[u8]) -> Result<Self, Failure> {
-        Ok(Self(GroupSession::restore(blob, &storage_key(key)?)?))
-    }
-
-    /// A copy of an `olmo.OutboundGroupSession`.
-    #[classmethod]
-    fn from_olmo(_class: &Bound<'_, PyType>, session: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let (blob, key) = saved_by_olmo(session)?;
-        Ok(Self(
-            GroupSession::restore(&blob, &key).map_err(Failure::from)?,
-        ))
-    }
-
-    /// A copy of this session as an `olmo.OutboundGroupSession`.
-    fn to_olmo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        restored_in_olmo(py, "OutboundGroupSession", |key| self.0.save(key))
-    }
-
-    /// The session sealed under a 32-byte key. Save after every encrypt.
-    fn save<'py>(&self, py: Python<'py>, key: &[u8]) -> Result<Bound<'py, PyBytes>, Failure> {
-        Ok(PyBytes::new(py, &self.0.save(&storage_key(key)?)))
-    }
+stored_class! {
+    /// A room's outbound Megolm session, for encrypting: make it, and share its key, with
+    /// `olmo.OutboundGroupSession`, and convert it with `from_olmo` or `restore`.
+    OutboundGroupSession(GroupSession) as "OutboundGroupSession",
+    from_olmo(session),
+    save: "The session sealed under a 32-byte key. Save after every encrypt.";
 
     /// The session id (the base64 signing key).
     fn session_id(&self) -> String {
@@ -64,7 +38,7 @@ impl OutboundGroupSession {
         plaintext: &[u8],
     ) -> Result<Bound<'py, PyBytes>, Failure> {
         let message = self.0.encrypt(plaintext)?;
-        Ok(PyBytes::new(py, &message.to_bytes()))
+        Ok(PyBytes::new(py, message.as_bytes()))
     }
 
     fn __repr__(&self) -> String {
@@ -76,38 +50,12 @@ impl OutboundGroupSession {
     }
 }
 
-/// An inbound Megolm session, for decrypting: make it from a shared key with
-/// `olmo.InboundGroupSession`, and convert it with `from_olmo` or `restore`.
-#[pyclass(module = "olmo_fast")]
-pub(crate) struct InboundGroupSession(CoreInbound);
-
-#[pymethods]
-impl InboundGroupSession {
-    /// Restores a session from `save`'s (or `olmo.InboundGroupSession.save`'s) blob and the
-    /// same key.
-    #[classmethod]
-    fn restore(_class: &Bound<'_, PyType>, blob: &[u8], key: &[u8]) -> Result<Self, Failure> {
-        Ok(Self(CoreInbound::restore(blob, &storage_key(key)?)?))
-    }
-
-    /// A copy of an `olmo.InboundGroupSession`.
-    #[classmethod]
-    fn from_olmo(_class: &Bound<'_, PyType>, session: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let (blob, key) = saved_by_olmo(session)?;
-        Ok(Self(
-            CoreInbound::restore(&blob, &key).map_err(Failure::from)?,
-        ))
-    }
-
-    /// A copy of this session as an `olmo.InboundGroupSession`.
-    fn to_olmo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        restored_in_olmo(py, "InboundGroupSession", |key| self.0.save(key))
-    }
-
-    /// The session sealed under a 32-byte key.
-    fn save<'py>(&self, py: Python<'py>, key: &[u8]) -> Result<Bound<'py, PyBytes>, Failure> {
-        Ok(PyBytes::new(py, &self.0.save(&storage_key(key)?)))
-    }
+stored_class! {
+    /// An inbound Megolm session, for decrypting: make it from a shared key with
+    /// `olmo.InboundGroupSession`, and convert it with `from_olmo` or `restore`.
+    InboundGroupSession(CoreInbound) as "InboundGroupSession",
+    from_olmo(session),
+    save: "The session sealed under a 32-byte key.";
 
     /// The session id (the sender's base64 signing key).
     fn session_id(&self) -> String {

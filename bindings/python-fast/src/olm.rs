@@ -6,41 +6,18 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 
 use crate::error::{Failure, Kind};
-use crate::{restored_in_olmo, saved_by_olmo, storage_key};
+use crate::stored_class;
 
 fn curve_key(text: &str) -> Result<Curve25519PublicKey, Failure> {
     Ok(Curve25519PublicKey::from_base64(text)?)
 }
 
-/// An Olm account, for creating sessions only: make it, publish its keys and save it with
-/// `olmo.OlmAccount`, and convert it with `from_olmo` or `restore`.
-#[pyclass(module = "olmo_fast")]
-pub(crate) struct OlmAccount(Account);
-
-#[pymethods]
-impl OlmAccount {
-    /// Restores an account from `save`'s (or `olmo.OlmAccount.save`'s) blob and the same key.
-    #[classmethod]
-    fn restore(_class: &Bound<'_, PyType>, blob: &[u8], key: &[u8]) -> Result<Self, Failure> {
-        Ok(Self(Account::restore(blob, &storage_key(key)?)?))
-    }
-
-    /// A copy of an `olmo.OlmAccount`.
-    #[classmethod]
-    fn from_olmo(_class: &Bound<'_, PyType>, account: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let (blob, key) = saved_by_olmo(account)?;
-        Ok(Self(Account::restore(&blob, &key).map_err(Failure::from)?))
-    }
-
-    /// A copy of this account as an `olmo.OlmAccount`.
-    fn to_olmo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        restored_in_olmo(py, "OlmAccount", |key| self.0.save(key))
-    }
-
-    /// The account sealed under a 32-byte key; `olmo.OlmAccount.restore` reads it too.
-    fn save<'py>(&self, py: Python<'py>, key: &[u8]) -> Result<Bound<'py, PyBytes>, Failure> {
-        Ok(PyBytes::new(py, &self.0.save(&storage_key(key)?)))
-    }
+stored_class! {
+    /// An Olm account, for creating sessions only: make it, publish its keys and save it with
+    /// `olmo.OlmAccount`, and convert it with `from_olmo` or `restore`.
+    OlmAccount(Account) as "OlmAccount",
+    from_olmo(account),
+    save: "The account sealed under a 32-byte key; `olmo.OlmAccount.restore` reads it too.";
 
     /// The Curve25519 identity key, base64.
     fn curve25519_key(&self) -> String {
@@ -88,34 +65,11 @@ impl OlmAccount {
     }
 }
 
-/// A pairwise Olm session.
-#[pyclass(module = "olmo_fast")]
-pub(crate) struct OlmSession(Session);
-
-#[pymethods]
-impl OlmSession {
-    /// Restores a session from `save`'s (or `olmo.OlmSession.save`'s) blob and the same key.
-    #[classmethod]
-    fn restore(_class: &Bound<'_, PyType>, blob: &[u8], key: &[u8]) -> Result<Self, Failure> {
-        Ok(Self(Session::restore(blob, &storage_key(key)?)?))
-    }
-
-    /// A copy of an `olmo.OlmSession`.
-    #[classmethod]
-    fn from_olmo(_class: &Bound<'_, PyType>, session: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let (blob, key) = saved_by_olmo(session)?;
-        Ok(Self(Session::restore(&blob, &key).map_err(Failure::from)?))
-    }
-
-    /// A copy of this session as an `olmo.OlmSession`.
-    fn to_olmo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        restored_in_olmo(py, "OlmSession", |key| self.0.save(key))
-    }
-
-    /// The session sealed under a 32-byte key. Save after every encrypt and decrypt.
-    fn save<'py>(&self, py: Python<'py>, key: &[u8]) -> Result<Bound<'py, PyBytes>, Failure> {
-        Ok(PyBytes::new(py, &self.0.save(&storage_key(key)?)))
-    }
+stored_class! {
+    /// A pairwise Olm session.
+    OlmSession(Session) as "OlmSession",
+    from_olmo(session),
+    save: "The session sealed under a 32-byte key. Save after every encrypt and decrypt.";
 
     /// The session id (base64).
     fn session_id(&self) -> String {

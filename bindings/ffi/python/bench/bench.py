@@ -1,15 +1,23 @@
 """olmo's wheel (UniFFI) and olmo_fast (its pyo3 hot paths, bindings/python-fast) beside
 vodozemac-python (pyo3) and python-olm (libolm, cffi) in one process.
 
-Each row times the same operation through each library's Python API (µs of this thread's CPU
-time per operation, best of REPEATS runs: CPU time, because CI machines are shared and wall
-time there measures the neighbours) and prints olmo's and olmo_fast's times as ratios of
-vodozemac-python's; goal ≤ 1.0×. olmo_fast's objects are the UniFFI ones handed over
-(`from_olmo`); "-" where olmo_fast has no such call.
-`OLMO_BENCH_QUICK=1` shrinks the counts so CI only checks that it runs."""
+Each row times the same operation through each library's Python API and prints olmo's and
+olmo_fast's medians as ratios of vodozemac-python's median; goal <= 1.0x. How, so that a loaded
+shared machine does not decide the ratios:
+- per-thread CPU time (`time.thread_time_ns`): time the neighbours take is not counted;
+- the libraries run interleaved, one batch each per round (ABCD, then DCBA, ...), so a slow
+  spell of the machine falls on all of them alike; one untimed warm-up round first;
+- every round starts from fresh state made the same way (same plaintext, same counts);
+- the garbage collector is off inside a timed batch (it runs between batches);
+- per row: the median over the rounds, its spread (half the interquartile range, as a share of
+  the median), and the ratio of the medians.
+olmo_fast's objects are the UniFFI ones handed over (`from_olmo`); "-" where olmo_fast has no
+such call. `OLMO_BENCH_QUICK=1` shrinks the counts so CI only checks that it runs."""
 
 import base64
+import gc
 import os
+import statistics
 import time
 
 import olm
@@ -19,25 +27,51 @@ import olmo
 import olmo_fast
 
 QUICK = os.environ.get("OLMO_BENCH_QUICK") == "1"
-N = 200 if QUICK else 5_000
+N = 100 if QUICK else 1_000
 BACKLOG = 1_000 if QUICK else 10_000
-REPEATS = 1 if QUICK else 5
+ROUNDS = 1 if QUICK else 15
+BACKLOG_ROUNDS = 1 if QUICK else 5
 PLAINTEXT = b'{"type":"m.room.message","content":{"msgtype":"m.text","body":"Hello, this is a typical message"}}'
+SIDES = ("olmo", "olmo_fast", "vodozemac", "libolm")
 
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode().rstrip("=")
 
 
-def best(setup, run, count):
-    """µs per operation: `setup()` makes fresh state, `run(state)` does `count` operations."""
-    times = []
-    for _ in range(REPEATS):
-        state = setup()
+def side(setup, run, count):
+    """One library's part of a row: `setup()` makes fresh state, `run(state)` does `count`
+    operations on it."""
+    return setup, run, count
+
+
+def timed(setup, run, count):
+    """µs of this thread's CPU time per operation for one batch, the collector off."""
+    state = setup()
+    gc.collect()
+    gc.disable()
+    try:
         start = time.thread_time_ns()
         run(state)
-        times.append((time.thread_time_ns() - start) / count / 1000)
-    return min(times)
+        elapsed = time.thread_time_ns() - start
+    finally:
+        gc.enable()
+    return elapsed / count / 1000
+
+
+def measure(*sides, rounds=ROUNDS):
+    """Each side's batch in turn, the order reversed every round (ABCD, DCBA, ...), after one
+    untimed warm-up round: per side (None where it has no such call), the list of µs per
+    operation over the rounds."""
+    present = [i for i, s in enumerate(sides) if s is not None]
+    times = {i: [] for i in present}
+    for round_number in range(rounds + 1):
+        order = present if round_number % 2 == 0 else present[::-1]
+        for i in order:
+            result = timed(*sides[i])
+            if round_number > 0:
+                times[i].append(result)
+    return tuple(times.get(i) for i in range(len(sides)))
 
 
 # --- Olm: a session each library made with itself, after one exchange both ways. ---
@@ -79,11 +113,11 @@ def libolm_pair():
 def olm_rows():
     text = PLAINTEXT.decode()
     rows = {}
-    rows["Olm encrypt"] = (
-        best(olmo_pair, lambda p: [p[0].encrypt(PLAINTEXT) for _ in range(N)], N),
-        best(fast_pair, lambda p: [p[0].encrypt(PLAINTEXT) for _ in range(N)], N),
-        best(vodozemac_pair, lambda p: [p[0].encrypt(PLAINTEXT) for _ in range(N)], N),
-        best(libolm_pair, lambda p: [p[0].encrypt(text) for _ in range(N)], N),
+    rows["Olm encrypt"] = measure(
+        side(olmo_pair, lambda p: [p[0].encrypt(PLAINTEXT) for _ in range(N)], N),
+        side(fast_pair, lambda p: [p[0].encrypt(PLAINTEXT) for _ in range(N)], N),
+        side(vodozemac_pair, lambda p: [p[0].encrypt(PLAINTEXT) for _ in range(N)], N),
+        side(libolm_pair, lambda p: [p[0].encrypt(text) for _ in range(N)], N),
     )
 
     def with_messages(pair, encrypt):
@@ -92,11 +126,11 @@ def olm_rows():
             return inbound, [encrypt(out) for _ in range(N)]
         return setup
 
-    rows["Olm decrypt"] = (
-        best(with_messages(olmo_pair, lambda o: o.encrypt(PLAINTEXT)), lambda s: [s[0].decrypt(1, m) for m in s[1]], N),
-        best(with_messages(fast_pair, lambda o: o.encrypt(PLAINTEXT)), lambda s: [s[0].decrypt(1, m) for m in s[1]], N),
-        best(with_messages(vodozemac_pair, lambda o: o.encrypt(PLAINTEXT)), lambda s: [s[0].decrypt(m) for m in s[1]], N),
-        best(with_messages(libolm_pair, lambda o: o.encrypt(text)), lambda s: [s[0].decrypt(m) for m in s[1]], N),
+    rows["Olm decrypt"] = measure(
+        side(with_messages(olmo_pair, lambda o: o.encrypt(PLAINTEXT)), lambda s: [s[0].decrypt(1, m) for m in s[1]], N),
+        side(with_messages(fast_pair, lambda o: o.encrypt(PLAINTEXT)), lambda s: [s[0].decrypt(1, m) for m in s[1]], N),
+        side(with_messages(vodozemac_pair, lambda o: o.encrypt(PLAINTEXT)), lambda s: [s[0].decrypt(m) for m in s[1]], N),
+        side(with_messages(libolm_pair, lambda o: o.encrypt(text)), lambda s: [s[0].decrypt(m) for m in s[1]], N),
     )
 
     count = max(N // 10, 50)
@@ -120,11 +154,11 @@ def olm_rows():
         bob.generate_one_time_keys(1)
         return olm.Account(), bob.identity_keys["curve25519"], next(iter(bob.one_time_keys["curve25519"].values()))
 
-    rows["Olm session creation (outbound)"] = (
-        best(olmo_setup, lambda s: [s[0].create_outbound_session(s[1], s[2]) for _ in range(count)], count),
-        best(fast_setup, lambda s: [s[0].create_outbound_session(s[1], s[2]) for _ in range(count)], count),
-        best(vodozemac_setup, lambda s: [s[0].create_outbound_session(s[1], s[2]) for _ in range(count)], count),
-        best(libolm_setup, lambda s: [olm.OutboundSession(s[0], s[1], s[2]) for _ in range(count)], count),
+    rows["Olm session creation (outbound)"] = measure(
+        side(olmo_setup, lambda s: [s[0].create_outbound_session(s[1], s[2]) for _ in range(count)], count),
+        side(fast_setup, lambda s: [s[0].create_outbound_session(s[1], s[2]) for _ in range(count)], count),
+        side(vodozemac_setup, lambda s: [s[0].create_outbound_session(s[1], s[2]) for _ in range(count)], count),
+        side(libolm_setup, lambda s: [olm.OutboundSession(s[0], s[1], s[2]) for _ in range(count)], count),
     )
     rows["Olm session creation (inbound)"] = inbound_creation()
     return rows
@@ -164,11 +198,11 @@ def inbound_creation():
         return session.decrypt(message)
 
     create = lambda s: [s[0].create_inbound_session(s[1], m) for m in s[2]]  # noqa: E731
-    return (
-        best(olmo_setup, create, keys),
-        best(fast_setup, create, keys),
-        best(vodozemac_setup, create, keys),
-        best(libolm_setup, lambda s: [libolm_create(s[0], s[1], m) for m in s[2]], keys),
+    return measure(
+        side(olmo_setup, create, keys),
+        side(fast_setup, create, keys),
+        side(vodozemac_setup, create, keys),
+        side(libolm_setup, lambda s: [libolm_create(s[0], s[1], m) for m in s[2]], keys),
     )
 
 
@@ -177,11 +211,11 @@ def inbound_creation():
 def megolm_rows():
     text = PLAINTEXT.decode()
     rows = {}
-    rows["Megolm encrypt"] = (
-        best(olmo.OutboundGroupSession, lambda s: [s.encrypt(PLAINTEXT) for _ in range(N)], N),
-        best(lambda: olmo_fast.OutboundGroupSession.from_olmo(olmo.OutboundGroupSession()), lambda s: [s.encrypt(PLAINTEXT) for _ in range(N)], N),
-        best(vodozemac.GroupSession, lambda s: [s.encrypt(PLAINTEXT) for _ in range(N)], N),
-        best(olm.OutboundGroupSession, lambda s: [s.encrypt(text) for _ in range(N)], N),
+    rows["Megolm encrypt"] = measure(
+        side(olmo.OutboundGroupSession, lambda s: [s.encrypt(PLAINTEXT) for _ in range(N)], N),
+        side(lambda: olmo_fast.OutboundGroupSession.from_olmo(olmo.OutboundGroupSession()), lambda s: [s.encrypt(PLAINTEXT) for _ in range(N)], N),
+        side(vodozemac.GroupSession, lambda s: [s.encrypt(PLAINTEXT) for _ in range(N)], N),
+        side(olm.OutboundGroupSession, lambda s: [s.encrypt(text) for _ in range(N)], N),
     )
 
     def olmo_backlog(count):
@@ -211,43 +245,69 @@ def megolm_rows():
         return lambda: (olm.InboundGroupSession(key), messages)
 
     each = lambda s: [s[0].decrypt(m) for m in s[1]]  # noqa: E731
-    rows["Megolm decrypt"] = (
-        best(olmo_backlog(N), each, N),
-        best(fast_backlog(N), each, N),
-        best(vodozemac_backlog(N), each, N),
-        best(libolm_backlog(N), each, N),
+    rows["Megolm decrypt"] = measure(
+        side(olmo_backlog(N), each, N),
+        side(fast_backlog(N), each, N),
+        side(vodozemac_backlog(N), each, N),
+        side(libolm_backlog(N), each, N),
     )
-    rows[f"Megolm backlog of {BACKLOG:,} (per message)"] = (
-        best(olmo_backlog(BACKLOG), lambda s: s[0].decrypt_backlog(s[1]), BACKLOG),
+    rows[f"Megolm backlog of {BACKLOG:,} (per message)"] = measure(
+        side(olmo_backlog(BACKLOG), lambda s: s[0].decrypt_backlog(s[1]), BACKLOG),
         None,  # olmo_fast has no batch call: decrypt_backlog is olmo's
-        best(vodozemac_backlog(BACKLOG), each, BACKLOG),
-        best(libolm_backlog(BACKLOG), each, BACKLOG),
+        side(vodozemac_backlog(BACKLOG), each, BACKLOG),
+        side(libolm_backlog(BACKLOG), each, BACKLOG),
+        rounds=BACKLOG_ROUNDS,
     )
     return rows
 
 
 def overhead():
     """The FFI's own cost: a call that does almost nothing on the Rust side."""
-    count = 20_000 if QUICK else 200_000
+    count = 5_000 if QUICK else 20_000
     olmo_session = olmo.OutboundGroupSession()
     vodozemac_session = vodozemac.GroupSession()
     fast_session = olmo_fast.OutboundGroupSession.from_olmo(olmo_session)
     libolm_session = olm.OutboundGroupSession()
-    return (
-        best(lambda: olmo_session, lambda s: [s.message_index() for _ in range(count)], count),
-        best(lambda: fast_session, lambda s: [s.message_index() for _ in range(count)], count),
-        best(lambda: vodozemac_session, lambda s: [s.message_index for _ in range(count)], count),
-        best(lambda: libolm_session, lambda s: [s.message_index for _ in range(count)], count),
+    return measure(
+        side(lambda: olmo_session, lambda s: [s.message_index() for _ in range(count)], count),
+        side(lambda: fast_session, lambda s: [s.message_index() for _ in range(count)], count),
+        side(lambda: vodozemac_session, lambda s: [s.message_index for _ in range(count)], count),
+        side(lambda: libolm_session, lambda s: [s.message_index for _ in range(count)], count),
     )
 
 
+def summary(times):
+    """The median and half the interquartile range as a share of it."""
+    median = statistics.median(times)
+    if len(times) < 4:
+        return median, (max(times) - min(times)) / 2 / median
+    quartiles = statistics.quantiles(times, n=4)
+    return median, (quartiles[2] - quartiles[0]) / 2 / median
+
+
 def main():
+    print(f"µs of this thread's CPU time per operation: median of {ROUNDS} rounds ({BACKLOG_ROUNDS} for the backlog),")
+    print("the libraries interleaved in each round (order reversed every round) after a warm-up round,")
+    print("the collector off while timing; ± is half the interquartile range over the median;")
+    print("ratios are of the medians (goal <= 1.0x vodozemac).")
     rows = {**olm_rows(), **megolm_rows()}
     rows["FFI call overhead (message_index)"] = overhead()
-    print(f"{'operation':<40} {'olmo µs':>8} {'olmo_fast µs':>13} {'vodozemac µs':>13} {'libolm µs':>10} {'olmo/vodozemac':>15} {'fast/vodozemac':>15}")
-    for name, (ours, fast, theirs, libolm) in rows.items():
-        fast_time, fast_ratio = ("-", "-") if fast is None else (f"{fast:.2f}", f"{fast / theirs:.2f}x")
-        print(f"{name:<40} {ours:>8.2f} {fast_time:>13} {theirs:>13.2f} {libolm:>10.2f} {ours / theirs:>14.2f}x {fast_ratio:>15}")
+    header = f"{'operation':<40}" + "".join(f"{name + ' µs':>18}" for name in SIDES)
+    print(header + f"{'olmo/vodozemac':>16}{'fast/vodozemac':>16}")
+    for name, times in rows.items():
+        medians = {}
+        line = f"{name:<40}"
+        for side_name, side_times in zip(SIDES, times):
+            if side_times is None:
+                line += f"{'-':>18}"
+                continue
+            median, spread = summary(side_times)
+            medians[side_name] = median
+            line += f"{median:>10.2f} ±{spread * 100:>4.1f}%"
+        theirs = medians["vodozemac"]
+        line += f"{medians['olmo'] / theirs:>15.2f}x"
+        line += f"{medians['olmo_fast'] / theirs:>15.2f}x" if "olmo_fast" in medians else f"{'-':>16}"
+        print(line)
 
 
 if __name__ == "__main__":
