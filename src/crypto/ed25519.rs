@@ -75,6 +75,32 @@ impl fmt::Display for Ed25519PublicKey {
     }
 }
 
+/// Ed25519 public keys already decoded, by their compressed bytes, so that a key read again and
+/// again (a Megolm session's signing key, loaded at every decrypt) is decompressed once (a
+/// square root in the field). Public keys only: nothing secret is kept.
+#[derive(Debug, Default)]
+pub(crate) struct DecodedKeys {
+    keys: std::collections::HashMap<[u8; 32], Ed25519PublicKey>,
+}
+
+impl DecodedKeys {
+    /// Keys remembered at most (about 200 bytes each); past this the memory starts again.
+    pub(crate) const CAPACITY: usize = 1024;
+
+    /// [`Ed25519PublicKey::from_bytes`], remembered.
+    pub(crate) fn decode(&mut self, bytes: &[u8; 32]) -> Result<Ed25519PublicKey, KeyError> {
+        if let Some(key) = self.keys.get(bytes) {
+            return Ok(*key);
+        }
+        let key = Ed25519PublicKey::from_bytes(bytes)?;
+        if self.keys.len() >= Self::CAPACITY {
+            self.keys.clear();
+        }
+        self.keys.insert(*bytes, key);
+        Ok(key)
+    }
+}
+
 /// An Ed25519 signature (64 bytes).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Ed25519Signature([u8; 64]);

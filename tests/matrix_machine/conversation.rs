@@ -3,7 +3,7 @@
 
 use olmo::matrix::{Machine, ToDeviceOutcome, UnableToDecrypt};
 use olmo::persist::StorageKey;
-use olmo::store::{MemoryStore, block_on};
+use olmo::store::{Backend, KeyRange, MemoryStore, block_on};
 
 use super::harness::Homeserver;
 use super::{Client, body};
@@ -77,6 +77,61 @@ fn the_same_event_again_is_not_a_replay_but_another_event_on_its_index_is() {
         bob.read(ROOM, &forged),
         Err(UnableToDecrypt::Replay { index: 0, .. })
     ));
+}
+
+/// The version of the one inbound session record in `store`: how often it was written.
+fn inbound_version(store: &MemoryStore) -> u64 {
+    let records =
+        block_on(store.scan("matrix.inbound_group_sessions", &KeyRange::all(), 10)).unwrap();
+    assert_eq!(records.len(), 1);
+    records[0].1.version
+}
+
+#[test]
+fn sequential_events_write_the_session_back_only_after_a_long_advance_and_survive_a_restart() {
+    let mut hs = Homeserver::new();
+    let mut alice = Client::new(&mut hs, "@alice:example.org", "ALICE", 5);
+    let store = MemoryStore::new();
+    let mut bob = Client::open(&mut hs, store.clone(), "@bob:example.org", "BOB", 6);
+    alice.share(&mut hs, ROOM, &["@alice:example.org", "@bob:example.org"]);
+    bob.sync(&mut hs);
+    let events: Vec<_> = (0..42)
+        .map(|i| alice.send(ROOM, &format!("m{i}")))
+        .collect();
+    let written = inbound_version(&store);
+    // A short advance writes only the replay entry; 32 steps write the ratchet back once.
+    for event in &events[..31] {
+        bob.read(ROOM, event).unwrap();
+    }
+    assert_eq!(inbound_version(&store), written);
+    for event in &events[31..40] {
+        bob.read(ROOM, event).unwrap();
+    }
+    assert_eq!(inbound_version(&store), written + 1);
+
+    // After a restart the stored ratchet (index 32) serves the next event, an earlier one
+    // behind it (from the initial ratchet) and one between it and the last read.
+    let key = StorageKey::from_bytes([6; 32]);
+    bob.machine = block_on(Machine::open(
+        store.clone(),
+        &key,
+        "@bob:example.org",
+        "BOB",
+        &mut bob.rng,
+    ))
+    .unwrap();
+    assert_eq!(body(&bob.read(ROOM, &events[40]).unwrap()), "m40");
+    assert_eq!(body(&bob.read(ROOM, &events[35]).unwrap()), "m35");
+    assert_eq!(body(&bob.read(ROOM, &events[3]).unwrap()), "m3");
+    for (index, event) in [(5, &events[5]), (36, &events[36])] {
+        let mut forged = event.clone();
+        forged["event_id"] = "$another".into();
+        assert!(matches!(
+            bob.read(ROOM, &forged),
+            Err(UnableToDecrypt::Replay { index: i, .. }) if i == index
+        ));
+    }
+    assert_eq!(body(&bob.read(ROOM, &events[41]).unwrap()), "m41");
 }
 
 #[test]
