@@ -26,7 +26,10 @@ use rand_core::CryptoRng;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use super::backend::{Hex, StoreError};
-use crate::crypto::{hkdf_sha256, hmac_sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::crypto::hkdf_sha256;
 use crate::persist::StorageKey;
 
 const FORMAT: u8 = 1;
@@ -39,7 +42,10 @@ const SCHEMA_LENGTH: usize = 2;
 #[derive(Clone, ZeroizeOnDrop)]
 pub struct Sealer {
     cipher: Zeroizing<[u8; 32]>,
-    names: Zeroizing<[u8; 32]>,
+    /// HMAC-SHA-256 keyed with the naming key, its padded key blocks hashed once: a name costs
+    /// its message blocks only. Its SHA-256 states wipe themselves on drop (sha2 `zeroize`).
+    #[zeroize(skip)]
+    names: Hmac<Sha256>,
     /// The records last opened or sealed ([`Sealer::remembering`]); clones share them.
     #[zeroize(skip)]
     recent: Option<Arc<Mutex<Recent>>>,
@@ -108,6 +114,9 @@ impl Sealer {
         let mut names = Zeroizing::new([0u8; 32]);
         hkdf_sha256(&[], key.as_bytes(), b"olmo store: seal", cipher.as_mut());
         hkdf_sha256(&[], key.as_bytes(), b"olmo store: names", names.as_mut());
+        // HMAC accepts keys of any length, so this cannot fail.
+        let names = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(names.as_ref())
+            .unwrap_or_else(|_| unreachable!());
         Self {
             cipher,
             names,
@@ -133,12 +142,12 @@ impl Sealer {
     /// parts give the same key and a backend learns nothing from it. Parts are length-prefixed,
     /// so (`"ab"`, `"c"`) and (`"a"`, `"bc"`) differ.
     pub fn name(&self, table: &str, parts: &[&[u8]]) -> Vec<u8> {
-        let mut framed = Vec::new();
+        let mut mac = self.names.clone();
         for part in std::iter::once(&table.as_bytes()).chain(parts) {
-            framed.extend_from_slice(&(part.len() as u64).to_be_bytes());
-            framed.extend_from_slice(part);
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
         }
-        hmac_sha256(self.names.as_ref(), &[&framed]).to_vec()
+        mac.finalize().into_bytes().to_vec()
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
