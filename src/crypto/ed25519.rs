@@ -3,8 +3,11 @@
 
 use std::fmt;
 
+use curve25519_dalek::constants::EIGHT_TORSION;
+use curve25519_dalek::edwards::EdwardsPoint;
+use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
-use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand_core::CryptoRng;
 use sha2::Sha512;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
@@ -52,10 +55,31 @@ impl Ed25519PublicKey {
     }
 
     /// Verifies `signature` over `message` strictly: non-canonical signatures and weak keys fail.
+    ///
+    /// The answer is ed25519-dalek's `verify_strict`'s, reached without decoding `R` (a square
+    /// root): `[s]B − [k]A` is computed and compressed as there, and compared with `R`'s bytes.
+    /// A match makes those bytes the canonical encoding of that point, so `R` decodes, and it
+    /// has small order exactly when the bytes are one of the eight small-order points'
+    /// encodings; without a match both refuse. A test compares the two.
     pub fn verify(&self, message: &[u8], signature: &Ed25519Signature) -> Result<(), KeyError> {
-        self.0
-            .verify_strict(message, &Signature::from_bytes(&signature.0))
-            .map_err(|_| KeyError::InvalidSignature)
+        let (r_bytes, s_bytes) = signature.0.split_at(32);
+        let s = fixed::<32>(s_bytes)
+            .ok()
+            .and_then(|s| Option::<Scalar>::from(Scalar::from_canonical_bytes(s)));
+        let Some(s) = s else {
+            return Err(KeyError::InvalidSignature);
+        };
+        if self.0.is_weak() || small_order_encodings().iter().any(|e| e[..] == *r_bytes) {
+            return Err(KeyError::InvalidSignature);
+        }
+        let k = super::batch::challenge(signature, self.as_bytes(), message);
+        let minus_a = -self.0.to_edwards();
+        let expected = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &minus_a, &s);
+        if expected.compress().as_bytes()[..] == *r_bytes {
+            Ok(())
+        } else {
+            Err(KeyError::InvalidSignature)
+        }
     }
 
     pub(super) fn verifying_key(&self) -> &VerifyingKey {
@@ -72,6 +96,38 @@ impl fmt::Debug for Ed25519PublicKey {
 impl fmt::Display for Ed25519PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_base64())
+    }
+}
+
+/// The encodings of the eight points of small order (compressed once).
+fn small_order_encodings() -> &'static [[u8; 32]; 8] {
+    static ENCODINGS: std::sync::OnceLock<[[u8; 32]; 8]> = std::sync::OnceLock::new();
+    ENCODINGS.get_or_init(|| EIGHT_TORSION.map(|point| point.compress().to_bytes()))
+}
+
+/// Ed25519 public keys already decoded, by their compressed bytes, so that a key read again and
+/// again (a Megolm session's signing key, loaded at every decrypt) is decompressed once (a
+/// square root in the field). Public keys only: nothing secret is kept.
+#[derive(Debug, Default)]
+pub(crate) struct DecodedKeys {
+    keys: std::collections::HashMap<[u8; 32], Ed25519PublicKey>,
+}
+
+impl DecodedKeys {
+    /// Keys remembered at most (about 200 bytes each); past this the memory starts again.
+    pub(crate) const CAPACITY: usize = 1024;
+
+    /// [`Ed25519PublicKey::from_bytes`], remembered.
+    pub(crate) fn decode(&mut self, bytes: &[u8; 32]) -> Result<Ed25519PublicKey, KeyError> {
+        if let Some(key) = self.keys.get(bytes) {
+            return Ok(*key);
+        }
+        let key = Ed25519PublicKey::from_bytes(bytes)?;
+        if self.keys.len() >= Self::CAPACITY {
+            self.keys.clear();
+        }
+        self.keys.insert(*bytes, key);
+        Ok(key)
     }
 }
 
@@ -226,6 +282,8 @@ impl fmt::Debug for Ed25519KeyPair {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use curve25519_dalek::traits::IsIdentity;
+    use ed25519_dalek::Signature;
 
     #[test]
     fn expanded_and_seed_forms_sign_alike() {
@@ -272,6 +330,77 @@ mod tests {
                 .verify(b"message", &Ed25519Signature::from_bytes(malleated))
                 .is_err()
         );
+    }
+
+    /// ed25519-dalek's own strict verifier, which [`Ed25519PublicKey::verify`] must agree with.
+    fn dalek_strict(key: &VerifyingKey, message: &[u8], signature: &[u8; 64]) -> bool {
+        key.verify_strict(message, &Signature::from_bytes(signature))
+            .is_ok()
+    }
+
+    fn agree(key: &VerifyingKey, message: &[u8], signature: &[u8; 64]) -> bool {
+        let ours = Ed25519PublicKey(*key)
+            .verify(message, &Ed25519Signature::from_bytes(*signature))
+            .is_ok();
+        assert_eq!(ours, dalek_strict(key, message, signature));
+        ours
+    }
+
+    #[test]
+    fn verification_agrees_with_dalek_verify_strict() {
+        use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+        use rand_core::Rng;
+        let mut rng = rand::rng();
+        let pair = Ed25519KeyPair::generate(&mut rng);
+        let key = *pair.public_key().verifying_key();
+        for i in 0..50u32 {
+            let message = i.to_be_bytes();
+            let good = *pair.sign(&message).as_bytes();
+            assert!(agree(&key, &message, &good));
+            assert!(!agree(&key, b"other", &good));
+            let mut flipped = good;
+            flipped[rng.next_u32() as usize % 64] ^= 1 << (rng.next_u32() % 8);
+            agree(&key, &message, &flipped);
+            for torsion in EIGHT_TORSION {
+                let mut small_r = good;
+                small_r[..32].copy_from_slice(torsion.compress().as_bytes());
+                assert!(!agree(&key, &message, &small_r));
+                // A weak key refuses everything.
+                let weak = VerifyingKey::from(torsion);
+                assert!(!agree(&weak, &message, &good));
+            }
+            let mut random = [0u8; 64];
+            rng.fill_bytes(&mut random);
+            assert!(!agree(&key, &message, &random));
+        }
+        // A small-order R that satisfies the equation: A = [a]B + T with T of order 2, and
+        // s = k·a, so [s]B − [k]A = −[k]T = T when k is odd. Both refuse it for R's order.
+        let t = EIGHT_TORSION
+            .into_iter()
+            .find(|p| !p.is_identity() && (p + p).is_identity())
+            .unwrap();
+        let a = Scalar::from(rng.next_u64());
+        let key = VerifyingKey::from(ED25519_BASEPOINT_POINT * a + t);
+        let mut tried = 0;
+        for i in 0..64u32 {
+            let message = i.to_be_bytes();
+            let mut signature = [0u8; 64];
+            signature[..32].copy_from_slice(t.compress().as_bytes());
+            let k = crate::crypto::batch::challenge(
+                &Ed25519Signature::from_bytes(signature),
+                key.as_bytes(),
+                &message,
+            );
+            if k.as_bytes()[0] & 1 == 0 {
+                continue;
+            }
+            signature[32..].copy_from_slice((k * a).as_bytes());
+            let r = ED25519_BASEPOINT_POINT * (k * a) - key.to_edwards() * k;
+            assert_eq!(r.compress(), t.compress());
+            assert!(!agree(&key, &message, &signature));
+            tried += 1;
+        }
+        assert!(tried > 0);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod hazmat {
 pub use cipher::{CipherError, CipherKeys};
 pub use cross_batch::{MIN_CROSS, SignedItem, TORSION_TESTS, TorsionFreeKeys};
 pub use curve25519::{Curve25519KeyPair, Curve25519PublicKey, Curve25519SecretKey, SharedSecret};
+pub(crate) use ed25519::DecodedKeys;
 pub use ed25519::{Ed25519KeyPair, Ed25519PublicKey, Ed25519Signature};
 pub(crate) use hazmat::*;
 pub(crate) use kdf::ByteHmac;

@@ -55,6 +55,8 @@ pub struct Machine<B: Backend> {
     pub(crate) keys: IdentityKeys,
     /// Megolm signing keys that room-event batches proved free of torsion (memory only).
     pub(crate) torsion_free_keys: std::sync::Mutex<crate::crypto::TorsionFreeKeys>,
+    /// Inbound sessions' signing keys already decompressed (memory only, public keys).
+    pub(crate) decoded_keys: std::sync::Mutex<crate::crypto::DecodedKeys>,
 }
 
 impl<B: Backend> std::fmt::Debug for Machine<B> {
@@ -89,6 +91,7 @@ impl<B: Backend> Machine<B> {
             device_id: device_id.to_owned(),
             keys: placeholder,
             torsion_free_keys: Default::default(),
+            decoded_keys: Default::default(),
         };
         let keys = transact!(machine, rng, |txn| {
             match machine.load_account(&mut txn).await {

@@ -2,7 +2,7 @@
 
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
-use crate::crypto::{Ed25519KeyPair, Ed25519PublicKey};
+use crate::crypto::Ed25519KeyPair;
 use crate::megolm::MegolmRatchet;
 
 const SEED: u8 = 0;
@@ -28,12 +28,6 @@ pub(crate) fn read_signing_key(input: &mut ByteReader<'_>) -> Result<Ed25519KeyP
         return Err(DecodeError::OutOfRange);
     }
     Ok(key)
-}
-
-pub(crate) fn read_public_signing_key(
-    input: &mut ByteReader<'_>,
-) -> Result<Ed25519PublicKey, DecodeError> {
-    Ed25519PublicKey::from_bytes(&input.array()?).map_err(|_| DecodeError::OutOfRange)
 }
 
 /// A Megolm ratchet: its 128 bytes, then its index (libolm's layout, used by both formats).

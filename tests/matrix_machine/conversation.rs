@@ -3,7 +3,7 @@
 
 use olmo::matrix::{Machine, ToDeviceOutcome, UnableToDecrypt};
 use olmo::persist::StorageKey;
-use olmo::store::{MemoryStore, block_on};
+use olmo::store::{Backend, KeyRange, MemoryStore, block_on};
 
 use super::harness::Homeserver;
 use super::{Client, body};
@@ -77,6 +77,61 @@ fn the_same_event_again_is_not_a_replay_but_another_event_on_its_index_is() {
         bob.read(ROOM, &forged),
         Err(UnableToDecrypt::Replay { index: 0, .. })
     ));
+}
+
+/// The version of the one inbound session record in `store`: how often it was written.
+fn inbound_version(store: &MemoryStore) -> u64 {
+    let records =
+        block_on(store.scan("matrix.inbound_group_sessions", &KeyRange::all(), 10)).unwrap();
+    assert_eq!(records.len(), 1);
+    records[0].1.version
+}
+
+#[test]
+fn sequential_events_write_the_session_back_only_every_few_steps_and_survive_a_restart() {
+    let mut hs = Homeserver::new();
+    let mut alice = Client::new(&mut hs, "@alice:example.org", "ALICE", 5);
+    let store = MemoryStore::new();
+    let mut bob = Client::open(&mut hs, store.clone(), "@bob:example.org", "BOB", 6);
+    alice.share(&mut hs, ROOM, &["@alice:example.org", "@bob:example.org"]);
+    bob.sync(&mut hs);
+    let events: Vec<_> = (0..10)
+        .map(|i| alice.send(ROOM, &format!("m{i}")))
+        .collect();
+    let written = inbound_version(&store);
+    // Advances of fewer than 4 steps write only the replay entry; the 4th writes the ratchet.
+    for event in &events[..4] {
+        bob.read(ROOM, event).unwrap();
+    }
+    assert_eq!(inbound_version(&store), written);
+    for event in &events[4..8] {
+        bob.read(ROOM, event).unwrap();
+    }
+    assert_eq!(inbound_version(&store), written + 1);
+
+    // After a restart the stored ratchet (index 4) serves an event read before from it, an
+    // earlier one behind it (from the initial ratchet) and the next one.
+    let key = StorageKey::from_bytes([6; 32]);
+    bob.machine = block_on(Machine::open(
+        store.clone(),
+        &key,
+        "@bob:example.org",
+        "BOB",
+        &mut bob.rng,
+    ))
+    .unwrap();
+    assert_eq!(body(&bob.read(ROOM, &events[7]).unwrap()), "m7");
+    assert_eq!(body(&bob.read(ROOM, &events[1]).unwrap()), "m1");
+    assert_eq!(body(&bob.read(ROOM, &events[8]).unwrap()), "m8");
+    for (index, event) in [(2, &events[2]), (6, &events[6])] {
+        let mut forged = event.clone();
+        forged["event_id"] = "$another".into();
+        assert!(matches!(
+            bob.read(ROOM, &forged),
+            Err(UnableToDecrypt::Replay { index: i, .. }) if i == index
+        ));
+    }
+    assert_eq!(body(&bob.read(ROOM, &events[9]).unwrap()), "m9");
 }
 
 #[test]

@@ -7,7 +7,8 @@ use zeroize::Zeroizing;
 use super::InboundGroupSession;
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
-use crate::persist::fields::{read_megolm_ratchet, read_public_signing_key, write_megolm_ratchet};
+use crate::crypto::DecodedKeys;
+use crate::persist::fields::{read_megolm_ratchet, write_megolm_ratchet};
 use crate::persist::{Kind, PersistError, StorageKey, open, seal};
 
 /// The schema written and read.
@@ -49,6 +50,14 @@ impl InboundGroupSession {
 
     /// Reads [`InboundGroupSession::to_record`]'s bytes, with every check a restore makes.
     pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
+        Self::from_record_with(bytes, &mut DecodedKeys::default())
+    }
+
+    /// [`InboundGroupSession::from_record`], its signing key decoded through `keys`.
+    pub(crate) fn from_record_with(
+        bytes: &[u8],
+        keys: &mut DecodedKeys,
+    ) -> Result<Self, PersistError> {
         let mut input = ByteReader::new(bytes);
         read_schema(&mut input)?;
         let initial = read_megolm_ratchet(&mut input)?;
@@ -59,7 +68,9 @@ impl InboundGroupSession {
         let session = Self {
             initial,
             latest,
-            signing_key: read_public_signing_key(&mut input)?,
+            signing_key: keys
+                .decode(&input.array()?)
+                .map_err(|_| DecodeError::OutOfRange)?,
             signing_key_verified: input.bool()?,
         };
         input.finish()?;
