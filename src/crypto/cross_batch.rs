@@ -13,8 +13,9 @@
 //! of the points, each multiplied by the group order. A point with a torsion component `τ`
 //! makes a test pass with probability at most 1/2 (adding or leaving out that point changes
 //! the sum's torsion by `τ ≠ 0`), so all tests pass with probability at most 2⁻¹²⁸. The sums
-//! cost about 33 point additions per point (four points at a time, from a table of their 16
-//! subset sums), far less than one scalar multiplication per point.
+//! cost 16 to 32 point additions per point (tests drawn eight or four at a time, each point
+//! added once per draw to the bucket of its memberships), far less than one scalar
+//! multiplication per point.
 //!
 //! The other strict checks are those of single verification: canonical `s`, canonical `R` not
 //! of small order, `A` not of small order; a signature failing them is verified singly (and
@@ -39,9 +40,6 @@ pub const TORSION_TESTS: usize = 128;
 /// Below this many signatures the fixed cost of the torsion tests (one multiplication by the
 /// group order each) outweighs the batch; they are verified singly.
 pub const MIN_CROSS: usize = 256;
-
-/// Points summed per table in the torsion tests (a table of `2^TABLE_POINTS` subset sums).
-const TABLE_POINTS: usize = 4;
 
 /// One signature of a cross-key batch: the key, the signed message, the signature.
 pub type SignedItem<'a> = (&'a Ed25519PublicKey, &'a [u8], &'a Ed25519Signature);
@@ -196,27 +194,52 @@ fn batch_holds(items: &[Parsed<'_>], proven: &mut TorsionFreeKeys, rng: &mut imp
 
 /// Whether every point is of prime order (or the identity), but with probability 2⁻¹²⁸:
 /// [`TORSION_TESTS`] random subset sums, each multiplied by the group order.
+///
+/// The tests are drawn `b` at a time: each point gets a random `b`-bit pattern (bit `j`: it is
+/// in the round's test `j`) and is added to the bucket of its pattern, then each test sums the
+/// buckets whose pattern has its bit. A point is thus in each test independently with
+/// probability 1/2, as the proof above needs, for `128/b` additions per point and
+/// `128·2^(b−1)` per call: `b = 8` for large batches (16 per point), 4 for small ones.
 pub(super) fn all_torsion_free(points: &[EdwardsPoint], rng: &mut impl Rng) -> bool {
-    let mut sums = [EdwardsPoint::identity(); TORSION_TESTS];
-    let mut table = [EdwardsPoint::identity(); 1 << TABLE_POINTS];
-    // Four membership bits per test and table: one nibble each.
-    let mut bits = [0u8; TORSION_TESTS / 2];
-    for group in points.chunks(TABLE_POINTS) {
-        let used = (1usize << group.len()) - 1;
-        for subset in 1..=used {
-            let lowest = subset.trailing_zeros() as usize;
-            table[subset] = table[subset & (subset - 1)] + group[lowest];
+    if points.len() >= LARGE_TORSION_BATCH {
+        torsion_free_in_rounds::<8, 256>(points, rng)
+    } else {
+        torsion_free_in_rounds::<4, 16>(points, rng)
+    }
+}
+
+/// Points from which 8-bit patterns cost fewer additions than 4-bit ones (16·n + 16,384
+/// against 32·n + 1,024).
+const LARGE_TORSION_BATCH: usize = 1_000;
+
+/// [`all_torsion_free`] with `BITS`-bit patterns (`BUCKETS = 2^BITS`).
+fn torsion_free_in_rounds<const BITS: usize, const BUCKETS: usize>(
+    points: &[EdwardsPoint],
+    rng: &mut impl Rng,
+) -> bool {
+    let mut patterns = vec![0u8; points.len()];
+    for _ in 0..TORSION_TESTS / BITS {
+        rng.fill_bytes(&mut patterns);
+        let mut buckets = [EdwardsPoint::identity(); BUCKETS];
+        for (point, pattern) in points.iter().zip(&patterns) {
+            let bucket = usize::from(*pattern) % BUCKETS;
+            if bucket != 0 {
+                buckets[bucket] += point;
+            }
         }
-        rng.fill_bytes(&mut bits);
-        for (test, sum) in sums.iter_mut().enumerate() {
-            let nibble = usize::from(bits[test / 2] >> (4 * (test % 2)));
-            let subset = nibble & used;
-            if subset != 0 {
-                *sum += table[subset];
+        for bit in 0..BITS {
+            let mut sum = EdwardsPoint::identity();
+            for (pattern, bucket) in buckets.iter().enumerate() {
+                if pattern >> bit & 1 == 1 {
+                    sum += bucket;
+                }
+            }
+            if !sum.is_torsion_free() {
+                return false;
             }
         }
     }
-    sums.iter().all(EdwardsPoint::is_torsion_free)
+    true
 }
 
 #[cfg(test)]
@@ -398,19 +421,23 @@ mod tests {
     #[test]
     fn one_point_with_torsion_among_many_is_found() {
         let mut rng = rand::rng();
-        let mut points: Vec<EdwardsPoint> = (0..301u64)
-            .map(|i| ED25519_BASEPOINT_POINT * scalar(i))
-            .collect();
-        assert!(all_torsion_free(&points, &mut rng));
-        for (which, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
-            for at in [0, 150, 300] {
-                let clean = points[at];
-                points[at] += torsion;
-                assert!(
-                    !all_torsion_free(&points, &mut rng),
-                    "torsion point {which} at {at}"
-                );
-                points[at] = clean;
+        // Both pattern widths: 4 bits below LARGE_TORSION_BATCH points, 8 from there.
+        for count in [301u64, LARGE_TORSION_BATCH as u64 + 1] {
+            let mut points: Vec<EdwardsPoint> = (0..count)
+                .map(|i| ED25519_BASEPOINT_POINT * scalar(i))
+                .collect();
+            assert!(all_torsion_free(&points, &mut rng));
+            let last = points.len() - 1;
+            for (which, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
+                for at in [0, last / 2, last] {
+                    let clean = points[at];
+                    points[at] += torsion;
+                    assert!(
+                        !all_torsion_free(&points, &mut rng),
+                        "torsion point {which} at {at} of {count}"
+                    );
+                    points[at] = clean;
+                }
             }
         }
     }

@@ -10,7 +10,7 @@
 //! 4. before sending in a room: [`Machine::update_tracked_users`] with its members, claim
 //!    sessions with [`Machine::missing_sessions`], then [`Machine::share_room_key`] and
 //!    [`Machine::encrypt_room_event`];
-//! 5. [`Machine::decrypt_room_event`] (or a batch) for the timeline;
+//! 5. [`Machine::decrypt_room_event`] (or a batch, of one room or of several) for the timeline;
 //! 6. [`Machine::export_room_keys`] and [`Machine::import_room_keys`] for key files.
 //!
 //! Every operation is one commit, and nothing it returns (a ciphertext, a plaintext, a
@@ -26,6 +26,7 @@ mod olm_sessions;
 mod records;
 mod requests;
 mod room;
+mod room_batches;
 mod to_device;
 
 pub use canonical::{encode as canonical_json, signing_bytes};
@@ -35,4 +36,5 @@ pub use export::{ImportResult, RoomKeyStats};
 pub use machine::{AppRecord, MEGOLM_V1, Machine, OLM_V1};
 pub use requests::{OutgoingRequest, RequestKind};
 pub use room::{DecryptedRoomEvent, RoomKeyShare, RoomSettings};
+pub use room_batches::RoomResults;
 pub use to_device::{SyncChanges, ToDeviceEvent, ToDeviceOutcome};

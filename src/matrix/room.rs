@@ -19,14 +19,16 @@ use crate::megolm::{
     ExportedSessionKey, GroupSession, InboundGroupSession, MegolmDecryptError, MegolmMessage,
     RotationPolicy, SessionKey, SessionOrdering,
 };
+#[cfg(doc)]
+use crate::store::CommitDurability;
 use crate::store::transact;
-use crate::store::{Backend, CommitDurability, Txn};
+use crate::store::{Backend, Txn};
 use crate::time::Timestamp;
 
 /// Devices one to-device request carries room keys to.
 const DEVICES_PER_REQUEST: usize = 100;
 /// Room events decrypted in one batch.
-const MAX_BATCH: usize = 10_000;
+pub(super) const MAX_BATCH: usize = 10_000;
 
 /// What we know about an inbound session besides its ratchet.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -604,13 +606,46 @@ impl<B: Backend> Machine<B> {
         events: &[Value],
         app: &[AppRecord],
     ) -> Result<Vec<Result<DecryptedRoomEvent, UnableToDecrypt>>, MachineError> {
+        let mut rooms = self
+            .plan_decrypt_rooms(txn, &[(room_id, events)], app)
+            .await?;
+        Ok(rooms.pop().unwrap_or_default())
+    }
+
+    /// The first half of a room's batch: its events parsed, and its sessions and senders'
+    /// devices loaded (nothing verified or decrypted yet).
+    pub(super) async fn load_room_batch<'e>(
+        &self,
+        txn: &mut Txn<'_, B>,
+        room_id: &'e str,
+        events: &'e [Value],
+    ) -> Result<RoomBatch<'e>, MachineError> {
         let parsed: Vec<Result<Parsed<'_>, UnableToDecrypt>> =
             events.iter().map(Parsed::from_event).collect();
         let mut cache = BatchCache::default();
         self.load_batch(txn, room_id, &parsed, &mut cache).await?;
-        let authentic = verify_by_session(&parsed, &cache, &self.torsion_free_keys);
-        let replays = self.prefetch_replays(txn, &parsed, &authentic).await?;
-        let mut results = Vec::with_capacity(events.len());
+        Ok(RoomBatch {
+            room_id,
+            parsed,
+            cache,
+        })
+    }
+
+    /// The second half: each event decrypted and recorded, given whether its signature is
+    /// good ([`verify_by_session`]), and the sessions it advanced written back.
+    pub(super) async fn finish_room_batch(
+        &self,
+        txn: &mut Txn<'_, B>,
+        batch: RoomBatch<'_>,
+        authentic: &[bool],
+    ) -> Result<Vec<Result<DecryptedRoomEvent, UnableToDecrypt>>, MachineError> {
+        let RoomBatch {
+            room_id,
+            parsed,
+            mut cache,
+        } = batch;
+        let replays = self.prefetch_replays(txn, &parsed, authentic).await?;
+        let mut results = Vec::with_capacity(parsed.len());
         for (event, replay) in parsed.into_iter().zip(replays) {
             results.push(match event {
                 Err(error) => Err(error),
@@ -633,13 +668,6 @@ impl<B: Backend> Machine<B> {
             {
                 records::store(txn, table::INBOUND, name, meta, &[&session.to_record()]).await?;
             }
-        }
-        self.write_app_records(txn, app).await?;
-        // Replay entries and ratchet advances alone are harmless to lose in a power loss: the
-        // events are recorded again at their next decrypt, without alarm, and no key is lost.
-        // The application's records may not be, so with them the commit stays durable.
-        if app.is_empty() {
-            txn.set_durability(CommitDurability::LossTolerant);
         }
         Ok(results)
     }
@@ -843,6 +871,13 @@ impl<B: Backend> Machine<B> {
     }
 }
 
+/// One room's events of a batch, parsed, with what they need loaded.
+pub(super) struct RoomBatch<'e> {
+    room_id: &'e str,
+    parsed: Vec<Result<Parsed<'e>, UnableToDecrypt>>,
+    cache: BatchCache,
+}
+
 /// The fields of an encrypted room event the batch needs, checked before any session is read.
 struct Parsed<'e> {
     sender: &'e str,
@@ -885,40 +920,46 @@ impl<'e> Parsed<'e> {
     }
 }
 
-/// Whether each event's signature is good, all sessions' events verified together in a few
-/// cross-key batches (a backlog page holds about one event per session, so per-session batches
-/// rarely apply). Events that did not parse or whose session we lack are `false`; they fail for
-/// those reasons first.
-fn verify_by_session(
-    parsed: &[Result<Parsed<'_>, UnableToDecrypt>],
-    cache: &BatchCache,
+/// Whether each event's signature is good, per room batch, all sessions' events of all the
+/// rooms verified together in a few cross-key batches (a backlog page holds about one event per
+/// session, so per-session batches rarely apply, and each cross-key batch has a fixed cost, so
+/// the fewer the better). Events that did not parse or whose session we lack are `false`; they
+/// fail for those reasons first.
+pub(super) fn verify_by_session(
+    batches: &[RoomBatch<'_>],
     proven: &std::sync::Mutex<TorsionFreeKeys>,
-) -> Vec<bool> {
-    let mut indices = Vec::with_capacity(parsed.len());
-    let mut keyed = Vec::with_capacity(parsed.len());
-    for (i, event) in parsed.iter().enumerate() {
-        let Ok(event) = event else { continue };
-        if let Some(Some((_, session))) = cache.sessions.get(event.session_id) {
-            indices.push(i);
-            keyed.push((
-                session.signing_key(),
-                &event.message,
-                event.message.signature(),
-            ));
+) -> Vec<Vec<bool>> {
+    let total: usize = batches.iter().map(|b| b.parsed.len()).sum();
+    let mut indices = Vec::with_capacity(total);
+    let mut keyed = Vec::with_capacity(total);
+    for (room, batch) in batches.iter().enumerate() {
+        for (i, event) in batch.parsed.iter().enumerate() {
+            let Ok(event) = event else { continue };
+            if let Some(Some((_, session))) = batch.cache.sessions.get(event.session_id) {
+                indices.push((room, i));
+                keyed.push((
+                    session.signing_key(),
+                    &event.message,
+                    event.message.signature(),
+                ));
+            }
         }
     }
     let items: Vec<SignedItem<'_>> = keyed
         .iter()
         .map(|(key, message, signature)| (key, message.signed_bytes(), signature))
         .collect();
-    let mut authentic = vec![false; parsed.len()];
+    let mut authentic: Vec<Vec<bool>> = batches
+        .iter()
+        .map(|b| vec![false; b.parsed.len()])
+        .collect();
     // A poisoned lock only loses keys remembered as proven: start again without them.
     let mut proven = proven
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let verdicts = Ed25519PublicKey::verify_many_with_rng(&items, &mut proven, &mut rand::rng());
-    for (i, ok) in indices.into_iter().zip(verdicts) {
-        authentic[i] = ok;
+    for ((room, i), ok) in indices.into_iter().zip(verdicts) {
+        authentic[room][i] = ok;
     }
     authentic
 }

@@ -11,6 +11,7 @@ mod common;
 mod conversation;
 mod harness;
 mod nio;
+mod rooms;
 mod write_faults;
 
 use common::rng::TestRng;

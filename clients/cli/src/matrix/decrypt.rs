@@ -1,7 +1,7 @@
 //! `olmo matrix decrypt`: room events in, one JSON line per event out, in input order.
 //!
-//! Events are decrypted a batch at a time through the machine (one commit per room of a batch, holding
-//! the replay record of its events), and each batch's lines are written only after its
+//! Events are decrypted a batch at a time through the machine (one commit per batch, holding
+//! the replay record of its events, whatever their rooms), and each batch's lines are written only after its
 //! commit. Decrypting an event again is not a replay (the record is keyed on (session, index)
 //! and remembers the event id and timestamp), so a run that is killed and resumed, or run
 //! twice, writes the same lines.
@@ -236,16 +236,22 @@ impl<B: Backend> EventSink for Decryptor<'_, B> {
 }
 
 impl<B: Backend> Decryptor<'_, B> {
-    /// Decrypts each room's batch in one commit, then writes the pending lines in input order.
+    /// Decrypts every room's batch in one commit (their signatures verified together), then
+    /// writes the pending lines in input order.
     fn flush(&mut self) -> Result<(), String> {
+        let rooms: Vec<(&str, &[Value])> = self
+            .rooms
+            .iter()
+            .map(|(room, events)| (room.as_str(), events.as_slice()))
+            .collect();
+        let results = block_on(self.machine.decrypt_room_events_of_rooms(
+            &rooms,
+            &[],
+            &mut rand::rng(),
+        ))
+        .map_err(|e| format!("the store failed: {e}"))?;
         let mut decrypted = Vec::with_capacity(self.rooms.len());
-        for (room, events) in self.rooms.drain(..) {
-            let results =
-                block_on(
-                    self.machine
-                        .decrypt_room_events(&room, &events, &[], &mut rand::rng()),
-                )
-                .map_err(|e| format!("the store failed: {e}"))?;
+        for ((room, events), results) in self.rooms.drain(..).zip(results) {
             decrypted.push((room, events.into_iter(), results.into_iter()));
         }
         for pending in self.pending.drain(..) {
@@ -258,22 +264,26 @@ impl<B: Backend> Decryptor<'_, B> {
                     let (Some(event), Some(result)) = (events.next(), results.next()) else {
                         return Err("the machine returned fewer results than events".into());
                     };
-                    let room = Some(batch_room.as_str());
                     match result {
-                        Ok(plain) => output::decrypted(event, batch_room, plain),
+                        Ok(plain) => {
+                            let line = output::Decrypted {
+                                event: &event,
+                                room: batch_room,
+                                decrypted: &plain,
+                            };
+                            self.summary.count_decrypted();
+                            write_line(&mut self.out, &line)?;
+                            continue;
+                        }
                         Err(error @ UnableToDecrypt::Machine(_)) => {
                             return Err(format!("the store failed: {error}"));
                         }
-                        Err(error) => output::failed(&event, room, &error),
+                        Err(error) => output::failed(&event, Some(batch_room), &error),
                     }
                 }
             };
             self.summary.count(&line);
-            serde_json::to_writer(&mut self.out, &line)
-                .map_err(|e| format!("writing the output: {e}"))?;
-            self.out
-                .write_all(b"\n")
-                .map_err(|e| format!("writing the output: {e}"))?;
+            write_line(&mut self.out, &line)?;
         }
         self.out
             .flush()
@@ -281,6 +291,13 @@ impl<B: Backend> Decryptor<'_, B> {
         self.progress.update(&self.summary);
         Ok(())
     }
+}
+
+/// One output line.
+fn write_line(out: &mut impl Write, line: &impl serde::Serialize) -> Result<(), String> {
+    serde_json::to_writer(&mut *out, line).map_err(|e| format!("writing the output: {e}"))?;
+    out.write_all(b"\n")
+        .map_err(|e| format!("writing the output: {e}"))
 }
 
 /// Progress on stderr: a bar on a terminal, count lines otherwise, or nothing.

@@ -3,29 +3,85 @@
 use std::collections::BTreeMap;
 
 use olmo::matrix::{DecryptedRoomEvent, UnableToDecrypt};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 /// The line of an event that decrypted: the event as a client shows it (type and content
-/// replaced by the decrypted ones), and how far to trust it.
-pub fn decrypted(event: Value, room: &str, decrypted: DecryptedRoomEvent) -> Value {
-    let mut plain = match event {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    let event_id = plain.get("event_id").cloned();
-    plain.insert("type".into(), Value::String(decrypted.event_type));
-    plain.insert("content".into(), decrypted.content);
-    plain.insert("room_id".into(), Value::String(room.to_owned()));
-    json!({
-        "status": "decrypted",
-        "event_id": event_id,
-        "room_id": room,
-        "session_id": decrypted.session_id,
-        "message_index": decrypted.message_index,
-        "forwarded": decrypted.forwarded,
-        "verified": decrypted.verified,
-        "event": Value::Object(plain),
-    })
+/// replaced by the decrypted ones), and how far to trust it. Serialised straight from the
+/// event and the decrypted parts, borrowed (no line built as a JSON value first); the keys
+/// come in the same sorted order as those of a `serde_json` map.
+pub struct Decrypted<'a> {
+    /// The encrypted event as it came.
+    pub event: &'a Value,
+    /// The room it was decrypted in.
+    pub room: &'a str,
+    /// What it decrypted to.
+    pub decrypted: &'a DecryptedRoomEvent,
+}
+
+impl Serialize for Decrypted<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut line = serializer.serialize_map(Some(8))?;
+        line.serialize_entry("event", &PlainEvent(self))?;
+        line.serialize_entry("event_id", &self.event.get("event_id"))?;
+        line.serialize_entry("forwarded", &self.decrypted.forwarded)?;
+        line.serialize_entry("message_index", &self.decrypted.message_index)?;
+        line.serialize_entry("room_id", self.room)?;
+        line.serialize_entry("session_id", &self.decrypted.session_id)?;
+        line.serialize_entry("status", "decrypted")?;
+        line.serialize_entry("verified", &self.decrypted.verified)?;
+        line.end()
+    }
+}
+
+/// The event's fields with `type`, `content` and `room_id` replaced, in sorted key order.
+struct PlainEvent<'l, 'a>(&'l Decrypted<'a>);
+
+impl Serialize for PlainEvent<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Decrypted {
+            event,
+            room,
+            decrypted,
+        } = self.0;
+        let replaced = [
+            ("content", Field::Json(&decrypted.content)),
+            ("room_id", Field::Str(room)),
+            ("type", Field::Str(&decrypted.event_type)),
+        ];
+        let empty = Map::new();
+        let fields = event.as_object().unwrap_or(&empty);
+        let mut map = serializer.serialize_map(None)?;
+        let mut next = replaced.iter().peekable();
+        for (key, value) in fields {
+            // The replacements that sort before this key go first.
+            while let Some((name, field)) = next.next_if(|(name, _)| *name <= key.as_str()) {
+                map.serialize_entry(name, field)?;
+            }
+            if !replaced.iter().any(|(name, _)| name == key) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        for (name, field) in next {
+            map.serialize_entry(name, field)?;
+        }
+        map.end()
+    }
+}
+
+/// A replaced field's value.
+enum Field<'a> {
+    Str(&'a str),
+    Json(&'a Value),
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Str(text) => serializer.serialize_str(text),
+            Field::Json(value) => value.serialize(serializer),
+        }
+    }
 }
 
 /// The line of an event that is not encrypted: passed through.
@@ -121,6 +177,12 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Counts one decrypted line.
+    pub fn count_decrypted(&mut self) {
+        self.events += 1;
+        bump(&mut self.statuses, "decrypted");
+    }
+
     /// Counts one line.
     pub fn count(&mut self, line: &Value) {
         self.events += 1;
