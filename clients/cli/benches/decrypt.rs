@@ -8,8 +8,9 @@
 //! - the same with `--store sqlite:` (a fresh store, then a second run on it, no key file);
 //! - nio: `Olm.import_keys` and `decrypt_megolm_event` per event (benches/nio_decrypt.py).
 //!
-//! Goals: ≤ 20 s, ≤ 0.1× nio, ≤ 200 MB. `OLMO_BENCH_QUICK=1`: 2,000 events, 200 sessions,
-//! 1,000 rounds, the same steps (for CI: it must build and run).
+//! Goals: ≤ 20 s, ≤ 0.1× nio, ≤ 200 MB. `OLMO_BENCH_QUICK=1`, or a run by `cargo test` (no
+//! `--bench`: a smoke test): 2,000 events, 200 sessions, 1,000 rounds, the same steps (it must
+//! build and run).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -70,7 +71,8 @@ fn measured(python: &Path, program: &[&str]) -> Run {
 }
 
 fn main() {
-    let quick = std::env::var_os("OLMO_BENCH_QUICK").is_some();
+    let smoke_test = !std::env::args().any(|a| a == "--bench");
+    let quick = std::env::var_os("OLMO_BENCH_QUICK").is_some() || smoke_test;
     let (events, sessions, rounds) = if quick {
         (2_000, 200, 1_000)
     } else {
