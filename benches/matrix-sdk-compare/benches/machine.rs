@@ -6,9 +6,9 @@
 //! to-device `m.room_key`; matrix-sdk-crypto imports it from a key export. Both stores encrypt
 //! their records (olmo's sealer; the SDK's store passphrase).
 //!
-//! Rows with a ratio alternate batches of the two sides (`benches/common/summary.rs`). The
-//! key import row is olmo's key-export decryption plus a bench-local store write (the machine
-//! has no import operation yet): see [`olmo_side::import_key_export`]. Then olmo-only rows:
+//! Rows with a ratio alternate batches of the two sides (`benches/common/summary.rs`); the key
+//! import row is each machine's own import of an export file into an empty store. Then
+//! olmo-only rows:
 //! sharing a fresh room key with 100 devices ([`share`]; the SDK's side needs its key queries
 //! and claims bridged from ruma types and is not written yet),
 //! reopening a store of 200,000 inbound sessions and decrypting one event, one decrypted

@@ -1,12 +1,10 @@
 //! olmo's side: a Matrix machine on olmo-sqlite, given room keys over Olm by [`Sender`], and
-//! the bench-local key import (the machine has no import operation yet).
+//! its key import.
 
 use std::path::Path;
 
 use olmo::matrix::{AppRecord, Machine, SyncChanges};
-use olmo::megolm::{ExportedRoomKey, InboundGroupSession, decrypt_key_export};
 use olmo::persist::StorageKey;
-use olmo::store::{Sealer, Txn};
 use olmo_sqlite::{Durability, Options, SqliteStore};
 use rand::rngs::ThreadRng;
 use serde_json::{Value, json};
@@ -104,38 +102,11 @@ pub async fn decrypt_backlog(bob: &Bob, room: &str, events: &[Value], page: usiz
     }
 }
 
-/// The table the bench-local import writes.
-const IMPORTED: &str = "bench.imported_sessions";
-
-/// What the olmo key-import row measures, with public APIs only: decrypt the export file
-/// (PBKDF2, HMAC, AES-CTR, JSON), check each key's session id, build its inbound session, and
-/// write one sealed record per session (room, sender and claimed keys as JSON, the session key
-/// at its first index) in one commit of the store under the machine.
+/// What the olmo key-import row measures: the machine's own `import_room_keys` (the file
+/// decrypted, every key's session id checked, one inbound session record per key, in one commit).
 pub async fn import_key_export(bob: &Bob, file: &str, passphrase: &str) -> usize {
-    let keys: Vec<ExportedRoomKey> = decrypt_key_export(file, passphrase).unwrap();
-    let sealer = Sealer::new(&StorageKey::from_bytes(STORAGE_KEY));
-    let mut txn = Txn::new(bob.backend(), &sealer);
-    let mut imported = 0;
-    for key in &keys {
-        if key.algorithm != olmo::matrix::MEGOLM_V1 || !key.session_id_matches() {
-            continue;
-        }
-        let session = InboundGroupSession::import(&key.session_key);
-        let meta = json!({
-            "room_id": key.room_id,
-            "sender_key": key.sender_key,
-            "sender_claimed_keys": key.sender_claimed_keys,
-            "first_known_index": session.first_known_index(),
-        });
-        let mut value = serde_json::to_vec(&meta).unwrap();
-        value.extend_from_slice(&session.export_at_first_known_index().to_bytes());
-        let name = sealer.name(
-            IMPORTED,
-            &[key.room_id.as_bytes(), key.session_id.as_bytes()],
-        );
-        txn.insert(IMPORTED, &name, 1, zeroize::Zeroizing::new(value));
-        imported += 1;
-    }
-    txn.commit(&mut rand::rng()).await.unwrap();
-    imported
+    bob.import_room_keys(file, passphrase, &mut |_, _| {}, &mut rand::rng())
+        .await
+        .unwrap()
+        .imported
 }
