@@ -70,7 +70,7 @@ fn replay_records(client: &Client) -> usize {
 }
 
 /// The event with one bit of its Megolm signature (the ciphertext's last 64 bytes) flipped.
-fn forged(event: &Value) -> Value {
+pub(super) fn forged(event: &Value) -> Value {
     let ciphertext = event["content"]["ciphertext"].as_str().unwrap();
     let mut bytes = olmo::crypto::base64::decode(ciphertext).unwrap();
     let at = bytes.len() - 20;

@@ -6,6 +6,7 @@ use olmo::matrix::{RoomResults, UnableToDecrypt};
 use olmo::store::block_on;
 use serde_json::{Value, json};
 
+use super::batch::forged;
 use super::commits::CountingStore;
 use super::harness::Homeserver;
 use super::{Client, body};
@@ -49,17 +50,6 @@ fn decrypt_rooms(
         bob.machine
             .decrypt_room_events_of_rooms(rooms, &[], &mut bob.rng),
     )
-}
-
-/// The event with one bit of its Megolm signature flipped.
-fn forged(event: &Value) -> Value {
-    let ciphertext = event["content"]["ciphertext"].as_str().unwrap();
-    let mut bytes = olmo::crypto::base64::decode(ciphertext).unwrap();
-    let at = bytes.len() - 20;
-    bytes[at] ^= 0x04;
-    let mut event = event.clone();
-    event["content"]["ciphertext"] = json!(olmo::crypto::base64::encode(&bytes));
-    event
 }
 
 #[test]
