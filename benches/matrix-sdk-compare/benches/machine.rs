@@ -7,12 +7,10 @@
 //! their records (olmo's sealer; the SDK's store passphrase).
 //!
 //! Rows with a ratio alternate batches of the two sides (`benches/common/summary.rs`); the key
-//! import row is each machine's own import of an export file into an empty store. Then
-//! olmo-only rows:
-//! sharing a fresh room key with 100 devices ([`share`]; the SDK's side needs its key queries
-//! and claims bridged from ruma types and is not written yet),
-//! reopening a store of 200,000 inbound sessions and decrypting one event, one decrypted
-//! message's commit on a store opened `FULL` and one opened `NORMAL` (the same: a decrypt's
+//! import row is each machine's own import of an export file into an empty store; the share row
+//! rotates and shares a room key with 100 devices over Olm sessions set up beforehand
+//! ([`share`]). Then olmo-only rows: reopening a store of 200,000 inbound sessions and
+//! decrypting one event, one decrypted message's commit on a store opened `FULL` and one opened `NORMAL` (the same: a decrypt's
 //! commit is loss-tolerant, `NORMAL` in both), and bytes written while idle.
 //!
 //! `OLMO_BENCH_QUICK=1` shrinks every size so the run takes seconds; `cargo test` (no
@@ -325,15 +323,8 @@ fn main() {
         format_duration(normal),
     )));
 
-    let share_dir = temp();
     let devices = size(100, 100, 5);
-    let runs = if quick() { 3 } else { 11 };
-    let share_time = rt.block_on(share::share_to_devices(&db(&share_dir), devices, runs));
-    lines.push(Line(format!(
-        "olmo share a fresh room key with {devices} devices (rotation, {devices} Olm encryptions, \
-         one FULL commit): {} (matrix-sdk-crypto's side not measured)",
-        format_duration(share_time),
-    )));
+    rows.push(share_row(&rt, devices));
 
     lines.push(big_store(&rt, &mut sender.borrow_mut()));
     lines.push(idle_bytes(&rt, &bob, &olmo_dir));
@@ -345,6 +336,25 @@ fn main() {
     for Line(line) in &lines {
         println!("{line}");
     }
+}
+
+/// Rotating and sharing a room key with `devices` devices over established Olm sessions, both
+/// sides against the same recipients (what is timed: `share`'s comment).
+fn share_row(rt: &Runtime, devices: usize) -> summary::Row {
+    let (olmo_dir, sdk_dir) = (temp(), temp());
+    let (olmo, sdk) = rt.block_on(async {
+        let mut recipients = share::recipients(devices).await;
+        let olmo = share::olmo_sharer(&db(&olmo_dir), &mut recipients).await;
+        let sdk = sdk_side::sharer(sdk_dir.path(), &mut recipients.hs, &recipients.users).await;
+        (olmo, sdk)
+    });
+    row(
+        format!("share a room key, {devices} devices"),
+        f64::INFINITY,
+        budget(),
+        share::runner(|| rt.block_on(olmo.share())),
+        share::runner(|| rt.block_on(sdk.share())),
+    )
 }
 
 fn verdict(ok: bool) -> &'static str {
