@@ -7,9 +7,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::crypto::{ByteHmac, CipherKeys, hkdf_sha256};
 
 /// Input bytes for the two chain-step HMACs (the same in Olm, Megolm and Signal). Both are
-/// one-byte HMACs under the chain key, so they run on [`ByteHmac`]: a receiver jumping ahead
-/// (up to the profile's gap, forged messages included) pays four compressions a step and nothing
-/// else.
+/// one-byte HMACs under the chain key, so they run on [`ByteHmac`], keyed once for both: a
+/// receiver jumping ahead (up to the profile's gap, forged messages included) pays six
+/// compressions a step and nothing else.
 const MESSAGE_KEY_SEED: u8 = 0x01;
 const CHAIN_KEY_SEED: u8 = 0x02;
 
@@ -92,24 +92,32 @@ impl ChainKey {
         self.key.as_bytes()
     }
 
-    /// The message key seed at the current index.
-    pub(crate) fn message_key_seed(&self) -> MessageKeySeed {
-        let mut seed = ByteHmac::new(self.key.as_bytes()).mac(MESSAGE_KEY_SEED);
+    /// The HMAC keyed with this chain key: one keying (two compressions) serves both of a
+    /// step's inputs, the message key seed and the next chain key.
+    pub(crate) fn keyed(&self) -> ByteHmac {
+        ByteHmac::new(self.key.as_bytes())
+    }
+
+    /// The message key seed at the current index; `hmac` is keyed with this chain key
+    /// ([`Self::keyed`]).
+    pub(crate) fn message_key_seed(&self, hmac: &mut ByteHmac) -> MessageKeySeed {
+        let mut seed = hmac.mac(MESSAGE_KEY_SEED);
         let key = MessageKeySeed::from_bytes(&seed);
         seed.zeroize();
         key
     }
 
     /// The cipher keys of the message at the current index, without keeping its seed (what a
-    /// sender needs: nothing is stored for later).
-    pub(crate) fn message_cipher_keys(&self, info: &[u8]) -> CipherKeys {
-        let seed = Zeroizing::new(ByteHmac::new(self.key.as_bytes()).mac(MESSAGE_KEY_SEED));
+    /// sender needs: nothing is stored for later); `hmac` is keyed with this chain key.
+    pub(crate) fn message_cipher_keys(&self, hmac: &mut ByteHmac, info: &[u8]) -> CipherKeys {
+        let seed = Zeroizing::new(hmac.mac(MESSAGE_KEY_SEED));
         CipherKeys::derive(seed.as_ref(), info)
     }
 
-    /// The chain key at the next index (what [`Self::advance`] would move to), without moving.
-    pub(crate) fn next_key(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(ByteHmac::new(self.key.as_bytes()).mac(CHAIN_KEY_SEED))
+    /// The chain key at the next index (what [`Self::advance`] would move to), without moving;
+    /// `hmac` is keyed with this chain key.
+    pub(crate) fn next_key(hmac: &mut ByteHmac) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(hmac.mac(CHAIN_KEY_SEED))
     }
 
     /// Overwrites the key and index in place (no new allocation for the key).
@@ -118,15 +126,11 @@ impl ChainKey {
         self.index = index;
     }
 
-    /// Moves to the next index; `None` if the index would overflow.
-    pub(crate) fn advance(&mut self) -> Option<()> {
-        self.advance_with(&mut ByteHmac::new(self.key.as_bytes()))
-    }
-
-    /// [`Self::advance`] with a caller's hasher, which a walk of many steps reuses.
-    pub(crate) fn advance_with(&mut self, hmac: &mut ByteHmac) -> Option<()> {
+    /// Moves to the next index with `hmac` keyed with the current chain key; `None` if the
+    /// index would overflow. `hmac` still holds the old key: [`ByteHmac::rekey`] it with
+    /// [`Self::key_bytes`] before another step.
+    pub(crate) fn advance(&mut self, hmac: &mut ByteHmac) -> Option<()> {
         let index = self.index.checked_add(1)?;
-        hmac.rekey(self.key.as_bytes());
         let mut next = hmac.mac(CHAIN_KEY_SEED);
         *self.key.0 = next;
         next.zeroize();

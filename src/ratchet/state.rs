@@ -14,7 +14,7 @@ use super::chain::ReceivingChain;
 use super::keys::{ChainKey, RootKey};
 use super::skipped::{SkippedKey, SkippedKeys};
 use super::{DecryptError, EncryptError, RatchetProfile};
-use crate::crypto::{ByteHmac, CipherKeys, Curve25519KeyPair, Curve25519PublicKey};
+use crate::crypto::{CipherKeys, Curve25519KeyPair, Curve25519PublicKey};
 
 /// What the sender puts in a message header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,8 +234,9 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
             index: chain.index(),
             previous_chain_length: self.previous_chain_length,
         };
-        let keys = chain.message_cipher_keys(P::MESSAGE_KEY_INFO);
-        let next_chain_key = chain.next_key();
+        let mut hmac = chain.keyed();
+        let keys = chain.message_cipher_keys(&mut hmac, P::MESSAGE_KEY_INFO);
+        let next_chain_key = ChainKey::next_key(&mut hmac);
 
         let ciphertext = keys.encrypt(plaintext);
         let message = encode(&header, &ciphertext);
@@ -430,27 +431,31 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         // Only the newest skipped keys could survive eviction, so only those are kept.
         let keep_from = index.saturating_sub(P::MAX_SKIPPED_KEYS as u32);
         let mut new_skipped = Vec::new();
-        let mut hmac = ByteHmac::new(chain.chain.key_bytes());
+        // One keying per chain key: each step's seed and next key come from the same HMAC.
+        let mut hmac = chain.chain.keyed();
         while chain.chain.index() < index {
             if chain.chain.index() >= keep_from {
                 new_skipped.push(SkippedKey {
                     ratchet_key: chain.ratchet_key,
                     index: chain.chain.index(),
-                    seed: chain.chain.message_key_seed(),
+                    seed: chain.chain.message_key_seed(&mut hmac),
                 });
             } else {
                 chain.evicted_below = chain.chain.index() + 1;
             }
             chain
                 .chain
-                .advance_with(&mut hmac)
+                .advance(&mut hmac)
                 .ok_or(DecryptError::Expired { index })?;
+            hmac.rekey(chain.chain.key_bytes());
         }
-        let keys = chain.chain.message_cipher_keys(P::MESSAGE_KEY_INFO);
+        let keys = chain
+            .chain
+            .message_cipher_keys(&mut hmac, P::MESSAGE_KEY_INFO);
         // The message's own index is now used: the chain moves past it.
         chain
             .chain
-            .advance()
+            .advance(&mut hmac)
             .ok_or(DecryptError::Expired { index })?;
         Ok(Plan {
             chain,

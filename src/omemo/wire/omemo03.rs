@@ -80,17 +80,36 @@ fn check_version(bytes: &[u8]) -> Result<&[u8], DecodeError> {
     }
 }
 
-/// `version ‖ SignalMessage`: the bytes the MAC covers after the two identity keys.
+/// `version ‖ SignalMessage`: the bytes the MAC covers after the two identity keys. Written
+/// field by field into one buffer with room for the MAC [`seal`] appends (the same bytes as
+/// encoding a [`SignalMessage`]: every field, in number order), so no key or ciphertext is
+/// copied into a message struct first.
 pub(crate) fn encode_message(header: &SendingHeader, ciphertext: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![VERSION_BYTE];
-    SignalMessage {
-        ratchet_key: Some(encode_key(&header.ratchet_key)),
-        counter: Some(header.index),
-        previous_counter: Some(header.previous_chain_length),
-        ciphertext: Some(ciphertext.to_vec()),
-    }
-    .encode(&mut bytes)
-    .ok();
+    use prost::encoding::{WireType, encode_key as field, encode_varint, encoded_len_varint};
+    let ciphertext_length = ciphertext.len() as u64;
+    let length = 1
+        + 2
+        + 33
+        + 1
+        + encoded_len_varint(header.index.into())
+        + 1
+        + encoded_len_varint(header.previous_chain_length.into())
+        + 1
+        + encoded_len_varint(ciphertext_length)
+        + ciphertext.len();
+    let mut bytes = Vec::with_capacity(length + MAC_LENGTH);
+    bytes.push(VERSION_BYTE);
+    field(1, WireType::LengthDelimited, &mut bytes);
+    encode_varint(33, &mut bytes);
+    bytes.push(KEY_TYPE);
+    bytes.extend_from_slice(header.ratchet_key.as_bytes());
+    field(2, WireType::Varint, &mut bytes);
+    encode_varint(header.index.into(), &mut bytes);
+    field(3, WireType::Varint, &mut bytes);
+    encode_varint(header.previous_chain_length.into(), &mut bytes);
+    field(4, WireType::LengthDelimited, &mut bytes);
+    encode_varint(ciphertext_length, &mut bytes);
+    bytes.extend_from_slice(ciphertext);
     bytes
 }
 
@@ -169,6 +188,35 @@ mod tests {
             decode_key(key.as_bytes(), 1),
             Err(DecodeError::BadLength { .. })
         ));
+    }
+
+    #[test]
+    fn message_encoding_is_prosts() {
+        for (index, previous, length) in [
+            (0, 0, 0),
+            (5, 3, 48),
+            (300, 70_000, 200),
+            (u32::MAX, 1, 127),
+        ] {
+            let header = SendingHeader {
+                ratchet_key: Curve25519PublicKey::from_bytes([index as u8; 32]),
+                index,
+                previous_chain_length: previous,
+            };
+            let ciphertext = vec![0xab; length];
+            let mut expected = vec![VERSION_BYTE];
+            SignalMessage {
+                ratchet_key: Some(encode_key(&header.ratchet_key)),
+                counter: Some(index),
+                previous_counter: Some(previous),
+                ciphertext: Some(ciphertext.clone()),
+            }
+            .encode(&mut expected)
+            .unwrap();
+            let encoded = encode_message(&header, &ciphertext);
+            assert_eq!(encoded, expected);
+            assert!(encoded.capacity() >= encoded.len() + MAC_LENGTH);
+        }
     }
 
     #[test]
