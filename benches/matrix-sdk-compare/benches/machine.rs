@@ -10,8 +10,9 @@
 //! import row is each machine's own import of an export file into an empty store; the share row
 //! rotates and shares a room key with 100 devices over Olm sessions set up beforehand
 //! ([`share`]). Then olmo-only rows: reopening a store of 200,000 inbound sessions and
-//! decrypting one event, one decrypted message's commit on a store opened `FULL` and one opened `NORMAL` (the same: a decrypt's
-//! commit is loss-tolerant, `NORMAL` in both), and bytes written while idle.
+//! decrypting one event, one decrypted message's commit on a store opened `FULL` and one
+//! opened `NORMAL` (the same: a decrypt's commit is loss-tolerant, `NORMAL` in both), and bytes
+//! written while idle.
 //!
 //! `OLMO_BENCH_QUICK=1` shrinks every size so the run takes seconds; `cargo test` (no
 //! `--bench`) runs it once with tiny sizes.
