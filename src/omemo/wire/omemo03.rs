@@ -8,6 +8,7 @@ use super::{
     KeyExchange, RatchetMessage, check_length, decode_canonical, protobuf, public_key, required,
 };
 use crate::codec::DecodeError;
+use crate::codec::proto::ProtoWriter;
 use crate::crypto::Curve25519PublicKey;
 use crate::omemo::IdentityKey;
 use crate::ratchet::SendingHeader;
@@ -82,35 +83,20 @@ fn check_version(bytes: &[u8]) -> Result<&[u8], DecodeError> {
 
 /// `version ‖ SignalMessage`: the bytes the MAC covers after the two identity keys. Written
 /// field by field into one buffer with room for the MAC [`seal`] appends (the same bytes as
-/// encoding a [`SignalMessage`]: every field, in number order), so no key or ciphertext is
-/// copied into a message struct first.
+/// encoding a [`SignalMessage`]: every field, in number order), so neither the key nor the
+/// ciphertext is copied into a message struct first.
 pub(crate) fn encode_message(header: &SendingHeader, ciphertext: &[u8]) -> Vec<u8> {
-    use prost::encoding::{WireType, encode_key as field, encode_varint, encoded_len_varint};
-    let ciphertext_length = ciphertext.len() as u64;
-    let length = 1
-        + 2
-        + 33
-        + 1
-        + encoded_len_varint(header.index.into())
-        + 1
-        + encoded_len_varint(header.previous_chain_length.into())
-        + 1
-        + encoded_len_varint(ciphertext_length)
-        + ciphertext.len();
-    let mut bytes = Vec::with_capacity(length + MAC_LENGTH);
-    bytes.push(VERSION_BYTE);
-    field(1, WireType::LengthDelimited, &mut bytes);
-    encode_varint(33, &mut bytes);
-    bytes.push(KEY_TYPE);
-    bytes.extend_from_slice(header.ratchet_key.as_bytes());
-    field(2, WireType::Varint, &mut bytes);
-    encode_varint(header.index.into(), &mut bytes);
-    field(3, WireType::Varint, &mut bytes);
-    encode_varint(header.previous_chain_length.into(), &mut bytes);
-    field(4, WireType::LengthDelimited, &mut bytes);
-    encode_varint(ciphertext_length, &mut bytes);
-    bytes.extend_from_slice(ciphertext);
-    bytes
+    // Version, the key field (2 + 33), two varint fields (at most 1 + 5 each), the ciphertext's
+    // tag and length (at most 1 + 10), the ciphertext and the MAC.
+    let capacity = 1 + 35 + 12 + 11 + ciphertext.len() + MAC_LENGTH;
+    let mut key = [KEY_TYPE; 33];
+    key[1..].copy_from_slice(header.ratchet_key.as_bytes());
+    ProtoWriter::with_prefix(&[VERSION_BYTE], capacity)
+        .bytes_field(1, &key)
+        .varint_field(2, header.index.into())
+        .varint_field(3, header.previous_chain_length.into())
+        .bytes_field(4, ciphertext)
+        .finish()
 }
 
 /// `version ‖ SignalMessage ‖ mac`.
