@@ -4,12 +4,17 @@
 # browsers, bundlers and Node, where js/index.js hands the glue the file's bytes). The name and
 # producers sections go (a third of the file). wasm-opt is not run: binaryen 132 (npm), with -Oz,
 # --converge and --strip-debug, made the file 3% smaller raw but 6% larger gzipped, and gzipped
-# is what a page downloads.
+# is what a page downloads. Source paths in panic locations are remapped so the file names no
+# build machine's directories. `OLMO_WASM_FEATURES=conformance` builds the test variant (the
+# store conformance suite exported for the Node and Chromium tests; never published).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
-cargo build --quiet -p olmo-wasm --lib --target wasm32-unknown-unknown --profile wasm-release
+registry="${CARGO_HOME:-$HOME/.cargo}/registry/src"
+export CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$registry=crates"$'\x1f'"--remap-path-prefix=$root=olmo"
+cargo build --quiet -p olmo-wasm --lib --target wasm32-unknown-unknown --profile wasm-release \
+    --features "${OLMO_WASM_FEATURES:-}"
 wasm="${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/wasm-release/olmo_wasm.wasm"
 wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$here/pkg" --out-name olmo_wasm "$wasm"
 raw=$(stat -c %s "$here/pkg/olmo_wasm_bg.wasm")
