@@ -100,9 +100,6 @@ impl Store {
     }
 }
 
-#[cfg(feature = "conformance")]
-pub use conformance::{run_store_conformance, store_conformance_checks};
-
 /// The suite is 25 KB of the `.wasm` that no application runs, so only test builds have it.
 #[cfg(feature = "conformance")]
 mod conformance {
