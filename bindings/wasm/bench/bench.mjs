@@ -1,6 +1,7 @@
 // olmo-wasm beside @matrix-org/matrix-sdk-crypto-wasm 18.9.0 in one Node process: package size
-// (raw and gzipped .wasm), time to initialise, importing the same room keys, and decrypting the
-// same 10,000 room events with them. Ratios are olmo / theirs (below 1: olmo smaller or faster).
+// (raw and gzipped .wasm), time to initialise (also each alone in fresh processes, via
+// init-once.mjs), importing the same room keys, and decrypting the same 10,000 room events
+// with them. Ratios are olmo / theirs (below 1: olmo smaller or faster).
 // Run: (cd bindings/wasm/bench && npm install && node bench.mjs); OLMO_BENCH_QUICK=1 for a smoke run.
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
