@@ -23,11 +23,20 @@ fn corrupt(table: &str, key: &[u8]) -> StoreError {
 /// Packs metadata and the binary objects that go with it.
 pub(crate) fn pack(meta: &impl Serialize, blobs: &[&[u8]]) -> Zeroizing<Vec<u8>> {
     // Serialising our own types to a Vec cannot fail.
-    let json = Zeroizing::new(serde_json::to_vec(meta).unwrap_or_default());
+    frame(
+        &Zeroizing::new(serde_json::to_vec(meta).unwrap_or_default()),
+        blobs,
+    )
+}
+
+// The framing is apart from the generic serde step (here and in `unpack`, `load_schemas`,
+// `store_schema`) so it exists once in a binary, not once per record type: the `.wasm` package
+// downloads every copy.
+fn frame(json: &[u8], blobs: &[&[u8]]) -> Zeroizing<Vec<u8>> {
     let total = 8 + json.len() + blobs.iter().map(|b| 4 + b.len()).sum::<usize>();
     let mut out = Zeroizing::new(Vec::with_capacity(total));
     push_len(&mut out, json.len());
-    out.extend_from_slice(&json);
+    out.extend_from_slice(json);
     push_len(&mut out, blobs.len());
     for blob in blobs {
         push_len(&mut out, blob.len());
@@ -46,6 +55,17 @@ pub(crate) fn unpack<'a, T: DeserializeOwned>(
     table: &str,
     key: &[u8],
 ) -> Result<(T, Vec<&'a [u8]>), StoreError> {
+    let (json, blobs) = unframe(bytes, table, key)?;
+    let meta = serde_json::from_slice(json).map_err(|_| corrupt(table, key))?;
+    Ok((meta, blobs))
+}
+
+/// The JSON metadata and the binary objects of a packed record, unparsed.
+fn unframe<'a>(
+    bytes: &'a [u8],
+    table: &str,
+    key: &[u8],
+) -> Result<(&'a [u8], Vec<&'a [u8]>), StoreError> {
     let mut rest = bytes;
     let number = |rest: &mut &[u8]| -> Result<usize, StoreError> {
         let (len, tail) = rest
@@ -64,7 +84,6 @@ pub(crate) fn unpack<'a, T: DeserializeOwned>(
     take(&mut rest, json_len)?;
     let (json, tail) = rest.split_at(json_len);
     rest = tail;
-    let meta = serde_json::from_slice(json).map_err(|_| corrupt(table, key))?;
     let count = number(&mut rest)?;
     let mut blobs = Vec::with_capacity(count.min(rest.len() / 4));
     for _ in 0..count {
@@ -77,7 +96,7 @@ pub(crate) fn unpack<'a, T: DeserializeOwned>(
     if !rest.is_empty() {
         return Err(corrupt(table, key));
     }
-    Ok((meta, blobs))
+    Ok((json, blobs))
 }
 
 /// What [`load_schemas`] read: the record's schema, its metadata and its binary objects.
@@ -103,6 +122,28 @@ pub(crate) async fn load_schemas<B: Backend, T: DeserializeOwned>(
     key: &[u8],
     readable: std::ops::RangeInclusive<u16>,
 ) -> Result<Option<Loaded<T>>, StoreError> {
+    let Some((schema, bytes, json_len, blobs)) = load_unparsed(txn, table, key, readable).await?
+    else {
+        return Ok(None);
+    };
+    let json = bytes
+        .get(4..4 + json_len)
+        .ok_or_else(|| corrupt(table, key))?;
+    let meta = serde_json::from_slice(json).map_err(|_| corrupt(table, key))?;
+    Ok(Some((schema, meta, blobs)))
+}
+
+/// A record read but for its JSON metadata: the schema, the record's bytes (the JSON is
+/// `bytes[4..4 + json_len]`), the JSON's length and the binary objects.
+type Unparsed = (u16, Zeroizing<Vec<u8>>, usize, Vec<Zeroizing<Vec<u8>>>);
+
+/// [`load_schemas`] up to the JSON metadata, which it leaves unparsed.
+async fn load_unparsed<B: Backend>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+    readable: std::ops::RangeInclusive<u16>,
+) -> Result<Option<Unparsed>, StoreError> {
     let Some((schema, bytes)) = txn.get(table, key).await? else {
         return Ok(None);
     };
@@ -112,12 +153,13 @@ pub(crate) async fn load_schemas<B: Backend, T: DeserializeOwned>(
             found: schema,
         });
     }
-    let (meta, blobs) = unpack(&bytes, table, key)?;
+    let (json, blobs) = unframe(&bytes, table, key)?;
+    let json_len = json.len();
     let blobs = blobs
         .into_iter()
         .map(|b| Zeroizing::new(b.to_vec()))
         .collect();
-    Ok(Some((schema, meta, blobs)))
+    Ok(Some((schema, bytes, json_len, blobs)))
 }
 
 /// Packs and writes a record read earlier in this transaction (or known new).
@@ -140,9 +182,20 @@ pub(crate) async fn store_schema<B: Backend>(
     meta: &impl Serialize,
     blobs: &[&[u8]],
 ) -> Result<(), StoreError> {
+    store_packed(txn, table, key, schema, pack(meta, blobs)).await
+}
+
+/// [`store_schema`] after packing.
+async fn store_packed<B: Backend>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+    schema: u16,
+    packed: Zeroizing<Vec<u8>>,
+) -> Result<(), StoreError> {
     // Reading first gives the write the version it must expect.
     txn.version(table, key).await?;
-    txn.put(table, key, schema, pack(meta, blobs))?;
+    txn.put(table, key, schema, packed)?;
     Ok(())
 }
 

@@ -1,11 +1,11 @@
-//! Stores a machine can run on: in memory, or written in JavaScript by the application; and
-//! the core's conformance suite, run on any two handles to one store.
+//! Stores a machine can run on: in memory, or written in JavaScript by the application; and,
+//! with the `conformance` feature (test builds only), the core's conformance suite, run on any
+//! two handles to one store.
 
-use crate::convert::promise;
-use olmo::store::{Backend, Batch, KeyRange, MemoryStore, Record, StoreError, conformance};
+use olmo::store::{Backend, Batch, KeyRange, MemoryStore, Record, StoreError};
 use wasm_bindgen::prelude::*;
 
-use crate::errors::{argument_error, make};
+use crate::errors::argument_error;
 use crate::js_store::JsStore;
 
 /// Every backend the bindings offer, behind one type so the machines are not generic in
@@ -100,33 +100,44 @@ impl Store {
     }
 }
 
-/// The core's store conformance suite on two handles to one fresh, empty store: resolves to
-/// the number of checks passed, or rejects with a `ConformanceError` naming the failed check.
-#[wasm_bindgen(js_name = runStoreConformance, unchecked_return_type = "Promise<number>")]
-pub fn run_store_conformance(first: &Store, second: &Store) -> js_sys::Promise {
-    let first = first.inner.clone();
-    let second = second.inner.clone();
-    promise(async move {
-        match conformance::run(&first, &second).await {
-            Ok(passed) => Ok(JsValue::from_f64(passed as f64)),
-            Err(failure) => Err(make(
-                "ConformanceError",
-                "conformance",
-                &failure.to_string(),
-                &[
-                    ("check", failure.check.into()),
-                    ("detail", failure.detail.as_str().into()),
-                ],
-            )),
-        }
-    })
-}
+/// The suite is 25 KB of the `.wasm` that no application runs, so only test builds have it.
+#[cfg(feature = "conformance")]
+mod conformance {
+    use olmo::store::conformance;
+    use wasm_bindgen::prelude::*;
 
-/// The names of the conformance checks, in the order they run.
-#[wasm_bindgen(js_name = storeConformanceChecks)]
-pub fn store_conformance_checks() -> Vec<String> {
-    conformance::CHECKS
-        .iter()
-        .map(|c| (*c).to_owned())
-        .collect()
+    use super::Store;
+    use crate::convert::promise;
+    use crate::errors::make;
+
+    /// The core's store conformance suite on two handles to one fresh, empty store: resolves to
+    /// the number of checks passed, or rejects with a `ConformanceError` naming the failed check.
+    #[wasm_bindgen(js_name = runStoreConformance, unchecked_return_type = "Promise<number>")]
+    pub fn run_store_conformance(first: &Store, second: &Store) -> js_sys::Promise {
+        let first = first.inner.clone();
+        let second = second.inner.clone();
+        promise(async move {
+            match conformance::run(&first, &second).await {
+                Ok(passed) => Ok(JsValue::from_f64(passed as f64)),
+                Err(failure) => Err(make(
+                    "ConformanceError",
+                    "conformance",
+                    &failure.to_string(),
+                    &[
+                        ("check", failure.check.into()),
+                        ("detail", failure.detail.as_str().into()),
+                    ],
+                )),
+            }
+        })
+    }
+
+    /// The names of the conformance checks, in the order they run.
+    #[wasm_bindgen(js_name = storeConformanceChecks)]
+    pub fn store_conformance_checks() -> Vec<String> {
+        conformance::CHECKS
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect()
+    }
 }

@@ -1,3 +1,5 @@
+// Needs the test build (`OLMO_WASM_FEATURES=conformance bash build.sh`): the published one
+// has no runStoreConformance.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
