@@ -90,7 +90,7 @@ enum PreKeysRead {
 /// How an account read came by the pre-keys.
 enum PreKeysHad {
     /// A pair, read from the store or held by the memo.
-    Pair(PreKeyPair, PreKeysRead),
+    Pair(Box<PreKeyPair>, PreKeysRead),
     /// Those of the kept device (an operation that uses none, [`PreKeysUse::Unused`]).
     InKept,
 }
@@ -238,7 +238,7 @@ impl<B: Backend> XmppMachine<B> {
             self.memo.keep_device(kept);
         }
         if let Some(PreKeysHad::Pair(pre_keys, _)) = account.pre_keys {
-            self.memo.hold_pre_keys(pre_keys);
+            self.memo.hold_pre_keys(*pre_keys);
         }
     }
 
@@ -342,7 +342,7 @@ impl<B: Backend> XmppMachine<B> {
                 PreKeysUse::Needed => None,
             };
             match held {
-                Some(held) => Some(PreKeysHad::Pair(held, PreKeysRead::Held)),
+                Some(held) => Some(PreKeysHad::Pair(Box::new(held), PreKeysRead::Held)),
                 None => {
                     let (_, blobs) = tables::load::<B, ()>(txn, ACCOUNT, PRE_KEYS_KEY)
                         .await?
@@ -353,7 +353,7 @@ impl<B: Backend> XmppMachine<B> {
                         .ok_or(XmppError::Corrupt("pre-keys"))?;
                     let pair = PreKeyPair::from_record(&record)
                         .map_err(|_| XmppError::Corrupt("pre-keys"))?;
-                    Some(PreKeysHad::Pair(pair, PreKeysRead::Read(record)))
+                    Some(PreKeysHad::Pair(Box::new(pair), PreKeysRead::Read(record)))
                 }
             }
         };
@@ -518,7 +518,7 @@ impl<B: Backend> XmppMachine<B> {
             // device, as they were (checked when an operation names them).
             let (pre_keys, held) = kept.dissolve(&self.memo);
             if matches!(pre_keys_had, Some(PreKeysHad::InKept)) {
-                pre_keys_had = Some(PreKeysHad::Pair(pre_keys, PreKeysRead::Held));
+                pre_keys_had = Some(PreKeysHad::Pair(Box::new(pre_keys), PreKeysRead::Held));
             }
             if let Some(requested) = requested {
                 extras = held
@@ -555,7 +555,7 @@ impl<B: Backend> XmppMachine<B> {
                     let clocks = account.clocks.unwrap_or_default();
                     OmemoDevice::from_split_records(
                         &account.own,
-                        pre_keys,
+                        *pre_keys,
                         clocks,
                         records,
                         held,
