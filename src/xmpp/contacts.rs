@@ -107,10 +107,11 @@ impl<B: Backend> XmppMachine<B> {
         rng: &mut impl CryptoRng,
     ) -> Result<DeviceListUpdate, XmppError> {
         let element = DeviceListElement::parse(xml)?;
-        transact!(self, rng, |txn| {
+        let result = transact!(self, rng, |txn| {
             self.apply_device_list(&mut txn, from_jid, &element, rng)
                 .await
-        })
+        });
+        self.settled(result)
     }
 
     async fn apply_device_list(
@@ -250,10 +251,11 @@ impl<B: Backend> XmppMachine<B> {
             device_id,
             reason: e.to_string(),
         })?;
-        transact!(self, rng, |txn| {
+        let result = transact!(self, rng, |txn| {
             self.build_from_bundle(&mut txn, jid, device_id, &bundle, rng)
                 .await
-        })
+        });
+        self.settled(result)
     }
 
     async fn build_from_bundle(

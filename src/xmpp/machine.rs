@@ -3,9 +3,10 @@
 //! pre-keys only when it may use them, and the session slots it needs: one sender's for a
 //! decrypt, the recipients' for an encrypt, all of them only when a device may be added), works
 //! on it, and commits in one batch exactly the records it changed: the account record, the
-//! pre-keys, the clocks, the slots written or removed. What it derives from the records (our
-//! identity's keys, parsed slots) it keeps for the next operation ([`super::memo`]), used
-//! again only while the store holds the same records.
+//! pre-keys, the clocks, the slots written or removed. The device it assembled it keeps for
+//! the next operation ([`super::memo::Kept`]), used again only while the records that
+//! operation reads anyway are those the device stands for (another process's commit, or a
+//! failed commit of ours, makes it assemble again from the records).
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::error::XmppError;
-use super::memo::Memo;
+use super::memo::{Kept, Memo};
 use super::tables::{self, ACCOUNT, ACCOUNT_KEY, CLOCK_KEY, PRE_KEYS_KEY, PROCESSED, SESSIONS};
 use crate::omemo::{Clocks, OmemoDevice, PreKeyPair, SlotAddress, Version};
 use crate::persist::StorageKey;
@@ -86,8 +87,17 @@ enum PreKeysRead {
     Held,
 }
 
+/// How an account read came by the pre-keys.
+enum PreKeysHad {
+    /// A pair, read from the store or held by the memo.
+    Pair(Box<PreKeyPair>, PreKeysRead),
+    /// Those of the kept device (an operation that uses none, [`PreKeysUse::Unused`]).
+    InKept,
+}
+
 /// A device loaded for one operation, with what it looked like when loaded. It holds the
-/// session slots the operation asked for, or all of them.
+/// session slots the operation asked for, or all of them (a device kept from an earlier
+/// operation may hold more, each with its record as stored).
 pub(crate) struct Loaded {
     pub meta: AccountMeta,
     pub device: OmemoDevice,
@@ -101,6 +111,12 @@ pub(crate) struct Loaded {
     slots_before: BTreeMap<SlotAddress, Zeroizing<Vec<u8>>>,
     /// Each slot's record as [`XmppMachine::save`] found it, once it ran.
     slots_after: Option<BTreeMap<SlotAddress, Zeroizing<Vec<u8>>>>,
+    /// The identity record as [`XmppMachine::save`] found it, once it ran.
+    identity_after: Option<Zeroizing<Vec<u8>>>,
+    /// The pre-keys record the device holds, when known to be the stored one.
+    pre_keys_known: Option<Zeroizing<Vec<u8>>>,
+    /// The slots the operation named (`None`: it read them all).
+    requested: Option<Vec<SlotAddress>>,
 }
 
 /// The account's records as read, before its session slots.
@@ -111,7 +127,9 @@ pub(crate) struct Account {
     own: Zeroizing<Vec<u8>>,
     clocks: Option<Clocks>,
     /// Schema 3: the pre-keys, and how they were had.
-    pre_keys: Option<(PreKeyPair, PreKeysRead)>,
+    pre_keys: Option<PreKeysHad>,
+    /// Schema 3: the device the last operation kept, not yet checked against the records.
+    kept: Option<Box<Kept>>,
 }
 
 impl<B: Backend> XmppMachine<B> {
@@ -190,29 +208,47 @@ impl<B: Backend> XmppMachine<B> {
 
     /// Gives the operation's device's pre-keys back to the machine, for the next operation
     /// that uses none (see [`PreKeysUse::Unused`]).
+    /// Keeps the operation's device for the next operation ([`Kept`]), with the records it
+    /// stands for: as saved, or, unsaved, as read. Called before the commit: if the commit
+    /// fails, the records kept are not the store's and the next operation does not use them
+    /// (and the operations drop the device on a failure, [`Self::settled`]).
     pub(crate) fn release(&self, loaded: Loaded) {
-        let mut device = loaded.device;
-        // The records the slots have now: as saved, or, unsaved, as read.
-        let mut records = match loaded.slots_after {
+        let identity = match loaded.identity_after {
+            Some(identity) => identity,
+            None if loaded.account_before.0 == tables::SCHEMA => loaded.account_before.1,
+            // An older schema's own record, unsaved: nothing to keep.
+            None => return,
+        };
+        let slots = match loaded.slots_after {
             Some(after) => after,
             None => loaded.slots_before,
         };
-        let held = device
-            .take_slots()
-            .into_iter()
-            .filter_map(|(address, slot)| {
-                let record = records.remove(&address)?;
-                Some((address, record, slot))
-            });
-        self.memo.hold_slots(held);
-        self.memo.hold_pre_keys(device.into_pre_keys());
+        self.memo.keep_device(Box::new(Kept {
+            clocks: loaded.device.clocks(),
+            device: loaded.device,
+            identity,
+            pre_keys: loaded.pre_keys_known,
+            slots,
+        }));
     }
 
     /// As [`Self::release`], for an account read without its sessions.
     pub(crate) fn release_account(&self, account: Account) {
-        if let Some((pre_keys, _)) = account.pre_keys {
-            self.memo.hold_pre_keys(pre_keys);
+        if let Some(kept) = account.kept {
+            self.memo.keep_device(kept);
         }
+        if let Some(PreKeysHad::Pair(pre_keys, _)) = account.pre_keys {
+            self.memo.hold_pre_keys(*pre_keys);
+        }
+    }
+
+    /// An operation's result; on a failure the kept device is dropped, since the operation
+    /// may have kept one ahead of the store.
+    pub(crate) fn settled<T>(&self, result: Result<T, XmppError>) -> Result<T, XmppError> {
+        if result.is_err() {
+            self.memo.forget_device();
+        }
+        result
     }
 
     /// A record's name in `table` (a keyed hash of `parts`), remembered for the tables whose
@@ -291,15 +327,22 @@ impl<B: Backend> XmppMachine<B> {
                     .ok_or(XmppError::Corrupt("session clocks"))?;
             Some(clocks)
         };
+        let kept = if schema < tables::SCHEMA {
+            None
+        } else {
+            self.memo.take_device()
+        };
         let pre_keys = if schema < tables::SCHEMA {
             None
+        } else if kept.is_some() && pre_keys == PreKeysUse::Unused {
+            Some(PreKeysHad::InKept)
         } else {
             let held = match pre_keys {
                 PreKeysUse::Unused => self.memo.take_pre_keys(),
                 PreKeysUse::Needed => None,
             };
             match held {
-                Some(held) => Some((held, PreKeysRead::Held)),
+                Some(held) => Some(PreKeysHad::Pair(Box::new(held), PreKeysRead::Held)),
                 None => {
                     let (_, blobs) = tables::load::<B, ()>(txn, ACCOUNT, PRE_KEYS_KEY)
                         .await?
@@ -310,7 +353,7 @@ impl<B: Backend> XmppMachine<B> {
                         .ok_or(XmppError::Corrupt("pre-keys"))?;
                     let pair = PreKeyPair::from_record(&record)
                         .map_err(|_| XmppError::Corrupt("pre-keys"))?;
-                    Some((pair, PreKeysRead::Read(record)))
+                    Some(PreKeysHad::Pair(Box::new(pair), PreKeysRead::Read(record)))
                 }
             }
         };
@@ -320,6 +363,7 @@ impl<B: Backend> XmppMachine<B> {
             own,
             clocks,
             pre_keys,
+            kept,
         })
     }
 
@@ -332,10 +376,15 @@ impl<B: Backend> XmppMachine<B> {
     ) -> Result<Loaded, XmppError> {
         let account = self.load_account(txn, pre_keys).await?;
         // The slots the machine holds are known by name: those not read again.
+        let kept = account
+            .kept
+            .iter()
+            .flat_map(|kept| kept.slots.keys().cloned());
         let held: BTreeMap<Vec<u8>, SlotAddress> = self
             .memo
             .held_addresses()
             .into_iter()
+            .chain(kept)
             .map(|address| {
                 let (version, jid, device_id) = &address;
                 (self.slot_name(*version, jid, *device_id), address)
@@ -353,7 +402,7 @@ impl<B: Backend> XmppMachine<B> {
                 }
             }
         }
-        self.assemble(txn, account, slots).await
+        self.assemble(txn, account, slots, None).await
     }
 
     /// Loads the account's device with the session slots named, those that exist: for
@@ -387,7 +436,7 @@ impl<B: Backend> XmppMachine<B> {
                 slots.push((Some(address.clone()), slot));
             }
         }
-        self.assemble(txn, account, slots).await
+        self.assemble(txn, account, slots, Some(addresses)).await
     }
 
     /// Loads the device with the session slots named if they all exist, or with every slot if
@@ -428,15 +477,61 @@ impl<B: Backend> XmppMachine<B> {
         }
     }
 
+    /// The device of the records read: the kept one if it stands for them, else made from
+    /// them. `requested`: the slots the operation named (`None`: every slot was read).
     async fn assemble(
         &self,
         txn: &mut Txn<'_, B>,
-        account: Account,
+        mut account: Account,
         slots: Vec<(Option<SlotAddress>, Zeroizing<Vec<u8>>)>,
+        requested: Option<&[SlotAddress]>,
     ) -> Result<Loaded, XmppError> {
+        let mut pre_keys_had = account.pre_keys.take();
+        let mut extras: Vec<SlotAddress> = Vec::new();
+        if let Some(kept) = account.kept.take() {
+            let stands = pre_keys_had
+                .as_ref()
+                .is_some_and(|had| kept_stands(&kept, &account, had, &slots, requested));
+            if stands {
+                let (pre_keys_before, pre_keys_known) = match pre_keys_had {
+                    Some(PreKeysHad::Pair(_, PreKeysRead::Read(record))) => {
+                        (PreKeysRead::Read(record), kept.pre_keys)
+                    }
+                    _ => (PreKeysRead::Held, kept.pre_keys),
+                };
+                return Ok(Loaded {
+                    meta_before: account.meta.clone(),
+                    meta: account.meta,
+                    device: kept.device,
+                    account_before: (account.schema, account.own),
+                    pre_keys_before,
+                    clocks_before: account.clocks,
+                    slots_before: kept.slots,
+                    slots_after: None,
+                    identity_after: None,
+                    pre_keys_known,
+                    requested: requested.map(<[SlotAddress]>::to_vec),
+                });
+            }
+            // Taken apart: its slots that match are used again, and its pre-keys if the
+            // operation uses none. An operation that named its slots keeps the others in the
+            // device, as they were (checked when an operation names them).
+            let (pre_keys, held) = kept.dissolve(&self.memo);
+            if matches!(pre_keys_had, Some(PreKeysHad::InKept)) {
+                pre_keys_had = Some(PreKeysHad::Pair(Box::new(pre_keys), PreKeysRead::Held));
+            }
+            if let Some(requested) = requested {
+                extras = held
+                    .into_iter()
+                    .filter(|address| !requested.contains(address))
+                    .collect();
+            }
+        }
         let addressed = slots.iter().all(|(address, _)| address.is_some());
-        let (made, pre_keys_before) = match account.pre_keys {
-            Some((pre_keys, read)) => {
+        let mut extra_records = Vec::new();
+        let (made, pre_keys_before, pre_keys_known) = match pre_keys_had {
+            Some(PreKeysHad::InKept) => return Err(XmppError::Corrupt("pre-keys")),
+            Some(PreKeysHad::Pair(pre_keys, read)) => {
                 // A slot whose record is the one the machine last held it with is not read
                 // again.
                 let mut held = Vec::new();
@@ -450,18 +545,28 @@ impl<B: Backend> XmppMachine<B> {
                         None => records.push(record.as_slice()),
                     }
                 }
+                for address in extras {
+                    if let Some((record, slot)) = self.memo.take_held(&address) {
+                        held.push((address.clone(), slot));
+                        extra_records.push((address, record));
+                    }
+                }
                 let made = self.memo.with_identity(|known| {
                     let clocks = account.clocks.unwrap_or_default();
                     OmemoDevice::from_split_records(
                         &account.own,
-                        pre_keys,
+                        *pre_keys,
                         clocks,
                         records,
                         held,
                         known,
                     )
                 });
-                (made, read)
+                let known = match &read {
+                    PreKeysRead::Read(record) => Some(record.clone()),
+                    PreKeysRead::Held => None,
+                };
+                (made, read, known)
             }
             None => {
                 let slots = slots.iter().map(|(_, s)| s.as_slice());
@@ -469,7 +574,7 @@ impl<B: Backend> XmppMachine<B> {
                     OmemoDevice::from_records_known(&account.own, account.clocks, slots, known)
                 });
                 // Before schema 3 the pre-keys come with the own record, and are written apart.
-                (made, PreKeysRead::Read(Zeroizing::new(Vec::new())))
+                (made, PreKeysRead::Read(Zeroizing::new(Vec::new())), None)
             }
         };
         let Ok(device) = made else {
@@ -479,6 +584,7 @@ impl<B: Backend> XmppMachine<B> {
             slots
                 .into_iter()
                 .filter_map(|(address, record)| Some((address?, record)))
+                .chain(extra_records)
                 .collect()
         } else {
             Vec::new()
@@ -504,6 +610,9 @@ impl<B: Backend> XmppMachine<B> {
             clocks_before: account.clocks,
             slots_before,
             slots_after: None,
+            identity_after: None,
+            pre_keys_known,
+            requested: requested.map(<[SlotAddress]>::to_vec),
         })
     }
 
@@ -549,15 +658,42 @@ impl<B: Backend> XmppMachine<B> {
         {
             tables::store(txn, ACCOUNT, ACCOUNT_KEY, &loaded.meta, &[&identity]).await?;
         }
+        loaded.identity_after = Some(identity);
         if let PreKeysRead::Read(before) = &loaded.pre_keys_before {
             let pre_keys = loaded.device.pre_keys_record();
             if migrating || pre_keys.as_slice() != before.as_slice() {
                 tables::store(txn, ACCOUNT, PRE_KEYS_KEY, &(), &[&pre_keys]).await?;
             }
+            loaded.pre_keys_known = Some(pre_keys);
         }
         let clocks = loaded.device.clocks();
         if migrating || loaded.clocks_before != Some(clocks) {
             tables::store_memo(txn, &self.memo, ACCOUNT, CLOCK_KEY, &clocks).await?;
+        }
+        // An operation that named its slots adds and evicts none: only those can have changed
+        // (a kept device holds more, each as stored), and only those are serialised.
+        if let Some(requested) = &loaded.requested {
+            for address in requested {
+                let record = loaded.device.slot_record(address);
+                let before = loaded.slots_before.get(address);
+                if before.map(|b| b.as_slice()) == record.as_deref().map(|r| r.as_slice()) {
+                    continue;
+                }
+                let (version, jid, device_id) = address;
+                let name = self.slot_name(*version, jid, *device_id);
+                match record {
+                    Some(record) => {
+                        txn.version(SESSIONS, &name).await?;
+                        txn.put(SESSIONS, &name, tables::SCHEMA, record.clone())?;
+                        loaded.slots_before.insert(address.clone(), record);
+                    }
+                    None => {
+                        tables::remove(txn, SESSIONS, &name).await?;
+                        loaded.slots_before.remove(address);
+                    }
+                }
+            }
+            return Ok(());
         }
         // Each slot written once, compared with its record as read: no digests.
         let addresses = loaded.device.slot_addresses();
@@ -593,7 +729,7 @@ impl<B: Backend> XmppMachine<B> {
         policy: TrustPolicy,
         rng: &mut impl CryptoRng,
     ) -> Result<(), XmppError> {
-        transact!(self, rng, |txn| {
+        let result = transact!(self, rng, |txn| {
             match self.load_slots(&mut txn, &[], PreKeysUse::Unused).await {
                 Err(e) => Err(e),
                 Ok(mut loaded) => {
@@ -603,7 +739,51 @@ impl<B: Backend> XmppMachine<B> {
                     saved
                 }
             }
-        })
+        });
+        self.settled(result)
+    }
+}
+
+/// Whether the kept device stands for the records the operation read: the identity record,
+/// the clocks, the pre-keys if read, and every slot read (or named and found absent), byte for
+/// byte; when every slot was read, exactly the slots it holds.
+fn kept_stands(
+    kept: &Kept,
+    account: &Account,
+    pre_keys: &PreKeysHad,
+    slots: &[(Option<SlotAddress>, Zeroizing<Vec<u8>>)],
+    requested: Option<&[SlotAddress]>,
+) -> bool {
+    if account.schema != tables::SCHEMA
+        || kept.identity.as_slice() != account.own.as_slice()
+        || account.clocks != Some(kept.clocks)
+    {
+        return false;
+    }
+    if let PreKeysHad::Pair(_, read) = pre_keys {
+        let PreKeysRead::Read(record) = read else {
+            return false;
+        };
+        if kept.pre_keys.as_deref().map(|k| k.as_slice()) != Some(record.as_slice()) {
+            return false;
+        }
+    }
+    let same = |address: &Option<SlotAddress>, record: &Zeroizing<Vec<u8>>| {
+        address
+            .as_ref()
+            .and_then(|address| kept.slots.get(address))
+            .is_some_and(|kept| kept.as_slice() == record.as_slice())
+    };
+    if !slots.iter().all(|(address, record)| same(address, record)) {
+        return false;
+    }
+    match requested {
+        // A slot named but absent (deleted by another writer) must not be in the device.
+        Some(requested) => requested.iter().all(|address| {
+            !kept.slots.contains_key(address)
+                || slots.iter().any(|(read, _)| read.as_ref() == Some(address))
+        }),
+        None => slots.len() == kept.slots.len(),
     }
 }
 

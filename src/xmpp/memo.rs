@@ -9,14 +9,25 @@
 //! every operation (the account, the session clocks, trust decisions, device lists), each with
 //! the plaintext it was parsed from: the same plaintext again gives the same record without
 //! parsing its JSON.
+//!
+//! Above all it keeps the last operation's assembled device ([`Kept`]): identity, clocks,
+//! pre-keys and the session slots loaded so far, with the records they stand for. The next
+//! operation uses it as it is when the records it reads anyway (the account record, the
+//! clocks, the pre-keys if it reads them, the slots it needs) are those the device stands for,
+//! byte for byte; otherwise the device is taken apart and made again from the records (the
+//! slots that still match kept). Record contents are compared, not versions: a record deleted
+//! and written again starts again at version 1, and a restored backup may bring back any
+//! version.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
 use zeroize::Zeroizing;
 
-use crate::omemo::{DeviceIdentity, HeldSlot, IdentityKey, OmemoDevice, PreKeyPair, SlotAddress};
+use crate::omemo::{
+    Clocks, DeviceIdentity, HeldSlot, IdentityKey, OmemoDevice, PreKeyPair, SlotAddress,
+};
 
 /// Fingerprints kept; past this, the memo starts again (an account has far fewer contacts'
 /// devices, and a flood of key exchanges must not grow it without bound).
@@ -41,8 +52,49 @@ struct ParsedRecord {
     record: Box<dyn Any + Send>,
 }
 
+/// An assembled device kept between operations, with the records it stands for.
+pub(crate) struct Kept {
+    pub device: OmemoDevice,
+    /// The identity record (schema 3) the device stands for.
+    pub identity: Zeroizing<Vec<u8>>,
+    /// The clocks record's contents (also the device's clocks).
+    pub clocks: Clocks,
+    /// The pre-keys record the device holds, when known to be the stored one at release;
+    /// `None`: the device's pre-keys may be stale (fine for an operation that uses none).
+    pub pre_keys: Option<Zeroizing<Vec<u8>>>,
+    /// Each slot the device holds, with the record it stands for.
+    pub slots: BTreeMap<SlotAddress, Zeroizing<Vec<u8>>>,
+}
+
+impl Kept {
+    /// Takes the device apart for the memo's other parts: its slots (each with its record)
+    /// and its pre-keys (the identity is already held). Gives the pre-keys and the addresses
+    /// of the slots it held.
+    pub(crate) fn dissolve(self: Box<Self>, memo: &Memo) -> (PreKeyPair, Vec<SlotAddress>) {
+        let Kept {
+            mut device,
+            mut slots,
+            ..
+        } = *self;
+        let mut addresses = Vec::with_capacity(slots.len());
+        let held = device
+            .take_slots()
+            .into_iter()
+            .filter_map(|(address, slot)| {
+                let record = slots.remove(&address)?;
+                addresses.push(address.clone());
+                Some((address, record, slot))
+            });
+        memo.hold_slots(held);
+        (device.into_pre_keys(), addresses)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Memo {
+    /// The last operation's device (taken by an operation, given back when it is done).
+    /// Boxed: an operation's future holds it across its reads, and moves only a pointer.
+    device: Mutex<Option<Box<Kept>>>,
     identity: Mutex<Option<DeviceIdentity>>,
     /// The pre-keys of the last operation's device, for the next one that uses none (see
     /// [`super::machine::PreKeysUse::Unused`]): whether or not they are current, they are
@@ -75,6 +127,24 @@ impl Memo {
         Ok(device)
     }
 
+    /// The device kept, taken (an operation running at the same time assembles its own).
+    pub(crate) fn take_device(&self) -> Option<Box<Kept>> {
+        self.device
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Keeps `kept` for the next operation.
+    pub(crate) fn keep_device(&self, kept: Box<Kept>) {
+        *self.device.lock().unwrap_or_else(PoisonError::into_inner) = Some(kept);
+    }
+
+    /// Drops the device kept (after a failed commit: never a device ahead of the store).
+    pub(crate) fn forget_device(&self) {
+        self.take_device();
+    }
+
     /// The pre-keys held, taken (an operation running at the same time reads its own).
     pub(crate) fn take_pre_keys(&self) -> Option<PreKeyPair> {
         self.pre_keys
@@ -96,6 +166,17 @@ impl Memo {
             return None;
         }
         slots.remove(address).map(|(_, slot)| slot)
+    }
+
+    /// The slot held for `address`, taken, with its record.
+    pub(crate) fn take_held(
+        &self,
+        address: &SlotAddress,
+    ) -> Option<(Zeroizing<Vec<u8>>, HeldSlot)> {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(address)
     }
 
     /// The addresses of the slots held.
@@ -125,7 +206,11 @@ impl Memo {
         parts: &[&[u8]],
         make: impl FnOnce() -> Vec<u8>,
     ) -> Vec<u8> {
-        let mut key = Vec::with_capacity(64);
+        // Sized once: a slot's or trust record's key outgrows any fixed guess (a reallocation
+        // was a quarter of a lookup).
+        let framed = |part: &&[u8]| 8 + part.len();
+        let size = 8 + table.len() + parts.iter().map(framed).sum::<usize>();
+        let mut key = Vec::with_capacity(size);
         for part in std::iter::once(&table.as_bytes()).chain(parts) {
             key.extend_from_slice(&(part.len() as u64).to_be_bytes());
             key.extend_from_slice(part);

@@ -121,10 +121,11 @@ impl<B: Backend> XmppMachine<B> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<EncryptOutcome, XmppError> {
-        transact!(self, rng, |txn| {
+        let result = transact!(self, rng, |txn| {
             self.plan_encrypt(&mut txn, recipients, stanza_to, body, now, rng)
                 .await
-        })
+        });
+        self.settled(result)
     }
 
     async fn plan_encrypt(
@@ -243,7 +244,7 @@ impl<B: Backend> XmppMachine<B> {
                 self.plan_decrypt(&mut txn, from, stanza_to, &element, stanza_id, rng)
                     .await
             });
-        result?
+        self.settled(result)?
     }
 
     async fn plan_decrypt(

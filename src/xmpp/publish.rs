@@ -53,7 +53,8 @@ impl<B: Backend> XmppMachine<B> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<PepItem>, XmppError> {
-        transact!(self, rng, |txn| self.plan_publish(&mut txn, now, rng).await)
+        let result = transact!(self, rng, |txn| self.plan_publish(&mut txn, now, rng).await);
+        self.settled(result)
     }
 
     async fn plan_publish(

@@ -9,6 +9,7 @@ mod commits;
 mod common;
 mod conversation;
 mod interleaved;
+mod kept;
 mod python;
 mod restored;
 mod server;

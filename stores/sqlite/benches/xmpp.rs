@@ -68,7 +68,57 @@ fn archive_shape() -> (usize, usize) {
     }
 }
 
+/// `OLMO_BENCH_COUNT=<row>:<side>:<n>` (row: encrypt, decrypt, build or catch-up; side:
+/// machine, core or commit): runs that one side n times on the memory store and nothing else,
+/// for `xmpp/callgrind.sh` to count its instructions.
+fn count_one_side(spec: &str) {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [row, side, n] = parts[..] else {
+        panic!("OLMO_BENCH_COUNT=<row>:<side>:<n>")
+    };
+    let n: usize = n.parse().unwrap();
+    let (senders, each) = archive_shape();
+    let kind = Kind::Memory;
+    let machine: Side<'_>;
+    let (core, commit): (Side<'_>, Side<'_>);
+    match row {
+        "encrypt" => {
+            let mut world = EncryptWorld::new(kind);
+            (core, commit) = world.core_and_commit();
+            machine = Box::new(move |n| world.machine(n));
+        }
+        "decrypt" => {
+            let mut world = DecryptWorld::new(kind, 0);
+            (core, commit) = world.core_and_commit();
+            machine = Box::new(move |n| world.machine(n));
+        }
+        "build" => {
+            let mut world = BuildWorld::new(kind);
+            (core, commit) = world.core_and_commit();
+            machine = Box::new(move |n| world.machine(n));
+        }
+        "catch-up" => {
+            let mut world = CatchUpWorld::new(kind, senders, each);
+            println!("commits per catch-up: {}", world.replay_per_message());
+            (core, commit) = world.core_and_commit();
+            machine = Box::new(move |n| world.machine(n));
+        }
+        other => panic!("no row {other}"),
+    }
+    let mut run = match side {
+        "machine" => machine,
+        "core" => core,
+        "commit" => commit,
+        other => panic!("no side {other}"),
+    };
+    run(n);
+}
+
 fn machine_ops(c: &mut Criterion) {
+    if let Ok(spec) = std::env::var("OLMO_BENCH_COUNT") {
+        count_one_side(&spec);
+        return;
+    }
     let (senders, each) = archive_shape();
     // Quick mode keeps its time for the tables.
     if smoke_test() || !quick() {
