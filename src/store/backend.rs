@@ -175,7 +175,8 @@ impl Batch {
     /// Checks what every backend must refuse before touching storage: two writes to one
     /// record, an empty table name, or a delete that expects nothing there.
     pub fn validate(&self) -> Result<(), StoreError> {
-        let mut seen = std::collections::BTreeSet::new();
+        // A hash set: a batch of room events holds tens of thousands of writes.
+        let mut seen = std::collections::HashSet::with_capacity(self.writes.len());
         for write in &self.writes {
             if write.table.is_empty() {
                 return Err(StoreError::InvalidBatch("empty table name"));

@@ -20,23 +20,33 @@ fn corrupt(table: &str, key: &[u8]) -> StoreError {
     }
 }
 
-/// Packs metadata and the binary objects that go with it.
+/// Packs metadata and the binary objects that go with it. The JSON is written in place, its
+/// length filled in after, so a record is one allocation.
 pub(crate) fn pack(meta: &impl Serialize, blobs: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-    // Serialising our own types to a Vec cannot fail.
-    frame(
-        &Zeroizing::new(serde_json::to_vec(meta).unwrap_or_default()),
-        blobs,
-    )
+    let mut out = Zeroizing::new(Vec::with_capacity(4 + 256 + objects_len(blobs)));
+    out.extend_from_slice(&[0; 4]);
+    // Serialising our own types to a Vec cannot fail; one that did would leave no JSON, which
+    // reads back as corrupt.
+    if serde_json::to_writer(&mut *out, meta).is_err() {
+        out.truncate(4);
+    }
+    frame(out, blobs)
+}
+
+/// The bytes the binary objects take, counts and lengths included.
+fn objects_len(blobs: &[&[u8]]) -> usize {
+    4 + blobs.iter().map(|b| 4 + b.len()).sum::<usize>()
 }
 
 // The framing is apart from the generic serde step (here and in `unpack`, `load_schemas`,
 // `store_schema`) so it exists once in a binary, not once per record type: the `.wasm` package
 // downloads every copy.
-fn frame(json: &[u8], blobs: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-    let total = 8 + json.len() + blobs.iter().map(|b| 4 + b.len()).sum::<usize>();
-    let mut out = Zeroizing::new(Vec::with_capacity(total));
-    push_len(&mut out, json.len());
-    out.extend_from_slice(json);
+/// Completes a record that holds 4 bytes then the JSON: the JSON's length, then the objects.
+fn frame(mut out: Zeroizing<Vec<u8>>, blobs: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    let json_len = out.len() - 4;
+    out[..4].copy_from_slice(&u32::try_from(json_len).unwrap_or(u32::MAX).to_be_bytes());
+    // Room for the objects before any is written: growing would leave copies of secrets.
+    out.reserve_exact(objects_len(blobs));
     push_len(&mut out, blobs.len());
     for blob in blobs {
         push_len(&mut out, blob.len());

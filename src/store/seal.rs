@@ -20,8 +20,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use chacha20poly1305::Tag;
 use chacha20poly1305::XChaCha20Poly1305;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use hmac::{Hmac, Mac};
 use rand_core::CryptoRng;
 use sha2::Sha256;
@@ -179,25 +180,24 @@ impl Sealer {
     ) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LENGTH];
         rng.fill_bytes(&mut nonce);
-        let mut message = Zeroizing::new(Vec::with_capacity(SCHEMA_LENGTH + plaintext.len()));
-        message.extend_from_slice(&schema.to_be_bytes());
-        message.extend_from_slice(plaintext);
-        let aad = associated_data(table, key, version);
-        let cipher = self.cipher();
-        // Encryption fails only beyond 256 GiB of plaintext.
-        let ciphertext = cipher
-            .encrypt(
-                (&nonce).into(),
-                Payload {
-                    msg: &message,
-                    aad: &aad,
-                },
-            )
-            .unwrap_or_else(|_| unreachable!());
-        let mut out = Vec::with_capacity(1 + NONCE_LENGTH + ciphertext.len());
+        // One buffer, encrypted in place: the plaintext is never copied elsewhere, and the
+        // capacity is exact, so it never moves (a move would leave a copy behind).
+        let mut out =
+            Vec::with_capacity(1 + NONCE_LENGTH + SCHEMA_LENGTH + plaintext.len() + TAG_LENGTH);
         out.push(FORMAT);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ciphertext);
+        out.extend_from_slice(&schema.to_be_bytes());
+        out.extend_from_slice(plaintext);
+        let tag = with_associated_data(table, key, version, |aad| {
+            self.cipher().encrypt_inout_detached(
+                (&nonce).into(),
+                aad,
+                (&mut out[1 + NONCE_LENGTH..]).into(),
+            )
+        });
+        // Encryption fails only beyond 256 GiB of plaintext.
+        let tag = tag.unwrap_or_else(|_| unreachable!());
+        out.extend_from_slice(&tag);
         if !self.unremembered.contains(&table)
             && let Some(mut recent) = self.recent()
         {
@@ -246,24 +246,51 @@ impl Sealer {
         if rest.len() < NONCE_LENGTH + TAG_LENGTH + SCHEMA_LENGTH {
             return Err(corrupt());
         }
-        let (nonce, ciphertext) = rest.split_at(NONCE_LENGTH);
-        let aad = associated_data(table, key, version);
-        let cipher = self.cipher();
+        let (nonce, rest) = rest.split_at(NONCE_LENGTH);
+        let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LENGTH);
         let nonce: &[u8; NONCE_LENGTH] = nonce.try_into().map_err(|_| corrupt())?;
-        let message = Zeroizing::new(
-            cipher
-                .decrypt(
-                    nonce.into(),
-                    Payload {
-                        msg: ciphertext,
-                        aad: &aad,
-                    },
-                )
-                .map_err(|_| corrupt())?,
-        );
+        let tag = Tag::try_from(tag).map_err(|_| corrupt())?;
+        // Decrypted in place, in the buffer handed out: one allocation, wiped on drop.
+        let mut message = Zeroizing::new(ciphertext.to_vec());
+        with_associated_data(table, key, version, |aad| {
+            self.cipher().decrypt_inout_detached(
+                nonce.into(),
+                aad,
+                message.as_mut_slice().into(),
+                &tag,
+            )
+        })
+        .map_err(|_| corrupt())?;
         let schema = u16::from_be_bytes([message[0], message[1]]);
-        Ok((schema, Zeroizing::new(message[SCHEMA_LENGTH..].to_vec())))
+        message.drain(..SCHEMA_LENGTH);
+        Ok((schema, message))
     }
+}
+
+/// Associated data up to this long is built on the stack.
+const AAD_ON_STACK: usize = 128;
+
+/// Calls `f` with `format ‖ len(table) ‖ table ‖ len(key) ‖ key ‖ version`, lengths and version
+/// big-endian, built without allocating when it is short (every record the machines write).
+fn with_associated_data<R>(table: &str, key: &[u8], version: u64, f: impl FnOnce(&[u8]) -> R) -> R {
+    let len = 1 + 16 + table.len() + key.len() + 8;
+    if len > AAD_ON_STACK {
+        return f(&associated_data(table, key, version));
+    }
+    let mut aad = [0u8; AAD_ON_STACK];
+    let mut at = 0;
+    for part in [
+        &[FORMAT][..],
+        &(table.len() as u64).to_be_bytes(),
+        table.as_bytes(),
+        &(key.len() as u64).to_be_bytes(),
+        key,
+        &version.to_be_bytes(),
+    ] {
+        aad[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    f(&aad[..len])
 }
 
 /// `format ‖ len(table) ‖ table ‖ len(key) ‖ key ‖ version`, lengths and version big-endian.

@@ -4,27 +4,40 @@
 //! its record was read at, so a commit made by someone else in between is a
 //! [`StoreError::Conflict`], never an overwrite.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::backend::{Backend, Batch, CommitDurability, Expect, MaybeSend, Record, StoreError};
+use super::backend::{
+    Backend, Batch, CommitDurability, Expect, MaybeSend, Record, StoreError, Write,
+};
 use super::seal::Sealer;
-
-type Name = (String, Vec<u8>);
 
 /// A record's contents: its schema and plaintext.
 pub type Opened = (u16, Zeroizing<Vec<u8>>);
+
+/// A table of this transaction: its place in [`Txn::tables`].
+type TableId = usize;
+
+/// What the transaction knows of one table's records, by key. Looked up with borrowed keys,
+/// so a read or write of a record already known allocates nothing (a batch of room events
+/// makes tens of thousands of lookups in one transaction).
+#[derive(Default)]
+struct Table {
+    /// What each record was when first read (`None`: absent).
+    read: HashMap<Vec<u8>, Option<Record>>,
+    /// The pending contents of each written record (`None`: deleted).
+    written: HashMap<Vec<u8>, Option<Opened>>,
+}
 
 /// Pending changes over a backend. Dropping it without [`Txn::commit`] writes nothing.
 pub struct Txn<'a, B: Backend> {
     backend: &'a B,
     sealer: &'a Sealer,
-    /// What each record was when first read (`None`: absent).
-    read: BTreeMap<Name, Option<Record>>,
-    /// The pending contents of each written record (`None`: deleted).
-    written: BTreeMap<Name, Option<Opened>>,
+    /// The tables touched, by name (an operation touches a handful: a linear search is the
+    /// fastest lookup, and a name is allocated once per transaction).
+    tables: Vec<(String, Table)>,
     /// What each write replaced, oldest first.
     undo: Vec<Undo>,
     /// What the commit must survive.
@@ -38,9 +51,9 @@ pub struct Savepoint(usize);
 /// What a write replaced, so [`Txn::roll_back`] can restore it.
 enum Undo {
     /// The record's pending contents before the write (`None`: no pending write).
-    Written(Name, Option<Option<Opened>>),
+    Written(TableId, Vec<u8>, Option<Option<Opened>>),
     /// [`Txn::insert`] assumed the record absent without reading it.
-    AssumedAbsent(Name),
+    AssumedAbsent(TableId, Vec<u8>),
 }
 
 impl<'a, B: Backend> Txn<'a, B> {
@@ -49,8 +62,7 @@ impl<'a, B: Backend> Txn<'a, B> {
         Self {
             backend,
             sealer,
-            read: BTreeMap::new(),
-            written: BTreeMap::new(),
+            tables: Vec::new(),
             undo: Vec::new(),
             durability: CommitDurability::Durable,
         }
@@ -63,19 +75,37 @@ impl<'a, B: Backend> Txn<'a, B> {
         self.durability = durability;
     }
 
+    /// The id of `table`, adding it when first touched.
+    fn table_id(&mut self, table: &str) -> TableId {
+        match self.tables.iter().position(|(name, _)| name == table) {
+            Some(id) => id,
+            None => {
+                self.tables.push((table.to_owned(), Table::default()));
+                self.tables.len() - 1
+            }
+        }
+    }
+
+    /// Reads the record from the backend unless this transaction already has; `Ok(())` once
+    /// `self.tables[id].read` holds it.
+    async fn ensure_read(&mut self, id: TableId, key: &[u8]) -> Result<(), StoreError> {
+        if !self.tables[id].1.read.contains_key(key) {
+            let record = self.backend.get(&self.tables[id].0, key).await?;
+            self.tables[id].1.read.insert(key.to_vec(), record);
+        }
+        Ok(())
+    }
+
     /// The record's current contents in this transaction: a pending write, or what the backend
     /// held when it was first read, opened. A record that does not open is
     /// [`StoreError::Corrupt`].
     pub async fn get(&mut self, table: &str, key: &[u8]) -> Result<Option<Opened>, StoreError> {
-        let name = (table.to_owned(), key.to_vec());
-        if let Some(value) = self.written.get(&name) {
+        let id = self.table_id(table);
+        if let Some(value) = self.tables[id].1.written.get(key) {
             return Ok(value.clone());
         }
-        if !self.read.contains_key(&name) {
-            let record = self.backend.get(table, key).await?;
-            self.read.insert(name.clone(), record);
-        }
-        match self.read.get(&name).and_then(Option::as_ref) {
+        self.ensure_read(id, key).await?;
+        match self.tables[id].1.read.get(key).and_then(Option::as_ref) {
             Some(record) => self
                 .sealer
                 .open(table, key, record.version, &record.value)
@@ -88,17 +118,21 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// backend round trip ([`Backend::get_many`]), so the [`Txn::get`]s that follow are served
     /// from memory. Reads nothing it already knows; opens nothing until asked.
     pub async fn prefetch(&mut self, table: &str, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+        let id = self.table_id(table);
+        let read = &self.tables[id].1.read;
         let missing: Vec<Vec<u8>> = keys
             .iter()
-            .filter(|key| !self.read.contains_key(&(table.to_owned(), key.to_vec())))
+            .filter(|key| !read.contains_key(key.as_slice()))
             .cloned()
             .collect();
         if missing.is_empty() {
             return Ok(());
         }
         let records = self.backend.get_many(table, &missing).await?;
+        let read = &mut self.tables[id].1.read;
+        read.reserve(missing.len());
         for (key, record) in missing.into_iter().zip(records) {
-            self.read.entry((table.to_owned(), key)).or_insert(record);
+            read.entry(key).or_insert(record);
         }
         Ok(())
     }
@@ -106,14 +140,12 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// The version the record had when this transaction first read it, reading it now if it
     /// has not been; the version a pending put will have is one more.
     pub async fn version(&mut self, table: &str, key: &[u8]) -> Result<Option<u64>, StoreError> {
-        let name = (table.to_owned(), key.to_vec());
-        if !self.read.contains_key(&name) {
-            let record = self.backend.get(table, key).await?;
-            self.read.insert(name.clone(), record);
-        }
-        Ok(self
+        let id = self.table_id(table);
+        self.ensure_read(id, key).await?;
+        Ok(self.tables[id]
+            .1
             .read
-            .get(&name)
+            .get(key)
             .and_then(|r| r.as_ref())
             .map(|r| r.version))
     }
@@ -128,32 +160,33 @@ impl<'a, B: Backend> Txn<'a, B> {
         schema: u16,
         plaintext: Zeroizing<Vec<u8>>,
     ) -> Result<(), StoreError> {
-        let name = (table.to_owned(), key.to_vec());
-        if !self.read.contains_key(&name) {
+        let id = self.table_id(table);
+        if !self.tables[id].1.read.contains_key(key) {
             return Err(StoreError::InvalidBatch("a write without a read"));
         }
-        self.write(name, Some((schema, plaintext)));
+        self.write(id, key, Some((schema, plaintext)));
         Ok(())
     }
 
     /// Writes a record that must not exist yet (a new session, a replay entry): the commit
     /// conflicts if it does.
     pub fn insert(&mut self, table: &str, key: &[u8], schema: u16, plaintext: Zeroizing<Vec<u8>>) {
-        let name = (table.to_owned(), key.to_vec());
-        if !self.read.contains_key(&name) {
-            self.read.insert(name.clone(), None);
-            self.undo.push(Undo::AssumedAbsent(name.clone()));
+        let id = self.table_id(table);
+        let read = &mut self.tables[id].1.read;
+        if !read.contains_key(key) {
+            read.insert(key.to_vec(), None);
+            self.undo.push(Undo::AssumedAbsent(id, key.to_vec()));
         }
-        self.write(name, Some((schema, plaintext)));
+        self.write(id, key, Some((schema, plaintext)));
     }
 
     /// Deletes the record at commit (read first, as for [`Txn::put`]).
     pub fn delete(&mut self, table: &str, key: &[u8]) -> Result<(), StoreError> {
-        let name = (table.to_owned(), key.to_vec());
-        if !self.read.contains_key(&name) {
+        let id = self.table_id(table);
+        if !self.tables[id].1.read.contains_key(key) {
             return Err(StoreError::InvalidBatch("a write without a read"));
         }
-        self.write(name, None);
+        self.write(id, key, None);
         Ok(())
     }
 
@@ -166,14 +199,14 @@ impl<'a, B: Backend> Txn<'a, B> {
     pub fn roll_back(&mut self, savepoint: Savepoint) {
         while self.undo.len() > savepoint.0 {
             match self.undo.pop() {
-                Some(Undo::Written(name, Some(value))) => {
-                    self.written.insert(name, value);
+                Some(Undo::Written(id, key, Some(value))) => {
+                    self.tables[id].1.written.insert(key, value);
                 }
-                Some(Undo::Written(name, None)) => {
-                    self.written.remove(&name);
+                Some(Undo::Written(id, key, None)) => {
+                    self.tables[id].1.written.remove(&key);
                 }
-                Some(Undo::AssumedAbsent(name)) => {
-                    self.read.remove(&name);
+                Some(Undo::AssumedAbsent(id, key)) => {
+                    self.tables[id].1.read.remove(&key);
                 }
                 None => break,
             }
@@ -181,35 +214,58 @@ impl<'a, B: Backend> Txn<'a, B> {
     }
 
     /// Records a pending write, remembering what it replaces.
-    fn write(&mut self, name: Name, value: Option<Opened>) {
-        let replaced = self.written.insert(name.clone(), value);
-        self.undo.push(Undo::Written(name, replaced));
+    fn write(&mut self, id: TableId, key: &[u8], value: Option<Opened>) {
+        let written = &mut self.tables[id].1.written;
+        let replaced = match written.get_mut(key) {
+            Some(pending) => Some(std::mem::replace(pending, value)),
+            None => {
+                written.insert(key.to_vec(), value);
+                None
+            }
+        };
+        self.undo.push(Undo::Written(id, key.to_vec(), replaced));
     }
 
     /// Whether anything is pending.
     pub fn is_empty(&self) -> bool {
-        self.written.is_empty()
+        self.tables
+            .iter()
+            .all(|(_, table)| table.written.is_empty())
     }
 
     /// The pending writes sealed into a batch, each expecting its record's version as read and
     /// sealed for the version its put will give it. A delete of an absent record is dropped.
-    pub fn into_batch(self, rng: &mut impl CryptoRng) -> Batch {
+    /// The writes are in (table, key) order, so the same changes make the same batch.
+    pub fn into_batch(mut self, rng: &mut impl CryptoRng) -> Batch {
         let mut batch = Batch::new();
         batch.durability = self.durability;
-        for ((table, key), value) in self.written {
-            let name = (table, key);
-            let expect = Expect::of(self.read.get(&name).and_then(Option::as_ref));
-            let (table, key) = name;
-            match value {
-                Some((schema, plaintext)) => {
-                    let version = expect.next_version();
-                    let sealed = self
-                        .sealer
-                        .seal(&table, &key, version, schema, &plaintext, rng);
-                    batch.put(&table, &key, expect, sealed);
-                }
-                None if expect != Expect::Absent => batch.delete(&table, &key, expect),
-                None => {}
+        batch
+            .writes
+            .reserve(self.tables.iter().map(|(_, t)| t.written.len()).sum());
+        self.tables.sort_by(|(a, _), (b, _)| a.cmp(b));
+        for (table, Table { read, written }) in self.tables {
+            let mut written: Vec<(Vec<u8>, Option<Opened>)> = written.into_iter().collect();
+            written.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+            for (key, value) in written {
+                let expect = Expect::of(read.get(&key).and_then(Option::as_ref));
+                let value = match value {
+                    Some((schema, plaintext)) => Some(self.sealer.seal(
+                        &table,
+                        &key,
+                        expect.next_version(),
+                        schema,
+                        &plaintext,
+                        rng,
+                    )),
+                    None if expect != Expect::Absent => None,
+                    None => continue,
+                };
+                batch.writes.push(Write {
+                    table: table.clone(),
+                    key,
+                    expect,
+                    value,
+                });
             }
         }
         batch
