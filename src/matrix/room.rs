@@ -996,7 +996,7 @@ struct BatchCache {
     /// The sessions whose latest ratchet the batch moved forward, to write back.
     advanced: Vec<String>,
     /// The same, to ask whether one is there: a batch advances hundreds of sessions, and a
-    /// search of the list at every event was a tenth of a dump's decryption time.
+    /// search of the list at every event cost about 2% of a 100k-event dump's decryption.
     advanced_set: std::collections::HashSet<String>,
     /// The latest ratchet index of each session as stored, before the batch moved it.
     stored_latest: HashMap<String, u32>,
