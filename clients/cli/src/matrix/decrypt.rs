@@ -368,6 +368,9 @@ impl Progress {
 
     fn finish(&self) {
         if let Progress::Bar(bar, _) = self {
+            // The last counts are drawn once before the bar goes: redraws are rate-limited,
+            // so a run shorter than the interval would otherwise never show them.
+            bar.force_draw();
             bar.finish_and_clear();
         }
     }
