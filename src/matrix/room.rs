@@ -13,6 +13,7 @@ use super::error::{MachineError, UnableToDecrypt};
 use super::machine::{AppRecord, MEGOLM_V1, Machine};
 use super::records::{self, table};
 use super::requests::{OutgoingRequest, RequestKind};
+use super::room_batches::{EncryptedEventFields, RoomEvents};
 use super::to_device::Failure;
 use crate::crypto::{Ed25519PublicKey, SignedItem, TorsionFreeKeys};
 use crate::megolm::{
@@ -607,7 +608,7 @@ impl<B: Backend> Machine<B> {
         app: &[AppRecord],
     ) -> Result<Vec<Result<DecryptedRoomEvent, UnableToDecrypt>>, MachineError> {
         let mut rooms = self
-            .plan_decrypt_rooms(txn, &[(room_id, events)], app)
+            .plan_decrypt_rooms(txn, &[(room_id, RoomEvents::Json(events))], app)
             .await?;
         Ok(rooms.pop().unwrap_or_default())
     }
@@ -618,10 +619,12 @@ impl<B: Backend> Machine<B> {
         &self,
         txn: &mut Txn<'_, B>,
         room_id: &'e str,
-        events: &'e [Value],
+        events: RoomEvents<'e>,
     ) -> Result<RoomBatch<'e>, MachineError> {
-        let parsed: Vec<Result<Parsed<'_>, UnableToDecrypt>> =
-            events.iter().map(Parsed::from_event).collect();
+        let parsed: Vec<Result<Parsed<'_>, UnableToDecrypt>> = match events {
+            RoomEvents::Json(events) => events.iter().map(Parsed::from_event).collect(),
+            RoomEvents::Fields(events) => events.iter().map(Parsed::from_fields).collect(),
+        };
         let mut cache = BatchCache::default();
         self.load_batch(txn, room_id, &parsed, &mut cache).await?;
         Ok(RoomBatch {
@@ -890,23 +893,18 @@ struct Parsed<'e> {
 
 impl<'e> Parsed<'e> {
     fn from_event(event: &'e Value) -> Result<Self, UnableToDecrypt> {
+        Self::from_fields(&EncryptedEventFields::of_event(event))
+    }
+
+    fn from_fields(fields: &EncryptedEventFields<'e>) -> Result<Self, UnableToDecrypt> {
         use UnableToDecrypt as U;
-        let field = |name| event.get(name).and_then(Value::as_str);
-        let content = event.get("content").unwrap_or(&Value::Null);
-        let content_field = |name| content.get(name).and_then(Value::as_str);
-        let (Some(sender), Some(event_id)) = (field("sender"), field("event_id")) else {
+        let (Some(sender), Some(event_id)) = (fields.sender, fields.event_id) else {
             return Err(U::Malformed("sender or event_id"));
         };
-        let timestamp = event
-            .get("origin_server_ts")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        if content_field("algorithm") != Some(MEGOLM_V1) {
+        if fields.algorithm != Some(MEGOLM_V1) {
             return Err(U::Malformed("algorithm"));
         }
-        let (Some(session_id), Some(ciphertext)) =
-            (content_field("session_id"), content_field("ciphertext"))
-        else {
+        let (Some(session_id), Some(ciphertext)) = (fields.session_id, fields.ciphertext) else {
             return Err(U::Malformed("session_id or ciphertext"));
         };
         let message =
@@ -914,7 +912,7 @@ impl<'e> Parsed<'e> {
         Ok(Self {
             sender,
             event_id,
-            timestamp,
+            timestamp: fields.origin_server_ts.unwrap_or(0),
             session_id,
             message,
         })

@@ -34,8 +34,36 @@ impl<B: Backend> Machine<B> {
         if total > MAX_BATCH {
             return Err(UnableToDecrypt::Malformed("batch too large"));
         }
+        let rooms: Vec<(&str, RoomEvents<'_>)> = rooms
+            .iter()
+            .map(|(room, events)| (*room, RoomEvents::Json(events)))
+            .collect();
         let outcome: Result<_, MachineError> = transact!(self, rng, |txn| {
-            self.plan_decrypt_rooms(&mut txn, rooms, app).await
+            self.plan_decrypt_rooms(&mut txn, &rooms, app).await
+        });
+        outcome.map_err(UnableToDecrypt::Machine)
+    }
+
+    /// [`Machine::decrypt_room_events_of_rooms`] for events the caller parsed itself: each
+    /// event given by the fields decryption reads ([`EncryptedEventFields`]), borrowed from
+    /// wherever they are, so a caller reading a large dump need not build a JSON value per
+    /// event. The results are those the events' JSON would give.
+    pub async fn decrypt_room_event_fields_of_rooms(
+        &self,
+        rooms: &[(&str, &[EncryptedEventFields<'_>])],
+        app: &[AppRecord],
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<RoomResults>, UnableToDecrypt> {
+        let total: usize = rooms.iter().map(|(_, events)| events.len()).sum();
+        if total > MAX_BATCH {
+            return Err(UnableToDecrypt::Malformed("batch too large"));
+        }
+        let rooms: Vec<(&str, RoomEvents<'_>)> = rooms
+            .iter()
+            .map(|(room, events)| (*room, RoomEvents::Fields(events)))
+            .collect();
+        let outcome: Result<_, MachineError> = transact!(self, rng, |txn| {
+            self.plan_decrypt_rooms(&mut txn, &rooms, app).await
         });
         outcome.map_err(UnableToDecrypt::Machine)
     }
@@ -45,12 +73,12 @@ impl<B: Backend> Machine<B> {
     pub(super) async fn plan_decrypt_rooms(
         &self,
         txn: &mut Txn<'_, B>,
-        rooms: &[(&str, &[Value])],
+        rooms: &[(&str, RoomEvents<'_>)],
         app: &[AppRecord],
     ) -> Result<Vec<RoomResults>, MachineError> {
         let mut batches = Vec::with_capacity(rooms.len());
         for (room_id, events) in rooms {
-            batches.push(self.load_room_batch(txn, room_id, events).await?);
+            batches.push(self.load_room_batch(txn, room_id, *events).await?);
         }
         let authentic = verify_by_session(&batches, &self.torsion_free_keys);
         let mut results = Vec::with_capacity(batches.len());
@@ -66,4 +94,49 @@ impl<B: Backend> Machine<B> {
         }
         Ok(results)
     }
+}
+
+/// The fields of an encrypted room event that decryption reads, as
+/// [`EncryptedEventFields::of_event`] takes them from the event's JSON: `None` where the
+/// event has no such field or it is not a string (not an unsigned integer for the timestamp).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncryptedEventFields<'a> {
+    /// `sender`.
+    pub sender: Option<&'a str>,
+    /// `event_id`.
+    pub event_id: Option<&'a str>,
+    /// `origin_server_ts`.
+    pub origin_server_ts: Option<u64>,
+    /// `content.algorithm`.
+    pub algorithm: Option<&'a str>,
+    /// `content.session_id`.
+    pub session_id: Option<&'a str>,
+    /// `content.ciphertext`.
+    pub ciphertext: Option<&'a str>,
+}
+
+impl<'a> EncryptedEventFields<'a> {
+    /// The fields of an event's JSON.
+    pub fn of_event(event: &'a Value) -> Self {
+        let field = |name| event.get(name).and_then(Value::as_str);
+        let content = event.get("content");
+        let content_field = |name| content.and_then(|c| c.get(name)).and_then(Value::as_str);
+        Self {
+            sender: field("sender"),
+            event_id: field("event_id"),
+            origin_server_ts: event.get("origin_server_ts").and_then(Value::as_u64),
+            algorithm: content_field("algorithm"),
+            session_id: content_field("session_id"),
+            ciphertext: content_field("ciphertext"),
+        }
+    }
+}
+
+/// One room's events as the caller gave them.
+#[derive(Clone, Copy)]
+pub(super) enum RoomEvents<'e> {
+    /// As JSON.
+    Json(&'e [Value]),
+    /// Parsed by the caller.
+    Fields(&'e [EncryptedEventFields<'e>]),
 }

@@ -11,12 +11,13 @@ use std::io::{BufRead, BufReader, BufWriter, IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use olmo::matrix::{Machine, UnableToDecrypt};
+use olmo::matrix::{EncryptedEventFields, Machine, UnableToDecrypt};
 use olmo::store::{Backend, block_on};
 use serde_json::Value;
 
 use super::input::{EventSink, InputError, Position, read_events};
 use super::output::{self, Summary};
+use super::raw_event::RawEvent;
 use super::{keys, open_memory, open_sqlite, passphrase};
 use crate::args::DecryptArgs;
 
@@ -74,6 +75,7 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
         batch_size: args.batch as usize,
         pending: Vec::new(),
         rooms: Vec::new(),
+        texts: String::new(),
         out: BufWriter::new(out),
         summary,
         progress,
@@ -168,6 +170,8 @@ enum Pending {
     Line(Value),
     /// The next result of this room's batch (an index into `Decryptor::rooms`).
     Encrypted(usize),
+    /// An event kept as its text, this range of `Decryptor::texts`: read at the commit.
+    Text(std::ops::Range<usize>),
 }
 
 struct Decryptor<'m, B: Backend> {
@@ -179,96 +183,250 @@ struct Decryptor<'m, B: Backend> {
     /// Events per commit.
     batch_size: usize,
     pending: Vec<Pending>,
-    /// The encrypted events waiting, one batch per room (a dump interleaves rooms; each
-    /// room's batch is one commit).
+    /// The encrypted events waiting as JSON values, one batch per room (a dump interleaves
+    /// rooms; each room's batch is one commit).
     rooms: Vec<(String, Vec<Value>)>,
+    /// The texts of the events waiting as text, one after another (one buffer, reused).
+    texts: String,
     out: BufWriter<Box<dyn Write>>,
     summary: Summary,
     progress: Progress,
 }
 
+/// Where an event given as a JSON value goes.
+enum Class {
+    /// Its line is ready.
+    Line(Value),
+    /// Not encrypted: passed through, in this room.
+    Unencrypted(Option<String>),
+    /// To be decrypted in this room.
+    Encrypted(String),
+}
+
+/// Sorts an event given as a JSON value, in `room` if its container names one.
+fn classify(event: &Value, room: Option<&str>, default_room: Option<&String>) -> Class {
+    let room = room
+        .or_else(|| event.get("room_id").and_then(Value::as_str))
+        .or(default_room.map(String::as_str));
+    if !event.is_object() {
+        let error = UnableToDecrypt::Malformed("not an event object");
+        Class::Line(output::failed(event, room, &error))
+    } else if event.get("type").and_then(Value::as_str) != Some(ENCRYPTED) {
+        Class::Unencrypted(room.map(str::to_owned))
+    } else if let Some(room) = room {
+        Class::Encrypted(room.to_owned())
+    } else {
+        Class::Line(output::no_room(event))
+    }
+}
+
 impl<B: Backend> EventSink for Decryptor<'_, B> {
     fn event(&mut self, room: Option<&str>, event: Value) -> Result<(), String> {
+        if !self.admit() {
+            return Ok(());
+        }
+        match classify(&event, room, self.default_room.as_ref()) {
+            Class::Line(line) => self.pending.push(Pending::Line(line)),
+            Class::Unencrypted(room) => self
+                .pending
+                .push(Pending::Line(output::unencrypted(event, room.as_deref()))),
+            Class::Encrypted(room) => {
+                let slot = match self.rooms.iter().position(|(r, _)| *r == room) {
+                    Some(slot) => slot,
+                    None => {
+                        self.rooms.push((room, Vec::new()));
+                        self.rooms.len() - 1
+                    }
+                };
+                self.rooms[slot].1.push(event);
+                self.pending.push(Pending::Encrypted(slot));
+            }
+        }
+        self.flush_if_full()
+    }
+
+    fn raw_event(&mut self, text: &str) -> Result<(), String> {
+        if !self.admit() {
+            return Ok(());
+        }
+        let start = self.texts.len();
+        self.texts.push_str(text);
+        self.pending.push(Pending::Text(start..self.texts.len()));
+        self.flush_if_full()
+    }
+}
+
+/// A waiting event's place in the commit, once every event of the batch is read.
+enum Planned<'a> {
+    Line(Value),
+    /// Decrypted in this group (an index into the rooms given to the machine).
+    Encrypted(usize, output::Event<'a>),
+}
+
+/// The events of one room given to the machine.
+type Group<'a> = (&'a str, Vec<EncryptedEventFields<'a>>);
+
+/// The group of `room`, added when new.
+fn group_of<'a>(groups: &mut Vec<Group<'a>>, room: &'a str) -> usize {
+    match groups.iter().position(|(r, _)| *r == room) {
+        Some(group) => group,
+        None => {
+            groups.push((room, Vec::new()));
+            groups.len() - 1
+        }
+    }
+}
+
+impl<B: Backend> Decryptor<'_, B> {
+    /// Counts an input event; false for those the output already has.
+    fn admit(&mut self) -> bool {
         self.seen += 1;
         if self.seen <= self.skip {
-            return Ok(());
+            return false;
         }
         if self.seen.is_multiple_of(TICK_EVERY) {
             self.progress.read(self.seen);
         }
-        let room = room
-            .map(str::to_owned)
-            .or_else(|| {
-                event
-                    .get("room_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .or_else(|| self.default_room.clone());
-        if !event.is_object() {
-            let error = UnableToDecrypt::Malformed("not an event object");
-            self.pending.push(Pending::Line(output::failed(
-                &event,
-                room.as_deref(),
-                &error,
-            )));
-        } else if event.get("type").and_then(Value::as_str) != Some(ENCRYPTED) {
-            self.pending
-                .push(Pending::Line(output::unencrypted(event, room.as_deref())));
-        } else if let Some(room) = room {
-            let slot = match self.rooms.iter().position(|(r, _)| *r == room) {
-                Some(slot) => slot,
-                None => {
-                    self.rooms.push((room, Vec::new()));
-                    self.rooms.len() - 1
-                }
-            };
-            self.rooms[slot].1.push(event);
-            self.pending.push(Pending::Encrypted(slot));
-        } else {
-            self.pending.push(Pending::Line(output::no_room(&event)));
-        }
+        true
+    }
+
+    fn flush_if_full(&mut self) -> Result<(), String> {
         if self.pending.len() >= self.batch_size {
             self.flush()?;
         }
         Ok(())
     }
-}
 
-impl<B: Backend> Decryptor<'_, B> {
     /// Decrypts every room's batch in one commit (their signatures verified together), then
     /// writes the pending lines in input order.
     fn flush(&mut self) -> Result<(), String> {
-        let rooms: Vec<(&str, &[Value])> = self
-            .rooms
+        let pending = std::mem::take(&mut self.pending);
+        let rooms = std::mem::take(&mut self.rooms);
+        let mut texts = std::mem::take(&mut self.texts);
+        let outcome = self.decrypt_pending(&pending, &rooms, &texts);
+        texts.clear();
+        self.texts = texts;
+        outcome?;
+        self.out
+            .flush()
+            .map_err(|e| format!("writing the output: {e}"))?;
+        self.progress.update(&self.summary);
+        Ok(())
+    }
+
+    fn decrypt_pending(
+        &mut self,
+        pending: &[Pending],
+        rooms: &[(String, Vec<Value>)],
+        texts: &str,
+    ) -> Result<(), String> {
+        // The texts read first (borrowed from `texts`); those that need a JSON value get one.
+        let mut raw: Vec<Option<RawEvent<'_>>> = Vec::new();
+        let mut values: Vec<Value> = Vec::new();
+        for item in pending {
+            if let Pending::Text(range) = item {
+                let text = &texts[range.clone()];
+                let event = RawEvent::parse(text);
+                if event.is_none() {
+                    values.push(serde_json::from_str(text).unwrap_or(Value::Null));
+                }
+                raw.push(event);
+            }
+        }
+        let (mut raw_events, mut json_events) = (raw.iter(), values.iter());
+        let mut room_events: Vec<std::slice::Iter<'_, Value>> =
+            rooms.iter().map(|(_, events)| events.iter()).collect();
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        let mut planned: Vec<Planned<'_>> = Vec::with_capacity(pending.len());
+        let fewer = || "the events read do not match those waiting".to_owned();
+        for item in pending {
+            let (room, event) = match item {
+                Pending::Line(line) => {
+                    planned.push(Planned::Line(line.clone()));
+                    continue;
+                }
+                Pending::Encrypted(slot) => {
+                    let event = room_events
+                        .get_mut(*slot)
+                        .and_then(Iterator::next)
+                        .ok_or_else(fewer)?;
+                    (rooms[*slot].0.as_str(), output::Event::Json(event))
+                }
+                Pending::Text(_) => match raw_events.next().ok_or_else(fewer)? {
+                    Some(event) => {
+                        let room = event.room_id.or(self.default_room.as_deref());
+                        match (event.event_type, room) {
+                            (Some(ENCRYPTED), Some(room)) => (room, output::Event::Raw(event)),
+                            (Some(ENCRYPTED), None) => {
+                                planned
+                                    .push(Planned::Line(output::no_room_with_id(event.event_id())));
+                                continue;
+                            }
+                            _ => {
+                                let value = serde_json::from_str(event.text).unwrap_or_default();
+                                planned.push(Planned::Line(output::unencrypted(value, room)));
+                                continue;
+                            }
+                        }
+                    }
+                    None => {
+                        let event = json_events.next().ok_or_else(fewer)?;
+                        match classify(event, None, self.default_room.as_ref()) {
+                            Class::Line(line) => {
+                                planned.push(Planned::Line(line));
+                                continue;
+                            }
+                            Class::Unencrypted(room) => {
+                                let line = output::unencrypted(event.clone(), room.as_deref());
+                                planned.push(Planned::Line(line));
+                                continue;
+                            }
+                            // The room is the event's own or --room: borrowed from either.
+                            Class::Encrypted(_) => {
+                                let room = event
+                                    .get("room_id")
+                                    .and_then(Value::as_str)
+                                    .or(self.default_room.as_deref())
+                                    .ok_or_else(fewer)?;
+                                (room, output::Event::Json(event))
+                            }
+                        }
+                    }
+                },
+            };
+            let group = group_of(&mut groups, room);
+            let fields = match event {
+                output::Event::Json(event) => EncryptedEventFields::of_event(event),
+                output::Event::Raw(event) => event.encrypted,
+            };
+            groups[group].1.push(fields);
+            planned.push(Planned::Encrypted(group, event));
+        }
+        let given: Vec<(&str, &[EncryptedEventFields<'_>])> = groups
             .iter()
-            .map(|(room, events)| (room.as_str(), events.as_slice()))
+            .map(|(room, events)| (*room, events.as_slice()))
             .collect();
-        let results = block_on(self.machine.decrypt_room_events_of_rooms(
-            &rooms,
+        let results = block_on(self.machine.decrypt_room_event_fields_of_rooms(
+            &given,
             &[],
             &mut rand::rng(),
         ))
         .map_err(|e| format!("the store failed: {e}"))?;
-        let mut decrypted = Vec::with_capacity(self.rooms.len());
-        for ((room, events), results) in self.rooms.drain(..).zip(results) {
-            decrypted.push((room, events.into_iter(), results.into_iter()));
-        }
-        for pending in self.pending.drain(..) {
-            let line = match pending {
-                Pending::Line(line) => line,
-                Pending::Encrypted(slot) => {
-                    let Some((batch_room, events, results)) = decrypted.get_mut(slot) else {
-                        return Err("the machine returned fewer results than events".into());
-                    };
-                    let (Some(event), Some(result)) = (events.next(), results.next()) else {
-                        return Err("the machine returned fewer results than events".into());
-                    };
+        let mut results: Vec<_> = results.into_iter().map(Vec::into_iter).collect();
+        for item in planned {
+            let line = match item {
+                Planned::Line(line) => line,
+                Planned::Encrypted(group, event) => {
+                    let room = groups[group].0;
+                    let result = results
+                        .get_mut(group)
+                        .and_then(Iterator::next)
+                        .ok_or("the machine returned fewer results than events")?;
                     match result {
                         Ok(plain) => {
                             let line = output::Decrypted {
-                                event: &event,
-                                room: batch_room,
+                                event,
+                                room,
                                 decrypted: &plain,
                             };
                             self.summary.count_decrypted();
@@ -278,17 +436,21 @@ impl<B: Backend> Decryptor<'_, B> {
                         Err(error @ UnableToDecrypt::Machine(_)) => {
                             return Err(format!("the store failed: {error}"));
                         }
-                        Err(error) => output::failed(&event, Some(batch_room), &error),
+                        Err(error) => {
+                            let event_id = match event {
+                                output::Event::Json(event) => {
+                                    event.get("event_id").cloned().unwrap_or(Value::Null)
+                                }
+                                output::Event::Raw(event) => event.event_id(),
+                            };
+                            output::failed_with_id(event_id, Some(room), &error)
+                        }
                     }
                 }
             };
             self.summary.count(&line);
             write_line(&mut self.out, &line)?;
         }
-        self.out
-            .flush()
-            .map_err(|e| format!("writing the output: {e}"))?;
-        self.progress.update(&self.summary);
         Ok(())
     }
 }

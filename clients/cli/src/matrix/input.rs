@@ -21,6 +21,42 @@ use serde_json::{Map, Value};
 pub trait EventSink {
     /// One event, with the room its container names (a `/sync` room), if any.
     fn event(&mut self, room: Option<&str>, event: Value) -> Result<(), String>;
+
+    /// One event given as its JSON text (a line that is one event object, in no container):
+    /// by default parsed and given to [`EventSink::event`]; a sink may keep the text instead.
+    fn raw_event(&mut self, text: &str) -> Result<(), String> {
+        let event = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        self.event(None, event)
+    }
+}
+
+/// The text of `line` when it is one JSON object that is an event (none of the containers):
+/// such a line goes to [`EventSink::raw_event`] unparsed.
+fn one_event(line: &[u8]) -> Option<&str> {
+    /// Whether a key is there, whatever its value (null included).
+    #[derive(Default)]
+    struct Present(bool);
+    impl<'de> serde::Deserialize<'de> for Present {
+        fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            IgnoredAny::deserialize(deserializer).map(|_| Present(true))
+        }
+    }
+    /// The keys that make an object a container rather than an event.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        chunk: Present,
+        #[serde(default)]
+        rooms: Present,
+        #[serde(default)]
+        json: Present,
+    }
+    let text = std::str::from_utf8(line).ok()?;
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let probe: Probe = serde_json::from_str(text).ok()?;
+    (!probe.chunk.0 && !probe.rooms.0 && !probe.json.0).then_some(text)
 }
 
 /// Adds `bytes` to what `position` has seen.
@@ -97,6 +133,12 @@ impl<R: BufRead> Counting<R> {
             return Ok(false);
         };
         let line = &buffer[..=end];
+        if let Some(text) = one_event(line) {
+            sink.raw_event(text)?;
+            count(&self.position, &buffer[..=end]);
+            self.inner.consume(end + 1);
+            return Ok(true);
+        }
         let mut held = Held::default();
         let mut stop = None;
         let mut parser = serde_json::Deserializer::from_slice(line);

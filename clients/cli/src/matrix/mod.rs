@@ -9,6 +9,7 @@ pub mod decrypt;
 mod input;
 pub mod keys;
 mod output;
+mod raw_event;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -6,24 +6,41 @@ use olmo::matrix::{DecryptedRoomEvent, UnableToDecrypt};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
+use super::raw_event::{Canonical, RawEvent};
+
 /// The line of an event that decrypted: the event as a client shows it (type and content
 /// replaced by the decrypted ones), and how far to trust it. Serialised straight from the
 /// event and the decrypted parts, borrowed (no line built as a JSON value first); the keys
 /// come in the same sorted order as those of a `serde_json` map.
 pub struct Decrypted<'a> {
     /// The encrypted event as it came.
-    pub event: &'a Value,
+    pub event: Event<'a>,
     /// The room it was decrypted in.
     pub room: &'a str,
     /// What it decrypted to.
     pub decrypted: &'a DecryptedRoomEvent,
 }
 
+/// An event as it came: a JSON value, or fields borrowed from its text.
+#[derive(Clone, Copy)]
+pub enum Event<'a> {
+    /// Parsed as a JSON value.
+    Json(&'a Value),
+    /// Borrowed from its text.
+    Raw(&'a RawEvent<'a>),
+}
+
 impl Serialize for Decrypted<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut line = serializer.serialize_map(Some(8))?;
         line.serialize_entry("event", &PlainEvent(self))?;
-        line.serialize_entry("event_id", &self.event.get("event_id"))?;
+        match self.event {
+            Event::Json(event) => line.serialize_entry("event_id", &event.get("event_id"))?,
+            Event::Raw(event) => line.serialize_entry(
+                "event_id",
+                &event.fields.get("event_id").copied().map(Canonical),
+            )?,
+        }
         line.serialize_entry("forwarded", &self.decrypted.forwarded)?;
         line.serialize_entry("message_index", &self.decrypted.message_index)?;
         line.serialize_entry("room_id", self.room)?;
@@ -49,24 +66,46 @@ impl Serialize for PlainEvent<'_, '_> {
             ("room_id", Field::Str(room)),
             ("type", Field::Str(&decrypted.event_type)),
         ];
-        let empty = Map::new();
-        let fields = event.as_object().unwrap_or(&empty);
-        let mut map = serializer.serialize_map(None)?;
-        let mut next = replaced.iter().peekable();
-        for (key, value) in fields {
-            // The replacements that sort before this key go first.
-            while let Some((name, field)) = next.next_if(|(name, _)| *name <= key.as_str()) {
-                map.serialize_entry(name, field)?;
+        match event {
+            Event::Json(event) => {
+                let empty = Map::new();
+                let fields = event.as_object().unwrap_or(&empty);
+                merged(
+                    serializer,
+                    &replaced,
+                    fields.iter().map(|(k, v)| (k.as_str(), v)),
+                )
             }
-            if !replaced.iter().any(|(name, _)| name == key) {
-                map.serialize_entry(key, value)?;
-            }
+            Event::Raw(event) => merged(
+                serializer,
+                &replaced,
+                event.fields.iter().map(|(k, v)| (*k, Canonical(v))),
+            ),
         }
-        for (name, field) in next {
+    }
+}
+
+/// A map of `fields` (in sorted key order) with the `replaced` ones (sorted) in their place.
+fn merged<'k, S: Serializer, V: Serialize>(
+    serializer: S,
+    replaced: &[(&str, Field<'_>)],
+    fields: impl Iterator<Item = (&'k str, V)>,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(None)?;
+    let mut next = replaced.iter().peekable();
+    for (key, value) in fields {
+        // The replacements that sort before this key go first.
+        while let Some((name, field)) = next.next_if(|(name, _)| *name <= key) {
             map.serialize_entry(name, field)?;
         }
-        map.end()
+        if !replaced.iter().any(|(name, _)| *name == key) {
+            map.serialize_entry(key, &value)?;
+        }
     }
+    for (name, field) in next {
+        map.serialize_entry(name, field)?;
+    }
+    map.end()
 }
 
 /// A replaced field's value.
@@ -96,15 +135,18 @@ pub fn unencrypted(event: Value, room: Option<&str>) -> Value {
 
 /// The line of an event that did not decrypt: the typed reason and its particulars.
 pub fn failed(event: &Value, room: Option<&str>, error: &UnableToDecrypt) -> Value {
+    let event_id = event.get("event_id").cloned().unwrap_or(Value::Null);
+    failed_with_id(event_id, room, error)
+}
+
+/// [`failed`] given the event's `event_id` (null when it has none).
+pub fn failed_with_id(event_id: Value, room: Option<&str>, error: &UnableToDecrypt) -> Value {
     use UnableToDecrypt as U;
     let mut line = Map::new();
     line.insert("status".into(), "failed".into());
     line.insert("reason".into(), reason(error).into());
     line.insert("detail".into(), error.to_string().into());
-    line.insert(
-        "event_id".into(),
-        event.get("event_id").cloned().unwrap_or(Value::Null),
-    );
+    line.insert("event_id".into(), event_id);
     line.insert("room_id".into(), room.into());
     match error {
         U::NoSession { session_id } => {
@@ -131,11 +173,16 @@ pub fn failed(event: &Value, room: Option<&str>, error: &UnableToDecrypt) -> Val
 
 /// The line of an event that names no room while none was given with --room.
 pub fn no_room(event: &Value) -> Value {
+    no_room_with_id(event.get("event_id").cloned().unwrap_or(Value::Null))
+}
+
+/// [`no_room`] given the event's `event_id` (null when it has none).
+pub fn no_room_with_id(event_id: Value) -> Value {
     json!({
         "status": "failed",
         "reason": "no_room",
         "detail": "the event names no room_id and --room was not given",
-        "event_id": event.get("event_id"),
+        "event_id": event_id,
         "room_id": null,
     })
 }
