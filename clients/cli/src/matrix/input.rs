@@ -14,7 +14,9 @@ use std::fmt;
 use std::io::{BufRead, Read};
 use std::rc::Rc;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::{Map, Value};
 
 /// Receives the events in input order. An error stops the reading.
@@ -31,32 +33,101 @@ pub trait EventSink {
 }
 
 /// The text of `line` when it is one JSON object that is an event (none of the containers):
-/// such a line goes to [`EventSink::raw_event`] unparsed.
+/// such a line goes to [`EventSink::raw_event`] unparsed. The line is checked as parsing it
+/// into a JSON value would check it (numbers in range, escapes valid), so whatever that
+/// refuses still takes the streaming parser, which names the line.
 fn one_event(line: &[u8]) -> Option<&str> {
-    /// Whether a key is there, whatever its value (null included).
-    #[derive(Default)]
-    struct Present(bool);
-    impl<'de> serde::Deserialize<'de> for Present {
-        fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            IgnoredAny::deserialize(deserializer).map(|_| Present(true))
-        }
-    }
-    /// The keys that make an object a container rather than an event.
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(default)]
-        chunk: Present,
-        #[serde(default)]
-        rooms: Present,
-        #[serde(default)]
-        json: Present,
-    }
     let text = std::str::from_utf8(line).ok()?;
     if !text.trim_start().starts_with('{') {
         return None;
     }
-    let probe: Probe = serde_json::from_str(text).ok()?;
-    (!probe.chunk.0 && !probe.rooms.0 && !probe.json.0).then_some(text)
+    let mut parser = serde_json::Deserializer::from_str(text);
+    let event = parser.deserialize_map(EventProbe).ok()?;
+    parser.end().ok()?;
+    event.then_some(text)
+}
+
+/// A top-level object: true when no key makes it a container.
+struct EventProbe;
+
+impl<'de> Visitor<'de> for EventProbe {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut event = true;
+        while let Some(container) = map.next_key::<ContainerKey>()? {
+            event &= !container.0;
+            map.next_value::<Checked>()?;
+        }
+        Ok(event)
+    }
+}
+
+/// A key, and whether it makes an object a container (decoded, not kept).
+struct ContainerKey(bool);
+
+impl<'de> serde::Deserialize<'de> for ContainerKey {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = ContainerKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<ContainerKey, E> {
+                Ok(ContainerKey(matches!(key, "chunk" | "rooms" | "json")))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Any JSON value, read as a JSON value would be (its numbers and strings decoded) but not
+/// kept.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+macro_rules! accept {
+    ($($method:ident: $type:ty),*) => {$(
+        fn $method<E: de::Error>(self, _: $type) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+    )*};
+}
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    accept!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+
+    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
 }
 
 /// Adds `bytes` to what `position` has seen.
@@ -490,5 +561,35 @@ mod tests {
         };
         assert_eq!(line, 3);
         assert!(message.contains("expected `:`"), "{message}");
+        // A line that parses loosely but not as a JSON value is refused as the value would be.
+        for (bad, why) in [
+            ("{\"n\": 1e400}", "out of range"),
+            (r#"{"s": "\ud800"}"#, "escape"),
+        ] {
+            let Err(InputError::Syntax { line, message }) = read(&format!("{{}}\n{bad}\n")) else {
+                panic!("accepted {bad}")
+            };
+            assert_eq!(line, 2);
+            assert!(message.contains(why), "{message}");
+        }
+    }
+
+    #[test]
+    fn only_event_lines_go_as_text() {
+        assert!(one_event(b" {\"type\": \"m\", \"x\": [1, {\"chunk\": 2}]}\n").is_some());
+        for line in [
+            &b"{\"chunk\": []}\n"[..],
+            br#"{"\u0063hunk": null}"#,
+            br#"{"rooms": {}}"#,
+            br#"{"json": "{}"}"#,
+            b"[{}]",
+            b"{} {}",
+        ] {
+            assert!(
+                one_event(line).is_none(),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 }
