@@ -5,8 +5,10 @@
 //! the JSON value path, so every event gives the same line either way.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use olmo::matrix::EncryptedEventFields;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -15,7 +17,8 @@ use serde_json::value::RawValue;
 pub struct RawEvent<'a> {
     /// The whole text.
     pub text: &'a str,
-    /// Every top-level field (a repeated key keeps its last value, as a JSON value would).
+    /// Every top-level field but `content` (a repeated key keeps its last value, as a JSON
+    /// value would).
     pub fields: BTreeMap<&'a str, &'a RawValue>,
     /// `type`, when a string.
     pub event_type: Option<&'a str>,
@@ -26,25 +29,22 @@ pub struct RawEvent<'a> {
 }
 
 impl<'a> RawEvent<'a> {
-    /// The event of `text` (a JSON object), or `None` when only a JSON value will do.
+    /// The event of `text` (a JSON object), or `None` when only a JSON value will do. One pass:
+    /// the content's fields are read where they are (its long ciphertext scanned once), and
+    /// the content is not kept (a decrypted line replaces it).
     pub fn parse(text: &'a str) -> Option<Self> {
-        let fields: BTreeMap<&'a str, &'a RawValue> = serde_json::from_str(text).ok()?;
+        let mut parser = serde_json::Deserializer::from_str(text);
+        let (fields, content) = parser.deserialize_map(EventVisitor).ok()?;
         let string = |name: &str| plain_str(fields.get(name).copied());
-        let content: BTreeMap<&'a str, &'a RawValue> = match fields.get("content") {
-            Some(raw) if raw.get().starts_with('{') => serde_json::from_str(raw.get()).ok()?,
-            Some(raw) if raw.get() != "null" => return None,
-            _ => BTreeMap::new(),
-        };
-        let content_string = |name: &str| plain_str(content.get(name).copied());
         let encrypted = EncryptedEventFields {
             sender: string("sender")?,
             event_id: string("event_id")?,
             origin_server_ts: fields
                 .get("origin_server_ts")
                 .and_then(|raw| raw.get().parse::<u64>().ok()),
-            algorithm: content_string("algorithm")?,
-            session_id: content_string("session_id")?,
-            ciphertext: content_string("ciphertext")?,
+            algorithm: content.algorithm,
+            session_id: content.session_id,
+            ciphertext: content.ciphertext,
         };
         Some(Self {
             text,
@@ -61,6 +61,130 @@ impl<'a> RawEvent<'a> {
             .get("event_id")
             .and_then(|raw| serde_json::from_str(raw.get()).ok())
             .unwrap_or(Value::Null)
+    }
+}
+
+/// The top-level fields but `content`, and what decryption reads of the content.
+type Fields<'a> = (BTreeMap<&'a str, &'a RawValue>, ContentFields<'a>);
+
+struct EventVisitor;
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an event object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+        let mut fields = BTreeMap::new();
+        let mut content = ContentFields::default();
+        while let Some(key) = map.next_key::<&'de str>()? {
+            if key == "content" {
+                content = map.next_value()?;
+            } else {
+                fields.insert(key, map.next_value::<&'de RawValue>()?);
+            }
+        }
+        Ok((fields, content))
+    }
+}
+
+/// The content's fields decryption reads: `None` when absent or not strings (as
+/// `Value::as_str`); a content neither an object nor null, or one of these strings with
+/// escapes, is refused (only a JSON value will do).
+#[derive(Default)]
+struct ContentFields<'a> {
+    algorithm: Option<&'a str>,
+    session_id: Option<&'a str>,
+    ciphertext: Option<&'a str>,
+}
+
+impl<'de> Deserialize<'de> for ContentFields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ContentVisitor)
+    }
+}
+
+struct ContentVisitor;
+
+impl<'de> Visitor<'de> for ContentVisitor {
+    type Value = ContentFields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a content object")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<ContentFields<'de>, E> {
+        Ok(ContentFields::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ContentFields<'de>, A::Error> {
+        let mut content = ContentFields::default();
+        while let Some(key) = map.next_key::<&'de str>()? {
+            let slot = match key {
+                "algorithm" => &mut content.algorithm,
+                "session_id" => &mut content.session_id,
+                "ciphertext" => &mut content.ciphertext,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = map.next_value::<PlainStr<'de>>()?.0;
+        }
+        Ok(content)
+    }
+}
+
+/// A string without escapes, borrowed; `None` for any other value but a string with escapes.
+struct PlainStr<'a>(Option<&'a str>);
+
+impl<'de> Deserialize<'de> for PlainStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(PlainStrVisitor)
+    }
+}
+
+struct PlainStrVisitor;
+
+macro_rules! not_a_string {
+    ($($method:ident: $type:ty),*) => {$(
+        fn $method<E: de::Error>(self, _: $type) -> Result<PlainStr<'de>, E> {
+            Ok(PlainStr(None))
+        }
+    )*};
+}
+
+impl<'de> Visitor<'de> for PlainStrVisitor {
+    type Value = PlainStr<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<PlainStr<'de>, E> {
+        Ok(PlainStr(Some(text)))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<PlainStr<'de>, E> {
+        Err(E::custom("a string with escapes"))
+    }
+
+    not_a_string!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64);
+
+    fn visit_unit<E: de::Error>(self) -> Result<PlainStr<'de>, E> {
+        Ok(PlainStr(None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PlainStr<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(PlainStr(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PlainStr<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(PlainStr(None))
     }
 }
 
