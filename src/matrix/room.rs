@@ -24,6 +24,7 @@ use crate::store::CommitDurability;
 use crate::store::transact;
 use crate::store::{Backend, Txn};
 use crate::time::Timestamp;
+use crate::vec_map::VecMap;
 
 /// Devices one to-device request carries room keys to.
 const DEVICES_PER_REQUEST: usize = 100;
@@ -385,9 +386,9 @@ impl<B: Backend> Machine<B> {
             messages.push((device.user_id.clone(), device.device_id.clone(), content));
         }
         for chunk in messages.chunks(DEVICES_PER_REQUEST) {
-            let mut body: BTreeMap<&str, BTreeMap<&str, &Value>> = BTreeMap::new();
+            let mut body: VecMap<&str, VecMap<&str, &Value>> = VecMap::new();
             for (user, device, content) in chunk {
-                body.entry(user).or_default().insert(device, content);
+                body.get_or_default(user).insert(device, content);
             }
             let kind = RequestKind::ToDevice {
                 event_type: "m.room.encrypted".into(),
