@@ -380,16 +380,11 @@ impl<B: Backend> XmppMachine<B> {
             .kept
             .iter()
             .flat_map(|kept| kept.slots.keys().cloned());
-        let held: BTreeMap<Vec<u8>, SlotAddress> = self
-            .memo
-            .held_addresses()
-            .into_iter()
-            .chain(kept)
-            .map(|address| {
-                let (version, jid, device_id) = &address;
-                (self.slot_name(*version, jid, *device_id), address)
-            })
-            .collect();
+        let mut held: BTreeMap<Vec<u8>, SlotAddress> = BTreeMap::new();
+        for address in self.memo.held_addresses().into_iter().chain(kept) {
+            let (version, jid, device_id) = &address;
+            held.insert(self.slot_name(*version, jid, *device_id), address);
+        }
         let mut slots = Vec::new();
         let mut range = KeyRange::all();
         loop {
@@ -589,18 +584,19 @@ impl<B: Backend> XmppMachine<B> {
         } else {
             Vec::new()
         };
-        let slots_before = if addressed {
-            read.into_iter().collect()
+        // Maps filled by inserting, not collecting: a collected map brings a stable sort.
+        let mut slots_before = BTreeMap::new();
+        if addressed {
+            for (address, record) in read {
+                slots_before.insert(address, record);
+            }
         } else {
-            device
-                .slot_addresses()
-                .into_iter()
-                .filter_map(|address| {
-                    let record = device.slot_record(&address)?;
-                    Some((address, record))
-                })
-                .collect()
-        };
+            for address in device.slot_addresses() {
+                if let Some(record) = device.slot_record(&address) {
+                    slots_before.insert(address, record);
+                }
+            }
+        }
         Ok(Loaded {
             meta_before: account.meta.clone(),
             meta: account.meta,
