@@ -55,7 +55,7 @@ struct Withheld {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct OutboundMeta {
     room_id: String,
-    shared_with: BTreeMap<String, BTreeMap<String, String>>,
+    shared_with: VecMap<String, BTreeMap<String, String>>,
 }
 
 /// A decrypted room event.
@@ -342,7 +342,7 @@ impl<B: Backend> Machine<B> {
                 self.store_inbound(txn, &inbound_meta, &inbound).await?;
                 let meta = OutboundMeta {
                     room_id: room_id.to_owned(),
-                    shared_with: BTreeMap::new(),
+                    shared_with: VecMap::new(),
                 };
                 (meta, session)
             }
@@ -380,8 +380,7 @@ impl<B: Backend> Machine<B> {
                 continue;
             };
             meta.shared_with
-                .entry(device.user_id.clone())
-                .or_default()
+                .get_or_default(device.user_id.clone())
                 .insert(device.device_id.clone(), device.curve25519.clone());
             messages.push((device.user_id.clone(), device.device_id.clone(), content));
         }
