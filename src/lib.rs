@@ -41,6 +41,7 @@ pub mod time;
 pub mod xmpp;
 
 mod codec;
+mod vec_map;
 
 pub use codec::DecodeError;
 

@@ -1,8 +1,6 @@
 //! Other devices: what `/keys/query` told us about them (checked), whose lists we track, and the
 //! application's trust decision for each.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -13,6 +11,7 @@ use super::records::{self, table};
 use crate::crypto::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
 use crate::store::transact;
 use crate::store::{Backend, Txn};
+use crate::vec_map::VecMap;
 use rand_core::CryptoRng;
 
 /// The application's decision about a device. The machine shares room keys with unverified and
@@ -57,7 +56,7 @@ impl Device {
 /// All known devices of one user, by device id.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct UserDevices {
-    pub devices: BTreeMap<String, Device>,
+    pub devices: VecMap<String, Device>,
 }
 
 /// A tracked user, and the generation of its device list (bumped at every change).

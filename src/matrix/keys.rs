@@ -186,10 +186,11 @@ impl<B: Backend> Machine<B> {
             for user in users {
                 match self.unreachable_devices(&mut txn, user).await {
                     Ok(devices) if !devices.is_empty() => {
-                        let wanted: Map<String, Value> = devices
-                            .into_iter()
-                            .map(|d| (d.device_id, json!(SIGNED_CURVE25519)))
-                            .collect();
+                        // Inserted, not collected: a collected map brings a stable sort.
+                        let mut wanted = Map::new();
+                        for device in devices {
+                            wanted.insert(device.device_id, json!(SIGNED_CURVE25519));
+                        }
                         claims.insert((*user).to_owned(), Value::Object(wanted));
                     }
                     Ok(_) => {}

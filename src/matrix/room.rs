@@ -25,6 +25,7 @@ use crate::store::CommitDurability;
 use crate::store::transact;
 use crate::store::{Backend, Txn};
 use crate::time::Timestamp;
+use crate::vec_map::VecMap;
 
 /// Devices one to-device request carries room keys to.
 const DEVICES_PER_REQUEST: usize = 100;
@@ -55,7 +56,7 @@ struct Withheld {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct OutboundMeta {
     room_id: String,
-    shared_with: BTreeMap<String, BTreeMap<String, String>>,
+    shared_with: VecMap<String, BTreeMap<String, String>>,
 }
 
 /// A decrypted room event.
@@ -342,7 +343,7 @@ impl<B: Backend> Machine<B> {
                 self.store_inbound(txn, &inbound_meta, &inbound).await?;
                 let meta = OutboundMeta {
                     room_id: room_id.to_owned(),
-                    shared_with: BTreeMap::new(),
+                    shared_with: VecMap::new(),
                 };
                 (meta, session)
             }
@@ -380,15 +381,14 @@ impl<B: Backend> Machine<B> {
                 continue;
             };
             meta.shared_with
-                .entry(device.user_id.clone())
-                .or_default()
+                .get_or_default(device.user_id.clone())
                 .insert(device.device_id.clone(), device.curve25519.clone());
             messages.push((device.user_id.clone(), device.device_id.clone(), content));
         }
         for chunk in messages.chunks(DEVICES_PER_REQUEST) {
-            let mut body: BTreeMap<&str, BTreeMap<&str, &Value>> = BTreeMap::new();
+            let mut body: VecMap<&str, VecMap<&str, &Value>> = VecMap::new();
             for (user, device, content) in chunk {
-                body.entry(user).or_default().insert(device, content);
+                body.get_or_default(user).insert(device, content);
             }
             let kind = RequestKind::ToDevice {
                 event_type: "m.room.encrypted".into(),

@@ -4,7 +4,7 @@
 
 pub(super) mod storage;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand_core::CryptoRng;
@@ -18,6 +18,7 @@ use crate::crypto::{
     Curve25519KeyPair, Curve25519PublicKey, Curve25519SecretKey, Ed25519Signature,
 };
 use crate::time::Timestamp;
+use crate::vec_map::VecMap;
 
 /// One-time pre-keys kept published (XEP-0384 asks for at least 25; 100 is customary).
 pub const POOL_SIZE: usize = 100;
@@ -117,7 +118,7 @@ pub struct PreKeys {
     version: Version,
     signed: SignedPreKey,
     previous_signed: Option<(SignedPreKey, Timestamp)>,
-    pool: BTreeMap<u32, Curve25519KeyPair>,
+    pool: VecMap<u32, Curve25519KeyPair>,
     next_pre_key_id: u32,
     /// Ids consumed by key exchanges, newest last, at most [`MAX_USED_IDS`].
     used: VecDeque<u32>,
@@ -143,7 +144,7 @@ impl PreKeys {
             version,
             signed,
             previous_signed: None,
-            pool: BTreeMap::new(),
+            pool: VecMap::new(),
             next_pre_key_id: 1,
             used: VecDeque::new(),
         };
@@ -166,7 +167,7 @@ impl PreKeys {
         let key_pair =
             Curve25519KeyPair::from_secret(Curve25519SecretKey::from_bytes(signed_pre_key.1));
         let signed = SignedPreKey::new(identity, version, signed_pre_key.0, key_pair, now, rng);
-        let mut pool: BTreeMap<u32, Curve25519KeyPair> = pre_keys
+        let mut pool: VecMap<u32, Curve25519KeyPair> = pre_keys
             .iter()
             .map(|(id, secret)| {
                 let pair = Curve25519KeyPair::from_secret(Curve25519SecretKey::from_bytes(secret));

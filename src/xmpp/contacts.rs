@@ -2,8 +2,6 @@
 //! still need a bundle before a message can reach them, and sessions built from fetched bundles
 //! (each verified before use, and its identity put to the trust policy).
 
-use std::collections::BTreeMap;
-
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +12,7 @@ use super::tables::{self, DEVICE_LISTS, SESSIONS};
 use crate::omemo::stanza::{BundleElement, DeviceListElement, ListedDevice};
 use crate::omemo::{DeviceError, OmemoDevice, VerifiedBundle, Version};
 use crate::store::{Backend, Txn, transact};
+use crate::vec_map::VecMap;
 
 /// A device as a device list showed it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +38,7 @@ impl ListedState {
 /// One JID's device list of one version, as last received.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DeviceListRecord {
-    pub devices: BTreeMap<u32, ListedState>,
+    pub devices: VecMap<u32, ListedState>,
 }
 
 /// What a received device list changed.
@@ -133,7 +132,7 @@ impl<B: Backend> XmppMachine<B> {
             if !was_active(&listed.id) && !update.added.contains(&listed.id) {
                 update.added.push(listed.id);
             }
-            let state = record.devices.entry(listed.id).or_default();
+            let state = record.devices.get_or_default(listed.id);
             state.active = true;
             state.label = listed.label.clone();
         }

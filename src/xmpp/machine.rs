@@ -21,6 +21,7 @@ use crate::omemo::{Clocks, OmemoDevice, PreKeyPair, SlotAddress, Version};
 use crate::persist::StorageKey;
 use crate::store::{Backend, Conflict, Expect, KeyRange, Sealer, StoreError, Txn, transact};
 use crate::time::Timestamp;
+use crate::vec_map::VecMap;
 
 /// How the machine decides about identity keys nobody decided about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -108,9 +109,9 @@ pub(crate) struct Loaded {
     meta_before: AccountMeta,
     clocks_before: Option<Clocks>,
     /// Each slot's record as read (or, for slots read by a scan, as the device writes it).
-    slots_before: BTreeMap<SlotAddress, Zeroizing<Vec<u8>>>,
+    slots_before: VecMap<SlotAddress, Zeroizing<Vec<u8>>>,
     /// Each slot's record as [`XmppMachine::save`] found it, once it ran.
-    slots_after: Option<BTreeMap<SlotAddress, Zeroizing<Vec<u8>>>>,
+    slots_after: Option<VecMap<SlotAddress, Zeroizing<Vec<u8>>>>,
     /// The identity record as [`XmppMachine::save`] found it, once it ran.
     identity_after: Option<Zeroizing<Vec<u8>>>,
     /// The pre-keys record the device holds, when known to be the stored one.
@@ -380,16 +381,11 @@ impl<B: Backend> XmppMachine<B> {
             .kept
             .iter()
             .flat_map(|kept| kept.slots.keys().cloned());
-        let held: BTreeMap<Vec<u8>, SlotAddress> = self
-            .memo
-            .held_addresses()
-            .into_iter()
-            .chain(kept)
-            .map(|address| {
-                let (version, jid, device_id) = &address;
-                (self.slot_name(*version, jid, *device_id), address)
-            })
-            .collect();
+        let mut held: BTreeMap<Vec<u8>, SlotAddress> = BTreeMap::new();
+        for address in self.memo.held_addresses().into_iter().chain(kept) {
+            let (version, jid, device_id) = &address;
+            held.insert(self.slot_name(*version, jid, *device_id), address);
+        }
         let mut slots = Vec::new();
         let mut range = KeyRange::all();
         loop {
@@ -589,18 +585,19 @@ impl<B: Backend> XmppMachine<B> {
         } else {
             Vec::new()
         };
-        let slots_before = if addressed {
-            read.into_iter().collect()
+        // Maps filled by inserting, not collecting: a collected map brings a stable sort.
+        let mut slots_before = VecMap::new();
+        if addressed {
+            for (address, record) in read {
+                slots_before.insert(address, record);
+            }
         } else {
-            device
-                .slot_addresses()
-                .into_iter()
-                .filter_map(|address| {
-                    let record = device.slot_record(&address)?;
-                    Some((address, record))
-                })
-                .collect()
-        };
+            for address in device.slot_addresses() {
+                if let Some(record) = device.slot_record(&address) {
+                    slots_before.insert(address, record);
+                }
+            }
+        }
         Ok(Loaded {
             meta_before: account.meta.clone(),
             meta: account.meta,
@@ -696,8 +693,9 @@ impl<B: Backend> XmppMachine<B> {
             return Ok(());
         }
         // Each slot written once, compared with its record as read: no digests.
+        // In address order, so each insert appends.
         let addresses = loaded.device.slot_addresses();
-        let mut after = BTreeMap::new();
+        let mut after = VecMap::new();
         for address in addresses {
             let record = loaded
                 .device

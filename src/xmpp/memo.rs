@@ -20,7 +20,7 @@
 //! version.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use zeroize::Zeroizing;
@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 use crate::omemo::{
     Clocks, DeviceIdentity, HeldSlot, IdentityKey, OmemoDevice, PreKeyPair, SlotAddress,
 };
+use crate::vec_map::VecMap;
 
 /// Fingerprints kept; past this, the memo starts again (an account has far fewer contacts'
 /// devices, and a flood of key exchanges must not grow it without bound).
@@ -63,7 +64,7 @@ pub(crate) struct Kept {
     /// `None`: the device's pre-keys may be stale (fine for an operation that uses none).
     pub pre_keys: Option<Zeroizing<Vec<u8>>>,
     /// Each slot the device holds, with the record it stands for.
-    pub slots: BTreeMap<SlotAddress, Zeroizing<Vec<u8>>>,
+    pub slots: VecMap<SlotAddress, Zeroizing<Vec<u8>>>,
 }
 
 impl Kept {
@@ -77,9 +78,11 @@ impl Kept {
             ..
         } = *self;
         let mut addresses = Vec::with_capacity(slots.len());
+        // Last first: the slots come in address order, so each record is the map's last.
         let held = device
             .take_slots()
             .into_iter()
+            .rev()
             .filter_map(|(address, slot)| {
                 let record = slots.remove(&address)?;
                 addresses.push(address.clone());

@@ -5,7 +5,7 @@
 //! order and the used ids oldest first, a signed pre-key being `id ‖ key pair ‖ signature (64) ‖
 //! created at (u64 ms)` and a key pair its secret then its public key.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::{MAX_POOL_SIZE, MAX_USED_IDS, PreKeys, SignedPreKey};
 use crate::codec::DecodeError;
@@ -14,6 +14,7 @@ use crate::crypto::Ed25519Signature;
 use crate::omemo::Version;
 use crate::ratchet::storage::{read_key_pair, write_key_pair};
 use crate::time::Timestamp;
+use crate::vec_map::VecMap;
 
 const OMEMO2: u8 = 0;
 const OMEMO03: u8 = 1;
@@ -54,7 +55,7 @@ pub(in crate::omemo) fn read_pre_keys(input: &mut ByteReader<'_>) -> Result<PreK
         None
     };
     let next_pre_key_id = input.u32()?;
-    let mut pool = BTreeMap::new();
+    let mut pool = VecMap::new();
     for _ in 0..input.count(MAX_POOL_SIZE)? {
         let id = input.u32()?;
         // Increasing ids: a repeated one would silently replace a key.
