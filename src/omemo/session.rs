@@ -240,7 +240,7 @@ impl<P: OmemoProfile> OmemoSession<P> {
     /// chain decrypted, which only a peer holding our ratchet key, sent after its key exchange,
     /// can make. Anyone can send a key exchange; only a real correspondent gets this far.
     pub fn is_answered(&self) -> bool {
-        let chains = self.ratchet.receiving_chains.len();
+        let chains = self.ratchet.state.receiving_chains.len();
         if self.initiator {
             chains >= 1
         } else {

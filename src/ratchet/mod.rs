@@ -12,7 +12,7 @@ mod state;
 pub(crate) mod storage;
 
 pub use state::{DoubleRatchet, ReceivedHeader, Sealed, SendingHeader};
-pub(crate) use state::{ReceiveStep, SendStep, SendUndo};
+pub(crate) use state::{RatchetState, ReceiveStep, SendStep, SendUndo};
 
 use thiserror::Error;
 

@@ -2,11 +2,11 @@
 //! Public keys are stored beside their secrets, so restoring needs no curve arithmetic.
 
 use std::collections::VecDeque;
-use std::marker::PhantomData;
 
 use super::chain::ReceivingChain;
 use super::keys::{ChainKey, MessageKeySeed, RootKey};
 use super::skipped::{SkippedKey, SkippedKeys};
+use super::state::{Params, RatchetState};
 use super::{DoubleRatchet, RatchetProfile};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
@@ -14,6 +14,16 @@ use crate::crypto::{Curve25519KeyPair, Curve25519PublicKey, Curve25519SecretKey}
 
 impl<P: RatchetProfile> DoubleRatchet<P> {
     pub(crate) fn write_to(&self, out: &mut ByteWriter) {
+        self.state.write_to(out);
+    }
+
+    pub(crate) fn read_from(input: &mut ByteReader<'_>) -> Result<Self, DecodeError> {
+        RatchetState::read_from(input, &Params::of::<P>()).map(Self::from_state)
+    }
+}
+
+impl RatchetState {
+    fn write_to(&self, out: &mut ByteWriter) {
         out.bytes(self.root_key.as_bytes());
         out.bool(self.our_ratchet_key.is_some());
         if let Some(key) = &self.our_ratchet_key {
@@ -39,7 +49,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         }
     }
 
-    pub(crate) fn read_from(input: &mut ByteReader<'_>) -> Result<Self, DecodeError> {
+    fn read_from(input: &mut ByteReader<'_>, params: &Params) -> Result<Self, DecodeError> {
         let root_key = RootKey::from_bytes(&*input.secret::<32>()?);
         let our_ratchet_key = if input.bool()? {
             Some(read_key_pair(input)?)
@@ -54,7 +64,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
         };
         let previous_chain_length = input.u32()?;
         let mut receiving_chains = VecDeque::new();
-        for _ in 0..input.count(P::MAX_RECEIVING_CHAINS)? {
+        for _ in 0..input.count(params.max_receiving_chains)? {
             let ratchet_key = Curve25519PublicKey::from_bytes(input.array()?);
             let key = input.secret::<32>()?;
             let mut chain = ReceivingChain::new(ratchet_key, ChainKey::new(&key, input.u32()?));
@@ -62,7 +72,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
             receiving_chains.push_back(chain);
         }
         let mut skipped = SkippedKeys::default();
-        for _ in 0..input.count(P::MAX_SKIPPED_KEYS)? {
+        for _ in 0..input.count(params.max_skipped_keys)? {
             let ratchet_key = Curve25519PublicKey::from_bytes(input.array()?);
             let index = input.u32()?;
             let seed = MessageKeySeed::from_bytes(&*input.secret::<32>()?);
@@ -72,7 +82,7 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
                     index,
                     seed,
                 },
-                P::MAX_SKIPPED_KEYS,
+                params.max_skipped_keys,
             );
         }
         Ok(Self {
@@ -82,7 +92,6 @@ impl<P: RatchetProfile> DoubleRatchet<P> {
             previous_chain_length,
             receiving_chains,
             skipped,
-            profile: PhantomData,
         })
     }
 }

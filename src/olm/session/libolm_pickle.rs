@@ -5,7 +5,6 @@
 //! u32 index}* (newest first) ‖ u32 n ‖ skipped {public, message key, u32 index}* (newest first)`.
 
 use std::collections::VecDeque;
-use std::marker::PhantomData;
 
 use super::{Session, SessionKeys};
 use crate::codec::DecodeError;
@@ -17,7 +16,7 @@ use crate::persist::libolm::{LibolmPickleError, decrypt, encrypt};
 use crate::ratchet::chain::ReceivingChain;
 use crate::ratchet::keys::{ChainKey, MessageKeySeed, RootKey};
 use crate::ratchet::skipped::{SkippedKey, SkippedKeys};
-use crate::ratchet::{DoubleRatchet, RatchetProfile};
+use crate::ratchet::{DoubleRatchet, RatchetProfile, RatchetState};
 
 const VERSION: u32 = 1;
 /// libolm's bound on stored skipped keys; an export keeps the newest.
@@ -73,15 +72,14 @@ impl Session {
         }
         Ok(Self {
             keys,
-            ratchet: DoubleRatchet {
+            ratchet: DoubleRatchet::from_state(RatchetState {
                 root_key,
                 our_ratchet_key,
                 sending_chain,
                 previous_chain_length: 0,
                 receiving_chains,
                 skipped,
-                profile: PhantomData,
-            },
+            }),
             received_message,
         })
     }
@@ -89,7 +87,7 @@ impl Session {
     /// Exports the session as a libolm version 1 pickle under `pickle_key`. libolm keeps at
     /// most 40 skipped message keys; older ones are left out.
     pub fn to_libolm_pickle(&self, pickle_key: &[u8]) -> String {
-        let ratchet = &self.ratchet;
+        let ratchet = &self.ratchet.state;
         let mut out = ByteWriter::default();
         out.u32(VERSION)
             .bool(self.received_message)
