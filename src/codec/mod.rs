@@ -48,7 +48,7 @@ pub enum DecodeError {
     /// A public key's type byte is not libsignal's `0x05` (OMEMO 0.3).
     #[error("unknown key type byte {0:#04x}")]
     KeyType(u8),
-    /// The bytes are not a well-formed protobuf message (OMEMO, decoded by `prost`).
+    /// The bytes are not a well-formed protobuf message (OMEMO).
     #[error("malformed protobuf")]
     Protobuf,
     /// A protobuf message that the MAC does not cover is not in the form every peer writes

@@ -1,11 +1,12 @@
 //! The ratchet messages and key exchanges of both OMEMO versions, as protobuf.
 //!
-//! Encoding and decoding go through `prost`. Every field is declared `optional` and in field
-//! number order: the encoders set every field, so the output has all of them (zero values
+//! Encoding and decoding go through [`fields`], one reader and writer for every message type.
+//! Every field is optional and written in field number order: the encoders set every field, so the output has all of them (zero values
 //! included, as proto2 `required` demands) in the order python-omemo and libsignal write them,
 //! and the decoders can tell a missing field from a zero. The MAC always covers the bytes as
 //! received, never a re-encoding.
 
+mod fields;
 pub(crate) mod omemo03;
 pub(crate) mod omemo2;
 
@@ -60,19 +61,16 @@ pub(crate) fn public_key(
 /// Decodes a message the MAC does not cover, refusing any form but the canonical one (all
 /// fields in number order, each once, shortest varints), so that no bit of it can change
 /// unnoticed.
-pub(crate) fn decode_canonical<M: prost::Message + Default>(
-    bytes: &[u8],
-) -> Result<M, DecodeError> {
-    let message = M::decode(bytes).map_err(protobuf)?;
-    if message.encoded_len() == bytes.len() && message.encode_to_vec() == bytes {
+fn decode_canonical<'a, const N: usize>(
+    bytes: &'a [u8],
+    kinds: [fields::Field<'a>; N],
+) -> Result<fields::Fields<'a, N>, DecodeError> {
+    let message = fields::Fields::decode(bytes, kinds)?;
+    if message.is_encoding_of(bytes) {
         Ok(message)
     } else {
         Err(DecodeError::NonCanonicalProtobuf)
     }
-}
-
-pub(crate) fn protobuf(_: prost::DecodeError) -> DecodeError {
-    DecodeError::Protobuf
 }
 
 /// A ratchet message as decoded, with the exact bytes its MAC covers (opaque: the session

@@ -2,11 +2,8 @@
 //! or `PreKeySignalMessage` protobuf; a signal message ends with its 8-byte MAC. Public keys
 //! carry libsignal's type byte `0x05`.
 
-use prost::Message as _;
-
-use super::{
-    KeyExchange, RatchetMessage, check_length, decode_canonical, protobuf, public_key, required,
-};
+use super::fields::{Field, Fields, encode};
+use super::{KeyExchange, RatchetMessage, check_length, decode_canonical, public_key, required};
 use crate::codec::DecodeError;
 use crate::codec::proto::ProtoWriter;
 use crate::crypto::Curve25519PublicKey;
@@ -21,33 +18,24 @@ pub(crate) const KEY_TYPE: u8 = 0x05;
 /// only this; libsignal writes `0x34` (current version 4) and reads both.
 pub(crate) const VERSION_BYTE: u8 = 0x33;
 
-#[derive(Clone, PartialEq, prost::Message)]
-struct SignalMessage {
-    #[prost(bytes = "vec", optional, tag = "1")]
-    ratchet_key: Option<Vec<u8>>,
-    #[prost(uint32, optional, tag = "2")]
-    counter: Option<u32>,
-    #[prost(uint32, optional, tag = "3")]
-    previous_counter: Option<u32>,
-    #[prost(bytes = "vec", optional, tag = "4")]
-    ciphertext: Option<Vec<u8>>,
-}
+/// `SignalMessage`: ratchet key, counter, previous counter, ciphertext.
+const SIGNAL_MESSAGE: [Field<'static>; 4] = [
+    Field::Bytes(None),
+    Field::Uint32(None),
+    Field::Uint32(None),
+    Field::Bytes(None),
+];
 
-#[derive(Clone, PartialEq, prost::Message)]
-struct PreKeySignalMessage {
-    #[prost(uint32, optional, tag = "1")]
-    pre_key_id: Option<u32>,
-    #[prost(bytes = "vec", optional, tag = "2")]
-    base_key: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "3")]
-    identity_key: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "4")]
-    message: Option<Vec<u8>>,
-    #[prost(uint32, optional, tag = "5")]
-    registration_id: Option<u32>,
-    #[prost(uint32, optional, tag = "6")]
-    signed_pre_key_id: Option<u32>,
-}
+/// `PreKeySignalMessage`: pre-key id, base key, identity key, message, registration id,
+/// signed pre-key id.
+const PRE_KEY_SIGNAL_MESSAGE: [Field<'static>; 6] = [
+    Field::Uint32(None),
+    Field::Bytes(None),
+    Field::Bytes(None),
+    Field::Bytes(None),
+    Field::Uint32(None),
+    Field::Uint32(None),
+];
 
 /// `0x05 ‖ key`.
 pub(crate) fn encode_key(key: &Curve25519PublicKey) -> Vec<u8> {
@@ -114,12 +102,12 @@ pub(crate) fn open(bytes: &[u8]) -> Result<RatchetMessage, DecodeError> {
         .ok_or(DecodeError::Truncated)?;
     let (authenticated, mac) = bytes.split_at(split);
     let body = check_version(authenticated)?;
-    let message = SignalMessage::decode(body).map_err(protobuf)?;
+    let message = Fields::decode(body, SIGNAL_MESSAGE)?;
     Ok(RatchetMessage {
-        ratchet_key: decode_key(&required(message.ratchet_key, 1)?, 1)?,
-        index: required(message.counter, 2)?,
-        previous_chain_length: required(message.previous_counter, 3)?,
-        ciphertext: required(message.ciphertext, 4)?,
+        ratchet_key: decode_key(&required(message.bytes(1), 1)?, 1)?,
+        index: required(message.uint32(2), 2)?,
+        previous_chain_length: required(message.uint32(3), 3)?,
+        ciphertext: required(message.bytes(4), 4)?,
         mac: mac.to_vec(),
         authenticated: authenticated.to_vec(),
     })
@@ -127,17 +115,17 @@ pub(crate) fn open(bytes: &[u8]) -> Result<RatchetMessage, DecodeError> {
 
 /// `version ‖ PreKeySignalMessage` around a sealed first message.
 pub(crate) fn encode_key_exchange(exchange: &KeyExchange, message: Vec<u8>) -> Vec<u8> {
+    let base_key = encode_key(&exchange.base_key);
+    let identity_key = exchange.identity_key.wire_bytes();
     let mut bytes = vec![VERSION_BYTE];
-    PreKeySignalMessage {
-        pre_key_id: exchange.pre_key_id,
-        base_key: Some(encode_key(&exchange.base_key)),
-        identity_key: Some(exchange.identity_key.wire_bytes()),
-        message: Some(message),
-        registration_id: exchange.registration_id,
-        signed_pre_key_id: Some(exchange.signed_pre_key_id),
-    }
-    .encode(&mut bytes)
-    .ok();
+    bytes.extend(encode(&[
+        Field::Uint32(exchange.pre_key_id),
+        Field::Bytes(Some(&base_key)),
+        Field::Bytes(Some(&identity_key)),
+        Field::Bytes(Some(&message)),
+        Field::Uint32(exchange.registration_id),
+        Field::Uint32(Some(exchange.signed_pre_key_id)),
+    ]));
     bytes
 }
 
@@ -147,21 +135,35 @@ pub(crate) fn open_key_exchange(
 ) -> Result<(KeyExchange, RatchetMessage), DecodeError> {
     check_length(bytes)?;
     let body = check_version(bytes)?;
-    let outer: PreKeySignalMessage = decode_canonical(body)?;
+    let outer = decode_canonical(body, PRE_KEY_SIGNAL_MESSAGE)?;
     let exchange = KeyExchange {
-        pre_key_id: outer.pre_key_id,
-        signed_pre_key_id: required(outer.signed_pre_key_id, 6)?,
-        identity_key: IdentityKey::Curve25519(decode_key(&required(outer.identity_key, 3)?, 3)?),
-        base_key: decode_key(&required(outer.base_key, 2)?, 2)?,
-        registration_id: outer.registration_id,
+        pre_key_id: outer.uint32(1),
+        signed_pre_key_id: required(outer.uint32(6), 6)?,
+        identity_key: IdentityKey::Curve25519(decode_key(&required(outer.bytes(3), 3)?, 3)?),
+        base_key: decode_key(&required(outer.bytes(2), 2)?, 2)?,
+        registration_id: outer.uint32(5),
     };
-    let message = open(&required(outer.message, 4)?)?;
+    let message = open(&required(outer.bytes(4), 4)?)?;
     Ok((exchange, message))
 }
 
 #[cfg(test)]
 mod tests {
+    use prost::Message as _;
+
     use super::*;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct SignalMessage {
+        #[prost(bytes = "vec", optional, tag = "1")]
+        ratchet_key: Option<Vec<u8>>,
+        #[prost(uint32, optional, tag = "2")]
+        counter: Option<u32>,
+        #[prost(uint32, optional, tag = "3")]
+        previous_counter: Option<u32>,
+        #[prost(bytes = "vec", optional, tag = "4")]
+        ciphertext: Option<Vec<u8>>,
+    }
 
     #[test]
     fn keys_need_their_type_byte() {

@@ -1,11 +1,9 @@
 //! OMEMO 2's protobuf (XEP-0384 0.8+): `OMEMOMessage`, `OMEMOAuthenticatedMessage`,
 //! `OMEMOKeyExchange`. Keys are raw 32 bytes; the identity key is Ed25519.
 
-use prost::Message as _;
-
+use super::fields::{Field, Fields, encode};
 use super::{
-    KeyExchange, RatchetMessage, check_length, decode_canonical, fixed_field, protobuf, public_key,
-    required,
+    KeyExchange, RatchetMessage, check_length, decode_canonical, fixed_field, public_key, required,
 };
 use crate::codec::DecodeError;
 use crate::crypto::Ed25519PublicKey;
@@ -15,72 +13,53 @@ use crate::ratchet::SendingHeader;
 /// The MAC length of OMEMO 2 (16 of HMAC-SHA-256's 32 bytes).
 pub(crate) const MAC_LENGTH: usize = 16;
 
-#[derive(Clone, PartialEq, prost::Message)]
-struct OmemoMessage {
-    #[prost(uint32, optional, tag = "1")]
-    n: Option<u32>,
-    #[prost(uint32, optional, tag = "2")]
-    pn: Option<u32>,
-    #[prost(bytes = "vec", optional, tag = "3")]
-    dh_pub: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "4")]
-    ciphertext: Option<Vec<u8>>,
-}
+/// `OMEMOMessage`: n, pn, dh_pub, ciphertext.
+const OMEMO_MESSAGE: [Field<'static>; 4] = [
+    Field::Uint32(None),
+    Field::Uint32(None),
+    Field::Bytes(None),
+    Field::Bytes(None),
+];
 
-#[derive(Clone, PartialEq, prost::Message)]
-struct OmemoAuthenticatedMessage {
-    #[prost(bytes = "vec", optional, tag = "1")]
-    mac: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "2")]
-    message: Option<Vec<u8>>,
-}
+/// `OMEMOAuthenticatedMessage`: mac, message.
+const OMEMO_AUTHENTICATED_MESSAGE: [Field<'static>; 2] = [Field::Bytes(None), Field::Bytes(None)];
 
-#[derive(Clone, PartialEq, prost::Message)]
-struct OmemoKeyExchange {
-    #[prost(uint32, optional, tag = "1")]
-    pk_id: Option<u32>,
-    #[prost(uint32, optional, tag = "2")]
-    spk_id: Option<u32>,
-    #[prost(bytes = "vec", optional, tag = "3")]
-    ik: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "4")]
-    ek: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "5")]
-    message: Option<Vec<u8>>,
-}
+/// `OMEMOKeyExchange`: pk_id, spk_id, ik, ek, message.
+const OMEMO_KEY_EXCHANGE: [Field<'static>; 5] = [
+    Field::Uint32(None),
+    Field::Uint32(None),
+    Field::Bytes(None),
+    Field::Bytes(None),
+    Field::Bytes(None),
+];
 
 /// The serialized `OMEMOMessage`: the bytes the MAC covers after the associated data.
 pub(crate) fn encode_message(header: &SendingHeader, ciphertext: &[u8]) -> Vec<u8> {
-    OmemoMessage {
-        n: Some(header.index),
-        pn: Some(header.previous_chain_length),
-        dh_pub: Some(header.ratchet_key.as_bytes().to_vec()),
-        ciphertext: Some(ciphertext.to_vec()),
-    }
-    .encode_to_vec()
+    encode(&[
+        Field::Uint32(Some(header.index)),
+        Field::Uint32(Some(header.previous_chain_length)),
+        Field::Bytes(Some(header.ratchet_key.as_bytes())),
+        Field::Bytes(Some(ciphertext)),
+    ])
 }
 
 /// `OMEMOAuthenticatedMessage{mac, message}`.
 pub(crate) fn seal(message: Vec<u8>, mac: Vec<u8>) -> Vec<u8> {
-    OmemoAuthenticatedMessage {
-        mac: Some(mac),
-        message: Some(message),
-    }
-    .encode_to_vec()
+    encode(&[Field::Bytes(Some(&mac)), Field::Bytes(Some(&message))])
 }
 
 /// Decodes an `OMEMOAuthenticatedMessage` and the `OMEMOMessage` inside it.
 pub(crate) fn open(bytes: &[u8]) -> Result<RatchetMessage, DecodeError> {
     check_length(bytes)?;
-    let outer: OmemoAuthenticatedMessage = decode_canonical(bytes)?;
-    let mac = fixed_field::<MAC_LENGTH>(outer.mac, 1)?;
-    let authenticated = required(outer.message, 2)?;
-    let inner = OmemoMessage::decode(authenticated.as_slice()).map_err(protobuf)?;
+    let outer = decode_canonical(bytes, OMEMO_AUTHENTICATED_MESSAGE)?;
+    let mac = fixed_field::<MAC_LENGTH>(outer.bytes(1), 1)?;
+    let authenticated = required(outer.bytes(2), 2)?;
+    let inner = Fields::decode(&authenticated, OMEMO_MESSAGE)?;
     Ok(RatchetMessage {
-        index: required(inner.n, 1)?,
-        previous_chain_length: required(inner.pn, 2)?,
-        ratchet_key: public_key(inner.dh_pub, 3)?,
-        ciphertext: required(inner.ciphertext, 4)?,
+        index: required(inner.uint32(1), 1)?,
+        previous_chain_length: required(inner.uint32(2), 2)?,
+        ratchet_key: public_key(inner.bytes(3), 3)?,
+        ciphertext: required(inner.bytes(4), 4)?,
         mac: mac.to_vec(),
         authenticated,
     })
@@ -88,14 +67,14 @@ pub(crate) fn open(bytes: &[u8]) -> Result<RatchetMessage, DecodeError> {
 
 /// `OMEMOKeyExchange` around a sealed first message.
 pub(crate) fn encode_key_exchange(exchange: &KeyExchange, message: Vec<u8>) -> Vec<u8> {
-    OmemoKeyExchange {
-        pk_id: Some(exchange.pre_key_id.unwrap_or(0)),
-        spk_id: Some(exchange.signed_pre_key_id),
-        ik: Some(exchange.identity_key.wire_bytes()),
-        ek: Some(exchange.base_key.as_bytes().to_vec()),
-        message: Some(message),
-    }
-    .encode_to_vec()
+    let identity_key = exchange.identity_key.wire_bytes();
+    encode(&[
+        Field::Uint32(Some(exchange.pre_key_id.unwrap_or(0))),
+        Field::Uint32(Some(exchange.signed_pre_key_id)),
+        Field::Bytes(Some(&identity_key)),
+        Field::Bytes(Some(exchange.base_key.as_bytes())),
+        Field::Bytes(Some(&message)),
+    ])
 }
 
 /// Decodes an `OMEMOKeyExchange` and the message inside it.
@@ -103,17 +82,17 @@ pub(crate) fn open_key_exchange(
     bytes: &[u8],
 ) -> Result<(KeyExchange, RatchetMessage), DecodeError> {
     check_length(bytes)?;
-    let outer: OmemoKeyExchange = decode_canonical(bytes)?;
-    let identity = Ed25519PublicKey::from_bytes(&fixed_field(outer.ik, 3)?)
+    let outer = decode_canonical(bytes, OMEMO_KEY_EXCHANGE)?;
+    let identity = Ed25519PublicKey::from_bytes(&fixed_field(outer.bytes(3), 3)?)
         .map_err(|_| DecodeError::NonCanonicalKey)?;
     let exchange = KeyExchange {
-        pre_key_id: Some(required(outer.pk_id, 1)?),
-        signed_pre_key_id: required(outer.spk_id, 2)?,
+        pre_key_id: Some(required(outer.uint32(1), 1)?),
+        signed_pre_key_id: required(outer.uint32(2), 2)?,
         identity_key: IdentityKey::Ed25519(identity),
-        base_key: public_key(outer.ek, 4)?,
+        base_key: public_key(outer.bytes(4), 4)?,
         registration_id: None,
     };
-    let message = open(&required(outer.message, 5)?)?;
+    let message = open(&required(outer.bytes(5), 5)?)?;
     Ok((exchange, message))
 }
 
