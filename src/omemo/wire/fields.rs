@@ -68,9 +68,17 @@ impl<'a, const N: usize> Fields<'a, N> {
     }
 }
 
-/// Encodes the present fields in number order.
+/// Encodes the present fields in number order, into one allocation.
 pub(crate) fn encode(fields: &[Field<'_>]) -> Vec<u8> {
-    let mut writer = ProtoWriter::default();
+    // At most a 1-byte key (field numbers below 16) and a 10-byte varint per field.
+    let capacity = fields
+        .iter()
+        .map(|field| match field {
+            Field::Bytes(Some(bytes)) => 11 + bytes.len(),
+            _ => 11,
+        })
+        .sum();
+    let mut writer = ProtoWriter::with_prefix(&[], capacity);
     for (number, field) in (1u32..).zip(fields) {
         match field {
             Field::Uint32(Some(value)) => {
