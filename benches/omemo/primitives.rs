@@ -1,8 +1,7 @@
 //! The primitives OMEMO operations are made of, each timed alone on inputs of the sizes the
 //! operations use: olmo's public crypto API (`olmo::crypto`) for the curve, signature, HMAC,
-//! HKDF and AES-CBC work; the `aes-gcm` and `prost` crates, configured as olmo's payload and
-//! wire code use them, for OMEMO 0.3's payload cipher and the protobuf encoding (olmo exposes
-//! neither).
+//! HKDF and AES-CBC work; the `aes-gcm` crate, configured as olmo's payload code uses it, for
+//! OMEMO 0.3's payload cipher; olmo's own protobuf codec through the OMEMO profiles.
 
 use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::{AeadInOut, KeyInit};
@@ -235,7 +234,7 @@ pub fn random(catalogue: &mut Catalogue, lengths: &'static [usize]) -> Primitive
 }
 
 // ---------------------------------------------------------------------------------------------
-// Protobuf: olmo's own codecs (prost underneath; decoding includes the canonical-form check)
+// Protobuf: olmo's own codecs (decoding includes the canonical-form check)
 // ---------------------------------------------------------------------------------------------
 
 /// Encodes and seals one ratchet message with the profile's codec.
@@ -267,12 +266,12 @@ pub fn protobuf_encode(catalogue: &mut Catalogue, omemo2: bool, ciphertext: usiz
     let mac = [0xbbu8; 32];
     if omemo2 {
         catalogue.add(
-            "protobuf encode OMEMOAuthenticatedMessage [olmo/prost]",
+            "protobuf encode OMEMOAuthenticatedMessage [olmo]",
             batch_runner(|| (), move |()| encode::<Omemo2>(&key, &ciphertext, &mac)),
         )
     } else {
         catalogue.add(
-            "protobuf encode SignalMessage [olmo/prost]",
+            "protobuf encode SignalMessage [olmo]",
             batch_runner(|| (), move |()| encode::<Omemo03>(&key, &ciphertext, &mac)),
         )
     }
@@ -282,12 +281,12 @@ pub fn protobuf_encode(catalogue: &mut Catalogue, omemo2: bool, ciphertext: usiz
 pub fn protobuf_decode(catalogue: &mut Catalogue, omemo2: bool, key_data: Vec<u8>) -> PrimitiveId {
     if omemo2 {
         catalogue.add(
-            "protobuf decode OMEMOAuthenticatedMessage [olmo/prost]",
+            "protobuf decode OMEMOAuthenticatedMessage [olmo]",
             batch_runner(|| (), move |()| Omemo2::open(&key_data).unwrap()),
         )
     } else {
         catalogue.add(
-            "protobuf decode SignalMessage [olmo/prost]",
+            "protobuf decode SignalMessage [olmo]",
             batch_runner(|| (), move |()| Omemo03::open(&key_data).unwrap()),
         )
     }
@@ -301,7 +300,7 @@ pub fn protobuf_decode_key_exchange(
 ) -> PrimitiveId {
     if omemo2 {
         catalogue.add(
-            "protobuf decode OMEMOKeyExchange [olmo/prost]",
+            "protobuf decode OMEMOKeyExchange [olmo]",
             batch_runner(
                 || (),
                 move |()| Omemo2::open_key_exchange(&key_data).unwrap(),
@@ -309,7 +308,7 @@ pub fn protobuf_decode_key_exchange(
         )
     } else {
         catalogue.add(
-            "protobuf decode PreKeySignalMessage [olmo/prost]",
+            "protobuf decode PreKeySignalMessage [olmo]",
             batch_runner(
                 || (),
                 move |()| Omemo03::open_key_exchange(&key_data).unwrap(),
