@@ -151,7 +151,7 @@ impl<B: Backend> XmppMachine<B> {
                 .remembering()
                 .not_remembering(&[PROCESSED]),
             jid: jid.to_owned(),
-            memo: Memo::default(),
+            memo: Memo::new(rng.next_u64()),
         };
         transact!(machine, rng, |txn| {
             match tables::load_record::<B, AccountMeta>(&mut txn, ACCOUNT, ACCOUNT_KEY).await {
