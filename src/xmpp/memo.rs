@@ -254,6 +254,7 @@ impl Memo {
 
     /// The record of `table` and `key` parsed from exactly this schema and plaintext before,
     /// as the type `T` it was read as.
+    #[cfg(test)]
     pub(crate) fn parsed<T: Clone + 'static>(
         &self,
         table: &'static str,
@@ -261,12 +262,24 @@ impl Memo {
         schema: u16,
         plaintext: &[u8],
     ) -> Option<T> {
+        self.parsed_with(table, key, schema, plaintext, T::clone)
+    }
+
+    /// As [`Self::parsed`], giving what `read` takes from the record (no copy of the rest).
+    pub(crate) fn parsed_with<T: 'static, R>(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        schema: u16,
+        plaintext: &[u8],
+        read: impl FnOnce(&T) -> R,
+    ) -> Option<R> {
         let parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
         let held = parsed.get(table)?.get(key)?;
         if held.schema != schema || held.plaintext.as_slice() != plaintext {
             return None;
         }
-        held.record.downcast_ref::<T>().cloned()
+        held.record.downcast_ref::<T>().map(read)
     }
 
     /// Remembers `record`, parsed from `schema` and `plaintext`.
