@@ -217,17 +217,29 @@ impl<B: Backend> XmppMachine<B> {
             })
             .collect();
         txn.prefetch(DEVICE_LISTS, &names).await?;
+        // Only the active devices' ids are taken from each list (a list the memo holds is not
+        // copied), in the order of `names`: each JID's OMEMO 2 list, then its 0.3 list.
+        let active = |(_, list, _): &tables::Record<DeviceListRecord>| -> Vec<u32> {
+            list.devices
+                .iter()
+                .filter(|(_, state)| state.active)
+                .map(|(id, _)| *id)
+                .collect()
+        };
         let mut recipients = Vec::new();
+        let mut names = names.iter();
         for jid in all {
-            let omemo2 = self.load_device_list(txn, Version::Omemo2, jid).await?;
-            let omemo03 = self.load_device_list(txn, Version::Omemo03, jid).await?;
             let mut seen = Vec::new();
-            for (version, list) in [(Version::Omemo2, &omemo2), (Version::Omemo03, &omemo03)] {
-                for (id, state) in &list.devices {
-                    let ours = jid == self.jid && *id == our_device_id;
-                    if state.active && !ours && !seen.contains(id) {
-                        seen.push(*id);
-                        recipients.push((jid.to_owned(), *id, version));
+            for version in [Version::Omemo2, Version::Omemo03] {
+                let Some(name) = names.next() else { break };
+                let ids = tables::load_memo_with(txn, &self.memo, DEVICE_LISTS, name, active)
+                    .await?
+                    .unwrap_or_default();
+                for id in ids {
+                    let ours = jid == self.jid && id == our_device_id;
+                    if !ours && !seen.contains(&id) {
+                        seen.push(id);
+                        recipients.push((jid.to_owned(), id, version));
                     }
                 }
             }

@@ -118,6 +118,9 @@ pub(crate) struct Loaded {
     pre_keys_known: Option<Zeroizing<Vec<u8>>>,
     /// The slots the operation named (`None`: it read them all).
     requested: Option<Vec<SlotAddress>>,
+    /// The record names of the slots named, in their order (each an HMAC, or a memo lookup:
+    /// made once per operation); empty when not known.
+    requested_names: Vec<Vec<u8>>,
 }
 
 /// The account's records as read, before its session slots.
@@ -151,7 +154,7 @@ impl<B: Backend> XmppMachine<B> {
                 .remembering()
                 .not_remembering(&[PROCESSED]),
             jid: jid.to_owned(),
-            memo: Memo::default(),
+            memo: Memo::new(rng.next_u64()),
         };
         transact!(machine, rng, |txn| {
             match tables::load_record::<B, AccountMeta>(&mut txn, ACCOUNT, ACCOUNT_KEY).await {
@@ -432,7 +435,9 @@ impl<B: Backend> XmppMachine<B> {
                 slots.push((Some(address.clone()), slot));
             }
         }
-        self.assemble(txn, account, slots, Some(addresses)).await
+        let mut loaded = self.assemble(txn, account, slots, Some(addresses)).await?;
+        loaded.requested_names = names;
+        Ok(loaded)
     }
 
     /// Loads the device with the session slots named if they all exist, or with every slot if
@@ -507,6 +512,7 @@ impl<B: Backend> XmppMachine<B> {
                     identity_after: None,
                     pre_keys_known,
                     requested: requested.map(<[SlotAddress]>::to_vec),
+                    requested_names: Vec::new(),
                 });
             }
             // Taken apart: its slots that match are used again, and its pre-keys if the
@@ -610,6 +616,7 @@ impl<B: Backend> XmppMachine<B> {
             identity_after: None,
             pre_keys_known,
             requested: requested.map(<[SlotAddress]>::to_vec),
+            requested_names: Vec::new(),
         })
     }
 
@@ -670,22 +677,29 @@ impl<B: Backend> XmppMachine<B> {
         // An operation that named its slots adds and evicts none: only those can have changed
         // (a kept device holds more, each as stored), and only those are serialised.
         if let Some(requested) = &loaded.requested {
-            for address in requested {
+            for (i, address) in requested.iter().enumerate() {
                 let record = loaded.device.slot_record(address);
                 let before = loaded.slots_before.get(address);
                 if before.map(|b| b.as_slice()) == record.as_deref().map(|r| r.as_slice()) {
                     continue;
                 }
                 let (version, jid, device_id) = address;
-                let name = self.slot_name(*version, jid, *device_id);
+                let made;
+                let name: &[u8] = match loaded.requested_names.get(i) {
+                    Some(name) => name,
+                    None => {
+                        made = self.slot_name(*version, jid, *device_id);
+                        &made
+                    }
+                };
                 match record {
                     Some(record) => {
-                        txn.version(SESSIONS, &name).await?;
-                        txn.put(SESSIONS, &name, tables::SCHEMA, record.clone())?;
+                        txn.version(SESSIONS, name).await?;
+                        txn.put(SESSIONS, name, tables::SCHEMA, record.clone())?;
                         loaded.slots_before.insert(address.clone(), record);
                     }
                     None => {
-                        tables::remove(txn, SESSIONS, &name).await?;
+                        tables::remove(txn, SESSIONS, name).await?;
                         loaded.slots_before.remove(address);
                     }
                 }

@@ -40,11 +40,21 @@ const MAX_NAMES: usize = 4_096;
 /// Parsed records kept; past this, the memo starts again.
 const MAX_PARSED: usize = 4_096;
 
-/// Session slots by address, each with the record it was taken out with.
-type HeldSlots = HashMap<SlotAddress, (Zeroizing<Vec<u8>>, HeldSlot)>;
+/// The hash of the maps keyed by what the network chooses (JIDs, device ids, identity keys):
+/// a folded-multiply hash (SipHash was a twentieth of an encrypt's instructions) seeded from
+/// the caller's CSPRNG when the machine opens, so nobody can choose keys that collide.
+type Keyed = foldhash::fast::SeedableRandomState;
 
-/// Parsed records by table and name, each with the schema and plaintext it was parsed from.
-type Parsed = HashMap<&'static str, HashMap<Vec<u8>, ParsedRecord>>;
+/// Session slots by address, each with the record it was taken out with.
+type HeldSlots = HashMap<SlotAddress, (Zeroizing<Vec<u8>>, HeldSlot), Keyed>;
+
+/// Parsed records by table and name (a keyed hash, see [`crate::store::Sealer::name`]: not
+/// chosen by anyone without the storage key), each with the schema and plaintext it was parsed
+/// from.
+type Parsed = HashMap<&'static str, HashMap<Vec<u8>, ParsedRecord, Fast>, Fast>;
+
+/// The hash of the maps whose keys nobody outside chooses: randomly seeded per map.
+type Fast = foldhash::fast::RandomState;
 
 struct ParsedRecord {
     schema: u16,
@@ -107,12 +117,24 @@ pub(crate) struct Memo {
     /// when taken out: a slot is used again only when the store holds that same record.
     slots: Mutex<HeldSlots>,
     /// Record names by (table, parts), each part framed by its length: an HMAC each.
-    names: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
-    fingerprints: Mutex<HashMap<IdentityKey, String>>,
+    names: Mutex<HashMap<Vec<u8>, Vec<u8>, Keyed>>,
+    fingerprints: Mutex<HashMap<IdentityKey, String, Keyed>>,
     parsed: Mutex<Parsed>,
 }
 
 impl Memo {
+    /// An empty memo whose maps of network-chosen keys hash with `seed` (from a CSPRNG).
+    pub(crate) fn new(seed: u64) -> Self {
+        let keyed =
+            |i: u64| Keyed::with_seed(seed.wrapping_add(i), foldhash::SharedSeed::global_random());
+        Self {
+            slots: Mutex::new(HashMap::with_hasher(keyed(0))),
+            names: Mutex::new(HashMap::with_hasher(keyed(1))),
+            fingerprints: Mutex::new(HashMap::with_hasher(keyed(2))),
+            ..Self::default()
+        }
+    }
+
     /// Runs `read` with our identity as last read (for it to copy instead of deriving), and
     /// remembers the identity it read.
     pub(crate) fn with_identity<E>(
@@ -232,6 +254,7 @@ impl Memo {
 
     /// The record of `table` and `key` parsed from exactly this schema and plaintext before,
     /// as the type `T` it was read as.
+    #[cfg(test)]
     pub(crate) fn parsed<T: Clone + 'static>(
         &self,
         table: &'static str,
@@ -239,12 +262,24 @@ impl Memo {
         schema: u16,
         plaintext: &[u8],
     ) -> Option<T> {
+        self.parsed_with(table, key, schema, plaintext, T::clone)
+    }
+
+    /// As [`Self::parsed`], giving what `read` takes from the record (no copy of the rest).
+    pub(crate) fn parsed_with<T: 'static, R>(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        schema: u16,
+        plaintext: &[u8],
+        read: impl FnOnce(&T) -> R,
+    ) -> Option<R> {
         let parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
         let held = parsed.get(table)?.get(key)?;
         if held.schema != schema || held.plaintext.as_slice() != plaintext {
             return None;
         }
-        held.record.downcast_ref::<T>().cloned()
+        held.record.downcast_ref::<T>().map(read)
     }
 
     /// Remembers `record`, parsed from `schema` and `plaintext`.

@@ -164,6 +164,8 @@ impl<B: Backend> XmppMachine<B> {
             })
             .collect();
         txn.prefetch(TRUST, &trust_names).await?;
+        // In the order of the devices that have a fingerprint.
+        let mut trust_names = trust_names.into_iter();
         for ((jid, device_id, version), fingerprint) in devices.into_iter().zip(fingerprints) {
             let skip = |reason| SkippedDevice {
                 jid: jid.clone(),
@@ -175,7 +177,11 @@ impl<B: Backend> XmppMachine<B> {
                 outcome.skipped.push(skip(SkipReason::NoSession));
                 continue;
             };
-            let trust = match self.trust_of(txn, &jid, &fingerprint).await? {
+            let name = match trust_names.next() {
+                Some(name) => name,
+                None => self.trust_name(&jid, &fingerprint),
+            };
+            let trust = match self.trust_named(txn, &name).await? {
                 Some(trust) => trust,
                 None => {
                     self.note_identity(txn, &loaded.meta, &jid, &fingerprint)

@@ -69,11 +69,26 @@ pub(crate) async fn load_record_memo<B: Backend, T>(
 where
     T: DeserializeOwned + Clone + Send + 'static,
 {
+    load_memo_with(txn, memo, table, key, Record::<T>::clone).await
+}
+
+/// As [`load_record_memo`], giving what `read` takes from the record: a record the memo holds
+/// is not copied whole.
+pub(crate) async fn load_memo_with<B: Backend, T, R>(
+    txn: &mut Txn<'_, B>,
+    memo: &Memo,
+    table: &'static str,
+    key: &[u8],
+    read: impl Fn(&Record<T>) -> R,
+) -> Result<Option<R>, StoreError>
+where
+    T: DeserializeOwned + Send + 'static,
+{
     let Some((schema, plaintext)) = txn.get(table, key).await? else {
         return Ok(None);
     };
-    if let Some(record) = memo.parsed::<Record<T>>(table, key, schema, &plaintext) {
-        return Ok(Some(record));
+    if let Some(value) = memo.parsed_with(table, key, schema, &plaintext, &read) {
+        return Ok(Some(value));
     }
     if !(SCHEMA_1..=SCHEMA).contains(&schema) {
         return Err(StoreError::NewerSchema {
@@ -87,8 +102,9 @@ where
         .map(|b| Zeroizing::new(b.to_vec()))
         .collect();
     let record = (schema, meta, blobs);
-    memo.hold_parsed(table, key, schema, plaintext, record.clone());
-    Ok(Some(record))
+    let value = read(&record);
+    memo.hold_parsed(table, key, schema, plaintext, record);
+    Ok(Some(value))
 }
 
 /// Reads a record whose layout both schemas share; `None` when absent.

@@ -52,11 +52,17 @@ impl<B: Backend> XmppMachine<B> {
         fingerprint: &str,
     ) -> Result<Option<Trust>, XmppError> {
         let name = self.trust_name(jid, fingerprint);
-        Ok(
-            tables::load_record_memo::<B, TrustRecord>(txn, &self.memo, TRUST, &name)
-                .await?
-                .map(|(_, record, _)| record.trust),
-        )
+        self.trust_named(txn, &name).await
+    }
+
+    /// As [`Self::trust_of`], for the record named `name` ([`Self::trust_name`]).
+    pub(crate) async fn trust_named(
+        &self,
+        txn: &mut Txn<'_, B>,
+        name: &[u8],
+    ) -> Result<Option<Trust>, XmppError> {
+        let trust = |(_, record, _): &tables::Record<TrustRecord>| record.trust;
+        Ok(tables::load_memo_with(txn, &self.memo, TRUST, name, trust).await?)
     }
 
     /// Every decision recorded for `jid` (fingerprint, trust).
