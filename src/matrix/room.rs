@@ -823,29 +823,24 @@ impl<B: Backend> Machine<B> {
                 records::store(txn, table::REPLAY, &replay, &entry, &[]).await?;
             }
         }
-        if !cache.senders.contains_key(sender) {
-            let name = self.name(table::DEVICES, &[sender.as_bytes()]);
-            let cached = CachedSender {
-                name,
-                devices: None,
-            };
-            cache.senders.insert(sender.to_owned(), cached);
-        }
-        if let Some(cached) = cache.senders.get_mut(sender)
-            && cached.devices.is_none()
-        {
-            cached.devices = Some(self.load_devices_named(txn, &cached.name).await?);
-        }
-        let device = cache
-            .senders
-            .get(sender)
-            .and_then(|cached| cached.devices.as_ref())
-            .and_then(|known| {
-                known
-                    .devices
-                    .values()
-                    .find(|d| d.curve25519 == meta.sender_key)
-            });
+        // Every sender of the batch is named in the cache (load_batch); its devices are read
+        // when its first event needs them.
+        let mut unnamed = None;
+        let known = match cache.senders.get_mut(sender) {
+            Some(cached) => {
+                if cached.devices.is_none() {
+                    cached.devices = Some(self.load_devices_named(txn, &cached.name).await?);
+                }
+                cached.devices.as_ref()
+            }
+            None => Some(&*unnamed.insert(self.load_devices(txn, sender).await?)),
+        };
+        let device = known.and_then(|known| {
+            known
+                .devices
+                .values()
+                .find(|d| d.curve25519 == meta.sender_key)
+        });
         let verified = !meta.forwarded && device.is_some_and(|d| d.trust == Trust::Verified);
         // Only an accepted event moves the stored session: a refused one changes nothing.
         if advanced && !*already_advanced {
