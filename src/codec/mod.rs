@@ -3,6 +3,7 @@
 //! order, and the decoders refuse anything an encoder would not have written.
 
 pub(crate) mod bytes;
+pub(crate) mod json;
 pub(crate) mod proto;
 
 use thiserror::Error;

@@ -8,6 +8,7 @@ use super::canonical;
 use super::error::MachineError;
 use super::machine::Machine;
 use super::records::{self, table};
+use crate::codec::json::{Fields, ObjectWriter};
 use crate::crypto::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
 use crate::store::transact;
 use crate::store::{Backend, Txn};
@@ -54,13 +55,15 @@ impl Device {
 }
 
 /// All known devices of one user, by device id.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 pub(crate) struct UserDevices {
     pub devices: VecMap<String, Device>,
 }
 
 /// A tracked user, and the generation of its device list (bumped at every change).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 pub(crate) struct Tracked {
     pub user_id: String,
     pub generation: u64,
@@ -298,4 +301,126 @@ pub(crate) fn verify_signature(
     let bytes = canonical::signing_bytes(object)?;
     key.verify(bytes.as_bytes(), &signature)
         .map_err(|_| bad("signature does not verify"))
+}
+
+impl Trust {
+    /// The name a record stores (the variant's, as serde writes it).
+    fn stored_name(self) -> &'static str {
+        match self {
+            Trust::Unverified => "Unverified",
+            Trust::Verified => "Verified",
+            Trust::Blocked => "Blocked",
+        }
+    }
+
+    fn from_stored_name(name: &str) -> Option<Self> {
+        match name {
+            "Unverified" => Some(Trust::Unverified),
+            "Verified" => Some(Trust::Verified),
+            "Blocked" => Some(Trust::Blocked),
+            _ => None,
+        }
+    }
+}
+
+impl Device {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut object = ObjectWriter::new(out);
+        object
+            .str("user_id", &self.user_id)
+            .str("device_id", &self.device_id)
+            .str("curve25519", &self.curve25519)
+            .str("ed25519", &self.ed25519)
+            .str("trust", self.trust.stored_name())
+            .bool("deleted", self.deleted);
+        object.end();
+    }
+
+    fn read_json(value: &Value) -> Option<Self> {
+        let fields = Fields::of(value)?;
+        Some(Self {
+            user_id: fields.str("user_id")?,
+            device_id: fields.str("device_id")?,
+            curve25519: fields.str("curve25519")?,
+            ed25519: fields.str("ed25519")?,
+            trust: Trust::from_stored_name(fields.get("trust")?.as_str()?)?,
+            deleted: fields.bool("deleted")?,
+        })
+    }
+}
+
+impl records::Meta for UserDevices {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut object = ObjectWriter::new(out);
+        let out = object.key("devices");
+        out.push(b'{');
+        for (i, (device_id, device)) in self.devices.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            crate::codec::json::write_str(out, device_id);
+            out.push(b':');
+            device.write_json(out);
+        }
+        out.push(b'}');
+        object.end();
+    }
+
+    fn read_json(value: &Value) -> Option<Self> {
+        let mut devices = VecMap::new();
+        for (device_id, device) in Fields::of(Fields::of(value)?.get("devices")?)?.iter() {
+            devices.insert(device_id.clone(), Device::read_json(device)?);
+        }
+        Some(Self { devices })
+    }
+}
+
+impl records::Meta for Tracked {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut object = ObjectWriter::new(out);
+        object
+            .str("user_id", &self.user_id)
+            .u64("generation", self.generation);
+        object.end();
+    }
+
+    fn read_json(value: &Value) -> Option<Self> {
+        let fields = Fields::of(value)?;
+        Some(Self {
+            user_id: fields.str("user_id")?,
+            generation: fields.u64("generation")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+    use crate::codec::json::same_as_serde;
+
+    #[test]
+    fn device_records_are_written_as_serde_wrote_them() {
+        let mut devices = UserDevices::default();
+        same_as_serde(&devices);
+        for (id, trust, deleted) in [
+            ("B\"", Trust::Blocked, true),
+            ("A", Trust::Verified, false),
+            ("C", Trust::Unverified, false),
+        ] {
+            let device = Device {
+                user_id: "@u:x".into(),
+                device_id: id.into(),
+                curve25519: "c".into(),
+                ed25519: "e".into(),
+                trust,
+                deleted,
+            };
+            devices.devices.insert(id.into(), device);
+        }
+        same_as_serde(&devices);
+        same_as_serde(&Tracked {
+            user_id: "@u\u{7f}:x".into(),
+            generation: 42,
+        });
+    }
 }

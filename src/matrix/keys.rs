@@ -87,8 +87,9 @@ impl<B: Backend> Machine<B> {
         rng.fill_bytes(&mut id);
         let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
         let request = OutgoingRequest { id, kind, body };
-        let size = serde_json::to_vec(&request).map_or(0, |v| v.len());
-        if size > MAX_REQUEST_BYTES {
+        let mut json = Vec::new();
+        records::Meta::write_json(&request, &mut json);
+        if json.len() > MAX_REQUEST_BYTES {
             return Err(MachineError::TooLarge("request"));
         }
         let name = self.name(table::OUTGOING, &[request.id.as_bytes()]);

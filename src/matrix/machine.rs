@@ -4,13 +4,13 @@
 //! again from fresh reads.
 
 use rand_core::CryptoRng;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::canonical;
 use super::error::MachineError;
 use super::records::{self, table};
+use crate::codec::json::{Fields, ObjectWriter};
 use crate::olm::{Account, IdentityKeys};
 use crate::persist::StorageKey;
 use crate::store::{Backend, Sealer, Txn, transact};
@@ -21,7 +21,8 @@ pub const OLM_V1: &str = "m.olm.v1.curve25519-aes-sha2";
 pub const MEGOLM_V1: &str = "m.megolm.v1.aes-sha2";
 
 /// The account record's metadata.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct AccountMeta {
     pub user_id: String,
     pub device_id: String,
@@ -272,4 +273,44 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+impl records::Meta for AccountMeta {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut object = ObjectWriter::new(out);
+        object
+            .str("user_id", &self.user_id)
+            .str("device_id", &self.device_id)
+            .bool("device_keys_published", self.device_keys_published)
+            .u64("server_one_time_keys", self.server_one_time_keys)
+            .bool("fallback_needed", self.fallback_needed);
+        object.end();
+    }
+
+    fn read_json(value: &Value) -> Option<Self> {
+        let fields = Fields::of(value)?;
+        Some(Self {
+            user_id: fields.str("user_id")?,
+            device_id: fields.str("device_id")?,
+            device_keys_published: fields.bool("device_keys_published")?,
+            server_one_time_keys: fields.u64("server_one_time_keys")?,
+            fallback_needed: fields.bool("fallback_needed")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[test]
+    fn the_account_record_is_written_as_serde_wrote_it() {
+        crate::codec::json::same_as_serde(&AccountMeta {
+            user_id: "@me:x".into(),
+            device_id: "DEV".into(),
+            device_keys_published: true,
+            server_one_time_keys: 50,
+            fallback_needed: false,
+        });
+    }
 }

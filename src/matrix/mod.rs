@@ -27,6 +27,7 @@ mod records;
 mod requests;
 mod room;
 mod room_batches;
+mod room_records;
 mod to_device;
 
 pub use canonical::{encode as canonical_json, signing_bytes};

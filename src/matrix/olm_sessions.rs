@@ -2,7 +2,6 @@
 //! encrypting a to-device event to one device.
 
 use rand_core::CryptoRng;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -10,13 +9,15 @@ use super::devices::Device;
 use super::error::MachineError;
 use super::machine::{Machine, OLM_V1};
 use super::records::{self, table};
+use crate::codec::json::{Fields, ObjectWriter};
 use crate::olm::{Account, Session};
 use crate::store::{Backend, Txn};
 
 /// Sessions kept per peer key; the least recently used go first.
 pub(crate) const MAX_SESSIONS_PER_PEER: usize = 10;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 struct SessionsMeta {
     /// The peer's Curve25519 key (unpadded base64).
     peer: String,
@@ -136,5 +137,36 @@ impl<B: Backend> Machine<B> {
             "sender_key": account.curve25519_key().to_base64(),
             "ciphertext": { device.curve25519.clone(): { "type": message_type, "body": body } },
         })))
+    }
+}
+
+impl records::Meta for SessionsMeta {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut object = ObjectWriter::new(out);
+        object
+            .str("peer", &self.peer)
+            .u64("count", self.count as u64);
+        object.end();
+    }
+
+    fn read_json(value: &Value) -> Option<Self> {
+        let fields = Fields::of(value)?;
+        Some(Self {
+            peer: fields.str("peer")?,
+            count: usize::try_from(fields.u64("count")?).ok()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[test]
+    fn the_sessions_record_is_written_as_serde_wrote_it() {
+        crate::codec::json::same_as_serde(&SessionsMeta {
+            peer: "key".into(),
+            count: 3,
+        });
     }
 }

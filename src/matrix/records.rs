@@ -1,7 +1,9 @@
 //! The machine's tables in the store, each record named by a keyed hash of the identifiers it
 //! stands for; record contents as [`crate::store::records`] lays them out.
 
-pub(crate) use crate::store::records::{SCHEMA, load, remove, store};
+pub(crate) use crate::store::records::{
+    Meta, SCHEMA, load_meta as load, remove, store_meta as store,
+};
 
 /// Table names. Every record a table holds is named by [`Sealer::name`](crate::store::Sealer)
 /// over the parts given beside it.

@@ -8,6 +8,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::records::Meta;
+use crate::codec::json::{Fields, ObjectWriter, write_str, write_u64};
+
 /// Which endpoint a request is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -72,4 +75,103 @@ fn percent_encode(text: &str) -> String {
         }
     }
     out
+}
+
+impl Meta for OutgoingRequest {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut object = ObjectWriter::new(out);
+        object.str("id", &self.id);
+        let mut kind = ObjectWriter::new(object.key("kind"));
+        match &self.kind {
+            RequestKind::KeysUpload => {
+                kind.str("kind", "keys_upload");
+            }
+            RequestKind::KeysQuery { generations } => {
+                let out = kind.str("kind", "keys_query").key("generations");
+                out.push(b'[');
+                for (i, (user, generation)) in generations.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.push(b'[');
+                    write_str(out, user);
+                    out.push(b',');
+                    write_u64(out, *generation);
+                    out.push(b']');
+                }
+                out.push(b']');
+            }
+            RequestKind::KeysClaim => {
+                kind.str("kind", "keys_claim");
+            }
+            RequestKind::ToDevice { event_type } => {
+                kind.str("kind", "to_device").str("event_type", event_type);
+            }
+        }
+        kind.end();
+        object.value("body", &self.body);
+        object.end();
+    }
+
+    fn read_json(value: &Value) -> Option<Self> {
+        let fields = Fields::of(value)?;
+        let kind = Fields::of(fields.get("kind")?)?;
+        let kind = match kind.get("kind")?.as_str()? {
+            "keys_upload" => RequestKind::KeysUpload,
+            "keys_query" => {
+                let mut generations = Vec::new();
+                for pair in kind.get("generations")?.as_array()? {
+                    let [user, generation] = pair.as_array()?.as_slice() else {
+                        return None;
+                    };
+                    generations.push((user.as_str()?.to_owned(), generation.as_u64()?));
+                }
+                RequestKind::KeysQuery { generations }
+            }
+            "keys_claim" => RequestKind::KeysClaim,
+            "to_device" => RequestKind::ToDevice {
+                event_type: kind.str("event_type")?,
+            },
+            _ => return None,
+        };
+        Some(Self {
+            id: fields.str("id")?,
+            kind,
+            body: fields.get("body")?.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_requests_are_written_as_serde_wrote_them() {
+        let body = serde_json::json!({"one_time_keys": {"b": 1, "a": [true, null, "x"]}});
+        for kind in [
+            RequestKind::KeysUpload,
+            RequestKind::KeysQuery {
+                generations: vec![],
+            },
+            RequestKind::KeysQuery {
+                generations: vec![("@a:x".into(), 3), ("@b\"".into(), u64::MAX)],
+            },
+            RequestKind::KeysClaim,
+            RequestKind::ToDevice {
+                event_type: "m.room.encrypted".into(),
+            },
+        ] {
+            let request = OutgoingRequest {
+                id: "id\u{1}".into(),
+                kind,
+                body: body.clone(),
+            };
+            let mut ours = Vec::new();
+            request.write_json(&mut ours);
+            assert_eq!(ours, serde_json::to_vec(&request).unwrap());
+            let value: Value = serde_json::from_slice(&ours).unwrap();
+            assert_eq!(OutgoingRequest::read_json(&value), Some(request));
+        }
+    }
 }

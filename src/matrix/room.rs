@@ -2,10 +2,9 @@
 //! room shared with every member device and rotated when the room's settings or its members
 //! say so, and room events encrypted and decrypted with a replay record kept in the store.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use rand_core::CryptoRng;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::devices::{Device, Trust, UserDevices};
@@ -14,6 +13,8 @@ use super::machine::{AppRecord, MEGOLM_V1, Machine};
 use super::records::{self, table};
 use super::requests::{OutgoingRequest, RequestKind};
 use super::room_batches::{EncryptedEventFields, RoomEvents};
+pub(crate) use super::room_records::InboundMeta;
+use super::room_records::{OutboundMeta, ReplayEntry, Withheld};
 use super::to_device::Failure;
 use crate::crypto::{Ed25519PublicKey, SignedItem, TorsionFreeKeys};
 use crate::megolm::{
@@ -31,33 +32,6 @@ use crate::vec_map::VecMap;
 const DEVICES_PER_REQUEST: usize = 100;
 /// Room events decrypted in one batch.
 pub(super) const MAX_BATCH: usize = 10_000;
-
-/// What we know about an inbound session besides its ratchet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct InboundMeta {
-    pub room_id: String,
-    pub session_id: String,
-    /// The Curve25519 key of the device that created the session.
-    pub sender_key: String,
-    /// The Ed25519 key that device claimed.
-    pub sender_claimed_ed25519: String,
-    /// The user whose device sent it over Olm (`None` for forwarded or imported keys).
-    pub sender_user: Option<String>,
-    /// Forwarded or imported: the key's origin is only claimed.
-    pub forwarded: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Withheld {
-    code: String,
-}
-
-/// Our outbound session of a room and who has its key (user → device → Curve25519 key).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct OutboundMeta {
-    room_id: String,
-    shared_with: VecMap<String, BTreeMap<String, String>>,
-}
 
 /// A decrypted room event.
 #[derive(Clone, PartialEq)]
@@ -663,11 +637,13 @@ impl<B: Backend> Machine<B> {
         // HMACs); a short move is not, so a typical decrypt writes one record (its replay
         // entry), not two.
         for session_id in &cache.advanced {
-            if let (Some(Some((meta, session))), Some(name), Some(stored)) = (
-                cache.sessions.get(session_id),
-                cache.session_names.get(session_id),
-                cache.stored_latest.get(session_id),
-            ) && worth_writing_back(*stored, session.latest_index())
+            if let Some(CachedSession {
+                name,
+                loaded: Some((meta, session)),
+                stored_latest,
+                ..
+            }) = cache.sessions.get(session_id)
+                && worth_writing_back(*stored_latest, session.latest_index())
             {
                 records::store(txn, table::INBOUND, name, meta, &[&session.to_record()]).await?;
             }
@@ -686,13 +662,17 @@ impl<B: Backend> Machine<B> {
     ) -> Result<(), MachineError> {
         let mut session_ids: Vec<&str> = Vec::new();
         let mut senders: Vec<&str> = Vec::new();
-        let mut seen_senders = std::collections::HashSet::new();
         for event in parsed.iter().flatten() {
             if !cache.sessions.contains_key(event.session_id) {
-                cache.sessions.insert(event.session_id.to_owned(), None);
+                cache
+                    .sessions
+                    .insert(event.session_id.to_owned(), CachedSession::default());
                 session_ids.push(event.session_id);
             }
-            if seen_senders.insert(event.sender) {
+            if !cache.senders.contains_key(event.sender) {
+                cache
+                    .senders
+                    .insert(event.sender.to_owned(), CachedSender::default());
                 senders.push(event.sender);
             }
         }
@@ -704,13 +684,14 @@ impl<B: Backend> Machine<B> {
         txn.prefetch(table::INBOUND, &names).await?;
         for (id, name) in session_ids.into_iter().zip(names) {
             let loaded = self.load_inbound_named(txn, &name).await?;
-            if let Some((_, session)) = &loaded {
-                cache
-                    .stored_latest
-                    .insert(id.to_owned(), session.latest_index());
-            }
-            cache.sessions.insert(id.to_owned(), loaded);
-            cache.session_names.insert(id.to_owned(), name);
+            let stored_latest = loaded.as_ref().map_or(0, |(_, s)| s.latest_index());
+            let cached = CachedSession {
+                name,
+                loaded,
+                stored_latest,
+                advanced: false,
+            };
+            cache.sessions.insert(id.to_owned(), cached);
         }
         let names: Vec<Vec<u8>> = senders
             .iter()
@@ -718,7 +699,9 @@ impl<B: Backend> Machine<B> {
             .collect();
         txn.prefetch(table::DEVICES, &names).await?;
         for (user, name) in senders.into_iter().zip(names) {
-            cache.device_names.insert(user.to_owned(), name);
+            if let Some(sender) = cache.senders.get_mut(user) {
+                sender.name = name;
+            }
         }
         Ok(())
     }
@@ -770,7 +753,12 @@ impl<B: Backend> Machine<B> {
             session_id,
             message,
         } = event;
-        let Some(Some((meta, session))) = cache.sessions.get_mut(session_id) else {
+        let Some(CachedSession {
+            loaded: Some((meta, session)),
+            advanced: already_advanced,
+            ..
+        }) = cache.sessions.get_mut(session_id)
+        else {
             let name = self.name(
                 table::WITHHELD,
                 &[room_id.as_bytes(), session_id.as_bytes()],
@@ -835,14 +823,19 @@ impl<B: Backend> Machine<B> {
                 records::store(txn, table::REPLAY, &replay, &entry, &[]).await?;
             }
         }
-        if !cache.devices.contains_key(sender) {
-            let devices = match cache.device_names.get(sender) {
-                Some(name) => self.load_devices_named(txn, name).await?,
-                None => self.load_devices(txn, sender).await?,
-            };
-            cache.devices.insert(sender.to_owned(), devices);
-        }
-        let device = cache.devices.get(sender).and_then(|known| {
+        // Every sender of the batch is named in the cache (load_batch); its devices are read
+        // when its first event needs them.
+        let mut unnamed = None;
+        let known = match cache.senders.get_mut(sender) {
+            Some(cached) => {
+                if cached.devices.is_none() {
+                    cached.devices = Some(self.load_devices_named(txn, &cached.name).await?);
+                }
+                cached.devices.as_ref()
+            }
+            None => Some(&*unnamed.insert(self.load_devices(txn, sender).await?)),
+        };
+        let device = known.and_then(|known| {
             known
                 .devices
                 .values()
@@ -850,8 +843,8 @@ impl<B: Backend> Machine<B> {
         });
         let verified = !meta.forwarded && device.is_some_and(|d| d.trust == Trust::Verified);
         // Only an accepted event moves the stored session: a refused one changes nothing.
-        if advanced && !cache.advanced_set.contains(session_id) {
-            cache.advanced_set.insert(session_id.to_owned());
+        if advanced && !*already_advanced {
+            *already_advanced = true;
             cache.advanced.push(session_id.to_owned());
         }
         Ok(Ok(DecryptedRoomEvent {
@@ -934,7 +927,11 @@ pub(super) fn verify_by_session(
     for (room, batch) in batches.iter().enumerate() {
         for (i, event) in batch.parsed.iter().enumerate() {
             let Ok(event) = event else { continue };
-            if let Some(Some((_, session))) = batch.cache.sessions.get(event.session_id) {
+            if let Some(CachedSession {
+                loaded: Some((_, session)),
+                ..
+            }) = batch.cache.sessions.get(event.session_id)
+            {
                 indices.push((room, i));
                 keyed.push((
                     session.signing_key(),
@@ -982,22 +979,38 @@ fn room_key_ids(content: &Value) -> Result<(&str, &str), Failure> {
 }
 
 /// What a batch of room events has loaded once for all its events: inbound sessions by id,
-/// and the senders' devices by user.
+/// and the senders' devices by user. Two maps of all that is known per key, rather than a map
+/// per fact: each hash map type brings 2-3 KB of table code to the `.wasm` package.
 #[derive(Default)]
 struct BatchCache {
-    sessions: HashMap<String, Option<(InboundMeta, InboundGroupSession)>>,
-    /// The record name of each session loaded.
-    session_names: HashMap<String, Vec<u8>>,
-    devices: HashMap<String, UserDevices>,
-    /// The record name of each sender's devices.
-    device_names: HashMap<String, Vec<u8>>,
-    /// The sessions whose latest ratchet the batch moved forward, to write back.
+    sessions: HashMap<String, CachedSession>,
+    senders: HashMap<String, CachedSender>,
+    /// The sessions whose latest ratchet the batch moved forward, to write back, in order.
     advanced: Vec<String>,
-    /// The same, to ask whether one is there: a batch advances hundreds of sessions, and a
-    /// search of the list at every event cost about 2% of a 100k-event dump's decryption.
-    advanced_set: std::collections::HashSet<String>,
-    /// The latest ratchet index of each session as stored, before the batch moved it.
-    stored_latest: HashMap<String, u32>,
+}
+
+/// An inbound session a batch names.
+#[derive(Default)]
+struct CachedSession {
+    /// Its record name.
+    name: Vec<u8>,
+    /// The session, `None` if we do not have it.
+    loaded: Option<(InboundMeta, InboundGroupSession)>,
+    /// Its latest ratchet index as stored, before the batch moved it.
+    stored_latest: u32,
+    /// Listed in [`BatchCache::advanced`] (a flag here, not a search of the list at every
+    /// event: a batch advances hundreds of sessions, and the search cost about 2% of a
+    /// 100k-event dump's decryption).
+    advanced: bool,
+}
+
+/// A sender a batch names.
+#[derive(Default)]
+struct CachedSender {
+    /// The record name of its devices.
+    name: Vec<u8>,
+    /// Its devices, once an event needed them.
+    devices: Option<UserDevices>,
 }
 
 /// A latest ratchet that moved this many steps is written back. Measured (callgrind, one
@@ -1016,13 +1029,6 @@ const WRITE_BACK_STEPS: u32 = 4;
 /// cost up to 255 more, so it is always written.
 fn worth_writing_back(stored: u32, latest: u32) -> bool {
     latest.saturating_sub(stored) >= WRITE_BACK_STEPS || latest >> 8 != stored >> 8
-}
-
-/// The first event that used a (session, index).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ReplayEntry {
-    event_id: String,
-    timestamp: u64,
 }
 
 /// Whether every device that has the session's key is still a recipient with the same key.

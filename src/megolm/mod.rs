@@ -36,7 +36,7 @@ pub use inbound::{DecryptedMessage, InboundGroupSession, SessionOrdering};
 pub use key_export::{
     ExportedRoomKey, KEY_EXPORT_DEFAULT_ROUNDS, KEY_EXPORT_FOOTER, KEY_EXPORT_HEADER,
     KEY_EXPORT_MAX_ROUNDS, KeyExportError, decrypt_key_export, encrypt_key_export,
-    encrypt_key_export_with_rng,
+    encrypt_key_export_with_rng, room_keys_from_json, room_keys_to_json,
 };
 pub use outbound::{GroupEncryptError, GroupSession};
 pub use replay::{Replay, ReplayRecord};

@@ -7,7 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::backend::{Backend, Batch, Conflict, KeyRange, MaybeSend, Record, StoreError};
 
-type Tables = BTreeMap<String, BTreeMap<Vec<u8>, Record>>;
+use crate::vec_map::VecMap;
+
+// Tables by name in a sorted `Vec`: a store has a dozen tables, and a second `BTreeMap` type
+// would bring its node code to the `.wasm` package for nothing.
+type Tables = VecMap<String, BTreeMap<Vec<u8>, Record>>;
 
 /// Records in memory. Clones are handles to the same records, as two processes would share
 /// one database, so the conflict rules can be exercised without a disk.
@@ -66,7 +70,7 @@ impl MemoryStore {
         let mut tables = self.lock();
         for write in &batch.writes {
             let found = tables
-                .get(&write.table)
+                .get(write.table.as_str())
                 .and_then(|t| t.get(&write.key))
                 .map(|r| r.version);
             if !write.expect.matches(found) {
@@ -79,7 +83,7 @@ impl MemoryStore {
             }
         }
         for write in batch.writes {
-            let table = tables.entry(write.table).or_default();
+            let table = tables.get_or_default(write.table);
             match write.value {
                 Some(value) => {
                     let version = write.expect.next_version();

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::backend::{Backend, Hex, StoreError};
@@ -31,6 +32,93 @@ pub(crate) fn pack(meta: &impl Serialize, blobs: &[&[u8]]) -> Zeroizing<Vec<u8>>
         out.truncate(4);
     }
     frame(out, blobs)
+}
+
+/// Record metadata whose JSON is written and read by hand ([`crate::codec::json`]): one
+/// writer and serde_json's one `Value` parser serve every such type, where a serde derive
+/// brings each its own parser and serialiser.
+pub(crate) trait Meta: Sync {
+    /// Writes the metadata's JSON.
+    fn write_json(&self, out: &mut Vec<u8>);
+
+    /// Reads the metadata back from the parsed JSON; `None` if it is not of this type.
+    fn read_json(value: &Value) -> Option<Self>
+    where
+        Self: Sized;
+}
+
+/// `null`: a record whose presence is all it says.
+impl Meta for () {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"null");
+    }
+
+    fn read_json(value: &Value) -> Option<Self> {
+        value.is_null().then_some(())
+    }
+}
+
+/// A string.
+impl Meta for &str {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        crate::codec::json::write_str(out, self);
+    }
+
+    fn read_json(_: &Value) -> Option<Self> {
+        // Borrowed text cannot outlive the parsed value; such records are written, not read.
+        None
+    }
+}
+
+/// As [`pack`], for metadata written by hand.
+pub(crate) fn pack_meta(meta: &dyn Meta, blobs: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(4 + 256 + objects_len(blobs)));
+    out.extend_from_slice(&[0; 4]);
+    meta.write_json(&mut out);
+    frame(out, blobs)
+}
+
+/// Reads and unpacks a record of this build's schema, its metadata read by hand; `None` when
+/// absent. A record of a newer schema is an error, not a guess.
+pub(crate) async fn load_meta<B: Backend, T: Meta>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+) -> Result<Option<(T, Vec<Zeroizing<Vec<u8>>>)>, StoreError> {
+    let Some((value, blobs)) = load_value(txn, table, key).await? else {
+        return Ok(None);
+    };
+    let meta = T::read_json(&value).ok_or_else(|| corrupt(table, key))?;
+    Ok(Some((meta, blobs)))
+}
+
+/// A record of this build's schema with its metadata parsed as a JSON value.
+async fn load_value<B: Backend>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+) -> Result<Option<(Value, Vec<Zeroizing<Vec<u8>>>)>, StoreError> {
+    let Some((_, bytes, json_len, blobs)) = load_unparsed(txn, table, key, SCHEMA..=SCHEMA).await?
+    else {
+        return Ok(None);
+    };
+    let json = bytes
+        .get(4..4 + json_len)
+        .ok_or_else(|| corrupt(table, key))?;
+    let value = serde_json::from_slice(json).map_err(|_| corrupt(table, key))?;
+    Ok(Some((value, blobs)))
+}
+
+/// Packs and writes a record read earlier in this transaction (or known new), its metadata
+/// written by hand.
+pub(crate) async fn store_meta<B: Backend>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+    meta: &dyn Meta,
+    blobs: &[&[u8]],
+) -> Result<(), StoreError> {
+    store_packed(txn, table, key, SCHEMA, pack_meta(meta, blobs)).await
 }
 
 /// The bytes the binary objects take, counts and lengths included.
@@ -113,18 +201,7 @@ fn unframe<'a>(
 pub(crate) type Loaded<T> = (u16, T, Vec<Zeroizing<Vec<u8>>>);
 
 /// Reads and unpacks a record; `None` when absent. A record of a newer schema is an error, not
-/// a guess.
-pub(crate) async fn load<B: Backend, T: DeserializeOwned>(
-    txn: &mut Txn<'_, B>,
-    table: &str,
-    key: &[u8],
-) -> Result<Option<(T, Vec<Zeroizing<Vec<u8>>>)>, StoreError> {
-    Ok(load_schemas(txn, table, key, SCHEMA..=SCHEMA)
-        .await?
-        .map(|(_, meta, blobs)| (meta, blobs)))
-}
-
-/// As [`load`], for a table whose records of the schemas in `readable` share one layout; the
+/// a guess. For a table whose records of the schemas in `readable` share one layout; the
 /// schema read is returned with the record.
 pub(crate) async fn load_schemas<B: Backend, T: DeserializeOwned>(
     txn: &mut Txn<'_, B>,
@@ -172,18 +249,7 @@ async fn load_unparsed<B: Backend>(
     Ok(Some((schema, bytes, json_len, blobs)))
 }
 
-/// Packs and writes a record read earlier in this transaction (or known new).
-pub(crate) async fn store<B: Backend>(
-    txn: &mut Txn<'_, B>,
-    table: &str,
-    key: &[u8],
-    meta: &impl Serialize,
-    blobs: &[&[u8]],
-) -> Result<(), StoreError> {
-    store_schema(txn, table, key, SCHEMA, meta, blobs).await
-}
-
-/// As [`store`], under `schema`.
+/// Packs and writes a record read earlier in this transaction (or known new), under `schema`.
 pub(crate) async fn store_schema<B: Backend>(
     txn: &mut Txn<'_, B>,
     table: &str,

@@ -6,8 +6,9 @@ use olmo::megolm::{
     self, ExportedRoomKey, ExportedSessionKey, KEY_EXPORT_DEFAULT_ROUNDS, MegolmMessage, SessionKey,
 };
 use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
 
-use crate::convert::{bytes, from_json, rng, timestamp, to_json};
+use crate::convert::{bytes, rng, timestamp};
 use crate::errors::{argument_error, crypto};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -198,7 +199,15 @@ pub fn encrypt_key_export(
     passphrase: &str,
     rounds: Option<u32>,
 ) -> Result<String, JsValue> {
-    let keys: Vec<ExportedRoomKey> = serde_json::from_value(to_json(&keys)?)
+    // As text straight into the core's parser of key export files: no second copy of the
+    // parser (one through `serde_json::Value`) in the `.wasm`.
+    let text = Zeroizing::new(
+        js_sys::JSON::stringify(&keys)
+            .ok()
+            .and_then(|text| text.as_string())
+            .ok_or_else(|| argument_error("expected an array of exported room keys"))?,
+    );
+    let keys: Vec<ExportedRoomKey> = megolm::room_keys_from_json(text.as_bytes())
         .map_err(|_| argument_error("expected an array of exported room keys"))?;
     Ok(megolm::encrypt_key_export_with_rng(
         &keys,
@@ -212,6 +221,7 @@ pub fn encrypt_key_export(
 #[wasm_bindgen(js_name = decryptKeyExport, unchecked_return_type = "ExportedRoomKey[]")]
 pub fn decrypt_key_export(file: &str, passphrase: &str) -> Result<JsValue, JsValue> {
     let keys = megolm::decrypt_key_export(file, passphrase).map_err(|e| crypto("keyExport", e))?;
-    let json = serde_json::to_value(&keys).map_err(|_| argument_error("unserialisable keys"))?;
-    from_json(&json)
+    let json = megolm::room_keys_to_json(&keys);
+    let text = std::str::from_utf8(&json).map_err(|_| argument_error("unserialisable keys"))?;
+    js_sys::JSON::parse(text).map_err(|e| crate::errors::js_error(&e))
 }

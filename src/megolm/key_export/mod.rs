@@ -174,6 +174,18 @@ impl fmt::Debug for ExportedRoomKey {
     }
 }
 
+/// The JSON array a key export file holds, for `keys`, in a buffer wiped on drop (bindings
+/// hand it to their language's JSON parser; no other copy of the session keys is made).
+pub fn room_keys_to_json(keys: &[ExportedRoomKey]) -> zeroize::Zeroizing<Vec<u8>> {
+    to_json(keys)
+}
+
+/// Reads a JSON array of room keys as a key export file holds it (the parser of
+/// [`decrypt_key_export`]; errors keep only the position, never the text).
+pub fn room_keys_from_json(json: &[u8]) -> Result<Vec<ExportedRoomKey>, KeyExportError> {
+    from_json(json)
+}
+
 /// Encrypts `keys` into an armoured key export file under `passphrase` with `rounds` of PBKDF2,
 /// drawing the salt and IV from the operating system.
 ///

@@ -191,3 +191,21 @@ fn debug_shows_no_ratchet() {
     assert!(!text.contains(&*key.session_key.to_base64()));
     assert!(key.session_id_matches());
 }
+
+#[test]
+fn the_json_is_serdes_byte_for_byte_in_a_buffer_of_exactly_its_length() {
+    let control: String = (0u8..0x80).map(char::from).collect();
+    let mut odd = sample_key();
+    odd.room_id = format!("{control}\u{e9}\u{1f600}\"\\");
+    odd.sender_claimed_keys
+        .insert("ed25519".into(), "k\n".into());
+    odd.sender_claimed_keys
+        .insert("a\u{1}".into(), String::new());
+    odd.forwarding_curve25519_key_chain = vec!["one".into(), "t\"wo".into()];
+    odd.shared_history = true;
+    for keys in [vec![], vec![sample_key()], vec![sample_key(), odd]] {
+        let json = super::json::to_json(&keys);
+        assert_eq!(*json, serde_json::to_vec(&keys).unwrap());
+        assert_eq!(json.len(), json.capacity());
+    }
+}
