@@ -41,8 +41,12 @@ impl TwoThreads {
                 Ed25519PublicKey::verify_many_with_rng(&their_items, second, &mut rand::rng())
             });
             let here = Ed25519PublicKey::verify_many_with_rng(&our_items, first, &mut rand::rng());
-            // A helper that panicked leaves its items without a verdict: bad signatures.
-            (here, helper.join().unwrap_or_default())
+            // A panic in the helper is a bug: it goes on here, rather than its items being
+            // reported as bad signatures.
+            let there = helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (here, there)
         });
         let mut verdicts = vec![false; items.len()];
         for (index, ok) in ours.into_iter().zip(our_verdicts) {
