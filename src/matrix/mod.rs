@@ -37,5 +37,5 @@ pub use export::{ImportResult, RoomKeyStats};
 pub use machine::{AppRecord, MEGOLM_V1, Machine, OLM_V1};
 pub use requests::{OutgoingRequest, RequestKind};
 pub use room::{DecryptedRoomEvent, RoomKeyShare, RoomSettings};
-pub use room_batches::{EncryptedEventFields, RoomResults};
+pub use room_batches::{EncryptedEventFields, RoomResults, SignatureVerifier};
 pub use to_device::{SyncChanges, ToDeviceEvent, ToDeviceOutcome};

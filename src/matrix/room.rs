@@ -12,11 +12,11 @@ use super::error::{MachineError, UnableToDecrypt};
 use super::machine::{AppRecord, MEGOLM_V1, Machine};
 use super::records::{self, table};
 use super::requests::{OutgoingRequest, RequestKind};
-use super::room_batches::{EncryptedEventFields, RoomEvents};
+use super::room_batches::{EncryptedEventFields, RoomEvents, SignatureVerifier};
 pub(crate) use super::room_records::InboundMeta;
 use super::room_records::{OutboundMeta, ReplayEntry, Withheld};
 use super::to_device::Failure;
-use crate::crypto::{Ed25519PublicKey, SignedItem, TorsionFreeKeys};
+use crate::crypto::SignedItem;
 use crate::megolm::{
     ExportedSessionKey, GroupSession, InboundGroupSession, MegolmDecryptError, MegolmMessage,
     RotationPolicy, SessionKey, SessionOrdering,
@@ -919,7 +919,7 @@ impl<'e> Parsed<'e> {
 /// fail for those reasons first.
 pub(super) fn verify_by_session(
     batches: &[RoomBatch<'_>],
-    proven: &std::sync::Mutex<TorsionFreeKeys>,
+    verify: &mut SignatureVerifier<'_>,
 ) -> Vec<Vec<bool>> {
     let total: usize = batches.iter().map(|b| b.parsed.len()).sum();
     let mut indices = Vec::with_capacity(total);
@@ -949,11 +949,8 @@ pub(super) fn verify_by_session(
         .iter()
         .map(|b| vec![false; b.parsed.len()])
         .collect();
-    // A poisoned lock only loses keys remembered as proven: start again without them.
-    let mut proven = proven
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let verdicts = Ed25519PublicKey::verify_many_with_rng(&items, &mut proven, &mut rand::rng());
+    // A verdict missing from the caller's verifier counts as a bad signature (`false`).
+    let verdicts = verify(&items);
     for ((room, i), ok) in indices.into_iter().zip(verdicts) {
         authentic[room][i] = ok;
     }

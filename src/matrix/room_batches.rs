@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::error::{MachineError, UnableToDecrypt};
 use super::machine::{AppRecord, Machine};
 use super::room::{DecryptedRoomEvent, MAX_BATCH, verify_by_session};
+use crate::crypto::{Ed25519PublicKey, SignedItem};
 use crate::store::transact;
 use crate::store::{Backend, CommitDurability, Txn};
 
@@ -58,14 +59,48 @@ impl<B: Backend> Machine<B> {
         if total > MAX_BATCH {
             return Err(UnableToDecrypt::Malformed("batch too large"));
         }
+        let mut own = |items: &[SignedItem<'_>]| self.verify_signatures(items);
+        self.decrypt_room_event_fields_of_rooms_verified_by(rooms, app, &mut own, rng)
+            .await
+    }
+
+    /// [`Machine::decrypt_room_event_fields_of_rooms`] with the batch's signatures verified by
+    /// `verify` (called once per attempt, inside the commit, with every signature of every
+    /// room's events whose session is known): for a caller that spreads the verification
+    /// over threads, which the machine itself never starts. The machine takes its verdicts
+    /// as they are, so it must give [`SignatureVerifier`]'s answers; everything else (the
+    /// decryption, the one commit, the results) is as without it.
+    pub async fn decrypt_room_event_fields_of_rooms_verified_by(
+        &self,
+        rooms: &[(&str, &[EncryptedEventFields<'_>])],
+        app: &[AppRecord],
+        verify: &mut SignatureVerifier<'_>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<RoomResults>, UnableToDecrypt> {
+        let total: usize = rooms.iter().map(|(_, events)| events.len()).sum();
+        if total > MAX_BATCH {
+            return Err(UnableToDecrypt::Malformed("batch too large"));
+        }
         let rooms: Vec<(&str, RoomEvents<'_>)> = rooms
             .iter()
             .map(|(room, events)| (*room, RoomEvents::Fields(events)))
             .collect();
         let outcome: Result<_, MachineError> = transact!(self, rng, |txn| {
-            self.plan_decrypt_rooms(&mut txn, &rooms, app).await
+            self.plan_decrypt_rooms_verified_by(&mut txn, &rooms, app, &mut *verify)
+                .await
         });
         outcome.map_err(UnableToDecrypt::Machine)
+    }
+
+    /// The machine's own verifier: one thread, the keys it proved torsion-free remembered
+    /// across calls.
+    fn verify_signatures(&self, items: &[SignedItem<'_>]) -> Vec<bool> {
+        // A poisoned lock only loses keys remembered as proven: start again without them.
+        let mut proven = self
+            .torsion_free_keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ed25519PublicKey::verify_many_with_rng(items, &mut proven, &mut rand::rng())
     }
 
     /// Loads every room's batch, verifies all their signatures together, then decrypts room
@@ -76,11 +111,24 @@ impl<B: Backend> Machine<B> {
         rooms: &[(&str, RoomEvents<'_>)],
         app: &[AppRecord],
     ) -> Result<Vec<RoomResults>, MachineError> {
+        let mut own = |items: &[SignedItem<'_>]| self.verify_signatures(items);
+        self.plan_decrypt_rooms_verified_by(txn, rooms, app, &mut own)
+            .await
+    }
+
+    /// [`Machine::plan_decrypt_rooms`] with the signatures verified by `verify`.
+    async fn plan_decrypt_rooms_verified_by(
+        &self,
+        txn: &mut Txn<'_, B>,
+        rooms: &[(&str, RoomEvents<'_>)],
+        app: &[AppRecord],
+        verify: &mut SignatureVerifier<'_>,
+    ) -> Result<Vec<RoomResults>, MachineError> {
         let mut batches = Vec::with_capacity(rooms.len());
         for (room_id, events) in rooms {
             batches.push(self.load_room_batch(txn, room_id, *events).await?);
         }
-        let authentic = verify_by_session(&batches, &self.torsion_free_keys);
+        let authentic = verify_by_session(&batches, verify);
         let mut results = Vec::with_capacity(batches.len());
         for (batch, authentic) in batches.into_iter().zip(authentic) {
             results.push(self.finish_room_batch(txn, batch, &authentic).await?);
@@ -131,6 +179,12 @@ impl<'a> EncryptedEventFields<'a> {
         }
     }
 }
+
+/// A verifier of a batch's signatures: one verdict per `(key, message, signature)`, in order,
+/// each what [`Ed25519PublicKey::verify`] says of it (as
+/// [`Ed25519PublicKey::verify_many_with_rng`] gives them, for the whole slice or for parts of
+/// it). A verdict missing from the end counts as a bad signature.
+pub type SignatureVerifier<'v> = dyn FnMut(&[SignedItem<'_>]) -> Vec<bool> + 'v;
 
 /// One room's events as the caller gave them.
 #[derive(Clone, Copy)]

@@ -3,14 +3,16 @@
 //! The dump and export are made by the peer (test-vectors/matrix-dump/make_dump.py): 100,000
 //! events over 10,000 sessions in 10 rooms, shuffled, and an export of the 10,000 sessions under
 //! nio's default 100,000 PBKDF2 rounds. Then, timed end to end (key import included):
-//! - `olmo matrix decrypt --keys` (memory store), its peak resident memory measured by the
-//!   kernel (a parent's `RUSAGE_CHILDREN`, through Python's `resource`);
+//! - `olmo matrix decrypt --keys` (memory store; signatures verified on two threads), its
+//!   peak resident memory measured by the kernel (a parent's `RUSAGE_CHILDREN`, through
+//!   Python's `resource`);
 //! - the same with `--store sqlite:` (a fresh store, then a second run on it, no key file);
 //! - nio: `Olm.import_keys` and `decrypt_megolm_event` per event (benches/nio_decrypt.py).
 //!
-//! Goals: ≤ 20 s, ≤ 0.1× nio, ≤ 200 MB. `OLMO_BENCH_QUICK=1`, or a run by `cargo test` (no
-//! `--bench`: a smoke test): 2,000 events, 200 sessions, 1,000 rounds, the same steps (it must
-//! build and run).
+//! Each row gives wall and CPU seconds (CPU: every thread's), and the ratios to nio both
+//! ways, since nio runs on one thread. Goals: ≤ 20 s, ≤ 0.1× nio, ≤ 200 MB.
+//! `OLMO_BENCH_QUICK=1`, or a run by `cargo test` (no `--bench`: a smoke test): 2,000 events,
+//! 200 sessions, 1,000 rounds, the same steps (it must build and run).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -159,12 +161,17 @@ fn main() {
         report["import_seconds"].as_f64().unwrap_or(0.0),
         report["decrypt_seconds"].as_f64().unwrap_or(0.0)
     );
+    // olmo verifies signatures on two threads, nio decrypts on one: the wall ratio is what
+    // the user waits (on an idle machine), the CPU ratio the work done.
     println!(
-        "ratio olmo/nio, wall: {:.3}x (memory store), {:.3}x (SQLite store); CPU: {:.3}x, {:.3}x",
-        memory.wall / nio.wall,
-        stored.wall / nio.wall,
+        "ratio olmo/nio, CPU (all threads' work): {:.3}x (memory store), {:.3}x (SQLite store)",
         memory.cpu / nio.cpu,
         stored.cpu / nio.cpu
+    );
+    println!(
+        "ratio olmo/nio, wall (olmo on 2 threads, nio on 1): {:.3}x (memory store), {:.3}x (SQLite store)",
+        memory.wall / nio.wall,
+        stored.wall / nio.wall
     );
     println!("goals: <= 20 s, <= 0.1x nio, <= 200 MB");
 }

@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::input::{EventSink, InputError, Position, read_events};
 use super::output::{self, Summary};
 use super::raw_event::RawEvent;
+use super::verify::TwoThreads;
 use super::{keys, open_memory, open_sqlite, passphrase};
 use crate::args::DecryptArgs;
 
@@ -79,6 +80,7 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
         out: BufWriter::new(out),
         summary,
         progress,
+        verifier: TwoThreads::default(),
     };
     if sink.skip > 0 && show {
         eprintln!(
@@ -191,6 +193,8 @@ struct Decryptor<'m, B: Backend> {
     out: BufWriter<Box<dyn Write>>,
     summary: Summary,
     progress: Progress,
+    /// Each batch's signatures, verified on two threads.
+    verifier: TwoThreads,
 }
 
 /// Where an event given as a JSON value goes.
@@ -406,9 +410,11 @@ impl<B: Backend> Decryptor<'_, B> {
             .iter()
             .map(|(room, events)| (*room, events.as_slice()))
             .collect();
-        let results = block_on(self.machine.decrypt_room_event_fields_of_rooms(
+        let verifier = &mut self.verifier;
+        let results = block_on(self.machine.decrypt_room_event_fields_of_rooms_verified_by(
             &given,
             &[],
+            &mut |items| verifier.verify(items),
             &mut rand::rng(),
         ))
         .map_err(|e| format!("the store failed: {e}"))?;

@@ -10,6 +10,7 @@ mod input;
 pub mod keys;
 mod output;
 mod raw_event;
+mod verify;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
