@@ -134,6 +134,11 @@ impl<'a> Fields<'a> {
         self.0.get(name)?.as_u64()
     }
 
+    /// A field that fits a `u32`.
+    pub(crate) fn u32(self, name: &str) -> Option<u32> {
+        u32::try_from(self.u64(name)?).ok()
+    }
+
     /// A boolean field.
     pub(crate) fn bool(self, name: &str) -> Option<bool> {
         self.0.get(name)?.as_bool()

@@ -2,7 +2,9 @@
 //! binary object)*`, the metadata the machine's own bookkeeping and the objects the core's
 //! `to_record` forms (never JSON, so secrets stay in wiped buffers), sealed by a [`Txn`].
 
+#[cfg(test)]
 use serde::Serialize;
+#[cfg(test)]
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -22,7 +24,9 @@ fn corrupt(table: &str, key: &[u8]) -> StoreError {
 }
 
 /// Packs metadata and the binary objects that go with it. The JSON is written in place, its
-/// length filled in after, so a record is one allocation.
+/// length filled in after, so a record is one allocation. Serde's way, kept for tests: the
+/// machines write their metadata by hand ([`pack_meta`]).
+#[cfg(test)]
 pub(crate) fn pack(meta: &impl Serialize, blobs: &[&[u8]]) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(4 + 256 + objects_len(blobs)));
     out.extend_from_slice(&[0; 4]);
@@ -92,6 +96,55 @@ pub(crate) async fn load_meta<B: Backend, T: Meta>(
     Ok(Some((meta, blobs)))
 }
 
+/// Reads and unpacks a record, its metadata read by hand; `None` when absent. A record of a
+/// newer schema is an error, not a guess. For a table whose records of the schemas in
+/// `readable` share one layout; the schema read is returned with the record.
+pub(crate) async fn load_schemas_meta<B: Backend, T: Meta>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+    readable: std::ops::RangeInclusive<u16>,
+) -> Result<Option<Loaded<T>>, StoreError> {
+    let Some((schema, bytes, json_len, blobs)) = load_unparsed(txn, table, key, readable).await?
+    else {
+        return Ok(None);
+    };
+    let json = bytes
+        .get(4..4 + json_len)
+        .ok_or_else(|| corrupt(table, key))?;
+    let meta = read_meta(json, table, key)?;
+    Ok(Some((schema, meta, blobs)))
+}
+
+/// As [`unpack`], its metadata read by hand.
+pub(crate) fn unpack_meta<'a, T: Meta>(
+    bytes: &'a [u8],
+    table: &str,
+    key: &[u8],
+) -> Result<(T, Vec<&'a [u8]>), StoreError> {
+    let (json, blobs) = unframe(bytes, table, key)?;
+    Ok((read_meta(json, table, key)?, blobs))
+}
+
+/// Parses metadata JSON as `T`.
+fn read_meta<T: Meta>(json: &[u8], table: &str, key: &[u8]) -> Result<T, StoreError> {
+    let value: Value = serde_json::from_slice(json).map_err(|_| corrupt(table, key))?;
+    T::read_json(&value).ok_or_else(|| corrupt(table, key))
+}
+
+/// Packs and writes a record read earlier in this transaction (or known new), under `schema`,
+/// its metadata written by hand.
+pub(crate) async fn store_schema_meta<B: Backend>(
+    txn: &mut Txn<'_, B>,
+    table: &str,
+    key: &[u8],
+    schema: u16,
+    meta: &dyn Meta,
+    blobs: &[&[u8]],
+) -> Result<(), StoreError> {
+    store_packed(txn, table, key, schema, pack_meta(meta, blobs)).await
+}
+
 /// A record of this build's schema with its metadata parsed as a JSON value.
 async fn load_value<B: Backend>(
     txn: &mut Txn<'_, B>,
@@ -126,8 +179,8 @@ fn objects_len(blobs: &[&[u8]]) -> usize {
     4 + blobs.iter().map(|b| 4 + b.len()).sum::<usize>()
 }
 
-// The framing is apart from the generic serde step (here and in `unpack`, `load_schemas`,
-// `store_schema`) so it exists once in a binary, not once per record type: the `.wasm` package
+// The framing is apart from the generic serde step (here and in `unpack`, `load_schemas_meta`,
+// `store_schema_meta`) so it exists once in a binary, not once per record type: the `.wasm` package
 // downloads every copy.
 /// Completes a record that holds 4 bytes then the JSON: the JSON's length, then the objects.
 fn frame(mut out: Zeroizing<Vec<u8>>, blobs: &[&[u8]]) -> Zeroizing<Vec<u8>> {
@@ -148,6 +201,7 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
 }
 
 /// Unpacks what [`pack`] wrote: the metadata and the binary objects.
+#[cfg(test)]
 pub(crate) fn unpack<'a, T: DeserializeOwned>(
     bytes: &'a [u8],
     table: &str,
@@ -197,34 +251,14 @@ fn unframe<'a>(
     Ok((json, blobs))
 }
 
-/// What [`load_schemas`] read: the record's schema, its metadata and its binary objects.
+/// What [`load_schemas_meta`] read: the record's schema, its metadata and its binary objects.
 pub(crate) type Loaded<T> = (u16, T, Vec<Zeroizing<Vec<u8>>>);
-
-/// Reads and unpacks a record; `None` when absent. A record of a newer schema is an error, not
-/// a guess. For a table whose records of the schemas in `readable` share one layout; the
-/// schema read is returned with the record.
-pub(crate) async fn load_schemas<B: Backend, T: DeserializeOwned>(
-    txn: &mut Txn<'_, B>,
-    table: &str,
-    key: &[u8],
-    readable: std::ops::RangeInclusive<u16>,
-) -> Result<Option<Loaded<T>>, StoreError> {
-    let Some((schema, bytes, json_len, blobs)) = load_unparsed(txn, table, key, readable).await?
-    else {
-        return Ok(None);
-    };
-    let json = bytes
-        .get(4..4 + json_len)
-        .ok_or_else(|| corrupt(table, key))?;
-    let meta = serde_json::from_slice(json).map_err(|_| corrupt(table, key))?;
-    Ok(Some((schema, meta, blobs)))
-}
 
 /// A record read but for its JSON metadata: the schema, the record's bytes (the JSON is
 /// `bytes[4..4 + json_len]`), the JSON's length and the binary objects.
 type Unparsed = (u16, Zeroizing<Vec<u8>>, usize, Vec<Zeroizing<Vec<u8>>>);
 
-/// [`load_schemas`] up to the JSON metadata, which it leaves unparsed.
+/// [`load_schemas_meta`] up to the JSON metadata, which it leaves unparsed.
 async fn load_unparsed<B: Backend>(
     txn: &mut Txn<'_, B>,
     table: &str,
@@ -249,19 +283,7 @@ async fn load_unparsed<B: Backend>(
     Ok(Some((schema, bytes, json_len, blobs)))
 }
 
-/// Packs and writes a record read earlier in this transaction (or known new), under `schema`.
-pub(crate) async fn store_schema<B: Backend>(
-    txn: &mut Txn<'_, B>,
-    table: &str,
-    key: &[u8],
-    schema: u16,
-    meta: &impl Serialize,
-    blobs: &[&[u8]],
-) -> Result<(), StoreError> {
-    store_packed(txn, table, key, schema, pack(meta, blobs)).await
-}
-
-/// [`store_schema`] after packing.
+/// [`store_schema_meta`] after packing.
 async fn store_packed<B: Backend>(
     txn: &mut Txn<'_, B>,
     table: &str,

@@ -3,7 +3,6 @@
 //! (each verified before use, and its identity put to the trust policy).
 
 use rand_core::CryptoRng;
-use serde::{Deserialize, Serialize};
 
 use super::error::XmppError;
 use super::machine::{PreKeysUse, XmppMachine, random_device_id, version_byte};
@@ -15,7 +14,8 @@ use crate::store::{Backend, Txn, transact};
 use crate::vec_map::VecMap;
 
 /// A device as a device list showed it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct ListedState {
     pub label: Option<String>,
     /// In the latest list. A device that left stays known (its messages still decrypt) but is
@@ -36,7 +36,8 @@ impl ListedState {
 }
 
 /// One JID's device list of one version, as last received.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct DeviceListRecord {
     pub devices: VecMap<u32, ListedState>,
 }

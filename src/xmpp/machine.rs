@@ -36,7 +36,8 @@ pub enum TrustPolicy {
 }
 
 /// The account record's metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 pub(crate) struct AccountMeta {
     pub jid: String,
     pub device_id: u32,

@@ -103,9 +103,11 @@ pub struct DecryptOutcome {
     pub republish: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Failures {
-    in_a_row: u32,
+/// A device's consecutive decryption failures.
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
+pub(super) struct Failures {
+    pub(super) in_a_row: u32,
 }
 
 impl<B: Backend> XmppMachine<B> {

@@ -17,6 +17,7 @@ mod error;
 mod machine;
 mod memo;
 mod messages;
+mod meta;
 mod publish;
 mod tables;
 mod trust;

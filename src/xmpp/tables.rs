@@ -8,13 +8,11 @@
 //! Every other record reads the same under all three; an account of schema 1 or 2 is migrated
 //! when the machine opens.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use super::memo::Memo;
 pub(crate) use crate::store::records::remove;
-use crate::store::records::{load_schemas, pack, store_schema, unpack};
+use crate::store::records::{Meta, load_schemas_meta, pack_meta, store_schema_meta, unpack_meta};
 use crate::store::{Backend, StoreError, Txn};
 
 /// The schema of every record this build writes.
@@ -50,12 +48,12 @@ pub const PROCESSED: &str = "xmpp.processed";
 pub(crate) type Record<T> = (u16, T, Vec<Zeroizing<Vec<u8>>>);
 
 /// Reads a record of any schema this build reads; `None` when absent.
-pub(crate) async fn load_record<B: Backend, T: DeserializeOwned>(
+pub(crate) async fn load_record<B: Backend, T: Meta>(
     txn: &mut Txn<'_, B>,
     table: &str,
     key: &[u8],
 ) -> Result<Option<Record<T>>, StoreError> {
-    load_schemas(txn, table, key, SCHEMA_1..=SCHEMA).await
+    load_schemas_meta(txn, table, key, SCHEMA_1..=SCHEMA).await
 }
 
 /// As [`load_record`], for records read at every operation: a record whose plaintext is the
@@ -67,7 +65,7 @@ pub(crate) async fn load_record_memo<B: Backend, T>(
     key: &[u8],
 ) -> Result<Option<Record<T>>, StoreError>
 where
-    T: DeserializeOwned + Clone + Send + 'static,
+    T: Meta + Clone + Send + 'static,
 {
     load_memo_with(txn, memo, table, key, Record::<T>::clone).await
 }
@@ -82,7 +80,7 @@ pub(crate) async fn load_memo_with<B: Backend, T, R>(
     read: impl Fn(&Record<T>) -> R,
 ) -> Result<Option<R>, StoreError>
 where
-    T: DeserializeOwned + Send + 'static,
+    T: Meta + Send + 'static,
 {
     let Some((schema, plaintext)) = txn.get(table, key).await? else {
         return Ok(None);
@@ -96,7 +94,7 @@ where
             found: schema,
         });
     }
-    let (meta, blobs) = unpack::<T>(&plaintext, table, key)?;
+    let (meta, blobs) = unpack_meta::<T>(&plaintext, table, key)?;
     let blobs: Vec<Zeroizing<Vec<u8>>> = blobs
         .into_iter()
         .map(|b| Zeroizing::new(b.to_vec()))
@@ -108,7 +106,7 @@ where
 }
 
 /// Reads a record whose layout both schemas share; `None` when absent.
-pub(crate) async fn load<B: Backend, T: DeserializeOwned>(
+pub(crate) async fn load<B: Backend, T: Meta>(
     txn: &mut Txn<'_, B>,
     table: &str,
     key: &[u8],
@@ -123,10 +121,10 @@ pub(crate) async fn store<B: Backend>(
     txn: &mut Txn<'_, B>,
     table: &str,
     key: &[u8],
-    meta: &impl Serialize,
+    meta: &dyn Meta,
     blobs: &[&[u8]],
 ) -> Result<(), StoreError> {
-    store_schema(txn, table, key, SCHEMA, meta, blobs).await
+    store_schema_meta(txn, table, key, SCHEMA, meta, blobs).await
 }
 
 /// As [`store`], for a record without binary objects that [`load_record_memo`] reads: `memo`
@@ -139,9 +137,9 @@ pub(crate) async fn store_memo<B: Backend, T>(
     meta: &T,
 ) -> Result<(), StoreError>
 where
-    T: Serialize + Clone + Send + 'static,
+    T: Meta + Clone + Send + 'static,
 {
-    let packed = pack(meta, &[]);
+    let packed = pack_meta(meta, &[]);
     let record: Record<T> = (SCHEMA, meta.clone(), Vec::new());
     memo.hold_parsed(table, key, SCHEMA, packed.clone(), record);
     // Reading first gives the write the version it must expect.

@@ -32,11 +32,13 @@ impl Trust {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TrustRecord {
-    jid: String,
-    fingerprint: String,
-    trust: Trust,
+/// The decision about one identity key of a contact.
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
+pub(super) struct TrustRecord {
+    pub(super) jid: String,
+    pub(super) fingerprint: String,
+    pub(super) trust: Trust,
 }
 
 impl<B: Backend> XmppMachine<B> {

@@ -35,7 +35,8 @@ const IDENTITY_SCHEMA: u32 = 3;
 
 /// Each version's session clock (see [`SessionStore`]): the part of a device that changes
 /// with every message.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct Clocks {
     pub(crate) omemo2: u64,
     pub(crate) omemo03: u64,
