@@ -19,6 +19,7 @@ use super::storage::{read_identity_known, write_identity};
 use super::{OmemoDevice, VersionState};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
+use crate::crypto::DecodedKeys;
 #[cfg(test)]
 use crate::crypto::sha256;
 use crate::omemo::prekeys::storage::{read_pre_keys, write_pre_keys};
@@ -333,18 +334,21 @@ impl OmemoDevice {
                 _ => omemo03.push(record),
             }
         }
+        // Every session names our identity: no decompression of it per slot.
+        let mut keys = DecodedKeys::default();
+        keys.remember(identity.ed25519_key());
         Ok(Self {
-            jid,
-            device_id,
-            identity,
             omemo2: version_state(
                 pre_keys.omemo2,
-                SessionStore::from_slot_records(clocks.omemo2, omemo2)?,
+                SessionStore::from_slot_records(clocks.omemo2, omemo2, &mut keys)?,
             ),
             omemo03: version_state(
                 pre_keys.omemo03,
-                SessionStore::from_slot_records(clocks.omemo03, omemo03)?,
+                SessionStore::from_slot_records(clocks.omemo03, omemo03, &mut keys)?,
             ),
+            jid,
+            device_id,
+            identity,
         })
     }
 }
