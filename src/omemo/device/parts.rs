@@ -489,4 +489,56 @@ mod tests {
         assert!(bad(&own, &other_version));
         assert!(!bad(&own, &slot));
     }
+
+    /// Identities are decompressed once per read (ours not at all): a key that is not a point
+    /// is still refused wherever it stands, before or after valid copies of the same field.
+    #[test]
+    fn slot_identities_that_are_not_points_are_refused() {
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let mut alice = OmemoDevice::generate("alice@example.org", 1001, now, &mut rand::rng());
+        let mut bob = OmemoDevice::generate("bob@example.net", 2002, now, &mut rand::rng());
+        let bundle = bob.bundle(Version::Omemo2);
+        alice
+            .build_session(&bob.jid, bob.device_id, &bundle, &mut rand::rng())
+            .unwrap();
+        talk(&mut alice, &mut bob, Version::Omemo2, 1);
+        talk(&mut bob, &mut alice, Version::Omemo2, 2);
+        let own = alice.own_record();
+        let clocks = Some(alice.clocks());
+        let slot = alice
+            .slot_record(&(Version::Omemo2, "bob@example.net".to_owned(), 2002))
+            .unwrap();
+        let not_a_point = (2u8..)
+            .map(|y| {
+                let mut bytes = [0u8; 32];
+                bytes[0] = y;
+                bytes
+            })
+            .find(|bytes| crate::crypto::Ed25519PublicKey::from_bytes(bytes).is_err())
+            .unwrap();
+        let malformed = |slot: &[u8]| {
+            matches!(
+                OmemoDevice::from_records(&own, clocks, [slot]),
+                Err(PersistError::Malformed(DecodeError::OutOfRange))
+            )
+        };
+        for identity in [alice.identity.ed25519_key(), bob.identity.ed25519_key()] {
+            let at: Vec<usize> = (0..slot.len() - 31)
+                .filter(|&i| slot[i..i + 32] == identity.as_bytes()[..])
+                .collect();
+            assert!(!at.is_empty());
+            // Each occurrence alone, and all of them.
+            for &i in &at {
+                let mut changed = slot.to_vec();
+                changed[i..i + 32].copy_from_slice(&not_a_point);
+                assert!(malformed(&changed), "identity at {i}");
+            }
+            let mut changed = slot.to_vec();
+            for &i in &at {
+                changed[i..i + 32].copy_from_slice(&not_a_point);
+            }
+            assert!(malformed(&changed));
+        }
+        assert!(OmemoDevice::from_records(&own, clocks, [&slot[..]]).is_ok());
+    }
 }
