@@ -44,6 +44,12 @@ impl Ed25519PublicKey {
         Self::from_slice(&base64::decode(text)?)
     }
 
+    /// The Curve25519 form of the point this key already holds (`u = (1 + y) / (1 − y)`, one
+    /// field inversion): no decompression again, and no check beyond the point's validity.
+    pub(crate) fn held_curve25519(&self) -> super::Curve25519PublicKey {
+        super::Curve25519PublicKey::from_bytes(self.0.to_montgomery().to_bytes())
+    }
+
     /// The compressed point.
     pub fn as_bytes(&self) -> &[u8; 32] {
         self.0.as_bytes()
@@ -119,6 +125,15 @@ impl DecodedKeys {
     /// again: at 1,024, a dump over 10,000 sessions decoded every key at every load (7% of
     /// `olmo matrix decrypt`'s CPU).
     pub(crate) const CAPACITY: usize = 16_384;
+
+    /// Remembers a key decoded elsewhere (a device's own identity, which each of its sessions
+    /// names), so that reading it again costs no decompression.
+    pub(crate) fn remember(&mut self, key: Ed25519PublicKey) {
+        if self.keys.len() >= Self::CAPACITY {
+            self.keys.clear();
+        }
+        self.keys.insert(*key.as_bytes(), key);
+    }
 
     /// [`Ed25519PublicKey::from_bytes`], remembered.
     pub(crate) fn decode(&mut self, bytes: &[u8; 32]) -> Result<Ed25519PublicKey, KeyError> {

@@ -102,14 +102,10 @@ impl Ed25519PublicKey {
 
     /// [`Self::to_curve25519`] of a key that passed it before (the identity of a session,
     /// whose X3DH converted it): the same u, without checking again what that call checked
-    /// (the prime order, a scalar multiplication, and the canonical encoding).
+    /// (the prime order, a scalar multiplication, and the canonical encoding), nor decompressing
+    /// again the point the key holds.
     pub(crate) fn accepted_curve25519(&self) -> Result<Curve25519PublicKey, XEdDsaError> {
-        let point = CompressedEdwardsY(*self.as_bytes())
-            .decompress()
-            .ok_or(XEdDsaError::NotOnCurve)?;
-        Ok(Curve25519PublicKey::from_bytes(
-            point.to_montgomery().to_bytes(),
-        ))
+        Ok(self.held_curve25519())
     }
 }
 

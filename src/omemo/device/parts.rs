@@ -19,6 +19,7 @@ use super::storage::{read_identity_known, write_identity};
 use super::{OmemoDevice, VersionState};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
+use crate::crypto::DecodedKeys;
 #[cfg(test)]
 use crate::crypto::sha256;
 use crate::omemo::prekeys::storage::{read_pre_keys, write_pre_keys};
@@ -334,18 +335,21 @@ impl OmemoDevice {
                 _ => omemo03.push(record),
             }
         }
+        // Every session names our identity: no decompression of it per slot.
+        let mut keys = DecodedKeys::default();
+        keys.remember(identity.ed25519_key());
         Ok(Self {
-            jid,
-            device_id,
-            identity,
             omemo2: version_state(
                 pre_keys.omemo2,
-                SessionStore::from_slot_records(clocks.omemo2, omemo2)?,
+                SessionStore::from_slot_records(clocks.omemo2, omemo2, &mut keys)?,
             ),
             omemo03: version_state(
                 pre_keys.omemo03,
-                SessionStore::from_slot_records(clocks.omemo03, omemo03)?,
+                SessionStore::from_slot_records(clocks.omemo03, omemo03, &mut keys)?,
             ),
+            jid,
+            device_id,
+            identity,
         })
     }
 }
@@ -485,5 +489,57 @@ mod tests {
         other_version[4] = 1;
         assert!(bad(&own, &other_version));
         assert!(!bad(&own, &slot));
+    }
+
+    /// Identities are decompressed once per read (ours not at all): a key that is not a point
+    /// is still refused wherever it stands, before or after valid copies of the same field.
+    #[test]
+    fn slot_identities_that_are_not_points_are_refused() {
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let mut alice = OmemoDevice::generate("alice@example.org", 1001, now, &mut rand::rng());
+        let mut bob = OmemoDevice::generate("bob@example.net", 2002, now, &mut rand::rng());
+        let bundle = bob.bundle(Version::Omemo2);
+        alice
+            .build_session(&bob.jid, bob.device_id, &bundle, &mut rand::rng())
+            .unwrap();
+        talk(&mut alice, &mut bob, Version::Omemo2, 1);
+        talk(&mut bob, &mut alice, Version::Omemo2, 2);
+        let own = alice.own_record();
+        let clocks = Some(alice.clocks());
+        let slot = alice
+            .slot_record(&(Version::Omemo2, "bob@example.net".to_owned(), 2002))
+            .unwrap();
+        let not_a_point = (2u8..)
+            .map(|y| {
+                let mut bytes = [0u8; 32];
+                bytes[0] = y;
+                bytes
+            })
+            .find(|bytes| crate::crypto::Ed25519PublicKey::from_bytes(bytes).is_err())
+            .unwrap();
+        let malformed = |slot: &[u8]| {
+            matches!(
+                OmemoDevice::from_records(&own, clocks, [slot]),
+                Err(PersistError::Malformed(DecodeError::OutOfRange))
+            )
+        };
+        for identity in [alice.identity.ed25519_key(), bob.identity.ed25519_key()] {
+            let at: Vec<usize> = (0..slot.len() - 31)
+                .filter(|&i| slot[i..i + 32] == identity.as_bytes()[..])
+                .collect();
+            assert!(!at.is_empty());
+            // Each occurrence alone, and all of them.
+            for &i in &at {
+                let mut changed = slot.to_vec();
+                changed[i..i + 32].copy_from_slice(&not_a_point);
+                assert!(malformed(&changed), "identity at {i}");
+            }
+            let mut changed = slot.to_vec();
+            for &i in &at {
+                changed[i..i + 32].copy_from_slice(&not_a_point);
+            }
+            assert!(malformed(&changed));
+        }
+        assert!(OmemoDevice::from_records(&own, clocks, [&slot[..]]).is_ok());
     }
 }

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::OmemoSession;
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
-use crate::crypto::{Curve25519PublicKey, Ed25519PublicKey};
+use crate::crypto::{Curve25519PublicKey, DecodedKeys};
 use crate::omemo::{IdentityKey, KeyExchange, OmemoProfile, Version};
 use crate::persist::{Kind, PersistError, StorageKey, open, seal};
 use crate::ratchet::DoubleRatchet;
@@ -70,7 +70,7 @@ impl<P: OmemoProfile> OmemoSession<P> {
     pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
         let mut input = ByteReader::new(bytes);
         read_schema(&mut input)?;
-        let session = read_session(&mut input)?;
+        let session = read_session(&mut input, &mut DecodedKeys::default())?;
         input.finish()?;
         Ok(session)
     }
@@ -83,13 +83,18 @@ fn write_identity_key(out: &mut ByteWriter, key: &IdentityKey) {
     };
 }
 
-/// An identity key in `P`'s form (an Ed25519 one must be a valid point).
+/// An identity key in `P`'s form (an Ed25519 one must be a valid point). `keys` holds the
+/// Ed25519 keys this read already decompressed: a session record names our identity and the
+/// peer's (often twice: its key exchange), and a device's previous sessions the same ones again,
+/// so each is decompressed (a field square root, ~13k instructions) once per read, not per use.
 fn read_identity_key<P: OmemoProfile>(
     input: &mut ByteReader<'_>,
+    keys: &mut DecodedKeys,
 ) -> Result<IdentityKey, DecodeError> {
     let key = match input.u8()? {
         ED25519 => IdentityKey::Ed25519(
-            Ed25519PublicKey::from_bytes(&input.array()?).map_err(|_| DecodeError::OutOfRange)?,
+            keys.decode(&input.array()?)
+                .map_err(|_| DecodeError::OutOfRange)?,
         ),
         CURVE25519 => IdentityKey::Curve25519(Curve25519PublicKey::from_bytes(input.array()?)),
         _ => return Err(DecodeError::OutOfRange),
@@ -132,19 +137,21 @@ pub(in crate::omemo) fn write_session<P: OmemoProfile>(
     session.ratchet.write_to(out);
 }
 
+/// One session record; `keys` as [`read_identity_key`]'s (shared by the records of one read).
 pub(in crate::omemo) fn read_session<P: OmemoProfile>(
     input: &mut ByteReader<'_>,
+    keys: &mut DecodedKeys,
 ) -> Result<OmemoSession<P>, DecodeError> {
     let initiator = input.bool()?;
     let confirmed = input.bool()?;
-    let our_identity = read_identity_key::<P>(input)?;
-    let their_identity = read_identity_key::<P>(input)?;
+    let our_identity = read_identity_key::<P>(input, keys)?;
+    let their_identity = read_identity_key::<P>(input, keys)?;
     let signed_pre_key_id = input.u32()?;
     let pre_key_id = read_optional_u32(input)?;
     let key_exchange = KeyExchange {
         pre_key_id,
         signed_pre_key_id,
-        identity_key: read_identity_key::<P>(input)?,
+        identity_key: read_identity_key::<P>(input, keys)?,
         base_key: Curve25519PublicKey::from_bytes(input.array()?),
         registration_id: read_optional_u32(input)?,
     };

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
-use crate::crypto::Curve25519PublicKey;
+use crate::crypto::{Curve25519PublicKey, DecodedKeys};
 use zeroize::Zeroizing;
 
 use crate::omemo::session::storage::{read_session, write_session};
@@ -71,6 +71,8 @@ pub(in crate::omemo) fn read_sessions<P: OmemoProfile>(
     let clock = input.u64()?;
     let mut slots = BTreeMap::new();
     let mut same_jid = 0;
+    // The devices' sessions all name our identity: decompressed once per read.
+    let keys = &mut DecodedKeys::default();
     for _ in 0..count {
         let address = (read_jid(input)?, input.u32()?);
         check_order(&slots, &address)?;
@@ -91,7 +93,7 @@ pub(in crate::omemo) fn read_sessions<P: OmemoProfile>(
         } else {
             None
         };
-        let mut slot = read_slot_sessions(input)?;
+        let mut slot = read_slot_sessions(input, keys)?;
         slot.last_used = last_used;
         slot.accepted = accepted;
         slots.insert(address, slot);
@@ -104,10 +106,11 @@ pub(in crate::omemo) fn read_schema_1_sessions<P: OmemoProfile>(
     input: &mut ByteReader<'_>,
 ) -> Result<SessionStore<P>, DecodeError> {
     let mut slots = BTreeMap::new();
+    let keys = &mut DecodedKeys::default();
     for _ in 0..input.count(SCHEMA_1_MAX_DEVICES)? {
         let address = (read_jid(input)?, input.u32()?);
         check_order(&slots, &address)?;
-        slots.insert(address, read_slot_sessions(input)?);
+        slots.insert(address, read_slot_sessions(input, keys)?);
     }
     let mut store = SessionStore { slots, clock: 0 };
     store.trim();
@@ -125,12 +128,15 @@ fn check_order<T>(
     }
 }
 
+/// A device's current and previous sessions; `keys` holds the identities already decompressed
+/// (a device's sessions name the same ones).
 fn read_slot_sessions<P: OmemoProfile>(
     input: &mut ByteReader<'_>,
+    keys: &mut DecodedKeys,
 ) -> Result<SessionSlot<P>, DecodeError> {
-    let mut slot = SessionSlot::new(read_session(input)?);
+    let mut slot = SessionSlot::new(read_session(input, keys)?);
     for _ in 0..input.count(MAX_PREVIOUS_SESSIONS)? {
-        slot.previous.push_back(read_session(input)?);
+        slot.previous.push_back(read_session(input, keys)?);
     }
     Ok(slot)
 }
@@ -165,14 +171,16 @@ impl<P: OmemoProfile> SessionStore<P> {
 
     /// Rebuilds a store from its clock and its slots' records (any order), with the checks a
     /// whole record's read makes: one record per address, the per-JID and total limits, no
-    /// slot used after the clock, no trailing bytes.
+    /// slot used after the clock, no trailing bytes. `keys`: Ed25519 identities already
+    /// decompressed (the device's own, which every session names), shared by the records.
     pub(in crate::omemo) fn from_slot_records<'a>(
         clock: u64,
         records: impl IntoIterator<Item = &'a [u8]>,
+        keys: &mut DecodedKeys,
     ) -> Result<Self, PersistError> {
         let mut slots = BTreeMap::new();
         for record in records {
-            let (address, slot) = read_slot_record::<P>(record)?;
+            let (address, slot) = read_slot_record::<P>(record, keys)?;
             if slot.last_used > clock || slots.len() >= MAX_DEVICES {
                 return Err(DecodeError::OutOfRange.into());
             }
@@ -201,6 +209,7 @@ impl<P: OmemoProfile> SessionStore<P> {
 /// Reads [`SessionStore::slot_record`]'s bytes; a record of the other version is refused.
 fn read_slot_record<P: OmemoProfile>(
     bytes: &[u8],
+    keys: &mut DecodedKeys,
 ) -> Result<((String, u32), SessionSlot<P>), PersistError> {
     let mut input = ByteReader::new(bytes);
     match input.u32()? {
@@ -217,7 +226,7 @@ fn read_slot_record<P: OmemoProfile>(
     } else {
         None
     };
-    let mut slot = read_slot_sessions(&mut input)?;
+    let mut slot = read_slot_sessions(&mut input, keys)?;
     slot.last_used = last_used;
     slot.accepted = accepted;
     input.finish()?;
