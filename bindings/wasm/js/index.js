@@ -24,9 +24,10 @@ async function load(input) {
     // Node: compile the file's bytes and instantiate synchronously. The glue's async path
     // tests `instanceof Response`, and on Node that first touch of `Response` loads the whole
     // fetch implementation (undici): two thirds of the time init took.
-    const { readFile } = await import('node:fs/promises');
-    const bytes = await readFile(new URL('../pkg/olmo_wasm_bg.wasm', import.meta.url));
-    initSync({ module: await WebAssembly.compile(bytes) });
+    // `getBuiltinModule` (Node 20.16+) skips the ESM loader that a first dynamic import starts.
+    const fs = process.getBuiltinModule?.('node:fs') ?? (await import('node:fs'));
+    const bytes = fs.readFileSync(new URL('../pkg/olmo_wasm_bg.wasm', import.meta.url));
+    initSync({ module: new WebAssembly.Module(bytes) });
   } else {
     await initWasm(input === undefined ? undefined : { module_or_path: input });
   }

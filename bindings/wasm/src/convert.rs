@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 
-use js_sys::{JSON, Uint8Array};
+use js_sys::{Array, JSON, Object, Reflect, Uint8Array};
 use olmo::persist::StorageKey;
 use olmo::time::Timestamp;
 use serde_json::Value;
@@ -26,6 +26,37 @@ pub(crate) fn to_json(value: &JsValue) -> Result<Value, JsValue> {
 pub(crate) fn from_json(value: &Value) -> Result<JsValue, JsValue> {
     let text = serde_json::to_string(value).map_err(|_| argument_error("unserialisable JSON"))?;
     JSON::parse(&text).map_err(|e| js_error(&e))
+}
+
+/// A plain object of `fields`. Every result object goes through this one function: at each
+/// call site it is a list of pairs, where `json!` inlined a map build and a `Value` per field,
+/// then the whole went through JSON text.
+pub(crate) fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let object = Object::new();
+    for (name, value) in fields {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&object, &JsValue::from_str(name), value);
+    }
+    object.into()
+}
+
+/// A JavaScript array of `items`.
+pub(crate) fn array(items: impl IntoIterator<Item = JsValue>) -> JsValue {
+    let array = Array::new();
+    for item in items {
+        array.push(&item);
+    }
+    array.into()
+}
+
+/// A string, or `null`.
+pub(crate) fn optional_str(value: Option<&str>) -> JsValue {
+    value.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+/// A number, or `null`.
+pub(crate) fn optional_u32(value: Option<u32>) -> JsValue {
+    value.map_or(JsValue::NULL, JsValue::from)
 }
 
 /// Bytes as a new `Uint8Array`.

@@ -18,3 +18,7 @@ mod types;
 mod xmpp;
 
 pub use errors::register_error_classes;
+
+/// The heap: talc in place of the standard library's dlmalloc (smaller and faster in wasm32).
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

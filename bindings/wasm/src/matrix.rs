@@ -5,17 +5,17 @@
 use std::rc::Rc;
 
 use crate::convert::promise;
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use olmo::matrix::{
     AppRecord, DecryptedRoomEvent, Machine, OutgoingRequest, RequestKind, RoomSettings,
     SyncChanges, ToDeviceOutcome,
 };
 use olmo::megolm::KEY_EXPORT_DEFAULT_ROUNDS;
-use serde_json::{Value, json};
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
-use crate::convert::{bytes, from_json, rng, timestamp, to_json};
+use crate::convert::{array, bytes, from_json, object, optional_str, rng, timestamp, to_json};
 use crate::errors::{argument_error, machine, to_device_kind, undecryptable};
 use crate::olm::identity_keys_to_js;
 use crate::store::{AnyStore, Store};
@@ -56,7 +56,7 @@ export interface RoomKeyShare { requests: OutgoingRequest[]; withoutSession: { u
 export interface ImportResult { imported: number; skipped: number; total: number }
 "#;
 
-fn request_json(request: &OutgoingRequest) -> Value {
+fn request_js(request: &OutgoingRequest) -> Result<JsValue, JsValue> {
     let (method, path) = request.endpoint();
     let (kind, event_type) = match &request.kind {
         RequestKind::KeysUpload => ("keysUpload", None),
@@ -65,22 +65,39 @@ fn request_json(request: &OutgoingRequest) -> Value {
         RequestKind::ToDevice { event_type } => ("toDevice", Some(event_type.as_str())),
         _ => ("other", None),
     };
-    let mut value = json!({
-        "id": request.id, "kind": kind, "method": method, "path": path, "body": request.body,
-    });
-    if let (Some(event_type), Some(object)) = (event_type, value.as_object_mut()) {
-        object.insert("eventType".into(), event_type.into());
+    let mut fields = vec![
+        ("id", request.id.as_str().into()),
+        ("kind", kind.into()),
+        ("method", method.into()),
+        ("path", path.into()),
+        ("body", from_json(&request.body)?),
+    ];
+    if let Some(event_type) = event_type {
+        fields.push(("eventType", event_type.into()));
     }
-    value
+    Ok(object(&fields))
 }
 
-fn decrypted_json(event: &DecryptedRoomEvent) -> Value {
-    json!({
-        "type": event.event_type, "content": event.content, "sender": event.sender,
-        "senderDevice": event.sender_device, "sessionId": event.session_id,
-        "messageIndex": event.message_index, "forwarded": event.forwarded,
-        "verified": event.verified,
-    })
+fn requests_js(requests: &[OutgoingRequest]) -> Result<JsValue, JsValue> {
+    Ok(array(
+        requests
+            .iter()
+            .map(request_js)
+            .collect::<Result<Vec<_>, _>>()?,
+    ))
+}
+
+fn decrypted_js(event: &DecryptedRoomEvent) -> Result<JsValue, JsValue> {
+    Ok(object(&[
+        ("type", event.event_type.as_str().into()),
+        ("content", from_json(&event.content)?),
+        ("sender", event.sender.as_str().into()),
+        ("senderDevice", optional_str(event.sender_device.as_deref())),
+        ("sessionId", event.session_id.as_str().into()),
+        ("messageIndex", event.message_index.into()),
+        ("forwarded", event.forwarded.into()),
+        ("verified", event.verified.into()),
+    ]))
 }
 
 fn settings_of(content: &JsValue) -> Result<RoomSettings, JsValue> {
@@ -187,7 +204,7 @@ impl MatrixMachine {
                 .outgoing_requests(&mut rng())
                 .await
                 .map_err(|e| machine(&e))?;
-            from_json(&Value::Array(requests.iter().map(request_json).collect()))
+            requests_js(&requests)
         })
     }
 
@@ -246,21 +263,27 @@ impl MatrixMachine {
                 .receive_sync_changes(sync, &app, &mut rng())
                 .await
                 .map_err(|e| machine(&e))?;
-            let list: Vec<Value> = outcomes
+            let list = outcomes
                 .iter()
-                .map(|outcome| match outcome {
-                    ToDeviceOutcome::Decrypted(event) => json!({
-                        "outcome": "decrypted", "sender": event.sender, "type": event.event_type,
-                        "content": event.content, "senderKey": event.sender_key,
-                    }),
-                    ToDeviceOutcome::Repeated => json!({ "outcome": "repeated" }),
-                    ToDeviceOutcome::Failed(error) => json!({
-                        "outcome": "failed", "kind": to_device_kind(error),
-                        "reason": error.to_string(),
-                    }),
+                .map(|outcome| {
+                    Ok(match outcome {
+                        ToDeviceOutcome::Decrypted(event) => object(&[
+                            ("outcome", "decrypted".into()),
+                            ("sender", event.sender.as_str().into()),
+                            ("type", event.event_type.as_str().into()),
+                            ("content", from_json(&event.content)?),
+                            ("senderKey", optional_str(event.sender_key.as_deref())),
+                        ]),
+                        ToDeviceOutcome::Repeated => object(&[("outcome", "repeated".into())]),
+                        ToDeviceOutcome::Failed(error) => object(&[
+                            ("outcome", "failed".into()),
+                            ("kind", to_device_kind(error).into()),
+                            ("reason", error.to_string().into()),
+                        ]),
+                    })
                 })
-                .collect();
-            from_json(&Value::Array(list))
+                .collect::<Result<Vec<_>, JsValue>>()?;
+            Ok(array(list))
         })
     }
 
@@ -293,7 +316,7 @@ impl MatrixMachine {
                 .await
                 .map_err(|e| machine(&e))?;
             match request {
-                Some(request) => from_json(&request_json(&request)),
+                Some(request) => request_js(&request),
                 None => Ok(JsValue::NULL),
             }
         })
@@ -319,15 +342,16 @@ impl MatrixMachine {
                 .share_room_key(&room_id, &members, &settings, now, &mut rng())
                 .await
                 .map_err(|e| machine(&e))?;
-            let without: Vec<Value> = share
-                .without_session
-                .iter()
-                .map(|(user, device)| json!({ "userId": user, "deviceId": device }))
-                .collect();
-            from_json(&json!({
-                "requests": share.requests.iter().map(request_json).collect::<Vec<_>>(),
-                "withoutSession": without,
-            }))
+            let without = share.without_session.iter().map(|(user, device)| {
+                object(&[
+                    ("userId", user.as_str().into()),
+                    ("deviceId", device.as_str().into()),
+                ])
+            });
+            Ok(object(&[
+                ("requests", requests_js(&share.requests)?),
+                ("withoutSession", array(without)),
+            ]))
         })
     }
 
@@ -374,7 +398,7 @@ impl MatrixMachine {
                 .decrypt_room_event(&room_id, &event, &app, &mut rng())
                 .await
                 .map_err(|e| undecryptable(&e))?;
-            from_json(&decrypted_json(&decrypted))
+            decrypted_js(&decrypted)
         })
     }
 
@@ -401,21 +425,16 @@ impl MatrixMachine {
                 .decrypt_room_events(&room_id, &events, &app, &mut rng())
                 .await
                 .map_err(|e| undecryptable(&e))?;
-            let list: Vec<Value> = results
+            let list = results
                 .iter()
-                .map(|r| match r {
-                    Ok(event) => json!({ "event": decrypted_json(event) }),
-                    Err(_) => json!({}),
+                .map(|r| {
+                    Ok(match r {
+                        Ok(event) => object(&[("event", decrypted_js(event)?)]),
+                        Err(error) => object(&[("error", undecryptable(error))]),
+                    })
                 })
-                .collect();
-            let out = from_json(&Value::Array(list))?;
-            for (i, result) in results.iter().enumerate() {
-                if let Err(error) = result {
-                    let item = Reflect::get_u32(&out, i as u32)?;
-                    Reflect::set(&item, &"error".into(), &undecryptable(error))?;
-                }
-            }
-            Ok(out)
+                .collect::<Result<Vec<_>, JsValue>>()?;
+            Ok(array(list))
         })
     }
 
@@ -438,7 +457,7 @@ impl MatrixMachine {
                 .await
                 .map_err(|e| machine(&e))?;
             match request {
-                Some(request) => from_json(&request_json(&request)),
+                Some(request) => request_js(&request),
                 None => Ok(JsValue::NULL),
             }
         })
@@ -466,17 +485,16 @@ impl MatrixMachine {
         let inner = self.inner.clone();
         promise(async move {
             let devices = inner.devices(&user_id).await.map_err(|e| machine(&e))?;
-            let list: Vec<Value> = devices
-                .iter()
-                .map(|d| {
-                    json!({
-                        "userId": d.user_id, "deviceId": d.device_id, "curve25519": d.curve25519,
-                        "ed25519": d.ed25519, "trust": matrix_trust_name(d.trust),
-                        "deleted": d.deleted,
-                    })
-                })
-                .collect();
-            from_json(&Value::Array(list))
+            Ok(array(devices.iter().map(|d| {
+                object(&[
+                    ("userId", d.user_id.as_str().into()),
+                    ("deviceId", d.device_id.as_str().into()),
+                    ("curve25519", d.curve25519.as_str().into()),
+                    ("ed25519", d.ed25519.as_str().into()),
+                    ("trust", matrix_trust_name(d.trust).into()),
+                    ("deleted", d.deleted.into()),
+                ])
+            })))
         })
     }
 
@@ -524,15 +542,11 @@ impl MatrixMachine {
                 .import_room_keys(&file, &passphrase, &mut report, &mut rng())
                 .await
                 .map_err(|e| machine(&e))?;
-            let object = Object::new();
-            for (name, value) in [
-                ("imported", result.imported),
-                ("skipped", result.skipped),
-                ("total", result.total),
-            ] {
-                Reflect::set(&object, &name.into(), &(value as f64).into())?;
-            }
-            Ok(object.into())
+            Ok(object(&[
+                ("imported", (result.imported as f64).into()),
+                ("skipped", (result.skipped as f64).into()),
+                ("total", (result.total as f64).into()),
+            ]))
         })
     }
 

@@ -7,10 +7,9 @@ use std::rc::Rc;
 use crate::convert::promise;
 use js_sys::Promise;
 use olmo::xmpp::{EncryptedStanza, SkipReason, TrustPolicy, XmppMachine as Machine};
-use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{from_json, rng, timestamp};
+use crate::convert::{array, object, optional_str, optional_u32, rng, timestamp};
 use crate::errors::{argument_error, xmpp};
 use crate::store::{AnyStore, Store};
 use crate::types::{version_name, version_of, xmpp_trust_name, xmpp_trust_of};
@@ -42,8 +41,14 @@ export interface DecryptOutcome {
 }
 "#;
 
-fn stanza_json(stanza: &EncryptedStanza) -> Value {
-    json!({ "version": version_name(stanza.version), "to": stanza.to, "payload": stanza.payload })
+fn stanzas_js(stanzas: &[EncryptedStanza]) -> JsValue {
+    array(stanzas.iter().map(|stanza| {
+        object(&[
+            ("version", version_name(stanza.version).into()),
+            ("to", stanza.to.as_str().into()),
+            ("payload", stanza.payload.as_str().into()),
+        ])
+    }))
 }
 
 /// One OMEMO account: the device, its sessions, the contacts' device lists and the trust
@@ -112,16 +117,14 @@ impl XmppMachine {
         let now = timestamp(now);
         promise(async move {
             let items = inner.publish(now, &mut rng()).await.map_err(|e| xmpp(&e))?;
-            let list: Vec<Value> = items
-                .iter()
-                .map(|i| {
-                    json!({
-                        "version": version_name(i.version), "node": i.node, "itemId": i.item_id,
-                        "payload": i.payload,
-                    })
-                })
-                .collect();
-            from_json(&Value::Array(list))
+            Ok(array(items.iter().map(|i| {
+                object(&[
+                    ("version", version_name(i.version).into()),
+                    ("node", i.node.as_str().into()),
+                    ("itemId", i.item_id.as_str().into()),
+                    ("payload", i.payload.as_str().into()),
+                ])
+            })))
         })
     }
 
@@ -138,10 +141,13 @@ impl XmppMachine {
                 .receive_device_list(&from_jid, &xml, &mut rng())
                 .await
                 .map_err(|e| xmpp(&e))?;
-            from_json(&json!({
-                "added": update.added, "removed": update.removed,
-                "republish": update.republish, "newDeviceId": update.new_device_id,
-            }))
+            let ids = |ids: &[u32]| array(ids.iter().map(|&id| JsValue::from(id)));
+            Ok(object(&[
+                ("added", ids(&update.added)),
+                ("removed", ids(&update.removed)),
+                ("republish", update.republish.into()),
+                ("newDeviceId", optional_u32(update.new_device_id)),
+            ]))
         })
     }
 
@@ -152,16 +158,15 @@ impl XmppMachine {
         promise(async move {
             let jids: Vec<&str> = jids.iter().map(String::as_str).collect();
             let requests = inner.bundle_requests(&jids).await.map_err(|e| xmpp(&e))?;
-            let list: Vec<Value> = requests
-                .iter()
-                .map(|r| {
-                    json!({
-                        "jid": r.jid, "deviceId": r.device_id, "version": version_name(r.version),
-                        "node": r.node, "itemId": r.item_id,
-                    })
-                })
-                .collect();
-            from_json(&Value::Array(list))
+            Ok(array(requests.iter().map(|r| {
+                object(&[
+                    ("jid", r.jid.as_str().into()),
+                    ("deviceId", r.device_id.into()),
+                    ("version", version_name(r.version).into()),
+                    ("node", r.node.as_str().into()),
+                    ("itemId", r.item_id.as_str().into()),
+                ])
+            })))
         })
     }
 
@@ -201,26 +206,24 @@ impl XmppMachine {
                 .encrypt(&recipients, &stanza_to, &body, now, &mut rng())
                 .await
                 .map_err(|e| xmpp(&e))?;
-            let skipped: Vec<Value> = outcome
-                .skipped
-                .iter()
-                .map(|s| {
-                    let reason = match s.reason {
-                        SkipReason::NoSession => "noSession",
-                        SkipReason::Undecided => "undecided",
-                        SkipReason::Distrusted => "distrusted",
-                        _ => "other",
-                    };
-                    json!({
-                        "jid": s.jid, "deviceId": s.device_id,
-                        "version": version_name(s.version), "reason": reason,
-                    })
-                })
-                .collect();
-            from_json(&json!({
-                "stanzas": outcome.stanzas.iter().map(stanza_json).collect::<Vec<_>>(),
-                "skipped": skipped,
-            }))
+            let skipped = outcome.skipped.iter().map(|s| {
+                let reason = match s.reason {
+                    SkipReason::NoSession => "noSession",
+                    SkipReason::Undecided => "undecided",
+                    SkipReason::Distrusted => "distrusted",
+                    _ => "other",
+                };
+                object(&[
+                    ("jid", s.jid.as_str().into()),
+                    ("deviceId", s.device_id.into()),
+                    ("version", version_name(s.version).into()),
+                    ("reason", reason.into()),
+                ])
+            });
+            Ok(object(&[
+                ("stanzas", stanzas_js(&outcome.stanzas)),
+                ("skipped", array(skipped)),
+            ]))
         })
     }
 
@@ -240,18 +243,21 @@ impl XmppMachine {
                 .decrypt(&from, &stanza_to, &xml, stanza_id.as_deref(), &mut rng())
                 .await
                 .map_err(|e| xmpp(&e))?;
-            let message = outcome.message.as_ref().map(|m| {
-                json!({
-                    "version": version_name(m.version), "senderDevice": m.sender_device,
-                    "body": m.body, "time": m.time, "fingerprint": m.fingerprint,
-                    "trust": xmpp_trust_name(m.trust),
-                })
+            let message = outcome.message.as_ref().map_or(JsValue::NULL, |m| {
+                object(&[
+                    ("version", version_name(m.version).into()),
+                    ("senderDevice", m.sender_device.into()),
+                    ("body", optional_str(m.body.as_deref())),
+                    ("time", optional_str(m.time.as_deref())),
+                    ("fingerprint", m.fingerprint.as_str().into()),
+                    ("trust", xmpp_trust_name(m.trust).into()),
+                ])
             });
-            from_json(&json!({
-                "message": message,
-                "replies": outcome.replies.iter().map(stanza_json).collect::<Vec<_>>(),
-                "republish": outcome.republish,
-            }))
+            Ok(object(&[
+                ("message", message),
+                ("replies", stanzas_js(&outcome.replies)),
+                ("republish", outcome.republish.into()),
+            ]))
         })
     }
 
@@ -283,11 +289,12 @@ impl XmppMachine {
         let inner = self.inner.clone();
         promise(async move {
             let decisions = inner.trust_decisions(&jid).await.map_err(|e| xmpp(&e))?;
-            let list: Vec<Value> = decisions
-                .iter()
-                .map(|(f, t)| json!({ "fingerprint": f, "trust": xmpp_trust_name(*t) }))
-                .collect();
-            from_json(&Value::Array(list))
+            Ok(array(decisions.iter().map(|(f, t)| {
+                object(&[
+                    ("fingerprint", f.as_str().into()),
+                    ("trust", xmpp_trust_name(*t).into()),
+                ])
+            })))
         })
     }
 

@@ -29,15 +29,27 @@ async function conversation(makeStore) {
   const event = await alice.message(ROOM, 'Hello, Bob');
 
   const outcomes = await bob.sync();
-  assert.ok(outcomes.some((o) => o.outcome === 'decrypted' && o.type === 'm.room_key'), JSON.stringify(outcomes));
+  const roomKey = outcomes.find((o) => o.outcome === 'decrypted' && o.type === 'm.room_key');
+  assert.ok(roomKey, JSON.stringify(outcomes));
+  assert.equal(roomKey.sender, alice.machine.userId);
+  assert.equal(roomKey.senderKey, alice.machine.identityKeys.curve25519);
+  assert.equal(typeof roomKey.content.session_id, 'string');
   await bob.machine.updateTrackedUsers(members);
   await bob.flush();
+  const [aliceDevice] = await bob.machine.devices(alice.machine.userId);
+  assert.deepEqual(aliceDevice, {
+    userId: alice.machine.userId, deviceId: 'ALICE', curve25519: alice.machine.identityKeys.curve25519,
+    ed25519: alice.machine.identityKeys.ed25519, trust: 'unverified', deleted: false,
+  });
   const read = await bob.machine.decryptRoomEvent(ROOM, event);
   assert.equal(read.content.body, 'Hello, Bob');
   assert.equal(read.type, 'm.room.message');
   assert.equal(read.sender, alice.machine.userId);
   assert.equal(read.senderDevice, 'ALICE');
+  assert.equal(read.sessionId, event.content.session_id);
+  assert.equal(read.messageIndex, 0);
   assert.equal(read.forwarded, false);
+  assert.equal(typeof read.verified, 'boolean');
 
   // Bob answers in the room with a session of his own.
   await bob.share(ROOM, members);

@@ -36,7 +36,11 @@ class Device {
   async refresh(jids) {
     for (const jid of jids) for (const node of Object.values(DEVICE_LISTS)) {
       const list = this.server.item(jid, node, 'current');
-      if (list) await this.machine.receiveDeviceList(jid, list);
+      if (!list) continue;
+      const update = await this.machine.receiveDeviceList(jid, list);
+      assert.ok(Array.isArray(update.added) && update.added.every(Number.isInteger), JSON.stringify(update));
+      assert.ok(Array.isArray(update.removed) && typeof update.republish === 'boolean');
+      assert.ok(update.newDeviceId === null || Number.isInteger(update.newDeviceId));
     }
   }
   async send(to, body) {
