@@ -75,8 +75,20 @@ struct RecentRecord {
 
 impl Recent {
     fn get(&self, table: &str, key: &[u8], version: u64, sealed: &[u8]) -> Option<Opened> {
+        self.record(table, key, version, sealed)
+            .map(|record| record.opened.clone())
+    }
+
+    /// The record remembered for exactly this (table, key, version, sealed bytes).
+    fn record(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        sealed: &[u8],
+    ) -> Option<&RecentRecord> {
         let record = self.tables.get(table)?.get(key)?;
-        (record.version == version && record.sealed == sealed).then(|| record.opened.clone())
+        (record.version == version && record.sealed == sealed).then_some(record)
     }
 
     fn put(&mut self, table: &str, key: &[u8], version: u64, sealed: &[u8], opened: Opened) {
@@ -88,17 +100,28 @@ impl Recent {
             self.tables.clear();
             self.bytes = 0;
         }
-        let record = RecentRecord {
-            version,
-            sealed: sealed.to_vec(),
-            opened,
-        };
         let records = match self.tables.get_mut(table) {
             Some(records) => records,
             None => self.tables.entry(table.to_owned()).or_default(),
         };
-        if let Some(old) = records.insert(key.to_vec(), record) {
-            self.bytes -= old.sealed.len() + old.opened.1.len();
+        // A record put again (every write of a record read at every operation) takes its
+        // old place: no key copied, and the sealed bytes (no secret) in the old buffer.
+        match records.get_mut(key) {
+            Some(old) => {
+                self.bytes -= old.sealed.len() + old.opened.1.len();
+                old.version = version;
+                old.sealed.clear();
+                old.sealed.extend_from_slice(sealed);
+                old.opened = opened;
+            }
+            None => {
+                let record = RecentRecord {
+                    version,
+                    sealed: sealed.to_vec(),
+                    opened,
+                };
+                records.insert(key.to_vec(), record);
+            }
         }
         self.bytes += size;
     }
@@ -182,6 +205,53 @@ impl Sealer {
         plaintext: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Vec<u8> {
+        let sealed = self.seal_only(table, key, version, schema, plaintext, rng);
+        self.remember(table, key, version, &sealed, || {
+            (schema, Zeroizing::new(plaintext.to_vec()))
+        });
+        sealed
+    }
+
+    /// As [`Sealer::seal`], the plaintext given away: a sealer that remembers keeps it as it
+    /// is instead of a copy.
+    pub(super) fn seal_owned(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        opened: Opened,
+        rng: &mut impl CryptoRng,
+    ) -> Vec<u8> {
+        let sealed = self.seal_only(table, key, version, opened.0, &opened.1, rng);
+        self.remember(table, key, version, &sealed, || opened);
+        sealed
+    }
+
+    /// Remembers what opening `sealed` would give, whether or not it reaches the store.
+    fn remember(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        sealed: &[u8],
+        opened: impl FnOnce() -> Opened,
+    ) {
+        if !self.unremembered.contains(&table)
+            && let Some(mut recent) = self.recent()
+        {
+            recent.put(table, key, version, sealed, opened());
+        }
+    }
+
+    fn seal_only(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        schema: u16,
+        plaintext: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LENGTH];
         rng.fill_bytes(&mut nonce);
         // One buffer, encrypted in place: the plaintext is never copied elsewhere, and the
@@ -202,13 +272,6 @@ impl Sealer {
         // Encryption fails only beyond 256 GiB of plaintext.
         let tag = tag.unwrap_or_else(|_| unreachable!());
         out.extend_from_slice(&tag);
-        if !self.unremembered.contains(&table)
-            && let Some(mut recent) = self.recent()
-        {
-            // What opening these bytes would give, whether or not they reach the store.
-            let opened = (schema, Zeroizing::new(plaintext.to_vec()));
-            recent.put(table, key, version, &out, opened);
-        }
         out
     }
 
@@ -231,6 +294,29 @@ impl Sealer {
             recent.put(table, key, version, sealed, opened.clone());
         }
         Ok(opened)
+    }
+
+    /// As [`Sealer::open`], giving what `read` takes from the schema and plaintext instead of
+    /// a copy of them (a record remembered is read where it is kept).
+    pub fn open_with<R>(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        sealed: &[u8],
+        read: impl FnOnce(u16, &[u8]) -> R,
+    ) -> Result<R, StoreError> {
+        if let Some(recent) = self.recent()
+            && let Some(record) = recent.record(table, key, version, sealed)
+        {
+            return Ok(read(record.opened.0, &record.opened.1));
+        }
+        let opened = self.open_sealed(table, key, version, sealed)?;
+        let value = read(opened.0, &opened.1);
+        if let Some(mut recent) = self.recent() {
+            recent.put(table, key, version, sealed, opened);
+        }
+        Ok(value)
     }
 
     fn open_sealed(
