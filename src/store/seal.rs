@@ -65,7 +65,19 @@ const RECENT_BYTES: usize = 1 << 20;
 struct Recent {
     tables: HashMap<String, HashMap<Vec<u8>, RecentRecord, Fast>, Fast>,
     bytes: usize,
+    /// The naming HMAC with a name's first block of framed parts already hashed, by that
+    /// block: names of one table and one leading identifier (a contact's processed stanzas)
+    /// share it, so each such name costs one compression fewer. At most [`MAX_PREFIXES`].
+    prefixes: HashMap<[u8; BLOCK], Hmac<Sha256>, Fast>,
 }
+
+/// SHA-256's block length.
+const BLOCK: usize = 64;
+/// First blocks of names remembered; past this, they start again.
+const MAX_PREFIXES: usize = 64;
+/// Framed name parts up to this long are built on the stack (and may use a first block
+/// remembered).
+const NAME_ON_STACK: usize = 256;
 
 struct RecentRecord {
     version: u64,
@@ -182,6 +194,36 @@ impl Sealer {
     /// parts give the same key and a backend learns nothing from it. Parts are length-prefixed,
     /// so (`"ab"`, `"c"`) and (`"a"`, `"bc"`) differ.
     pub fn name(&self, table: &str, parts: &[&[u8]]) -> Vec<u8> {
+        let len = 8 + table.len() + parts.iter().map(|part| 8 + part.len()).sum::<usize>();
+        if (BLOCK..=NAME_ON_STACK).contains(&len)
+            && let Some(mut recent) = self.recent()
+        {
+            let mut framed = [0u8; NAME_ON_STACK];
+            let mut at = 0;
+            for part in std::iter::once(&table.as_bytes()).chain(parts) {
+                framed[at..at + 8].copy_from_slice(&(part.len() as u64).to_be_bytes());
+                framed[at + 8..at + 8 + part.len()].copy_from_slice(part);
+                at += 8 + part.len();
+            }
+            let (first, rest) = framed[..len].split_at(BLOCK);
+            let mut first_block = [0u8; BLOCK];
+            first_block.copy_from_slice(first);
+            let mut mac = match recent.prefixes.get(&first_block) {
+                Some(mac) => mac.clone(),
+                None => {
+                    let mut mac = self.names.clone();
+                    mac.update(first);
+                    if recent.prefixes.len() >= MAX_PREFIXES {
+                        recent.prefixes.clear();
+                    }
+                    recent.prefixes.insert(first_block, mac.clone());
+                    mac
+                }
+            };
+            drop(recent);
+            mac.update(rest);
+            return mac.finalize().into_bytes().to_vec();
+        }
         let mut mac = self.names.clone();
         for part in std::iter::once(&table.as_bytes()).chain(parts) {
             mac.update(&(part.len() as u64).to_be_bytes());
@@ -408,6 +450,7 @@ mod tests {
         let mut key = Zeroizing::new([0u8; 32]);
         hkdf_sha256(&[], storage.as_bytes(), b"olmo store: names", key.as_mut());
         let sealer = Sealer::new(&storage);
+        let remembering = Sealer::new(&storage).remembering();
         for (table, parts) in [
             (
                 "xmpp.processed",
@@ -415,6 +458,12 @@ mod tests {
             ),
             ("t", vec![]),
             ("ab", vec![&b""[..], &[0u8; 200][..]]),
+            // Past one block, sharing their first with each other and with the one above.
+            ("ab", vec![&b""[..], &[0u8; 200][..], b"x"]),
+            ("ab", vec![&b""[..], &[0u8; 60][..]]),
+            // Exactly one block, and longer than the stack buffer.
+            ("ab", vec![&[7u8; 38][..]]),
+            ("ab", vec![&[7u8; 300][..]]),
         ] {
             let mut framed = Vec::new();
             for part in std::iter::once(&table.as_bytes()).chain(&parts) {
@@ -424,6 +473,9 @@ mod tests {
             let expected = hmac_sha256(key.as_ref(), &[&framed]).to_vec();
             assert_eq!(sealer.name(table, &parts), expected);
             assert_eq!(sealer.clone().name(table, &parts), expected);
+            // A remembering sealer, its first block computed then remembered.
+            assert_eq!(remembering.name(table, &parts), expected);
+            assert_eq!(remembering.name(table, &parts), expected);
         }
     }
 }
