@@ -65,7 +65,19 @@ const RECENT_BYTES: usize = 1 << 20;
 struct Recent {
     tables: HashMap<String, HashMap<Vec<u8>, RecentRecord, Fast>, Fast>,
     bytes: usize,
+    /// The naming HMAC with a name's first block of framed parts already hashed, by that
+    /// block: names of one table and one leading identifier (a contact's processed stanzas)
+    /// share it, so each such name costs one compression fewer. At most [`MAX_PREFIXES`].
+    prefixes: HashMap<[u8; BLOCK], Hmac<Sha256>, Fast>,
 }
+
+/// SHA-256's block length.
+const BLOCK: usize = 64;
+/// First blocks of names remembered; past this, they start again.
+const MAX_PREFIXES: usize = 64;
+/// Framed name parts up to this long are built on the stack (and may use a first block
+/// remembered).
+const NAME_ON_STACK: usize = 256;
 
 struct RecentRecord {
     version: u64,
@@ -75,8 +87,20 @@ struct RecentRecord {
 
 impl Recent {
     fn get(&self, table: &str, key: &[u8], version: u64, sealed: &[u8]) -> Option<Opened> {
+        self.record(table, key, version, sealed)
+            .map(|record| record.opened.clone())
+    }
+
+    /// The record remembered for exactly this (table, key, version, sealed bytes).
+    fn record(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        sealed: &[u8],
+    ) -> Option<&RecentRecord> {
         let record = self.tables.get(table)?.get(key)?;
-        (record.version == version && record.sealed == sealed).then(|| record.opened.clone())
+        (record.version == version && record.sealed == sealed).then_some(record)
     }
 
     fn put(&mut self, table: &str, key: &[u8], version: u64, sealed: &[u8], opened: Opened) {
@@ -88,17 +112,28 @@ impl Recent {
             self.tables.clear();
             self.bytes = 0;
         }
-        let record = RecentRecord {
-            version,
-            sealed: sealed.to_vec(),
-            opened,
-        };
         let records = match self.tables.get_mut(table) {
             Some(records) => records,
             None => self.tables.entry(table.to_owned()).or_default(),
         };
-        if let Some(old) = records.insert(key.to_vec(), record) {
-            self.bytes -= old.sealed.len() + old.opened.1.len();
+        // A record put again (every write of a record read at every operation) takes its
+        // old place: no key copied, and the sealed bytes (no secret) in the old buffer.
+        match records.get_mut(key) {
+            Some(old) => {
+                self.bytes -= old.sealed.len() + old.opened.1.len();
+                old.version = version;
+                old.sealed.clear();
+                old.sealed.extend_from_slice(sealed);
+                old.opened = opened;
+            }
+            None => {
+                let record = RecentRecord {
+                    version,
+                    sealed: sealed.to_vec(),
+                    opened,
+                };
+                records.insert(key.to_vec(), record);
+            }
         }
         self.bytes += size;
     }
@@ -159,6 +194,36 @@ impl Sealer {
     /// parts give the same key and a backend learns nothing from it. Parts are length-prefixed,
     /// so (`"ab"`, `"c"`) and (`"a"`, `"bc"`) differ.
     pub fn name(&self, table: &str, parts: &[&[u8]]) -> Vec<u8> {
+        let len = 8 + table.len() + parts.iter().map(|part| 8 + part.len()).sum::<usize>();
+        if (BLOCK..=NAME_ON_STACK).contains(&len)
+            && let Some(mut recent) = self.recent()
+        {
+            let mut framed = [0u8; NAME_ON_STACK];
+            let mut at = 0;
+            for part in std::iter::once(&table.as_bytes()).chain(parts) {
+                framed[at..at + 8].copy_from_slice(&(part.len() as u64).to_be_bytes());
+                framed[at + 8..at + 8 + part.len()].copy_from_slice(part);
+                at += 8 + part.len();
+            }
+            let (first, rest) = framed[..len].split_at(BLOCK);
+            let mut first_block = [0u8; BLOCK];
+            first_block.copy_from_slice(first);
+            let mut mac = match recent.prefixes.get(&first_block) {
+                Some(mac) => mac.clone(),
+                None => {
+                    let mut mac = self.names.clone();
+                    mac.update(first);
+                    if recent.prefixes.len() >= MAX_PREFIXES {
+                        recent.prefixes.clear();
+                    }
+                    recent.prefixes.insert(first_block, mac.clone());
+                    mac
+                }
+            };
+            drop(recent);
+            mac.update(rest);
+            return mac.finalize().into_bytes().to_vec();
+        }
         let mut mac = self.names.clone();
         for part in std::iter::once(&table.as_bytes()).chain(parts) {
             mac.update(&(part.len() as u64).to_be_bytes());
@@ -174,6 +239,53 @@ impl Sealer {
 
     /// Seals `plaintext` (schema first) as the value of (table, key) at `version`.
     pub fn seal(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        schema: u16,
+        plaintext: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Vec<u8> {
+        let sealed = self.seal_only(table, key, version, schema, plaintext, rng);
+        self.remember(table, key, version, &sealed, || {
+            (schema, Zeroizing::new(plaintext.to_vec()))
+        });
+        sealed
+    }
+
+    /// As [`Sealer::seal`], the plaintext given away: a sealer that remembers keeps it as it
+    /// is instead of a copy.
+    pub(super) fn seal_owned(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        opened: Opened,
+        rng: &mut impl CryptoRng,
+    ) -> Vec<u8> {
+        let sealed = self.seal_only(table, key, version, opened.0, &opened.1, rng);
+        self.remember(table, key, version, &sealed, || opened);
+        sealed
+    }
+
+    /// Remembers what opening `sealed` would give, whether or not it reaches the store.
+    fn remember(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        sealed: &[u8],
+        opened: impl FnOnce() -> Opened,
+    ) {
+        if !self.unremembered.contains(&table)
+            && let Some(mut recent) = self.recent()
+        {
+            recent.put(table, key, version, sealed, opened());
+        }
+    }
+
+    fn seal_only(
         &self,
         table: &str,
         key: &[u8],
@@ -202,13 +314,6 @@ impl Sealer {
         // Encryption fails only beyond 256 GiB of plaintext.
         let tag = tag.unwrap_or_else(|_| unreachable!());
         out.extend_from_slice(&tag);
-        if !self.unremembered.contains(&table)
-            && let Some(mut recent) = self.recent()
-        {
-            // What opening these bytes would give, whether or not they reach the store.
-            let opened = (schema, Zeroizing::new(plaintext.to_vec()));
-            recent.put(table, key, version, &out, opened);
-        }
         out
     }
 
@@ -231,6 +336,29 @@ impl Sealer {
             recent.put(table, key, version, sealed, opened.clone());
         }
         Ok(opened)
+    }
+
+    /// As [`Sealer::open`], giving what `read` takes from the schema and plaintext instead of
+    /// a copy of them (a record remembered is read where it is kept).
+    pub fn open_with<R>(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        sealed: &[u8],
+        read: impl FnOnce(u16, &[u8]) -> R,
+    ) -> Result<R, StoreError> {
+        if let Some(recent) = self.recent()
+            && let Some(record) = recent.record(table, key, version, sealed)
+        {
+            return Ok(read(record.opened.0, &record.opened.1));
+        }
+        let opened = self.open_sealed(table, key, version, sealed)?;
+        let value = read(opened.0, &opened.1);
+        if let Some(mut recent) = self.recent() {
+            recent.put(table, key, version, sealed, opened);
+        }
+        Ok(value)
     }
 
     fn open_sealed(
@@ -322,6 +450,7 @@ mod tests {
         let mut key = Zeroizing::new([0u8; 32]);
         hkdf_sha256(&[], storage.as_bytes(), b"olmo store: names", key.as_mut());
         let sealer = Sealer::new(&storage);
+        let remembering = Sealer::new(&storage).remembering();
         for (table, parts) in [
             (
                 "xmpp.processed",
@@ -329,6 +458,12 @@ mod tests {
             ),
             ("t", vec![]),
             ("ab", vec![&b""[..], &[0u8; 200][..]]),
+            // Past one block, sharing their first with each other and with the one above.
+            ("ab", vec![&b""[..], &[0u8; 200][..], b"x"]),
+            ("ab", vec![&b""[..], &[0u8; 60][..]]),
+            // Exactly one block, and longer than the stack buffer.
+            ("ab", vec![&[7u8; 38][..]]),
+            ("ab", vec![&[7u8; 300][..]]),
         ] {
             let mut framed = Vec::new();
             for part in std::iter::once(&table.as_bytes()).chain(&parts) {
@@ -338,6 +473,9 @@ mod tests {
             let expected = hmac_sha256(key.as_ref(), &[&framed]).to_vec();
             assert_eq!(sealer.name(table, &parts), expected);
             assert_eq!(sealer.clone().name(table, &parts), expected);
+            // A remembering sealer, its first block computed then remembered.
+            assert_eq!(remembering.name(table, &parts), expected);
+            assert_eq!(remembering.name(table, &parts), expected);
         }
     }
 }

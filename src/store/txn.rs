@@ -44,8 +44,12 @@ pub struct Txn<'a, B: Backend> {
     /// The tables touched, by name (an operation touches a handful: a linear search is the
     /// fastest lookup, and a name is allocated once per transaction).
     tables: Vec<(String, Table)>,
-    /// What each write replaced, oldest first.
+    /// What each write replaced, oldest first, since the first [`Txn::savepoint`]: a write
+    /// made before any savepoint is never rolled back, so it records nothing (two key copies
+    /// fewer per write of an operation that takes none).
     undo: Vec<Undo>,
+    /// Whether a savepoint has been taken, so writes record what they replace.
+    saving: bool,
     /// What the commit must survive.
     durability: CommitDurability,
 }
@@ -70,6 +74,7 @@ impl<'a, B: Backend> Txn<'a, B> {
             sealer,
             tables: Vec::new(),
             undo: Vec::new(),
+            saving: false,
             durability: CommitDurability::Durable,
         }
     }
@@ -115,6 +120,31 @@ impl<'a, B: Backend> Txn<'a, B> {
             Some(record) => self
                 .sealer
                 .open(table, key, record.version, &record.value)
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// As [`Txn::get`], giving what `read` takes from the record's schema and plaintext
+    /// instead of a copy of them: for a caller that only compares the record with one it
+    /// holds (a record read again unchanged is then not copied).
+    pub async fn get_with<R>(
+        &mut self,
+        table: &str,
+        key: &[u8],
+        read: impl FnOnce(u16, &[u8]) -> R,
+    ) -> Result<Option<R>, StoreError> {
+        let id = self.table_id(table);
+        if let Some(value) = self.tables[id].1.written.get(key) {
+            return Ok(value
+                .as_ref()
+                .map(|(schema, plaintext)| read(*schema, plaintext)));
+        }
+        self.ensure_read(id, key).await?;
+        match self.tables[id].1.read.get(key).and_then(Option::as_ref) {
+            Some(record) => self
+                .sealer
+                .open_with(table, key, record.version, &record.value, read)
                 .map(Some),
             None => Ok(None),
         }
@@ -181,7 +211,9 @@ impl<'a, B: Backend> Txn<'a, B> {
         let read = &mut self.tables[id].1.read;
         if !read.contains_key(key) {
             read.insert(key.to_vec(), None);
-            self.undo.push(Undo::AssumedAbsent(id, key.to_vec()));
+            if self.saving {
+                self.undo.push(Undo::AssumedAbsent(id, key.to_vec()));
+            }
         }
         self.write(id, key, Some((schema, plaintext)));
     }
@@ -197,7 +229,8 @@ impl<'a, B: Backend> Txn<'a, B> {
     }
 
     /// The transaction as it is now, to [`Txn::roll_back`] to if a later step fails.
-    pub fn savepoint(&self) -> Savepoint {
+    pub fn savepoint(&mut self) -> Savepoint {
+        self.saving = true;
         Savepoint(self.undo.len())
     }
 
@@ -229,7 +262,9 @@ impl<'a, B: Backend> Txn<'a, B> {
                 None
             }
         };
-        self.undo.push(Undo::Written(id, key.to_vec(), replaced));
+        if self.saving {
+            self.undo.push(Undo::Written(id, key.to_vec(), replaced));
+        }
     }
 
     /// Whether anything is pending.
@@ -263,12 +298,11 @@ impl<'a, B: Backend> Txn<'a, B> {
             for (key, value) in written {
                 let expect = Expect::of(read.get(&key).and_then(Option::as_ref));
                 let value = match value {
-                    Some((schema, plaintext)) => Some(self.sealer.seal(
+                    Some(opened) => Some(self.sealer.seal_owned(
                         &table,
                         &key,
                         expect.next_version(),
-                        schema,
-                        &plaintext,
+                        opened,
                         rng,
                     )),
                     None if expect != Expect::Absent => None,

@@ -82,12 +82,21 @@ pub(crate) async fn load_memo_with<B: Backend, T, R>(
 where
     T: Meta + Send + 'static,
 {
+    // The record compared with the one the memo holds where it lies, not copied; copied
+    // only when it must be parsed.
+    let held = txn
+        .get_with(table, key, |schema, plaintext| {
+            memo.parsed_with(table, key, schema, plaintext, &read)
+        })
+        .await?;
+    match held {
+        None => return Ok(None),
+        Some(Some(value)) => return Ok(Some(value)),
+        Some(None) => {}
+    }
     let Some((schema, plaintext)) = txn.get(table, key).await? else {
         return Ok(None);
     };
-    if let Some(value) = memo.parsed_with(table, key, schema, &plaintext, &read) {
-        return Ok(Some(value));
-    }
     if !(SCHEMA_1..=SCHEMA).contains(&schema) {
         return Err(StoreError::NewerSchema {
             table: table.to_owned(),
