@@ -4,8 +4,8 @@
 //! not), and takes exactly what the derive took from an object: unknown fields skipped whatever
 //! they hold, a known field twice refused, the five strings required, the claimed keys (an
 //! object of strings, the last of a repeated name kept), the forwarding chain (an array of
-//! strings) and `m.shared_history` (a boolean) optional, `null` refused everywhere, nothing but
-//! whitespace after the array. One form the derive also took is refused: a room key written as
+//! strings) and `m.shared_history` (a boolean) optional, `null` refused for each of them,
+//! nothing but whitespace after the array. One form the derive also took is refused: a room key written as
 //! an array of its fields in order, which no exporter writes.
 
 use std::collections::BTreeMap;
