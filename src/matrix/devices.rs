@@ -1,6 +1,7 @@
 //! Other devices: what `/keys/query` told us about them (checked), whose lists we track, and the
 //! application's trust decision for each.
 
+#[cfg(any(test, feature = "serde"))]
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -18,7 +19,8 @@ use rand_core::CryptoRng;
 /// The application's decision about a device. The machine shares room keys with unverified and
 /// verified devices and never with blocked ones; what counts as verified is the application's
 /// business (cross-signing and interactive verification are not part of olmo).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(any(test, feature = "serde"), derive(Serialize, Deserialize))]
 #[non_exhaustive]
 pub enum Trust {
     /// No decision yet (the default).
@@ -31,7 +33,8 @@ pub enum Trust {
 }
 
 /// A device of some user, as its self-signed device keys describe it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(any(test, feature = "serde"), derive(Serialize, Deserialize))]
 pub struct Device {
     /// The owner.
     pub user_id: String,

@@ -5,6 +5,7 @@
 //!
 //! [`Machine::mark_request_as_sent`]: super::Machine::mark_request_as_sent
 
+#[cfg(any(test, feature = "serde"))]
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -12,8 +13,12 @@ use super::records::Meta;
 use crate::codec::json::{Fields, ObjectWriter, write_str, write_u64};
 
 /// Which endpoint a request is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(any(test, feature = "serde"), derive(Serialize, Deserialize))]
+#[cfg_attr(
+    any(test, feature = "serde"),
+    serde(tag = "kind", rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum RequestKind {
     /// `POST /_matrix/client/v3/keys/upload`.
@@ -35,7 +40,8 @@ pub enum RequestKind {
 }
 
 /// A request to send: the endpoint, the JSON body, and the id to hand back with the response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(any(test, feature = "serde"), derive(Serialize, Deserialize))]
 pub struct OutgoingRequest {
     /// The id (also the transaction id of a to-device request).
     pub id: String,

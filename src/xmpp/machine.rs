@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
+#[cfg(any(test, feature = "serde"))]
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -24,7 +25,8 @@ use crate::time::Timestamp;
 use crate::vec_map::VecMap;
 
 /// How the machine decides about identity keys nobody decided about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(any(test, feature = "serde"), derive(Serialize, Deserialize))]
 #[non_exhaustive]
 pub enum TrustPolicy {
     /// Blind trust before verification (the default): every key of a contact is used until the

@@ -4,6 +4,7 @@
 //! remembered by stanza id so an archive catch-up run twice decrypts once.
 
 use rand_core::CryptoRng;
+#[cfg(any(test, feature = "serde"))]
 use serde::{Deserialize, Serialize};
 
 use super::contacts::identity_changed;
@@ -20,7 +21,8 @@ use crate::time::Timestamp;
 const REBUILD_AFTER: u32 = 3;
 
 /// An `<encrypted>` element to send, of one version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(any(test, feature = "serde"), derive(Serialize, Deserialize))]
 pub struct EncryptedStanza {
     /// The version (one `<message>` per version: the namespaces differ).
     pub version: Version,
@@ -65,7 +67,8 @@ pub struct EncryptOutcome {
 }
 
 /// A decrypted message.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(any(test, feature = "serde"), derive(Serialize, Deserialize))]
 pub struct ReceivedMessage {
     /// The version.
     pub version: Version,
@@ -92,7 +95,8 @@ impl std::fmt::Debug for ReceivedMessage {
 }
 
 /// What a decryption produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(any(test, feature = "serde"), derive(Serialize, Deserialize))]
 pub struct DecryptOutcome {
     /// The message; `None` for an empty message (a key exchange completed, a heartbeat).
     pub message: Option<ReceivedMessage>,

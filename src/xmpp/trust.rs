@@ -2,6 +2,7 @@
 //! user or, until then, by the account's [`TrustPolicy`].
 
 use rand_core::CryptoRng;
+#[cfg(any(test, feature = "serde"))]
 use serde::{Deserialize, Serialize};
 
 use super::error::XmppError;
@@ -10,7 +11,8 @@ use super::tables::{self, TRUST};
 use crate::store::{Backend, KeyRange, Txn, transact};
 
 /// What is decided about one identity key of a contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(any(test, feature = "serde"), derive(Serialize, Deserialize))]
 #[non_exhaustive]
 pub enum Trust {
     /// The user verified the key.

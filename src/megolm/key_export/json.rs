@@ -1,8 +1,9 @@
-//! The plaintext: a JSON array of [`ExportedRoomKey`], kept in wiped buffers.
+//! The plaintext: a JSON array of [`ExportedRoomKey`], kept in wiped buffers (read by
+//! [`super::reader`]).
 
 use zeroize::Zeroizing;
 
-use super::{ExportedRoomKey, KeyExportError};
+use super::ExportedRoomKey;
 use crate::codec::json::{ObjectWriter, write_str};
 
 /// The JSON of `keys` in a wiped buffer of exactly its length (so no reallocation leaves a copy).
@@ -98,15 +99,9 @@ fn str_len(text: &str) -> usize {
         .sum::<usize>()
 }
 
-/// Parses the decrypted array; on failure keeps only the position, never the (secret) text.
-pub(super) fn from_json(plaintext: &[u8]) -> Result<Vec<ExportedRoomKey>, KeyExportError> {
-    serde_json::from_slice(plaintext).map_err(|error| KeyExportError::Json {
-        line: error.line(),
-        column: error.column(),
-    })
-}
-
-/// `session_key` as a base64 string, never held in an unwiped `String` by us.
+/// `session_key` as a base64 string for the serde derives (native users' API; the crate reads
+/// and writes key export JSON by hand), never held in an unwiped `String` by us.
+#[cfg(any(test, feature = "serde"))]
 pub(super) mod session_key_base64 {
     use std::fmt;
 

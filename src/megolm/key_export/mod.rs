@@ -32,12 +32,13 @@
 //!   Element), pads, and ends every line with `\n`, the footer included.
 //! - **Secrets.** The derived keys and the plaintext JSON live in buffers wiped on drop; the JSON
 //!   is serialised into a buffer sized in advance so no copy is left behind by a reallocation.
-//!   One gap remains: `serde_json` unescapes a string containing `\` escapes in a scratch buffer
-//!   it does not wipe (no writer escapes base64, but a JSON writer may escape `/` as `\/`).
+//!   The JSON is read by hand (`reader`), each string unescaped into a buffer of its final size
+//!   that is wiped on drop.
 
 mod armour;
 mod json;
 mod layout;
+mod reader;
 #[cfg(test)]
 mod tests;
 
@@ -45,13 +46,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use rand_core::CryptoRng;
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::ExportedSessionKey;
 use armour::{armour, unarmour};
-use json::{from_json, to_json};
+use json::to_json;
 use layout::{Counter, Envelope, IV_LENGTH, SALT_LENGTH, seal};
+use reader::from_json;
 
 /// The armour line before the base64 body.
 pub const KEY_EXPORT_HEADER: &str = "-----BEGIN MEGOLM SESSION DATA-----";
@@ -104,7 +105,13 @@ pub enum KeyExportError {
 /// One Megolm session in a key export (the spec's `SessionData`).
 ///
 /// `Debug` prints the session key only as its index and public key, never the ratchet.
-#[derive(Clone, Serialize, Deserialize)]
+/// With the `serde` feature (on by default) it has serde's `Serialize` and `Deserialize`, giving
+/// the same JSON as [`room_keys_to_json`] and [`room_keys_from_json`] (which need no feature).
+#[derive(Clone)]
+#[cfg_attr(
+    any(test, feature = "serde"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 pub struct ExportedRoomKey {
     /// The session's algorithm, `m.megolm.v1.aes-sha2` for every key this crate can use.
     pub algorithm: String,
@@ -116,16 +123,19 @@ pub struct ExportedRoomKey {
     /// [`ExportedRoomKey::session_id_matches`].
     pub session_id: String,
     /// The ratchet at the first index the exporter knew, as unpadded base64 in the JSON.
-    #[serde(with = "json::session_key_base64")]
+    #[cfg_attr(any(test, feature = "serde"), serde(with = "json::session_key_base64"))]
     pub session_key: ExportedSessionKey,
     /// Keys the sending device claimed, by algorithm (`ed25519`). Empty if the file omits them.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "serde"), serde(default))]
     pub sender_claimed_keys: BTreeMap<String, String>,
     /// Curve25519 keys of the devices that forwarded the key, oldest first. Empty if omitted.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "serde"), serde(default))]
     pub forwarding_curve25519_key_chain: Vec<String>,
     /// `m.shared_history` (MSC3061): the sender allowed sharing the key with later room members.
-    #[serde(rename = "m.shared_history", default)]
+    #[cfg_attr(
+        any(test, feature = "serde"),
+        serde(rename = "m.shared_history", default)
+    )]
     pub shared_history: bool,
 }
 

@@ -209,3 +209,96 @@ fn the_json_is_serdes_byte_for_byte_in_a_buffer_of_exactly_its_length() {
         assert_eq!(json.len(), json.capacity());
     }
 }
+
+/// The hand-written reader against the serde derive it replaced: both accept or both refuse,
+/// and give the same keys, for hand-picked edge cases and every one-byte edit of a key.
+#[test]
+fn the_reader_takes_what_the_derive_took() {
+    let agree = |json: &[u8]| {
+        let ours = from_json(json);
+        let theirs = serde_json::from_slice::<Vec<ExportedRoomKey>>(json);
+        let text = String::from_utf8_lossy(json);
+        match (ours, theirs) {
+            (Ok(ours), Ok(theirs)) => assert_eq!(*to_json(&ours), *to_json(&theirs), "{text}"),
+            (Err(KeyExportError::Json { line, column }), Err(_)) => {
+                assert!(line >= 1 && column >= 1, "{text}")
+            }
+            (ours, theirs) => panic!("{text}: ours {ours:?}, serde {:?}", theirs.err()),
+        }
+    };
+    let session_key = sample_key().session_key.to_base64();
+    let base = format!(
+        r#"[{{"algorithm":"a","room_id":"r","sender_key":"s","session_id":"i","session_key":"{}","sender_claimed_keys":{{"ed25519":"e"}},"forwarding_curve25519_key_chain":["c"],"m.shared_history":true,"x":[{{"y":-1.5e+3}},null,"\u00e9"]}}]"#,
+        &*session_key
+    );
+    let required = format!(
+        r#""algorithm":"a","room_id":"r","sender_key":"s","session_id":"i","session_key":"{}""#,
+        &*session_key
+    );
+    let cases = [
+        "[]".to_owned(),
+        " [ ] \n".to_owned(),
+        "[] x".to_owned(),
+        "{}".to_owned(),
+        "[{}]".to_owned(),
+        "[null]".to_owned(),
+        format!("[{{{required}}}]"),
+        format!("[{{{required}}},]"),
+        format!("[{{{required},}}]"),
+        format!("[{{{required},\"room_id\":\"r\"}}]"),
+        format!("[{{{required},\"x\":1,\"x\":2}}]"),
+        format!("[{{{required},\"sender_claimed_keys\":null}}]"),
+        format!("[{{{required},\"sender_claimed_keys\":{{\"a\":\"1\",\"a\":\"2\"}}}}]"),
+        format!("[{{{required},\"sender_claimed_keys\":{{\"a\":1}}}}]"),
+        format!("[{{{required},\"forwarding_curve25519_key_chain\":[]}}]"),
+        format!("[{{{required},\"forwarding_curve25519_key_chain\":[1]}}]"),
+        format!("[{{{required},\"m.shared_history\":false}}]"),
+        format!("[{{{required},\"m.shared_history\":1}}]"),
+        format!("[{{{required},\"room\\u005fid\":\"r\"}}]"),
+        format!("[{{{required},\"x\":\"\\ud800\"}}]"),
+        format!("[{{{required},\"x\\ud800\":1}}]"),
+        format!("[{{{required},\"x\":\"\\ud83d\\ude00\"}}]"),
+        format!("[{{{required},\"x\":01}}]"),
+        format!("[{{{required},\"x\":-}}]"),
+        format!("[{{{required},\"x\":1.}}]"),
+        format!("[{{{required},\"x\":1e}}]"),
+        format!("[{{{required},\"x\":[[[[{{\"a\":[]}}]]]]}}]"),
+        format!("[{{{required},\"x\":[1 2]}}]"),
+        format!("[{{{required},\"x\":{{\"a\"}}}}]"),
+        format!("[{{{required},\"x\":tru}}]"),
+        format!("[{{{required},\"x\":\"\t\"}}]"),
+        format!("[{{{required},\"x\":\"\\q\"}}]"),
+        format!(
+            "[{{\"algorithm\":\"\\ud83d\\ude00\\u00e9\\n\\/\",{}}}]",
+            &required[16..]
+        ),
+        format!("[{{\"algorithm\":\"\\udc00\",{}}}]", &required[16..]),
+        format!("[{{\"algorithm\":\"\\ud800\\u0041\",{}}}]", &required[16..]),
+        format!("[{{\"algorithm\":7,{}}}]", &required[16..]),
+        base.replace(&*session_key, "AAAA"),
+        base.clone(),
+    ];
+    for case in &cases {
+        agree(case.as_bytes());
+    }
+    let mut invalid_utf8 = format!("[{{{required},\"x\":\"\u{e9}\"}}]").into_bytes();
+    let at = invalid_utf8.len() - 4;
+    invalid_utf8[at] = 0xff;
+    agree(&invalid_utf8);
+    let mut bad_name = format!("[{{{required},\"\u{e9}\":1}}]").into_bytes();
+    let at = bad_name.len() - 6;
+    bad_name[at] = 0xff;
+    agree(&bad_name);
+    // Every deletion of one byte, and every replacement by a byte JSON gives meaning to.
+    let bytes = base.as_bytes();
+    for at in 0..bytes.len() {
+        let mut cut = bytes.to_vec();
+        cut.remove(at);
+        agree(&cut);
+        for byte in *b" \"\\,:[]{}0-.e1tn" {
+            let mut edited = bytes.to_vec();
+            edited[at] = byte;
+            agree(&edited);
+        }
+    }
+}
