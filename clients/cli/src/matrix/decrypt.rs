@@ -75,7 +75,7 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
         eprintln!("olmo: resuming after the {skip} events already in the output");
     }
     let counts = (summary.events, summary.of("decrypted"));
-    let (batches, received) = std::sync::mpsc::sync_channel(1);
+    let (batches, received) = std::sync::mpsc::sync_channel(0);
     let (read, written) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || writer::write_batches(received, out, summary));
         let mut sink = Decryptor {
