@@ -31,18 +31,9 @@ impl<B: Backend> Machine<B> {
         app: &[AppRecord],
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<RoomResults>, UnableToDecrypt> {
-        let total: usize = rooms.iter().map(|(_, events)| events.len()).sum();
-        if total > MAX_BATCH {
-            return Err(UnableToDecrypt::Malformed("batch too large"));
-        }
-        let rooms: Vec<(&str, RoomEvents<'_>)> = rooms
-            .iter()
-            .map(|(room, events)| (*room, RoomEvents::Json(events)))
-            .collect();
-        let outcome: Result<_, MachineError> = transact!(self, rng, |txn| {
-            self.plan_decrypt_rooms(&mut txn, &rooms, app).await
-        });
-        outcome.map_err(UnableToDecrypt::Machine)
+        let mut own = |items: &[SignedItem<'_>]| self.verify_signatures(items);
+        self.decrypt_rooms_in_one_commit(rooms, RoomEvents::Json, app, &mut own, rng)
+            .await
     }
 
     /// [`Machine::decrypt_room_events_of_rooms`] for events the caller parsed itself: each
@@ -55,12 +46,8 @@ impl<B: Backend> Machine<B> {
         app: &[AppRecord],
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<RoomResults>, UnableToDecrypt> {
-        let total: usize = rooms.iter().map(|(_, events)| events.len()).sum();
-        if total > MAX_BATCH {
-            return Err(UnableToDecrypt::Malformed("batch too large"));
-        }
         let mut own = |items: &[SignedItem<'_>]| self.verify_signatures(items);
-        self.decrypt_room_event_fields_of_rooms_verified_by(rooms, app, &mut own, rng)
+        self.decrypt_rooms_in_one_commit(rooms, RoomEvents::Fields, app, &mut own, rng)
             .await
     }
 
@@ -77,13 +64,27 @@ impl<B: Backend> Machine<B> {
         verify: &mut SignatureVerifier<'_>,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<RoomResults>, UnableToDecrypt> {
+        self.decrypt_rooms_in_one_commit(rooms, RoomEvents::Fields, app, verify, rng)
+            .await
+    }
+
+    /// The three entry points' common path: the size check, each room's events wrapped by
+    /// `wrap`, then one commit with the signatures verified by `verify`.
+    async fn decrypt_rooms_in_one_commit<'e, E>(
+        &self,
+        rooms: &[(&str, &'e [E])],
+        wrap: fn(&'e [E]) -> RoomEvents<'e>,
+        app: &[AppRecord],
+        verify: &mut SignatureVerifier<'_>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<RoomResults>, UnableToDecrypt> {
         let total: usize = rooms.iter().map(|(_, events)| events.len()).sum();
         if total > MAX_BATCH {
             return Err(UnableToDecrypt::Malformed("batch too large"));
         }
         let rooms: Vec<(&str, RoomEvents<'_>)> = rooms
             .iter()
-            .map(|(room, events)| (*room, RoomEvents::Fields(events)))
+            .map(|(room, events)| (*room, wrap(events)))
             .collect();
         let outcome: Result<_, MachineError> = transact!(self, rng, |txn| {
             self.plan_decrypt_rooms_verified_by(&mut txn, &rooms, app, &mut *verify)

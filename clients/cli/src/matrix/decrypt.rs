@@ -7,8 +7,9 @@
 //! twice, writes the same lines.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal as _, Write};
+use std::io::{BufRead, BufReader, IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use olmo::matrix::{EncryptedEventFields, Machine, UnableToDecrypt};
@@ -19,6 +20,7 @@ use super::input::{EventSink, InputError, Position, read_events};
 use super::output::{self, Summary};
 use super::raw_event::RawEvent;
 use super::verify::TwoThreads;
+use super::writer::{self, Committed, Line, Source};
 use super::{keys, open_memory, open_sqlite, passphrase};
 use crate::args::DecryptArgs;
 
@@ -56,7 +58,7 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
     } else {
         args.inputs.clone()
     };
-    let (out, summary): (Box<dyn Write>, Summary) = match &args.output {
+    let (out, summary): (Box<dyn Write + Send>, Summary) = match &args.output {
         Some(path) if args.resume => resume(path)?,
         Some(path) => (
             Box::new(
@@ -64,31 +66,55 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
             ),
             Summary::default(),
         ),
-        None => (Box::new(std::io::stdout().lock()), Summary::default()),
+        None => (Box::new(std::io::stdout()), Summary::default()),
     };
     let position = Position::default();
     let progress = Progress::new(show, &inputs, &position);
-    let mut sink = Decryptor {
-        machine,
-        default_room: args.room.clone(),
-        skip: summary.events,
-        seen: 0,
-        batch_size: args.batch as usize,
-        pending: Vec::new(),
-        rooms: Vec::new(),
-        texts: String::new(),
-        out: BufWriter::new(out),
-        summary,
-        progress,
-        verifier: TwoThreads::default(),
-    };
-    if sink.skip > 0 && show {
-        eprintln!(
-            "olmo: resuming after the {} events already in the output",
-            sink.skip
-        );
+    let skip = summary.events;
+    if skip > 0 && show {
+        eprintln!("olmo: resuming after the {skip} events already in the output");
     }
-    for path in &inputs {
+    let counts = (summary.events, summary.of("decrypted"));
+    let (batches, received) = std::sync::mpsc::sync_channel(0);
+    let (read, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || writer::write_batches(received, out, summary));
+        let mut sink = Decryptor {
+            machine,
+            default_room: args.room.clone(),
+            skip,
+            seen: 0,
+            batch_size: args.batch as usize,
+            pending: Vec::new(),
+            rooms: Vec::new(),
+            texts: String::new(),
+            batches,
+            counts,
+            progress,
+            verifier: TwoThreads::default(),
+        };
+        let read = read_inputs(&inputs, &position, &mut sink);
+        sink.progress.finish();
+        drop(sink);
+        // A panic in the writer is a bug: it goes on here.
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (read, written)
+    });
+    // The writer's own error explains a stop better than the reader's "the writer stopped".
+    let summary = written?;
+    read?;
+    eprintln!("olmo: {}", summary.line());
+    Ok(())
+}
+
+/// Reads every input into `sink`, then decrypts what is left.
+fn read_inputs<B: Backend>(
+    inputs: &[PathBuf],
+    position: &Position,
+    sink: &mut Decryptor<'_, B>,
+) -> Result<(), String> {
+    for path in inputs {
         let reader: Box<dyn BufRead> = if path == Path::new("-") {
             Box::new(std::io::stdin().lock())
         } else {
@@ -101,29 +127,22 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
             bytes: position.bytes.clone(),
             newlines: Default::default(),
         };
-        match read_events(reader, here, &mut sink) {
+        match read_events(reader, here, sink) {
             Ok(()) => {}
             Err(InputError::Syntax { line, message }) => {
                 // The events before the error are answered, then the run stops.
                 sink.flush()?;
-                sink.progress.finish();
                 return Err(format!("{}: line {line}: {message}", path.display()));
             }
             Err(InputError::Sink(message)) => return Err(message),
         }
     }
-    sink.flush()?;
-    sink.out
-        .flush()
-        .map_err(|e| format!("writing the output: {e}"))?;
-    sink.progress.finish();
-    eprintln!("olmo: {}", sink.summary.line());
-    Ok(())
+    sink.flush()
 }
 
 /// Opens an interrupted run's output for appending, after its last complete line, and counts
 /// the lines already there (they are the summary's start and the input events to skip).
-fn resume(path: &Path) -> Result<(Box<dyn Write>, Summary), String> {
+fn resume(path: &Path) -> Result<(Box<dyn Write + Send>, Summary), String> {
     let mut summary = Summary::default();
     let mut complete = 0u64;
     match File::open(path) {
@@ -190,8 +209,10 @@ struct Decryptor<'m, B: Backend> {
     rooms: Vec<(String, Vec<Value>)>,
     /// The texts of the events waiting as text, one after another (one buffer, reused).
     texts: String,
-    out: BufWriter<Box<dyn Write>>,
-    summary: Summary,
+    /// Committed batches, to the writer thread.
+    batches: SyncSender<Committed>,
+    /// Lines committed and decrypted ones among them, for the progress shown.
+    counts: (u64, u64),
     progress: Progress,
     /// Each batch's signatures, verified on two threads.
     verifier: TwoThreads,
@@ -261,10 +282,20 @@ impl<B: Backend> EventSink for Decryptor<'_, B> {
 }
 
 /// A waiting event's place in the commit, once every event of the batch is read.
-enum Planned<'a> {
+enum Planned {
     Line(Value),
     /// Decrypted in this group (an index into the rooms given to the machine).
-    Encrypted(usize, output::Event<'a>),
+    Encrypted(usize, From),
+}
+
+/// Where a waiting encrypted event is kept.
+enum From {
+    /// Its text (this range of the batch's texts) and its parse (an index into them).
+    Text(std::ops::Range<usize>, usize),
+    /// In a room's JSON values: `(slot, index)`.
+    Room(usize, usize),
+    /// Among the texts that needed a JSON value (an index into them).
+    Value(usize),
 }
 
 /// The events of one room given to the machine.
@@ -302,28 +333,37 @@ impl<B: Backend> Decryptor<'_, B> {
     }
 
     /// Decrypts every room's batch in one commit (their signatures verified together), then
-    /// writes the pending lines in input order.
+    /// hands the pending lines, in input order, to the writer.
     fn flush(&mut self) -> Result<(), String> {
         let pending = std::mem::take(&mut self.pending);
         let rooms = std::mem::take(&mut self.rooms);
-        let mut texts = std::mem::take(&mut self.texts);
-        let outcome = self.decrypt_pending(&pending, &rooms, &texts);
-        texts.clear();
-        self.texts = texts;
+        let capacity = self.texts.len();
+        let texts = std::mem::replace(&mut self.texts, String::with_capacity(capacity));
+        let (committed, outcome) = self.decrypt_pending(&pending, rooms, texts)?;
+        let lines = committed.lines.len() as u64;
+        let decrypted = committed
+            .lines
+            .iter()
+            .filter(|line| matches!(line, Line::Decrypted(..)))
+            .count() as u64;
+        self.batches
+            .send(committed)
+            .map_err(|_| "the output writer stopped".to_owned())?;
         outcome?;
-        self.out
-            .flush()
-            .map_err(|e| format!("writing the output: {e}"))?;
-        self.progress.update(&self.summary);
+        self.counts.0 += lines;
+        self.counts.1 += decrypted;
+        self.progress.update(self.counts);
         Ok(())
     }
 
+    /// The batch's lines, and an error if the store failed at one of them (the lines before it
+    /// are still written).
     fn decrypt_pending(
         &mut self,
         pending: &[Pending],
-        rooms: &[(String, Vec<Value>)],
-        texts: &str,
-    ) -> Result<(), String> {
+        mut rooms: Vec<(String, Vec<Value>)>,
+        texts: String,
+    ) -> Result<(Committed, Result<(), String>), String> {
         // The texts read first (borrowed from `texts`); those that need a JSON value get one.
         let mut raw: Vec<Option<RawEvent<'_>>> = Vec::new();
         let mut values: Vec<Value> = Vec::new();
@@ -337,66 +377,76 @@ impl<B: Backend> Decryptor<'_, B> {
                 raw.push(event);
             }
         }
-        let (mut raw_events, mut json_events) = (raw.iter(), values.iter());
-        let mut room_events: Vec<std::slice::Iter<'_, Value>> =
-            rooms.iter().map(|(_, events)| events.iter()).collect();
+        let mut next_in_room = vec![0usize; rooms.len()];
+        let (mut raw_index, mut value_index) = (0usize, 0usize);
         let mut groups: Vec<Group<'_>> = Vec::new();
-        let mut planned: Vec<Planned<'_>> = Vec::with_capacity(pending.len());
+        let mut planned: Vec<Planned> = Vec::with_capacity(pending.len());
         let fewer = || "the events read do not match those waiting".to_owned();
         for item in pending {
-            let (room, event) = match item {
+            let (room, event, from) = match item {
                 Pending::Line(line) => {
                     planned.push(Planned::Line(line.clone()));
                     continue;
                 }
                 Pending::Encrypted(slot) => {
-                    let event = room_events
-                        .get_mut(*slot)
-                        .and_then(Iterator::next)
-                        .ok_or_else(fewer)?;
-                    (rooms[*slot].0.as_str(), output::Event::Json(event))
+                    let index = next_in_room.get_mut(*slot).ok_or_else(fewer)?;
+                    let (room, events) = &rooms[*slot];
+                    let event = events.get(*index).ok_or_else(fewer)?;
+                    *index += 1;
+                    let from = From::Room(*slot, *index - 1);
+                    (room.as_str(), output::Event::Json(event), from)
                 }
-                Pending::Text(_) => match raw_events.next().ok_or_else(fewer)? {
-                    Some(event) => {
-                        let room = event.room_id.or(self.default_room.as_deref());
-                        match (event.event_type, room) {
-                            (Some(ENCRYPTED), Some(room)) => (room, output::Event::Raw(event)),
-                            (Some(ENCRYPTED), None) => {
-                                planned
-                                    .push(Planned::Line(output::no_room_with_id(event.event_id())));
-                                continue;
+                Pending::Text(range) => {
+                    let parsed = raw.get(raw_index).ok_or_else(fewer)?;
+                    raw_index += 1;
+                    match parsed {
+                        Some(event) => {
+                            let room = event.room_id.or(self.default_room.as_deref());
+                            match (event.event_type, room) {
+                                (Some(ENCRYPTED), Some(room)) => {
+                                    let from = From::Text(range.clone(), raw_index - 1);
+                                    (room, output::Event::Raw(event), from)
+                                }
+                                (Some(ENCRYPTED), None) => {
+                                    let line = output::no_room_with_id(event.event_id());
+                                    planned.push(Planned::Line(line));
+                                    continue;
+                                }
+                                _ => {
+                                    let value =
+                                        serde_json::from_str(event.text).unwrap_or_default();
+                                    planned.push(Planned::Line(output::unencrypted(value, room)));
+                                    continue;
+                                }
                             }
-                            _ => {
-                                let value = serde_json::from_str(event.text).unwrap_or_default();
-                                planned.push(Planned::Line(output::unencrypted(value, room)));
-                                continue;
+                        }
+                        None => {
+                            let event = values.get(value_index).ok_or_else(fewer)?;
+                            value_index += 1;
+                            match classify(event, None, self.default_room.as_ref()) {
+                                Class::Line(line) => {
+                                    planned.push(Planned::Line(line));
+                                    continue;
+                                }
+                                Class::Unencrypted(room) => {
+                                    let line = output::unencrypted(event.clone(), room.as_deref());
+                                    planned.push(Planned::Line(line));
+                                    continue;
+                                }
+                                // The room is the event's own or --room: borrowed from either.
+                                Class::Encrypted(_) => {
+                                    let room = event
+                                        .get("room_id")
+                                        .and_then(Value::as_str)
+                                        .or(self.default_room.as_deref())
+                                        .ok_or_else(fewer)?;
+                                    let from = From::Value(value_index - 1);
+                                    (room, output::Event::Json(event), from)
+                                }
                             }
                         }
                     }
-                    None => {
-                        let event = json_events.next().ok_or_else(fewer)?;
-                        match classify(event, None, self.default_room.as_ref()) {
-                            Class::Line(line) => {
-                                planned.push(Planned::Line(line));
-                                continue;
-                            }
-                            Class::Unencrypted(room) => {
-                                let line = output::unencrypted(event.clone(), room.as_deref());
-                                planned.push(Planned::Line(line));
-                                continue;
-                            }
-                            // The room is the event's own or --room: borrowed from either.
-                            Class::Encrypted(_) => {
-                                let room = event
-                                    .get("room_id")
-                                    .and_then(Value::as_str)
-                                    .or(self.default_room.as_deref())
-                                    .ok_or_else(fewer)?;
-                                (room, output::Event::Json(event))
-                            }
-                        }
-                    }
-                },
+                }
             };
             let group = group_of(&mut groups, room);
             let fields = match event {
@@ -404,7 +454,7 @@ impl<B: Backend> Decryptor<'_, B> {
                 output::Event::Raw(event) => event.encrypted,
             };
             groups[group].1.push(fields);
-            planned.push(Planned::Encrypted(group, event));
+            planned.push(Planned::Encrypted(group, from));
         }
         let given: Vec<(&str, &[EncryptedEventFields<'_>])> = groups
             .iter()
@@ -418,54 +468,59 @@ impl<B: Backend> Decryptor<'_, B> {
             &mut rand::rng(),
         ))
         .map_err(|e| format!("the store failed: {e}"))?;
+        let group_rooms: Vec<String> = groups.iter().map(|(room, _)| (*room).to_owned()).collect();
+        drop(given);
+        drop(groups);
         let mut results: Vec<_> = results.into_iter().map(Vec::into_iter).collect();
+        let mut lines = Vec::with_capacity(planned.len());
+        let mut outcome = Ok(());
         for item in planned {
-            let line = match item {
-                Planned::Line(line) => line,
-                Planned::Encrypted(group, event) => {
-                    let room = groups[group].0;
-                    let result = results
-                        .get_mut(group)
-                        .and_then(Iterator::next)
-                        .ok_or("the machine returned fewer results than events")?;
-                    match result {
-                        Ok(plain) => {
-                            let line = output::Decrypted {
-                                event,
-                                room,
-                                decrypted: &plain,
-                            };
-                            self.summary.count_decrypted();
-                            write_line(&mut self.out, &line)?;
-                            continue;
-                        }
-                        Err(error @ UnableToDecrypt::Machine(_)) => {
-                            return Err(format!("the store failed: {error}"));
-                        }
-                        Err(error) => {
-                            let event_id = match event {
-                                output::Event::Json(event) => {
-                                    event.get("event_id").cloned().unwrap_or(Value::Null)
-                                }
-                                output::Event::Raw(event) => event.event_id(),
-                            };
-                            output::failed_with_id(event_id, Some(room), &error)
-                        }
-                    }
+            let (group, from) = match item {
+                Planned::Line(line) => {
+                    lines.push(Line::Ready(line));
+                    continue;
                 }
+                Planned::Encrypted(group, from) => (group, from),
             };
-            self.summary.count(&line);
-            write_line(&mut self.out, &line)?;
+            let result = results
+                .get_mut(group)
+                .and_then(Iterator::next)
+                .ok_or("the machine returned fewer results than events")?;
+            let error = match result {
+                Ok(plain) => {
+                    let source = match from {
+                        From::Text(range, _) => Source::Text(range),
+                        From::Room(slot, index) => {
+                            Source::Json(std::mem::take(&mut rooms[slot].1[index]))
+                        }
+                        From::Value(index) => Source::Json(std::mem::take(&mut values[index])),
+                    };
+                    lines.push(Line::Decrypted(source, group, plain));
+                    continue;
+                }
+                Err(error @ UnableToDecrypt::Machine(_)) => {
+                    outcome = Err(format!("the store failed: {error}"));
+                    break;
+                }
+                Err(error) => error,
+            };
+            let event_id = match from {
+                From::Text(_, index) => raw[index].as_ref().map(RawEvent::event_id),
+                From::Room(slot, index) => rooms[slot].1[index].get("event_id").cloned(),
+                From::Value(index) => values[index].get("event_id").cloned(),
+            };
+            let room = Some(group_rooms[group].as_str());
+            let line = output::failed_with_id(event_id.unwrap_or(Value::Null), room, &error);
+            lines.push(Line::Ready(line));
         }
-        Ok(())
+        drop(raw);
+        let committed = Committed {
+            texts,
+            rooms: group_rooms,
+            lines,
+        };
+        Ok((committed, outcome))
     }
-}
-
-/// One output line.
-fn write_line(out: &mut impl Write, line: &impl serde::Serialize) -> Result<(), String> {
-    serde_json::to_writer(&mut *out, line).map_err(|e| format!("writing the output: {e}"))?;
-    out.write_all(b"\n")
-        .map_err(|e| format!("writing the output: {e}"))
 }
 
 /// Progress on stderr: a bar on a terminal, count lines otherwise, or nothing.
@@ -512,23 +567,16 @@ impl Progress {
         }
     }
 
-    fn update(&mut self, summary: &Summary) {
+    /// After a commit: `(lines, decrypted lines)` so far.
+    fn update(&mut self, (events, decrypted): (u64, u64)) {
         match self {
             Progress::Bar(bar, position) => {
                 bar.set_position(position.bytes.get());
-                bar.set_message(format!(
-                    "{} events, {} decrypted",
-                    summary.events,
-                    summary.of("decrypted")
-                ));
+                bar.set_message(format!("{events} events, {decrypted} decrypted"));
             }
-            Progress::Counts { next } if summary.events >= *next => {
-                eprintln!(
-                    "olmo: {} events, {} decrypted",
-                    summary.events,
-                    summary.of("decrypted")
-                );
-                *next = (summary.events / COUNT_EVERY + 1) * COUNT_EVERY;
+            Progress::Counts { next } if events >= *next => {
+                eprintln!("olmo: {events} events, {decrypted} decrypted");
+                *next = (events / COUNT_EVERY + 1) * COUNT_EVERY;
             }
             _ => {}
         }

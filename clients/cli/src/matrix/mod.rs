@@ -11,6 +11,7 @@ pub mod keys;
 mod output;
 mod raw_event;
 mod verify;
+mod writer;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
