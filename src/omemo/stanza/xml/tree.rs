@@ -244,7 +244,9 @@ struct Reader<'i> {
     bindings: Vec<(Option<&'i str>, u32)>,
     /// How to undo each rebinding: the slot and its previous value, `None` if the slot was new.
     undo: Vec<(usize, Option<u32>)>,
-    interned: HashMap<Cow<'i, str>, u32>,
+    /// foldhash with a per-process random seed: cheap to set up for a small stanza, and keyed
+    /// so that chosen namespace names cannot collide on purpose.
+    interned: HashMap<Cow<'i, str>, u32, foldhash::fast::RandomState>,
     declarations: Vec<Declaration<'i>>,
     pending: Vec<(&'i str, &'i str, Cow<'i, str>)>,
 }
@@ -252,13 +254,13 @@ struct Reader<'i> {
 impl<'i> Reader<'i> {
     fn new(text: &'i str) -> Self {
         let xml: Cow<'i, str> = Cow::Borrowed(XML_NS);
-        let mut interned = HashMap::new();
+        let mut interned = HashMap::default();
         interned.insert(xml.clone(), XML_NS_ID);
         Reader {
             text,
             pos: 0,
             doc: Document {
-                nodes: Vec::new(),
+                nodes: Vec::with_capacity(text.bytes().filter(|&b| b == b'<').count()),
                 attributes: Vec::new(),
                 namespaces: vec![xml],
             },
@@ -341,10 +343,18 @@ impl<'i> Reader<'i> {
     }
 
     fn check_chars(&self, text: &str) -> Result<(), StanzaError> {
-        match text.chars().find(|&c| !is_xml_char(c)) {
-            Some(_) => Err(self.malformed("a character XML does not allow")),
-            None => Ok(()),
+        // Byte-wise: the controls are single bytes, U+FFFE and U+FFFF are EF BF BE and EF BF BF.
+        let bytes = text.as_bytes();
+        let bad = bytes.iter().enumerate().any(|(i, &b)| {
+            (b < 0x20 && !is_space(b))
+                || (b == 0xEF
+                    && bytes.get(i + 1) == Some(&0xBF)
+                    && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)))
+        });
+        if bad {
+            return Err(self.malformed("a character XML does not allow"));
         }
+        Ok(())
     }
 
     fn count_node(&mut self) -> Result<(), StanzaError> {
@@ -447,10 +457,7 @@ impl<'i> Reader<'i> {
     /// A qualified name: `(prefix, local)`, the prefix `""` when there is none.
     fn qname(&mut self) -> Result<(&'i str, &'i str), StanzaError> {
         let rest = self.rest();
-        let len = rest
-            .char_indices()
-            .find(|&(_, c)| !is_name_char(c))
-            .map_or(rest.len(), |(i, _)| i);
+        let len = name_len(rest);
         let name = rest.get(..len).unwrap_or_default();
         let (prefix, local) = match name.split_once(':') {
             Some((prefix, local)) => (prefix, local),
@@ -483,12 +490,15 @@ impl<'i> Reader<'i> {
         };
         self.pos += 1;
         let rest = self.rest();
-        let Some(len) = rest.bytes().position(|b| b == quote || b == b'<') else {
+        let run = Run::read(rest.as_bytes(), |b| b == quote || b == b'<');
+        if run.len == rest.len() {
             return Err(self.malformed("an unterminated attribute value"));
-        };
-        let value = rest.get(..len).unwrap_or_default();
-        self.check_chars(value)?;
-        self.pos += len;
+        }
+        let value = rest.get(..run.len).unwrap_or_default();
+        if run.unusual {
+            self.check_chars(value)?;
+        }
+        self.pos += run.len;
         if self.peek() != Some(quote) {
             return Err(self.malformed("`<` in an attribute value"));
         }
@@ -501,25 +511,21 @@ impl<'i> Reader<'i> {
     fn content(&mut self) -> Result<(), StanzaError> {
         while !self.open.is_empty() {
             let rest = self.rest();
-            if rest.is_empty() {
-                return Ok(());
-            }
-            if rest.starts_with("<!--") {
-                self.comment()?;
-            } else if rest.starts_with("<![CDATA[") {
-                self.pos += "<![CDATA[".len();
-                let body = self.until("]]>", "CDATA section")?;
-                self.push_text(normalize_line_ends(body))?;
-            } else if rest.starts_with("<!") {
-                return Err(self.malformed("a declaration inside an element"));
-            } else if rest.starts_with("<?") {
-                self.processing_instruction()?;
-            } else if rest.starts_with("</") {
-                self.end_tag()?;
-            } else if rest.starts_with('<') {
-                self.start_tag()?;
-            } else {
-                self.char_data()?;
+            match rest.as_bytes() {
+                [] => return Ok(()),
+                [b'<', b'/', ..] => self.end_tag()?,
+                [b'<', b'!', ..] if rest.starts_with("<!--") => self.comment()?,
+                [b'<', b'!', ..] if rest.starts_with("<![CDATA[") => {
+                    self.pos += "<![CDATA[".len();
+                    let body = self.until("]]>", "CDATA section")?;
+                    self.push_text(normalize_line_ends(body))?;
+                }
+                [b'<', b'!', ..] => {
+                    return Err(self.malformed("a declaration inside an element"));
+                }
+                [b'<', b'?', ..] => self.processing_instruction()?,
+                [b'<', ..] => self.start_tag()?,
+                _ => self.char_data()?,
             }
         }
         Ok(())
@@ -527,13 +533,16 @@ impl<'i> Reader<'i> {
 
     fn char_data(&mut self) -> Result<(), StanzaError> {
         let rest = self.rest();
-        let len = rest.find('<').unwrap_or(rest.len());
-        let raw = rest.get(..len).unwrap_or_default();
-        self.check_chars(raw)?;
-        if raw.contains("]]>") {
-            return Err(self.malformed("`]]>` in text"));
+        let run = Run::read(rest.as_bytes(), |b| b == b'<');
+        let raw = rest.get(..run.len).unwrap_or_default();
+        if run.unusual {
+            self.check_chars(raw)?;
+            if raw.contains("]]>") {
+                return Err(self.malformed("`]]>` in text"));
+            }
         }
-        let text = if raw.contains(['&', '\r']) {
+        let len = run.len;
+        let text = if run.references || (run.unusual && raw.contains('\r')) {
             Cow::Owned(self.expand(raw, false)?)
         } else {
             Cow::Borrowed(raw)
@@ -694,7 +703,10 @@ impl<'i> Reader<'i> {
         let (prefix, local) = self.qname()?;
         self.equals()?;
         let raw = self.quoted_value()?;
-        let value = if raw.contains(['&', '\t', '\n', '\r']) {
+        let value = if raw
+            .bytes()
+            .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'))
+        {
             Cow::Owned(self.expand(raw, true)?)
         } else {
             Cow::Borrowed(raw)
@@ -731,7 +743,8 @@ impl<'i> Reader<'i> {
     }
 
     fn bind_declarations(&mut self) -> Result<(), StanzaError> {
-        for Declaration { prefix, uri } in std::mem::take(&mut self.declarations) {
+        let mut declarations = std::mem::take(&mut self.declarations);
+        for Declaration { prefix, uri } in declarations.drain(..) {
             let next = u32::try_from(self.doc.namespaces.len())
                 .map_err(|_| StanzaError::TooLarge(Limit::Namespaces))?;
             let id = *self.interned.entry(uri.clone()).or_insert_with(|| {
@@ -752,6 +765,7 @@ impl<'i> Reader<'i> {
                 }
             }
         }
+        self.declarations = declarations;
         Ok(())
     }
 
@@ -767,7 +781,8 @@ impl<'i> Reader<'i> {
 
     fn resolve_attributes(&mut self) -> Result<(u32, u32), StanzaError> {
         let start = self.doc.attributes.len();
-        for (prefix, local, value) in std::mem::take(&mut self.pending) {
+        let mut pending = std::mem::take(&mut self.pending);
+        for (prefix, local, value) in pending.drain(..) {
             let namespace = match prefix {
                 "" => None,
                 "xml" => Some(XML_NS_ID),
@@ -786,6 +801,7 @@ impl<'i> Reader<'i> {
                 value,
             });
         }
+        self.pending = pending;
         let index = |n: usize| u32::try_from(n).map_err(|_| StanzaError::TooLarge(Limit::Nodes));
         Ok((index(start)?, index(self.doc.attributes.len())?))
     }
@@ -830,6 +846,52 @@ impl<'i> Reader<'i> {
             }
         }
     }
+}
+
+/// A run of text up to a delimiter, read once: its length, and whether it may need a closer
+/// look (controls, `]`, the lead byte of U+FFFE/U+FFFF, whitespace other than a space) or holds
+/// references.
+struct Run {
+    len: usize,
+    unusual: bool,
+    references: bool,
+}
+
+impl Run {
+    fn read(bytes: &[u8], stop: impl Fn(u8) -> bool) -> Self {
+        let (mut unusual, mut references) = (false, false);
+        let len = bytes
+            .iter()
+            .position(|&b| {
+                unusual |= b < 0x20 || b == b']' || b == 0xEF;
+                references |= b == b'&';
+                stop(b)
+            })
+            .unwrap_or(bytes.len());
+        Run {
+            len,
+            unusual,
+            references,
+        }
+    }
+}
+
+/// The length of the run of name characters `text` starts with (ASCII bytes first, the rest by
+/// character).
+fn name_len(text: &str) -> usize {
+    let ascii = text
+        .bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.')))
+        .unwrap_or(text.len());
+    if text.as_bytes().get(ascii).is_none_or(|&b| b < 0x80) {
+        return ascii;
+    }
+    let tail = text.get(ascii..).unwrap_or_default();
+    ascii
+        + tail
+            .char_indices()
+            .find(|&(_, c)| !is_name_char(c))
+            .map_or(tail.len(), |(i, _)| i)
 }
 
 /// CDATA keeps its text as is, except that line ends become `\n`.
