@@ -3,11 +3,9 @@
 
 use std::collections::HashSet;
 
-use roxmltree::Node;
-
 use super::error::{Limit, StanzaError};
 use super::xml::{
-    PUBSUB_WRAPPERS, Wanted, Writer, attribute, base64_content, children, encode_base64,
+    Node, PUBSUB_WRAPPERS, Wanted, Writer, attribute, base64_content, children, encode_base64,
     find_element, parse_document, parse_u32, required_child,
 };
 use crate::omemo::Version;

@@ -4,11 +4,9 @@
 
 use std::collections::HashSet;
 
-use roxmltree::Node;
-
 use super::error::{Limit, StanzaError};
 use super::xml::{
-    PUBSUB_WRAPPERS, Wanted, Writer, attribute, children, decode_base64, encode_base64,
+    Node, PUBSUB_WRAPPERS, Wanted, Writer, attribute, children, decode_base64, encode_base64,
     find_element, optional_attribute, parse_device_id, parse_document,
 };
 use crate::omemo::Version;

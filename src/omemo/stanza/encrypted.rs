@@ -7,11 +7,9 @@
 
 use std::collections::HashMap;
 
-use roxmltree::Node;
-
 use super::error::{Limit, StanzaError};
 use super::xml::{
-    Wanted, Writer, attribute, base64_content, children, encode_base64, find_element,
+    Node, Wanted, Writer, attribute, base64_content, children, encode_base64, find_element,
     optional_attribute, optional_child, parse_bool, parse_device_id, parse_document,
     required_child,
 };

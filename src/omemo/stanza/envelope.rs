@@ -9,11 +9,10 @@
 //! `<x/>`, and text is re-escaped.
 
 use rand_core::CryptoRng;
-use roxmltree::Node;
 
 use super::error::StanzaError;
 use super::xml::{
-    Wanted, Writer, XML_NS, attribute, find_element, optional_child, parse_document,
+    Node, Wanted, Writer, XML_NS, attribute, find_element, optional_child, parse_document,
     required_child, text_content,
 };
 use super::{CLIENT_NAMESPACE, SCE_NAMESPACE};
@@ -189,9 +188,7 @@ impl Envelope {
 /// text.
 fn body_of(content: Node<'_, '_>) -> Option<String> {
     let body = content.children().find(|c| {
-        c.is_element()
-            && c.tag_name().name() == "body"
-            && c.tag_name().namespace() == Some(CLIENT_NAMESPACE)
+        c.is_element() && c.name() == "body" && c.namespace() == Some(CLIENT_NAMESPACE)
     })?;
     text_content(body, "body").ok()
 }
@@ -226,17 +223,17 @@ fn write_canonical(w: &mut Writer, node: Node<'_, '_>, parent_ns: Option<Option<
     if !node.is_element() {
         return;
     }
-    let name = node.tag_name().name();
-    let ns = node.tag_name().namespace();
+    let name = node.name();
+    let ns = node.namespace();
     w.start_tag(name);
     if parent_ns != Some(ns) {
         w.attr("xmlns", ns.unwrap_or(""));
     }
     let mut prefixes: Vec<&str> = Vec::new();
     for attr in node.attributes() {
-        match attr.namespace() {
-            None => w.attr(attr.name(), attr.value()),
-            Some(XML_NS) => w.attr(&format!("xml:{}", attr.name()), attr.value()),
+        match attr.namespace {
+            None => w.attr(attr.name, attr.value),
+            Some(XML_NS) => w.attr(&format!("xml:{}", attr.name), attr.value),
             Some(uri) => {
                 let index = match prefixes.iter().position(|&p| p == uri) {
                     Some(index) => index,
@@ -247,7 +244,7 @@ fn write_canonical(w: &mut Writer, node: Node<'_, '_>, parent_ns: Option<Option<
                         index
                     }
                 };
-                w.attr(&format!("ns{index}:{}", attr.name()), attr.value());
+                w.attr(&format!("ns{index}:{}", attr.name), attr.value);
             }
         }
     }

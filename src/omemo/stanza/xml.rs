@@ -9,12 +9,16 @@
 //! passes through one escaper.
 
 use base64ct::{Base64, Encoding};
-use roxmltree::{Document, Node, ParsingOptions};
 
 use super::MAX_DEVICE_ID;
 use super::error::{Limit, StanzaError};
 
+#[cfg(test)]
+mod differential;
 mod scan;
+mod tree;
+
+pub(super) use tree::{Document, Node};
 
 /// The namespace the `xml:` prefix is bound to.
 pub(super) const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -25,23 +29,15 @@ pub(super) const PUBSUB_WRAPPERS: &[&str] = &[
     "iq", "message", "pubsub", "event", "items", "item", "publish",
 ];
 
-/// Parses `xml` within the [`Limit`]s: size first, then (in one linear scan, before roxmltree
-/// does any work that grows faster than the input) depth, attributes per element and namespace
-/// prefixes in scope, then well-formedness and the node count.
+/// Parses `xml` within the [`Limit`]s: size first, then (in one linear scan, before the tree is
+/// built) depth, attributes per element and namespace prefixes in scope, then well-formedness
+/// and the node count.
 pub(super) fn parse_document(xml: &str) -> Result<Document<'_>, StanzaError> {
     if xml.len() > Limit::InputBytes.max() {
         return Err(StanzaError::TooLarge(Limit::InputBytes));
     }
     scan::check_structure(xml)?;
-    let options = ParsingOptions {
-        allow_dtd: false,
-        nodes_limit: u32::try_from(Limit::Nodes.max()).unwrap_or(u32::MAX),
-        ..ParsingOptions::default()
-    };
-    Document::parse_with_options(xml, options).map_err(|e| match e {
-        roxmltree::Error::NodesLimitReached => StanzaError::TooLarge(Limit::Nodes),
-        e => StanzaError::Malformed(e.to_string()),
-    })
+    Document::parse(xml)
 }
 
 /// One element a parser looks for, and what finding it means (usually a [`Version`]).
@@ -69,19 +65,15 @@ pub(super) fn find_element<'a, 'i, T: Copy>(
         if !node.is_element() {
             continue;
         }
-        let name = node.tag_name().name();
+        let name = node.name();
         if !wanted.iter().any(|w| w.name == name) {
             continue;
         }
-        let wrapped = node
-            .ancestors()
-            .skip(1)
-            .filter(Node::is_element)
-            .all(|a| wrappers.contains(&a.tag_name().name()));
+        let wrapped = node.ancestors().all(|a| wrappers.contains(&a.name()));
         if !wrapped {
             continue;
         }
-        let namespace = node.tag_name().namespace();
+        let namespace = node.namespace();
         if let Some(hit) = wanted
             .iter()
             .find(|w| w.name == name && Some(w.namespace) == namespace)
@@ -109,9 +101,8 @@ pub(super) fn children<'a, 'i: 'a>(
     namespace: &'a str,
     name: &'a str,
 ) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
-    node.children().filter(move |c| {
-        c.is_element() && c.tag_name().name() == name && c.tag_name().namespace() == Some(namespace)
-    })
+    node.children()
+        .filter(move |c| c.is_element() && c.name() == name && c.namespace() == Some(namespace))
 }
 
 /// The child element with this expanded name, if any; more than one is an error.
@@ -137,12 +128,12 @@ pub(super) fn required_child<'a, 'i: 'a>(
     optional_child(node, namespace, name)?.ok_or(StanzaError::MissingElement(name))
 }
 
-/// The value of an unprefixed (no-namespace) attribute. roxmltree's own lookup by a bare name
-/// also matches prefixed attributes (`o:sid`), which are a different attribute.
+/// The value of an unprefixed (no-namespace) attribute; a prefixed one (`o:sid`) is a
+/// different attribute.
 pub(super) fn optional_attribute<'a>(node: Node<'a, '_>, name: &str) -> Option<&'a str> {
     node.attributes()
-        .find(|a| a.namespace().is_none() && a.name() == name)
-        .map(|a| a.value())
+        .find(|a| a.namespace.is_none() && a.name == name)
+        .map(|a| a.value)
 }
 
 /// The value of a required unprefixed attribute.

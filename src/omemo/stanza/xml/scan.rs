@@ -1,13 +1,13 @@
 //! A linear pre-scan of untrusted XML text that enforces the structural [`Limit`]s before
-//! roxmltree builds a tree. roxmltree's bookkeeping costs time proportional to (namespace
-//! prefixes in scope × elements declaring one) and to (attributes per element)², so without
-//! these bounds a 256 KiB document can take minutes to parse.
+//! the reader (`tree`) builds a tree. The reader's namespace lookups cost time proportional to
+//! the prefixes in scope and its duplicate-attribute check to (attributes per element)², so
+//! these bounds keep it linear in the input.
 //!
 //! The scan follows XML's markup just far enough to see every start tag with its attributes and
 //! every end tag: comments, CDATA sections, processing instructions and quoted attribute values
 //! (which may hold `>`) are skipped whole, and text runs to the next `<` (without a DTD no entity
 //! expands to markup). Whatever it cannot follow is refused as malformed, since well-formed XML
-//! never contains it; so on any document roxmltree accepts, the scan has seen exactly its
+//! never contains it; so on any document the reader accepts, the scan has seen exactly its
 //! elements and attributes.
 
 use crate::omemo::stanza::error::{Limit, StanzaError};
