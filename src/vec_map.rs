@@ -1,8 +1,8 @@
 //! A map kept as a `Vec` sorted by key, for the small maps of the machines' records (a
 //! user's devices, a contact's device list, a pre-key pool) and the OMEMO session slots
-//! (thousands of boxed entries: an insert moves pointers, not sessions). Its code per key and value type
-//! is a binary search and a `Vec` insert or remove, where each `BTreeMap` type brings about
-//! 5 KB of node handling to the `.wasm` package; with few entries it is also no slower.
+//! (thousands of boxed entries: an insert moves pointers, not sessions). Its code per key and
+//! value type is a binary search and a `Vec` insert or remove, where each `BTreeMap` type brings
+//! about 5 KB of node handling to the `.wasm` package; with few entries it is also no slower.
 //! Iteration and serialisation are in key order, so a record reads and writes the same bytes
 //! as with a `BTreeMap`.
 
