@@ -249,11 +249,11 @@ impl<P: OmemoProfile> SessionStore<P> {
     /// Evicts, by the same rule as [`Self::install`], until the limits hold: how a schema-1
     /// blob stored before the limits existed still restores.
     pub(crate) fn trim(&mut self) {
-        let rank = |(address, slot): (&(String, u32), &Box<SessionSlot<P>>)| {
+        let rank = |(address, slot): (&(String, u32), &SessionSlot<P>)| {
             (slot.is_answered(), slot.last_used, address.clone())
         };
         // In address order a JID's slots are consecutive.
-        let all: Vec<_> = self.slots.iter().map(rank).collect();
+        let all: Vec<_> = self.slots.iter().map(|(a, s)| rank((a, s))).collect();
         let mut evict: Vec<(String, u32)> = Vec::new();
         for same_jid in all.chunk_by(|a, b| a.2.0 == b.2.0) {
             let excess = same_jid.len().saturating_sub(MAX_DEVICES_PER_JID);
@@ -270,7 +270,7 @@ impl<P: OmemoProfile> SessionStore<P> {
             self.slots.remove(address);
         }
         let excess = self.slots.len().saturating_sub(MAX_DEVICES);
-        let mut ranked: Vec<_> = self.slots.iter().map(rank).collect();
+        let mut ranked: Vec<_> = self.slots.iter().map(|(a, s)| rank((a, s))).collect();
         ranked.sort();
         let evict: Vec<_> = ranked.into_iter().take(excess).map(|(_, _, a)| a).collect();
         for address in &evict {
