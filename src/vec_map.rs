@@ -1,11 +1,13 @@
 //! A map kept as a `Vec` sorted by key, for the small maps of the machines' records (a
-//! user's devices, a contact's device list, a pre-key pool). Its code per key and value type
-//! is a binary search and a `Vec` insert or remove, where each `BTreeMap` type brings about
-//! 5 KB of node handling to the `.wasm` package; with few entries it is also no slower.
+//! user's devices, a contact's device list, a pre-key pool) and the OMEMO session slots
+//! (thousands of boxed entries: an insert moves pointers, not sessions). Its code per key and
+//! value type is a binary search and a `Vec` insert or remove, where each `BTreeMap` type brings
+//! about 5 KB of node handling to the `.wasm` package; with few entries it is also no slower.
 //! Iteration and serialisation are in key order, so a record reads and writes the same bytes
 //! as with a `BTreeMap`.
 
 use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -109,12 +111,42 @@ impl<K: Ord, V> VecMap<K, V> {
     pub(crate) fn pop_last(&mut self) -> Option<(K, V)> {
         self.entries.pop()
     }
+
+    /// The stored key equal to `key`, with its value.
+    pub(crate) fn get_key_value<Q: Ord + ?Sized>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+    {
+        let (k, v) = &self.entries[self.find(key).ok()?];
+        Some((k, v))
+    }
+
+    /// The entries with keys from `first` to `last` (both included), in key order.
+    pub(crate) fn range_inclusive<Q: Ord + ?Sized>(
+        &self,
+        first: &Q,
+        last: &Q,
+    ) -> impl DoubleEndedIterator<Item = (&K, &V)>
+    where
+        K: Borrow<Q>,
+    {
+        let start = self.entries.partition_point(|(k, _)| k.borrow() < first);
+        let end = self.entries.partition_point(|(k, _)| k.borrow() <= last);
+        self.entries[start..end.max(start)]
+            .iter()
+            .map(|(k, v)| (k, v))
+    }
 }
 
 impl<K, V> VecMap<K, V> {
     /// The number of entries.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Whether the map has no entry.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// The entries in key order.
@@ -145,14 +177,56 @@ impl<K, V> VecMap<K, V> {
 
 impl<K: Ord, V> FromIterator<(K, V)> for VecMap<K, V> {
     /// As `BTreeMap`'s: of entries with equal keys, the last one stays. Entries in increasing
-    /// key order (as stored) are appended; others are inserted.
+    /// key order (as stored) are appended; others are sorted in, in O(n log n) (thousands of
+    /// entries in any order, such as records under sealed names, insert no quadratic memmove).
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut map = Self::new();
-        for (key, value) in iter {
-            map.extend_one(key, value);
+        let mut entries: Vec<(K, V)> = iter.into_iter().collect();
+        if !entries.is_sorted_by(|(a, _), (b, _)| a < b) {
+            let order = sorted_order(entries.len(), &|a, b| entries[a].0.cmp(&entries[b].0));
+            let mut taken: Vec<Option<(K, V)>> = entries.into_iter().map(Some).collect();
+            entries = Vec::with_capacity(taken.len());
+            for index in order {
+                let Some((key, value)) = taken[index].take() else {
+                    continue;
+                };
+                // Of equal keys the last given comes last (a stable order) and stays.
+                if entries.last().is_some_and(|(last, _)| *last == key) {
+                    entries.pop();
+                }
+                entries.push((key, value));
+            }
         }
-        map
+        Self { entries }
     }
+}
+
+/// The indices `0..len` in the stable order `compare` gives them, by a bottom-up merge sort
+/// (O(n log n)). Not generic, and not the standard library's sort (4.5 KB of `.wasm`), so that
+/// a few hundred bytes serve every map type.
+fn sorted_order(len: usize, compare: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut merged = order.clone();
+    let mut width = 1;
+    while width < len {
+        let mut start = 0;
+        while start < len {
+            let middle = start.saturating_add(width).min(len);
+            let end = start.saturating_add(width.saturating_mul(2)).min(len);
+            let (mut left, mut right) = (start, middle);
+            for slot in &mut merged[start..end] {
+                // Equal entries: the left run's first, which keeps the order stable.
+                let from_left = right == end
+                    || (left < middle && compare(order[left], order[right]) != Ordering::Greater);
+                let taken = if from_left { &mut left } else { &mut right };
+                *slot = order[*taken];
+                *taken += 1;
+            }
+            start = end;
+        }
+        std::mem::swap(&mut order, &mut merged);
+        width = width.saturating_mul(2);
+    }
+    order
 }
 
 impl<K: Ord, V> VecMap<K, V> {
@@ -246,6 +320,22 @@ mod tests {
         }
         assert!(ours.iter().eq(theirs.iter()));
         assert_eq!(ours.last_key_value(), theirs.last_key_value());
+    }
+
+    #[test]
+    fn collects_many_entries_in_any_order_as_a_btree_map() {
+        let mut x: u32 = 11;
+        let pairs: Vec<(u32, u32)> = (0..3000)
+            .map(|step| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                ((x >> 8) % 1000, step)
+            })
+            .collect();
+        for len in [0, 1, 2, 3, 5, 64, 100, 3000] {
+            let ours: VecMap<u32, u32> = pairs[..len].iter().copied().collect();
+            let theirs: BTreeMap<u32, u32> = pairs[..len].iter().copied().collect();
+            assert!(ours.iter().eq(theirs.iter()), "{len} entries");
+        }
     }
 
     #[test]

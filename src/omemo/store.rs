@@ -16,12 +16,13 @@ pub(super) mod storage;
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::profile::OmemoProfile;
 use super::session::OmemoSession;
 use crate::crypto::Curve25519PublicKey;
 use crate::ratchet::ReceiveStep;
+use crate::vec_map::VecMap;
 
 /// Earlier sessions kept per device for delayed messages.
 pub const MAX_PREVIOUS_SESSIONS: usize = 5;
@@ -118,10 +119,15 @@ impl<P: OmemoProfile> SessionSlot<P> {
     }
 }
 
+/// A session store's map: sorted by address in a `Vec` (binary search), where a `BTreeMap`
+/// brought 8 KB of node code per version to the `.wasm` package. Slots are boxed so an
+/// insert moves 40-byte entries: at [`MAX_DEVICES`], 400 KB at most.
+pub(super) type Slots<P> = VecMap<(String, u32), Box<SessionSlot<P>>>;
+
 /// Sessions of one version by (bare JID, device id).
 #[derive(Debug, Clone)]
 pub struct SessionStore<P: OmemoProfile> {
-    pub(super) slots: BTreeMap<(String, u32), SessionSlot<P>>,
+    pub(super) slots: Slots<P>,
     /// Counts uses; a slot's `last_used` is its value at the slot's latest use.
     pub(super) clock: u64,
 }
@@ -129,7 +135,7 @@ pub struct SessionStore<P: OmemoProfile> {
 impl<P: OmemoProfile> Default for SessionStore<P> {
     fn default() -> Self {
         Self {
-            slots: BTreeMap::new(),
+            slots: VecMap::new(),
             clock: 0,
         }
     }
@@ -138,13 +144,15 @@ impl<P: OmemoProfile> Default for SessionStore<P> {
 impl<P: OmemoProfile> SessionStore<P> {
     /// The device's sessions, if any.
     pub fn get(&self, jid: &str, device_id: u32) -> Option<&SessionSlot<P>> {
-        self.slots.get(&(jid, device_id) as &dyn Address)
+        self.slots
+            .get(&(jid, device_id) as &dyn Address)
+            .map(|slot| &**slot)
     }
 
     /// The device's sessions, marked as used now.
     pub(crate) fn get_mut(&mut self, jid: &str, device_id: u32) -> Option<&mut SessionSlot<P>> {
         let now = self.tick();
-        let slot = self.slots.get_mut(&(jid, device_id) as &dyn Address)?;
+        let slot = &mut **self.slots.get_mut(&(jid, device_id) as &dyn Address)?;
         slot.last_used = now;
         Some(slot)
     }
@@ -156,7 +164,7 @@ impl<P: OmemoProfile> SessionStore<P> {
         device_id: u32,
     ) -> Option<(&mut SessionSlot<P>, u64)> {
         let now = self.tick();
-        let slot = self.slots.get_mut(&(jid, device_id) as &dyn Address)?;
+        let slot = &mut **self.slots.get_mut(&(jid, device_id) as &dyn Address)?;
         let before = std::mem::replace(&mut slot.last_used, now);
         Some((slot, before))
     }
@@ -171,7 +179,7 @@ impl<P: OmemoProfile> SessionStore<P> {
         last_used: u64,
     ) -> Option<&mut SessionSlot<P>> {
         self.clock = clock;
-        let slot = self.slots.get_mut(&(jid, device_id) as &dyn Address)?;
+        let slot = &mut **self.slots.get_mut(&(jid, device_id) as &dyn Address)?;
         slot.last_used = last_used;
         Some(slot)
     }
@@ -190,11 +198,14 @@ impl<P: OmemoProfile> SessionStore<P> {
             return;
         }
         let address = (jid.to_owned(), device_id);
-        let mut slot = SessionSlot::new(session);
+        let mut slot = Box::new(SessionSlot::new(session));
         slot.last_used = self.tick();
-        let same_jid = (jid.to_owned(), 0)..=(jid.to_owned(), u32::MAX);
-        if self.slots.range(same_jid.clone()).count() >= MAX_DEVICES_PER_JID {
-            let victim = Self::victim(self.slots.range(same_jid));
+        let (first, last) = (
+            &(jid, 0u32) as &dyn Address,
+            &(jid, u32::MAX) as &dyn Address,
+        );
+        if self.slots.range_inclusive(first, last).count() >= MAX_DEVICES_PER_JID {
+            let victim = Self::victim(self.slots.range_inclusive(first, last));
             self.slots.remove(&victim);
         } else if self.slots.len() >= MAX_DEVICES {
             let victim = Self::victim(self.slots.iter());
@@ -206,7 +217,7 @@ impl<P: OmemoProfile> SessionStore<P> {
     /// The slot to evict among `candidates` (in increasing address order): never answered
     /// before answered, then least recently used, then the first.
     fn victim<'a>(
-        candidates: impl Iterator<Item = (&'a (String, u32), &'a SessionSlot<P>)>,
+        candidates: impl Iterator<Item = (&'a (String, u32), &'a Box<SessionSlot<P>>)>,
     ) -> (String, u32)
     where
         P: 'a,
@@ -241,16 +252,12 @@ impl<P: OmemoProfile> SessionStore<P> {
         let rank = |(address, slot): (&(String, u32), &SessionSlot<P>)| {
             (slot.is_answered(), slot.last_used, address.clone())
         };
-        let mut by_jid: BTreeMap<&str, Vec<_>> = BTreeMap::new();
-        for entry in &self.slots {
-            by_jid
-                .entry(entry.0.0.as_str())
-                .or_default()
-                .push(rank(entry));
-        }
+        // In address order a JID's slots are consecutive.
+        let all: Vec<_> = self.slots.iter().map(|(a, s)| rank((a, s))).collect();
         let mut evict: Vec<(String, u32)> = Vec::new();
-        for mut ranked in by_jid.into_values() {
-            let excess = ranked.len().saturating_sub(MAX_DEVICES_PER_JID);
+        for same_jid in all.chunk_by(|a, b| a.2.0 == b.2.0) {
+            let excess = same_jid.len().saturating_sub(MAX_DEVICES_PER_JID);
+            let mut ranked = same_jid.to_vec();
             ranked.sort();
             evict.extend(
                 ranked
@@ -263,7 +270,7 @@ impl<P: OmemoProfile> SessionStore<P> {
             self.slots.remove(address);
         }
         let excess = self.slots.len().saturating_sub(MAX_DEVICES);
-        let mut ranked: Vec<_> = self.slots.iter().map(rank).collect();
+        let mut ranked: Vec<_> = self.slots.iter().map(|(a, s)| rank((a, s))).collect();
         ranked.sort();
         let evict: Vec<_> = ranked.into_iter().take(excess).map(|(_, _, a)| a).collect();
         for address in &evict {

@@ -8,8 +8,6 @@
 //! operation reads anyway are those the device stands for (another process's commit, or a
 //! failed commit of ours, makes it assemble again from the records).
 
-use std::collections::BTreeMap;
-
 use rand_core::CryptoRng;
 #[cfg(any(test, feature = "serde"))]
 use serde::{Deserialize, Serialize};
@@ -387,11 +385,17 @@ impl<B: Backend> XmppMachine<B> {
             .kept
             .iter()
             .flat_map(|kept| kept.slots.keys().cloned());
-        let mut held: BTreeMap<Vec<u8>, SlotAddress> = BTreeMap::new();
-        for address in self.memo.held_addresses().into_iter().chain(kept) {
-            let (version, jid, device_id) = &address;
-            held.insert(self.slot_name(*version, jid, *device_id), address);
-        }
+        // Built once, then only looked up: a sorted `Vec` (no `BTreeMap` node code).
+        let held: VecMap<Vec<u8>, SlotAddress> = self
+            .memo
+            .held_addresses()
+            .into_iter()
+            .chain(kept)
+            .map(|address| {
+                let (version, jid, device_id) = &address;
+                (self.slot_name(*version, jid, *device_id), address)
+            })
+            .collect();
         let mut slots = Vec::new();
         let mut range = KeyRange::all();
         loop {

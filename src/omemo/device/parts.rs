@@ -64,8 +64,8 @@ impl PreKeyPair {
 /// device made from the same records without reading its record again (which checks every
 /// identity key's point: the dearest part of a read).
 pub(crate) enum HeldSlot {
-    Omemo2(SessionSlot<Omemo2>),
-    Omemo03(SessionSlot<Omemo03>),
+    Omemo2(Box<SessionSlot<Omemo2>>),
+    Omemo03(Box<SessionSlot<Omemo03>>),
 }
 
 /// Where one session slot's record lives.
@@ -160,25 +160,27 @@ impl OmemoDevice {
         let identity = read_identity_known(&mut input, known)?;
         input.finish()?;
         let mut device = Self::assemble(jid, device_id, identity, pre_keys, clocks, slots)?;
+        // Held slots come in any order: each version's map is rebuilt by one sort.
+        let mut omemo2: Vec<_> = std::mem::take(&mut device.omemo2.sessions.slots)
+            .into_iter()
+            .collect();
+        let mut omemo03: Vec<_> = std::mem::take(&mut device.omemo03.sessions.slots)
+            .into_iter()
+            .collect();
         for ((version, jid, id), slot) in held {
-            let taken = match (version, slot) {
-                (Version::Omemo2, HeldSlot::Omemo2(slot)) => device
-                    .omemo2
-                    .sessions
-                    .slots
-                    .insert((jid, id), slot)
-                    .is_some(),
-                (Version::Omemo03, HeldSlot::Omemo03(slot)) => device
-                    .omemo03
-                    .sessions
-                    .slots
-                    .insert((jid, id), slot)
-                    .is_some(),
+            match (version, slot) {
+                (Version::Omemo2, HeldSlot::Omemo2(slot)) => omemo2.push(((jid, id), slot)),
+                (Version::Omemo03, HeldSlot::Omemo03(slot)) => omemo03.push(((jid, id), slot)),
                 _ => return Err(PersistError::Malformed(DecodeError::OutOfRange)),
-            };
-            if taken {
-                return Err(PersistError::Malformed(DecodeError::OutOfRange));
             }
+        }
+        let (count2, count03) = (omemo2.len(), omemo03.len());
+        device.omemo2.sessions.slots = omemo2.into_iter().collect();
+        device.omemo03.sessions.slots = omemo03.into_iter().collect();
+        if device.omemo2.sessions.slots.len() != count2
+            || device.omemo03.sessions.slots.len() != count03
+        {
+            return Err(PersistError::Malformed(DecodeError::OutOfRange));
         }
         Ok(device)
     }

@@ -10,15 +10,14 @@
 //! with an accepted identity, and a store beyond today's limits (up to the 100,000 devices
 //! schema 1 allowed) is trimmed by the eviction rule of [`super`] instead of refused.
 
-use std::collections::BTreeMap;
-
 use super::{
     MAX_DEVICES, MAX_DEVICES_PER_JID, MAX_JID_LENGTH, MAX_PREVIOUS_SESSIONS, SessionSlot,
-    SessionStore,
+    SessionStore, Slots,
 };
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::{Curve25519PublicKey, DecodedKeys};
+use crate::vec_map::VecMap;
 use zeroize::Zeroizing;
 
 use crate::omemo::session::storage::{read_session, write_session};
@@ -69,7 +68,7 @@ pub(in crate::omemo) fn read_sessions<P: OmemoProfile>(
 ) -> Result<SessionStore<P>, DecodeError> {
     let count = input.count(MAX_DEVICES)?;
     let clock = input.u64()?;
-    let mut slots = BTreeMap::new();
+    let mut slots = VecMap::new();
     let mut same_jid = 0;
     // The devices' sessions all name our identity: decompressed once per read.
     let keys = &mut DecodedKeys::default();
@@ -96,7 +95,8 @@ pub(in crate::omemo) fn read_sessions<P: OmemoProfile>(
         let mut slot = read_slot_sessions(input, keys)?;
         slot.last_used = last_used;
         slot.accepted = accepted;
-        slots.insert(address, slot);
+        // After the last (checked above): an append.
+        slots.insert(address, Box::new(slot));
     }
     Ok(SessionStore { slots, clock })
 }
@@ -105,12 +105,12 @@ pub(in crate::omemo) fn read_sessions<P: OmemoProfile>(
 pub(in crate::omemo) fn read_schema_1_sessions<P: OmemoProfile>(
     input: &mut ByteReader<'_>,
 ) -> Result<SessionStore<P>, DecodeError> {
-    let mut slots = BTreeMap::new();
+    let mut slots = VecMap::new();
     let keys = &mut DecodedKeys::default();
     for _ in 0..input.count(SCHEMA_1_MAX_DEVICES)? {
         let address = (read_jid(input)?, input.u32()?);
         check_order(&slots, &address)?;
-        slots.insert(address, read_slot_sessions(input, keys)?);
+        slots.insert(address, Box::new(read_slot_sessions(input, keys)?));
     }
     let mut store = SessionStore { slots, clock: 0 };
     store.trim();
@@ -119,7 +119,7 @@ pub(in crate::omemo) fn read_schema_1_sessions<P: OmemoProfile>(
 
 /// Increasing (JID, device id): a repeated one would silently replace a slot.
 fn check_order<T>(
-    slots: &BTreeMap<(String, u32), T>,
+    slots: &VecMap<(String, u32), T>,
     address: &(String, u32),
 ) -> Result<(), DecodeError> {
     match slots.last_key_value() {
@@ -178,15 +178,19 @@ impl<P: OmemoProfile> SessionStore<P> {
         records: impl IntoIterator<Item = &'a [u8]>,
         keys: &mut DecodedKeys,
     ) -> Result<Self, PersistError> {
-        let mut slots = BTreeMap::new();
+        // Records come in any order (sealed names): sorted once, not inserted one by one.
+        let mut read = Vec::new();
         for record in records {
             let (address, slot) = read_slot_record::<P>(record, keys)?;
-            if slot.last_used > clock || slots.len() >= MAX_DEVICES {
+            if slot.last_used > clock || read.len() >= MAX_DEVICES {
                 return Err(DecodeError::OutOfRange.into());
             }
-            if slots.insert(address, slot).is_some() {
-                return Err(DecodeError::OutOfRange.into());
-            }
+            read.push((address, Box::new(slot)));
+        }
+        let count = read.len();
+        let slots: Slots<P> = read.into_iter().collect();
+        if slots.len() != count {
+            return Err(DecodeError::OutOfRange.into());
         }
         let mut same_jid = 0;
         let mut previous: Option<&str> = None;
