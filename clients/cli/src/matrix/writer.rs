@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::ops::Range;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 
 use olmo::matrix::DecryptedRoomEvent;
 use serde_json::Value;
@@ -44,9 +44,11 @@ pub struct Committed {
 }
 
 /// Writes every batch received to `out` (flushed after each), counting its lines in
-/// `summary`; answers the summary once the sender is gone.
+/// `summary`, and says on `done` when each is written and freed; answers the summary once
+/// the sender is gone.
 pub fn write_batches(
     batches: Receiver<Committed>,
+    done: Sender<()>,
     out: impl Write,
     mut summary: Summary,
 ) -> Result<Summary, String> {
@@ -55,6 +57,9 @@ pub fn write_batches(
         write_batch(&mut out, &mut summary, &batch)?;
         out.flush()
             .map_err(|e| format!("writing the output: {e}"))?;
+        drop(batch);
+        // The reader may be gone already (an input error): nothing waits then.
+        let _ = done.send(());
     }
     Ok(summary)
 }

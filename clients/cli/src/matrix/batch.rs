@@ -1,0 +1,256 @@
+//! The input read and parsed into batches on a thread of its own, while the decrypting thread
+//! commits the batch before.
+//!
+//! An event given as its text is parsed here once: an encrypted one keeps its text and where
+//! its fields are in it (ranges, so the batch owns everything it holds and can cross to the
+//! decrypting thread); every other event's line is made here.
+
+use std::ops::Range;
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use indicatif::ProgressBar;
+use olmo::matrix::{EncryptedEventFields, UnableToDecrypt};
+use serde_json::Value;
+
+use super::input::{EventSink, Position};
+use super::output;
+use super::raw_event::RawEvent;
+
+/// The event type of encrypted room events.
+pub const ENCRYPTED: &str = "m.room.encrypted";
+/// The progress bar moves every this many events read.
+const TICK_EVERY: u64 = 256;
+
+/// An output line waiting for its batch's commit.
+pub enum Pending {
+    /// Ready (not encrypted, or refused before decryption).
+    Line(Value),
+    /// The next event of this room's JSON values (an index into [`Read::rooms`]).
+    Encrypted(usize),
+    /// An encrypted event kept as its text in [`Read::texts`].
+    Text(Spans),
+}
+
+/// Where an encrypted event's text and fields are in a batch's texts.
+pub struct Spans {
+    /// The whole event.
+    pub event: Range<usize>,
+    /// `room_id`, when a string.
+    pub room_id: Option<Range<usize>>,
+    /// `event_id`'s JSON text, when present (any JSON value).
+    pub event_id: Option<Range<usize>>,
+    sender: Option<Range<usize>>,
+    event_id_str: Option<Range<usize>>,
+    origin_server_ts: Option<u64>,
+    algorithm: Option<Range<usize>>,
+    session_id: Option<Range<usize>>,
+    ciphertext: Option<Range<usize>>,
+}
+
+impl Spans {
+    /// Where `event`'s fields are, `event.text` being `texts[start..]`.
+    fn of(event: &RawEvent<'_>, start: usize) -> Self {
+        let base = event.text.as_ptr() as usize;
+        let span = |part: &str| {
+            let from = part.as_ptr() as usize - base + start;
+            from..from + part.len()
+        };
+        let fields = &event.encrypted;
+        Self {
+            event: start..start + event.text.len(),
+            room_id: event.room_id.map(span),
+            event_id: event.fields.get("event_id").map(|raw| span(raw.get())),
+            sender: fields.sender.map(span),
+            event_id_str: fields.event_id.map(span),
+            origin_server_ts: fields.origin_server_ts,
+            algorithm: fields.algorithm.map(span),
+            session_id: fields.session_id.map(span),
+            ciphertext: fields.ciphertext.map(span),
+        }
+    }
+
+    /// The fields decryption reads, borrowed from the batch's texts.
+    pub fn fields<'t>(&self, texts: &'t str) -> EncryptedEventFields<'t> {
+        let text = |span: &Option<Range<usize>>| span.clone().and_then(|s| texts.get(s));
+        EncryptedEventFields {
+            sender: text(&self.sender),
+            event_id: text(&self.event_id_str),
+            origin_server_ts: self.origin_server_ts,
+            algorithm: text(&self.algorithm),
+            session_id: text(&self.session_id),
+            ciphertext: text(&self.ciphertext),
+        }
+    }
+}
+
+/// A batch read: its lines in input order, and what they keep.
+#[derive(Default)]
+pub struct Read {
+    pub pending: Vec<Pending>,
+    /// The encrypted events given as JSON values, by room (in the order rooms came).
+    pub rooms: Vec<(String, Vec<Value>)>,
+    /// The texts of the encrypted events kept as text, one after another.
+    pub texts: String,
+}
+
+/// The [`EventSink`] of the reading thread: events into batches of `batch_size`, each sent
+/// to the decrypting thread when full.
+pub struct Batcher {
+    pub default_room: Option<String>,
+    /// Input events whose lines the output already has.
+    pub skip: u64,
+    pub seen: u64,
+    pub batch_size: usize,
+    pub batch: Read,
+    pub batches: SyncSender<Read>,
+    /// Batches sent so far.
+    pub sent: u64,
+    /// One message per batch written and freed: the reader reads batch `k + 1` only once
+    /// batch `k - 1` is, so at most one batch is read ahead of the one decrypting and one
+    /// behind it (their memory, not three).
+    pub written: Receiver<()>,
+    /// The progress bar, moved as events are read, with the bytes read.
+    pub ticker: Option<(ProgressBar, Position)>,
+}
+
+/// Where an event given as a JSON value goes.
+pub enum Class {
+    /// Its line is ready.
+    Line(Value),
+    /// Not encrypted: passed through, in this room.
+    Unencrypted(Option<String>),
+    /// To be decrypted in this room.
+    Encrypted(String),
+}
+
+/// Sorts an event given as a JSON value, in `room` if its container names one.
+pub fn classify(event: &Value, room: Option<&str>, default_room: Option<&String>) -> Class {
+    let room = room
+        .or_else(|| event.get("room_id").and_then(Value::as_str))
+        .or(default_room.map(String::as_str));
+    if !event.is_object() {
+        let error = UnableToDecrypt::Malformed("not an event object");
+        Class::Line(output::failed(event, room, &error))
+    } else if event.get("type").and_then(Value::as_str) != Some(ENCRYPTED) {
+        Class::Unencrypted(room.map(str::to_owned))
+    } else if let Some(room) = room {
+        Class::Encrypted(room.to_owned())
+    } else {
+        Class::Line(output::no_room(event))
+    }
+}
+
+impl EventSink for Batcher {
+    fn event(&mut self, room: Option<&str>, event: Value) -> Result<(), String> {
+        if !self.admit() {
+            return Ok(());
+        }
+        self.add_value(room, event);
+        self.send_if_full()
+    }
+
+    fn raw_event(&mut self, text: &str) -> Result<(), String> {
+        if !self.admit() {
+            return Ok(());
+        }
+        match RawEvent::parse(text) {
+            Some(event) => {
+                let room = event.room_id.or(self.default_room.as_deref());
+                let line = match (event.event_type, room) {
+                    (Some(ENCRYPTED), Some(_)) => {
+                        let batch = &mut self.batch;
+                        let start = batch.texts.len();
+                        batch.texts.push_str(text);
+                        batch.pending.push(Pending::Text(Spans::of(&event, start)));
+                        return self.send_if_full();
+                    }
+                    (Some(ENCRYPTED), None) => output::no_room_with_id(event.event_id()),
+                    _ => {
+                        let value = serde_json::from_str(event.text).unwrap_or_default();
+                        output::unencrypted(value, room)
+                    }
+                };
+                self.batch.pending.push(Pending::Line(line));
+            }
+            // Only a JSON value will do.
+            None => {
+                let value = serde_json::from_str(text).unwrap_or(Value::Null);
+                self.add_value(None, value);
+            }
+        }
+        self.send_if_full()
+    }
+}
+
+impl Batcher {
+    /// Counts an input event; false for those the output already has.
+    fn admit(&mut self) -> bool {
+        self.seen += 1;
+        if self.seen <= self.skip {
+            return false;
+        }
+        if self.seen.is_multiple_of(TICK_EVERY)
+            && let Some((bar, position)) = &self.ticker
+        {
+            bar.set_position(position.bytes.get());
+            bar.set_message(format!("{} events read", self.seen));
+        }
+        true
+    }
+
+    fn add_value(&mut self, room: Option<&str>, event: Value) {
+        let batch = &mut self.batch;
+        match classify(&event, room, self.default_room.as_ref()) {
+            Class::Line(line) => batch.pending.push(Pending::Line(line)),
+            Class::Unencrypted(room) => batch
+                .pending
+                .push(Pending::Line(output::unencrypted(event, room.as_deref()))),
+            Class::Encrypted(room) => {
+                let slot = match batch.rooms.iter().position(|(r, _)| *r == room) {
+                    Some(slot) => slot,
+                    None => {
+                        batch.rooms.push((room, Vec::new()));
+                        batch.rooms.len() - 1
+                    }
+                };
+                batch.rooms[slot].1.push(event);
+                batch.pending.push(Pending::Encrypted(slot));
+            }
+        }
+    }
+
+    fn send_if_full(&mut self) -> Result<(), String> {
+        if self.batch.pending.len() >= self.batch_size {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the batch read so far (when it has any event) to be decrypted.
+    pub fn send(&mut self) -> Result<(), String> {
+        if self.batch.pending.is_empty() {
+            return Ok(());
+        }
+        if let Some((bar, position)) = &self.ticker {
+            bar.set_position(position.bytes.get());
+        }
+        let capacity = self.batch.texts.len();
+        let batch = std::mem::replace(
+            &mut self.batch,
+            Read {
+                texts: String::with_capacity(capacity),
+                ..Read::default()
+            },
+        );
+        self.batches.send(batch).map_err(|_| STOPPED.to_owned())?;
+        self.sent += 1;
+        if self.sent >= 2 {
+            // The writer gone means the run is stopping: the next send says so.
+            let _ = self.written.recv();
+        }
+        Ok(())
+    }
+}
+
+/// What the reader answers when the decrypting thread stopped first (its own error says why).
+pub const STOPPED: &str = "decryption stopped";
