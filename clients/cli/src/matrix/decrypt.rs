@@ -5,6 +5,10 @@
 //! commit. Decrypting an event again is not a replay (the record is keyed on (session, index)
 //! and remembers the event id and timestamp), so a run that is killed and resumed, or run
 //! twice, writes the same lines.
+//!
+//! Three threads make a pipeline: a reader reads and parses the next batch ([`super::batch`]),
+//! this one decrypts and commits the current one, and a writer formats and writes the lines of
+//! the one before ([`super::writer`]), so the thread that holds the machine only decrypts.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, IsTerminal as _, Write};
