@@ -31,33 +31,60 @@ pub enum Pending {
     Text(Spans),
 }
 
+/// Where a part of an event is in a batch's texts: 8 bytes rather than a `Range<usize>`'s
+/// 16, since a batch holds a record per event (a batch's texts past 4 GiB take the JSON
+/// value path instead).
+#[derive(Clone, Copy)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    /// The part of `texts` it names.
+    pub fn of(self, texts: &str) -> Option<&str> {
+        let start = self.start as usize;
+        texts.get(start..start + self.len as usize)
+    }
+
+    /// As a range of the batch's texts.
+    pub fn range(self) -> Range<usize> {
+        let start = self.start as usize;
+        start..start + self.len as usize
+    }
+}
+
 /// Where an encrypted event's text and fields are in a batch's texts.
 pub struct Spans {
     /// The whole event.
-    pub event: Range<usize>,
+    pub event: Span,
     /// `room_id`, when a string.
-    pub room_id: Option<Range<usize>>,
+    pub room_id: Option<Span>,
     /// `event_id`'s JSON text, when present (any JSON value).
-    pub event_id: Option<Range<usize>>,
-    sender: Option<Range<usize>>,
-    event_id_str: Option<Range<usize>>,
+    pub event_id: Option<Span>,
+    sender: Option<Span>,
+    event_id_str: Option<Span>,
     origin_server_ts: Option<u64>,
-    algorithm: Option<Range<usize>>,
-    session_id: Option<Range<usize>>,
-    ciphertext: Option<Range<usize>>,
+    algorithm: Option<Span>,
+    session_id: Option<Span>,
+    ciphertext: Option<Span>,
 }
 
 impl Spans {
-    /// Where `event`'s fields are, `event.text` being `texts[start..]`.
-    fn of(event: &RawEvent<'_>, start: usize) -> Self {
+    /// Where `event`'s fields are, `event.text` being `texts[start..]`; `None` when the batch's
+    /// texts would pass what a [`Span`] can name.
+    fn of(event: &RawEvent<'_>, start: usize) -> Option<Self> {
+        let end = start.checked_add(event.text.len())?;
+        u32::try_from(end).ok()?;
         let base = event.text.as_ptr() as usize;
-        let span = |part: &str| {
-            let from = part.as_ptr() as usize - base + start;
-            from..from + part.len()
+        // Every part lies inside the text, so it fits in u32 as the text's end does.
+        let span = |part: &str| Span {
+            start: (part.as_ptr() as usize - base + start) as u32,
+            len: part.len() as u32,
         };
         let fields = &event.encrypted;
-        Self {
-            event: start..start + event.text.len(),
+        Some(Self {
+            event: span(event.text),
             room_id: event.room_id.map(span),
             event_id: event.fields.get("event_id").map(|raw| span(raw.get())),
             sender: fields.sender.map(span),
@@ -66,12 +93,12 @@ impl Spans {
             algorithm: fields.algorithm.map(span),
             session_id: fields.session_id.map(span),
             ciphertext: fields.ciphertext.map(span),
-        }
+        })
     }
 
     /// The fields decryption reads, borrowed from the batch's texts.
     pub fn fields<'t>(&self, texts: &'t str) -> EncryptedEventFields<'t> {
-        let text = |span: &Option<Range<usize>>| span.clone().and_then(|s| texts.get(s));
+        let text = |span: &Option<Span>| span.and_then(|s| s.of(texts));
         EncryptedEventFields {
             sender: text(&self.sender),
             event_id: text(&self.event_id_str),
@@ -105,10 +132,10 @@ pub struct Batcher {
     pub batches: SyncSender<Read>,
     /// Batches sent so far.
     pub sent: u64,
-    /// One message per batch written and freed: the reader reads batch `k + 1` only once
-    /// batch `k - 1` is, so at most one batch is read ahead of the one decrypting and one
-    /// behind it (their memory, not three).
-    pub written: Receiver<()>,
+    /// One message per batch written and freed, with its texts' buffer to reuse: the reader
+    /// reads batch `k + 1` only once batch `k - 1` is, so at most one batch is read ahead of
+    /// the one decrypting and one behind it (their memory, not three).
+    pub written: Receiver<String>,
     /// The progress bar, moved as events are read, with the bytes read.
     pub ticker: Option<(ProgressBar, Position)>,
 }
@@ -160,8 +187,13 @@ impl EventSink for Batcher {
                     (Some(ENCRYPTED), Some(_)) => {
                         let batch = &mut self.batch;
                         let start = batch.texts.len();
-                        batch.texts.push_str(text);
-                        batch.pending.push(Pending::Text(Spans::of(&event, start)));
+                        if let Some(spans) = Spans::of(&event, start) {
+                            batch.texts.push_str(text);
+                            batch.pending.push(Pending::Text(spans));
+                        } else {
+                            let value = serde_json::from_str(text).unwrap_or(Value::Null);
+                            self.add_value(None, value);
+                        }
                         return self.send_if_full();
                     }
                     (Some(ENCRYPTED), None) => output::no_room_with_id(event.event_id()),
@@ -235,19 +267,16 @@ impl Batcher {
             bar.set_position(position.bytes.get());
         }
         let capacity = self.batch.texts.len();
-        let batch = std::mem::replace(
-            &mut self.batch,
-            Read {
-                texts: String::with_capacity(capacity),
-                ..Read::default()
-            },
-        );
+        let batch = std::mem::take(&mut self.batch);
         self.batches.send(batch).map_err(|_| STOPPED.to_owned())?;
         self.sent += 1;
-        if self.sent >= 2 {
-            // The writer gone means the run is stopping: the next send says so.
-            let _ = self.written.recv();
-        }
+        self.batch.texts = if self.sent >= 2 {
+            // The texts' buffer of the batch written is this one's: no new large allocation
+            // per batch. The writer gone means the run is stopping: the next send says so.
+            self.written.recv().unwrap_or_default()
+        } else {
+            String::with_capacity(capacity)
+        };
         Ok(())
     }
 }

@@ -309,8 +309,7 @@ impl<B: Backend> Decryptor<'_, B> {
                 Pending::Text(spans) => {
                     let room = spans
                         .room_id
-                        .clone()
-                        .and_then(|span| texts.get(span))
+                        .and_then(|span| span.of(&texts))
                         .or(self.default_room)
                         .ok_or_else(fewer)?;
                     (room, spans.fields(&texts), From::Text(index))
@@ -354,7 +353,7 @@ impl<B: Backend> Decryptor<'_, B> {
                 Ok(plain) => {
                     let source = match from {
                         From::Text(index) => match &pending[index] {
-                            Pending::Text(spans) => Source::Text(spans.event.clone()),
+                            Pending::Text(spans) => Source::Text(spans.event.range()),
                             _ => return Err(fewer()),
                         },
                         From::Room(slot, index) => {
@@ -375,8 +374,7 @@ impl<B: Backend> Decryptor<'_, B> {
                     // As `RawEvent::event_id`: the field's value, null when absent.
                     Pending::Text(spans) => spans
                         .event_id
-                        .clone()
-                        .and_then(|span| texts.get(span))
+                        .and_then(|span| span.of(&texts))
                         .and_then(|raw| serde_json::from_str(raw).ok()),
                     _ => None,
                 },

@@ -44,11 +44,11 @@ pub struct Committed {
 }
 
 /// Writes every batch received to `out` (flushed after each), counting its lines in
-/// `summary`, and says on `done` when each is written and freed; answers the summary once
-/// the sender is gone.
+/// `summary`, and says on `done` when each is written and freed, handing back its texts'
+/// buffer (emptied) for a batch to come; answers the summary once the sender is gone.
 pub fn write_batches(
     batches: Receiver<Committed>,
-    done: Sender<()>,
+    done: Sender<String>,
     out: impl Write,
     mut summary: Summary,
 ) -> Result<Summary, String> {
@@ -57,9 +57,10 @@ pub fn write_batches(
         write_batch(&mut out, &mut summary, &batch)?;
         out.flush()
             .map_err(|e| format!("writing the output: {e}"))?;
-        drop(batch);
+        let Committed { mut texts, .. } = batch;
+        texts.clear();
         // The reader may be gone already (an input error): nothing waits then.
-        let _ = done.send(());
+        let _ = done.send(texts);
     }
     Ok(summary)
 }
