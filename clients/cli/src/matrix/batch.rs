@@ -27,7 +27,7 @@ pub enum Pending {
     Line(Value),
     /// The next event of this room's JSON values (an index into [`Read::rooms`]).
     Encrypted(usize),
-    /// An encrypted event kept as its text in [`Read::texts`].
+    /// An encrypted event kept as its text in [`Read::texts`] and [`Read::contents`].
     Text(Spans),
 }
 
@@ -54,9 +54,10 @@ impl Span {
     }
 }
 
-/// Where an encrypted event's text and fields are in a batch's texts.
+/// Where an encrypted event's text and fields are in a batch's buffers.
 pub struct Spans {
-    /// The whole event.
+    /// The event's fields but `content`, as a JSON object in [`Read::texts`] (all the output
+    /// line needs of it: a decrypted line replaces the content).
     pub event: Span,
     /// `room_id`, when a string.
     pub room_id: Option<Span>,
@@ -65,47 +66,91 @@ pub struct Spans {
     sender: Option<Span>,
     event_id_str: Option<Span>,
     origin_server_ts: Option<u64>,
+    /// The content's fields, in [`Read::contents`] (freed once the batch is decrypted).
     algorithm: Option<Span>,
     session_id: Option<Span>,
     ciphertext: Option<Span>,
 }
 
 impl Spans {
-    /// Where `event`'s fields are, `event.text` being `texts[start..]`; `None` when the batch's
-    /// texts would pass what a [`Span`] can name.
-    fn of(event: &RawEvent<'_>, start: usize) -> Option<Self> {
-        let end = start.checked_add(event.text.len())?;
+    /// Writes `event`'s fields but `content` to `texts` (an object of the same fields, which
+    /// [`RawEvent::parse`] reads back the same) and what decryption reads of the content to
+    /// `contents`, and says where they are; `None` (nothing written) when the buffers would
+    /// pass what a [`Span`] can name.
+    fn write(event: &RawEvent<'_>, texts: &mut String, contents: &mut String) -> Option<Self> {
+        let end = texts.len().checked_add(event.text.len())?;
         u32::try_from(end).ok()?;
-        let base = event.text.as_ptr() as usize;
-        // Every part lies inside the text, so it fits in u32 as the text's end does.
-        let span = |part: &str| Span {
-            start: (part.as_ptr() as usize - base + start) as u32,
-            len: part.len() as u32,
+        u32::try_from(contents.len().checked_add(event.text.len())?).ok()?;
+        // Every offset is below the lengths checked above.
+        let span = |start: usize, len: usize| Span {
+            start: start as u32,
+            len: len as u32,
+        };
+        // `part` lies in `raw`, which starts at `at` in `texts`.
+        let inside = |part: Option<&str>, raw: &str, at: usize| {
+            part.map(|part| {
+                span(
+                    part.as_ptr() as usize - raw.as_ptr() as usize + at,
+                    part.len(),
+                )
+            })
+        };
+        let start = texts.len();
+        let (mut room_id, mut event_id, mut sender, mut event_id_str) = (None, None, None, None);
+        texts.push('{');
+        for (index, (key, raw)) in event.fields.iter().enumerate() {
+            if index > 0 {
+                texts.push(',');
+            }
+            // Keys with escapes never reach here (the event would not parse).
+            texts.push('"');
+            texts.push_str(key);
+            texts.push_str("\":");
+            let (raw, at) = (raw.get(), texts.len());
+            texts.push_str(raw);
+            match *key {
+                "room_id" => room_id = inside(event.room_id, raw, at),
+                "event_id" => {
+                    event_id = Some(span(at, raw.len()));
+                    event_id_str = inside(event.encrypted.event_id, raw, at);
+                }
+                "sender" => sender = inside(event.encrypted.sender, raw, at),
+                _ => {}
+            }
+        }
+        texts.push('}');
+        let mut content = |part: Option<&str>| {
+            part.map(|part| {
+                let at = contents.len();
+                contents.push_str(part);
+                span(at, part.len())
+            })
         };
         let fields = &event.encrypted;
         Some(Self {
-            event: span(event.text),
-            room_id: event.room_id.map(span),
-            event_id: event.fields.get("event_id").map(|raw| span(raw.get())),
-            sender: fields.sender.map(span),
-            event_id_str: fields.event_id.map(span),
+            event: span(start, texts.len() - start),
+            room_id,
+            event_id,
+            sender,
+            event_id_str,
             origin_server_ts: fields.origin_server_ts,
-            algorithm: fields.algorithm.map(span),
-            session_id: fields.session_id.map(span),
-            ciphertext: fields.ciphertext.map(span),
+            algorithm: content(fields.algorithm),
+            session_id: content(fields.session_id),
+            ciphertext: content(fields.ciphertext),
         })
     }
 
-    /// The fields decryption reads, borrowed from the batch's texts.
-    pub fn fields<'t>(&self, texts: &'t str) -> EncryptedEventFields<'t> {
+    /// The fields decryption reads, borrowed from the batch's buffers.
+    pub fn fields<'t>(&self, texts: &'t str, contents: &'t str) -> EncryptedEventFields<'t> {
         let text = |span: &Option<Span>| span.and_then(|s| s.of(texts));
+        let content = |span: &Option<Span>| span.and_then(|s| s.of(contents));
         EncryptedEventFields {
             sender: text(&self.sender),
             event_id: text(&self.event_id_str),
             origin_server_ts: self.origin_server_ts,
-            algorithm: text(&self.algorithm),
-            session_id: text(&self.session_id),
-            ciphertext: text(&self.ciphertext),
+            algorithm: content(&self.algorithm),
+            session_id: content(&self.session_id),
+            ciphertext: content(&self.ciphertext),
         }
     }
 }
@@ -116,8 +161,10 @@ pub struct Read {
     pub pending: Vec<Pending>,
     /// The encrypted events given as JSON values, by room (in the order rooms came).
     pub rooms: Vec<(String, Vec<Value>)>,
-    /// The texts of the encrypted events kept as text, one after another.
+    /// The encrypted events kept as text, without their contents, one after another.
     pub texts: String,
+    /// What decryption reads of their contents.
+    pub contents: String,
 }
 
 /// The [`EventSink`] of the reading thread: events into batches of `batch_size`, each sent
@@ -136,6 +183,8 @@ pub struct Batcher {
     /// reads batch `k + 1` only once batch `k - 1` is, so at most one batch is read ahead of
     /// the one decrypting and one behind it (their memory, not three).
     pub written: Receiver<String>,
+    /// The emptied record and contents buffers of a decrypted batch, to reuse.
+    pub spares: Receiver<(Vec<Pending>, String)>,
     /// The progress bar, moved as events are read, with the bytes read.
     pub ticker: Option<(ProgressBar, Position)>,
 }
@@ -186,9 +235,9 @@ impl EventSink for Batcher {
                 let line = match (event.event_type, room) {
                     (Some(ENCRYPTED), Some(_)) => {
                         let batch = &mut self.batch;
-                        let start = batch.texts.len();
-                        if let Some(spans) = Spans::of(&event, start) {
-                            batch.texts.push_str(text);
+                        if let Some(spans) =
+                            Spans::write(&event, &mut batch.texts, &mut batch.contents)
+                        {
                             batch.pending.push(Pending::Text(spans));
                         } else {
                             let value = serde_json::from_str(text).unwrap_or(Value::Null);
@@ -267,7 +316,13 @@ impl Batcher {
             bar.set_position(position.bytes.get());
         }
         let capacity = self.batch.texts.len();
+        let contents = self.batch.contents.len();
         let batch = std::mem::take(&mut self.batch);
+        // The decrypting thread has taken this batch, so it handed back the last one's buffers.
+        (self.batch.pending, self.batch.contents) = self
+            .spares
+            .try_recv()
+            .unwrap_or_else(|_| (Vec::new(), String::with_capacity(contents)));
         self.batches.send(batch).map_err(|_| STOPPED.to_owned())?;
         self.sent += 1;
         self.batch.texts = if self.sent >= 2 {

@@ -13,7 +13,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Sender, SyncSender};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use olmo::matrix::{EncryptedEventFields, Machine, UnableToDecrypt};
@@ -81,6 +81,7 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
     let (reads, to_decrypt) = std::sync::mpsc::sync_channel(0);
     let (batches, received) = std::sync::mpsc::sync_channel(0);
     let (done, written) = std::sync::mpsc::channel();
+    let (spare, spares) = std::sync::mpsc::channel();
     let default_room = args.room.clone();
     let batch_size = args.batch as usize;
     let (read, decrypted, written) = std::thread::scope(|scope| {
@@ -95,6 +96,7 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
                 batches: reads,
                 sent: 0,
                 written,
+                spares,
                 ticker: ticker.map(|bar| (bar, Position::default())),
             };
             read_inputs(&inputs, &mut sink)
@@ -106,6 +108,7 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
             counts,
             progress,
             verifier: TwoThreads::default(),
+            spare,
         };
         let mut decrypted = Ok(());
         for batch in to_decrypt.iter() {
@@ -223,6 +226,8 @@ struct Decryptor<'m, B: Backend> {
     progress: Progress,
     /// Each batch's signatures, verified on two threads.
     verifier: TwoThreads,
+    /// A decrypted batch's emptied buffers, back to the reader.
+    spare: Sender<(Vec<Pending>, String)>,
 }
 
 /// A waiting event's place in the commit, once every event of the batch is read.
@@ -259,11 +264,12 @@ impl<B: Backend> Decryptor<'_, B> {
     /// hands the lines, in input order, to the writer.
     fn flush(&mut self, batch: Read) -> Result<(), String> {
         let Read {
-            pending,
+            mut pending,
             rooms,
             texts,
+            mut contents,
         } = batch;
-        let (committed, outcome) = self.decrypt_pending(&pending, rooms, texts)?;
+        let (committed, outcome) = self.decrypt_pending(&pending, rooms, texts, &mut contents)?;
         let lines = committed.lines.len() as u64;
         let decrypted = committed
             .lines
@@ -273,6 +279,9 @@ impl<B: Backend> Decryptor<'_, B> {
         self.batches
             .send(committed)
             .map_err(|_| "the output writer stopped".to_owned())?;
+        // Their buffers to the reader, for a batch to come: it allocates none per batch.
+        pending.clear();
+        let _ = self.spare.send((pending, contents));
         outcome?;
         self.counts.0 += lines;
         self.counts.1 += decrypted;
@@ -287,6 +296,7 @@ impl<B: Backend> Decryptor<'_, B> {
         pending: &[Pending],
         mut rooms: Vec<(String, Vec<Value>)>,
         texts: String,
+        contents: &mut String,
     ) -> Result<(Committed, Result<(), String>), String> {
         let mut next_in_room = vec![0usize; rooms.len()];
         let mut groups: Vec<Group<'_>> = Vec::new();
@@ -312,7 +322,7 @@ impl<B: Backend> Decryptor<'_, B> {
                         .and_then(|span| span.of(&texts))
                         .or(self.default_room)
                         .ok_or_else(fewer)?;
-                    (room, spans.fields(&texts), From::Text(index))
+                    (room, spans.fields(&texts, contents), From::Text(index))
                 }
             };
             let group = group_of(&mut groups, room);
@@ -334,6 +344,8 @@ impl<B: Backend> Decryptor<'_, B> {
         let group_rooms: Vec<String> = groups.iter().map(|(room, _)| (*room).to_owned()).collect();
         drop(given);
         drop(groups);
+        // Ciphertexts are not needed past decryption.
+        contents.clear();
         let mut results: Vec<_> = results.into_iter().map(Vec::into_iter).collect();
         let mut lines = Vec::with_capacity(planned.len());
         let mut outcome = Ok(());
