@@ -317,14 +317,16 @@ impl Batcher {
         }
         let capacity = self.batch.texts.len();
         let contents = self.batch.contents.len();
+        let records = self.batch.pending.len();
         let batch = std::mem::take(&mut self.batch);
-        // The decrypting thread has taken this batch, so it handed back the last one's buffers.
+        self.batches.send(batch).map_err(|_| STOPPED.to_owned())?;
+        self.sent += 1;
+        // The decrypting thread took this batch once done with the last, whose buffers it
+        // handed back then.
         (self.batch.pending, self.batch.contents) = self
             .spares
             .try_recv()
-            .unwrap_or_else(|_| (Vec::new(), String::with_capacity(contents)));
-        self.batches.send(batch).map_err(|_| STOPPED.to_owned())?;
-        self.sent += 1;
+            .unwrap_or_else(|_| (Vec::with_capacity(records), String::with_capacity(contents)));
         self.batch.texts = if self.sent >= 2 {
             // The texts' buffer of the batch written is this one's: no new large allocation
             // per batch. The writer gone means the run is stopping: the next send says so.
