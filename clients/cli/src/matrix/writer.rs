@@ -19,7 +19,8 @@ const WRITE_BUFFER: usize = 256 * 1024;
 
 /// A decrypted event as it came.
 pub enum Source {
-    /// Its text, this range of the batch's texts (parsed again here, as it was for decryption).
+    /// Its fields but `content` as an object, this range of the batch's texts (parsed again
+    /// here, as the whole event was for decryption).
     Text(Range<usize>),
     /// Its JSON value.
     Json(Value),
