@@ -5,34 +5,34 @@
 //! commit. Decrypting an event again is not a replay (the record is keyed on (session, index)
 //! and remembers the event id and timestamp), so a run that is killed and resumed, or run
 //! twice, writes the same lines.
+//!
+//! Three threads make a pipeline: a reader reads and parses the next batch ([`super::batch`]),
+//! this one decrypts and commits the current one, and a writer formats and writes the lines of
+//! the one before ([`super::writer`]), so the thread that holds the machine only decrypts.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Sender, SyncSender};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use olmo::matrix::{EncryptedEventFields, Machine, UnableToDecrypt};
 use olmo::store::{Backend, block_on};
 use serde_json::Value;
 
-use super::input::{EventSink, InputError, Position, read_events};
+use super::batch::{Batcher, Pending, Read};
+use super::input::{InputError, Position, read_events};
 use super::output::{self, Summary};
-use super::raw_event::RawEvent;
 use super::verify::TwoThreads;
 use super::writer::{self, Committed, Line, Source};
 use super::{keys, open_memory, open_sqlite, passphrase};
 use crate::args::DecryptArgs;
 
-/// The progress bar moves every this many events read.
-const TICK_EVERY: u64 = 256;
 /// Without a terminal, a count line on stderr every this many events.
 const COUNT_EVERY: u64 = 10_000;
 /// Bytes read from an input file at a time: JSON lines parse from the buffer when a whole
 /// line is in it.
 const READ_BUFFER: usize = 256 * 1024;
-/// The event type of encrypted room events.
-const ENCRYPTED: &str = "m.room.encrypted";
 
 /// Runs the command.
 pub fn run(args: &DecryptArgs) -> Result<(), String> {
@@ -68,52 +68,83 @@ fn decrypt<B: Backend>(machine: &Machine<B>, args: &DecryptArgs) -> Result<(), S
         ),
         None => (Box::new(std::io::stdout()), Summary::default()),
     };
-    let position = Position::default();
-    let progress = Progress::new(show, &inputs, &position);
+    let progress = Progress::new(show, &inputs);
     let skip = summary.events;
     if skip > 0 && show {
         eprintln!("olmo: resuming after the {skip} events already in the output");
     }
     let counts = (summary.events, summary.of("decrypted"));
+    let ticker = match &progress {
+        Progress::Bar(bar) => Some(bar.clone()),
+        _ => None,
+    };
+    let (reads, to_decrypt) = std::sync::mpsc::sync_channel(0);
     let (batches, received) = std::sync::mpsc::sync_channel(0);
-    let (read, written) = std::thread::scope(|scope| {
-        let writer = scope.spawn(move || writer::write_batches(received, out, summary));
-        let mut sink = Decryptor {
+    let (done, written) = std::sync::mpsc::channel();
+    let (spare, spares) = std::sync::mpsc::channel();
+    let default_room = args.room.clone();
+    let batch_size = args.batch as usize;
+    let (read, decrypted, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || writer::write_batches(received, done, out, summary));
+        let reader = scope.spawn(|| {
+            let mut sink = Batcher {
+                default_room: default_room.clone(),
+                skip,
+                seen: 0,
+                batch_size,
+                batch: Read::default(),
+                batches: reads,
+                sent: 0,
+                written,
+                spares,
+                ticker: ticker.map(|bar| (bar, Position::default())),
+            };
+            read_inputs(&inputs, &mut sink)
+        });
+        let mut decryptor = Decryptor {
             machine,
-            default_room: args.room.clone(),
-            skip,
-            seen: 0,
-            batch_size: args.batch as usize,
-            pending: Vec::new(),
-            rooms: Vec::new(),
-            texts: String::new(),
+            default_room: default_room.as_deref(),
             batches,
             counts,
             progress,
             verifier: TwoThreads::default(),
+            spare,
         };
-        let read = read_inputs(&inputs, &position, &mut sink);
-        sink.progress.finish();
-        drop(sink);
-        // A panic in the writer is a bug: it goes on here.
+        let mut decrypted = Ok(());
+        for batch in to_decrypt.iter() {
+            decrypted = decryptor.flush(batch);
+            if decrypted.is_err() {
+                break;
+            }
+        }
+        // The reader, blocked on a batch, stops when nobody takes it.
+        drop(to_decrypt);
+        decryptor.progress.finish();
+        drop(decryptor);
+        // A panic in a helper thread is a bug: it goes on here.
+        let read = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let written = writer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (read, written)
+        (read, decrypted, written)
     });
-    // The writer's own error explains a stop better than the reader's "the writer stopped".
+    // The first thread to fail says why; the others only that they were stopped.
     let summary = written?;
+    decrypted?;
     read?;
     eprintln!("olmo: {}", summary.line());
     Ok(())
 }
 
-/// Reads every input into `sink`, then decrypts what is left.
-fn read_inputs<B: Backend>(
-    inputs: &[PathBuf],
-    position: &Position,
-    sink: &mut Decryptor<'_, B>,
-) -> Result<(), String> {
+/// Reads every input into `sink`, and sends the last batch.
+fn read_inputs(inputs: &[PathBuf], sink: &mut Batcher) -> Result<(), String> {
+    let position = sink
+        .ticker
+        .as_ref()
+        .map(|(_, position)| position.clone())
+        .unwrap_or_default();
     for path in inputs {
         let reader: Box<dyn BufRead> = if path == Path::new("-") {
             Box::new(std::io::stdin().lock())
@@ -131,13 +162,13 @@ fn read_inputs<B: Backend>(
             Ok(()) => {}
             Err(InputError::Syntax { line, message }) => {
                 // The events before the error are answered, then the run stops.
-                sink.flush()?;
+                sink.send()?;
                 return Err(format!("{}: line {line}: {message}", path.display()));
             }
             Err(InputError::Sink(message)) => return Err(message),
         }
     }
-    sink.flush()
+    sink.send()
 }
 
 /// Opens an interrupted run's output for appending, after its last complete line, and counts
@@ -185,30 +216,9 @@ fn resume(path: &Path) -> Result<(Box<dyn Write + Send>, Summary), String> {
     Ok((Box::new(file), summary))
 }
 
-/// An output line waiting for its batch's commit.
-enum Pending {
-    /// Ready (not encrypted, or refused before decryption).
-    Line(Value),
-    /// The next result of this room's batch (an index into `Decryptor::rooms`).
-    Encrypted(usize),
-    /// An event kept as its text, this range of `Decryptor::texts`: read at the commit.
-    Text(std::ops::Range<usize>),
-}
-
 struct Decryptor<'m, B: Backend> {
     machine: &'m Machine<B>,
-    default_room: Option<String>,
-    /// Input events whose lines the output already has.
-    skip: u64,
-    seen: u64,
-    /// Events per commit.
-    batch_size: usize,
-    pending: Vec<Pending>,
-    /// The encrypted events waiting as JSON values, one batch per room (a dump interleaves
-    /// rooms; each room's batch is one commit).
-    rooms: Vec<(String, Vec<Value>)>,
-    /// The texts of the events waiting as text, one after another (one buffer, reused).
-    texts: String,
+    default_room: Option<&'m str>,
     /// Committed batches, to the writer thread.
     batches: SyncSender<Committed>,
     /// Lines committed and decrypted ones among them, for the progress shown.
@@ -216,69 +226,8 @@ struct Decryptor<'m, B: Backend> {
     progress: Progress,
     /// Each batch's signatures, verified on two threads.
     verifier: TwoThreads,
-}
-
-/// Where an event given as a JSON value goes.
-enum Class {
-    /// Its line is ready.
-    Line(Value),
-    /// Not encrypted: passed through, in this room.
-    Unencrypted(Option<String>),
-    /// To be decrypted in this room.
-    Encrypted(String),
-}
-
-/// Sorts an event given as a JSON value, in `room` if its container names one.
-fn classify(event: &Value, room: Option<&str>, default_room: Option<&String>) -> Class {
-    let room = room
-        .or_else(|| event.get("room_id").and_then(Value::as_str))
-        .or(default_room.map(String::as_str));
-    if !event.is_object() {
-        let error = UnableToDecrypt::Malformed("not an event object");
-        Class::Line(output::failed(event, room, &error))
-    } else if event.get("type").and_then(Value::as_str) != Some(ENCRYPTED) {
-        Class::Unencrypted(room.map(str::to_owned))
-    } else if let Some(room) = room {
-        Class::Encrypted(room.to_owned())
-    } else {
-        Class::Line(output::no_room(event))
-    }
-}
-
-impl<B: Backend> EventSink for Decryptor<'_, B> {
-    fn event(&mut self, room: Option<&str>, event: Value) -> Result<(), String> {
-        if !self.admit() {
-            return Ok(());
-        }
-        match classify(&event, room, self.default_room.as_ref()) {
-            Class::Line(line) => self.pending.push(Pending::Line(line)),
-            Class::Unencrypted(room) => self
-                .pending
-                .push(Pending::Line(output::unencrypted(event, room.as_deref()))),
-            Class::Encrypted(room) => {
-                let slot = match self.rooms.iter().position(|(r, _)| *r == room) {
-                    Some(slot) => slot,
-                    None => {
-                        self.rooms.push((room, Vec::new()));
-                        self.rooms.len() - 1
-                    }
-                };
-                self.rooms[slot].1.push(event);
-                self.pending.push(Pending::Encrypted(slot));
-            }
-        }
-        self.flush_if_full()
-    }
-
-    fn raw_event(&mut self, text: &str) -> Result<(), String> {
-        if !self.admit() {
-            return Ok(());
-        }
-        let start = self.texts.len();
-        self.texts.push_str(text);
-        self.pending.push(Pending::Text(start..self.texts.len()));
-        self.flush_if_full()
-    }
+    /// A decrypted batch's emptied buffers, back to the reader.
+    spare: Sender<(Vec<Pending>, String)>,
 }
 
 /// A waiting event's place in the commit, once every event of the batch is read.
@@ -290,12 +239,10 @@ enum Planned {
 
 /// Where a waiting encrypted event is kept.
 enum From {
-    /// Its text (this range of the batch's texts) and its parse (an index into them).
-    Text(std::ops::Range<usize>, usize),
+    /// As text: its index in the batch's pending lines.
+    Text(usize),
     /// In a room's JSON values: `(slot, index)`.
     Room(usize, usize),
-    /// Among the texts that needed a JSON value (an index into them).
-    Value(usize),
 }
 
 /// The events of one room given to the machine.
@@ -313,33 +260,16 @@ fn group_of<'a>(groups: &mut Vec<Group<'a>>, room: &'a str) -> usize {
 }
 
 impl<B: Backend> Decryptor<'_, B> {
-    /// Counts an input event; false for those the output already has.
-    fn admit(&mut self) -> bool {
-        self.seen += 1;
-        if self.seen <= self.skip {
-            return false;
-        }
-        if self.seen.is_multiple_of(TICK_EVERY) {
-            self.progress.read(self.seen);
-        }
-        true
-    }
-
-    fn flush_if_full(&mut self) -> Result<(), String> {
-        if self.pending.len() >= self.batch_size {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
     /// Decrypts every room's batch in one commit (their signatures verified together), then
-    /// hands the pending lines, in input order, to the writer.
-    fn flush(&mut self) -> Result<(), String> {
-        let pending = std::mem::take(&mut self.pending);
-        let rooms = std::mem::take(&mut self.rooms);
-        let capacity = self.texts.len();
-        let texts = std::mem::replace(&mut self.texts, String::with_capacity(capacity));
-        let (committed, outcome) = self.decrypt_pending(&pending, rooms, texts)?;
+    /// hands the lines, in input order, to the writer.
+    fn flush(&mut self, batch: Read) -> Result<(), String> {
+        let Read {
+            mut pending,
+            rooms,
+            texts,
+            mut contents,
+        } = batch;
+        let (committed, outcome) = self.decrypt_pending(&pending, rooms, texts, &mut contents)?;
         let lines = committed.lines.len() as u64;
         let decrypted = committed
             .lines
@@ -349,6 +279,9 @@ impl<B: Backend> Decryptor<'_, B> {
         self.batches
             .send(committed)
             .map_err(|_| "the output writer stopped".to_owned())?;
+        // Their buffers to the reader, for a batch to come: it allocates none per batch.
+        pending.clear();
+        let _ = self.spare.send((pending, contents));
         outcome?;
         self.counts.0 += lines;
         self.counts.1 += decrypted;
@@ -363,96 +296,36 @@ impl<B: Backend> Decryptor<'_, B> {
         pending: &[Pending],
         mut rooms: Vec<(String, Vec<Value>)>,
         texts: String,
+        contents: &mut String,
     ) -> Result<(Committed, Result<(), String>), String> {
-        // The texts read first (borrowed from `texts`); those that need a JSON value get one.
-        let mut raw: Vec<Option<RawEvent<'_>>> = Vec::new();
-        let mut values: Vec<Value> = Vec::new();
-        for item in pending {
-            if let Pending::Text(range) = item {
-                let text = &texts[range.clone()];
-                let event = RawEvent::parse(text);
-                if event.is_none() {
-                    values.push(serde_json::from_str(text).unwrap_or(Value::Null));
-                }
-                raw.push(event);
-            }
-        }
         let mut next_in_room = vec![0usize; rooms.len()];
-        let (mut raw_index, mut value_index) = (0usize, 0usize);
         let mut groups: Vec<Group<'_>> = Vec::new();
         let mut planned: Vec<Planned> = Vec::with_capacity(pending.len());
         let fewer = || "the events read do not match those waiting".to_owned();
-        for item in pending {
-            let (room, event, from) = match item {
+        for (index, item) in pending.iter().enumerate() {
+            let (room, fields, from) = match item {
                 Pending::Line(line) => {
                     planned.push(Planned::Line(line.clone()));
                     continue;
                 }
                 Pending::Encrypted(slot) => {
-                    let index = next_in_room.get_mut(*slot).ok_or_else(fewer)?;
+                    let next = next_in_room.get_mut(*slot).ok_or_else(fewer)?;
                     let (room, events) = &rooms[*slot];
-                    let event = events.get(*index).ok_or_else(fewer)?;
-                    *index += 1;
-                    let from = From::Room(*slot, *index - 1);
-                    (room.as_str(), output::Event::Json(event), from)
+                    let event = events.get(*next).ok_or_else(fewer)?;
+                    let from = From::Room(*slot, *next);
+                    *next += 1;
+                    (room.as_str(), EncryptedEventFields::of_event(event), from)
                 }
-                Pending::Text(range) => {
-                    let parsed = raw.get(raw_index).ok_or_else(fewer)?;
-                    raw_index += 1;
-                    match parsed {
-                        Some(event) => {
-                            let room = event.room_id.or(self.default_room.as_deref());
-                            match (event.event_type, room) {
-                                (Some(ENCRYPTED), Some(room)) => {
-                                    let from = From::Text(range.clone(), raw_index - 1);
-                                    (room, output::Event::Raw(event), from)
-                                }
-                                (Some(ENCRYPTED), None) => {
-                                    let line = output::no_room_with_id(event.event_id());
-                                    planned.push(Planned::Line(line));
-                                    continue;
-                                }
-                                _ => {
-                                    let value =
-                                        serde_json::from_str(event.text).unwrap_or_default();
-                                    planned.push(Planned::Line(output::unencrypted(value, room)));
-                                    continue;
-                                }
-                            }
-                        }
-                        None => {
-                            let event = values.get(value_index).ok_or_else(fewer)?;
-                            value_index += 1;
-                            match classify(event, None, self.default_room.as_ref()) {
-                                Class::Line(line) => {
-                                    planned.push(Planned::Line(line));
-                                    continue;
-                                }
-                                Class::Unencrypted(room) => {
-                                    let line = output::unencrypted(event.clone(), room.as_deref());
-                                    planned.push(Planned::Line(line));
-                                    continue;
-                                }
-                                // The room is the event's own or --room: borrowed from either.
-                                Class::Encrypted(_) => {
-                                    let room = event
-                                        .get("room_id")
-                                        .and_then(Value::as_str)
-                                        .or(self.default_room.as_deref())
-                                        .ok_or_else(fewer)?;
-                                    let from = From::Value(value_index - 1);
-                                    (room, output::Event::Json(event), from)
-                                }
-                            }
-                        }
-                    }
+                Pending::Text(spans) => {
+                    let room = spans
+                        .room_id
+                        .and_then(|span| span.of(&texts))
+                        .or(self.default_room)
+                        .ok_or_else(fewer)?;
+                    (room, spans.fields(&texts, contents), From::Text(index))
                 }
             };
             let group = group_of(&mut groups, room);
-            let fields = match event {
-                output::Event::Json(event) => EncryptedEventFields::of_event(event),
-                output::Event::Raw(event) => event.encrypted,
-            };
             groups[group].1.push(fields);
             planned.push(Planned::Encrypted(group, from));
         }
@@ -471,6 +344,8 @@ impl<B: Backend> Decryptor<'_, B> {
         let group_rooms: Vec<String> = groups.iter().map(|(room, _)| (*room).to_owned()).collect();
         drop(given);
         drop(groups);
+        // Ciphertexts are not needed past decryption.
+        contents.clear();
         let mut results: Vec<_> = results.into_iter().map(Vec::into_iter).collect();
         let mut lines = Vec::with_capacity(planned.len());
         let mut outcome = Ok(());
@@ -489,11 +364,13 @@ impl<B: Backend> Decryptor<'_, B> {
             let error = match result {
                 Ok(plain) => {
                     let source = match from {
-                        From::Text(range, _) => Source::Text(range),
+                        From::Text(index) => match &pending[index] {
+                            Pending::Text(spans) => Source::Text(spans.event.range()),
+                            _ => return Err(fewer()),
+                        },
                         From::Room(slot, index) => {
                             Source::Json(std::mem::take(&mut rooms[slot].1[index]))
                         }
-                        From::Value(index) => Source::Json(std::mem::take(&mut values[index])),
                     };
                     lines.push(Line::Decrypted(source, group, plain));
                     continue;
@@ -505,15 +382,20 @@ impl<B: Backend> Decryptor<'_, B> {
                 Err(error) => error,
             };
             let event_id = match from {
-                From::Text(_, index) => raw[index].as_ref().map(RawEvent::event_id),
+                From::Text(index) => match &pending[index] {
+                    // As `RawEvent::event_id`: the field's value, null when absent.
+                    Pending::Text(spans) => spans
+                        .event_id
+                        .and_then(|span| span.of(&texts))
+                        .and_then(|raw| serde_json::from_str(raw).ok()),
+                    _ => None,
+                },
                 From::Room(slot, index) => rooms[slot].1[index].get("event_id").cloned(),
-                From::Value(index) => values[index].get("event_id").cloned(),
             };
             let room = Some(group_rooms[group].as_str());
             let line = output::failed_with_id(event_id.unwrap_or(Value::Null), room, &error);
             lines.push(Line::Ready(line));
         }
-        drop(raw);
         let committed = Committed {
             texts,
             rooms: group_rooms,
@@ -525,13 +407,13 @@ impl<B: Backend> Decryptor<'_, B> {
 
 /// Progress on stderr: a bar on a terminal, count lines otherwise, or nothing.
 enum Progress {
-    Bar(ProgressBar, Position),
+    Bar(ProgressBar),
     Counts { next: u64 },
     Quiet,
 }
 
 impl Progress {
-    fn new(show: bool, inputs: &[PathBuf], position: &Position) -> Self {
+    fn new(show: bool, inputs: &[PathBuf]) -> Self {
         if !show {
             return Progress::Quiet;
         }
@@ -556,22 +438,13 @@ impl Progress {
             ),
             None => ProgressBar::new_spinner(),
         };
-        Progress::Bar(bar, position.clone())
-    }
-
-    /// Events read so far (ahead of the lines written).
-    fn read(&self, events: u64) {
-        if let Progress::Bar(bar, position) = self {
-            bar.set_position(position.bytes.get());
-            bar.set_message(format!("{events} events read"));
-        }
+        Progress::Bar(bar)
     }
 
     /// After a commit: `(lines, decrypted lines)` so far.
     fn update(&mut self, (events, decrypted): (u64, u64)) {
         match self {
-            Progress::Bar(bar, position) => {
-                bar.set_position(position.bytes.get());
+            Progress::Bar(bar) => {
                 bar.set_message(format!("{events} events, {decrypted} decrypted"));
             }
             Progress::Counts { next } if events >= *next => {
@@ -583,7 +456,7 @@ impl Progress {
     }
 
     fn finish(&self) {
-        if let Progress::Bar(bar, _) = self {
+        if let Progress::Bar(bar) = self {
             // The last counts are drawn once before the bar goes: redraws are rate-limited,
             // so a run shorter than the interval would otherwise never show them.
             bar.force_draw();

@@ -5,6 +5,7 @@
 //! replay record, each change committed once, so an interrupted command leaves the store as
 //! it was after its last commit.
 
+mod batch;
 pub mod decrypt;
 mod input;
 pub mod keys;

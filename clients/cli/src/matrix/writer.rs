@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::ops::Range;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 
 use olmo::matrix::DecryptedRoomEvent;
 use serde_json::Value;
@@ -19,7 +19,8 @@ const WRITE_BUFFER: usize = 256 * 1024;
 
 /// A decrypted event as it came.
 pub enum Source {
-    /// Its text, this range of the batch's texts (parsed again here, as it was for decryption).
+    /// Its fields but `content` as an object, this range of the batch's texts (parsed again
+    /// here, as the whole event was for decryption).
     Text(Range<usize>),
     /// Its JSON value.
     Json(Value),
@@ -44,9 +45,11 @@ pub struct Committed {
 }
 
 /// Writes every batch received to `out` (flushed after each), counting its lines in
-/// `summary`; answers the summary once the sender is gone.
+/// `summary`, and says on `done` when each is written and freed, handing back its texts'
+/// buffer (emptied) for a batch to come; answers the summary once the sender is gone.
 pub fn write_batches(
     batches: Receiver<Committed>,
+    done: Sender<String>,
     out: impl Write,
     mut summary: Summary,
 ) -> Result<Summary, String> {
@@ -55,6 +58,10 @@ pub fn write_batches(
         write_batch(&mut out, &mut summary, &batch)?;
         out.flush()
             .map_err(|e| format!("writing the output: {e}"))?;
+        let Committed { mut texts, .. } = batch;
+        texts.clear();
+        // The reader may be gone already (an input error): nothing waits then.
+        let _ = done.send(texts);
     }
     Ok(summary)
 }
