@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::records::Meta;
-use crate::codec::json::{Fields, ObjectWriter, write_str, write_u64};
+use crate::codec::json::{Fields, ObjectWriter, write_array, write_str, write_u64};
 
 /// Which endpoint a request is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,18 +94,13 @@ impl Meta for OutgoingRequest {
             }
             RequestKind::KeysQuery { generations } => {
                 let out = kind.str("kind", "keys_query").key("generations");
-                out.push(b'[');
-                for (i, (user, generation)) in generations.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
+                write_array(out, generations, |out, (user, generation)| {
                     out.push(b'[');
                     write_str(out, user);
                     out.push(b',');
                     write_u64(out, *generation);
                     out.push(b']');
-                }
-                out.push(b']');
+                });
             }
             RequestKind::KeysClaim => {
                 kind.str("kind", "keys_claim");

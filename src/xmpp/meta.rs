@@ -8,7 +8,7 @@ use super::contacts::{DeviceListRecord, ListedState};
 use super::machine::{AccountMeta, TrustPolicy};
 use super::messages::{DecryptOutcome, EncryptedStanza, Failures, ReceivedMessage};
 use super::trust::{Trust, TrustRecord};
-use crate::codec::json::{Fields, ObjectWriter, write_u64};
+use crate::codec::json::{Fields, ObjectWriter, write_array, write_u64};
 use crate::omemo::{Clocks, Version};
 use crate::store::records::Meta;
 use crate::vec_map::VecMap;
@@ -224,15 +224,7 @@ impl Meta for DecryptOutcome {
             Some(message) => write_message(out, message),
             None => out.extend_from_slice(b"null"),
         }
-        let out = object.key("replies");
-        out.push(b'[');
-        for (i, reply) in self.replies.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_stanza(out, reply);
-        }
-        out.push(b']');
+        write_array(object.key("replies"), &self.replies, write_stanza);
         object.bool("republish", self.republish);
         object.end();
     }

@@ -4,7 +4,7 @@
 use zeroize::Zeroizing;
 
 use super::ExportedRoomKey;
-use crate::codec::json::{ObjectWriter, write_str};
+use crate::codec::json::{ObjectWriter, write_array, write_str};
 
 /// The JSON of `keys` in a wiped buffer of exactly its length (so no reallocation leaves a copy).
 /// Written by hand, byte for byte what serde_json writes for the derived `Serialize` (the
@@ -37,15 +37,11 @@ pub(super) fn to_json(keys: &[ExportedRoomKey]) -> Zeroizing<Vec<u8>> {
             claimed.str(algorithm, claimed_key);
         }
         claimed.end();
-        let out = object.key("forwarding_curve25519_key_chain");
-        out.push(b'[');
-        for (j, chain_key) in key.forwarding_curve25519_key_chain.iter().enumerate() {
-            if j > 0 {
-                out.push(b',');
-            }
-            write_str(out, chain_key);
-        }
-        out.push(b']');
+        write_array(
+            object.key("forwarding_curve25519_key_chain"),
+            &key.forwarding_curve25519_key_chain,
+            |out, chain_key| write_str(out, chain_key),
+        );
         object.bool("m.shared_history", key.shared_history);
         object.end();
     }
