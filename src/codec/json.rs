@@ -1,10 +1,10 @@
 //! Record metadata as JSON, written and read by hand. A serde derive brings each type its own
 //! copy of serde_json's struct parser and serialiser (2-4 KB each in the `.wasm` package);
-//! here every type shares one writer and serde_json's one `Value` parser, and says its fields
-//! in a few lines. The writer gives the bytes serde_json gives a derived type (fields in
-//! declaration order, strings escaped by serde_json itself), so records read and write the
-//! same bytes as before; the reader accepts what the derive accepted (unknown fields ignored,
-//! a missing or `null` optional field is `None`).
+//! here every type shares one writer and one `Value` parser ([`super::json_value`]), and says
+//! its fields in a few lines. The writer gives the bytes serde_json gives a derived type
+//! (fields in declaration order, strings escaped as serde_json escapes them), so records read
+//! and write the same bytes as before; the reader accepts what the derive accepted (unknown
+//! fields ignored, a missing or `null` optional field is `None`).
 
 use serde_json::{Map, Value};
 
@@ -75,8 +75,7 @@ impl<'a> ObjectWriter<'a> {
 
 /// A JSON string, escaped as serde_json escapes it.
 pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
+    super::json_value::write_str(out, text);
 }
 
 /// A JSON array of `items`, each written by `write` (no whitespace, as serde_json writes one).
@@ -97,7 +96,7 @@ pub(crate) fn write_array<T>(
 
 /// Any JSON value, as serde_json writes it.
 pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
-    let _ = serde_json::to_writer(&mut *out, value);
+    super::json_value::write(out, value);
 }
 
 /// A decimal number.

@@ -4,6 +4,7 @@
 
 pub(crate) mod bytes;
 pub(crate) mod json;
+pub(crate) mod json_value;
 pub(crate) mod proto;
 
 use thiserror::Error;

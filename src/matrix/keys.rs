@@ -2,13 +2,14 @@
 //! claiming one-time keys to start Olm sessions: the requests and what their responses change.
 
 use rand_core::CryptoRng;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::devices::{Device, Tracked, verify_signature};
 use super::error::MachineError;
 use super::machine::{AccountMeta, Machine};
 use super::records::{self, table};
 use super::requests::{OutgoingRequest, RequestKind};
+use crate::codec::json_value::object;
 use crate::crypto::{Curve25519PublicKey, Ed25519PublicKey};
 use crate::olm::Account;
 use crate::store::transact;
@@ -118,7 +119,7 @@ impl<B: Backend> Machine<B> {
         }
         let mut one_time_keys = Map::new();
         for (id, key) in account.unpublished_one_time_keys() {
-            let mut signed = json!({ "key": key.to_base64() });
+            let mut signed = object! { "key" => key.to_base64() };
             self.sign_json(&account, &mut signed)?;
             one_time_keys.insert(format!("{SIGNED_CURVE25519}:{}", id.to_base64()), signed);
         }
@@ -129,9 +130,9 @@ impl<B: Backend> Machine<B> {
             account.generate_fallback_key_with_rng(rng);
         }
         if let Some((id, key)) = account.unpublished_fallback_key() {
-            let mut signed = json!({ "key": key.to_base64(), "fallback": true });
+            let mut signed = object! { "key" => key.to_base64(), "fallback" => true };
             self.sign_json(&account, &mut signed)?;
-            let keys = json!({ format!("{SIGNED_CURVE25519}:{}", id.to_base64()): signed });
+            let keys = object! { format!("{SIGNED_CURVE25519}:{}", id.to_base64()) => signed };
             body.insert("fallback_keys".into(), keys);
         }
         meta.fallback_needed = false;
@@ -163,11 +164,11 @@ impl<B: Backend> Machine<B> {
             if let Some((tracked, _)) =
                 records::load::<B, Tracked>(txn, table::OUTDATED, &key).await?
             {
-                users.insert(tracked.user_id.clone(), json!([]));
+                users.insert(tracked.user_id.clone(), Value::Array(Vec::new()));
                 generations.push((tracked.user_id, tracked.generation));
             }
         }
-        let body = json!({ "device_keys": users });
+        let body = object! { "device_keys" => users };
         let request = self
             .queue_request(txn, RequestKind::KeysQuery { generations }, body, rng)
             .await?;
@@ -190,7 +191,7 @@ impl<B: Backend> Machine<B> {
                         // Inserted, not collected: a collected map brings a stable sort.
                         let mut wanted = Map::new();
                         for device in devices {
-                            wanted.insert(device.device_id, json!(SIGNED_CURVE25519));
+                            wanted.insert(device.device_id, Value::from(SIGNED_CURVE25519));
                         }
                         claims.insert((*user).to_owned(), Value::Object(wanted));
                     }
@@ -205,7 +206,7 @@ impl<B: Backend> Machine<B> {
                 Some(e) => Err(e),
                 None if claims.is_empty() => Ok(None),
                 None => {
-                    let body = json!({ "one_time_keys": claims });
+                    let body = object! { "one_time_keys" => claims };
                     self.queue_request(&mut txn, RequestKind::KeysClaim, body, rng)
                         .await
                         .map(Some)
@@ -365,12 +366,16 @@ impl<B: Backend> Machine<B> {
         rng: &mut impl CryptoRng,
     ) -> Result<(), MachineError> {
         let Some(content) = self
-            .encrypt_to_device(txn, account, device, "m.dummy", json!({}), rng)
+            .encrypt_to_device(txn, account, device, "m.dummy", object! {}, rng)
             .await?
         else {
             return Ok(());
         };
-        let body = json!({ "messages": { device.user_id.clone(): { device.device_id.clone(): content } } });
+        let body = object! {
+            "messages" => object! {
+                device.user_id.as_str() => object! { device.device_id.as_str() => content },
+            },
+        };
         let kind = RequestKind::ToDevice {
             event_type: "m.room.encrypted".into(),
         };

@@ -4,13 +4,14 @@
 //! again from fresh reads.
 
 use rand_core::CryptoRng;
-use serde_json::{Value, json};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::canonical;
 use super::error::MachineError;
 use super::records::{self, table};
 use crate::codec::json::{Fields, ObjectWriter};
+use crate::codec::json_value::object;
 use crate::olm::{Account, IdentityKeys};
 use crate::persist::StorageKey;
 use crate::store::{Backend, Sealer, Txn, transact};
@@ -184,12 +185,12 @@ impl<B: Backend> Machine<B> {
             .ok_or(MachineError::Json("not an object"))?;
         let signatures = object
             .entry("signatures")
-            .or_insert_with(|| json!({}))
+            .or_insert_with(|| object! {})
             .as_object_mut()
             .ok_or(MachineError::Json("signatures"))?;
         let ours = signatures
             .entry(self.user_id.clone())
-            .or_insert_with(|| json!({}))
+            .or_insert_with(|| object! {})
             .as_object_mut()
             .ok_or(MachineError::Json("signatures"))?;
         ours.insert(key_id, Value::String(signature));
@@ -199,15 +200,15 @@ impl<B: Backend> Machine<B> {
     /// Our signed device keys, as `/keys/upload` and `/keys/query` carry them.
     pub(crate) fn device_keys(&self, account: &Account) -> Result<Value, MachineError> {
         let dev = &self.device_id;
-        let mut keys = json!({
-            "user_id": self.user_id,
-            "device_id": dev,
-            "algorithms": [OLM_V1, MEGOLM_V1],
-            "keys": {
-                format!("curve25519:{dev}"): account.curve25519_key().to_base64(),
-                format!("ed25519:{dev}"): account.ed25519_key().to_base64(),
+        let mut keys = object! {
+            "user_id" => self.user_id.as_str(),
+            "device_id" => dev.as_str(),
+            "algorithms" => vec![OLM_V1, MEGOLM_V1],
+            "keys" => object! {
+                format!("curve25519:{dev}") => account.curve25519_key().to_base64(),
+                format!("ed25519:{dev}") => account.ed25519_key().to_base64(),
             },
-        });
+        };
         self.sign_json(account, &mut keys)?;
         Ok(keys)
     }

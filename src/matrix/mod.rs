@@ -30,6 +30,9 @@ mod room_batches;
 mod room_records;
 mod to_device;
 
+/// JSON text to and from `serde_json::Value` as serde_json reads and writes it, without
+/// serde's machinery (for bindings where code size counts).
+pub use crate::codec::json_value::{parse as parse_json, to_vec as json_to_vec};
 pub use canonical::{encode as canonical_json, signing_bytes};
 pub use devices::{Device, Trust};
 pub use error::{MachineError, ToDeviceError, UnableToDecrypt};

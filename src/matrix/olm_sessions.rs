@@ -2,7 +2,7 @@
 //! encrypting a to-device event to one device.
 
 use rand_core::CryptoRng;
-use serde_json::{Value, json};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::devices::Device;
@@ -10,6 +10,7 @@ use super::error::MachineError;
 use super::machine::{Machine, OLM_V1};
 use super::records::{self, table};
 use crate::codec::json::{Fields, ObjectWriter};
+use crate::codec::json_value::{self, object};
 use crate::olm::{Account, Session};
 use crate::store::{Backend, Txn};
 
@@ -115,28 +116,28 @@ impl<B: Backend> Machine<B> {
         let Some(session) = sessions.sessions.first_mut() else {
             return Ok(None);
         };
-        let payload = json!({
-            "type": event_type,
-            "content": content,
-            "sender": self.user_id,
-            "sender_device": self.device_id,
-            "keys": { "ed25519": account.ed25519_key().to_base64() },
-            "recipient": device.user_id,
-            "recipient_keys": { "ed25519": device.ed25519 },
-        });
-        let plaintext = Zeroizing::new(
-            serde_json::to_vec(&payload).map_err(|_| MachineError::Json("payload"))?,
-        );
+        let payload = object! {
+            "type" => event_type,
+            "content" => content,
+            "sender" => self.user_id.as_str(),
+            "sender_device" => self.device_id.as_str(),
+            "keys" => object! { "ed25519" => account.ed25519_key().to_base64() },
+            "recipient" => device.user_id.as_str(),
+            "recipient_keys" => object! { "ed25519" => device.ed25519.as_str() },
+        };
+        let plaintext = Zeroizing::new(json_value::to_vec(&payload));
         let message = session
             .encrypt_with_rng(&plaintext, rng)
             .map_err(|_| MachineError::Encrypt("olm"))?;
         let (message_type, body) = message.to_parts();
         self.store_sessions(txn, &sessions).await?;
-        Ok(Some(json!({
-            "algorithm": OLM_V1,
-            "sender_key": account.curve25519_key().to_base64(),
-            "ciphertext": { device.curve25519.clone(): { "type": message_type, "body": body } },
-        })))
+        Ok(Some(object! {
+            "algorithm" => OLM_V1,
+            "sender_key" => account.curve25519_key().to_base64(),
+            "ciphertext" => object! {
+                device.curve25519.as_str() => object! { "type" => message_type, "body" => body },
+            },
+        }))
     }
 }
 

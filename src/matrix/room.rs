@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use rand_core::CryptoRng;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 use super::devices::{Device, Trust, UserDevices};
 use super::error::{MachineError, UnableToDecrypt};
@@ -16,6 +16,7 @@ use super::room_batches::{EncryptedEventFields, RoomEvents, SignatureVerifier};
 pub(crate) use super::room_records::InboundMeta;
 use super::room_records::{OutboundMeta, ReplayEntry, Withheld};
 use super::to_device::Failure;
+use crate::codec::json_value::{self, object};
 use crate::crypto::SignedItem;
 use crate::megolm::{
     ExportedSessionKey, GroupSession, InboundGroupSession, MegolmDecryptError, MegolmMessage,
@@ -322,12 +323,12 @@ impl<B: Backend> Machine<B> {
                 (meta, session)
             }
         };
-        let key_content = json!({
-            "algorithm": MEGOLM_V1,
-            "room_id": room_id,
-            "session_id": session.session_id(),
-            "session_key": session.session_key().to_base64().as_str(),
-        });
+        let key_content = object! {
+            "algorithm" => MEGOLM_V1,
+            "room_id" => room_id,
+            "session_id" => session.session_id(),
+            "session_key" => session.session_key().to_base64().as_str(),
+        };
         let mut share = RoomKeyShare::default();
         let mut messages: Vec<(String, String, Value)> = Vec::new();
         for device in &recipients {
@@ -360,15 +361,17 @@ impl<B: Backend> Machine<B> {
             messages.push((device.user_id.clone(), device.device_id.clone(), content));
         }
         for chunk in messages.chunks(DEVICES_PER_REQUEST) {
-            let mut body: VecMap<&str, VecMap<&str, &Value>> = VecMap::new();
+            let mut body = Map::new();
             for (user, device, content) in chunk {
-                body.get_or_default(user).insert(device, content);
+                if let Value::Object(devices) = body.entry(user.as_str()).or_insert(object! {}) {
+                    devices.insert(device.clone(), content.clone());
+                }
             }
             let kind = RequestKind::ToDevice {
                 event_type: "m.room.encrypted".into(),
             };
             let request = self
-                .queue_request(txn, kind, json!({ "messages": body }), rng)
+                .queue_request(txn, kind, object! { "messages" => body }, rng)
                 .await?;
             share.requests.push(request);
         }
@@ -444,22 +447,24 @@ impl<B: Backend> Machine<B> {
             return Ok(None);
         };
         let (_, account) = self.load_account(txn).await?;
-        let content = json!({
-            "algorithm": MEGOLM_V1,
-            "room_id": room_id,
-            "sender_key": meta.sender_key,
-            "session_id": session_id,
-            "session_key": session.export_at_first_known_index().to_base64().as_str(),
-            "sender_claimed_ed25519_key": meta.sender_claimed_ed25519,
-            "forwarding_curve25519_key_chain": [],
-        });
+        let content = object! {
+            "algorithm" => MEGOLM_V1,
+            "room_id" => room_id,
+            "sender_key" => meta.sender_key.as_str(),
+            "session_id" => session_id,
+            "session_key" => session.export_at_first_known_index().to_base64().as_str(),
+            "sender_claimed_ed25519_key" => meta.sender_claimed_ed25519.as_str(),
+            "forwarding_curve25519_key_chain" => Value::Array(Vec::new()),
+        };
         let Some(encrypted) = self
             .encrypt_to_device(txn, &account, device, "m.forwarded_room_key", content, rng)
             .await?
         else {
             return Ok(None);
         };
-        let body = json!({ "messages": { self.user_id.clone(): { device_id: encrypted } } });
+        let body = object! {
+            "messages" => object! { self.user_id.as_str() => object! { device_id => encrypted } },
+        };
         let kind = RequestKind::ToDevice {
             event_type: "m.room.encrypted".into(),
         };
@@ -506,24 +511,22 @@ impl<B: Backend> Machine<B> {
                     {
                         Err(MachineError::Encrypt("the room key must be shared first"))
                     } else {
-                        let payload = json!({
-                            "type": event_type,
-                            "content": content,
-                            "room_id": room_id,
-                        });
-                        let plaintext = zeroize::Zeroizing::new(
-                            serde_json::to_vec(&payload).unwrap_or_default(),
-                        );
+                        let payload = object! {
+                            "type" => event_type,
+                            "content" => content.clone(),
+                            "room_id" => room_id,
+                        };
+                        let plaintext = zeroize::Zeroizing::new(json_value::to_vec(&payload));
                         match session.encrypt(&plaintext) {
                             Err(_) => Err(MachineError::Encrypt("megolm")),
                             Ok(message) => {
-                                let sealed = json!({
-                                    "algorithm": MEGOLM_V1,
-                                    "sender_key": self.keys.curve25519.to_base64(),
-                                    "ciphertext": message.to_base64(),
-                                    "session_id": session.session_id(),
-                                    "device_id": self.device_id,
-                                });
+                                let sealed = object! {
+                                    "algorithm" => MEGOLM_V1,
+                                    "sender_key" => self.keys.curve25519.to_base64(),
+                                    "ciphertext" => message.to_base64(),
+                                    "session_id" => session.session_id(),
+                                    "device_id" => self.device_id.as_str(),
+                                };
                                 self.store_outbound(&mut txn, &meta, &mut session)
                                     .await
                                     .map(|()| sealed)
@@ -790,7 +793,7 @@ impl<B: Backend> Machine<B> {
             Err(_) => return Ok(Err(U::BadSignature)),
         };
         let advanced = session.latest_index() > latest_before;
-        let Ok(mut payload) = serde_json::from_slice::<Value>(&decrypted.plaintext) else {
+        let Some(mut payload) = json_value::parse(&decrypted.plaintext) else {
             return Ok(Err(U::Malformed("payload")));
         };
         if payload.get("room_id").and_then(Value::as_str) != Some(room_id) {

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::error::{MachineError, ToDeviceError};
 use super::machine::{AppRecord, Machine, OLM_V1};
 use super::records::{self, table};
+use crate::codec::json_value;
 use crate::crypto::Curve25519PublicKey;
 use crate::crypto::hazmat::sha256;
 use crate::olm::{Account, OlmMessage, SessionCreationError};
@@ -210,8 +211,7 @@ impl<B: Backend> Machine<B> {
         let plaintext = self
             .olm_decrypt(txn, sender_key, their_key, &message)
             .await?;
-        let payload: Value =
-            serde_json::from_slice(&plaintext).map_err(|_| malformed("payload"))?;
+        let payload = json_value::parse(&plaintext).ok_or(malformed("payload"))?;
         self.check_payload(txn, sender, &payload).await?;
         let event_type = payload
             .get("type")

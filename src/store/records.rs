@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use super::backend::{Backend, Hex, StoreError};
 use super::txn::Txn;
+use crate::codec::json_value;
 
 /// The schema of every Matrix machine record this build writes (the XMPP machine has its own:
 /// [`crate::xmpp`]'s tables).
@@ -39,7 +40,7 @@ pub(crate) fn pack(meta: &impl Serialize, blobs: &[&[u8]]) -> Zeroizing<Vec<u8>>
 }
 
 /// Record metadata whose JSON is written and read by hand ([`crate::codec::json`]): one
-/// writer and serde_json's one `Value` parser serve every such type, where a serde derive
+/// writer and one `Value` parser ([`crate::codec::json_value`]) serve every such type, where a serde derive
 /// brings each its own parser and serialiser.
 pub(crate) trait Meta: Sync {
     /// Writes the metadata's JSON.
@@ -128,7 +129,7 @@ pub(crate) fn unpack_meta<'a, T: Meta>(
 
 /// Parses metadata JSON as `T`.
 fn read_meta<T: Meta>(json: &[u8], table: &str, key: &[u8]) -> Result<T, StoreError> {
-    let value: Value = serde_json::from_slice(json).map_err(|_| corrupt(table, key))?;
+    let value = json_value::parse(json).ok_or_else(|| corrupt(table, key))?;
     T::read_json(&value).ok_or_else(|| corrupt(table, key))
 }
 
@@ -158,7 +159,7 @@ async fn load_value<B: Backend>(
     let json = bytes
         .get(4..4 + json_len)
         .ok_or_else(|| corrupt(table, key))?;
-    let value = serde_json::from_slice(json).map_err(|_| corrupt(table, key))?;
+    let value = json_value::parse(json).ok_or_else(|| corrupt(table, key))?;
     Ok(Some((value, blobs)))
 }
 

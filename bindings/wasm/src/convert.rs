@@ -19,12 +19,14 @@ pub(crate) fn to_json(value: &JsValue) -> Result<Value, JsValue> {
     let text: String = JSON::stringify(value)
         .map_err(|_| argument_error("a value that is not JSON"))?
         .into();
-    serde_json::from_str(&text).map_err(|_| argument_error("a value that is not JSON"))
+    olmo::matrix::parse_json(text.as_bytes())
+        .ok_or_else(|| argument_error("a value that is not JSON"))
 }
 
 /// JSON as a JavaScript value.
 pub(crate) fn from_json(value: &Value) -> Result<JsValue, JsValue> {
-    let text = serde_json::to_string(value).map_err(|_| argument_error("unserialisable JSON"))?;
+    let text = String::from_utf8(olmo::matrix::json_to_vec(value))
+        .map_err(|_| argument_error("unserialisable JSON"))?;
     JSON::parse(&text).map_err(|e| js_error(&e))
 }
 
