@@ -434,6 +434,17 @@ impl<B: Backend> XmppMachine<B> {
             .iter()
             .map(|(version, jid, device_id)| self.slot_name(*version, jid, *device_id))
             .collect();
+        self.load_named_slots(txn, account, addresses, names).await
+    }
+
+    /// As [`Self::load_slots_of`], the slots' record names already made (in their order).
+    async fn load_named_slots(
+        &self,
+        txn: &mut Txn<'_, B>,
+        account: Account,
+        addresses: &[SlotAddress],
+        names: Vec<Vec<u8>>,
+    ) -> Result<Loaded, XmppError> {
         // One round trip for every slot (each read once, in this transaction, as before).
         txn.prefetch(SESSIONS, &names).await?;
         let mut slots = Vec::with_capacity(addresses.len());
@@ -455,19 +466,18 @@ impl<B: Backend> XmppMachine<B> {
         addresses: &[SlotAddress],
         pre_keys: PreKeysUse,
     ) -> Result<Loaded, XmppError> {
-        let mut all_there = true;
+        // The names made here are those the slots are then read by (each an HMAC or a memo
+        // lookup: made once).
+        let mut names = Vec::with_capacity(addresses.len());
         for (version, jid, device_id) in addresses {
             let name = self.slot_name(*version, jid, *device_id);
             if txn.version(SESSIONS, &name).await?.is_none() {
-                all_there = false;
-                break;
+                return self.load(txn, pre_keys).await;
             }
+            names.push(name);
         }
-        if all_there {
-            self.load_slots(txn, addresses, pre_keys).await
-        } else {
-            self.load(txn, pre_keys).await
-        }
+        let account = self.load_account(txn, pre_keys).await?;
+        self.load_named_slots(txn, account, addresses, names).await
     }
 
     /// One session slot's record, if it exists.
@@ -703,7 +713,13 @@ impl<B: Backend> XmppMachine<B> {
                     Some(record) => {
                         txn.version(SESSIONS, name).await?;
                         txn.put(SESSIONS, name, tables::SCHEMA, record.clone())?;
-                        loaded.slots_before.insert(address.clone(), record);
+                        // Replaced where it is: no address copied, no second search.
+                        match loaded.slots_before.get_mut(address) {
+                            Some(before) => *before = record,
+                            None => {
+                                loaded.slots_before.insert(address.clone(), record);
+                            }
+                        }
                     }
                     None => {
                         tables::remove(txn, SESSIONS, name).await?;
@@ -797,6 +813,8 @@ fn kept_stands(
         return false;
     }
     match requested {
+        // Every slot named was read (the reads keep the names' order, one per name found).
+        Some(requested) if slots.len() == requested.len() => true,
         // A slot named but absent (deleted by another writer) must not be in the device.
         Some(requested) => requested.iter().all(|address| {
             !kept.slots.contains_key(address)

@@ -481,12 +481,31 @@ pub(crate) fn xep0082(now: Timestamp) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3_600,
-        rest / 60 % 60,
-        rest % 60
-    )
+    // Digits written by hand: `format!` cost ~2.9k instructions per encrypt, this ~0.3k.
+    let mut text = String::with_capacity(20);
+    if !(0..=9_999).contains(&year) {
+        // Outside XEP-0082's four-digit years (never from a clock of this era): as written.
+        return format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            rest / 3_600,
+            rest / 60 % 60,
+            rest % 60
+        );
+    }
+    let mut push = |value: u64, width: u32, after: char| {
+        for place in (0..width).rev() {
+            let digit = (value / 10u64.pow(place) % 10) as u8;
+            text.push(char::from(b'0' + digit));
+        }
+        text.push(after);
+    };
+    push(year as u64, 4, '-');
+    push(month as u64, 2, '-');
+    push(day as u64, 2, 'T');
+    push(rest / 3_600, 2, ':');
+    push(rest / 60 % 60, 2, ':');
+    push(rest % 60, 2, 'Z');
+    text
 }
 
 #[cfg(test)]
@@ -503,6 +522,18 @@ mod tests {
         assert_eq!(
             xep0082(Timestamp::from_millis(951_782_400_000)),
             "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            xep0082(Timestamp::from_millis(253_402_300_799_999)),
+            "9999-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            xep0082(Timestamp::from_millis(253_402_300_800_000)),
+            "10000-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            xep0082(Timestamp::from_millis(1_000_000_000_123)),
+            "2001-09-09T01:46:40Z"
         );
     }
 }

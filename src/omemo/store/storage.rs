@@ -11,7 +11,7 @@
 //! schema 1 allowed) is trimmed by the eviction rule of [`super`] instead of refused.
 
 use super::{
-    MAX_DEVICES, MAX_DEVICES_PER_JID, MAX_JID_LENGTH, MAX_PREVIOUS_SESSIONS, SessionSlot,
+    Address, MAX_DEVICES, MAX_DEVICES_PER_JID, MAX_JID_LENGTH, MAX_PREVIOUS_SESSIONS, SessionSlot,
     SessionStore, Slots,
 };
 use crate::codec::DecodeError;
@@ -156,7 +156,9 @@ impl<P: OmemoProfile> SessionStore<P> {
         jid: &str,
         device_id: u32,
     ) -> Option<Zeroizing<Vec<u8>>> {
-        let (address, slot) = self.slots.get_key_value(&(jid.to_owned(), device_id))?;
+        let (address, slot) = self
+            .slots
+            .get_key_value(&(jid, device_id) as &dyn Address)?;
         let mut out = ByteWriter::default();
         out.u32(SLOT_SCHEMA).u8(version_byte(P::VERSION));
         write_jid(&mut out, &address.0);
