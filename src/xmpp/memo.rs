@@ -25,8 +25,9 @@ use std::sync::{Mutex, PoisonError};
 
 use zeroize::Zeroizing;
 
+use crate::crypto::Curve25519PublicKey;
 use crate::omemo::{
-    Clocks, DeviceIdentity, HeldSlot, IdentityKey, OmemoDevice, PreKeyPair, SlotAddress,
+    Clocks, DeviceIdentity, HeldSlot, IdentityKey, OmemoDevice, PreKeyPair, SlotAddress, hex,
 };
 use crate::vec_map::VecMap;
 
@@ -322,10 +323,16 @@ impl Memo {
         self.fingerprint_with(key, IdentityKey::fingerprint)
     }
 
-    /// The fingerprint of the identity of one of our sessions
-    /// ([`IdentityKey::session_fingerprint`]: checked when the session was made, not again).
-    pub(crate) fn session_fingerprint(&self, key: &IdentityKey) -> Option<String> {
-        self.fingerprint_with(key, IdentityKey::session_fingerprint)
+    /// The fingerprint of the identity of one of our sessions, of the Curve25519 form `curve`
+    /// gives when the memo does not hold it (checked when the session was made, not again; a
+    /// device's slot may keep it from its record: see
+    /// [`OmemoDevice::session_identity_curve`]).
+    pub(crate) fn session_fingerprint_by<E>(
+        &self,
+        key: &IdentityKey,
+        curve: impl FnOnce() -> Result<Curve25519PublicKey, E>,
+    ) -> Option<String> {
+        self.fingerprint_with(key, |_| curve().map(|curve| hex(curve.as_bytes())))
     }
 
     fn fingerprint_with<E>(
