@@ -696,8 +696,11 @@ impl<B: Backend> XmppMachine<B> {
         if let Some(requested) = &loaded.requested {
             for (i, address) in requested.iter().enumerate() {
                 let record = loaded.device.slot_record(address);
-                let before = loaded.slots_before.get(address);
-                if before.map(|b| b.as_slice()) == record.as_deref().map(|r| r.as_slice()) {
+                // Found once: compared, then replaced where it is.
+                let before = loaded.slots_before.get_mut(address);
+                let same = before.as_deref().map(|b| b.as_slice())
+                    == record.as_deref().map(|r| r.as_slice());
+                if same {
                     continue;
                 }
                 let (version, jid, device_id) = address;
@@ -713,8 +716,8 @@ impl<B: Backend> XmppMachine<B> {
                     Some(record) => {
                         txn.version(SESSIONS, name).await?;
                         txn.put(SESSIONS, name, tables::SCHEMA, record.clone())?;
-                        // Replaced where it is: no address copied, no second search.
-                        match loaded.slots_before.get_mut(address) {
+                        // No address copied for a slot that was there.
+                        match before {
                             Some(before) => *before = record,
                             None => {
                                 loaded.slots_before.insert(address.clone(), record);
