@@ -15,7 +15,7 @@ use super::prekeys::PreKeys;
 use super::profile::{Omemo2, Omemo03, OmemoProfile};
 use super::session::{DecryptedKeyMaterial, OmemoSession, SealedKey, SessionError};
 use super::store::{MAX_JID_LENGTH, SessionSlot, SessionStore};
-use crate::crypto::Curve25519PublicKey;
+use crate::crypto::{Curve25519PublicKey, XEdDsaError};
 use crate::ratchet::ReceiveStep;
 use crate::time::Timestamp;
 
@@ -217,6 +217,24 @@ impl OmemoDevice {
     /// The sessions of OMEMO 0.3.
     pub fn omemo03_sessions(&self) -> &SessionStore<Omemo03> {
         &self.omemo03.sessions
+    }
+
+    /// The Curve25519 form of `identity`, the identity of a session with `jid`'s `device_id`
+    /// (its X3DH checked it): as the device's slot keeps it, or derived now, then kept with
+    /// the slot (and its record) when it is the current session's.
+    pub(crate) fn session_identity_curve(
+        &mut self,
+        version: Version,
+        jid: &str,
+        device_id: u32,
+        identity: &IdentityKey,
+    ) -> Result<Curve25519PublicKey, XEdDsaError> {
+        match version {
+            Version::Omemo2 => identity_curve(&mut self.omemo2.sessions, jid, device_id, identity),
+            Version::Omemo03 => {
+                identity_curve(&mut self.omemo03.sessions, jid, device_id, identity)
+            }
+        }
     }
 
     /// Starts a session with a device from its bundle (verified when it was parsed). Replaces an existing
@@ -573,4 +591,29 @@ pub struct DecryptedKey {
     pub pre_key_used: Option<u32>,
     /// Whether the message started a new session.
     pub new_session: bool,
+}
+
+/// [`OmemoDevice::session_identity_curve`] in one version's sessions.
+fn identity_curve<P: OmemoProfile>(
+    sessions: &mut SessionStore<P>,
+    jid: &str,
+    device_id: u32,
+    identity: &IdentityKey,
+) -> Result<Curve25519PublicKey, XEdDsaError> {
+    // A Curve25519 identity is its own form: nothing to keep.
+    if !matches!(identity, IdentityKey::Ed25519(_)) {
+        return identity.session_curve25519();
+    }
+    let Some(slot) = sessions.slot_mut(jid, device_id) else {
+        return identity.session_curve25519();
+    };
+    let current = slot.current().their_identity() == *identity;
+    if current && let Some(curve) = slot.identity_curve() {
+        return Ok(curve);
+    }
+    let curve = identity.session_curve25519()?;
+    if current {
+        slot.keep_identity_curve(curve);
+    }
+    Ok(curve)
 }

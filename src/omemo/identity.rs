@@ -90,14 +90,13 @@ impl IdentityKey {
         Ok(hex(self.curve25519()?.as_bytes()))
     }
 
-    /// [`Self::fingerprint`] of a session's identity, which its X3DH already converted (so
-    /// checked): the same hex, without the checks again.
-    pub(crate) fn session_fingerprint(&self) -> Result<String, XEdDsaError> {
-        let curve = match self {
-            IdentityKey::Ed25519(key) => key.accepted_curve25519()?,
-            IdentityKey::Curve25519(key) => *key,
-        };
-        Ok(hex(curve.as_bytes()))
+    /// [`Self::curve25519`] of a session's identity, which its X3DH already converted (so
+    /// checked): the same form (its hex is the fingerprint), without the checks again.
+    pub(crate) fn session_curve25519(&self) -> Result<Curve25519PublicKey, XEdDsaError> {
+        match self {
+            IdentityKey::Ed25519(key) => key.accepted_curve25519(),
+            IdentityKey::Curve25519(key) => Ok(*key),
+        }
     }
 }
 

@@ -35,6 +35,7 @@ pub use bundle::{BundleError, VerifiedBundle};
 pub(crate) use device::parts::{Clocks, HeldSlot, PreKeyPair, SlotAddress};
 pub use device::{DecryptedKey, DeviceError, OmemoDevice, VersionState};
 pub use failure::FailureReason;
+pub(crate) use identity::hex;
 pub use identity::{DeviceIdentity, IdentityKey};
 pub use message::{MAX_KEY_ATTEMPTS, MessageError, ReceivedMessage};
 pub use prekeys::{PreKeyError, PreKeys, SignedPreKey};

@@ -18,6 +18,7 @@ use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 
+use super::IdentityKey;
 use super::profile::OmemoProfile;
 use super::session::OmemoSession;
 use crate::crypto::Curve25519PublicKey;
@@ -45,6 +46,11 @@ pub struct SessionSlot<P: OmemoProfile> {
     /// Another identity (its Curve25519 form) the application accepted for this device: its
     /// next session replaces the device's sessions (see [`super::OmemoDevice::accept_identity`]).
     pub(super) accepted: Option<Curve25519PublicKey>,
+    /// The Curve25519 form of an Ed25519 identity of the device, once derived (a field
+    /// inversion, for its fingerprint), with that identity: kept in the slot's own record, so
+    /// a device read again does not derive it again. Used only while it is the current
+    /// session's identity.
+    pub(super) identity_curve: Option<(IdentityKey, Curve25519PublicKey)>,
 }
 
 impl<P: OmemoProfile> SessionSlot<P> {
@@ -54,7 +60,21 @@ impl<P: OmemoProfile> SessionSlot<P> {
             previous: VecDeque::new(),
             last_used: 0,
             accepted: None,
+            identity_curve: None,
         }
+    }
+
+    /// The Curve25519 form of the current session's identity, if derived before.
+    pub(crate) fn identity_curve(&self) -> Option<Curve25519PublicKey> {
+        match &self.identity_curve {
+            Some((key, curve)) if *key == self.current.their_identity() => Some(*curve),
+            _ => None,
+        }
+    }
+
+    /// Keeps `curve`, the Curve25519 form of the current session's identity.
+    pub(crate) fn keep_identity_curve(&mut self, curve: Curve25519PublicKey) {
+        self.identity_curve = Some((self.current.their_identity(), curve));
     }
 
     /// The current session.
@@ -155,6 +175,11 @@ impl<P: OmemoProfile> SessionStore<P> {
         let slot = &mut **self.slots.get_mut(&(jid, device_id) as &dyn Address)?;
         slot.last_used = now;
         Some(slot)
+    }
+
+    /// The device's sessions, to change what is kept beside them (not marked as used).
+    pub(crate) fn slot_mut(&mut self, jid: &str, device_id: u32) -> Option<&mut SessionSlot<P>> {
+        Some(&mut **self.slots.get_mut(&(jid, device_id) as &dyn Address)?)
     }
 
     /// [`Self::get_mut`], also giving the slot's previous last use, for [`Self::rewind`].

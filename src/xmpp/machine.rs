@@ -434,6 +434,17 @@ impl<B: Backend> XmppMachine<B> {
             .iter()
             .map(|(version, jid, device_id)| self.slot_name(*version, jid, *device_id))
             .collect();
+        self.load_named_slots(txn, account, addresses, names).await
+    }
+
+    /// As [`Self::load_slots_of`], the slots' record names already made (in their order).
+    async fn load_named_slots(
+        &self,
+        txn: &mut Txn<'_, B>,
+        account: Account,
+        addresses: &[SlotAddress],
+        names: Vec<Vec<u8>>,
+    ) -> Result<Loaded, XmppError> {
         // One round trip for every slot (each read once, in this transaction, as before).
         txn.prefetch(SESSIONS, &names).await?;
         let mut slots = Vec::with_capacity(addresses.len());
@@ -455,19 +466,18 @@ impl<B: Backend> XmppMachine<B> {
         addresses: &[SlotAddress],
         pre_keys: PreKeysUse,
     ) -> Result<Loaded, XmppError> {
-        let mut all_there = true;
+        // The names made here are those the slots are then read by (each an HMAC or a memo
+        // lookup: made once).
+        let mut names = Vec::with_capacity(addresses.len());
         for (version, jid, device_id) in addresses {
             let name = self.slot_name(*version, jid, *device_id);
             if txn.version(SESSIONS, &name).await?.is_none() {
-                all_there = false;
-                break;
+                return self.load(txn, pre_keys).await;
             }
+            names.push(name);
         }
-        if all_there {
-            self.load_slots(txn, addresses, pre_keys).await
-        } else {
-            self.load(txn, pre_keys).await
-        }
+        let account = self.load_account(txn, pre_keys).await?;
+        self.load_named_slots(txn, account, addresses, names).await
     }
 
     /// One session slot's record, if it exists.
@@ -686,8 +696,11 @@ impl<B: Backend> XmppMachine<B> {
         if let Some(requested) = &loaded.requested {
             for (i, address) in requested.iter().enumerate() {
                 let record = loaded.device.slot_record(address);
-                let before = loaded.slots_before.get(address);
-                if before.map(|b| b.as_slice()) == record.as_deref().map(|r| r.as_slice()) {
+                // Found once: compared, then replaced where it is.
+                let before = loaded.slots_before.get_mut(address);
+                let same = before.as_deref().map(|b| b.as_slice())
+                    == record.as_deref().map(|r| r.as_slice());
+                if same {
                     continue;
                 }
                 let (version, jid, device_id) = address;
@@ -703,7 +716,13 @@ impl<B: Backend> XmppMachine<B> {
                     Some(record) => {
                         txn.version(SESSIONS, name).await?;
                         txn.put(SESSIONS, name, tables::SCHEMA, record.clone())?;
-                        loaded.slots_before.insert(address.clone(), record);
+                        // No address copied for a slot that was there.
+                        match before {
+                            Some(before) => *before = record,
+                            None => {
+                                loaded.slots_before.insert(address.clone(), record);
+                            }
+                        }
                     }
                     None => {
                         tables::remove(txn, SESSIONS, name).await?;
@@ -797,6 +816,8 @@ fn kept_stands(
         return false;
     }
     match requested {
+        // Every slot named was read (the reads keep the names' order, one per name found).
+        Some(requested) if slots.len() == requested.len() => true,
         // A slot named but absent (deleted by another writer) must not be in the device.
         Some(requested) => requested.iter().all(|address| {
             !kept.slots.contains_key(address)

@@ -493,6 +493,62 @@ mod tests {
         assert!(!bad(&own, &slot));
     }
 
+    /// A slot keeps its identity's Curve25519 form once derived, in its record (schema 2), and
+    /// a record of schema 1 (without it) still reads.
+    #[test]
+    fn a_slot_record_keeps_the_identity_curve_and_schema_1_still_reads() {
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let mut alice = OmemoDevice::generate("alice@example.org", 1001, now, &mut rand::rng());
+        let mut bob = OmemoDevice::generate("bob@example.net", 2002, now, &mut rand::rng());
+        let bundle = bob.bundle(Version::Omemo2);
+        alice
+            .build_session(&bob.jid, bob.device_id, &bundle, &mut rand::rng())
+            .unwrap();
+        talk(&mut alice, &mut bob, Version::Omemo2, 1);
+        let own = alice.own_record();
+        let clocks = Some(alice.clocks());
+        let address = (Version::Omemo2, "bob@example.net".to_owned(), 2002);
+        let identity = alice
+            .omemo2_sessions()
+            .get("bob@example.net", 2002)
+            .unwrap()
+            .current()
+            .their_identity();
+        let before = alice.slot_record(&address).unwrap();
+        assert_eq!(before[..4], 2u32.to_be_bytes());
+        let curve = alice
+            .session_identity_curve(Version::Omemo2, "bob@example.net", 2002, &identity)
+            .unwrap();
+        assert_eq!(curve, identity.curve25519().unwrap());
+        let after = alice.slot_record(&address).unwrap();
+        assert_eq!(after.len(), before.len() + 32);
+        // Read again, the slot holds it (and writes the same record).
+        let again = OmemoDevice::from_records(&own, clocks, [&after[..]]).unwrap();
+        let slot = again
+            .omemo2_sessions()
+            .get("bob@example.net", 2002)
+            .unwrap();
+        assert_eq!(slot.identity_curve(), Some(curve));
+        assert_eq!(again.slot_record(&address).unwrap(), after);
+        // Schema 1: no presence byte at the end.
+        let mut old = before[..before.len() - 1].to_vec();
+        old[..4].copy_from_slice(&1u32.to_be_bytes());
+        let from_old = OmemoDevice::from_records(&own, clocks, [&old[..]]).unwrap();
+        let slot = from_old
+            .omemo2_sessions()
+            .get("bob@example.net", 2002)
+            .unwrap();
+        assert_eq!(slot.identity_curve(), None);
+        assert_eq!(from_old.slot_record(&address).unwrap(), before);
+        // Schema 1 with the field, or schema 2 without it, is refused.
+        let mut long_old = after.to_vec();
+        long_old[..4].copy_from_slice(&1u32.to_be_bytes());
+        assert!(OmemoDevice::from_records(&own, clocks, [&long_old[..]]).is_err());
+        let mut short = before.to_vec();
+        short.pop();
+        assert!(OmemoDevice::from_records(&own, clocks, [&short[..]]).is_err());
+    }
+
     /// Identities are decompressed once per read (ours not at all): a key that is not a point
     /// is still refused wherever it stands, before or after valid copies of the same field.
     #[test]

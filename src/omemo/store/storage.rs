@@ -11,7 +11,7 @@
 //! schema 1 allowed) is trimmed by the eviction rule of [`super`] instead of refused.
 
 use super::{
-    MAX_DEVICES, MAX_DEVICES_PER_JID, MAX_JID_LENGTH, MAX_PREVIOUS_SESSIONS, SessionSlot,
+    Address, MAX_DEVICES, MAX_DEVICES_PER_JID, MAX_JID_LENGTH, MAX_PREVIOUS_SESSIONS, SessionSlot,
     SessionStore, Slots,
 };
 use crate::codec::DecodeError;
@@ -21,7 +21,7 @@ use crate::vec_map::VecMap;
 use zeroize::Zeroizing;
 
 use crate::omemo::session::storage::{read_session, write_session};
-use crate::omemo::{OmemoProfile, Version};
+use crate::omemo::{IdentityKey, OmemoProfile, Version};
 use crate::persist::PersistError;
 
 /// The devices a schema-1 version state could hold, before the live limits existed.
@@ -141,22 +141,29 @@ fn read_slot_sessions<P: OmemoProfile>(
     Ok(slot)
 }
 
-/// The schema of one slot's own record.
+/// The schema of one slot's own record: 2 ends with the identity's Curve25519 form when
+/// known; 1, without it, still reads.
 #[allow(dead_code)]
-const SLOT_SCHEMA: u32 = 1;
+const SLOT_SCHEMA: u32 = 2;
+/// A slot's own record without the identity's Curve25519 form.
+const SLOT_SCHEMA_1: u32 = 1;
 
 // The engine layer (issue 10) is the caller; until it lands only the device's tests use these.
 #[allow(dead_code)]
 impl<P: OmemoProfile> SessionStore<P> {
     /// One slot's own record, for a store that keeps each (JID, device id) apart:
-    /// `schema (1) ‖ version (0: OMEMO 2, 1: 0.3) ‖ JID ‖ device id ‖ last used ‖ accepted? ‖
-    /// current ‖ count ‖ previous*`, the fields laid out as in the whole device's record.
+    /// `schema (2) ‖ version (0: OMEMO 2, 1: 0.3) ‖ JID ‖ device id ‖ last used ‖ accepted? ‖
+    /// current ‖ count ‖ previous* ‖ identity curve?`, the fields laid out as in the whole
+    /// device's record; the last is the Curve25519 form of the current session's Ed25519
+    /// identity, when derived (schema 1 ends before it).
     pub(in crate::omemo) fn slot_record(
         &self,
         jid: &str,
         device_id: u32,
     ) -> Option<Zeroizing<Vec<u8>>> {
-        let (address, slot) = self.slots.get_key_value(&(jid.to_owned(), device_id))?;
+        let (address, slot) = self
+            .slots
+            .get_key_value(&(jid, device_id) as &dyn Address)?;
         let mut out = ByteWriter::default();
         out.u32(SLOT_SCHEMA).u8(version_byte(P::VERSION));
         write_jid(&mut out, &address.0);
@@ -166,6 +173,11 @@ impl<P: OmemoProfile> SessionStore<P> {
             out.bytes(identity.as_bytes());
         }
         write_slot_sessions(&mut out, slot);
+        let curve = slot.identity_curve();
+        out.bool(curve.is_some());
+        if let Some(curve) = curve {
+            out.bytes(curve.as_bytes());
+        }
         Some(out.finish())
     }
 
@@ -216,10 +228,10 @@ fn read_slot_record<P: OmemoProfile>(
     keys: &mut DecodedKeys,
 ) -> Result<((String, u32), SessionSlot<P>), PersistError> {
     let mut input = ByteReader::new(bytes);
-    match input.u32()? {
-        SLOT_SCHEMA => {}
+    let schema = match input.u32()? {
+        schema @ (SLOT_SCHEMA_1 | SLOT_SCHEMA) => schema,
         other => return Err(PersistError::UnsupportedVersion(other)),
-    }
+    };
     if input.u8()? != version_byte(P::VERSION) {
         return Err(PersistError::WrongKind);
     }
@@ -233,6 +245,15 @@ fn read_slot_record<P: OmemoProfile>(
     let mut slot = read_slot_sessions(&mut input, keys)?;
     slot.last_used = last_used;
     slot.accepted = accepted;
+    if schema == SLOT_SCHEMA && input.bool()? {
+        let identity = slot.current.their_identity();
+        // Only an Ed25519 identity's form is kept (a Curve25519 identity is its own).
+        if !matches!(identity, IdentityKey::Ed25519(_)) {
+            return Err(DecodeError::OutOfRange.into());
+        }
+        let curve = Curve25519PublicKey::from_bytes(input.array()?);
+        slot.identity_curve = Some((identity, curve));
+    }
     input.finish()?;
     Ok((address, slot))
 }
