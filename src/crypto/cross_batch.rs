@@ -24,6 +24,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+// Keys are chosen by whoever sends the events: foldhash with a per-process random seed
+// (SipHash was a sixtieth of `olmo matrix decrypt`'s CPU time in these maps).
+use foldhash::fast::RandomState;
+
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
@@ -31,6 +35,7 @@ use curve25519_dalek::traits::{Identity, IsIdentity, VartimeMultiscalarMul};
 use rand_core::Rng;
 
 use super::batch::{challenge, strict_parts};
+use super::ed25519::is_small_order_encoding;
 use super::{Ed25519PublicKey, Ed25519Signature};
 
 /// Random subset sums that prove a batch's points torsion-free: each lets a point with
@@ -48,7 +53,7 @@ pub type SignedItem<'a> = (&'a Ed25519PublicKey, &'a [u8], &'a Ed25519Signature)
 /// torsion tests (a Megolm session's key is proven once, not once per window of events).
 #[derive(Debug, Default)]
 pub struct TorsionFreeKeys {
-    keys: HashSet<[u8; 32]>,
+    keys: HashSet<[u8; 32], RandomState>,
 }
 
 impl TorsionFreeKeys {
@@ -94,7 +99,7 @@ impl Ed25519PublicKey {
         for (index, item) in items.iter().enumerate() {
             let (key, message, signature) = *item;
             match strict_parts(signature) {
-                Some((r, s)) if !key.verifying_key().is_weak() => batched.push(Parsed {
+                Some((r, s)) if !is_small_order_encoding(key.as_bytes()) => batched.push(Parsed {
                     index,
                     key,
                     message,
@@ -151,7 +156,7 @@ fn singly(items: &[Parsed<'_>], results: &mut [bool]) {
 /// The batch equation holds and every `R` and `A` is free of torsion (the keys not yet in
 /// `proven` are tested, and remembered there if the batch holds).
 fn batch_holds(items: &[Parsed<'_>], proven: &mut TorsionFreeKeys, rng: &mut impl Rng) -> bool {
-    let mut key_slots: HashMap<&[u8; 32], usize> = HashMap::new();
+    let mut key_slots: HashMap<&[u8; 32], usize, RandomState> = HashMap::default();
     let mut unproven: Vec<usize> = Vec::new();
     let mut key_points: Vec<EdwardsPoint> = Vec::new();
     let mut key_scalars: Vec<Scalar> = Vec::new();
@@ -199,7 +204,7 @@ fn batch_holds(items: &[Parsed<'_>], proven: &mut TorsionFreeKeys, rng: &mut imp
 /// in the round's test `j`) and is added to the bucket of its pattern, then each test sums the
 /// buckets whose pattern has its bit. A point is thus in each test independently with
 /// probability 1/2, as the proof above needs, for `128/b` additions per point and
-/// `128·2^(b−1)` per call: `b = 8` for large batches (16 per point), 4 for small ones.
+/// about `2^(b+1)·128/b` per call: `b = 8` for large batches (16 per point), 4 for small ones.
 pub(super) fn all_torsion_free(points: &[EdwardsPoint], rng: &mut impl Rng) -> bool {
     if points.len() >= LARGE_TORSION_BATCH {
         torsion_free_in_rounds::<8, 256>(points, rng)
@@ -208,9 +213,9 @@ pub(super) fn all_torsion_free(points: &[EdwardsPoint], rng: &mut impl Rng) -> b
     }
 }
 
-/// Points from which 8-bit patterns cost fewer additions than 4-bit ones (16·n + 16,384
+/// Points from which 8-bit patterns cost fewer additions than 4-bit ones (16·n + 8,192
 /// against 32·n + 1,024).
-const LARGE_TORSION_BATCH: usize = 1_000;
+const LARGE_TORSION_BATCH: usize = 450;
 
 /// [`all_torsion_free`] with `BITS`-bit patterns (`BUCKETS = 2^BITS`).
 fn torsion_free_in_rounds<const BITS: usize, const BUCKETS: usize>(
@@ -227,12 +232,17 @@ fn torsion_free_in_rounds<const BITS: usize, const BUCKETS: usize>(
                 buckets[bucket] += point;
             }
         }
-        for bit in 0..BITS {
+        // Test `bit` sums the buckets whose pattern has that bit. From the top bit down: the
+        // upper half of the buckets is its test, then the upper half is folded onto the lower
+        // (the bit dropped), so each bucket stands for every pattern with its low bits.
+        // About 2^(BITS+1) additions per round, not BITS·2^(BITS−1).
+        for bit in (0..BITS).rev() {
+            let half = 1 << bit;
+            let (lower, upper) = buckets[..2 * half].split_at_mut(half);
             let mut sum = EdwardsPoint::identity();
-            for (pattern, bucket) in buckets.iter().enumerate() {
-                if pattern >> bit & 1 == 1 {
-                    sum += bucket;
-                }
+            for (low, high) in lower.iter_mut().zip(upper.iter()) {
+                sum += high;
+                *low += high;
             }
             if !sum.is_torsion_free() {
                 return false;

@@ -75,7 +75,9 @@ impl Ed25519PublicKey {
         let Some(s) = s else {
             return Err(KeyError::InvalidSignature);
         };
-        if self.0.is_weak() || small_order_encodings().iter().any(|e| e[..] == *r_bytes) {
+        if is_small_order_encoding(self.as_bytes())
+            || small_order_encodings().iter().any(|e| e[..] == *r_bytes)
+        {
             return Err(KeyError::InvalidSignature);
         }
         let k = super::batch::challenge(signature, self.as_bytes(), message);
@@ -111,12 +113,48 @@ fn small_order_encodings() -> &'static [[u8; 32]; 8] {
     ENCODINGS.get_or_init(|| EIGHT_TORSION.map(|point| point.compress().to_bytes()))
 }
 
+/// Whether `bytes`, which decompress to a point, name a point of small order: what
+/// `is_small_order` says of that point (three doublings) from the bytes alone, for a check
+/// made once per signature of a batch.
+///
+/// A decoded point has small order exactly when its `y` is one of a small-order point's, and
+/// then both signs of `x` are small-order points too (`±P`, or `x = 0`). The bytes' `y` (the
+/// low 255 bits) is that `y` or, only for `y < 19` (the `y` = 0 and 1 of small order), that
+/// `y` plus p: those two non-canonical forms are listed as well.
+pub(super) fn is_small_order_encoding(bytes: &[u8; 32]) -> bool {
+    static YS: std::sync::OnceLock<Vec<[u8; 32]>> = std::sync::OnceLock::new();
+    let ys = YS.get_or_init(|| {
+        let mut ys: Vec<[u8; 32]> = small_order_encodings()
+            .iter()
+            .map(|encoding| {
+                let mut y = *encoding;
+                y[31] &= 0x7f;
+                y
+            })
+            .collect();
+        // p = 2^255 − 19 and p + 1, little-endian: y = 0 and y = 1 written past p.
+        for low in [0xed, 0xee] {
+            let mut y = [0xff; 32];
+            y[0] = low;
+            y[31] = 0x7f;
+            ys.push(y);
+        }
+        ys.sort_unstable();
+        ys.dedup();
+        ys
+    });
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    ys.contains(&y)
+}
+
 /// Ed25519 public keys already decoded, by their compressed bytes, so that a key read again and
 /// again (a Megolm session's signing key, loaded at every decrypt) is decompressed once (a
 /// square root in the field). Public keys only: nothing secret is kept.
 #[derive(Debug, Default)]
 pub(crate) struct DecodedKeys {
-    keys: std::collections::HashMap<[u8; 32], Ed25519PublicKey>,
+    // foldhash, per-process seed: keys come from the network and the store.
+    keys: std::collections::HashMap<[u8; 32], Ed25519PublicKey, foldhash::fast::RandomState>,
 }
 
 impl DecodedKeys {
@@ -302,6 +340,52 @@ mod tests {
     use super::*;
     use curve25519_dalek::traits::IsIdentity;
     use ed25519_dalek::Signature;
+
+    /// Every 32-byte string whose `y` is a small-order point's (canonical, or written past
+    /// p), with either sign bit, and random ones: read from the bytes as the point says.
+    #[test]
+    fn small_order_is_read_from_the_bytes_as_the_point_says() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        use rand_core::Rng;
+        let mut candidates: Vec<[u8; 32]> = Vec::new();
+        for torsion in EIGHT_TORSION {
+            let bytes = torsion.compress().to_bytes();
+            for sign in [0, 0x80] {
+                let mut with_sign = bytes;
+                with_sign[31] = with_sign[31] & 0x7f | sign;
+                candidates.push(with_sign);
+                // y + p, when it fits in 255 bits (y = 0, 1).
+                let y = u16::from(with_sign[0]);
+                if with_sign[1..31].iter().all(|b| *b == 0) && with_sign[31] & 0x7f == 0 && y < 19 {
+                    let mut past = [0xff; 32];
+                    past[0] = 0xed + y as u8;
+                    past[31] = 0x7f | sign;
+                    candidates.push(past);
+                }
+            }
+        }
+        let mut rng = rand::rng();
+        for _ in 0..2000 {
+            let mut bytes = [0u8; 32];
+            rng.fill_bytes(&mut bytes);
+            candidates.push(bytes);
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut small = 0;
+        for bytes in candidates {
+            if let Some(point) = CompressedEdwardsY(bytes).decompress() {
+                assert_eq!(
+                    is_small_order_encoding(&bytes),
+                    point.is_small_order(),
+                    "{bytes:?}"
+                );
+                small += usize::from(point.is_small_order());
+            }
+        }
+        // Five y values with either sign, and y = 0 and 1 written past p with either sign.
+        assert_eq!(small, 14);
+    }
 
     #[test]
     fn expanded_and_seed_forms_sign_alike() {
