@@ -265,10 +265,25 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
 /// `\u00xx`, everything else as it is.
 pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
     let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // `start`: the first byte not yet copied out; `at`: the next byte to look at.
     let mut start = 0;
-    for (i, &byte) in bytes.iter().enumerate() {
+    let mut at = 0;
+    while at < bytes.len() {
+        // Eight bytes at a time while none needs an escape (most text needs none): a byte at
+        // a time was ~20 instructions per byte, most of a stored JSON record's cost.
+        if let Some(chunk) = bytes.get(at..at + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !any_to_escape(u64::from_le_bytes(word)) {
+                at += 8;
+                continue;
+            }
+        }
+        let byte = bytes[at];
+        at += 1;
         let short = match byte {
             b'"' => b'"',
             b'\\' => b'\\',
@@ -280,8 +295,8 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
             0..=0x1f => b'u',
             _ => continue,
         };
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
+        out.extend_from_slice(&bytes[start..at - 1]);
+        start = at;
         out.extend_from_slice(&[b'\\', short]);
         if short == b'u' {
             out.extend_from_slice(&[
@@ -294,6 +309,19 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether one of the eight bytes of `word` needs an escape in a JSON string: a control
+/// character (below 0x20), a quote or a backslash. Each test is exact for "any byte" (the
+/// classic has-zero-byte and has-less-than tricks: a byte's high bit is set only past a match).
+fn any_to_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+    let control = below(word, 0x20);
+    let quote = below(word ^ (ONES * u64::from(b'"')), 1);
+    let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
+    control | quote | backslash != 0
 }
 
 #[cfg(test)]
@@ -404,5 +432,33 @@ mod tests {
         let numbers = serde_json::json!([1.0, -0.0, 1e21, 5e-324, 0.3, u64::MAX, i64::MIN]);
         let value = serde_json::json!({"k\u{1}\"": [all_bytes, numbers]});
         assert_eq!(to_vec(&value), serde_json::to_vec(&value).unwrap());
+    }
+
+    /// Strings are looked at eight bytes at a time: each byte that needs an escape (and some
+    /// that do not) at every place in and around a word, in texts of every length up to three
+    /// words, escaped as serde_json escapes them.
+    #[test]
+    fn escapes_at_every_place_as_serde_json() {
+        let specials = [
+            '"', '\\', '\u{0}', '\u{8}', '\n', '\u{1f}', ' ', '!', '#', '[', ']', '\u{7f}', 'é',
+        ];
+        for len in 0..24 {
+            for at in 0..len.max(1) {
+                for special in specials {
+                    let text: String = (0..len)
+                        .map(|i| {
+                            if i == at {
+                                special
+                            } else {
+                                char::from(b'a' + (i % 26) as u8)
+                            }
+                        })
+                        .collect();
+                    let mut ours = Vec::new();
+                    write_str(&mut ours, &text);
+                    assert_eq!(ours, serde_json::to_vec(&text).unwrap(), "{text:?}");
+                }
+            }
+        }
     }
 }
