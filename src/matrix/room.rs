@@ -983,10 +983,56 @@ fn room_key_ids(content: &Value) -> Result<(&str, &str), Failure> {
 /// per fact: each hash map type brings 2-3 KB of table code to the `.wasm` package.
 #[derive(Default)]
 struct BatchCache {
-    sessions: HashMap<String, CachedSession>,
-    senders: HashMap<String, CachedSender>,
+    sessions: ByName<CachedSession>,
+    senders: ByName<CachedSender>,
     /// The sessions whose latest ratchet the batch moved forward, to write back, in order.
     advanced: Vec<String>,
+}
+
+/// Values by name, in a `Vec` indexed by one hash map type whatever the value type: the batch
+/// cache's two maps then share one copy of the hash table code (a `HashMap<String, V>` per
+/// value type brought its own insert, lookup and rehash).
+struct ByName<T> {
+    index: HashMap<String, usize>,
+    items: Vec<T>,
+}
+
+impl<T> Default for ByName<T> {
+    fn default() -> Self {
+        Self {
+            index: HashMap::new(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T> ByName<T> {
+    fn contains_key(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    fn get(&self, name: &str) -> Option<&T> {
+        self.index.get(name).and_then(|&i| self.items.get(i))
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut T> {
+        self.index.get(name).and_then(|&i| self.items.get_mut(i))
+    }
+
+    /// Sets the value named `name`, replacing any it had.
+    fn insert(&mut self, name: String, value: T) {
+        match self.index.get(name.as_str()).copied() {
+            Some(i) => {
+                if let Some(slot) = self.items.get_mut(i) {
+                    *slot = value;
+                }
+            }
+            None => {
+                self.index.insert(name, self.items.len());
+                self.items.push(value);
+            }
+        }
+    }
 }
 
 /// An inbound session a batch names.

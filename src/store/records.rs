@@ -17,6 +17,8 @@ use crate::codec::json_value;
 /// [`crate::xmpp`]'s tables).
 pub(crate) const SCHEMA: u16 = 1;
 
+#[cold]
+#[inline(never)]
 fn corrupt(table: &str, key: &[u8]) -> StoreError {
     StoreError::Corrupt {
         table: table.to_owned(),
@@ -93,8 +95,7 @@ pub(crate) async fn load_meta<B: Backend, T: Meta>(
     let Some((value, blobs)) = load_value(txn, table, key).await? else {
         return Ok(None);
     };
-    let meta = T::read_json(&value).ok_or_else(|| corrupt(table, key))?;
-    Ok(Some((meta, blobs)))
+    Ok(Some((meta_from(&value, table, key)?, blobs)))
 }
 
 /// Reads and unpacks a record, its metadata read by hand; `None` when absent. A record of a
@@ -123,14 +124,36 @@ pub(crate) fn unpack_meta<'a, T: Meta>(
     table: &str,
     key: &[u8],
 ) -> Result<(T, Vec<&'a [u8]>), StoreError> {
+    let (value, blobs) = unpack_value(bytes, table, key)?;
+    Ok((meta_from(&value, table, key)?, blobs))
+}
+
+/// [`unpack_meta`] up to the metadata's JSON value: one copy for every record type, where
+/// the generic shells only read their fields from the value.
+#[inline(never)]
+fn unpack_value<'a>(
+    bytes: &'a [u8],
+    table: &str,
+    key: &[u8],
+) -> Result<(Value, Vec<&'a [u8]>), StoreError> {
     let (json, blobs) = unframe(bytes, table, key)?;
-    Ok((read_meta(json, table, key)?, blobs))
+    Ok((parse_meta(json, table, key)?, blobs))
 }
 
 /// Parses metadata JSON as `T`.
 fn read_meta<T: Meta>(json: &[u8], table: &str, key: &[u8]) -> Result<T, StoreError> {
-    let value = json_value::parse(json).ok_or_else(|| corrupt(table, key))?;
-    T::read_json(&value).ok_or_else(|| corrupt(table, key))
+    meta_from(&parse_meta(json, table, key)?, table, key)
+}
+
+/// Parses metadata JSON into a value (not generic, so once in the build).
+#[inline(never)]
+fn parse_meta(json: &[u8], table: &str, key: &[u8]) -> Result<Value, StoreError> {
+    json_value::parse(json).ok_or_else(|| corrupt(table, key))
+}
+
+/// Reads `T` from its metadata's JSON value.
+fn meta_from<T: Meta>(value: &Value, table: &str, key: &[u8]) -> Result<T, StoreError> {
+    T::read_json(value).ok_or_else(|| corrupt(table, key))
 }
 
 /// Packs and writes a record read earlier in this transaction (or known new), under `schema`,
@@ -159,8 +182,7 @@ async fn load_value<B: Backend>(
     let json = bytes
         .get(4..4 + json_len)
         .ok_or_else(|| corrupt(table, key))?;
-    let value = json_value::parse(json).ok_or_else(|| corrupt(table, key))?;
-    Ok(Some((value, blobs)))
+    Ok(Some((parse_meta(json, table, key)?, blobs)))
 }
 
 /// Packs and writes a record read earlier in this transaction (or known new), its metadata

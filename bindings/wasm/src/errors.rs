@@ -63,6 +63,11 @@ pub(crate) fn js_error(value: &JsValue) -> JsValue {
 
 /// A failure of the low-level objects (decoding, key agreement, decryption, persistence).
 pub(crate) fn crypto(kind: &str, error: impl std::fmt::Display) -> JsValue {
+    crypto_dyn(kind, &error)
+}
+
+/// [`crypto`]'s body, once for every error type (formatting it cost ~200 bytes a type).
+fn crypto_dyn(kind: &str, error: &dyn std::fmt::Display) -> JsValue {
     make("CryptoError", kind, &error.to_string(), &[])
 }
 
