@@ -525,26 +525,15 @@ mod tests {
 
     #[test]
     fn timestamps_are_xep0082() {
-        assert_eq!(xep0082(Timestamp::from_millis(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            xep0082(Timestamp::from_millis(1_765_008_000_000)),
-            "2025-12-06T08:00:00Z"
-        );
-        assert_eq!(
-            xep0082(Timestamp::from_millis(951_782_400_000)),
-            "2000-02-29T00:00:00Z"
-        );
-        assert_eq!(
-            xep0082(Timestamp::from_millis(253_402_300_799_999)),
-            "9999-12-31T23:59:59Z"
-        );
-        assert_eq!(
-            xep0082(Timestamp::from_millis(253_402_300_800_000)),
-            "10000-01-01T00:00:00Z"
-        );
-        assert_eq!(
-            xep0082(Timestamp::from_millis(1_000_000_000_123)),
-            "2001-09-09T01:46:40Z"
-        );
+        for (millis, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (1_765_008_000_000, "2025-12-06T08:00:00Z"),
+            (951_782_400_000, "2000-02-29T00:00:00Z"),
+            (253_402_300_799_999, "9999-12-31T23:59:59Z"),
+            (253_402_300_800_000, "10000-01-01T00:00:00Z"),
+            (1_000_000_000_123, "2001-09-09T01:46:40Z"),
+        ] {
+            assert_eq!(xep0082(Timestamp::from_millis(millis)), text, "{millis}");
+        }
     }
 }

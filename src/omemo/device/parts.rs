@@ -392,6 +392,19 @@ mod tests {
         assert_eq!(&opened.decrypted.key_material[..], &[byte; 32]);
     }
 
+    /// Alice with an OMEMO 2 session to Bob, one message sent on it.
+    fn alice_talking_to_bob() -> (OmemoDevice, OmemoDevice) {
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let mut alice = OmemoDevice::generate("alice@example.org", 1001, now, &mut rand::rng());
+        let mut bob = OmemoDevice::generate("bob@example.net", 2002, now, &mut rand::rng());
+        let bundle = bob.bundle(Version::Omemo2);
+        alice
+            .build_session(&bob.jid, bob.device_id, &bundle, &mut rand::rng())
+            .unwrap();
+        talk(&mut alice, &mut bob, Version::Omemo2, 1);
+        (alice, bob)
+    }
+
     fn rebuilt(device: &OmemoDevice) -> OmemoDevice {
         let slots: Vec<_> = device
             .slot_addresses()
@@ -453,18 +466,7 @@ mod tests {
 
     #[test]
     fn each_part_refuses_truncation_and_trailing_bytes() {
-        let now = Timestamp::from_millis(1_700_000_000_000);
-        let mut alice = OmemoDevice::generate("alice@example.org", 1001, now, &mut rand::rng());
-        let mut bob = OmemoDevice::generate("bob@example.net", 2002, now, &mut rand::rng());
-        alice
-            .build_session(
-                &bob.jid,
-                bob.device_id,
-                &bob.bundle(Version::Omemo2),
-                &mut rand::rng(),
-            )
-            .unwrap();
-        talk(&mut alice, &mut bob, Version::Omemo2, 1);
+        let (alice, _bob) = alice_talking_to_bob();
         let own = alice.own_record();
         let slot = alice
             .slot_record(&(Version::Omemo2, "bob@example.net".to_owned(), 2002))
@@ -497,14 +499,7 @@ mod tests {
     /// a record of schema 1 (without it) still reads.
     #[test]
     fn a_slot_record_keeps_the_identity_curve_and_schema_1_still_reads() {
-        let now = Timestamp::from_millis(1_700_000_000_000);
-        let mut alice = OmemoDevice::generate("alice@example.org", 1001, now, &mut rand::rng());
-        let mut bob = OmemoDevice::generate("bob@example.net", 2002, now, &mut rand::rng());
-        let bundle = bob.bundle(Version::Omemo2);
-        alice
-            .build_session(&bob.jid, bob.device_id, &bundle, &mut rand::rng())
-            .unwrap();
-        talk(&mut alice, &mut bob, Version::Omemo2, 1);
+        let (mut alice, _bob) = alice_talking_to_bob();
         let own = alice.own_record();
         let clocks = Some(alice.clocks());
         let address = (Version::Omemo2, "bob@example.net".to_owned(), 2002);
@@ -553,14 +548,7 @@ mod tests {
     /// is still refused wherever it stands, before or after valid copies of the same field.
     #[test]
     fn slot_identities_that_are_not_points_are_refused() {
-        let now = Timestamp::from_millis(1_700_000_000_000);
-        let mut alice = OmemoDevice::generate("alice@example.org", 1001, now, &mut rand::rng());
-        let mut bob = OmemoDevice::generate("bob@example.net", 2002, now, &mut rand::rng());
-        let bundle = bob.bundle(Version::Omemo2);
-        alice
-            .build_session(&bob.jid, bob.device_id, &bundle, &mut rand::rng())
-            .unwrap();
-        talk(&mut alice, &mut bob, Version::Omemo2, 1);
+        let (mut alice, mut bob) = alice_talking_to_bob();
         talk(&mut bob, &mut alice, Version::Omemo2, 2);
         let own = alice.own_record();
         let clocks = Some(alice.clocks());
