@@ -102,7 +102,9 @@ enum PreKeysHad {
 /// operation may hold more, each with its record as stored).
 pub(crate) struct Loaded {
     pub meta: AccountMeta,
-    pub device: OmemoDevice,
+    /// Boxed: the device moves through every step of an operation (read, assembled, kept for
+    /// the next one), a pointer rather than the whole device each time.
+    pub device: Box<OmemoDevice>,
     /// The account record as read: its schema and the device's identity (or, before schema 3,
     /// own) record.
     account_before: (u16, Zeroizing<Vec<u8>>),
@@ -680,7 +682,7 @@ impl<B: Backend> XmppMachine<B> {
         Ok(Loaded {
             meta_before: account.meta.clone(),
             meta: account.meta,
-            device,
+            device: Box::new(device),
             account_before: (account.schema, account.own),
             pre_keys_before,
             clocks_before: account.clocks,
