@@ -152,7 +152,7 @@ impl<B: Backend> XmppMachine<B> {
                     // Another device of the account took our id (its label is signed by
                     // another identity): move to a fresh id and publish again.
                     let new_id = random_device_id(rng);
-                    loaded.device = loaded.device.with_device_id(new_id);
+                    loaded.device = Box::new((*loaded.device).with_device_id(new_id));
                     loaded.meta.device_id = new_id;
                     self.save(txn, &mut loaded).await?;
                     update.republish = true;

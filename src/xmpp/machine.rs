@@ -102,7 +102,9 @@ enum PreKeysHad {
 /// operation may hold more, each with its record as stored).
 pub(crate) struct Loaded {
     pub meta: AccountMeta,
-    pub device: OmemoDevice,
+    /// Boxed: the device moves through every step of an operation (read, assembled, kept for
+    /// the next one), a pointer rather than the whole device each time.
+    pub device: Box<OmemoDevice>,
     /// The account record as read: its schema and the device's identity (or, before schema 3,
     /// own) record.
     account_before: (u16, Zeroizing<Vec<u8>>),
@@ -122,6 +124,15 @@ pub(crate) struct Loaded {
     /// The record names of the slots named, in their order (each an HMAC, or a memo lookup:
     /// made once per operation); empty when not known.
     requested_names: Vec<Vec<u8>>,
+}
+
+/// The session slots an operation read, for [`XmppMachine::assemble`].
+enum SlotsRead {
+    /// Each slot found, with its record (its address unless every slot was read).
+    Records(Vec<(Option<SlotAddress>, Zeroizing<Vec<u8>>)>),
+    /// The slots named, found to be those the kept device holds (with everything else
+    /// [`kept_stands`] checks): nothing copied.
+    KeptStands,
 }
 
 /// The account's records as read, before its session slots.
@@ -408,7 +419,8 @@ impl<B: Backend> XmppMachine<B> {
                 }
             }
         }
-        self.assemble(txn, account, slots, None).await
+        self.assemble(txn, account, SlotsRead::Records(slots), None)
+            .await
     }
 
     /// Loads the account's device with the session slots named, those that exist: for
@@ -447,15 +459,58 @@ impl<B: Backend> XmppMachine<B> {
     ) -> Result<Loaded, XmppError> {
         // One round trip for every slot (each read once, in this transaction, as before).
         txn.prefetch(SESSIONS, &names).await?;
-        let mut slots = Vec::with_capacity(addresses.len());
-        for (address, name) in addresses.iter().zip(&names) {
-            if let Some(slot) = self.slot(txn, name).await? {
-                slots.push((Some(address.clone()), slot));
+        // The kept device checked against the slots where they are kept (no copy of a record
+        // that would only be compared and dropped: an encrypt to 9 devices read 9).
+        let kept_stands = match (&account.kept, &account.pre_keys) {
+            (Some(kept), Some(had)) if kept_stands_account(kept, &account, had) => {
+                self.named_slots_stand(txn, kept, addresses, &names).await?
+            }
+            _ => false,
+        };
+        let mut slots = Vec::new();
+        if !kept_stands {
+            slots.reserve(addresses.len());
+            for (address, name) in addresses.iter().zip(&names) {
+                if let Some(slot) = self.slot(txn, name).await? {
+                    slots.push((Some(address.clone()), slot));
+                }
             }
         }
-        let mut loaded = self.assemble(txn, account, slots, Some(addresses)).await?;
+        let read = if kept_stands {
+            SlotsRead::KeptStands
+        } else {
+            SlotsRead::Records(slots)
+        };
+        let mut loaded = self.assemble(txn, account, read, Some(addresses)).await?;
         loaded.requested_names = names;
         Ok(loaded)
+    }
+
+    /// Whether every slot named is, in the store, the record `kept` holds it with (a slot
+    /// named and absent must not be in the device), compared where the records are kept.
+    async fn named_slots_stand(
+        &self,
+        txn: &mut Txn<'_, B>,
+        kept: &Kept,
+        addresses: &[SlotAddress],
+        names: &[Vec<u8>],
+    ) -> Result<bool, XmppError> {
+        for (address, name) in addresses.iter().zip(names) {
+            let held = kept.slots.get(address);
+            let same = txn
+                .get_with(SESSIONS, name, |schema, record| {
+                    slot_schema(schema) && held.is_some_and(|held| held.as_slice() == record)
+                })
+                .await?;
+            let stands = match same {
+                Some(same) => same,
+                None => held.is_none(),
+            };
+            if !stands {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Loads the device with the session slots named if they all exist, or with every slot if
@@ -488,9 +543,7 @@ impl<B: Backend> XmppMachine<B> {
     ) -> Result<Option<Zeroizing<Vec<u8>>>, XmppError> {
         match txn.get(SESSIONS, name).await? {
             None => Ok(None),
-            Some((schema, bytes)) if (tables::SCHEMA_1..=tables::SCHEMA).contains(&schema) => {
-                Ok(Some(bytes))
-            }
+            Some((schema, bytes)) if slot_schema(schema) => Ok(Some(bytes)),
             Some(_) => Err(XmppError::Corrupt("session slot schema")),
         }
     }
@@ -501,15 +554,20 @@ impl<B: Backend> XmppMachine<B> {
         &self,
         txn: &mut Txn<'_, B>,
         mut account: Account,
-        slots: Vec<(Option<SlotAddress>, Zeroizing<Vec<u8>>)>,
+        read: SlotsRead,
         requested: Option<&[SlotAddress]>,
     ) -> Result<Loaded, XmppError> {
+        let (slots, slots_stand) = match read {
+            SlotsRead::Records(slots) => (slots, false),
+            SlotsRead::KeptStands => (Vec::new(), true),
+        };
         let mut pre_keys_had = account.pre_keys.take();
         let mut extras: Vec<SlotAddress> = Vec::new();
         if let Some(kept) = account.kept.take() {
-            let stands = pre_keys_had
-                .as_ref()
-                .is_some_and(|had| kept_stands(&kept, &account, had, &slots, requested));
+            let stands = slots_stand
+                || pre_keys_had
+                    .as_ref()
+                    .is_some_and(|had| kept_stands(&kept, &account, had, &slots, requested));
             if stands {
                 let (pre_keys_before, pre_keys_known) = match pre_keys_had {
                     Some(PreKeysHad::Pair(_, PreKeysRead::Read(record))) => {
@@ -624,7 +682,7 @@ impl<B: Backend> XmppMachine<B> {
         Ok(Loaded {
             meta_before: account.meta.clone(),
             meta: account.meta,
-            device,
+            device: Box::new(device),
             account_before: (account.schema, account.own),
             pre_keys_before,
             clocks_before: account.clocks,
@@ -792,19 +850,8 @@ fn kept_stands(
     slots: &[(Option<SlotAddress>, Zeroizing<Vec<u8>>)],
     requested: Option<&[SlotAddress]>,
 ) -> bool {
-    if account.schema != tables::SCHEMA
-        || kept.identity.as_slice() != account.own.as_slice()
-        || account.clocks != Some(kept.clocks)
-    {
+    if !kept_stands_account(kept, account, pre_keys) {
         return false;
-    }
-    if let PreKeysHad::Pair(_, read) = pre_keys {
-        let PreKeysRead::Read(record) = read else {
-            return false;
-        };
-        if kept.pre_keys.as_deref().map(|k| k.as_slice()) != Some(record.as_slice()) {
-            return false;
-        }
     }
     let same = |address: &Option<SlotAddress>, record: &Zeroizing<Vec<u8>>| {
         address
@@ -825,6 +872,28 @@ fn kept_stands(
         }),
         None => slots.len() == kept.slots.len(),
     }
+}
+
+/// [`kept_stands`] but for the slots: the identity record, the clocks and the pre-keys if read.
+fn kept_stands_account(kept: &Kept, account: &Account, pre_keys: &PreKeysHad) -> bool {
+    if account.schema != tables::SCHEMA
+        || kept.identity.as_slice() != account.own.as_slice()
+        || account.clocks != Some(kept.clocks)
+    {
+        return false;
+    }
+    match pre_keys {
+        PreKeysHad::Pair(_, PreKeysRead::Read(record)) => {
+            kept.pre_keys.as_deref().map(|k| k.as_slice()) == Some(record.as_slice())
+        }
+        PreKeysHad::Pair(_, PreKeysRead::Held) => false,
+        PreKeysHad::InKept => true,
+    }
+}
+
+/// A slot record's schema this version reads.
+fn slot_schema(schema: u16) -> bool {
+    (tables::SCHEMA_1..=tables::SCHEMA).contains(&schema)
 }
 
 pub(crate) fn version_byte(version: Version) -> u8 {

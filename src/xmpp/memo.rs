@@ -68,7 +68,8 @@ struct ParsedRecord {
 
 /// An assembled device kept between operations, with the records it stands for.
 pub(crate) struct Kept {
-    pub device: OmemoDevice,
+    /// Boxed, as in [`super::machine::Loaded`]: kept and taken again by moving a pointer.
+    pub device: Box<OmemoDevice>,
     /// The identity record (schema 3) the device stands for.
     pub identity: Zeroizing<Vec<u8>>,
     /// The clocks record's contents (also the device's clocks).
@@ -84,12 +85,12 @@ impl Kept {
     /// Takes the device apart for the memo's other parts: its slots (each with its record)
     /// and its pre-keys (the identity is already held). Gives the pre-keys and the addresses
     /// of the slots it held.
-    pub(crate) fn dissolve(self: Box<Self>, memo: &Memo) -> (PreKeyPair, Vec<SlotAddress>) {
+    pub(crate) fn dissolve(self, memo: &Memo) -> (PreKeyPair, Vec<SlotAddress>) {
         let Kept {
             mut device,
             mut slots,
             ..
-        } = *self;
+        } = self;
         let mut addresses = Vec::with_capacity(slots.len());
         // Last first: the slots come in address order, so each record is the map's last.
         let held = device

@@ -13,7 +13,10 @@
 //! omemo_bench.py, so no IPC is measured; the goal is ≤ 0.1×), and each machine operation
 //! against its core operations (`OmemoDevice` directly: XML parsed and written, the envelope
 //! made or read, encrypt/decrypt/build_session) plus one SQLite commit of the records the
-//! machine wrote for it, replayed on a second store (goal ≤ 1.15×). Sides alternate in batches,
+//! machine wrote for it, replayed on a second store (goal ≤ 1.15×). The replay is the store
+//! contract's commit, not a batch sealed beforehand: each record read for its version, put as
+//! plaintext in a `Txn` and sealed by its `Sealer` in `Txn::commit` (same tables, keys, schemas
+//! and plaintexts as the machine's, on a backend of the same kind). Sides alternate in batches,
 //! as in the other benches. Last (full mode only), the machine's decrypt with 1, 9 and 100
 //! sessions stored, on SQLite FULL and on the memory store (quick mode: the memory store only).
 //!

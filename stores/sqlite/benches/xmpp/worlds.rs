@@ -68,6 +68,8 @@ pub struct EncryptWorld {
     _dir: TempDir,
     alice: Account<BenchStore>,
     jids: Vec<String>,
+    /// Messages sent in the timed rows (see `message_rng`).
+    sent: u64,
     core: Option<(Core, Vec<(String, u32)>)>,
     replay: Option<Replay>,
 }
@@ -105,6 +107,7 @@ impl EncryptWorld {
             _dir: dir,
             alice,
             jids,
+            sent: 0,
             core: Some((core, to)),
             replay: Some(replay),
         }
@@ -112,20 +115,25 @@ impl EncryptWorld {
 
     pub fn machine(&mut self, n: usize) -> Duration {
         let jids: Vec<&str> = self.jids.iter().map(String::as_str).collect();
+        let first = self.sent + 1;
+        self.sent += n as u64;
         let start = Instant::now();
-        for _ in 0..n {
-            self.alice.send(&jids);
+        for k in first..=self.sent {
+            self.alice.send_nth(&jids, k);
         }
         per_call(start.elapsed(), n)
     }
 
     pub fn core_and_commit(&mut self) -> (Runner, Runner) {
         let (mut core, to) = self.core.take().unwrap();
+        let mut sent = 0;
         let core_runner: Runner = Box::new(move |n| {
             let to: Vec<(&str, u32)> = to.iter().map(|(j, d)| (j.as_str(), *d)).collect();
+            let first = sent + 1;
+            sent += n as u64;
             let start = Instant::now();
-            for _ in 0..n {
-                std::hint::black_box(core.send(&to));
+            for k in first..=sent {
+                std::hint::black_box(core.send_nth(&to, k));
             }
             per_call(start.elapsed(), n)
         });
@@ -140,6 +148,8 @@ pub struct DecryptWorld {
     server: Server,
     alice: Account<MemoryStore>,
     bob: Account<BenchStore>,
+    /// Messages Alice has sent in the timed rows (see `message_rng`).
+    sent: u64,
     core: Option<(Core, Core)>,
     replay: Option<Replay>,
 }
@@ -179,6 +189,7 @@ impl DecryptWorld {
             server,
             alice,
             bob,
+            sent: 0,
             core: Some((alice_core, bob_core)),
             replay: Some(replay),
         }
@@ -189,7 +200,10 @@ impl DecryptWorld {
         let mut done = 0;
         while done < n {
             let chunk: Vec<String> = (0..CHAIN.min(n - done))
-                .map(|_| self.alice.send(&[BOB]))
+                .map(|_| {
+                    self.sent += 1;
+                    self.alice.send_nth(&[BOB], self.sent)
+                })
                 .collect();
             let start = Instant::now();
             for xml in &chunk {
@@ -204,13 +218,17 @@ impl DecryptWorld {
 
     pub fn core_and_commit(&mut self) -> (Runner, Runner) {
         let (mut alice, mut bob) = self.core.take().unwrap();
+        let mut sent = 0;
         let core_runner: Runner = Box::new(move |n| {
             let mut elapsed = Duration::ZERO;
             let mut done = 0;
             let bob_id = bob.id();
             while done < n {
                 let chunk: Vec<String> = (0..CHAIN.min(n - done))
-                    .map(|_| alice.send(&[(BOB, bob_id)]))
+                    .map(|_| {
+                        sent += 1;
+                        alice.send_nth(&[(BOB, bob_id)], sent)
+                    })
                     .collect();
                 let start = Instant::now();
                 for xml in &chunk {
@@ -346,8 +364,10 @@ impl CatchUpWorld {
         let mut core_archive = Vec::new();
         for _ in 0..each {
             for (contact, core) in contacts.iter().zip(&mut contact_cores) {
-                archive.push((contact.jid.clone(), contact.send(&[BOB])));
-                core_archive.push((core.jid.clone(), core.send(&[(BOB, bob_core.id())])));
+                let k = archive.len() as u64;
+                archive.push((contact.jid.clone(), contact.send_nth(&[BOB], k)));
+                let xml = core.send_nth(&[(BOB, bob_core.id())], k);
+                core_archive.push((core.jid.clone(), xml));
             }
         }
         drop(bob);
