@@ -48,6 +48,14 @@ pub(crate) trait Meta: Sync {
     /// Writes the metadata's JSON.
     fn write_json(&self, out: &mut Vec<u8>);
 
+    /// At least the length of [`Meta::write_json`]'s output. A record's buffer is allocated
+    /// this large, so writing never grows it: growing moves the bytes and leaves the old copy
+    /// in freed memory, unwiped. Metadata that can hold a secret or a plaintext longer than
+    /// the default overrides it (JSON escaping writes at most 6 bytes per byte).
+    fn json_len_bound(&self) -> usize {
+        256
+    }
+
     /// Reads the metadata back from the parsed JSON; `None` if it is not of this type.
     fn read_json(value: &Value) -> Option<Self>
     where
@@ -79,7 +87,8 @@ impl Meta for &str {
 
 /// As [`pack`], for metadata written by hand.
 pub(crate) fn pack_meta(meta: &dyn Meta, blobs: &[&[u8]]) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(4 + 256 + objects_len(blobs)));
+    let capacity = 4 + meta.json_len_bound() + objects_len(blobs);
+    let mut out = Zeroizing::new(Vec::with_capacity(capacity));
     out.extend_from_slice(&[0; 4]);
     meta.write_json(&mut out);
     frame(out, blobs)

@@ -229,6 +229,22 @@ impl Meta for DecryptOutcome {
         object.end();
     }
 
+    /// The body is a plaintext of any length: the record is allocated for all of it escaped.
+    fn json_len_bound(&self) -> usize {
+        let escaped = |text: &str| 6 * text.len();
+        let message = self.message.as_ref().map_or(0, |message| {
+            escaped(message.body.as_deref().unwrap_or(""))
+                + escaped(message.time.as_deref().unwrap_or(""))
+                + escaped(&message.fingerprint)
+        });
+        let replies: usize = self
+            .replies
+            .iter()
+            .map(|reply| 64 + escaped(&reply.to) + escaped(&reply.payload))
+            .sum();
+        256 + message + replies
+    }
+
     fn read_json(value: &Value) -> Option<Self> {
         let fields = Fields::of(value)?;
         let message = match fields.get("message") {
@@ -321,6 +337,36 @@ mod tests {
             replies: vec![stanza(Version::Omemo2), stanza(Version::Omemo03)],
             republish: true,
         });
+    }
+
+    /// A plaintext that escapes to six times its length, and long answers: the record's buffer
+    /// is allocated once, never grown (growing would leave an unwiped copy of the body).
+    #[test]
+    fn decrypt_outcome_records_never_grow() {
+        let long = |byte: char, n| std::iter::repeat_n(byte, n).collect::<String>();
+        let outcome = DecryptOutcome {
+            message: Some(ReceivedMessage {
+                version: Version::Omemo2,
+                sender_device: u32::MAX,
+                body: Some(long('\u{1}', 5000)),
+                time: Some(long('"', 300)),
+                fingerprint: long('\\', 300),
+                trust: Trust::Distrusted,
+            }),
+            replies: vec![
+                EncryptedStanza {
+                    version: Version::Omemo2,
+                    to: long('\u{7f}', 700),
+                    payload: long('<', 3000),
+                };
+                3
+            ],
+            republish: true,
+        };
+        let bound = outcome.json_len_bound();
+        let packed = crate::store::records::pack_meta(&outcome, &[]);
+        assert!(packed.len() > 30_000, "the escapes were written");
+        assert_eq!(packed.capacity(), 4 + bound + 4);
     }
 
     #[test]
