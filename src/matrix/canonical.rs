@@ -39,22 +39,33 @@ fn write(out: &mut String, value: &Value) -> Result<(), MachineError> {
             }
             out.push(']');
         }
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            // Byte order of UTF-8 is code point order; keys are unique, so unstable is exact.
-            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, key);
-                out.push(':');
-                write(out, item)?;
-            }
-            out.push('}');
-        }
+        Value::Object(map) => write_object(out, map, &[])?,
     }
+    Ok(())
+}
+
+/// An object without the members named in `skip`.
+fn write_object(
+    out: &mut String,
+    map: &serde_json::Map<String, Value>,
+    skip: &[&str],
+) -> Result<(), MachineError> {
+    let mut entries: Vec<(&String, &Value)> = map
+        .iter()
+        .filter(|(key, _)| !skip.contains(&key.as_str()))
+        .collect();
+    // Byte order of UTF-8 is code point order; keys are unique, so unstable is exact.
+    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    out.push('{');
+    for (i, (key, item)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, key);
+        out.push(':');
+        write(out, item)?;
+    }
+    out.push('}');
     Ok(())
 }
 
@@ -78,12 +89,14 @@ fn write_string(out: &mut String, s: &str) {
 
 /// The bytes a Matrix signature covers: `value` without `signatures` and `unsigned`.
 pub fn signing_bytes(value: &Value) -> Result<String, MachineError> {
-    let mut copy = value.clone();
-    if let Some(map) = copy.as_object_mut() {
-        map.remove("signatures");
-        map.remove("unsigned");
-    }
-    encode(&copy)
+    // Written with the two members left out, not removed from a copy: no deep copy, and no
+    // map-removal code in the `.wasm` package for that alone.
+    let Value::Object(map) = value else {
+        return encode(value);
+    };
+    let mut out = String::new();
+    write_object(&mut out, map, &["signatures", "unsigned"])?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -128,5 +141,12 @@ mod tests {
     fn signing_bytes_leave_out_signatures_and_unsigned() {
         let value = json!({"b": 1, "signatures": {"x": {}}, "unsigned": {"age": 3}, "a": 2});
         assert_eq!(signing_bytes(&value).unwrap(), r#"{"a":2,"b":1}"#);
+        // Only the top level's: nested members of those names are signed.
+        let nested = json!({"a": {"signatures": 1, "unsigned": 2}, "unsigned": {}});
+        assert_eq!(
+            signing_bytes(&nested).unwrap(),
+            r#"{"a":{"signatures":1,"unsigned":2}}"#
+        );
+        assert_eq!(signing_bytes(&json!([1, "x"])).unwrap(), r#"[1,"x"]"#);
     }
 }
