@@ -202,8 +202,8 @@ impl<K: Ord, V> FromIterator<(K, V)> for VecMap<K, V> {
 
 /// The indices `0..len` in the stable order `compare` gives them, by a bottom-up merge sort
 /// (O(n log n)). Not generic, and not the standard library's sort (4.5 KB of `.wasm`), so that
-/// a few hundred bytes serve every map type.
-fn sorted_order(len: usize, compare: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
+/// a few hundred bytes serve every map type (and canonical JSON's object keys).
+pub(crate) fn sorted_order(len: usize, compare: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
     let mut merged = order.clone();
     let mut width = 1;

@@ -156,8 +156,10 @@ impl<B: Backend> Machine<B> {
                     session.export_at_first_known_index(),
                 );
                 if !meta.sender_claimed_ed25519.is_empty() {
-                    key.sender_claimed_keys =
-                        BTreeMap::from([("ed25519".to_owned(), meta.sender_claimed_ed25519)]);
+                    // An insert, not `BTreeMap::from`: its sort-and-bulk-build code for this
+                    // map type (2 KB in the `.wasm` package) would serve this one entry.
+                    key.sender_claimed_keys
+                        .insert("ed25519".to_owned(), meta.sender_claimed_ed25519);
                 }
                 keys.push(key);
             }

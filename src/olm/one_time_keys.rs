@@ -5,7 +5,6 @@
 //! one stays valid until forgotten, for messages already in flight. Ids come from one counter
 //! shared by both kinds, as in libolm, so an account moves between the two unchanged.
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use rand_core::CryptoRng;
@@ -49,8 +48,9 @@ pub(crate) struct OneTimeKey {
 /// The account's claimable keys.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OneTimeKeys {
-    /// Oldest first.
-    pub(super) keys: VecDeque<OneTimeKey>,
+    /// Oldest first, at most [`MAX_ONE_TIME_KEYS`] (a `Vec`: a `VecDeque` type brought its own
+    /// 2 KB of ring-buffer code to the `.wasm` package).
+    pub(super) keys: Vec<OneTimeKey>,
     pub(super) fallback: Option<OneTimeKey>,
     pub(super) previous_fallback: Option<OneTimeKey>,
     /// The last id handed out (0: none yet).
@@ -70,7 +70,7 @@ impl OneTimeKeys {
     pub(crate) fn generate(&mut self, count: usize, rng: &mut impl CryptoRng) {
         for _ in 0..count {
             let key = self.next_key(rng);
-            self.keys.push_back(key);
+            self.keys.push(key);
         }
         let excess = self.keys.len().saturating_sub(MAX_ONE_TIME_KEYS);
         self.keys.drain(..excess);

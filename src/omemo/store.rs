@@ -16,7 +16,6 @@ pub(super) mod storage;
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
-use std::collections::VecDeque;
 
 use super::IdentityKey;
 use super::profile::OmemoProfile;
@@ -40,7 +39,9 @@ pub const MAX_JID_LENGTH: usize = 3071;
 #[derive(Debug, Clone)]
 pub struct SessionSlot<P: OmemoProfile> {
     pub(super) current: OmemoSession<P>,
-    pub(super) previous: VecDeque<OmemoSession<P>>,
+    /// At most [`MAX_PREVIOUS_SESSIONS`], newest first (a `Vec`: a `VecDeque` brought its own
+    /// ring-buffer code per OMEMO version).
+    pub(super) previous: Vec<OmemoSession<P>>,
     /// The store's clock when the device was last used (0: never since a schema-1 restore).
     last_used: u64,
     /// Another identity (its Curve25519 form) the application accepted for this device: its
@@ -57,7 +58,7 @@ impl<P: OmemoProfile> SessionSlot<P> {
     pub(crate) fn new(session: OmemoSession<P>) -> Self {
         Self {
             current: session,
-            previous: VecDeque::new(),
+            previous: Vec::new(),
             last_used: 0,
             accepted: None,
             identity_curve: None,
@@ -106,7 +107,7 @@ impl<P: OmemoProfile> SessionSlot<P> {
     /// the oldest never-answered previous session goes, or the oldest if all were answered.
     pub(crate) fn replace(&mut self, session: OmemoSession<P>) {
         let old = std::mem::replace(&mut self.current, session);
-        self.previous.push_front(old);
+        self.previous.insert(0, old);
         if self.previous.len() > MAX_PREVIOUS_SESSIONS {
             let oldest = self.previous.len() - 1;
             let victim = self
@@ -124,7 +125,8 @@ impl<P: OmemoProfile> SessionSlot<P> {
         match position {
             None => self.current.apply_receive(step),
             Some(index) => {
-                if let Some(mut session) = self.previous.remove(index) {
+                if index < self.previous.len() {
+                    let mut session = self.previous.remove(index);
                     session.apply_receive(step);
                     self.replace(session);
                 }

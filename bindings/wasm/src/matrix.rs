@@ -240,10 +240,10 @@ impl MatrixMachine {
         let inner = self.inner.clone();
         let parsed = to_json(&changes).and_then(|c| Ok((c, app_records(&app)?)));
         promise(async move {
-            let (changes, app) = parsed?;
-            let events = match changes.get("toDeviceEvents") {
+            let (mut changes, app) = parsed?;
+            let events = match changes.get_mut("toDeviceEvents") {
                 None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(events)) => events.clone(),
+                Some(Value::Array(events)) => std::mem::take(events),
                 Some(_) => return Err(argument_error("toDeviceEvents is an array")),
             };
             let changed = field_strings(&changes, "changedUsers")?;

@@ -29,11 +29,10 @@ impl Account {
         let identity_key = read_key_pair(&mut input)?;
         let mut one_time_keys = OneTimeKeys::default();
         for _ in 0..input.count(MAX_ONE_TIME_KEYS)? {
-            // libolm lists the newest first; we keep the oldest first.
-            one_time_keys
-                .keys
-                .push_front(read_one_time_key(&mut input)?);
+            one_time_keys.keys.push(read_one_time_key(&mut input)?);
         }
+        // libolm lists the newest first; we keep the oldest first.
+        one_time_keys.keys.reverse();
         let fallback_count = input.u8()?;
         if fallback_count > 2 {
             return Err(DecodeError::OutOfRange.into());

@@ -63,7 +63,7 @@ impl Account {
             ..OneTimeKeys::default()
         };
         for _ in 0..input.count(MAX_ONE_TIME_KEYS)? {
-            keys.keys.push_back(read_one_time_key(&mut input)?);
+            keys.keys.push(read_one_time_key(&mut input)?);
         }
         keys.fallback = read_optional_key(&mut input)?;
         keys.previous_fallback = read_optional_key(&mut input)?;

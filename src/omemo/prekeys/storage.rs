@@ -5,8 +5,6 @@
 //! order and the used ids oldest first, a signed pre-key being `id ‖ key pair ‖ signature (64) ‖
 //! created at (u64 ms)` and a key pair its secret then its public key.
 
-use std::collections::VecDeque;
-
 use super::{MAX_POOL_SIZE, MAX_USED_IDS, PreKeys, SignedPreKey};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
@@ -64,9 +62,9 @@ pub(in crate::omemo) fn read_pre_keys(input: &mut ByteReader<'_>) -> Result<PreK
         }
         pool.insert(id, read_key_pair(input)?);
     }
-    let mut used = VecDeque::new();
+    let mut used = Vec::new();
     for _ in 0..input.count(MAX_USED_IDS)? {
-        used.push_back(input.u32()?);
+        used.push(input.u32()?);
     }
     Ok(PreKeys {
         version,

@@ -136,7 +136,7 @@ fn read_slot_sessions<P: OmemoProfile>(
 ) -> Result<SessionSlot<P>, DecodeError> {
     let mut slot = SessionSlot::new(read_session(input, keys)?);
     for _ in 0..input.count(MAX_PREVIOUS_SESSIONS)? {
-        slot.previous.push_back(read_session(input, keys)?);
+        slot.previous.push(read_session(input, keys)?);
     }
     Ok(slot)
 }
