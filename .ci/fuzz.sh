@@ -4,7 +4,8 @@
 #   .ci/fuzz.sh                      # every target, 20 s each
 #   FUZZ_SECONDS=300 .ci/fuzz.sh olm_session_decrypt
 #
-# Needs a nightly toolchain and cargo-fuzz; installs both if missing. The corpus lives in a
+# Needs the nightly pinned in .ci/nightly-toolchain (the one the npm package's .wasm is built
+# with, so CI installs one nightly) and cargo-fuzz; installs both if missing. The corpus lives in a
 # temporary directory; a crash leaves its input in fuzz/artifacts/<target>/ (copy it to
 # fuzz/regressions/<target>/ so tests/fuzz_corpus.rs replays it) and fails the script.
 set -euo pipefail
@@ -15,9 +16,10 @@ cd "$root"
 seconds="${FUZZ_SECONDS:-20}"
 max_len="${FUZZ_MAX_LEN:-4096}"
 
-if ! rustup toolchain list | grep -q '^nightly'; then
-    echo "== installing the nightly toolchain"
-    rustup toolchain install nightly --profile minimal
+nightly="$(cat .ci/nightly-toolchain)"
+if ! rustup toolchain list | grep -q "^$nightly"; then
+    echo "== installing $nightly"
+    rustup toolchain install "$nightly" --profile minimal --component rust-src
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "== installing cargo-fuzz"
@@ -29,11 +31,11 @@ fi
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    mapfile -t targets < <(cargo +nightly fuzz list)
+    mapfile -t targets < <(cargo +"$nightly" fuzz list)
 fi
 
 start=$SECONDS
-cargo +nightly fuzz build
+cargo +"$nightly" fuzz build
 echo "== built ${#targets[@]} targets in $((SECONDS - start)) s"
 
 work="$(mktemp -d)"
@@ -52,7 +54,7 @@ for target in "${targets[@]}"; do
     echo "== fuzzing $target for ${seconds} s ($(find "$corpus" -type f | wc -l) seeds)"
     start=$SECONDS
     status=0
-    (cargo +nightly fuzz run "$target" "$corpus" -- \
+    (cargo +"$nightly" fuzz run "$target" "$corpus" -- \
         -max_total_time="$seconds" -max_len="$max_len" -print_final_stats=1) \
         >"$log" 2>&1 || status=$?
     elapsed=$((SECONDS - start))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The WebAssembly package (bindings/wasm): installs the wasm32 target, the wasm-bindgen CLI of
 # the version the crate pins, the npm packages and Debian's Chromium (each skipped when
-# present); lints and builds the crate; checks the gzipped .wasm against the size on record;
+# present); lints the crate on stable and builds it (build.sh: with the pinned nightly, which
+# it installs when missing); checks the gzipped .wasm against the size on record;
 # runs the npm-pack test on that published build, then rebuilds with the `conformance` feature
 # (the store suite exported; an incremental ~20 s) for the other Node tests and the browser tests
 # in headless Chromium. Each runner ends with node's

@@ -6,22 +6,55 @@
 # and -Oz make the file 7-9% smaller raw but 7-8% larger gzipped, and gzipped is what a page
 # downloads; its -O1 --duplicate-function-elimination takes 1.3% off gzipped (4% raw), not worth
 # npm's 104 MB binaryen and 9 s a build in CI, and Debian's binaryen 108 breaks the externref
-# table wasm-bindgen makes. Source paths in panic locations are remapped so the file names no
-# build machine's directories. `OLMO_WASM_FEATURES=conformance` builds the test variant (the
-# store conformance suite exported for the Node and Chromium tests; never published).
+# table wasm-bindgen makes. Source paths are remapped so the file names no build machine's
+# directories. `OLMO_WASM_FEATURES=conformance` builds the test variant (the store conformance
+# suite exported for the Node and Chromium tests; never published).
+#
+# The toolchain is the nightly pinned in .ci/nightly-toolchain (installed with its `rust-src`
+# when missing), which rebuilds the standard library with the package (`-Zbuild-std`) at the
+# profile's size-first settings and drops what no user sees (README "Size and speed"):
+#   -Cpanic=immediate-abort  a panic is a bare trap: no panic hook, no message formatting.
+#                            Nothing changes for JavaScript: with `panic = "abort"` and no panic
+#                            hook installed, a panic already ended in an `unreachable` trap with
+#                            the message written nowhere. Every failure users see is a typed
+#                            error (`OlmoError` subclasses), which never goes through a panic.
+#   -Zlocation-detail=none   no file, line and column per panic site (823 of them).
+#   optimize_for_size        the standard library's size-first algorithms (sorts, formatting).
+# `-Zfmt-debug` is left alone: some error messages users see print a field with `{:?}`.
+# `OLMO_WASM_TOOLCHAIN=stable` (or any other non-nightly toolchain) builds without build-std, for
+# machines without the nightly: the same code, 23 KB larger gzipped (over the size record).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
+toolchain="${OLMO_WASM_TOOLCHAIN:-$(cat "$root/.ci/nightly-toolchain")}"
 registry="${CARGO_HOME:-$HOME/.cargo}/registry/src"
 # SIMD (WebAssembly's 128-bit vectors, in every browser since 2023 and Node 16.4): 16-byte
 # copies and fills become one instruction each, 10.5 KB gzipped off (2.8%), no slower. The aes
 # crate's compact (semi-fixsliced) software AES: 1.8 KB gzipped off, room-event decryption no slower.
-export CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$registry=crates"$'\x1f'"--remap-path-prefix=$root=olmo"$'\x1f'"-Ctarget-feature=+simd128"$'\x1f'"--cfg=aes_backend_soft=\"compact\""
-cargo build --quiet -p olmo-wasm --lib --target wasm32-unknown-unknown --profile wasm-release \
-    --features "${OLMO_WASM_FEATURES:-}"
+flags="--remap-path-prefix=$registry=crates"$'\x1f'"--remap-path-prefix=$root=olmo"$'\x1f'"-Ctarget-feature=+simd128"
+flags+=$'\x1f'"--cfg=aes_backend_soft=\"compact\""
+build_std=()
+case "$toolchain" in
+nightly*)
+    if ! rustup component list --toolchain "$toolchain" --installed 2>/dev/null | grep -q '^rust-src'; then
+        rustup toolchain install "$toolchain" --profile minimal --component rust-src
+    fi
+    library="$(rustc +"$toolchain" --print sysroot)/lib/rustlib/src/rust"
+    flags+=$'\x1f'"--remap-path-prefix=$library=rust"$'\x1f'"-Zunstable-options"$'\x1f'"-Cpanic=immediate-abort"
+    flags+=$'\x1f'"-Zlocation-detail=none"
+    build_std=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
+    ;;
+*)
+    # The standard library comes prebuilt (at opt-level 3); its panic locations name
+    # /rustc/<hash>/library, no machine's directories.
+    ;;
+esac
+export CARGO_ENCODED_RUSTFLAGS="$flags"
+cargo +"$toolchain" build --quiet "${build_std[@]}" -p olmo-wasm --lib --target wasm32-unknown-unknown \
+    --profile wasm-release --features "${OLMO_WASM_FEATURES:-}"
 wasm="${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/wasm-release/olmo_wasm.wasm"
 wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$here/pkg" --out-name olmo_wasm "$wasm"
 raw=$(stat -c %s "$here/pkg/olmo_wasm_bg.wasm")
 gz=$(gzip -9 -c "$here/pkg/olmo_wasm_bg.wasm" | wc -c)
-echo "olmo_wasm_bg.wasm: $raw bytes, $gz gzipped"
+echo "olmo_wasm_bg.wasm: $raw bytes, $gz gzipped ($toolchain)"
