@@ -20,7 +20,9 @@
 #                            error (`OlmoError` subclasses), which never goes through a panic.
 #   -Zlocation-detail=none   no file, line and column per panic site (823 of them).
 #   optimize_for_size        the standard library's size-first algorithms (sorts, formatting).
-# `-Zfmt-debug` is left alone: some error messages users see print a field with `{:?}`.
+#   -Zfmt-debug=none         `{:?}` writes nothing: no message users see uses it (errors'
+#                            `Display` writes every field out); the conformance variant's failure
+#                            details do, so read those from a stable build.
 # `OLMO_WASM_TOOLCHAIN=stable` (or any other non-nightly toolchain) builds without build-std, for
 # machines without the nightly: the same code, 23 KB larger gzipped (over the size record).
 set -euo pipefail
@@ -42,7 +44,7 @@ nightly*)
     fi
     library="$(rustc +"$toolchain" --print sysroot)/lib/rustlib/src/rust"
     flags+=$'\x1f'"--remap-path-prefix=$library=rust"$'\x1f'"-Zunstable-options"$'\x1f'"-Cpanic=immediate-abort"
-    flags+=$'\x1f'"-Zlocation-detail=none"
+    flags+=$'\x1f'"-Zlocation-detail=none"$'\x1f'"-Zfmt-debug=none"
     build_std=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
     ;;
 *)

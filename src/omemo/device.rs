@@ -24,7 +24,7 @@ use crate::time::Timestamp;
 #[non_exhaustive]
 pub enum DeviceError {
     /// There is no session with this device (build one from its bundle first).
-    #[error("no {version:?} session with device {device_id} of {jid}")]
+    #[error("no {version} session with device {device_id} of {jid}")]
     NoSession {
         /// The version.
         version: Version,
@@ -46,7 +46,7 @@ pub enum DeviceError {
     /// its next key exchange (they repeat until answered) or the same element again replaces
     /// the device's sessions.
     #[error(
-        "{version:?} device {device_id} of {jid} offers identity {offered}, not the known {known}"
+        "{version} device {device_id} of {jid} offers identity {offered}, not the known {known}"
     )]
     IdentityChanged {
         /// The version.

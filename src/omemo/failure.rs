@@ -9,6 +9,25 @@ use super::session::SessionError;
 use crate::crypto::CipherError;
 use crate::ratchet::DecryptError;
 
+/// The cause in words, for messages.
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FailureReason::NotForUs => "no key for this device",
+            FailureReason::NoSession => "no session",
+            FailureReason::BadMac => "bad MAC",
+            FailureReason::Duplicate => "already decrypted",
+            FailureReason::IdentityChanged => "identity changed",
+            FailureReason::Expired => "key discarded",
+            FailureReason::TooFarAhead => "too far ahead",
+            FailureReason::UnknownPreKey => "unknown pre-key",
+            FailureReason::InvalidBundle => "invalid bundle",
+            FailureReason::CannotEncrypt => "cannot encrypt",
+            FailureReason::Malformed => "malformed",
+        })
+    }
+}
+
 /// The cause of an OMEMO failure, as [`MessageError::reason`] and [`DeviceError::reason`] give it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -57,6 +57,17 @@ pub enum Version {
     Omemo03,
 }
 
+/// "OMEMO 2" or "OMEMO 0.3", for messages (written out, not `Debug`: the `.wasm` package is
+/// built with `Debug` formatting compiled out).
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Version::Omemo2 => "OMEMO 2",
+            Version::Omemo03 => "OMEMO 0.3",
+        })
+    }
+}
+
 impl Version {
     /// The XML namespace of this version's `<encrypted>` element.
     pub const fn namespace(self) -> &'static str {

@@ -60,6 +60,17 @@ pub enum Expect {
     Version(u64),
 }
 
+/// "absent" or "version N", for messages (written out, not `Debug`: the `.wasm` package is
+/// built with `Debug` formatting compiled out).
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::Absent => f.write_str("absent"),
+            Expect::Version(version) => write!(f, "version {version}"),
+        }
+    }
+}
+
 impl Expect {
     /// What a record (or its absence) satisfies.
     pub fn of(record: Option<&Record>) -> Self {
@@ -272,12 +283,15 @@ impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "record {}/{} changed: expected {:?}, found {:?}",
+            "record {}/{} changed: expected {}, found ",
             self.table,
             Hex(&self.key),
             self.expected,
-            self.found
-        )
+        )?;
+        match self.found {
+            Some(version) => write!(f, "version {version}"),
+            None => f.write_str("none"),
+        }
     }
 }
 
@@ -369,5 +383,33 @@ impl fmt::Display for Hex<'_> {
 impl fmt::Debug for Hex<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Written out field by field: the `.wasm` package is built with `Debug` formatting
+    /// compiled out, and this message reaches JavaScript.
+    #[test]
+    fn a_conflict_says_what_was_expected_and_found() {
+        let conflict = |expected, found| {
+            Conflict {
+                table: "sessions".into(),
+                key: vec![0xab, 1],
+                expected,
+                found,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            conflict(Expect::Version(3), None),
+            "record sessions/ab01 changed: expected version 3, found none"
+        );
+        assert_eq!(
+            conflict(Expect::Absent, Some(7)),
+            "record sessions/ab01 changed: expected absent, found version 7"
+        );
     }
 }

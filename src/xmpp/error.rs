@@ -83,7 +83,7 @@ impl std::fmt::Display for DecryptFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:?} message from device {} did not decrypt ({:?}, {} in a row)",
+            "{} message from device {} did not decrypt ({}, {} in a row)",
             self.version, self.device_id, self.reason, self.failures_in_a_row
         )
     }

@@ -70,7 +70,10 @@ pub enum StanzaError {
     #[error("malformed XML: {0}")]
     Malformed(String),
     /// The element was found, but in another namespace (or none).
-    #[error("<{element}> has namespace {found:?}, not one this parser accepts")]
+    #[error(
+        "<{element}> has namespace \"{}\", not one this parser accepts",
+        .found.as_deref().unwrap_or("")
+    )]
     WrongNamespace {
         /// The element's local name.
         element: &'static str,
