@@ -133,10 +133,11 @@ impl<B: Backend> Machine<B> {
                 .backend
                 .scan(table::INBOUND, &range, EXPORT_PAGE)
                 .await?;
-            let Some((last, _)) = page.last() else { break };
+            let page = records::keys_of(page);
+            let Some(last) = page.last() else { break };
             range = range.after(last);
             let mut txn = Txn::new(&self.backend, &self.sealer);
-            for (name, _) in page {
+            for name in page {
                 let Some((meta, blobs)) =
                     records::load::<B, InboundMeta>(&mut txn, table::INBOUND, &name).await?
                 else {
@@ -192,10 +193,11 @@ impl<B: Backend> Machine<B> {
                 .backend
                 .scan(table::INBOUND, &range, EXPORT_PAGE)
                 .await?;
-            let Some((last, _)) = page.last() else { break };
+            let page = records::keys_of(page);
+            let Some(last) = page.last() else { break };
             range = range.after(last);
             let mut txn = Txn::new(&self.backend, &self.sealer);
-            for (name, _) in page {
+            for name in page {
                 if let Some((meta, _)) =
                     records::load::<B, InboundMeta>(&mut txn, table::INBOUND, &name).await?
                 {
@@ -210,8 +212,8 @@ impl<B: Backend> Machine<B> {
         let mut count = 0;
         let mut range = KeyRange::all();
         loop {
-            let page = self.backend.scan(table, &range, EXPORT_PAGE).await?;
-            let Some((last, _)) = page.last() else { break };
+            let page = records::keys_of(self.backend.scan(table, &range, EXPORT_PAGE).await?);
+            let Some(last) = page.last() else { break };
             range = range.after(last);
             count += page.len();
         }

@@ -8,6 +8,8 @@
 use std::fmt;
 use std::ops::Bound;
 
+use zeroize::Zeroize as _;
+
 use crate::store::Record;
 
 /// The most entries a chunk holds before it splits in two.
@@ -61,7 +63,10 @@ impl Records {
         };
         let entries = &mut self.chunks[chunk];
         match at {
-            Ok(at) => entries[at].1 = record,
+            Ok(at) => {
+                let old = std::mem::replace(&mut entries[at].1, record);
+                wipe(old);
+            }
             Err(at) => {
                 entries.insert(at, (key, record));
                 if entries.len() > CHUNK {
@@ -75,7 +80,7 @@ impl Records {
     /// Removes the record under `key`, if any.
     pub(super) fn remove(&mut self, key: &[u8]) {
         if let Some((chunk, Ok(at))) = self.find(key) {
-            self.chunks[chunk].remove(at);
+            wipe(self.chunks[chunk].remove(at).1);
             if self.chunks[chunk].is_empty() {
                 self.chunks.remove(chunk);
             }
@@ -114,6 +119,20 @@ impl Records {
                 Bound::Excluded(e) => key.as_slice() < e,
                 Bound::Unbounded => true,
             })
+    }
+}
+
+/// A record's bytes wiped as it goes: an ephemeral store's are plaintext
+/// ([`Backend::is_ephemeral`](crate::store::Backend::is_ephemeral)).
+fn wipe(mut record: Record) {
+    record.value.zeroize();
+}
+
+impl Drop for Records {
+    fn drop(&mut self) {
+        for (_, record) in self.chunks.iter_mut().flatten() {
+            record.value.zeroize();
+        }
     }
 }
 
