@@ -32,8 +32,8 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// An empty store that says it is ephemeral ([`Backend::is_ephemeral`]): a machine on it
-    /// keeps its records framed but not encrypted. For a process that never persists its
+    /// An empty store that says it is ephemeral ([`Backend::is_ephemeral`]): the Matrix
+    /// machine keeps its records on it framed but not encrypted. For a process that never persists its
     /// store (a command decrypting a dump with a key export, a test): the records are wiped
     /// when replaced, removed or dropped, as sealed ones are.
     pub fn ephemeral() -> Self {
