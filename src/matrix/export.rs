@@ -9,6 +9,7 @@ use super::error::MachineError;
 use super::machine::{MEGOLM_V1, Machine};
 use super::records::{self, table};
 use super::room::InboundMeta;
+use crate::crypto::DecodedKeys;
 use crate::megolm::{
     ExportedRoomKey, InboundGroupSession, decrypt_key_export, encrypt_key_export_with_rng,
 };
@@ -64,6 +65,9 @@ impl<B: Backend> Machine<B> {
             total: keys.len(),
             ..ImportResult::default()
         };
+        // Each session's signing key was decompressed reading the file: remembered, so the
+        // first decrypt that loads the session does not decompress it again.
+        let mut decoded = Vec::with_capacity(keys.len().min(DecodedKeys::CAPACITY));
         for (done, key) in keys.iter().enumerate() {
             if done % PREFETCH == 0 {
                 self.prefetch_inbound(txn, &keys[done..keys.len().min(done + PREFETCH)])
@@ -74,6 +78,9 @@ impl<B: Backend> Machine<B> {
                 continue;
             }
             let session = InboundGroupSession::import(&key.session_key);
+            if decoded.len() < DecodedKeys::CAPACITY {
+                decoded.push(key.session_key.signing_key());
+            }
             let meta = InboundMeta {
                 room_id: key.room_id.clone(),
                 session_id: key.session_id.clone(),
@@ -94,6 +101,14 @@ impl<B: Backend> Machine<B> {
             if done % 100 == 99 || done + 1 == keys.len() {
                 progress(done + 1, keys.len());
             }
+        }
+        // A poisoned lock only loses keys remembered: start again without them.
+        let mut remembered = self
+            .decoded_keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for key in decoded {
+            remembered.remember(key);
         }
         Ok(result)
     }
@@ -133,10 +148,11 @@ impl<B: Backend> Machine<B> {
                 .backend
                 .scan(table::INBOUND, &range, EXPORT_PAGE)
                 .await?;
-            let Some((last, _)) = page.last() else { break };
+            let page = records::keys_of(page);
+            let Some(last) = page.last() else { break };
             range = range.after(last);
             let mut txn = Txn::new(&self.backend, &self.sealer);
-            for (name, _) in page {
+            for name in page {
                 let Some((meta, blobs)) =
                     records::load::<B, InboundMeta>(&mut txn, table::INBOUND, &name).await?
                 else {
@@ -194,10 +210,11 @@ impl<B: Backend> Machine<B> {
                 .backend
                 .scan(table::INBOUND, &range, EXPORT_PAGE)
                 .await?;
-            let Some((last, _)) = page.last() else { break };
+            let page = records::keys_of(page);
+            let Some(last) = page.last() else { break };
             range = range.after(last);
             let mut txn = Txn::new(&self.backend, &self.sealer);
-            for (name, _) in page {
+            for name in page {
                 if let Some((meta, _)) =
                     records::load::<B, InboundMeta>(&mut txn, table::INBOUND, &name).await?
                 {
@@ -212,8 +229,8 @@ impl<B: Backend> Machine<B> {
         let mut count = 0;
         let mut range = KeyRange::all();
         loop {
-            let page = self.backend.scan(table, &range, EXPORT_PAGE).await?;
-            let Some((last, _)) = page.last() else { break };
+            let page = records::keys_of(self.backend.scan(table, &range, EXPORT_PAGE).await?);
+            let Some(last) = page.last() else { break };
             range = range.after(last);
             count += page.len();
         }

@@ -61,12 +61,13 @@ impl<B: Backend> Machine<B> {
         &self,
         txn: &mut Txn<'_, B>,
     ) -> Result<Vec<OutgoingRequest>, MachineError> {
-        let records = self
-            .backend
-            .scan(table::OUTGOING, &KeyRange::all(), usize::MAX)
-            .await?;
-        let mut requests = Vec::with_capacity(records.len());
-        for (key, _) in records {
+        let keys = records::keys_of(
+            self.backend
+                .scan(table::OUTGOING, &KeyRange::all(), usize::MAX)
+                .await?,
+        );
+        let mut requests = Vec::with_capacity(keys.len());
+        for key in keys {
             if let Some((request, _)) =
                 records::load::<B, OutgoingRequest>(txn, table::OUTGOING, &key).await?
             {
@@ -151,16 +152,17 @@ impl<B: Backend> Machine<B> {
         txn: &mut Txn<'_, B>,
         rng: &mut impl CryptoRng,
     ) -> Result<Option<OutgoingRequest>, MachineError> {
-        let outdated = self
-            .backend
-            .scan(table::OUTDATED, &KeyRange::all(), QUERY_BATCH)
-            .await?;
+        let outdated = records::keys_of(
+            self.backend
+                .scan(table::OUTDATED, &KeyRange::all(), QUERY_BATCH)
+                .await?,
+        );
         if outdated.is_empty() {
             return Ok(None);
         }
         let mut generations = Vec::with_capacity(outdated.len());
         let mut users = Map::new();
-        for (key, _) in outdated {
+        for key in outdated {
             if let Some((tracked, _)) =
                 records::load::<B, Tracked>(txn, table::OUTDATED, &key).await?
             {

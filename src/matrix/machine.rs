@@ -83,7 +83,13 @@ impl<B: Backend> Machine<B> {
         device_id: &str,
         rng: &mut impl CryptoRng,
     ) -> Result<Self, MachineError> {
-        let sealer = Sealer::new(storage_key);
+        // A store that lives and dies in this process keeps its records unencrypted (see
+        // `Backend::is_ephemeral`); every other is sealed.
+        let sealer = if backend.is_ephemeral() {
+            Sealer::new(storage_key).passing_through()
+        } else {
+            Sealer::new(storage_key)
+        };
         // Replaced by the stored account's keys below; the machine is not usable before.
         let placeholder = Account::with_rng(rng).identity_keys();
         let mut machine = Self {

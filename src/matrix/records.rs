@@ -5,6 +5,19 @@ pub(crate) use crate::store::records::{
     Meta, SCHEMA, load_meta as load, remove, store_meta as store,
 };
 
+/// The keys of a scanned page, its records wiped: on an ephemeral store they are plaintext
+/// ([`Backend::is_ephemeral`](crate::store::Backend::is_ephemeral)), and the machine reads
+/// them again, in a transaction, by key.
+pub(crate) fn keys_of(page: Vec<(Vec<u8>, crate::store::Record)>) -> Vec<Vec<u8>> {
+    use zeroize::Zeroize as _;
+    page.into_iter()
+        .map(|(key, mut record)| {
+            record.value.zeroize();
+            key
+        })
+        .collect()
+}
+
 /// Table names. Every record a table holds is named by [`Sealer::name`](crate::store::Sealer)
 /// over the parts given beside it.
 pub(crate) mod table {

@@ -991,16 +991,18 @@ struct BatchCache {
 
 /// Values by name, in a `Vec` indexed by one hash map type whatever the value type: the batch
 /// cache's two maps then share one copy of the hash table code (a `HashMap<String, V>` per
-/// value type brought its own insert, lookup and rehash).
+/// value type brought its own insert, lookup and rehash). Hashed with foldhash under a
+/// per-process random seed, as [`DecodedKeys`](crate::crypto::DecodedKeys) hashes keys from
+/// the network: SipHash was a fiftieth of `olmo matrix decrypt`'s CPU here.
 struct ByName<T> {
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
     items: Vec<T>,
 }
 
 impl<T> Default for ByName<T> {
     fn default() -> Self {
         Self {
-            index: HashMap::new(),
+            index: HashMap::default(),
             items: Vec::new(),
         }
     }

@@ -369,6 +369,23 @@ pub trait Backend: MaybeSend + MaybeSync {
 
     /// Applies the batch all or nothing.
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend;
+
+    /// Whether the records live only in this process's memory, die with it, and are read by
+    /// nobody else: then there is nothing at rest for sealing to protect (the storage key sits
+    /// in the same memory), and the Matrix machine stores them framed but not encrypted,
+    /// sparing an XChaCha20-Poly1305 seal or open per record ([`Sealer::passing_through`]);
+    /// other machines seal them as always. Record keys are the same keyed hashes either way. Only [`MemoryStore::ephemeral`] says yes; every
+    /// backend that persists, or that other code can read (SQLite, PostgreSQL, IndexedDB, an
+    /// application's own store), keeps the default, `false`, and gets sealed records only.
+    /// Such a store's records hold their plaintext: it wipes those it replaces, removes or
+    /// drops, and the machine those it reads (in a [`Txn`](super::Txn), or scanned for their
+    /// keys).
+    ///
+    /// [`Sealer::passing_through`]: super::Sealer::passing_through
+    /// [`MemoryStore::ephemeral`]: super::MemoryStore::ephemeral
+    fn is_ephemeral(&self) -> bool {
+        false
+    }
 }
 
 /// Bytes as lowercase hex, for messages.

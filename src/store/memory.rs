@@ -6,6 +6,8 @@ mod records;
 use std::future::{Future, ready};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use zeroize::Zeroize as _;
+
 use super::backend::{Backend, Batch, Conflict, KeyRange, MaybeSend, Record, StoreError};
 
 use crate::vec_map::VecMap;
@@ -19,12 +21,26 @@ type Tables = VecMap<String, Records>;
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     tables: Arc<Mutex<Tables>>,
+    /// Made by [`MemoryStore::ephemeral`].
+    ephemeral: bool,
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store. Machines seal its records, as for any backend: the store the
+    /// conformance suite and the tests hold up as every backend's reference.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store that says it is ephemeral ([`Backend::is_ephemeral`]): the Matrix
+    /// machine keeps its records on it framed but not encrypted. For a process that never persists its
+    /// store (a command decrypting a dump with a key export, a test): the records are wiped
+    /// when replaced, removed or dropped, as sealed ones are.
+    pub fn ephemeral() -> Self {
+        Self {
+            ephemeral: true,
+            ..Self::default()
+        }
     }
 
     /// How many records a table holds (for tests and statistics; nothing on a hot path counts).
@@ -42,6 +58,7 @@ impl MemoryStore {
     pub fn fork(&self) -> Self {
         Self {
             tables: Arc::new(Mutex::new(self.lock().clone())),
+            ephemeral: self.ephemeral,
         }
     }
 
@@ -66,22 +83,17 @@ impl MemoryStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn apply(&self, batch: Batch) -> Result<(), StoreError> {
-        batch.validate()?;
+    fn apply(&self, mut batch: Batch) -> Result<(), StoreError> {
         let mut tables = self.lock();
-        for write in &batch.writes {
-            let found = tables
-                .get(write.table.as_str())
-                .and_then(|t| t.get(&write.key))
-                .map(|r| r.version);
-            if !write.expect.matches(found) {
-                return Err(StoreError::Conflict(Box::new(Conflict {
-                    table: write.table.clone(),
-                    key: write.key.clone(),
-                    expected: write.expect,
-                    found,
-                })));
+        if let Err(error) = batch.validate().and_then(|()| check(&tables, &batch)) {
+            // A batch refused is dropped here; the values an accepted one puts become
+            // records, wiped when they go.
+            for write in &mut batch.writes {
+                if let Some(value) = &mut write.value {
+                    value.zeroize();
+                }
             }
+            return Err(error);
         }
         for write in batch.writes {
             let table = tables.get_or_default(write.table);
@@ -97,6 +109,25 @@ impl MemoryStore {
         }
         Ok(())
     }
+}
+
+/// Whether every write of `batch` finds what it expects.
+fn check(tables: &Tables, batch: &Batch) -> Result<(), StoreError> {
+    for write in &batch.writes {
+        let found = tables
+            .get(write.table.as_str())
+            .and_then(|t| t.get(&write.key))
+            .map(|r| r.version);
+        if !write.expect.matches(found) {
+            return Err(StoreError::Conflict(Box::new(Conflict {
+                table: write.table.clone(),
+                key: write.key.clone(),
+                expected: write.expect,
+                found,
+            })));
+        }
+    }
+    Ok(())
 }
 
 impl Backend for MemoryStore {
@@ -144,5 +175,9 @@ impl Backend for MemoryStore {
 
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
         ready(self.apply(batch))
+    }
+
+    fn is_ephemeral(&self) -> bool {
+        self.ephemeral
     }
 }

@@ -33,6 +33,8 @@ use crate::crypto::hkdf_sha256;
 use crate::persist::StorageKey;
 
 const FORMAT: u8 = 1;
+/// The format byte of a record framed but not encrypted ([`Sealer::passing_through`]).
+const PLAIN_FORMAT: u8 = 0;
 const NONCE_LENGTH: usize = 24;
 const TAG_LENGTH: usize = 16;
 const SCHEMA_LENGTH: usize = 2;
@@ -53,6 +55,9 @@ pub struct Sealer {
     /// Tables whose records, once sealed, are not remembered ([`Sealer::not_remembering`]).
     #[zeroize(skip)]
     unremembered: &'static [&'static str],
+    /// Records framed, not encrypted ([`Sealer::passing_through`]).
+    #[zeroize(skip)]
+    plain: bool,
 }
 
 /// Bytes (sealed and opened) the records remembered may hold; past this, they start again.
@@ -165,7 +170,22 @@ impl Sealer {
             names,
             recent: None,
             unremembered: &[],
+            plain: false,
         }
+    }
+
+    /// This sealer, for an ephemeral backend ([`Backend::is_ephemeral`]): each record is
+    /// `0 ‖ schema ‖ plaintext`, neither encrypted nor authenticated, for a store that lives
+    /// and dies in this process's memory has nothing at rest to protect. It opens only such
+    /// records, and a sealing sealer opens none of them (format 0 is not
+    /// [`FORMAT`]), so plaintext put into a persistent store is refused as corrupt, never
+    /// read. Names stay the keyed hashes. Nothing is remembered: opening is a copy.
+    ///
+    /// [`Backend::is_ephemeral`]: super::Backend::is_ephemeral
+    pub fn passing_through(mut self) -> Self {
+        self.plain = true;
+        self.recent = None;
+        self
     }
 
     /// This sealer, keeping the records it last opened or sealed (up to 1 MiB, plaintexts
@@ -173,7 +193,9 @@ impl Sealer {
     /// bytes) is not decrypted again: for a machine that reads the same records at every
     /// operation.
     pub fn remembering(mut self) -> Self {
-        self.recent = Some(Arc::default());
+        if !self.plain {
+            self.recent = Some(Arc::default());
+        }
         self
     }
 
@@ -294,6 +316,13 @@ impl Sealer {
         plaintext: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Vec<u8> {
+        if self.plain {
+            let mut out = Vec::with_capacity(1 + SCHEMA_LENGTH + plaintext.len());
+            out.push(PLAIN_FORMAT);
+            out.extend_from_slice(&schema.to_be_bytes());
+            out.extend_from_slice(plaintext);
+            return out;
+        }
         let mut nonce = [0u8; NONCE_LENGTH];
         rng.fill_bytes(&mut nonce);
         // One buffer, encrypted in place: the plaintext is never copied elsewhere, and the
@@ -372,6 +401,15 @@ impl Sealer {
             table: table.to_owned(),
             key: Hex(key).to_string(),
         };
+        if self.plain {
+            return match sealed {
+                [PLAIN_FORMAT, high, low, plaintext @ ..] => Ok((
+                    u16::from_be_bytes([*high, *low]),
+                    Zeroizing::new(plaintext.to_vec()),
+                )),
+                _ => Err(corrupt()),
+            };
+        }
         let Some((&FORMAT, rest)) = sealed.split_first() else {
             return Err(corrupt());
         };
@@ -441,6 +479,35 @@ fn associated_data(table: &str, key: &[u8], version: u64) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::crypto::hmac_sha256;
+
+    /// A passing-through sealer frames records in the clear and opens only those; a sealing
+    /// one refuses them, so plaintext put into a persistent store is never read.
+    #[test]
+    fn passing_through_frames_and_is_never_mixed_with_sealing() {
+        let storage = StorageKey::from_bytes([9; 32]);
+        let sealing = Sealer::new(&storage);
+        let plain = Sealer::new(&storage).passing_through().remembering();
+        let mut rng = rand::rng();
+        let framed = plain.seal("t", b"k", 1, 7, b"secret", &mut rng);
+        assert_eq!(framed, [&[0u8, 0, 7][..], b"secret"].concat());
+        let (schema, opened) = plain.open("t", b"k", 1, &framed).unwrap();
+        assert_eq!((schema, opened.as_slice()), (7, &b"secret"[..]));
+        assert!(matches!(
+            sealing.open("t", b"k", 1, &framed),
+            Err(StoreError::Corrupt { .. })
+        ));
+        let sealed = sealing.seal("t", b"k", 1, 7, b"secret", &mut rng);
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert!(matches!(
+            plain.open("t", b"k", 1, &sealed),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            plain.open("t", b"k", 1, &[0, 0]),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert_eq!(plain.name("t", &[b"x"]), sealing.name("t", &[b"x"]));
+    }
 
     /// Names are record keys already in stores: the pre-keyed HMAC gives what hashing the
     /// framed parts under the naming key gave.

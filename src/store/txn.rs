@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use rand_core::CryptoRng;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::backend::{
     Backend, Batch, CommitDurability, Expect, MaybeSend, Record, StoreError, Write,
@@ -35,6 +35,17 @@ struct Table {
     read: ByKey<Option<Record>>,
     /// The pending contents of each written record (`None`: deleted).
     written: ByKey<Option<Opened>>,
+}
+
+/// The records read are wiped: an ephemeral backend's are plaintext
+/// ([`Backend::is_ephemeral`]). On the table, not the transaction, so that a transaction's
+/// borrows end at its last use.
+impl Drop for Table {
+    fn drop(&mut self) {
+        for record in self.read.values_mut().flatten() {
+            record.value.zeroize();
+        }
+    }
 }
 
 /// Pending changes over a backend. Dropping it without [`Txn::commit`] writes nothing.
@@ -292,8 +303,10 @@ impl<'a, B: Backend> Txn<'a, B> {
                 j -= 1;
             }
         }
-        for (table, Table { read, written }) in self.tables {
-            let mut written: Vec<(Vec<u8>, Option<Opened>)> = written.into_iter().collect();
+        for (table, mut records) in self.tables {
+            let read = &records.read;
+            let mut written: Vec<(Vec<u8>, Option<Opened>)> =
+                std::mem::take(&mut records.written).into_iter().collect();
             written.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
             for (key, value) in written {
                 let expect = Expect::of(read.get(&key).and_then(Option::as_ref));

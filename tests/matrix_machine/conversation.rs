@@ -351,3 +351,65 @@ fn a_key_forwarded_between_our_own_devices_decrypts_but_is_not_verified() {
     assert_eq!(body(&read), "for bob's devices");
     assert!(read.forwarded && !read.verified);
 }
+
+/// A machine on an ephemeral memory store keeps its records framed in the clear (nothing at
+/// rest to protect); on any other store, the memory store made by `new` included, every record
+/// is sealed, and a record framed in the clear put there does not open.
+#[test]
+fn only_an_ephemeral_store_keeps_records_unsealed() {
+    use olmo::matrix::MachineError;
+    use olmo::store::{Batch, Expect, StoreError};
+
+    let mut hs = Homeserver::new();
+    let mut alice = Client::new(&mut hs, "@alice:example.org", "ALICE", 18);
+    let plain = MemoryStore::ephemeral();
+    let sealed = MemoryStore::new();
+    let mut bob = Client::open(&mut hs, plain.clone(), "@bob:example.org", "BOB", 19);
+    let mut carol = Client::open(&mut hs, sealed.clone(), "@carol:example.org", "CAROL", 20);
+    let people = [
+        "@alice:example.org",
+        "@bob:example.org",
+        "@carol:example.org",
+    ];
+    alice.share(&mut hs, ROOM, &people);
+    bob.sync(&mut hs);
+    carol.sync(&mut hs);
+    let event = alice.send(ROOM, "to both stores");
+    assert_eq!(body(&bob.read(ROOM, &event).unwrap()), "to both stores");
+    assert_eq!(body(&carol.read(ROOM, &event).unwrap()), "to both stores");
+    assert!(plain.is_ephemeral() && !sealed.is_ephemeral());
+
+    let table = "matrix.inbound_group_sessions";
+    let records = |store: &MemoryStore| -> Vec<_> {
+        store
+            .snapshot()
+            .into_iter()
+            .filter(|(t, _, _)| t == table)
+            .map(|(_, k, r)| (k, r))
+            .collect()
+    };
+    let (bob_records, carol_records) = (records(&plain), records(&sealed));
+    assert_eq!((bob_records.len(), carol_records.len()), (1, 1));
+    assert!(plain.snapshot().iter().all(|(_, _, r)| r.value[0] == 0));
+    assert!(sealed.snapshot().iter().all(|(_, _, r)| r.value[0] == 1));
+    // The same session in the clear, or sealed: not one 16-byte run of the first is in the
+    // second.
+    let clear = &bob_records[0].1.value;
+    assert!(
+        clear
+            .windows(16)
+            .all(|run| !carol_records[0].1.value.windows(16).any(|w| w == run))
+    );
+
+    // Bob's record in the clear, put in Carol's sealed store, is refused as corrupt.
+    let (key, record) = &carol_records[0];
+    let mut batch = Batch::new();
+    batch.put(table, key, Expect::Version(record.version), clear.clone());
+    block_on(sealed.commit(batch)).unwrap();
+    assert!(matches!(
+        carol.read(ROOM, &event),
+        Err(UnableToDecrypt::Machine(MachineError::Store(
+            StoreError::Corrupt { .. }
+        )))
+    ));
+}

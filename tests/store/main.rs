@@ -18,10 +18,13 @@ pub fn sealer() -> Sealer {
 
 #[test]
 fn memory_store_passes_the_conformance_suite() {
-    let store = MemoryStore::new();
-    let second = store.clone();
-    let passed = block_on(conformance::run(&store, &second)).unwrap();
-    assert_eq!(passed, conformance::CHECKS.len());
+    // Ephemeral or not, the same contract (only the machines' sealing differs).
+    for store in [MemoryStore::new(), MemoryStore::ephemeral()] {
+        let second = store.clone();
+        let passed = block_on(conformance::run(&store, &second)).unwrap();
+        assert_eq!(passed, conformance::CHECKS.len());
+        assert_eq!(second.is_ephemeral(), store.is_ephemeral());
+    }
 }
 
 /// A backend that breaks one rule of the contract at a time, so the suite is seen to catch it.

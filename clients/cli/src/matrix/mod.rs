@@ -51,7 +51,8 @@ pub fn open_sqlite(spec: &StoreSpec) -> Result<Machine<SqliteStore>, String> {
 /// A machine whose store lives in memory and is gone when the command ends.
 pub fn open_memory() -> Result<Machine<MemoryStore>, String> {
     let key = StorageKey::from_bytes(random_key());
-    open(MemoryStore::new(), &key, Path::new("memory"))
+    // Never persisted: its records need no sealing.
+    open(MemoryStore::ephemeral(), &key, Path::new("memory"))
 }
 
 fn open<B: Backend>(store: B, key: &StorageKey, path: &Path) -> Result<Machine<B>, String> {
