@@ -354,3 +354,17 @@ pub(super) fn find_delimiter(text: &str, needle: &str) -> Option<usize> {
         from = at + 1;
     }
 }
+
+/// Records `id` in `seen` (kept sorted) and says whether it is new. A sorted `Vec` rather than
+/// a `HashSet`: ids are at most [`Limit::Devices`]/[`Limit::PreKeys`] (1,000) and usually
+/// arrive ascending (an insert at the end), and each hash set type brings its own copy of the
+/// table code to the `.wasm` package.
+pub(super) fn first_sighting(seen: &mut Vec<u32>, id: u32) -> bool {
+    match seen.binary_search(&id) {
+        Ok(_) => false,
+        Err(at) => {
+            seen.insert(at, id);
+            true
+        }
+    }
+}
