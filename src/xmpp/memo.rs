@@ -53,8 +53,9 @@ type HeldSlots = HashMap<SlotAddress, (Zeroizing<Vec<u8>>, HeldSlot), Keyed>;
 
 /// Parsed records by table and name (a keyed hash, see [`crate::store::Sealer::name`]: not
 /// chosen by anyone without the storage key), each with the schema and plaintext it was parsed
-/// from.
-type Parsed = HashMap<&'static str, HashMap<Vec<u8>, ParsedRecord, Fast>, Fast>;
+/// from. The tables are a handful: a [`VecMap`] of them, not a second hash map type in the
+/// `.wasm` package.
+type Parsed = VecMap<&'static str, HashMap<Vec<u8>, ParsedRecord, Fast>>;
 
 /// The hash of the maps whose keys nobody outside chooses: randomly seeded per map.
 type Fast = foldhash::fast::RandomState;
@@ -309,14 +310,14 @@ impl Memo {
     ) {
         let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
         if parsed.values().map(HashMap::len).sum::<usize>() >= MAX_PARSED {
-            parsed.clear();
+            *parsed = Parsed::new();
         }
         let held = ParsedRecord {
             schema,
             plaintext,
             record: Box::new(record),
         };
-        parsed.entry(table).or_default().insert(key.to_vec(), held);
+        parsed.get_or_default(table).insert(key.to_vec(), held);
     }
 
     /// The key's fingerprint ([`IdentityKey::fingerprint`]); `None` for a key that has none.

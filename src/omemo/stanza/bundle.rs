@@ -1,12 +1,10 @@
 //! `<bundle>`: a device's published X3DH keys (identity key, signed pre-key and its signature,
 //! one-time pre-keys). The two versions carry the same fields under different names.
 
-use std::collections::HashSet;
-
 use super::error::{Limit, StanzaError};
 use super::xml::{
     Node, PUBSUB_WRAPPERS, Wanted, Writer, attribute, base64_content, children, encode_base64,
-    find_element, parse_document, parse_u32, required_child,
+    find_element, first_sighting, parse_document, parse_u32, required_child,
 };
 use crate::omemo::Version;
 
@@ -82,13 +80,13 @@ impl BundleElement {
         let signed_pre_key_signature = base64_content(required_child(node, ns, n.spks)?, n.spks)?;
         let identity_key = base64_content(required_child(node, ns, n.ik)?, n.ik)?;
         let mut pre_keys = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = Vec::new();
         for pk in children(required_child(node, ns, "prekeys")?, ns, n.pk) {
             if pre_keys.len() >= Limit::PreKeys.max() {
                 return Err(StanzaError::TooLarge(Limit::PreKeys));
             }
             let id = parse_u32(attribute(pk, n.pk, n.pk_id)?, n.pk, n.pk_id)?;
-            if !seen.insert(id) {
+            if !first_sighting(&mut seen, id) {
                 return Err(StanzaError::DuplicateId { element: n.pk, id });
             }
             pre_keys.push((id, base64_content(pk, n.pk)?));

@@ -2,12 +2,10 @@
 //! label each device (the label signed by the identity key since XEP-0384 0.9); OMEMO 0.3 calls
 //! it `<list>` and has ids only.
 
-use std::collections::HashSet;
-
 use super::error::{Limit, StanzaError};
 use super::xml::{
     Node, PUBSUB_WRAPPERS, Wanted, Writer, attribute, children, decode_base64, encode_base64,
-    find_element, optional_attribute, parse_device_id, parse_document,
+    find_element, first_sighting, optional_attribute, parse_device_id, parse_document,
 };
 use crate::omemo::Version;
 
@@ -55,13 +53,13 @@ impl DeviceListElement {
 
     fn from_node(node: Node<'_, '_>, version: Version) -> Result<Self, StanzaError> {
         let mut devices = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = Vec::new();
         for device in children(node, version.namespace(), "device") {
             if devices.len() >= Limit::Devices.max() {
                 return Err(StanzaError::TooLarge(Limit::Devices));
             }
             let id = parse_device_id(attribute(device, "device", "id")?, "device", "id")?;
-            if !seen.insert(id) {
+            if !first_sighting(&mut seen, id) {
                 return Err(StanzaError::DuplicateId {
                     element: "device",
                     id,

@@ -5,8 +5,6 @@
 //! `kex`; OMEMO 0.3 lists `<key>` directly under `<header>`, marks them with `prekey`, and
 //! carries the payload IV in `<iv>`.
 
-use std::collections::HashMap;
-
 use super::error::{Limit, StanzaError};
 use super::xml::{
     Node, Wanted, Writer, attribute, base64_content, children, encode_base64, find_element,
@@ -187,18 +185,20 @@ fn write_key(w: &mut Writer, key: &KeyElement, flag: &str) {
     }
 }
 
-/// Keys grouped by JID, groups in the order their JID first appears.
+/// Keys grouped by JID, groups in the order their JID first appears. The group is found by a
+/// look at the last one (keys usually come JID by JID), then a scan: a message has few JIDs,
+/// and a hash map keyed by JID would bring its own copy of the table code to the `.wasm`.
 fn group_by_jid(keys: &[KeyElement]) -> Vec<(Option<&str>, Vec<&KeyElement>)> {
     let mut groups: Vec<(Option<&str>, Vec<&KeyElement>)> = Vec::new();
-    let mut index: HashMap<Option<&str>, usize> = HashMap::new();
     for key in keys {
         let jid = key.jid.as_deref();
-        let slot = *index.entry(jid).or_insert_with(|| {
-            groups.push((jid, Vec::new()));
-            groups.len() - 1
-        });
-        if let Some((_, group)) = groups.get_mut(slot) {
-            group.push(key);
+        let found = match groups.last_mut() {
+            Some(last) if last.0 == jid => Some(last),
+            _ => groups.iter_mut().find(|(j, _)| *j == jid),
+        };
+        match found {
+            Some((_, group)) => group.push(key),
+            None => groups.push((jid, vec![key])),
         }
     }
     groups

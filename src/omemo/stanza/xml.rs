@@ -338,3 +338,33 @@ impl Writer {
         self.out
     }
 }
+
+/// Where `needle` (a short ASCII delimiter such as `-->`) first occurs in `text`: a byte search
+/// for its first byte (core's `memchr`), then a comparison. `str::find` with a string pattern
+/// brings core's two-way searcher, 2.4 KB of the `.wasm` package, for delimiters of 2-3 bytes.
+pub(super) fn find_delimiter(text: &str, needle: &str) -> Option<usize> {
+    let first = char::from(*needle.as_bytes().first()?);
+    let mut from = 0;
+    loop {
+        // `first` is ASCII, so `at + 1` is always a character boundary.
+        let at = from + text.get(from..)?.find(first)?;
+        if text.as_bytes().get(at..)?.starts_with(needle.as_bytes()) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+}
+
+/// Records `id` in `seen` (kept sorted) and says whether it is new. A sorted `Vec` rather than
+/// a `HashSet`: ids are at most [`Limit::Devices`]/[`Limit::PreKeys`] (1,000) and usually
+/// arrive ascending (an insert at the end), and each hash set type brings its own copy of the
+/// table code to the `.wasm` package.
+pub(super) fn first_sighting(seen: &mut Vec<u32>, id: u32) -> bool {
+    match seen.binary_search(&id) {
+        Ok(_) => false,
+        Err(at) => {
+            seen.insert(at, id);
+            true
+        }
+    }
+}

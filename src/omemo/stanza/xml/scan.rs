@@ -10,6 +10,7 @@
 //! never contains it; so on any document the reader accepts, the scan has seen exactly its
 //! elements and attributes.
 
+use super::find_delimiter;
 use crate::omemo::stanza::error::{Limit, StanzaError};
 
 /// Checks [`Limit::Depth`], [`Limit::Attributes`] and [`Limit::Namespaces`] in one pass.
@@ -59,7 +60,7 @@ impl<'a> Scanner<'a> {
     /// Moves past the first `end` after the `start` delimiter at `pos`.
     fn skip_past(&mut self, start: &str, end: &str, what: &str) -> Result<(), StanzaError> {
         let from = self.pos + start.len();
-        match self.text[from..].find(end) {
+        match find_delimiter(&self.text[from..], end) {
             Some(offset) => {
                 self.pos = from + offset + end.len();
                 Ok(())

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::{AttributeData, Document, Kind, NONE, NodeData};
 use crate::omemo::stanza::error::{Limit, StanzaError};
-use crate::omemo::stanza::xml::XML_NS;
+use crate::omemo::stanza::xml::{XML_NS, find_delimiter};
 
 /// The namespace `xmlns` attributes are in, which nothing may be bound to.
 const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
@@ -152,7 +152,7 @@ impl<'i> Reader<'i> {
     /// `end` is consumed too.
     fn until(&mut self, end: &str, what: &str) -> Result<&'i str, StanzaError> {
         let rest = self.rest();
-        let Some(len) = rest.find(end) else {
+        let Some(len) = find_delimiter(rest, end) else {
             return Err(self.malformed(&format!("an unterminated {what}")));
         };
         let body = rest.get(..len).unwrap_or_default();
@@ -238,7 +238,7 @@ impl<'i> Reader<'i> {
     fn comment(&mut self) -> Result<(), StanzaError> {
         self.pos += "<!--".len();
         let body = self.until("-->", "comment")?;
-        if body.contains("--") || body.ends_with('-') {
+        if find_delimiter(body, "--").is_some() || body.ends_with('-') {
             return Err(self.malformed("`--` inside a comment"));
         }
         self.in_text = false;
@@ -356,7 +356,7 @@ impl<'i> Reader<'i> {
         let raw = rest.get(..run.len).unwrap_or_default();
         if run.unusual {
             self.check_chars(raw)?;
-            if raw.contains("]]>") {
+            if find_delimiter(raw, "]]>").is_some() {
                 return Err(self.malformed("`]]>` in text"));
             }
         }
@@ -710,7 +710,20 @@ fn name_len(text: &str) -> usize {
 /// CDATA keeps its text as is, except that line ends become `\n`.
 fn normalize_line_ends(text: &str) -> Cow<'_, str> {
     if text.contains('\r') {
-        Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+        // `\r\n` and a lone `\r` both become `\n` (split on characters: a string pattern
+        // would bring core's two-way searcher to the `.wasm`).
+        let mut out = String::with_capacity(text.len());
+        for (i, piece) in text.split('\r').enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(if i > 0 {
+                piece.strip_prefix('\n').unwrap_or(piece)
+            } else {
+                piece
+            });
+        }
+        Cow::Owned(out)
     } else {
         Cow::Borrowed(text)
     }
