@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The WebAssembly package (bindings/wasm): installs the wasm32 target, the wasm-bindgen CLI of
-# the version the crate pins, the npm packages and Debian's Chromium (each skipped when
+# the version the crate pins, the npm packages (playwright-core, binaryen's wasm-opt) and Debian's Chromium (each skipped when
 # present); lints the crate on stable and builds it (build.sh: with the pinned nightly, which
 # it installs when missing); checks the gzipped .wasm against the size on record;
 # runs the npm-pack test on that published build, then rebuilds with the `conformance` feature
@@ -19,7 +19,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$pinned" ]; 
     # --debug: it runs for seconds, and a debug build compiles in half the time of a release one.
     cargo install --quiet --debug wasm-bindgen-cli --version "$pinned"
 fi
-if [ ! -d "$pkg/node_modules/playwright-core" ]; then
+if [ ! -d "$pkg/node_modules/playwright-core" ] || [ ! -d "$pkg/node_modules/binaryen" ]; then
     (cd "$pkg" && npm install --no-audit --no-fund --silent)
 fi
 if ! command -v chromium >/dev/null; then
