@@ -107,6 +107,19 @@ pub struct Write {
     pub value: Option<Vec<u8>>,
 }
 
+impl Write {
+    /// The error for this write finding `found` (a version, or `None`: absent) where it
+    /// expected otherwise: what a backend returns for a batch it refuses.
+    pub fn conflict(&self, found: Option<u64>) -> StoreError {
+        StoreError::Conflict(Box::new(Conflict {
+            table: self.table.clone(),
+            key: self.key.clone(),
+            expected: self.expect,
+            found,
+        }))
+    }
+}
+
 impl fmt::Debug for Write {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Write")

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use zeroize::Zeroize as _;
 
-use super::backend::{Backend, Batch, Conflict, KeyRange, MaybeSend, Record, StoreError};
+use super::backend::{Backend, Batch, KeyRange, MaybeSend, Record, StoreError};
 
 use crate::vec_map::VecMap;
 use records::Records;
@@ -119,12 +119,7 @@ fn check(tables: &Tables, batch: &Batch) -> Result<(), StoreError> {
             .and_then(|t| t.get(&write.key))
             .map(|r| r.version);
         if !write.expect.matches(found) {
-            return Err(StoreError::Conflict(Box::new(Conflict {
-                table: write.table.clone(),
-                key: write.key.clone(),
-                expected: write.expect,
-                found,
-            })));
+            return Err(write.conflict(found));
         }
     }
     Ok(())

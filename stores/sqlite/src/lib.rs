@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use olmo::store::{Backend, Batch, CommitDurability, Conflict, KeyRange, Record, StoreError};
+use olmo::store::{Backend, Batch, CommitDurability, KeyRange, Record, StoreError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod migrations;
@@ -257,12 +257,7 @@ impl SqliteStore {
             let found = read_version(&tx, &write.table, &write.key)?;
             if !write.expect.matches(found) {
                 // Dropping `tx` rolls back; nothing was written yet.
-                return Err(StoreError::Conflict(Box::new(Conflict {
-                    table: write.table.clone(),
-                    key: write.key.clone(),
-                    expected: write.expect,
-                    found,
-                })));
+                return Err(write.conflict(found));
             }
         }
         for write in &batch.writes {
