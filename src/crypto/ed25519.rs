@@ -6,8 +6,8 @@ use std::fmt;
 use curve25519_dalek::constants::EIGHT_TORSION;
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
+use ed25519_dalek::VerifyingKey;
 use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
-use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand_core::CryptoRng;
 use sha2::Sha512;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
@@ -231,11 +231,11 @@ impl fmt::Debug for Ed25519Signature {
 /// key `clamp(SHA-512(seed)[..32]) ‖ SHA-512(seed)[32..]` that libolm stores without its seed.
 #[derive(Clone)]
 enum Secret {
-    Seed(Box<SigningKey>),
+    Seed(Box<Zeroizing<[u8; 32]>>),
     Expanded(Box<Zeroizing<[u8; 64]>>),
 }
 
-/// Both variants wipe themselves on drop (`SigningKey` through ed25519-dalek's `zeroize`).
+/// Both variants wipe themselves on drop.
 impl ZeroizeOnDrop for Secret {}
 /// The secret half wipes itself; the public half is public.
 impl ZeroizeOnDrop for Ed25519KeyPair {}
@@ -271,11 +271,13 @@ impl Ed25519KeyPair {
 
     /// The key pair of an RFC 8032 seed.
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        let signing = SigningKey::from_bytes(seed);
-        let public = Ed25519PublicKey(signing.verifying_key());
+        // One SHA-512 of the seed and one base-point multiplication: ed25519-dalek's
+        // `SigningKey::from_bytes` would hash the seed a second time.
+        let signing = Box::new(ExpandedSecretKey::from(seed));
+        let public = Ed25519PublicKey(VerifyingKey::from(&*signing));
         Self {
-            secret: Secret::Seed(Box::new(signing)),
-            signing: SigningScalar(Box::new(ExpandedSecretKey::from(seed))),
+            secret: Secret::Seed(Box::new(Zeroizing::new(*seed))),
+            signing: SigningScalar(signing),
             public,
         }
     }
@@ -294,7 +296,7 @@ impl Ed25519KeyPair {
     /// The seed, if this key was made from one (keys imported from libolm have none).
     pub fn seed(&self) -> Option<Zeroizing<[u8; 32]>> {
         match &self.secret {
-            Secret::Seed(key) => Some(Zeroizing::new(key.to_bytes())),
+            Secret::Seed(seed) => Some(Zeroizing::new(***seed)),
             Secret::Expanded(_) => None,
         }
     }
@@ -302,9 +304,9 @@ impl Ed25519KeyPair {
     /// The 64-byte expanded form libolm stores.
     pub fn expanded(&self) -> Zeroizing<[u8; 64]> {
         match &self.secret {
-            Secret::Seed(key) => {
+            Secret::Seed(seed) => {
                 let hash = Zeroizing::new(<[u8; 64]>::from(<Sha512 as sha2::Digest>::digest(
-                    key.as_bytes(),
+                    seed.as_slice(),
                 )));
                 let mut out = Zeroizing::new(*hash);
                 out[0] &= 248;
@@ -339,7 +341,7 @@ impl fmt::Debug for Ed25519KeyPair {
 mod tests {
     use super::*;
     use curve25519_dalek::traits::IsIdentity;
-    use ed25519_dalek::Signature;
+    use ed25519_dalek::{Signature, SigningKey};
 
     /// Every 32-byte string whose `y` is a small-order point's (canonical, or written past
     /// p), with either sign bit, and random ones: read from the bytes as the point says.
@@ -405,6 +407,11 @@ mod tests {
         for seed in [[0u8; 32], [42; 32], [0xFF; 32]] {
             let pair = Ed25519KeyPair::from_seed(&seed);
             let reference = SigningKey::from_bytes(&seed).sign(b"message");
+            assert_eq!(
+                pair.public_key().0,
+                SigningKey::from_bytes(&seed).verifying_key()
+            );
+            assert_eq!(*pair.seed().unwrap(), seed);
             assert_eq!(pair.sign(b"message").as_bytes(), &reference.to_bytes());
             assert_eq!(pair.clone().sign(b"message"), pair.sign(b"message"));
         }
