@@ -34,7 +34,11 @@ registry="${CARGO_HOME:-$HOME/.cargo}/registry/src"
 # SIMD (WebAssembly's 128-bit vectors, in every browser since 2023 and Node 16.4): 16-byte
 # copies and fills become one instruction each, 10.5 KB gzipped off (2.8%), no slower. The aes
 # crate's compact (semi-fixsliced) software AES: 1.8 KB gzipped off, room-event decryption no slower.
-flags="--remap-path-prefix=$registry=crates"$'\x1f'"--remap-path-prefix=$root=olmo"$'\x1f'"-Ctarget-feature=+simd128"
+# Without the multivalue feature wasm-bindgen returns results through the shadow stack instead of
+# as several values: V8 before 12 (Node 20) has no generic JS-to-wasm wrapper for an export
+# returning more than one value and compiles one with TurboFan per such signature (16 here) when
+# the module is compiled. That took 3 ms of the 17 ms a fresh Node spends on import + init.
+flags="--remap-path-prefix=$registry=crates"$'\x1f'"--remap-path-prefix=$root=olmo"$'\x1f'"-Ctarget-feature=+simd128,-multivalue"
 flags+=$'\x1f'"--cfg=aes_backend_soft=\"compact\""
 build_std=()
 case "$toolchain" in
