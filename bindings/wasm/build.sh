@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds the npm package's module into bindings/wasm/pkg: the crate for wasm32 with the
 # size-first `wasm-release` profile, then wasm-bindgen's `web` glue (ES modules that work in
-# browsers, bundlers and Node, where js/index.js hands the glue the file's bytes). The name and
+# browsers, bundlers and Node, where js/index.js hands the glue the file's bytes; make-entry.mjs
+# joins the two into pkg/index.js, the package's entry, one module to load). The name and
 # producers sections go (a third of the file). Then binaryen's wasm-opt (npm `binaryen`, pinned in
 # package.json: `npm install` here first) at -Os without inlining functions into their one
 # caller: 2.8% off gzipped and 6.5% raw on this build (-O1 took 1.5% and 3.8%). Raw size is what
 # V8 validates at every start, gzipped what a page downloads: with that inlining -Os leaves the
-# file 9% smaller raw but 2.4% larger gzipped. Debian's binaryen 108 breaks the externref table
+# file 9% smaller raw but 2.6% larger gzipped. Debian's binaryen 108 breaks the externref table
 # wasm-bindgen makes. Source paths are remapped so the file names no build machine's directories.
 # `OLMO_WASM_FEATURES=conformance` builds the test variant (the store conformance suite exported
 # for the Node and Chromium tests; never published).
@@ -62,6 +63,7 @@ cargo +"$toolchain" build --quiet "${build_std[@]}" -p olmo-wasm --lib --target 
     --profile wasm-release --features "${OLMO_WASM_FEATURES:-}"
 wasm="${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/wasm-release/olmo_wasm.wasm"
 wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$here/pkg" --out-name olmo_wasm "$wasm"
+node "$here/make-entry.mjs"
 # The features are the ones the file uses (Rust's wasm32 defaults and SIMD), no others, so the
 # optimiser cannot introduce an instruction an engine lacks.
 node "$here/node_modules/binaryen/bin/wasm-opt" --enable-simd --enable-reference-types \

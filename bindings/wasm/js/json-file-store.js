@@ -3,7 +3,7 @@
 // mix. Handles on the same path notice each other's commits (the file's identity changes at
 // every rename). One process at a time: it takes no lock between processes.
 import { readFile, writeFile, rename, stat, open } from 'node:fs/promises';
-import { MapStore } from './index.js';
+import { MapStore } from '../pkg/index.js';
 
 const queues = new Map();
 
