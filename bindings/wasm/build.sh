@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds the npm package's module into bindings/wasm/pkg: the crate for wasm32 with the
 # size-first `wasm-release` profile, then wasm-bindgen's `web` glue (ES modules that work in
-# browsers, bundlers and Node, where js/index.js hands the glue the file's bytes). The name and
+# browsers, bundlers and Node, where js/index.js hands the glue the file's bytes; make-entry.mjs
+# joins the two into pkg/index.js, the package's entry, one module to load). The name and
 # producers sections go (a third of the file). Then binaryen's wasm-opt (npm `binaryen`, pinned in
-# package.json: `npm install` here first) at -O1 with --duplicate-function-elimination: 1.7%
-# off gzipped and 3.8% raw on this build. Its -O2, -Os and -Oz make the file 7-9% smaller raw
-# but 3% larger gzipped, and gzipped is what a page downloads; Debian's binaryen 108 breaks the
-# externref table wasm-bindgen makes. Source paths are remapped so the file names no build machine's
-# directories. `OLMO_WASM_FEATURES=conformance` builds the test variant (the store conformance
-# suite exported for the Node and Chromium tests; never published).
+# package.json: `npm install` here first) at -Os without inlining functions into their one
+# caller: 2.8% off gzipped and 6.5% raw on this build (-O1 took 1.5% and 3.8%). Raw size is what
+# V8 validates at every start, gzipped what a page downloads: with that inlining -Os leaves the
+# file 9% smaller raw but 2.6% larger gzipped. Debian's binaryen 108 breaks the externref table
+# wasm-bindgen makes. Source paths are remapped so the file names no build machine's directories.
+# `OLMO_WASM_FEATURES=conformance` builds the test variant (the store conformance suite exported
+# for the Node and Chromium tests; never published).
 #
 # The toolchain is the nightly pinned in .ci/nightly-toolchain (installed with its `rust-src`
 # when missing), which rebuilds the standard library with the package (`-Zbuild-std`) at the
@@ -34,7 +36,11 @@ registry="${CARGO_HOME:-$HOME/.cargo}/registry/src"
 # SIMD (WebAssembly's 128-bit vectors, in every browser since 2023 and Node 16.4): 16-byte
 # copies and fills become one instruction each, 10.5 KB gzipped off (2.8%), no slower. The aes
 # crate's compact (semi-fixsliced) software AES: 1.8 KB gzipped off, room-event decryption no slower.
-flags="--remap-path-prefix=$registry=crates"$'\x1f'"--remap-path-prefix=$root=olmo"$'\x1f'"-Ctarget-feature=+simd128"
+# Without the multivalue feature wasm-bindgen returns results through the shadow stack instead of
+# as several values: V8 before 12 (Node 20) has no generic JS-to-wasm wrapper for an export
+# returning more than one value and compiles one with TurboFan per such signature (16 here) when
+# the module is compiled. That took 3 ms of the 17 ms a fresh Node spends on import + init.
+flags="--remap-path-prefix=$registry=crates"$'\x1f'"--remap-path-prefix=$root=olmo"$'\x1f'"-Ctarget-feature=+simd128,-multivalue"
 flags+=$'\x1f'"--cfg=aes_backend_soft=\"compact\""
 build_std=()
 case "$toolchain" in
@@ -57,11 +63,12 @@ cargo +"$toolchain" build --quiet "${build_std[@]}" -p olmo-wasm --lib --target 
     --profile wasm-release --features "${OLMO_WASM_FEATURES:-}"
 wasm="${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/wasm-release/olmo_wasm.wasm"
 wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$here/pkg" --out-name olmo_wasm "$wasm"
+node "$here/make-entry.mjs"
 # The features are the ones the file uses (Rust's wasm32 defaults and SIMD), no others, so the
 # optimiser cannot introduce an instruction an engine lacks.
 node "$here/node_modules/binaryen/bin/wasm-opt" --enable-simd --enable-reference-types \
     --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-    --enable-mutable-globals --enable-multivalue -O1 --duplicate-function-elimination \
+    --enable-mutable-globals --enable-multivalue -Os --one-caller-inline-max-function-size 0 \
     "$here/pkg/olmo_wasm_bg.wasm" -o "$here/pkg/olmo_wasm_bg.wasm"
 raw=$(stat -c %s "$here/pkg/olmo_wasm_bg.wasm")
 gz=$(gzip -9 -c "$here/pkg/olmo_wasm_bg.wasm" | wc -c)

@@ -39,7 +39,7 @@ row('.wasm raw', ourSize.raw / 1024, theirSize.raw / 1024, 'KiB');
 row('.wasm gzipped', ourSize.gz / 1024, theirSize.gz / 1024, 'KiB');
 
 const [ourInit, olmo] = await time(async () => {
-  const m = await import('../js/index.js');
+  const m = await import('../pkg/index.js');
   await m.init();
   return m;
 });

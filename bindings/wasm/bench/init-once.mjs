@@ -3,7 +3,7 @@
 const which = process.argv[2];
 const start = process.cpuUsage();
 if (which === 'olmo') {
-  const m = await import('../js/index.js');
+  const m = await import('../pkg/index.js');
   await m.init();
 } else if (which === 'sdk') {
   const m = await import('@matrix-org/matrix-sdk-crypto-wasm');

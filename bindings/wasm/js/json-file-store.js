@@ -3,8 +3,7 @@
 // mix. Handles on the same path notice each other's commits (the file's identity changes at
 // every rename). One process at a time: it takes no lock between processes.
 import { readFile, writeFile, rename, stat, open } from 'node:fs/promises';
-import { MapStore } from './map-store.js';
-import { toHex, fromHex } from './bytes.js';
+import { MapStore } from '../pkg/index.js';
 
 const queues = new Map();
 
@@ -19,7 +18,7 @@ function encode(tables) {
   const out = {};
   for (const [table, records] of tables) {
     out[table] = {};
-    for (const [k, r] of records) out[table][k] = [r.version, toHex(r.value)];
+    for (const [k, r] of records) out[table][k] = [r.version, Buffer.from(r.value.buffer, r.value.byteOffset, r.value.length).toString('hex')];
   }
   return JSON.stringify(out);
 }
@@ -29,7 +28,7 @@ function decode(text) {
   for (const [table, records] of Object.entries(JSON.parse(text))) {
     const map = new Map();
     for (const [k, [version, value]] of Object.entries(records)) {
-      map.set(k, { version, value: fromHex(value) });
+      map.set(k, { version, value: new Uint8Array(Buffer.from(value, 'hex')) });
     }
     tables.set(table, map);
   }

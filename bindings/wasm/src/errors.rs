@@ -1,5 +1,5 @@
-//! Failures as JavaScript `Error` subclasses. The classes live in the package's `errors.js`
-//! (so `instanceof` works across the package); `index.js` hands them over once at load. Each
+//! Failures as JavaScript `Error` subclasses. The classes live in the package's `index.js`
+//! (so `instanceof` works across the package), which hands them over once at load. Each
 //! error has `kind` (the core's variant, camelCase) and the core's message as `message`, plus
 //! the variant's fields. None carries key material or plaintext.
 

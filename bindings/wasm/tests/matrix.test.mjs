@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   init, Store, MatrixMachine, MapStore, DecryptionError, MachineError, StoreError,
-} from '../js/index.js';
+} from '../pkg/index.js';
 import { JsonFileStore } from '../js/json-file-store.js';
 import { Homeserver, Client, ENCRYPTION, NOW } from './homeserver.mjs';
 

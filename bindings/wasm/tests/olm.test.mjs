@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {
   init, Account, Session, GroupSession, InboundGroupSession, encryptKeyExport,
   decryptKeyExport, CryptoError, ArgumentError, OlmoError,
-} from '../js/index.js';
+} from '../pkg/index.js';
 
 await init();
 const text = new TextEncoder();

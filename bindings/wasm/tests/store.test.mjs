@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { init, Store, MapStore, runStoreConformance, storeConformanceChecks, ConformanceError } from '../js/index.js';
+import { init, Store, MapStore, runStoreConformance, storeConformanceChecks, ConformanceError } from '../pkg/index.js';
 import { JsonFileStore } from '../js/json-file-store.js';
 
 await init();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { init, Store, XmppMachine, MapStore, XmppError } from '../js/index.js';
+import { init, Store, XmppMachine, MapStore, XmppError } from '../pkg/index.js';
 
 await init();
 const NOW = 1_765_000_000_000;
