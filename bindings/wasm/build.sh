@@ -64,11 +64,11 @@ cargo +"$toolchain" build --quiet "${build_std[@]}" -p olmo-wasm --lib --target 
 wasm="${CARGO_TARGET_DIR:-$root/target}/wasm32-unknown-unknown/wasm-release/olmo_wasm.wasm"
 wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$here/pkg" --out-name olmo_wasm "$wasm"
 node "$here/make-entry.mjs"
-# The features are the ones the file uses (Rust's wasm32 defaults and SIMD), no others, so the
-# optimiser cannot introduce an instruction an engine lacks.
+# The features are the ones the file uses (Rust's wasm32 defaults and SIMD, without multivalue), no
+# others, so the optimiser cannot bring back multi-value returns or an instruction an engine lacks.
 node "$here/node_modules/binaryen/bin/wasm-opt" --enable-simd --enable-reference-types \
     --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-    --enable-mutable-globals --enable-multivalue -Os --one-caller-inline-max-function-size 0 \
+    --enable-mutable-globals -Os --one-caller-inline-max-function-size 0 \
     "$here/pkg/olmo_wasm_bg.wasm" -o "$here/pkg/olmo_wasm_bg.wasm"
 raw=$(stat -c %s "$here/pkg/olmo_wasm_bg.wasm")
 gz=$(gzip -9 -c "$here/pkg/olmo_wasm_bg.wasm" | wc -c)
