@@ -29,21 +29,35 @@ type ByKey<V> = HashMap<Vec<u8>, V, foldhash::fast::RandomState>;
 /// What the transaction knows of one table's records, by key. Looked up with borrowed keys,
 /// so a read or write of a record already known allocates nothing (a batch of room events
 /// makes tens of thousands of lookups in one transaction).
-#[derive(Default)]
 struct Table {
     /// What each record was when first read (`None`: absent).
     read: ByKey<Option<Record>>,
     /// The pending contents of each written record (`None`: deleted).
     written: ByKey<Option<Opened>>,
+    /// Whether the records read are wiped when the table drops: those of an ephemeral
+    /// backend, which are plaintext ([`Backend::is_ephemeral`]). Any other backend's are
+    /// sealed, ciphertext the backend itself holds: wiping them was a pass over every record
+    /// read, at every operation, for nothing.
+    wipe: bool,
 }
 
-/// The records read are wiped: an ephemeral backend's are plaintext
-/// ([`Backend::is_ephemeral`]). On the table, not the transaction, so that a transaction's
-/// borrows end at its last use.
+impl Table {
+    fn new(wipe: bool) -> Self {
+        Self {
+            read: ByKey::default(),
+            written: ByKey::default(),
+            wipe,
+        }
+    }
+}
+
+/// On the table, not the transaction, so that a transaction's borrows end at its last use.
 impl Drop for Table {
     fn drop(&mut self) {
-        for record in self.read.values_mut().flatten() {
-            record.value.zeroize();
+        if self.wipe {
+            for record in self.read.values_mut().flatten() {
+                record.value.zeroize();
+            }
         }
     }
 }
@@ -102,7 +116,8 @@ impl<'a, B: Backend> Txn<'a, B> {
         match self.tables.iter().position(|(name, _)| name == table) {
             Some(id) => id,
             None => {
-                self.tables.push((table.to_owned(), Table::default()));
+                let wipe = self.backend.is_ephemeral();
+                self.tables.push((table.to_owned(), Table::new(wipe)));
                 self.tables.len() - 1
             }
         }

@@ -308,10 +308,61 @@ impl Memo {
         plaintext: Zeroizing<Vec<u8>>,
         record: T,
     ) {
+        self.hold_parsed_with(table, key, schema, record, |held| *held = plaintext);
+    }
+
+    /// As [`Self::hold_parsed`], the plaintext copied: into the buffer of the record held
+    /// before when there is one (a record written at every operation, such as the clocks,
+    /// then costs no allocation here).
+    pub(crate) fn hold_parsed_copy<T: Send + 'static>(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        schema: u16,
+        plaintext: &[u8],
+        record: T,
+    ) {
+        self.hold_parsed_with(table, key, schema, record, |held| {
+            if held.capacity() < plaintext.len() {
+                // A new buffer: growing the old one would free it unwiped.
+                *held = Zeroizing::new(plaintext.to_vec());
+            } else {
+                // The old contents are overwritten or, past the new length, left in a buffer
+                // wiped whole (capacity included) when it drops.
+                held.clear();
+                held.extend_from_slice(plaintext);
+            }
+        });
+    }
+
+    /// Holds `record` in place of the record held under (table, key), if any (its key, box
+    /// and plaintext buffer used again), else beside the others; `set` puts the plaintext in.
+    fn hold_parsed_with<T: Send + 'static>(
+        &self,
+        table: &'static str,
+        key: &[u8],
+        schema: u16,
+        record: T,
+        set: impl FnOnce(&mut Zeroizing<Vec<u8>>),
+    ) {
         let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = parsed
+            .get_mut(table)
+            .and_then(|records| records.get_mut(key))
+        {
+            held.schema = schema;
+            set(&mut held.plaintext);
+            match held.record.downcast_mut::<T>() {
+                Some(old) => *old = record,
+                None => held.record = Box::new(record),
+            }
+            return;
+        }
         if parsed.values().map(HashMap::len).sum::<usize>() >= MAX_PARSED {
             *parsed = Parsed::new();
         }
+        let mut plaintext = Zeroizing::new(Vec::new());
+        set(&mut plaintext);
         let held = ParsedRecord {
             schema,
             plaintext,

@@ -150,7 +150,7 @@ where
 {
     let packed = pack_meta(meta, &[]);
     let record: Record<T> = (SCHEMA, meta.clone(), Vec::new());
-    memo.hold_parsed(table, key, SCHEMA, packed.clone(), record);
+    memo.hold_parsed_copy(table, key, SCHEMA, &packed, record);
     // Reading first gives the write the version it must expect.
     txn.version(table, key).await?;
     txn.put(table, key, SCHEMA, packed)

@@ -207,14 +207,27 @@ pub(super) fn base64_content(
     node: Node<'_, '_>,
     element: &'static str,
 ) -> Result<Vec<u8>, StanzaError> {
+    // One text child, as senders write it: decoded where it lies, not copied into a string
+    // first (a payload's text was collected and grown by doubling, then collected again).
+    let mut children = node.children();
+    if let (Some(only), None) = (children.next(), children.next())
+        && only.is_text()
+    {
+        return decode_base64(only.text().unwrap_or_default(), element);
+    }
     decode_base64(&text_content(node, element)?, element)
 }
 
 /// Decodes padded standard base64, ignoring ASCII whitespace anywhere (line-wrapped or indented
 /// text).
 pub(super) fn decode_base64(text: &str, element: &'static str) -> Result<Vec<u8>, StanzaError> {
+    let bad = |_| StanzaError::BadBase64 { element };
+    // Most text has no whitespace: decoded as it is, without a copy.
+    if !text.bytes().any(|byte| byte.is_ascii_whitespace()) {
+        return Base64::decode_vec(text).map_err(bad);
+    }
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    Base64::decode_vec(&compact).map_err(|_| StanzaError::BadBase64 { element })
+    Base64::decode_vec(&compact).map_err(bad)
 }
 
 /// Padded standard base64.
