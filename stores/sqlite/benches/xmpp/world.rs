@@ -339,18 +339,22 @@ pub fn records<B: Backend>(store: &B) -> Records {
     all
 }
 
-/// One record written: table, name, schema, contents.
-type Write = (String, Vec<u8>, u16, Zeroizing<Vec<u8>>);
+/// One record written: table, name, schema, contents, and whether the operation created it.
+type Write = (String, Vec<u8>, u16, Zeroizing<Vec<u8>>, bool);
 
 /// One operation's commit played again: the records it wrote, with their contents, written in
 /// one transaction (each read for its version first, as the machine does) to a store of the
-/// same kind holding the records as they were before.
+/// same kind holding the records as they were before. A record the operation created (a
+/// processed stanza's outcome, a new session) is created again at every replay, under a new
+/// name of the same length, so the replay inserts into a growing table as the machine does
+/// rather than overwriting the record its first replay made.
 pub struct Replay {
     store: BenchStore,
     sealer: Sealer,
     writes: Vec<Write>,
     name: String,
     bytes: usize,
+    replays: std::cell::Cell<u64>,
 }
 
 impl Replay {
@@ -367,10 +371,11 @@ impl Replay {
         let mut writes = Vec::new();
         let mut bytes = 0;
         for ((table, key), (version, value)) in after {
-            if before.get(&(table.clone(), key.clone())).map(|(v, _)| *v) != Some(*version) {
+            let was = before.get(&(table.clone(), key.clone())).map(|(v, _)| *v);
+            if was != Some(*version) {
                 let (schema, plaintext) = sealer.open(table, key, *version, value).unwrap();
                 bytes += plaintext.len();
-                writes.push((table.clone(), key.clone(), schema, plaintext));
+                writes.push((table.clone(), key.clone(), schema, plaintext, was.is_none()));
             }
         }
         assert!(
@@ -383,14 +388,16 @@ impl Replay {
             writes,
             name: name.to_owned(),
             bytes,
+            replays: std::cell::Cell::new(0),
         }
     }
 
     /// What the commit writes, for the report.
     pub fn describe(&self) -> String {
         let tables: Vec<&str> = self.writes.iter().map(|(t, ..)| t.as_str()).collect();
+        let created = self.writes.iter().filter(|w| w.4).count();
         format!(
-            "{}: {} records, {} bytes before sealing ({})",
+            "{}: {} records ({created} created), {} bytes before sealing ({})",
             self.name,
             self.writes.len(),
             self.bytes,
@@ -400,18 +407,41 @@ impl Replay {
 
     /// The contents to write, made outside the timed region.
     pub fn contents(&self) -> Vec<Zeroizing<Vec<u8>>> {
-        self.writes.iter().map(|(_, _, _, p)| p.clone()).collect()
+        self.writes
+            .iter()
+            .map(|(_, _, _, p, _)| p.clone())
+            .collect()
     }
 
     /// Reads, seals and writes the records in one commit.
     pub fn commit(&self, contents: Vec<Zeroizing<Vec<u8>>>) {
+        let replay = self.replays.get();
+        self.replays.set(replay + 1);
         let mut txn = Txn::new(&self.store, &self.sealer);
-        for ((table, key, schema, _), plaintext) in self.writes.iter().zip(contents) {
+        for ((table, key, schema, _, created), plaintext) in self.writes.iter().zip(contents) {
+            let renamed;
+            let key = if *created && replay > 0 {
+                renamed = fresh_name(key, replay);
+                &renamed
+            } else {
+                key
+            };
             block_on(txn.version(table, key)).unwrap();
             txn.put(table, key, *schema, plaintext).unwrap();
         }
         block_on(txn.commit(&mut rand::rng())).unwrap();
     }
+}
+
+/// `key` with the replay's number written over its last bytes: a name no earlier replay used,
+/// of the same length.
+fn fresh_name(key: &[u8], replay: u64) -> Vec<u8> {
+    let mut name = key.to_vec();
+    let tail = name.len().saturating_sub(8);
+    for (byte, mark) in name[tail..].iter_mut().zip(replay.to_le_bytes()) {
+        *byte ^= mark;
+    }
+    name
 }
 
 /// A copy of a closed SQLite store (its main file and WAL, if any) at `to`.
