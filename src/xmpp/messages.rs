@@ -20,6 +20,10 @@ use crate::time::Timestamp;
 /// Consecutive failures after which a device's session should be rebuilt.
 const REBUILD_AFTER: u32 = 3;
 
+/// Not a table: the memo's key for a trust record's name by (JID, identity key) in the
+/// encrypt (see [`crate::xmpp::memo::Memo::name`]).
+const TRUST_BY_IDENTITY: &str = "xmpp.trust by identity";
+
 /// An `<encrypted>` element to send, of one version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(any(test, feature = "serde"), derive(Serialize, Deserialize))]
@@ -154,47 +158,66 @@ impl<B: Backend> XmppMachine<B> {
             .collect();
         let mut loaded = self.load_slots_of(txn, account, &addresses).await?;
         let mut outcome = EncryptOutcome::default();
-        let mut targets: Vec<(Version, String, u32)> = Vec::new();
-        let mut fingerprints: Vec<Option<String>> = Vec::with_capacity(addresses.len());
+        let mut targets: Vec<(Version, String, u32)> = Vec::with_capacity(addresses.len());
+        // Each device's trust record name, remembered by its session's identity: one memo
+        // lookup, where going through the fingerprint took two and a copy of it. The
+        // fingerprint (a field inversion the first time) is made when the name is new, and
+        // again only for a device whose decision is absent; an identity without one is
+        // remembered with an empty name.
+        let mut identities: Vec<Option<IdentityKey>> = Vec::with_capacity(addresses.len());
+        let mut trust_names: Vec<Vec<u8>> = Vec::with_capacity(addresses.len());
         for (version, jid, device_id) in &addresses {
-            let fingerprint =
-                session_identity(&loaded.device, *version, jid, *device_id).and_then(|identity| {
-                    self.memo.session_fingerprint_by(&identity, || {
-                        let device = &mut loaded.device;
+            let identity = session_identity(&loaded.device, *version, jid, *device_id);
+            let name = identity.map(|identity| {
+                let wire = identity.wire_form();
+                let parts = [jid.as_bytes(), wire.as_slice()];
+                self.memo.name(TRUST_BY_IDENTITY, &parts, || {
+                    let device = &mut loaded.device;
+                    let fingerprint = self.memo.session_fingerprint_by(&identity, || {
                         device.session_identity_curve(*version, jid, *device_id, &identity)
+                    });
+                    // Not `Self::trust_name`: the memo's names are locked while this runs.
+                    fingerprint.map_or_else(Vec::new, |fingerprint| {
+                        self.sealer
+                            .name(TRUST, &[jid.as_bytes(), fingerprint.as_bytes()])
                     })
-                });
-            fingerprints.push(fingerprint);
+                })
+            });
+            match name {
+                Some(name) if !name.is_empty() => {
+                    identities.push(identity);
+                    trust_names.push(name);
+                }
+                _ => identities.push(None),
+            }
         }
         // The trust decisions of every recipient device read in one round trip.
-        let trust_names: Vec<Vec<u8>> = addresses
-            .iter()
-            .zip(&fingerprints)
-            .filter_map(|((_, jid, _), fingerprint)| {
-                Some(self.trust_name(jid, fingerprint.as_ref()?))
-            })
-            .collect();
         txn.prefetch(TRUST, &trust_names).await?;
-        // In the order of the devices that have a fingerprint.
+        // In the order of the devices that have a name.
         let mut trust_names = trust_names.into_iter();
-        for ((version, jid, device_id), fingerprint) in addresses.into_iter().zip(fingerprints) {
+        for ((version, jid, device_id), identity) in addresses.into_iter().zip(identities) {
             let skip = |reason| SkippedDevice {
                 jid: jid.clone(),
                 device_id,
                 version,
                 reason,
             };
-            let Some(fingerprint) = fingerprint else {
+            let named = identity.and_then(|identity| Some((identity, trust_names.next()?)));
+            let Some((identity, name)) = named else {
                 outcome.skipped.push(skip(SkipReason::NoSession));
                 continue;
-            };
-            let name = match trust_names.next() {
-                Some(name) => name,
-                None => self.trust_name(&jid, &fingerprint),
             };
             let trust = match self.trust_named(txn, &name).await? {
                 Some(trust) => trust,
                 None => {
+                    let fingerprint = self.memo.session_fingerprint_by(&identity, || {
+                        let device = &mut loaded.device;
+                        device.session_identity_curve(version, &jid, device_id, &identity)
+                    });
+                    let Some(fingerprint) = fingerprint else {
+                        outcome.skipped.push(skip(SkipReason::NoSession));
+                        continue;
+                    };
                     self.note_identity(txn, &loaded.meta, &jid, &fingerprint)
                         .await?
                 }

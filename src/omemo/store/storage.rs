@@ -147,6 +147,14 @@ fn read_slot_sessions<P: OmemoProfile>(
 const SLOT_SCHEMA: u32 = 2;
 /// A slot's own record without the identity's Curve25519 form.
 const SLOT_SCHEMA_1: u32 = 1;
+/// A slot record's first buffer holds its fields and this much per session, so that it
+/// usually does not grow: a session with a key exchange pending and a chain each way is about
+/// 300 bytes, and the writer's default of 256 made every save of a slot grow it (a copy, a
+/// wipe and a free), a slot with earlier sessions several times.
+const SESSION_BYTES: usize = 384;
+/// A slot record's fields besides its sessions, for the first buffer (a JID of up to about 40
+/// bytes fits).
+const SLOT_RECORD_HEADER: usize = 128;
 
 // The engine layer (issue 10) is the caller; until it lands only the device's tests use these.
 #[allow(dead_code)]
@@ -164,7 +172,8 @@ impl<P: OmemoProfile> SessionStore<P> {
         let (address, slot) = self
             .slots
             .get_key_value(&(jid, device_id) as &dyn Address)?;
-        let mut out = ByteWriter::default();
+        let sessions = 1 + slot.previous.len();
+        let mut out = ByteWriter::with_capacity(SLOT_RECORD_HEADER + sessions * SESSION_BYTES);
         out.u32(SLOT_SCHEMA).u8(version_byte(P::VERSION));
         write_jid(&mut out, &address.0);
         out.u32(address.1).u64(slot.last_used);
