@@ -43,7 +43,8 @@ async function load(input) {
 // The errors olmo throws and rejects with. Every one is an OlmoError with `kind` (the core's
 // variant, camelCase) and the core's reason as `message`, plus the variant's fields (a
 // conflict's `table`, `key`, `expected` and `found`; a decryption's `sessionId`, ...). None
-// carries key material or plaintext.
+// carries key material or plaintext. Each class writes its own `name` rather than reading
+// `new.target.name`: bundlers' minifiers rename classes, and `name` is what callers match on.
 
 /** Base class of every olmo error. */
 export class OlmoError extends Error {
