@@ -28,8 +28,8 @@ mod transact;
 mod txn;
 
 pub use backend::{
-    Backend, Batch, CommitDurability, Conflict, Expect, KeyRange, MaybeSend, MaybeSync, Record,
-    StoreError, Write,
+    Backend, Batch, CommitDurability, Committed, Conflict, Expect, Generation, KeyRange, MaybeSend,
+    MaybeSync, Record, StoreError, Write,
 };
 pub use block_on::block_on;
 pub use memory::MemoryStore;
