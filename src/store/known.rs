@@ -52,10 +52,23 @@ impl Known {
 
     /// The record of (table, key): `None` when not known, `Some(None)` when known absent.
     pub(super) fn get(&self, table: &str, key: &[u8]) -> Option<&Option<KnownRecord>> {
-        self.tables
-            .iter()
-            .find(|(name, _)| name == table)
-            .and_then(|(_, records)| records.get(key))
+        self.get_in(self.table(table)?, key)
+    }
+
+    /// The place of `table` among the tables, for [`Known::get_in`]: valid until the records
+    /// change ([`Known::set`]).
+    pub(super) fn table(&self, table: &str) -> Option<usize> {
+        self.tables.iter().position(|(name, _)| name == table)
+    }
+
+    /// As [`Known::get`], for the table at `index` ([`Known::table`]).
+    pub(super) fn get_in(&self, index: usize, key: &[u8]) -> Option<&Option<KnownRecord>> {
+        let (_, records) = self.tables.get(index)?;
+        // Most reads find nothing only when nothing is known of the table yet.
+        if records.is_empty() {
+            return None;
+        }
+        records.get(key)
     }
 
     /// The version of the record of (table, key), if known: `Some(None)` when known absent.

@@ -40,14 +40,18 @@ struct Table {
     /// sealed, ciphertext the backend itself holds: wiping them was a pass over every record
     /// read, at every operation, for nothing.
     wipe: bool,
+    /// The table's place among the [`Known`] records' tables, if they have it (found once
+    /// per transaction, not per read).
+    known: Option<usize>,
 }
 
 impl Table {
-    fn new(wipe: bool) -> Self {
+    fn new(wipe: bool, known: Option<usize>) -> Self {
         Self {
             read: ByKey::default(),
             written: ByKey::default(),
             wipe,
+            known,
         }
     }
 }
@@ -122,17 +126,18 @@ impl<'a, B: Backend> Txn<'a, B> {
 
     /// The record of (table, key) as known, when this transaction has not read it itself.
     fn known(&self, id: TableId, key: &[u8]) -> Option<&Option<KnownRecord>> {
-        let known = self.known.as_ref()?;
-        let (table, records) = &self.tables[id];
-        if records.read.contains_key(key) {
+        let records = &self.tables[id].1;
+        let index = records.known?;
+        // Empty while every record comes from those known: no key hashed for nothing.
+        if !records.read.is_empty() && records.read.contains_key(key) {
             return None;
         }
-        known.get(table, key)
+        self.known.as_ref()?.get_in(index, key)
     }
 
     /// Whether the record was read in this transaction, or is known.
     fn seen(&self, id: TableId, key: &[u8]) -> bool {
-        self.tables[id].1.read.contains_key(key) || self.known(id, key).is_some()
+        self.known(id, key).is_some() || self.tables[id].1.read.contains_key(key)
     }
 
     /// Declares what the commit must survive ([`CommitDurability::Durable`] unless set): an
@@ -148,7 +153,9 @@ impl<'a, B: Backend> Txn<'a, B> {
             Some(id) => id,
             None => {
                 let wipe = self.backend.is_ephemeral();
-                self.tables.push((table.to_owned(), Table::new(wipe)));
+                let known = self.known.as_ref().and_then(|known| known.table(table));
+                self.tables
+                    .push((table.to_owned(), Table::new(wipe, known)));
                 self.tables.len() - 1
             }
         }
@@ -222,6 +229,9 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// from memory. Reads nothing it already knows; opens nothing until asked.
     pub async fn prefetch(&mut self, table: &str, keys: &[Vec<u8>]) -> Result<(), StoreError> {
         let id = self.table_id(table);
+        if keys.iter().all(|key| self.seen(id, key)) {
+            return Ok(());
+        }
         let missing: Vec<Vec<u8>> = keys
             .iter()
             .filter(|key| !self.seen(id, key))
@@ -468,9 +478,9 @@ impl<'a, B: Backend> Txn<'a, B> {
 
     /// As [`Txn::commit`], for a transaction [`Txn::knowing`] records: gives back the records
     /// known after the commit, with what it read and wrote, at the generation the commit
-    /// made; or none when no other commit may have fallen between the generation the
-    /// transaction began at and its own commit is not certain (the backend tracks no
-    /// generation, or reports another one before the batch applied).
+    /// made; or none when it cannot be sure that no other commit fell between the generation
+    /// the transaction began at and its own (the backend tracks no generation, or reports
+    /// another one just before the batch applied).
     pub fn commit_known(
         self,
         rng: &mut impl CryptoRng,
@@ -494,9 +504,9 @@ impl<'a, B: Backend> Txn<'a, B> {
                     _ => return Ok(None),
                 }
             }
-            // Nothing committed: the reads were made at the generation the records are
-            // known at, or after it (then the backend is at another one, and the next
-            // transaction drops them).
+            // The reads were made at the generation the records were known at, or after it
+            // (then the backend is at another one by now, and the next transaction drops
+            // them); with nothing committed, they stay at that generation.
             for (table, key, record) in learned {
                 known.set(&table, key, record);
             }
