@@ -1,7 +1,7 @@
 //! What a backend stores and the four operations it offers.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, ready};
 use std::ops::Bound;
 
 use thiserror::Error;
@@ -342,6 +342,31 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// A backend's token for the state of its storage ([`Backend::generation`]): two equal tokens
+/// from one handle mean that no commit was applied in between, by anyone. Opaque: only
+/// compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Generation(u64, u64);
+
+impl Generation {
+    /// A token made of two numbers (for example a commit counter and the database's own
+    /// change counter); tokens are equal when both are.
+    pub fn new(first: u64, second: u64) -> Self {
+        Self(first, second)
+    }
+}
+
+/// What [`Backend::commit_tracked`] reports of a commit it applied: the generation of the
+/// storage just before the batch applied and just after, both read atomically with it (no
+/// other commit can fall between `before` and the batch, nor between the batch and `after`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The generation the batch was applied on.
+    pub before: Generation,
+    /// The generation the batch made.
+    pub after: Generation,
+}
+
 /// Where records live. Implemented by the memory and SQLite backends, and by the application
 /// for its own storage (IndexedDB, a platform database, a network database).
 ///
@@ -355,7 +380,10 @@ pub enum StoreError {
 ///   increasing byte order, at most `limit` of them;
 /// - a returned commit survives the process being killed; a [`CommitDurability::Durable`]
 ///   one (the default) also survives a power loss, a [`CommitDurability::LossTolerant`] one
-///   may be lost then, whole, and only together with the commits after it.
+///   may be lost then, whole, and only together with the commits after it;
+/// - a backend that reports a [`Backend::generation`] changes it with every commit applied to
+///   the storage, by any handle or process, and reports with each of its own commits the
+///   generations around it ([`Backend::commit_tracked`]).
 pub trait Backend: MaybeSend + MaybeSync {
     /// One record.
     fn get(
@@ -382,6 +410,32 @@ pub trait Backend: MaybeSend + MaybeSync {
 
     /// Applies the batch all or nothing.
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend;
+
+    /// The storage's generation now, if the backend tracks one: a token that stays equal as
+    /// long as no commit is applied to the storage, by this handle or any other (another
+    /// connection, another process), and changes with every commit applied. So a caller that
+    /// holds what it read at generation `g` and finds `g` again may use it without reading.
+    /// Tokens are only compared, and only those of one handle. A failed commit applies
+    /// nothing and need not change it; a spurious change only costs the caller a read.
+    ///
+    /// The default, `None`, tracks nothing: callers read everything at every operation, as
+    /// they must from a backend that cannot tell (PostgreSQL, IndexedDB, application stores).
+    /// A backend that returns `Some` here must also implement [`Backend::commit_tracked`].
+    fn generation(&self) -> impl Future<Output = Option<Generation>> + MaybeSend {
+        ready(None)
+    }
+
+    /// As [`Backend::commit`], also reporting, for a backend that tracks its
+    /// [`Backend::generation`], the generations just before and just after the batch applied
+    /// ([`Committed`]), read atomically with it: `after` is what `generation` gives until the
+    /// next commit by anyone. `None` from a backend that tracks none (the default).
+    fn commit_tracked(
+        &self,
+        batch: Batch,
+    ) -> impl Future<Output = Result<Option<Committed>, StoreError>> + MaybeSend {
+        let commit = self.commit(batch);
+        async move { commit.await.map(|()| None) }
+    }
 
     /// Whether the records live only in this process's memory, die with it, and are read by
     /// nobody else: then there is nothing at rest for sealing to protect (the storage key sits

@@ -8,7 +8,9 @@
 
 use std::fmt;
 
-use super::backend::{Backend, Batch, CommitDurability, Expect, KeyRange, Record, StoreError};
+use super::backend::{
+    Backend, Batch, CommitDurability, Committed, Expect, Generation, KeyRange, Record, StoreError,
+};
 
 /// A check that failed: which, and what was seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,7 @@ pub const CHECKS: &[&str] = &[
     "values of any size round-trip",
     "a second handle sees commits and conflicts",
     "a loss-tolerant batch is atomic and conflict-checked",
+    "the generation changes with every commit, by either handle",
 ];
 
 /// Runs every check against `first` and `second`, two handles to one fresh store. Returns how
@@ -62,6 +65,7 @@ pub async fn run<B: Backend>(first: &B, second: &B) -> Result<usize, Failure> {
     sizes(first).await?;
     two_handles(first, second).await?;
     loss_tolerant(first, second).await?;
+    generations(first, second).await?;
     Ok(CHECKS.len())
 }
 
@@ -494,4 +498,78 @@ async fn loss_tolerant<B: Backend>(first: &B, second: &B) -> Result<(), Failure>
             .await,
     )?;
     expect_record(CHECK, second, t, b"held", record(3, b"v3")).await
+}
+
+/// A backend that reports a generation ([`Backend::generation`]) keeps it while nothing is
+/// committed (reads included), reports the generations around each tracked commit, and sees
+/// it change when the other handle commits. One that reports none tracks no commit either.
+async fn generations<B: Backend>(first: &B, second: &B) -> Result<(), Failure> {
+    const CHECK: &str = CHECKS[12];
+    let t = "conformance.generation";
+    let Some(start) = first.generation().await else {
+        let batch = put(t, b"untracked", Expect::Absent, b"x");
+        if io(CHECK, first.commit_tracked(batch).await)?.is_some() {
+            return Err(fail(
+                CHECK,
+                "no generation, yet a tracked commit reported one",
+            ));
+        }
+        return Ok(());
+    };
+    let same = |check: Option<Generation>, want: Generation, what: &str| {
+        if check == Some(want) {
+            Ok(())
+        } else {
+            Err(fail(
+                CHECK,
+                format!("{what}: expected {want:?}, got {check:?}"),
+            ))
+        }
+    };
+    expect_record(CHECK, first, t, b"k", None).await?;
+    same(first.generation().await, start, "after a read")?;
+    let tracked = |committed: Option<Committed>| {
+        committed.ok_or_else(|| fail(CHECK, "a generation, yet a tracked commit reported none"))
+    };
+    let one = put(t, b"k", Expect::Absent, b"one");
+    let one = tracked(io(CHECK, first.commit_tracked(one).await)?)?;
+    same(Some(one.before), start, "before the first commit")?;
+    if one.after == start {
+        return Err(fail(CHECK, "a commit left the generation as it was"));
+    }
+    same(
+        first.generation().await,
+        one.after,
+        "after the first commit",
+    )?;
+    // The other handle commits (untracked): the first's generation moves.
+    let seen_by_second = second.generation().await;
+    io(
+        CHECK,
+        second
+            .commit(put(t, b"k", Expect::Version(1), b"two"))
+            .await,
+    )?;
+    let now = first.generation().await;
+    if now.is_none() || now == Some(one.after) {
+        return Err(fail(CHECK, "the other handle's commit left the generation"));
+    }
+    if second.generation().await == seen_by_second {
+        return Err(fail(CHECK, "a handle's own commit left its generation"));
+    }
+    // A tracked commit after it starts from the generation as now, not as last reported.
+    let before = now.unwrap_or(start);
+    let second_before = second.generation().await;
+    let three = put(t, b"k", Expect::Version(2), b"three");
+    let three = tracked(io(CHECK, first.commit_tracked(three).await)?)?;
+    same(
+        Some(three.before),
+        before,
+        "before a commit after the other's",
+    )?;
+    same(first.generation().await, three.after, "after it")?;
+    if second.generation().await == second_before {
+        return Err(fail(CHECK, "the other handle's commit left the generation"));
+    }
+    Ok(())
 }

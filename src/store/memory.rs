@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use zeroize::Zeroize as _;
 
-use super::backend::{Backend, Batch, KeyRange, MaybeSend, Record, StoreError};
+use super::backend::{
+    Backend, Batch, Committed, Generation, KeyRange, MaybeSend, Record, StoreError,
+};
 
 use crate::vec_map::VecMap;
 use records::Records;
@@ -16,11 +18,19 @@ use records::Records;
 // Tables by name in a sorted `Vec`: a store has a dozen tables.
 type Tables = VecMap<String, Records>;
 
+/// The records and how many commits applied to them (the store's [`Generation`]), under one
+/// lock so that a commit and its count are one step.
+#[derive(Debug, Clone, Default)]
+struct Shared {
+    tables: Tables,
+    commits: u64,
+}
+
 /// Records in memory. Clones are handles to the same records, as two processes would share
 /// one database, so the conflict rules can be exercised without a disk.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    tables: Arc<Mutex<Tables>>,
+    shared: Arc<Mutex<Shared>>,
     /// Made by [`MemoryStore::ephemeral`].
     ephemeral: bool,
 }
@@ -45,19 +55,19 @@ impl MemoryStore {
 
     /// How many records a table holds (for tests and statistics; nothing on a hot path counts).
     pub fn len(&self, table: &str) -> usize {
-        self.lock().get(table).map_or(0, Records::len)
+        self.lock().tables.get(table).map_or(0, Records::len)
     }
 
     /// Whether the store holds no record at all.
     pub fn is_empty(&self) -> bool {
-        self.lock().values().all(Records::is_empty)
+        self.lock().tables.values().all(Records::is_empty)
     }
 
     /// An independent copy of every record, versions included (clones share their records):
     /// a store as this one is now, to run something on without changing this one.
     pub fn fork(&self) -> Self {
         Self {
-            tables: Arc::new(Mutex::new(self.lock().clone())),
+            shared: Arc::new(Mutex::new(self.lock().clone())),
             ephemeral: self.ephemeral,
         }
     }
@@ -66,6 +76,7 @@ impl MemoryStore {
     /// it.
     pub fn snapshot(&self) -> Vec<(String, Vec<u8>, Record)> {
         self.lock()
+            .tables
             .iter()
             .flat_map(|(table, records)| {
                 records
@@ -75,17 +86,22 @@ impl MemoryStore {
             .collect()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Tables> {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
         // A panic while holding the lock cannot leave a half-applied batch (commit checks
         // everything before changing anything), so the data is still consistent.
-        self.tables
+        self.shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn apply(&self, mut batch: Batch) -> Result<(), StoreError> {
-        let mut tables = self.lock();
-        if let Err(error) = batch.validate().and_then(|()| check(&tables, &batch)) {
+    /// Applies the batch and gives the generations around it.
+    fn apply(&self, mut batch: Batch) -> Result<Committed, StoreError> {
+        let mut shared = self.lock();
+        let before = Generation::new(shared.commits, 0);
+        if let Err(error) = batch
+            .validate()
+            .and_then(|()| check(&shared.tables, &batch))
+        {
             // A batch refused is dropped here; the values an accepted one puts become
             // records, wiped when they go.
             for write in &mut batch.writes {
@@ -95,6 +111,15 @@ impl MemoryStore {
             }
             return Err(error);
         }
+        if batch.is_empty() {
+            return Ok(Committed {
+                before,
+                after: before,
+            });
+        }
+        shared.commits += 1;
+        let after = Generation::new(shared.commits, 0);
+        let tables = &mut shared.tables;
         for write in batch.writes {
             let table = tables.get_or_default(write.table);
             match write.value {
@@ -107,7 +132,7 @@ impl MemoryStore {
                 }
             }
         }
-        Ok(())
+        Ok(Committed { before, after })
     }
 }
 
@@ -131,8 +156,12 @@ impl Backend for MemoryStore {
         table: &str,
         key: &[u8],
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + MaybeSend {
-        let tables = self.lock();
-        ready(Ok(tables.get(table).and_then(|t| t.get(key)).cloned()))
+        let shared = self.lock();
+        ready(Ok(shared
+            .tables
+            .get(table)
+            .and_then(|t| t.get(key))
+            .cloned()))
     }
 
     fn get_many(
@@ -140,8 +169,8 @@ impl Backend for MemoryStore {
         table: &str,
         keys: &[Vec<u8>],
     ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + MaybeSend {
-        let tables = self.lock();
-        let records = tables.get(table);
+        let shared = self.lock();
+        let records = shared.tables.get(table);
         ready(Ok(keys
             .iter()
             .map(|key| records.and_then(|t| t.get(key)).cloned())
@@ -154,8 +183,8 @@ impl Backend for MemoryStore {
         range: &KeyRange,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(Vec<u8>, Record)>, StoreError>> + MaybeSend {
-        let tables = self.lock();
-        let Some(records) = tables.get(table) else {
+        let shared = self.lock();
+        let Some(records) = shared.tables.get(table) else {
             return ready(Ok(Vec::new()));
         };
         ready(Ok(records
@@ -169,7 +198,19 @@ impl Backend for MemoryStore {
     }
 
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
-        ready(self.apply(batch))
+        ready(self.apply(batch).map(|_| ()))
+    }
+
+    /// A count of the commits applied, under the records' lock: every handle (clone) shares it.
+    fn generation(&self) -> impl Future<Output = Option<Generation>> + MaybeSend {
+        ready(Some(Generation::new(self.lock().commits, 0)))
+    }
+
+    fn commit_tracked(
+        &self,
+        batch: Batch,
+    ) -> impl Future<Output = Result<Option<Committed>, StoreError>> + MaybeSend {
+        ready(self.apply(batch).map(Some))
     }
 
     fn is_ephemeral(&self) -> bool {

@@ -15,12 +15,18 @@
 //! one-time key, creates or rotates keys, or carries the application's records. Backends that
 //! honour the mark keep commit order, so a later durable commit makes the earlier ones durable.
 //!
+//! A backend may report a [`Generation`] that changes with every commit applied by anyone
+//! ([`Backend::generation`]): a machine then keeps the records an operation read and committed
+//! ([`Known`]) and the next operation, finding the same generation, reads them from there. The
+//! default reports none, and every operation reads from the backend.
+//!
 //! Backends: [`MemoryStore`] here; SQLite, IndexedDB, PostgreSQL and stores written by the
 //! application live outside the core. Every backend runs the same [`conformance`] suite.
 
 mod backend;
 mod block_on;
 pub mod conformance;
+mod known;
 mod memory;
 pub(crate) mod records;
 mod seal;
@@ -28,12 +34,13 @@ mod transact;
 mod txn;
 
 pub use backend::{
-    Backend, Batch, CommitDurability, Conflict, Expect, KeyRange, MaybeSend, MaybeSync, Record,
-    StoreError, Write,
+    Backend, Batch, CommitDurability, Committed, Conflict, Expect, Generation, KeyRange, MaybeSend,
+    MaybeSync, Record, StoreError, Write,
 };
 pub use block_on::block_on;
+pub use known::{Known, KnownSlot};
 pub use memory::MemoryStore;
 pub use seal::Sealer;
 pub use transact::MAX_ATTEMPTS;
-pub(crate) use transact::{Retryable, transact};
+pub(crate) use transact::{Retryable, transact, transact_known};
 pub use txn::{Opened, Savepoint, Txn};

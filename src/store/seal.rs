@@ -291,6 +291,25 @@ impl Sealer {
         sealed
     }
 
+    /// Seals as [`Sealer::seal_owned`] but remembers nothing: for a record whose contents the
+    /// caller keeps itself (a [`Known`](super::Known) record).
+    pub(super) fn seal_forgetting(
+        &self,
+        table: &str,
+        key: &[u8],
+        version: u64,
+        opened: &Opened,
+        rng: &mut impl CryptoRng,
+    ) -> Vec<u8> {
+        self.seal_only(table, key, version, opened.0, &opened.1, rng)
+    }
+
+    /// Whether records of `table` are remembered once sealed ([`Sealer::not_remembering`]):
+    /// those are not worth keeping either.
+    pub(super) fn keeps(&self, table: &str) -> bool {
+        !self.unremembered.contains(&table)
+    }
+
     /// Remembers what opening `sealed` would give, whether or not it reaches the store.
     fn remember(
         &self,

@@ -37,6 +37,47 @@ macro_rules! transact {
 }
 pub(crate) use transact;
 
+/// As [`transact!`], for a machine that keeps the records it read and committed between
+/// operations (`$machine.known`, a [`KnownSlot`](super::KnownSlot)): each attempt reads from
+/// them while the backend is still at their generation ([`Txn::knowing`](super::Txn::knowing)),
+/// and a commit gives them back, at the generation it made. Any error, conflict or failed
+/// commit drops them: the next attempt, or operation, reads everything from the backend.
+macro_rules! transact_known {
+    ($machine:expr, $rng:expr, |$txn:ident| $body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            let known = $machine.known.take_valid(&$machine.backend).await;
+            #[allow(unused_mut)]
+            let mut $txn =
+                $crate::store::Txn::new(&$machine.backend, &$machine.sealer).knowing(known);
+            match $body {
+                Err(error)
+                    if attempt + 1 < $crate::store::MAX_ATTEMPTS
+                        && $crate::store::Retryable::is_conflict(&error) =>
+                {
+                    attempt += 1;
+                }
+                Err(error) => break Err(error),
+                Ok(value) => match $txn.commit_known($rng).await {
+                    Ok(known) => {
+                        if let Some(known) = known {
+                            $machine.known.put(known);
+                        }
+                        break Ok(value);
+                    }
+                    Err($crate::store::StoreError::Conflict(_))
+                        if attempt + 1 < $crate::store::MAX_ATTEMPTS =>
+                    {
+                        attempt += 1;
+                    }
+                    Err(error) => break Err(error.into()),
+                },
+            }
+        }
+    }};
+}
+pub(crate) use transact_known;
+
 /// An operation's error that is a conflict with another writer, so running the operation again
 /// on fresh reads can succeed.
 pub(crate) trait Retryable {

@@ -12,6 +12,7 @@ use zeroize::{Zeroize as _, Zeroizing};
 use super::backend::{
     Backend, Batch, CommitDurability, Expect, MaybeSend, Record, StoreError, Write,
 };
+use super::known::{Known, KnownRecord};
 use super::seal::Sealer;
 
 /// A record's contents: its schema and plaintext.
@@ -39,14 +40,18 @@ struct Table {
     /// sealed, ciphertext the backend itself holds: wiping them was a pass over every record
     /// read, at every operation, for nothing.
     wipe: bool,
+    /// The table's place among the [`Known`] records' tables, if they have it (found once
+    /// per transaction, not per read).
+    known: Option<usize>,
 }
 
 impl Table {
-    fn new(wipe: bool) -> Self {
+    fn new(wipe: bool, known: Option<usize>) -> Self {
         Self {
             read: ByKey::default(),
             written: ByKey::default(),
             wipe,
+            known,
         }
     }
 }
@@ -77,7 +82,14 @@ pub struct Txn<'a, B: Backend> {
     saving: bool,
     /// What the commit must survive.
     durability: CommitDurability,
+    /// Records known to be the store's at the backend's generation when the transaction began
+    /// ([`Txn::knowing`]): read from here, not from the backend, unless read already.
+    known: Option<Known>,
 }
+
+/// What a transaction learned of the store: each record it read or wrote, as its commit
+/// leaves it, for [`Known`].
+type Learned = Vec<(String, Vec<u8>, Option<KnownRecord>)>;
 
 /// A point in a [`Txn`] to [`Txn::roll_back`] to, taken by [`Txn::savepoint`].
 #[derive(Debug)]
@@ -101,7 +113,31 @@ impl<'a, B: Backend> Txn<'a, B> {
             undo: Vec::new(),
             saving: false,
             durability: CommitDurability::Durable,
+            known: None,
         }
+    }
+
+    /// This transaction, reading the records `known` holds from there instead of the backend
+    /// (`None`: from the backend, as [`Txn::new`]). Commit with [`Txn::commit_known`].
+    pub fn knowing(mut self, known: Option<Known>) -> Self {
+        self.known = known;
+        self
+    }
+
+    /// The record of (table, key) as known, when this transaction has not read it itself.
+    fn known(&self, id: TableId, key: &[u8]) -> Option<&Option<KnownRecord>> {
+        let records = &self.tables[id].1;
+        let index = records.known?;
+        // Empty while every record comes from those known: no key hashed for nothing.
+        if !records.read.is_empty() && records.read.contains_key(key) {
+            return None;
+        }
+        self.known.as_ref()?.get_in(index, key)
+    }
+
+    /// Whether the record was read in this transaction, or is known.
+    fn seen(&self, id: TableId, key: &[u8]) -> bool {
+        self.known(id, key).is_some() || self.tables[id].1.read.contains_key(key)
     }
 
     /// Declares what the commit must survive ([`CommitDurability::Durable`] unless set): an
@@ -117,7 +153,9 @@ impl<'a, B: Backend> Txn<'a, B> {
             Some(id) => id,
             None => {
                 let wipe = self.backend.is_ephemeral();
-                self.tables.push((table.to_owned(), Table::new(wipe)));
+                let known = self.known.as_ref().and_then(|known| known.table(table));
+                self.tables
+                    .push((table.to_owned(), Table::new(wipe, known)));
                 self.tables.len() - 1
             }
         }
@@ -140,6 +178,11 @@ impl<'a, B: Backend> Txn<'a, B> {
         let id = self.table_id(table);
         if let Some(value) = self.tables[id].1.written.get(key) {
             return Ok(value.clone());
+        }
+        if let Some(known) = self.known(id, key) {
+            return Ok(known
+                .as_ref()
+                .map(|record| (record.schema, record.plaintext.clone())));
         }
         self.ensure_read(id, key).await?;
         match self.tables[id].1.read.get(key).and_then(Option::as_ref) {
@@ -166,6 +209,11 @@ impl<'a, B: Backend> Txn<'a, B> {
                 .as_ref()
                 .map(|(schema, plaintext)| read(*schema, plaintext)));
         }
+        if let Some(known) = self.known(id, key) {
+            return Ok(known
+                .as_ref()
+                .map(|record| read(record.schema, &record.plaintext)));
+        }
         self.ensure_read(id, key).await?;
         match self.tables[id].1.read.get(key).and_then(Option::as_ref) {
             Some(record) => self
@@ -181,10 +229,12 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// from memory. Reads nothing it already knows; opens nothing until asked.
     pub async fn prefetch(&mut self, table: &str, keys: &[Vec<u8>]) -> Result<(), StoreError> {
         let id = self.table_id(table);
-        let read = &self.tables[id].1.read;
+        if keys.iter().all(|key| self.seen(id, key)) {
+            return Ok(());
+        }
         let missing: Vec<Vec<u8>> = keys
             .iter()
-            .filter(|key| !read.contains_key(key.as_slice()))
+            .filter(|key| !self.seen(id, key))
             .cloned()
             .collect();
         if missing.is_empty() {
@@ -203,6 +253,9 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// has not been; the version a pending put will have is one more.
     pub async fn version(&mut self, table: &str, key: &[u8]) -> Result<Option<u64>, StoreError> {
         let id = self.table_id(table);
+        if let Some(known) = self.known(id, key) {
+            return Ok(known.as_ref().map(|record| record.version));
+        }
         self.ensure_read(id, key).await?;
         Ok(self.tables[id]
             .1
@@ -223,7 +276,7 @@ impl<'a, B: Backend> Txn<'a, B> {
         plaintext: Zeroizing<Vec<u8>>,
     ) -> Result<(), StoreError> {
         let id = self.table_id(table);
-        if !self.tables[id].1.read.contains_key(key) {
+        if !self.seen(id, key) {
             return Err(StoreError::InvalidBatch("a write without a read"));
         }
         self.write(id, key, Some((schema, plaintext)));
@@ -247,7 +300,7 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// Deletes the record at commit (read first, as for [`Txn::put`]).
     pub fn delete(&mut self, table: &str, key: &[u8]) -> Result<(), StoreError> {
         let id = self.table_id(table);
-        if !self.tables[id].1.read.contains_key(key) {
+        if !self.seen(id, key) {
             return Err(StoreError::InvalidBatch("a write without a read"));
         }
         self.write(id, key, None);
@@ -303,7 +356,18 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// The pending writes sealed into a batch, each expecting its record's version as read and
     /// sealed for the version its put will give it. A delete of an absent record is dropped.
     /// The writes are in (table, key) order, so the same changes make the same batch.
-    pub fn into_batch(mut self, rng: &mut impl CryptoRng) -> Batch {
+    pub fn into_batch(self, rng: &mut impl CryptoRng) -> Batch {
+        self.seal(rng).0
+    }
+
+    /// As [`Txn::into_batch`], also giving the records known, if any, and, with them, what
+    /// the commit of the batch will leave of each record read or written (the records of
+    /// tables the sealer does not remember left out): the plaintext written moves there, not
+    /// copied, and is not remembered by the sealer too.
+    fn seal(mut self, rng: &mut impl CryptoRng) -> (Batch, Option<Known>, Learned) {
+        let known = self.known.take();
+        let learning = known.is_some();
+        let mut learned = Learned::new();
         let mut batch = Batch::new();
         batch.durability = self.durability;
         batch
@@ -318,22 +382,47 @@ impl<'a, B: Backend> Txn<'a, B> {
                 j -= 1;
             }
         }
-        for (table, mut records) in self.tables {
-            let read = &records.read;
+        for (table, mut records) in std::mem::take(&mut self.tables) {
+            let keeps = learning && self.sealer.keeps(&table);
             let mut written: Vec<(Vec<u8>, Option<Opened>)> =
                 std::mem::take(&mut records.written).into_iter().collect();
             written.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
             for (key, value) in written {
-                let expect = Expect::of(read.get(&key).and_then(Option::as_ref));
+                let expect = match records.read.get(&key) {
+                    Some(read) => Expect::of(read.as_ref()),
+                    None => known
+                        .as_ref()
+                        .and_then(|known| known.version(&table, &key))
+                        .flatten()
+                        .map_or(Expect::Absent, Expect::Version),
+                };
+                if keeps {
+                    records.read.remove(&key);
+                }
+                let version = expect.next_version();
                 let value = match value {
-                    Some(opened) => Some(self.sealer.seal_owned(
-                        &table,
-                        &key,
-                        expect.next_version(),
-                        opened,
-                        rng,
-                    )),
-                    None if expect != Expect::Absent => None,
+                    Some(opened) if keeps => {
+                        let sealed = self
+                            .sealer
+                            .seal_forgetting(&table, &key, version, &opened, rng);
+                        let (schema, plaintext) = opened;
+                        let record = KnownRecord {
+                            version,
+                            schema,
+                            plaintext,
+                        };
+                        learned.push((table.clone(), key.clone(), Some(record)));
+                        Some(sealed)
+                    }
+                    Some(opened) => {
+                        Some(self.sealer.seal_owned(&table, &key, version, opened, rng))
+                    }
+                    None if expect != Expect::Absent => {
+                        if keeps {
+                            learned.push((table.clone(), key.clone(), None));
+                        }
+                        None
+                    }
                     None => continue,
                 };
                 batch.writes.push(Write {
@@ -343,8 +432,31 @@ impl<'a, B: Backend> Txn<'a, B> {
                     value,
                 });
             }
+            if keeps {
+                // The records read and not written, as they stay: opened again (the sealer
+                // remembers them: a copy), once, when first read from the backend.
+                for (key, record) in records.read.drain() {
+                    let record = match record {
+                        Some(record) => {
+                            match self
+                                .sealer
+                                .open(&table, &key, record.version, &record.value)
+                            {
+                                Ok((schema, plaintext)) => Some(KnownRecord {
+                                    version: record.version,
+                                    schema,
+                                    plaintext,
+                                }),
+                                Err(_) => continue,
+                            }
+                        }
+                        None => None,
+                    };
+                    learned.push((table.clone(), key, record));
+                }
+            }
         }
-        batch
+        (batch, known, learned)
     }
 
     /// Commits every pending write as one batch: all apply, or none and the error says why.
@@ -361,6 +473,44 @@ impl<'a, B: Backend> Txn<'a, B> {
                 return Ok(());
             }
             backend.commit(batch).await
+        }
+    }
+
+    /// As [`Txn::commit`], for a transaction [`Txn::knowing`] records: gives back the records
+    /// known after the commit, with what it read and wrote, at the generation the commit
+    /// made; or none when it cannot be sure that no other commit fell between the generation
+    /// the transaction began at and its own (the backend tracks no generation, or reports
+    /// another one just before the batch applied).
+    pub fn commit_known(
+        self,
+        rng: &mut impl CryptoRng,
+    ) -> impl Future<Output = Result<Option<Known>, StoreError>> + MaybeSend + 'a {
+        let backend = self.backend;
+        let (batch, known, learned) = self.seal(rng);
+        async move {
+            let Some(mut known) = known else {
+                if !batch.is_empty() {
+                    backend.commit(batch).await?;
+                }
+                return Ok(None);
+            };
+            if !batch.is_empty() {
+                // Any other commit since the generation the records are known at, and they
+                // may not be the store's: dropped.
+                match backend.commit_tracked(batch).await? {
+                    Some(committed) if committed.before == known.generation() => {
+                        known.advance(committed.after);
+                    }
+                    _ => return Ok(None),
+                }
+            }
+            // The reads were made at the generation the records were known at, or after it
+            // (then the backend is at another one by now, and the next transaction drops
+            // them); with nothing committed, they stay at that generation.
+            for (table, key, record) in learned {
+                known.set(&table, key, record);
+            }
+            Ok(Some(known))
         }
     }
 }

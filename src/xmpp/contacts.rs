@@ -10,7 +10,7 @@ use super::publish::bundle_node;
 use super::tables::{self, DEVICE_LISTS, SESSIONS};
 use crate::omemo::stanza::{BundleElement, DeviceListElement, ListedDevice};
 use crate::omemo::{DeviceError, OmemoDevice, VerifiedBundle, Version};
-use crate::store::{Backend, Txn, transact};
+use crate::store::{Backend, Txn, transact_known};
 use crate::vec_map::VecMap;
 
 /// A device as a device list showed it.
@@ -107,7 +107,7 @@ impl<B: Backend> XmppMachine<B> {
         rng: &mut impl CryptoRng,
     ) -> Result<DeviceListUpdate, XmppError> {
         let element = DeviceListElement::parse(xml)?;
-        let result = transact!(self, rng, |txn| {
+        let result = transact_known!(self, rng, |txn| {
             self.apply_device_list(&mut txn, from_jid, &element, rng)
                 .await
         });
@@ -263,7 +263,7 @@ impl<B: Backend> XmppMachine<B> {
             device_id,
             reason: e.to_string(),
         })?;
-        let result = transact!(self, rng, |txn| {
+        let result = transact_known!(self, rng, |txn| {
             self.build_from_bundle(&mut txn, jid, device_id, &bundle, rng)
                 .await
         });

@@ -6,7 +6,9 @@
 //! pre-keys, the clocks, the slots written or removed. The device it assembled it keeps for
 //! the next operation ([`super::memo::Kept`]), used again only while the records that
 //! operation reads anyway are those the device stands for (another process's commit, or a
-//! failed commit of ours, makes it assemble again from the records).
+//! failed commit of ours, makes it assemble again from the records). Those records
+//! themselves come from the store's records the last operation read and committed
+//! ([`KnownSlot`]) while the backend reports no commit since, and from the backend otherwise.
 
 use rand_core::CryptoRng;
 #[cfg(any(test, feature = "serde"))]
@@ -18,7 +20,9 @@ use super::memo::{Kept, Memo};
 use super::tables::{self, ACCOUNT, ACCOUNT_KEY, CLOCK_KEY, PRE_KEYS_KEY, PROCESSED, SESSIONS};
 use crate::omemo::{Clocks, OmemoDevice, PreKeyPair, SlotAddress, Version};
 use crate::persist::StorageKey;
-use crate::store::{Backend, Conflict, Expect, KeyRange, Sealer, StoreError, Txn, transact};
+use crate::store::{
+    Backend, Conflict, Expect, KeyRange, KnownSlot, Sealer, StoreError, Txn, transact_known,
+};
 use crate::time::Timestamp;
 use crate::vec_map::VecMap;
 
@@ -59,6 +63,9 @@ pub struct XmppMachine<B: Backend> {
     pub(crate) jid: String,
     /// Derived values kept between operations (never the store's contents).
     pub(crate) memo: Memo,
+    /// The records the last operation read and committed, while the backend reports no
+    /// commit since ([`KnownSlot`]): the next operation reads them from there.
+    pub(crate) known: KnownSlot,
 }
 
 impl<B: Backend> std::fmt::Debug for XmppMachine<B> {
@@ -167,8 +174,9 @@ impl<B: Backend> XmppMachine<B> {
                 .not_remembering(&[PROCESSED]),
             jid: jid.to_owned(),
             memo: Memo::new(rng.next_u64()),
+            known: KnownSlot::new(),
         };
-        transact!(machine, rng, |txn| {
+        transact_known!(machine, rng, |txn| {
             match tables::load_record::<B, AccountMeta>(&mut txn, ACCOUNT, ACCOUNT_KEY).await {
                 Err(e) => Err(XmppError::from(e)),
                 Ok(Some((_, meta, _))) if meta.jid != jid => Err(XmppError::WrongAccount),
@@ -825,7 +833,7 @@ impl<B: Backend> XmppMachine<B> {
         policy: TrustPolicy,
         rng: &mut impl CryptoRng,
     ) -> Result<(), XmppError> {
-        let result = transact!(self, rng, |txn| {
+        let result = transact_known!(self, rng, |txn| {
             match self.load_slots(&mut txn, &[], PreKeysUse::Unused).await {
                 Err(e) => Err(e),
                 Ok(mut loaded) => {

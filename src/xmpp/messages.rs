@@ -14,7 +14,7 @@ use super::tables::{self, FAILURES, PROCESSED, TRUST};
 use super::trust::Trust;
 use crate::omemo::stanza::{EncryptedElement, Envelope};
 use crate::omemo::{FailureReason, IdentityKey, MessageError, OmemoDevice, SlotAddress, Version};
-use crate::store::{Backend, Txn, transact};
+use crate::store::{Backend, Txn, transact_known};
 use crate::time::Timestamp;
 
 /// Consecutive failures after which a device's session should be rebuilt.
@@ -131,7 +131,7 @@ impl<B: Backend> XmppMachine<B> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<EncryptOutcome, XmppError> {
-        let result = transact!(self, rng, |txn| {
+        let result = transact_known!(self, rng, |txn| {
             self.plan_encrypt(&mut txn, recipients, stanza_to, body, now, rng)
                 .await
         });
@@ -280,7 +280,7 @@ impl<B: Backend> XmppMachine<B> {
     ) -> Result<DecryptOutcome, XmppError> {
         let element = EncryptedElement::parse(xml)?;
         let result: Result<Result<DecryptOutcome, XmppError>, XmppError> =
-            transact!(self, rng, |txn| {
+            transact_known!(self, rng, |txn| {
                 self.plan_decrypt(&mut txn, from, stanza_to, &element, stanza_id, rng)
                     .await
             });
@@ -455,7 +455,7 @@ impl<B: Backend> XmppMachine<B> {
         fingerprint: &str,
         rng: &mut impl CryptoRng,
     ) -> Result<(), XmppError> {
-        transact!(self, rng, |txn| {
+        transact_known!(self, rng, |txn| {
             match self
                 .load_slots(
                     &mut txn,

@@ -9,7 +9,7 @@ use super::error::XmppError;
 use super::machine::{PreKeysUse, XmppMachine};
 use crate::omemo::Version;
 use crate::omemo::stanza::DeviceListElement;
-use crate::store::{Backend, Txn, transact};
+use crate::store::{Backend, Txn, transact_known};
 use crate::time::Timestamp;
 
 /// One PEP item to publish.
@@ -53,7 +53,7 @@ impl<B: Backend> XmppMachine<B> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<PepItem>, XmppError> {
-        let result = transact!(self, rng, |txn| self.plan_publish(&mut txn, now, rng).await);
+        let result = transact_known!(self, rng, |txn| self.plan_publish(&mut txn, now, rng).await);
         self.settled(result)
     }
 

@@ -207,5 +207,6 @@ fn before_machine(store: &MemoryStore) -> XmppMachine<MemoryStore> {
         sealer: crate::store::Sealer::new(&key()),
         jid: BOB.to_owned(),
         memo: super::memo::Memo::default(),
+        known: crate::store::KnownSlot::new(),
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::error::XmppError;
 use super::machine::{AccountMeta, TrustPolicy, XmppMachine};
 use super::tables::{self, TRUST};
-use crate::store::{Backend, KeyRange, Txn, transact};
+use crate::store::{Backend, KeyRange, Txn, transact_known};
 
 /// What is decided about one identity key of a contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +154,7 @@ impl<B: Backend> XmppMachine<B> {
         trust: Trust,
         rng: &mut impl CryptoRng,
     ) -> Result<(), XmppError> {
-        transact!(self, rng, |txn| {
+        transact_known!(self, rng, |txn| {
             self.write_trust(&mut txn, jid, fingerprint, trust).await
         })
     }

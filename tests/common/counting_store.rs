@@ -1,13 +1,17 @@
 //! A [`MemoryStore`] that counts commit calls and reads, remembers what the last applied batch
 //! wrote, and can fail one chosen commit (without applying it). The machines' commit and
-//! write-fault tests use it. Clones share the records and the counters.
+//! write-fault tests use it. Clones share the records and the counters. Made
+//! [`CountingStore::tracking`], it also reports the memory store's generation, so a machine
+//! keeps the records it read and committed between operations (and reads fewer).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use olmo::store::{Backend, Batch, MaybeSend, MemoryStore, Record, StoreError};
+use olmo::store::{
+    Backend, Batch, Committed, Generation, MaybeSend, MemoryStore, Record, StoreError,
+};
 
 include!("../../stores/test-support/forward.rs");
 
@@ -21,11 +25,21 @@ pub struct CountingStore {
     failed: Arc<AtomicU64>,
     /// Puts and deletes per table of the last batch applied.
     last_batch: Arc<Mutex<BTreeMap<String, usize>>>,
+    /// Whether the generation is reported ([`CountingStore::tracking`]).
+    tracking: bool,
 }
 
 impl CountingStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store that reports its generation ([`Backend::generation`]).
+    pub fn tracking() -> Self {
+        Self {
+            tracking: true,
+            ..Self::default()
+        }
     }
 
     pub fn commits(&self) -> u64 {
@@ -81,6 +95,37 @@ impl Backend for CountingStore {
     );
 
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + MaybeSend {
+        let commit = self.commit_counted(batch);
+        async move { commit.await.map(|_| ()) }
+    }
+
+    fn generation(&self) -> impl Future<Output = Option<Generation>> + MaybeSend {
+        let inner = self.tracking.then(|| self.inner.generation());
+        async move {
+            match inner {
+                Some(generation) => generation.await,
+                None => None,
+            }
+        }
+    }
+
+    fn commit_tracked(
+        &self,
+        batch: Batch,
+    ) -> impl Future<Output = Result<Option<Committed>, StoreError>> + MaybeSend {
+        let commit = self.commit_counted(batch);
+        let tracking = self.tracking;
+        async move { Ok(commit.await?.filter(|_| tracking)) }
+    }
+}
+
+impl CountingStore {
+    /// A commit, counted, failed if it is the one chosen, else applied: with the generations
+    /// around it.
+    fn commit_counted(
+        &self,
+        batch: Batch,
+    ) -> impl Future<Output = Result<Option<Committed>, StoreError>> + MaybeSend + 'static {
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         let fail = self.takes_failure(n);
         let mut tables = BTreeMap::new();
@@ -95,9 +140,9 @@ impl Backend for CountingStore {
                 failed.fetch_add(1, Ordering::SeqCst);
                 return Err(StoreError::Backend("injected write failure".into()));
             }
-            inner.commit(batch).await?;
+            let committed = inner.commit_tracked(batch).await?;
             *last_batch.lock().unwrap() = tables;
-            Ok(())
+            Ok(committed)
         }
     }
 }

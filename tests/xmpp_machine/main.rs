@@ -8,6 +8,7 @@ mod commits;
 #[path = "../common/mod.rs"]
 mod common;
 mod conversation;
+mod generation;
 mod interleaved;
 mod kept;
 mod python;

@@ -18,16 +18,24 @@
 //! [`Options::journal_size_limit`] (16 MiB by default; checkpoints cost fsyncs, so rarer is
 //! faster) and truncated to it, and fully on drop.
 //!
+//! Generation ([`Backend::generation`]): this handle's commit count and SQLite's
+//! `PRAGMA data_version`, which changes when another connection (of this process or another)
+//! commits and not with this connection's own commits. A commit reads it inside its write
+//! transaction, so the generations it reports around itself have no other commit between them.
+//! A machine that finds the generation unchanged uses the records it holds without reading.
+//!
 //! Values arrive sealed by the core; this backend needs no cipher of its own.
 
 use std::future::{Future, ready};
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use olmo::store::{Backend, Batch, CommitDurability, KeyRange, Record, StoreError};
+use olmo::store::{
+    Backend, Batch, CommitDurability, Committed, Generation, KeyRange, Record, StoreError,
+};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod migrations;
@@ -74,6 +82,10 @@ pub struct SqliteStore {
     /// Whether the connection is at `synchronous=NORMAL` now (changed only under the
     /// connection's lock, between transactions).
     at_normal: AtomicBool,
+    /// The commits this handle applied (changed only under the connection's lock): with
+    /// SQLite's `PRAGMA data_version`, which changes when another connection commits but not
+    /// with this connection's own commits, the store's [`Generation`].
+    commits: AtomicU64,
 }
 
 /// The bytes a WAL frame adds to its page.
@@ -135,6 +147,7 @@ impl SqliteStore {
             connection: Mutex::new(connection),
             durability: options.durability,
             at_normal: AtomicBool::new(options.durability == Durability::Normal),
+            commits: AtomicU64::new(0),
         })
     }
 
@@ -243,16 +256,39 @@ impl SqliteStore {
         rows.collect::<Result<_, _>>().map_err(backend_error)
     }
 
-    fn commit_now(&self, batch: Batch) -> Result<(), StoreError> {
+    /// The generation: this handle's commits and the database's `data_version` as this
+    /// connection sees it now (or inside its transaction, as of that transaction's snapshot).
+    fn generation_of(&self, connection: &Connection) -> Result<Generation, StoreError> {
+        Ok(Generation::new(
+            self.commits.load(Ordering::Relaxed),
+            data_version(connection)?,
+        ))
+    }
+
+    fn generation_now(&self) -> Option<Generation> {
+        self.generation_of(&self.lock()).ok()
+    }
+
+    fn commit_now(&self, batch: Batch) -> Result<Committed, StoreError> {
         batch.validate()?;
-        if batch.is_empty() {
-            return Ok(());
-        }
         let mut connection = self.lock();
+        if batch.is_empty() {
+            let now = self.generation_of(&connection)?;
+            return Ok(Committed {
+                before: now,
+                after: now,
+            });
+        }
         self.set_synchronous(&connection, batch.durability)?;
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend_error)?;
+        // Read under the write lock: no other connection commits until this one ends, and
+        // this connection's own commit leaves `data_version` as it is, so `after` is what
+        // `generation` reads until someone commits again.
+        let data_version = data_version(&tx)?;
+        let commits = self.commits.load(Ordering::Relaxed);
+        let before = Generation::new(commits, data_version);
         for write in &batch.writes {
             let found = read_version(&tx, &write.table, &write.key)?;
             if !write.expect.matches(found) {
@@ -281,7 +317,11 @@ impl SqliteStore {
             }
             .map_err(backend_error)?;
         }
-        tx.commit().map_err(backend_error)
+        tx.commit().map_err(backend_error)?;
+        let commits = commits.wrapping_add(1);
+        self.commits.store(commits, Ordering::Relaxed);
+        let after = Generation::new(commits, data_version);
+        Ok(Committed { before, after })
     }
 }
 
@@ -348,6 +388,16 @@ fn read_version(
         .map_err(backend_error)
 }
 
+/// SQLite's count of the commits other connections made to the database, as this connection
+/// sees it.
+fn data_version(connection: &Connection) -> Result<u64, StoreError> {
+    connection
+        .prepare_cached("PRAGMA data_version")
+        .and_then(|mut s| s.query_row([], |row| row.get::<_, i64>(0)))
+        .map(version_from_sql)
+        .map_err(backend_error)
+}
+
 /// SQLite integers are signed: versions are stored as their two's-complement bit pattern.
 fn version_to_sql(version: u64) -> i64 {
     i64::from_ne_bytes(version.to_ne_bytes())
@@ -384,6 +434,18 @@ impl Backend for SqliteStore {
     }
 
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + Send {
-        ready(self.commit_now(batch))
+        ready(self.commit_now(batch).map(|_| ()))
+    }
+
+    /// This handle's commits and SQLite's `data_version` (other connections' commits).
+    fn generation(&self) -> impl Future<Output = Option<Generation>> + Send {
+        ready(self.generation_now())
+    }
+
+    fn commit_tracked(
+        &self,
+        batch: Batch,
+    ) -> impl Future<Output = Result<Option<Committed>, StoreError>> + Send {
+        ready(self.commit_now(batch).map(Some))
     }
 }

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use olmo::store::{Backend, Batch, KeyRange, MemoryStore, Record, StoreError};
+use olmo::store::{
+    Backend, Batch, Committed, Generation, KeyRange, MemoryStore, Record, StoreError,
+};
 use olmo_sqlite::{Durability, Options, SqliteStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +122,20 @@ impl Backend for BenchStore {
         match self {
             BenchStore::Sqlite(store, ..) => store.commit(batch).await,
             BenchStore::Memory(store) => store.commit(batch).await,
+        }
+    }
+
+    async fn generation(&self) -> Option<Generation> {
+        match self {
+            BenchStore::Sqlite(store, ..) => store.generation().await,
+            BenchStore::Memory(store) => store.generation().await,
+        }
+    }
+
+    async fn commit_tracked(&self, batch: Batch) -> Result<Option<Committed>, StoreError> {
+        match self {
+            BenchStore::Sqlite(store, ..) => store.commit_tracked(batch).await,
+            BenchStore::Memory(store) => store.commit_tracked(batch).await,
         }
     }
 }
