@@ -71,11 +71,12 @@ node "$here/make-entry.mjs"
 # --low-memory-unused lets it fold a constant added to an address into the access's offset
 # (0.7 KB gzipped off): only an address computation that wraps past 4 GiB into the first 1 KiB
 # could tell the difference, and Rust's code computes none (an access there would be out of
-# bounds of any object).
+# bounds of any object). The target_features section (which features the compiler used, for
+# linkers; engines ignore it) goes too.
 node "$here/node_modules/binaryen/bin/wasm-opt" --enable-simd --enable-reference-types \
     --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
     --enable-mutable-globals -Os --one-caller-inline-max-function-size 0 --low-memory-unused \
-    "$here/pkg/olmo_wasm_bg.wasm" -o "$here/pkg/olmo_wasm_bg.wasm"
+    --strip-target-features "$here/pkg/olmo_wasm_bg.wasm" -o "$here/pkg/olmo_wasm_bg.wasm"
 node "$here/minify-names.mjs"
 raw=$(stat -c %s "$here/pkg/olmo_wasm_bg.wasm")
 gz=$(gzip -9 -c "$here/pkg/olmo_wasm_bg.wasm" | wc -c)
