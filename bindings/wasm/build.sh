@@ -3,13 +3,13 @@
 # size-first `wasm-release` profile, then wasm-bindgen's `web` glue (ES modules that work in
 # browsers, bundlers and Node, where js/index.js hands the glue the file's bytes; make-entry.mjs
 # joins the two into pkg/index.js, the package's entry, one module to load). The producers
-# section goes, and the name section after wasm-opt (a third of the file). Then binaryen's wasm-opt (npm `binaryen`, pinned in
-# package.json: `npm install` here first) at -Os without inlining functions into their one
-# caller: 2.8% off gzipped and 6.5% raw on this build (-O1 took 1.5% and 3.8%). Raw size is what
-# V8 validates at every start, gzipped what a page downloads: with that inlining -Os leaves the
-# file 9% smaller raw but 2.6% larger gzipped. Debian's binaryen 108 breaks the externref table
+# section goes, and the name section after wasm-opt (a third of the file). Then binaryen's
+# wasm-opt (npm `binaryen`, pinned in package.json: `npm install` here first) at -Os without
+# inlining functions into their one caller: 2.8% off gzipped and 6.5% raw on this build (-O1
+# took 1.5% and 3.8%). Raw size is what V8 validates at every start, gzipped what a page
+# downloads: with that inlining -Os leaves the file 9% smaller raw but 2.6% larger gzipped. Debian's binaryen 108 breaks the externref table
 # wasm-bindgen makes. Last, minify-names.mjs shortens the names of the module's imports and
-# exports in it and in the glue (1.8 KB gzipped off). Source paths are remapped so the file
+# exports in it and in the glue (2.0 KB gzipped off). Source paths are remapped so the file
 # names no build machine's directories.
 # `OLMO_WASM_FEATURES=conformance` builds the test variant (the store conformance suite exported
 # for the Node and Chromium tests; never published).
