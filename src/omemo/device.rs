@@ -13,8 +13,10 @@ use super::bundle::VerifiedBundle;
 use super::identity::{DeviceIdentity, hex};
 use super::prekeys::PreKeys;
 use super::profile::{Omemo2, Omemo03, OmemoProfile};
-use super::session::{DecryptedKeyMaterial, OmemoSession, SealedKey, SessionError};
-use super::store::{MAX_JID_LENGTH, SessionSlot, SessionStore};
+use super::session::{
+    self, DecryptedKeyMaterial, OmemoSession, SealedKey, SessionError, SessionState,
+};
+use super::store::{MAX_JID_LENGTH, SessionSlot, SessionStore, SlotIdentities};
 use crate::crypto::{Curve25519PublicKey, XEdDsaError};
 use crate::ratchet::ReceiveStep;
 use crate::time::Timestamp;
@@ -98,6 +100,8 @@ pub struct OmemoDevice {
 pub(crate) trait Select: OmemoProfile {
     fn state(device: &OmemoDevice) -> &VersionState<Self>;
     fn state_mut(device: &mut OmemoDevice) -> &mut VersionState<Self>;
+    /// Our JID and identity beside the version's state, for code that changes the state.
+    fn split(device: &mut OmemoDevice) -> (&str, &DeviceIdentity, &mut VersionState<Self>);
 }
 
 impl Select for Omemo2 {
@@ -107,6 +111,9 @@ impl Select for Omemo2 {
     fn state_mut(device: &mut OmemoDevice) -> &mut VersionState<Self> {
         &mut device.omemo2
     }
+    fn split(device: &mut OmemoDevice) -> (&str, &DeviceIdentity, &mut VersionState<Self>) {
+        (&device.jid, &device.identity, &mut device.omemo2)
+    }
 }
 
 impl Select for Omemo03 {
@@ -115,6 +122,9 @@ impl Select for Omemo03 {
     }
     fn state_mut(device: &mut OmemoDevice) -> &mut VersionState<Self> {
         &mut device.omemo03
+    }
+    fn split(device: &mut OmemoDevice) -> (&str, &DeviceIdentity, &mut VersionState<Self>) {
+        (&device.jid, &device.identity, &mut device.omemo03)
     }
 }
 
@@ -252,7 +262,13 @@ impl OmemoDevice {
         with_profile!(bundle.version(), P => {
             let session = OmemoSession::<P>::initiate(&self.identity, bundle, Some(self.device_id), rng)?;
             let slot = P::state(self).sessions.get(jid, device_id);
-            let new_identity = check_identity(slot, jid, device_id, &session.their_identity())?;
+            let new_identity = check_identity(
+                P::VERSION,
+                slot.map(SessionSlot::identities),
+                jid,
+                device_id,
+                &session.their_identity(),
+            )?;
             let sessions = &mut P::state_mut(self).sessions;
             if new_identity {
                 sessions.install_new_identity(jid, device_id, session);
@@ -333,9 +349,9 @@ impl OmemoDevice {
             .sessions
             .get(jid, device_id)
             .ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
-        let (key, step) = slot.current.encrypt_staged(key_material, rng)?;
+        let (key, step) = slot.current.state.encrypt_staged(key_material, rng)?;
         if let Some(slot) = P::state_mut(self).sessions.get_mut(jid, device_id) {
-            slot.current.apply_send(step);
+            slot.current.state.apply_send(step);
         }
         Ok(key)
     }
@@ -366,7 +382,7 @@ impl OmemoDevice {
     ) -> Result<DecryptedKey, DeviceError> {
         let (staged, decrypted) =
             self.stage_key::<P>(jid, device_id, &key.data, key.key_exchange)?;
-        Ok(self.commit_key(staged, decrypted, rng))
+        Ok(self.commit_key::<P>(staged, decrypted, rng))
     }
 
     /// Decrypts a key element without changing any session: the caller commits with
@@ -377,139 +393,170 @@ impl OmemoDevice {
         device_id: u32,
         data: &[u8],
         key_exchange: bool,
-    ) -> Result<(Staged<'a, P>, DecryptedKeyMaterial), DeviceError> {
-        check_jid(jid)?;
-        let slot = P::state(self).sessions.get(jid, device_id);
-        let message = if key_exchange {
-            let (exchange, message) = P::open_key_exchange(data).map_err(SessionError::from)?;
-            let known = slot.and_then(|slot| {
-                slot.states()
-                    .find(|(_, session)| session.matches(&exchange))
-                    .map(|(position, _)| position)
-            });
-            let Some(position) = known else {
-                let inbound = OmemoSession::<P>::respond_to(
-                    &self.identity,
-                    &P::state(self).pre_keys,
-                    exchange,
-                    &message,
-                )?;
-                let their_identity = inbound.session.their_identity();
-                let new_identity = check_identity(slot, jid, device_id, &their_identity)?;
-                let staged = Staged {
-                    jid,
-                    device_id,
-                    their_identity,
-                    change: Change::New {
-                        session: Box::new(inbound.session),
-                        used_pre_key: inbound.used_pre_key,
-                        new_identity,
-                    },
-                };
-                return Ok((staged, inbound.decrypted));
-            };
-            let slot = slot.ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
-            let session = match position {
-                None => Some(&slot.current),
-                Some(index) => slot.previous.get(index),
-            };
-            let session = session.ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
-            let (decrypted, step) = session.decrypt_staged(&message)?;
-            let staged = Staged {
-                jid,
-                device_id,
-                their_identity: session.their_identity(),
-                change: Change::Known { position, step },
-            };
-            return Ok((staged, decrypted));
-        } else {
-            P::open(data).map_err(SessionError::from)?
-        };
-        let slot = slot.ok_or_else(|| no_session(P::VERSION, jid, device_id))?;
-        let mut first_error = None;
-        for (position, session) in slot.states() {
-            match session.decrypt_staged(&message) {
-                Ok((decrypted, step)) => {
-                    let staged = Staged {
-                        jid,
-                        device_id,
-                        their_identity: session.their_identity(),
-                        change: Change::Known { position, step },
-                    };
-                    return Ok((staged, decrypted));
-                }
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        Err(first_error.unwrap_or(SessionError::SessionMismatch).into())
+    ) -> Result<(Staged<'a>, DecryptedKeyMaterial), DeviceError> {
+        stage_key(
+            P::VERSION,
+            &self.identity,
+            P::state(self),
+            (jid, device_id),
+            data,
+            key_exchange,
+        )
     }
 
     /// Applies a staged decryption: the session moves on, a new session is installed and the
     /// pre-key it used is replaced.
     pub(crate) fn commit_key<P: Select>(
         &mut self,
-        staged: Staged<'_, P>,
+        staged: Staged<'_>,
         decrypted: DecryptedKeyMaterial,
         rng: &mut impl CryptoRng,
     ) -> DecryptedKey {
-        let state = P::state_mut(self);
-        let (jid, device_id) = (staged.jid, staged.device_id);
-        match staged.change {
-            Change::Known { position, step } => {
-                if let Some(slot) = state.sessions.get_mut(jid, device_id) {
-                    slot.commit(position, step);
-                }
-                DecryptedKey {
-                    decrypted,
-                    pre_key_used: None,
-                    new_session: false,
-                }
+        commit_key(P::state_mut(self), staged, decrypted, rng)
+    }
+}
+
+/// [`OmemoDevice::stage_key`] in `state`, of `version` (`P`'s, as a value: this code exists
+/// once for both versions).
+pub(crate) fn stage_key<'a, P: OmemoProfile>(
+    version: Version,
+    identity: &DeviceIdentity,
+    state: &VersionState<P>,
+    (jid, device_id): (&'a str, u32),
+    data: &[u8],
+    key_exchange: bool,
+) -> Result<(Staged<'a>, DecryptedKeyMaterial), DeviceError> {
+    check_jid(jid)?;
+    let slot = state.sessions.get(jid, device_id);
+    let message = if key_exchange {
+        let (exchange, message) =
+            session::open_key_exchange(version, data).map_err(SessionError::from)?;
+        let known = slot.and_then(|slot| {
+            slot.states()
+                .find(|(_, session)| session.state.matches(&exchange))
+                .map(|(position, _)| position)
+        });
+        let Some(position) = known else {
+            let (session, decrypted) =
+                SessionState::respond_to(version, identity, &state.pre_keys, exchange, &message)?;
+            let their_identity = session.their_identity;
+            let new_identity = check_identity(
+                version,
+                slot.map(SessionSlot::identities),
+                jid,
+                device_id,
+                &their_identity,
+            )?;
+            let staged = Staged {
+                jid,
+                device_id,
+                their_identity,
+                change: Change::New {
+                    used_pre_key: session.key_exchange.pre_key_id,
+                    session: Box::new(session),
+                    new_identity,
+                },
+            };
+            return Ok((staged, decrypted));
+        };
+        let slot = slot.ok_or_else(|| no_session(version, jid, device_id))?;
+        let session = match position {
+            None => Some(&slot.current),
+            Some(index) => slot.previous.get(index),
+        };
+        let session = session.ok_or_else(|| no_session(version, jid, device_id))?;
+        let (decrypted, step) = session.state.decrypt_staged(&message)?;
+        let staged = Staged {
+            jid,
+            device_id,
+            their_identity: session.their_identity(),
+            change: Change::Known { position, step },
+        };
+        return Ok((staged, decrypted));
+    } else {
+        session::open(version, data).map_err(SessionError::from)?
+    };
+    let slot = slot.ok_or_else(|| no_session(version, jid, device_id))?;
+    let mut first_error = None;
+    for (position, session) in slot.states() {
+        match session.state.decrypt_staged(&message) {
+            Ok((decrypted, step)) => {
+                let staged = Staged {
+                    jid,
+                    device_id,
+                    their_identity: session.their_identity(),
+                    change: Change::Known { position, step },
+                };
+                return Ok((staged, decrypted));
             }
-            Change::New {
-                session,
-                used_pre_key,
-                new_identity,
-            } => {
-                if let Some(id) = used_pre_key {
-                    state.pre_keys.consume(id);
-                    state.pre_keys.refill(rng);
-                }
-                if new_identity {
-                    state
-                        .sessions
-                        .install_new_identity(jid, device_id, *session);
-                } else {
-                    state.sessions.install(jid, device_id, *session);
-                }
-                DecryptedKey {
-                    decrypted,
-                    pre_key_used: used_pre_key,
-                    new_session: true,
-                }
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(SessionError::SessionMismatch).into())
+}
+
+/// [`OmemoDevice::commit_key`] in `state`.
+pub(crate) fn commit_key<P: OmemoProfile>(
+    state: &mut VersionState<P>,
+    staged: Staged<'_>,
+    decrypted: DecryptedKeyMaterial,
+    rng: &mut impl CryptoRng,
+) -> DecryptedKey {
+    let (jid, device_id) = (staged.jid, staged.device_id);
+    match staged.change {
+        Change::Known { position, step } => {
+            if let Some(slot) = state.sessions.get_mut(jid, device_id) {
+                slot.commit(position, step);
+            }
+            DecryptedKey {
+                decrypted,
+                pre_key_used: None,
+                new_session: false,
+            }
+        }
+        Change::New {
+            session,
+            used_pre_key,
+            new_identity,
+        } => {
+            if let Some(id) = used_pre_key {
+                state.pre_keys.consume(id);
+                state.pre_keys.refill(rng);
+            }
+            let session = OmemoSession::from_state(*session);
+            if new_identity {
+                state.sessions.install_new_identity(jid, device_id, session);
+            } else {
+                state.sessions.install(jid, device_id, session);
+            }
+            DecryptedKey {
+                decrypted,
+                pre_key_used: used_pre_key,
+                new_session: true,
             }
         }
     }
 }
 
 /// A decryption computed but not yet applied.
-pub(crate) struct Staged<'a, P: OmemoProfile> {
+pub(crate) struct Staged<'a> {
     jid: &'a str,
     device_id: u32,
     /// The remote identity of the session that decrypted.
     their_identity: IdentityKey,
-    change: Change<P>,
+    change: Change,
 }
 
-impl<P: OmemoProfile> Staged<'_, P> {
+impl Staged<'_> {
     /// The remote identity of the session that decrypted.
     pub(crate) fn their_identity(&self) -> IdentityKey {
         self.their_identity
     }
 }
 
-enum Change<P: OmemoProfile> {
+enum Change {
     /// An existing state decrypted; `position` as in [`super::store::SessionSlot::states`].
     Known {
         position: Option<usize>,
@@ -518,7 +565,7 @@ enum Change<P: OmemoProfile> {
     /// A key exchange made a new session.
     New {
         /// Boxed: the common case, [`Change::Known`], stays small.
-        session: Box<OmemoSession<P>>,
+        session: Box<SessionState>,
         used_pre_key: Option<u32>,
         /// It is of the new identity the application accepted for the device.
         new_identity: bool,
@@ -529,29 +576,30 @@ enum Change<P: OmemoProfile> {
 /// or of the same identity (`false`), or of the identity the application accepted (`true`: it
 /// replaces the old identity's sessions); otherwise [`DeviceError::IdentityChanged`].
 /// Identities compare in their Curve25519 form, the one fingerprints show.
-fn check_identity<P: OmemoProfile>(
-    slot: Option<&SessionSlot<P>>,
+fn check_identity(
+    version: Version,
+    slot: Option<SlotIdentities>,
     jid: &str,
     device_id: u32,
     offered: &IdentityKey,
 ) -> Result<bool, DeviceError> {
-    let Some(slot) = slot else {
+    let Some((known, accepted)) = slot else {
         return Ok(false);
     };
     let offered = offered
         .curve25519()
         .map_err(|_| SessionError::IdentityKey)?;
-    let Some(known) = slot.known_identity() else {
+    let Some(known) = known else {
         return Ok(false);
     };
     if known == offered {
         return Ok(false);
     }
-    if slot.accepted == Some(offered) {
+    if accepted == Some(offered) {
         return Ok(true);
     }
     Err(DeviceError::IdentityChanged {
-        version: P::VERSION,
+        version,
         jid: jid.to_owned(),
         device_id,
         known: hex(known.as_bytes()),
@@ -573,7 +621,7 @@ fn parse_fingerprint(fingerprint: &str) -> Option<Curve25519PublicKey> {
     Some(Curve25519PublicKey::from_bytes(key))
 }
 
-fn no_session(version: Version, jid: &str, device_id: u32) -> DeviceError {
+pub(crate) fn no_session(version: Version, jid: &str, device_id: u32) -> DeviceError {
     DeviceError::NoSession {
         version,
         jid: jid.to_owned(),

@@ -9,11 +9,15 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use super::device::{DeviceError, OmemoDevice, Select, Staged};
+use super::device::{
+    DeviceError, OmemoDevice, Select, Staged, VersionState, commit_key, no_session, stage_key,
+};
+use super::identity::DeviceIdentity;
 use super::payload::{self, PayloadError};
-use super::profile::{Omemo2, Omemo03};
+use super::profile::{Omemo2, Omemo03, OmemoProfile};
 use super::session::DecryptedKeyMaterial;
 use super::stanza::{self, EncryptedElement};
+use super::store::SessionStore;
 use super::{IdentityKey, Version};
 
 /// Key elements addressed to us that one message may make us try (device ids can collide; an
@@ -135,51 +139,8 @@ impl OmemoDevice {
         key_material: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<stanza::KeyElement>, DeviceError> {
-        // Each session encrypts and advances in one lookup; if a recipient fails, the sessions
-        // already advanced are put back (they are few and failures rare), so all advance or
-        // none does.
         let sessions = &mut P::state_mut(self).sessions;
-        let clock = sessions.clock;
-        // The last recipient's change never needs undoing: one recipient needs no list.
-        let mut undo = Vec::with_capacity(recipients.len().saturating_sub(1));
-        let mut keys = Vec::with_capacity(recipients.len());
-        for (index, &(jid, device_id)) in recipients.iter().enumerate() {
-            // A failure gives the failing slot's last use too (`use_slot` changed it).
-            let encrypted = match sessions.use_slot(jid, device_id) {
-                None => Err((no_session::<P>(jid, device_id), None)),
-                Some((slot, last_used)) => match slot.current.encrypt_staged(key_material, rng) {
-                    Ok((key, step)) => Ok((key, last_used, slot.current.apply_send(step))),
-                    Err(error) => Err((error.into(), Some(last_used))),
-                },
-            };
-            match encrypted {
-                Ok((key, last_used, step_undo)) => {
-                    keys.push(stanza::KeyElement {
-                        jid: (P::VERSION == Version::Omemo2).then(|| jid.to_owned()),
-                        device_id,
-                        key_exchange: key.key_exchange,
-                        data: key.data,
-                    });
-                    if index + 1 < recipients.len() {
-                        undo.push((last_used, step_undo));
-                    }
-                }
-                Err((error, last_used)) => {
-                    if let Some(last_used) = last_used {
-                        sessions.rewind(clock, jid, device_id, last_used);
-                    }
-                    let done = recipients.iter().zip(undo).rev();
-                    for (&(jid, device_id), (last_used, step_undo)) in done {
-                        if let Some(slot) = sessions.rewind(clock, jid, device_id, last_used) {
-                            slot.current.undo_send(step_undo);
-                        }
-                    }
-                    sessions.clock = clock;
-                    return Err(error);
-                }
-            }
-        }
-        Ok(keys)
+        encrypt_keys(P::VERSION, sessions, recipients, key_material, rng)
     }
 
     fn element(
@@ -219,89 +180,152 @@ impl OmemoDevice {
         element: &EncryptedElement,
         rng: &mut impl CryptoRng,
     ) -> Result<ReceivedMessage, MessageError> {
-        let our_jid = (P::VERSION == Version::Omemo2).then_some(self.jid.as_str());
-        // The keys addressed to us, on the stack (they borrow the element, not the device).
-        let mut keys: [Option<&stanza::KeyElement>; MAX_KEY_ATTEMPTS] = [None; MAX_KEY_ATTEMPTS];
-        for (slot, key) in keys
-            .iter_mut()
-            .zip(element.keys_for(our_jid, self.device_id))
-        {
-            *slot = Some(key);
-        }
-        // Each key addressed to us is tried (ids may collide); the first that opens the
-        // payload too is committed, and a failed one changes nothing.
-        let mut first_error = None;
-        for key in keys.into_iter().flatten() {
-            match self.open_with::<P>(sender_jid, element, key) {
-                Ok((staged, decrypted, plaintext)) => {
-                    let sender_identity = staged.their_identity();
-                    let opened = self.commit_key(staged, decrypted, rng);
-                    return Ok(ReceivedMessage {
-                        version: P::VERSION,
-                        sender_device: element.sender_device,
-                        sender_identity,
-                        plaintext,
-                        new_session: opened.new_session,
-                        pre_key_used: opened.pre_key_used,
-                        reply_due: key.key_exchange || opened.decrypted.heartbeat_due,
-                    });
-                }
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        Err(first_error.unwrap_or(MessageError::NotForUs))
-    }
-
-    /// Decrypts one key element and the payload with it, changing nothing.
-    fn open_with<'a, P: Select>(
-        &self,
-        sender_jid: &'a str,
-        element: &EncryptedElement,
-        key: &stanza::KeyElement,
-    ) -> Result<Opened<'a, P>, MessageError> {
-        let (staged, decrypted) = self.stage_key::<P>(
-            sender_jid,
-            element.sender_device,
-            &key.data,
-            key.key_exchange,
-        )?;
-        let plaintext = match (&element.payload, P::VERSION) {
-            (None, _) if is_empty_message(P::VERSION, &decrypted.key_material) => None,
-            (None, _) => return Err(MessageError::MissingPayload),
-            (Some(ciphertext), Version::Omemo2) => Some(payload::decrypt_omemo2(
-                &decrypted.key_material,
-                ciphertext,
-            )?),
-            (Some(ciphertext), Version::Omemo03) => {
-                let iv = element.iv.as_deref().ok_or(MessageError::MissingIv)?;
-                Some(payload::decrypt_omemo03(
-                    &decrypted.key_material,
-                    iv,
-                    ciphertext,
-                )?)
-            }
-        };
-        Ok((staged, decrypted, plaintext))
+        let device_id = self.device_id;
+        let (jid, identity, state) = P::split(self);
+        let us = ((P::VERSION == Version::Omemo2).then_some(jid), device_id);
+        decrypt_message(P::VERSION, identity, state, us, sender_jid, element, rng)
     }
 }
 
-fn no_session<P: Select>(jid: &str, device_id: u32) -> DeviceError {
-    DeviceError::NoSession {
-        version: P::VERSION,
-        jid: jid.to_owned(),
-        device_id,
+/// [`OmemoDevice::encrypt_message`]'s keys in `sessions`, of `version` (`P`'s, as a value: this
+/// code exists once for both versions).
+fn encrypt_keys<P: OmemoProfile>(
+    version: Version,
+    sessions: &mut SessionStore<P>,
+    recipients: &[(&str, u32)],
+    key_material: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<Vec<stanza::KeyElement>, DeviceError> {
+    // Each session encrypts and advances in one lookup; if a recipient fails, the sessions
+    // already advanced are put back (they are few and failures rare), so all advance or
+    // none does.
+    let clock = sessions.clock;
+    // The last recipient's change never needs undoing: one recipient needs no list.
+    let mut undo = Vec::with_capacity(recipients.len().saturating_sub(1));
+    let mut keys = Vec::with_capacity(recipients.len());
+    for (index, &(jid, device_id)) in recipients.iter().enumerate() {
+        // A failure gives the failing slot's last use too (`use_slot` changed it).
+        let encrypted = match sessions.use_slot(jid, device_id) {
+            None => Err((no_session(version, jid, device_id), None)),
+            Some((slot, last_used)) => {
+                let session = &mut slot.current.state;
+                match session.encrypt_staged(key_material, rng) {
+                    Ok((key, step)) => Ok((key, last_used, session.apply_send(step))),
+                    Err(error) => Err((error.into(), Some(last_used))),
+                }
+            }
+        };
+        match encrypted {
+            Ok((key, last_used, step_undo)) => {
+                keys.push(stanza::KeyElement {
+                    jid: (version == Version::Omemo2).then(|| jid.to_owned()),
+                    device_id,
+                    key_exchange: key.key_exchange,
+                    data: key.data,
+                });
+                if index + 1 < recipients.len() {
+                    undo.push((last_used, step_undo));
+                }
+            }
+            Err((error, last_used)) => {
+                if let Some(last_used) = last_used {
+                    sessions.rewind(clock, jid, device_id, last_used);
+                }
+                let done = recipients.iter().zip(undo).rev();
+                for (&(jid, device_id), (last_used, step_undo)) in done {
+                    if let Some(slot) = sessions.rewind(clock, jid, device_id, last_used) {
+                        slot.current.state.undo_send(step_undo);
+                    }
+                }
+                sessions.clock = clock;
+                return Err(error);
+            }
+        }
     }
+    Ok(keys)
+}
+
+/// [`OmemoDevice::decrypt_message`] in `state`, of `version` (`P`'s, as a value); `us` is our
+/// JID as OMEMO 2's key elements name it (0.3's do not) and our device id.
+fn decrypt_message<P: OmemoProfile>(
+    version: Version,
+    identity: &DeviceIdentity,
+    state: &mut VersionState<P>,
+    us: (Option<&str>, u32),
+    sender_jid: &str,
+    element: &EncryptedElement,
+    rng: &mut impl CryptoRng,
+) -> Result<ReceivedMessage, MessageError> {
+    // The keys addressed to us, on the stack (they borrow the element, not the device).
+    let mut keys: [Option<&stanza::KeyElement>; MAX_KEY_ATTEMPTS] = [None; MAX_KEY_ATTEMPTS];
+    for (slot, key) in keys.iter_mut().zip(element.keys_for(us.0, us.1)) {
+        *slot = Some(key);
+    }
+    // Each key addressed to us is tried (ids may collide); the first that opens the
+    // payload too is committed, and a failed one changes nothing.
+    let mut first_error = None;
+    for key in keys.into_iter().flatten() {
+        match open_with(version, identity, state, sender_jid, element, key) {
+            Ok((staged, decrypted, plaintext)) => {
+                let sender_identity = staged.their_identity();
+                let opened = commit_key(state, staged, decrypted, rng);
+                return Ok(ReceivedMessage {
+                    version,
+                    sender_device: element.sender_device,
+                    sender_identity,
+                    plaintext,
+                    new_session: opened.new_session,
+                    pre_key_used: opened.pre_key_used,
+                    reply_due: key.key_exchange || opened.decrypted.heartbeat_due,
+                });
+            }
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(MessageError::NotForUs))
+}
+
+/// Decrypts one key element and the payload with it, changing nothing.
+fn open_with<'a, P: OmemoProfile>(
+    version: Version,
+    identity: &DeviceIdentity,
+    state: &VersionState<P>,
+    sender_jid: &'a str,
+    element: &EncryptedElement,
+    key: &stanza::KeyElement,
+) -> Result<Opened<'a>, MessageError> {
+    let (staged, decrypted) = stage_key(
+        version,
+        identity,
+        state,
+        (sender_jid, element.sender_device),
+        &key.data,
+        key.key_exchange,
+    )?;
+    let plaintext = match (&element.payload, version) {
+        (None, _) if is_empty_message(version, &decrypted.key_material) => None,
+        (None, _) => return Err(MessageError::MissingPayload),
+        (Some(ciphertext), Version::Omemo2) => Some(payload::decrypt_omemo2(
+            &decrypted.key_material,
+            ciphertext,
+        )?),
+        (Some(ciphertext), Version::Omemo03) => {
+            let iv = element.iv.as_deref().ok_or(MessageError::MissingIv)?;
+            Some(payload::decrypt_omemo03(
+                &decrypted.key_material,
+                iv,
+                ciphertext,
+            )?)
+        }
+    };
+    Ok((staged, decrypted, plaintext))
 }
 
 /// A key element and payload decrypted, not yet committed: the staged session change, the key
 /// element's content and the plaintext (`None`: an empty message).
-type Opened<'a, P> = (
-    Staged<'a, P>,
-    DecryptedKeyMaterial,
-    Option<Zeroizing<Vec<u8>>>,
-);
+type Opened<'a> = (Staged<'a>, DecryptedKeyMaterial, Option<Zeroizing<Vec<u8>>>);
 
 /// Whether key material that came without a payload is an empty message's: OMEMO 2's 32 zero
 /// bytes, or 0.3's bare 16-byte key (what olmo, python-omemo and libsignal clients send). A

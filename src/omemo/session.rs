@@ -5,6 +5,7 @@
 pub(super) mod storage;
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use rand_core::CryptoRng;
 use thiserror::Error;
@@ -13,9 +14,9 @@ use zeroize::Zeroizing;
 use super::bundle::{BundleError, VerifiedBundle};
 use super::identity::{DeviceIdentity, WireIdentity};
 use super::prekeys::{PreKeyError, PreKeys};
-use super::profile::OmemoProfile;
-use super::wire::{KeyExchange, RatchetMessage};
-use super::{IdentityKey, x3dh};
+use super::profile::{Omemo2, Omemo03, OmemoProfile};
+use super::wire::{KeyExchange, RatchetMessage, omemo2, omemo03};
+use super::{IdentityKey, Version, x3dh};
 use crate::codec::DecodeError;
 use crate::crypto::{Curve25519KeyPair, Curve25519PublicKey, KeyError};
 use crate::ratchet::{
@@ -98,20 +99,98 @@ pub struct OmemoInboundSession<P: OmemoProfile> {
     pub used_pre_key: Option<u32>,
 }
 
-/// A session with one remote device.
+/// A session with one remote device. The version is a type, so that a session of one version
+/// cannot be driven as the other's; the code runs on [`SessionState`], whose ratchet says the
+/// version at run time, so it exists once in a binary rather than once per version (the `.wasm`
+/// package carries both).
 #[derive(Clone)]
 pub struct OmemoSession<P: OmemoProfile> {
-    ratchet: DoubleRatchet<P>,
-    our_identity: IdentityKey,
-    their_identity: IdentityKey,
-    initiator: bool,
+    pub(crate) state: SessionState,
+    profile: PhantomData<P>,
+}
+
+/// A session's ratchet, of its version.
+#[derive(Clone)]
+pub(crate) enum Ratchet {
+    Omemo2(DoubleRatchet<Omemo2>),
+    Omemo03(DoubleRatchet<Omemo03>),
+}
+
+/// Runs `$body` on the ratchet of either version (bound to `$r`).
+macro_rules! on_ratchet {
+    ($ratchet:expr, $r:ident => $body:expr) => {
+        match $ratchet {
+            Ratchet::Omemo2($r) => $body,
+            Ratchet::Omemo03($r) => $body,
+        }
+    };
+}
+pub(crate) use on_ratchet;
+
+impl Ratchet {
+    /// The version of the session.
+    pub(crate) fn version(&self) -> Version {
+        match self {
+            Ratchet::Omemo2(_) => Version::Omemo2,
+            Ratchet::Omemo03(_) => Version::Omemo03,
+        }
+    }
+
+    fn initiator(
+        version: Version,
+        root: &[u8; 32],
+        our_ratchet_key: Curve25519KeyPair,
+        their_ratchet_key: &Curve25519PublicKey,
+    ) -> Result<Self, EncryptError> {
+        Ok(match version {
+            Version::Omemo2 => Ratchet::Omemo2(DoubleRatchet::initiator(
+                root,
+                our_ratchet_key,
+                their_ratchet_key,
+            )?),
+            Version::Omemo03 => Ratchet::Omemo03(DoubleRatchet::initiator(
+                root,
+                our_ratchet_key,
+                their_ratchet_key,
+            )?),
+        })
+    }
+
+    fn responder(version: Version, root: &[u8; 32], our_ratchet_key: Curve25519KeyPair) -> Self {
+        match version {
+            Version::Omemo2 => Ratchet::Omemo2(DoubleRatchet::responder(root, our_ratchet_key)),
+            Version::Omemo03 => Ratchet::Omemo03(DoubleRatchet::responder(root, our_ratchet_key)),
+        }
+    }
+
+    fn receiving_chains(&self) -> usize {
+        on_ratchet!(self, r => r.state.receiving_chains.len())
+    }
+}
+
+/// The fields and code of an [`OmemoSession`], whatever its version.
+#[derive(Clone)]
+pub(crate) struct SessionState {
+    pub(crate) ratchet: Ratchet,
+    pub(crate) our_identity: IdentityKey,
+    pub(crate) their_identity: IdentityKey,
+    pub(crate) initiator: bool,
     /// The key exchange: the initiator sends it until a reply decrypts; the responder keeps it
     /// to recognise repeats.
-    key_exchange: KeyExchange,
-    confirmed: bool,
+    pub(crate) key_exchange: KeyExchange,
+    pub(crate) confirmed: bool,
 }
 
 impl<P: OmemoProfile> OmemoSession<P> {
+    /// A typed session of a state of `P`'s version (the caller made or read it as that).
+    pub(crate) fn from_state(state: SessionState) -> Self {
+        debug_assert_eq!(state.version(), P::VERSION);
+        Self {
+            state,
+            profile: PhantomData,
+        }
+    }
+
     /// Starts a session from a device's bundle (verified when it was made); OMEMO 2
     /// requires a one-time pre-key, OMEMO 0.3 uses one when the bundle has any.
     /// `registration_id` is 0.3's `registrationId` (Conversations sends its device id).
@@ -124,43 +203,7 @@ impl<P: OmemoProfile> OmemoSession<P> {
         if bundle.version() != P::VERSION {
             return Err(SessionError::IdentityKey);
         }
-        let pre_key = match bundle.choose_pre_key(rng) {
-            Ok(pre_key) => Some(pre_key),
-            Err(BundleError::NoPreKeys) if P::VERSION == super::Version::Omemo03 => None,
-            Err(error) => return Err(error.into()),
-        };
-        let base_key = Curve25519KeyPair::generate(rng);
-        let root = x3dh::initiate(
-            P::X3DH_INFO,
-            identity,
-            &base_key,
-            bundle.identity_curve25519(),
-            bundle.signed_pre_key(),
-            pre_key.as_ref().map(|(_, key)| key),
-        )?;
-        let ratchet = DoubleRatchet::initiator(
-            &root,
-            Curve25519KeyPair::generate(rng),
-            bundle.signed_pre_key(),
-        )?;
-        let key_exchange = KeyExchange {
-            pre_key_id: pre_key.map(|(id, _)| id),
-            signed_pre_key_id: bundle.signed_pre_key_id(),
-            identity_key: identity.identity_key(P::VERSION),
-            base_key: base_key.public_key(),
-            registration_id: match P::VERSION {
-                super::Version::Omemo2 => None,
-                super::Version::Omemo03 => registration_id,
-            },
-        };
-        Ok(Self {
-            ratchet,
-            our_identity: identity.identity_key(P::VERSION),
-            their_identity: bundle.identity_key(),
-            initiator: true,
-            key_exchange,
-            confirmed: false,
-        })
+        SessionState::initiate(identity, bundle, registration_id, rng).map(Self::from_state)
     }
 
     /// Answers a key exchange (the bytes of a `kex`/`prekey` key element): finds the pre-keys
@@ -171,68 +214,29 @@ impl<P: OmemoProfile> OmemoSession<P> {
         pre_keys: &PreKeys,
         key_exchange: &[u8],
     ) -> Result<OmemoInboundSession<P>, SessionError> {
-        let (exchange, message) = P::open_key_exchange(key_exchange)?;
-        Self::respond_to(identity, pre_keys, exchange, &message)
-    }
-
-    pub(crate) fn respond_to(
-        identity: &DeviceIdentity,
-        pre_keys: &PreKeys,
-        exchange: KeyExchange,
-        message: &RatchetMessage,
-    ) -> Result<OmemoInboundSession<P>, SessionError> {
-        if pre_keys.version() != P::VERSION || !P::accepts_identity(&exchange.identity_key) {
-            return Err(SessionError::IdentityKey);
-        }
-        let signed = pre_keys.find_signed(exchange.signed_pre_key_id)?;
-        let pre_key = match exchange.pre_key_id {
-            Some(id) => Some(pre_keys.find_pre_key(id)?),
-            None if P::VERSION == super::Version::Omemo2 => {
-                return Err(PreKeyError::MissingPreKey.into());
-            }
-            None => None,
-        };
-        let their_identity = exchange
-            .identity_key
-            .curve25519()
-            .map_err(|_| SessionError::IdentityKey)?;
-        let root = x3dh::respond(
-            P::X3DH_INFO,
-            identity,
-            signed,
-            pre_key,
-            &their_identity,
-            &exchange.base_key,
-        )?;
-        let mut session = Self {
-            ratchet: DoubleRatchet::responder(&root, signed.clone()),
-            our_identity: identity.identity_key(P::VERSION),
-            their_identity: exchange.identity_key,
-            initiator: false,
-            key_exchange: exchange,
-            confirmed: true,
-        };
-        let decrypted = session.decrypt_message(message)?;
+        let (exchange, message) = open_key_exchange(P::VERSION, key_exchange)?;
+        let (state, decrypted) =
+            SessionState::respond_to(P::VERSION, identity, pre_keys, exchange, &message)?;
         Ok(OmemoInboundSession {
-            used_pre_key: session.key_exchange.pre_key_id,
-            session,
+            used_pre_key: state.key_exchange.pre_key_id,
+            session: Self::from_state(state),
             decrypted,
         })
     }
 
     /// The remote device's identity key, as its key exchange or bundle gave it.
     pub fn their_identity(&self) -> IdentityKey {
-        self.their_identity
+        self.state.their_identity
     }
 
     /// Whether we started the session.
     pub fn is_initiator(&self) -> bool {
-        self.initiator
+        self.state.initiator
     }
 
     /// Whether messages we send still carry the key exchange (no reply has decrypted yet).
     pub fn sends_key_exchange(&self) -> bool {
-        self.initiator && !self.confirmed
+        self.state.sends_key_exchange()
     }
 
     /// Whether the peer has shown it received a message of ours: as initiator, a reply
@@ -240,17 +244,12 @@ impl<P: OmemoProfile> OmemoSession<P> {
     /// chain decrypted, which only a peer holding our ratchet key, sent after its key exchange,
     /// can make. Anyone can send a key exchange; only a real correspondent gets this far.
     pub fn is_answered(&self) -> bool {
-        let chains = self.ratchet.state.receiving_chains.len();
-        if self.initiator {
-            chains >= 1
-        } else {
-            chains >= 2
-        }
+        self.state.is_answered()
     }
 
     /// The initiator's base key, which identifies the key exchange (and this session).
     pub fn base_key(&self) -> Curve25519PublicKey {
-        self.key_exchange.base_key
+        self.state.key_exchange.base_key
     }
 
     /// Encrypts key material with the thread's CSPRNG for ratchet steps.
@@ -265,13 +264,133 @@ impl<P: OmemoProfile> OmemoSession<P> {
         key_material: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<SealedKey, SessionError> {
-        let (key, step) = self.encrypt_staged(key_material, rng)?;
-        self.apply_send(step);
+        let (key, step) = self.state.encrypt_staged(key_material, rng)?;
+        self.state.apply_send(step);
         Ok(key)
     }
 
-    /// [`Self::encrypt_with_rng`] without changing the session; [`Self::apply_send`] writes
-    /// the step.
+    /// Decrypts a key element's content. A key exchange must be this session's own (a repeat
+    /// of the one that made it). On any error the session is unchanged.
+    pub fn decrypt(&mut self, key: &SealedKey) -> Result<DecryptedKeyMaterial, SessionError> {
+        self.state.decrypt(key)
+    }
+}
+
+impl SessionState {
+    /// The session's version.
+    pub(crate) fn version(&self) -> Version {
+        self.ratchet.version()
+    }
+
+    /// [`OmemoSession::initiate`] in the bundle's version.
+    pub(crate) fn initiate(
+        identity: &DeviceIdentity,
+        bundle: &VerifiedBundle,
+        registration_id: Option<u32>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Self, SessionError> {
+        let version = bundle.version();
+        let pre_key = match bundle.choose_pre_key(rng) {
+            Ok(pre_key) => Some(pre_key),
+            Err(BundleError::NoPreKeys) if version == Version::Omemo03 => None,
+            Err(error) => return Err(error.into()),
+        };
+        let base_key = Curve25519KeyPair::generate(rng);
+        let root = x3dh::initiate(
+            x3dh_info(version),
+            identity,
+            &base_key,
+            bundle.identity_curve25519(),
+            bundle.signed_pre_key(),
+            pre_key.as_ref().map(|(_, key)| key),
+        )?;
+        let ratchet = Ratchet::initiator(
+            version,
+            &root,
+            Curve25519KeyPair::generate(rng),
+            bundle.signed_pre_key(),
+        )?;
+        let key_exchange = KeyExchange {
+            pre_key_id: pre_key.map(|(id, _)| id),
+            signed_pre_key_id: bundle.signed_pre_key_id(),
+            identity_key: identity.identity_key(version),
+            base_key: base_key.public_key(),
+            registration_id: match version {
+                Version::Omemo2 => None,
+                Version::Omemo03 => registration_id,
+            },
+        };
+        Ok(Self {
+            ratchet,
+            our_identity: identity.identity_key(version),
+            their_identity: bundle.identity_key(),
+            initiator: true,
+            key_exchange,
+            confirmed: false,
+        })
+    }
+
+    /// Answers a key exchange of `version` (see [`OmemoSession::respond`]): the session and
+    /// its first message's content.
+    pub(crate) fn respond_to(
+        version: Version,
+        identity: &DeviceIdentity,
+        pre_keys: &PreKeys,
+        exchange: KeyExchange,
+        message: &RatchetMessage,
+    ) -> Result<(Self, DecryptedKeyMaterial), SessionError> {
+        if pre_keys.version() != version || !accepts_identity(version, &exchange.identity_key) {
+            return Err(SessionError::IdentityKey);
+        }
+        let signed = pre_keys.find_signed(exchange.signed_pre_key_id)?;
+        let pre_key = match exchange.pre_key_id {
+            Some(id) => Some(pre_keys.find_pre_key(id)?),
+            None if version == Version::Omemo2 => {
+                return Err(PreKeyError::MissingPreKey.into());
+            }
+            None => None,
+        };
+        let their_identity = exchange
+            .identity_key
+            .curve25519()
+            .map_err(|_| SessionError::IdentityKey)?;
+        let root = x3dh::respond(
+            x3dh_info(version),
+            identity,
+            signed,
+            pre_key,
+            &their_identity,
+            &exchange.base_key,
+        )?;
+        let mut session = Self {
+            ratchet: Ratchet::responder(version, &root, signed.clone()),
+            our_identity: identity.identity_key(version),
+            their_identity: exchange.identity_key,
+            initiator: false,
+            key_exchange: exchange,
+            confirmed: true,
+        };
+        let decrypted = session.decrypt_message(message)?;
+        Ok((session, decrypted))
+    }
+
+    /// See [`OmemoSession::sends_key_exchange`].
+    pub(crate) fn sends_key_exchange(&self) -> bool {
+        self.initiator && !self.confirmed
+    }
+
+    /// See [`OmemoSession::is_answered`].
+    pub(crate) fn is_answered(&self) -> bool {
+        let chains = self.ratchet.receiving_chains();
+        if self.initiator {
+            chains >= 1
+        } else {
+            chains >= 2
+        }
+    }
+
+    /// [`OmemoSession::encrypt_with_rng`] without changing the session; [`Self::apply_send`]
+    /// writes the step.
     pub(crate) fn encrypt_staged(
         &self,
         key_material: &[u8],
@@ -285,14 +404,32 @@ impl<P: OmemoProfile> OmemoSession<P> {
             .into());
         }
         let (initiator, responder) = self.identities();
-        let prefix = P::mac_prefix(initiator.as_slice(), responder.as_slice(), self.initiator);
-        let (sealed, step) =
-            self.ratchet
-                .encrypt_staged(rng, key_material, &prefix, P::encode_message)?;
-        let message = P::seal(sealed.message, sealed.mac);
+        let version = self.version();
+        let prefix = mac_prefix(
+            version,
+            initiator.as_slice(),
+            responder.as_slice(),
+            self.initiator,
+        );
+        let (sealed, step) = match &self.ratchet {
+            Ratchet::Omemo2(r) => {
+                r.encrypt_staged(rng, key_material, &prefix, omemo2::encode_message)?
+            }
+            Ratchet::Omemo03(r) => {
+                r.encrypt_staged(rng, key_material, &prefix, omemo03::encode_message)?
+            }
+        };
+        let message = match version {
+            Version::Omemo2 => omemo2::seal(sealed.message, sealed.mac),
+            Version::Omemo03 => omemo03::seal(sealed.message, sealed.mac),
+        };
         let key = if self.sends_key_exchange() {
+            let data = match version {
+                Version::Omemo2 => omemo2::encode_key_exchange(&self.key_exchange, message),
+                Version::Omemo03 => omemo03::encode_key_exchange(&self.key_exchange, message),
+            };
             SealedKey {
-                data: P::encode_key_exchange(&self.key_exchange, message),
+                data,
                 key_exchange: true,
             }
         } else {
@@ -307,25 +444,27 @@ impl<P: OmemoProfile> OmemoSession<P> {
     /// Writes a step [`Self::encrypt_staged`] computed on this session; returns what it
     /// replaced, for [`Self::undo_send`].
     pub(crate) fn apply_send(&mut self, step: SendStep) -> SendUndo {
-        self.ratchet.apply_send(step)
+        on_ratchet!(&mut self.ratchet, r => r.apply_send(step))
     }
 
     /// Puts back what [`Self::apply_send`] replaced.
     pub(crate) fn undo_send(&mut self, undo: SendUndo) {
-        self.ratchet.undo_send(undo);
+        on_ratchet!(&mut self.ratchet, r => r.undo_send(undo));
     }
 
-    /// Decrypts a key element's content. A key exchange must be this session's own (a repeat
-    /// of the one that made it). On any error the session is unchanged.
-    pub fn decrypt(&mut self, key: &SealedKey) -> Result<DecryptedKeyMaterial, SessionError> {
+    /// See [`OmemoSession::decrypt`].
+    pub(crate) fn decrypt(
+        &mut self,
+        key: &SealedKey,
+    ) -> Result<DecryptedKeyMaterial, SessionError> {
         let message = if key.key_exchange {
-            let (exchange, message) = P::open_key_exchange(&key.data)?;
+            let (exchange, message) = open_key_exchange(self.version(), &key.data)?;
             if !self.matches(&exchange) {
                 return Err(SessionError::SessionMismatch);
             }
             message
         } else {
-            P::open(&key.data)?
+            open(self.version(), &key.data)?
         };
         self.decrypt_message(&message)
     }
@@ -362,17 +501,23 @@ impl<P: OmemoProfile> OmemoSession<P> {
             index: message.index,
         };
         let (initiator, responder) = self.identities();
-        let [first, second] =
-            P::mac_prefix(initiator.as_slice(), responder.as_slice(), !self.initiator);
-        let (key_material, step) = self.ratchet.decrypt_staged(
+        let [first, second] = mac_prefix(
+            self.version(),
+            initiator.as_slice(),
+            responder.as_slice(),
+            !self.initiator,
+        );
+        let authenticated: [&[u8]; 3] = [first, second, &message.authenticated];
+        let (key_material, step) = on_ratchet!(&self.ratchet, r => r.decrypt_staged(
             &header,
-            &[first, second, &message.authenticated],
+            &authenticated,
             &message.mac,
             &message.ciphertext,
-        )?;
+        ))?;
         // No sending chain once the step is applied: nothing sent since the peer's newest
         // ratchet key arrived.
-        let no_sending_chain = step.opens_chain() || self.ratchet.needs_new_ratchet_key();
+        let no_sending_chain =
+            step.opens_chain() || on_ratchet!(&self.ratchet, r => r.needs_new_ratchet_key());
         Ok((
             DecryptedKeyMaterial {
                 key_material,
@@ -384,7 +529,7 @@ impl<P: OmemoProfile> OmemoSession<P> {
 
     /// Writes a step [`Self::decrypt_staged`] computed on this session.
     pub(crate) fn apply_receive(&mut self, step: ReceiveStep) {
-        self.ratchet.apply_receive(step);
+        on_ratchet!(&mut self.ratchet, r => r.apply_receive(step));
         self.confirmed = true;
     }
 
@@ -399,13 +544,61 @@ impl<P: OmemoProfile> OmemoSession<P> {
     }
 }
 
+/// HKDF info of the X3DH shared secret.
+fn x3dh_info(version: Version) -> &'static [u8] {
+    match version {
+        Version::Omemo2 => Omemo2::X3DH_INFO,
+        Version::Omemo03 => Omemo03::X3DH_INFO,
+    }
+}
+
+/// What the MAC covers before the message (see [`OmemoProfile::mac_prefix`]).
+fn mac_prefix<'a>(
+    version: Version,
+    initiator: &'a [u8],
+    responder: &'a [u8],
+    sender_is_initiator: bool,
+) -> [&'a [u8]; 2] {
+    match version {
+        Version::Omemo2 => Omemo2::mac_prefix(initiator, responder, sender_is_initiator),
+        Version::Omemo03 => Omemo03::mac_prefix(initiator, responder, sender_is_initiator),
+    }
+}
+
+/// Whether `key` has `version`'s identity form.
+pub(crate) fn accepts_identity(version: Version, key: &IdentityKey) -> bool {
+    match version {
+        Version::Omemo2 => Omemo2::accepts_identity(key),
+        Version::Omemo03 => Omemo03::accepts_identity(key),
+    }
+}
+
+/// Decodes a sealed message of `version`.
+pub(crate) fn open(version: Version, bytes: &[u8]) -> Result<RatchetMessage, DecodeError> {
+    match version {
+        Version::Omemo2 => omemo2::open(bytes),
+        Version::Omemo03 => omemo03::open(bytes),
+    }
+}
+
+/// Decodes a key exchange of `version` and its message.
+pub(crate) fn open_key_exchange(
+    version: Version,
+    bytes: &[u8],
+) -> Result<(KeyExchange, RatchetMessage), DecodeError> {
+    match version {
+        Version::Omemo2 => omemo2::open_key_exchange(bytes),
+        Version::Omemo03 => omemo03::open_key_exchange(bytes),
+    }
+}
+
 impl<P: OmemoProfile> fmt::Debug for OmemoSession<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OmemoSession")
             .field("version", &P::VERSION)
-            .field("their_identity", &self.their_identity)
-            .field("initiator", &self.initiator)
-            .field("confirmed", &self.confirmed)
+            .field("their_identity", &self.state.their_identity)
+            .field("initiator", &self.state.initiator)
+            .field("confirmed", &self.state.confirmed)
             .finish_non_exhaustive()
     }
 }

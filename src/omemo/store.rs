@@ -93,6 +93,12 @@ impl<P: OmemoProfile> SessionSlot<P> {
         self.current.their_identity().curve25519().ok()
     }
 
+    /// [`Self::known_identity`] and the accepted one, what a new session's identity is checked
+    /// against.
+    pub(crate) fn identities(&self) -> SlotIdentities {
+        (self.known_identity(), self.accepted)
+    }
+
     /// The other identity the application accepted for the device, waiting for its session.
     pub fn accepted_identity(&self) -> Option<Curve25519PublicKey> {
         self.accepted
@@ -123,11 +129,11 @@ impl<P: OmemoProfile> SessionSlot<P> {
     /// session that decrypted becomes current.
     pub(crate) fn commit(&mut self, position: Option<usize>, step: ReceiveStep) {
         match position {
-            None => self.current.apply_receive(step),
+            None => self.current.state.apply_receive(step),
             Some(index) => {
                 if index < self.previous.len() {
                     let mut session = self.previous.remove(index);
-                    session.apply_receive(step);
+                    session.state.apply_receive(step);
                     self.replace(session);
                 }
             }
@@ -140,6 +146,9 @@ impl<P: OmemoProfile> SessionSlot<P> {
             .chain(self.previous.iter().enumerate().map(|(i, s)| (Some(i), s)))
     }
 }
+
+/// A slot's known identity and the one the application accepted (Curve25519 forms).
+pub(crate) type SlotIdentities = (Option<Curve25519PublicKey>, Option<Curve25519PublicKey>);
 
 /// A session store's map: sorted by address in a `Vec` (binary search), where a `BTreeMap`
 /// brought 8 KB of node code per version to the `.wasm` package. Slots are boxed so an

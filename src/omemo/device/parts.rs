@@ -343,11 +343,16 @@ impl OmemoDevice {
         Ok(Self {
             omemo2: version_state(
                 pre_keys.omemo2,
-                SessionStore::from_slot_records(clocks.omemo2, omemo2, &mut keys)?,
+                SessionStore::from_slot_records(Version::Omemo2, clocks.omemo2, omemo2, &mut keys)?,
             ),
             omemo03: version_state(
                 pre_keys.omemo03,
-                SessionStore::from_slot_records(clocks.omemo03, omemo03, &mut keys)?,
+                SessionStore::from_slot_records(
+                    Version::Omemo03,
+                    clocks.omemo03,
+                    omemo03,
+                    &mut keys,
+                )?,
             ),
             jid,
             device_id,

@@ -157,9 +157,9 @@ fn read_version_state<P: OmemoProfile>(
     Ok(VersionState {
         pre_keys: read_pre_keys(input)?,
         sessions: if schema == SCHEMA_1 {
-            read_schema_1_sessions(input)?
+            read_schema_1_sessions(P::VERSION, input)?
         } else {
-            read_sessions(input)?
+            read_sessions(P::VERSION, input)?
         },
     })
 }

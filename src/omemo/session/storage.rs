@@ -10,7 +10,7 @@
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::OmemoSession;
+use super::{OmemoSession, Ratchet, SessionState, accepts_identity, on_ratchet};
 use crate::codec::DecodeError;
 use crate::codec::bytes::{ByteReader, ByteWriter};
 use crate::crypto::{Curve25519PublicKey, DecodedKeys};
@@ -31,9 +31,9 @@ fn read_schema(input: &mut ByteReader<'_>) -> Result<(), PersistError> {
     }
 }
 
-/// The blob kind of a session of `P`'s version.
-fn session_kind<P: OmemoProfile>() -> Kind {
-    match P::VERSION {
+/// The blob kind of a session of `version`.
+fn session_kind(version: Version) -> Kind {
+    match version {
         Version::Omemo2 => Kind::Omemo2Session,
         Version::Omemo03 => Kind::Omemo03Session,
     }
@@ -48,13 +48,13 @@ impl<P: OmemoProfile> OmemoSession<P> {
 
     /// As [`OmemoSession::save`], drawing the nonce from `rng`.
     pub fn save_with_rng(&self, key: &StorageKey, rng: &mut impl CryptoRng) -> Vec<u8> {
-        seal(session_kind::<P>(), &self.to_record(), key, rng)
+        seal(session_kind(P::VERSION), &self.to_record(), key, rng)
     }
 
     /// Restores a session saved by [`OmemoSession::save`] (of this version: a session of the other
     /// one is [`PersistError::WrongKind`]).
     pub fn restore(blob: &[u8], key: &StorageKey) -> Result<Self, PersistError> {
-        Self::from_record(&open(session_kind::<P>(), blob, key)?)
+        Self::from_record(&open(session_kind(P::VERSION), blob, key)?)
     }
 
     /// The unsealed stored form: schema, then the session record. It does not say its
@@ -62,7 +62,7 @@ impl<P: OmemoProfile> OmemoSession<P> {
     pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
         let mut out = ByteWriter::default();
         out.u32(SCHEMA);
-        write_session(&mut out, self);
+        write_session(&mut out, &self.state);
         out.finish()
     }
 
@@ -70,9 +70,9 @@ impl<P: OmemoProfile> OmemoSession<P> {
     pub(crate) fn from_record(bytes: &[u8]) -> Result<Self, PersistError> {
         let mut input = ByteReader::new(bytes);
         read_schema(&mut input)?;
-        let session = read_session(&mut input, &mut DecodedKeys::default())?;
+        let session = read_session(P::VERSION, &mut input, &mut DecodedKeys::default())?;
         input.finish()?;
-        Ok(session)
+        Ok(Self::from_state(session))
     }
 }
 
@@ -83,11 +83,12 @@ fn write_identity_key(out: &mut ByteWriter, key: &IdentityKey) {
     };
 }
 
-/// An identity key in `P`'s form (an Ed25519 one must be a valid point). `keys` holds the
+/// An identity key in `version`'s form (an Ed25519 one must be a valid point). `keys` holds the
 /// Ed25519 keys this read already decompressed: a session record names our identity and the
 /// peer's (often twice: its key exchange), and a device's previous sessions the same ones again,
 /// so each is decompressed (a field square root, ~13k instructions) once per read, not per use.
-fn read_identity_key<P: OmemoProfile>(
+fn read_identity_key(
+    version: Version,
     input: &mut ByteReader<'_>,
     keys: &mut DecodedKeys,
 ) -> Result<IdentityKey, DecodeError> {
@@ -99,7 +100,7 @@ fn read_identity_key<P: OmemoProfile>(
         CURVE25519 => IdentityKey::Curve25519(Curve25519PublicKey::from_bytes(input.array()?)),
         _ => return Err(DecodeError::OutOfRange),
     };
-    if P::accepts_identity(&key) {
+    if accepts_identity(version, &key) {
         Ok(key)
     } else {
         Err(DecodeError::OutOfRange)
@@ -121,10 +122,7 @@ fn read_optional_u32(input: &mut ByteReader<'_>) -> Result<Option<u32>, DecodeEr
     }
 }
 
-pub(in crate::omemo) fn write_session<P: OmemoProfile>(
-    out: &mut ByteWriter,
-    session: &OmemoSession<P>,
-) {
+pub(in crate::omemo) fn write_session(out: &mut ByteWriter, session: &SessionState) {
     out.bool(session.initiator).bool(session.confirmed);
     write_identity_key(out, &session.our_identity);
     write_identity_key(out, &session.their_identity);
@@ -134,29 +132,35 @@ pub(in crate::omemo) fn write_session<P: OmemoProfile>(
     write_identity_key(out, &exchange.identity_key);
     out.bytes(exchange.base_key.as_bytes());
     write_optional_u32(out, exchange.registration_id);
-    session.ratchet.write_to(out);
+    on_ratchet!(&session.ratchet, r => r.write_to(out));
 }
 
-/// One session record; `keys` as [`read_identity_key`]'s (shared by the records of one read).
-pub(in crate::omemo) fn read_session<P: OmemoProfile>(
+/// One session record of `version`; `keys` as [`read_identity_key`]'s (shared by the records of
+/// one read).
+pub(in crate::omemo) fn read_session(
+    version: Version,
     input: &mut ByteReader<'_>,
     keys: &mut DecodedKeys,
-) -> Result<OmemoSession<P>, DecodeError> {
+) -> Result<SessionState, DecodeError> {
     let initiator = input.bool()?;
     let confirmed = input.bool()?;
-    let our_identity = read_identity_key::<P>(input, keys)?;
-    let their_identity = read_identity_key::<P>(input, keys)?;
+    let our_identity = read_identity_key(version, input, keys)?;
+    let their_identity = read_identity_key(version, input, keys)?;
     let signed_pre_key_id = input.u32()?;
     let pre_key_id = read_optional_u32(input)?;
     let key_exchange = KeyExchange {
         pre_key_id,
         signed_pre_key_id,
-        identity_key: read_identity_key::<P>(input, keys)?,
+        identity_key: read_identity_key(version, input, keys)?,
         base_key: Curve25519PublicKey::from_bytes(input.array()?),
         registration_id: read_optional_u32(input)?,
     };
-    Ok(OmemoSession {
-        ratchet: DoubleRatchet::read_from(input)?,
+    let ratchet = match version {
+        Version::Omemo2 => Ratchet::Omemo2(DoubleRatchet::read_from(input)?),
+        Version::Omemo03 => Ratchet::Omemo03(DoubleRatchet::read_from(input)?),
+    };
+    Ok(SessionState {
+        ratchet,
         our_identity,
         their_identity,
         initiator,

@@ -21,7 +21,7 @@ use crate::vec_map::VecMap;
 use zeroize::Zeroizing;
 
 use crate::omemo::session::storage::{read_session, write_session};
-use crate::omemo::{IdentityKey, OmemoProfile, Version};
+use crate::omemo::{IdentityKey, OmemoProfile, OmemoSession, Version};
 use crate::persist::PersistError;
 
 /// The devices a schema-1 version state could hold, before the live limits existed.
@@ -56,14 +56,16 @@ pub(in crate::omemo) fn write_sessions<P: OmemoProfile>(
 }
 
 fn write_slot_sessions<P: OmemoProfile>(out: &mut ByteWriter, slot: &SessionSlot<P>) {
-    write_session(out, &slot.current);
+    write_session(out, &slot.current.state);
     out.u32(slot.previous.len() as u32);
     for session in &slot.previous {
-        write_session(out, session);
+        write_session(out, &session.state);
     }
 }
 
+/// `version`'s sessions (`P`'s: the version is a value so that the code exists once).
 pub(in crate::omemo) fn read_sessions<P: OmemoProfile>(
+    version: Version,
     input: &mut ByteReader<'_>,
 ) -> Result<SessionStore<P>, DecodeError> {
     let count = input.count(MAX_DEVICES)?;
@@ -92,7 +94,7 @@ pub(in crate::omemo) fn read_sessions<P: OmemoProfile>(
         } else {
             None
         };
-        let mut slot = read_slot_sessions(input, keys)?;
+        let mut slot = read_slot_sessions(version, input, keys)?;
         slot.last_used = last_used;
         slot.accepted = accepted;
         // After the last (checked above): an append.
@@ -103,6 +105,7 @@ pub(in crate::omemo) fn read_sessions<P: OmemoProfile>(
 
 /// Schema 1: no counters, and the old limit; trimmed to today's limits.
 pub(in crate::omemo) fn read_schema_1_sessions<P: OmemoProfile>(
+    version: Version,
     input: &mut ByteReader<'_>,
 ) -> Result<SessionStore<P>, DecodeError> {
     let mut slots = VecMap::new();
@@ -110,7 +113,7 @@ pub(in crate::omemo) fn read_schema_1_sessions<P: OmemoProfile>(
     for _ in 0..input.count(SCHEMA_1_MAX_DEVICES)? {
         let address = (read_jid(input)?, input.u32()?);
         check_order(&slots, &address)?;
-        slots.insert(address, Box::new(read_slot_sessions(input, keys)?));
+        slots.insert(address, Box::new(read_slot_sessions(version, input, keys)?));
     }
     let mut store = SessionStore { slots, clock: 0 };
     store.trim();
@@ -128,15 +131,19 @@ fn check_order<T>(
     }
 }
 
-/// A device's current and previous sessions; `keys` holds the identities already decompressed
-/// (a device's sessions name the same ones).
+/// A device's current and previous sessions, of `version`; `keys` holds the identities already
+/// decompressed (a device's sessions name the same ones).
 fn read_slot_sessions<P: OmemoProfile>(
+    version: Version,
     input: &mut ByteReader<'_>,
     keys: &mut DecodedKeys,
 ) -> Result<SessionSlot<P>, DecodeError> {
-    let mut slot = SessionSlot::new(read_session(input, keys)?);
+    let mut slot = SessionSlot::new(OmemoSession::from_state(read_session(
+        version, input, keys,
+    )?));
     for _ in 0..input.count(MAX_PREVIOUS_SESSIONS)? {
-        slot.previous.push(read_session(input, keys)?);
+        let session = read_session(version, input, keys)?;
+        slot.previous.push(OmemoSession::from_state(session));
     }
     Ok(slot)
 }
@@ -174,7 +181,8 @@ impl<P: OmemoProfile> SessionStore<P> {
             .get_key_value(&(jid, device_id) as &dyn Address)?;
         let sessions = 1 + slot.previous.len();
         let mut out = ByteWriter::with_capacity(SLOT_RECORD_HEADER + sessions * SESSION_BYTES);
-        out.u32(SLOT_SCHEMA).u8(version_byte(P::VERSION));
+        out.u32(SLOT_SCHEMA)
+            .u8(version_byte(slot.current.state.version()));
         write_jid(&mut out, &address.0);
         out.u32(address.1).u64(slot.last_used);
         out.bool(slot.accepted.is_some());
@@ -194,7 +202,9 @@ impl<P: OmemoProfile> SessionStore<P> {
     /// whole record's read makes: one record per address, the per-JID and total limits, no
     /// slot used after the clock, no trailing bytes. `keys`: Ed25519 identities already
     /// decompressed (the device's own, which every session names), shared by the records.
+    /// `version` is `P`'s, as a value (the code exists once for both versions).
     pub(in crate::omemo) fn from_slot_records<'a>(
+        version: Version,
         clock: u64,
         records: impl IntoIterator<Item = &'a [u8]>,
         keys: &mut DecodedKeys,
@@ -202,7 +212,7 @@ impl<P: OmemoProfile> SessionStore<P> {
         // Records come in any order (sealed names): sorted once, not inserted one by one.
         let mut read = Vec::new();
         for record in records {
-            let (address, slot) = read_slot_record::<P>(record, keys)?;
+            let (address, slot) = read_slot_record::<P>(version, record, keys)?;
             if slot.last_used > clock || read.len() >= MAX_DEVICES {
                 return Err(DecodeError::OutOfRange.into());
             }
@@ -233,6 +243,7 @@ impl<P: OmemoProfile> SessionStore<P> {
 #[allow(dead_code)]
 /// Reads [`SessionStore::slot_record`]'s bytes; a record of the other version is refused.
 fn read_slot_record<P: OmemoProfile>(
+    version: Version,
     bytes: &[u8],
     keys: &mut DecodedKeys,
 ) -> Result<((String, u32), SessionSlot<P>), PersistError> {
@@ -241,7 +252,7 @@ fn read_slot_record<P: OmemoProfile>(
         schema @ (SLOT_SCHEMA_1 | SLOT_SCHEMA) => schema,
         other => return Err(PersistError::UnsupportedVersion(other)),
     };
-    if input.u8()? != version_byte(P::VERSION) {
+    if input.u8()? != version_byte(version) {
         return Err(PersistError::WrongKind);
     }
     let address = (read_jid(&mut input)?, input.u32()?);
@@ -251,7 +262,7 @@ fn read_slot_record<P: OmemoProfile>(
     } else {
         None
     };
-    let mut slot = read_slot_sessions(&mut input, keys)?;
+    let mut slot = read_slot_sessions(version, &mut input, keys)?;
     slot.last_used = last_used;
     slot.accepted = accepted;
     if schema == SLOT_SCHEMA && input.bool()? {
