@@ -249,15 +249,20 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// Reads the records of `keys` of one table that this transaction has not read yet, in one
     /// backend round trip ([`Backend::get_many`]), so the [`Txn::get`]s that follow are served
     /// from memory. Reads nothing it already knows; opens nothing until asked.
-    pub async fn prefetch(&mut self, table: &str, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+    pub async fn prefetch<K: AsRef<[u8]>>(
+        &mut self,
+        table: &str,
+        keys: &[K],
+    ) -> Result<(), StoreError> {
         let id = self.table_id(table);
-        if keys.iter().all(|key| self.seen(id, key)) {
+        if keys.iter().all(|key| self.seen(id, key.as_ref())) {
             return Ok(());
         }
         let missing: Vec<Vec<u8>> = keys
             .iter()
+            .map(AsRef::as_ref)
             .filter(|key| !self.seen(id, key))
-            .cloned()
+            .map(<[u8]>::to_vec)
             .collect();
         if missing.is_empty() {
             return Ok(());
