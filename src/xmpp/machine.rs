@@ -784,14 +784,22 @@ impl<B: Backend> XmppMachine<B> {
                 match record {
                     Some(record) => {
                         txn.version(SESSIONS, name).await?;
-                        txn.put(SESSIONS, name, tables::SCHEMA, record.clone())?;
-                        // No address copied for a slot that was there.
+                        // No address copied for a slot that was there, and its record
+                        // overwritten where it is: no buffer made, none dropped (wiped byte
+                        // by byte, a record of a few hundred bytes per recipient device).
+                        // Past the new length, the old contents stay in a buffer wiped
+                        // whole, capacity included, when it drops.
                         match before {
-                            Some(before) => *before = record,
+                            Some(before) if before.capacity() >= record.len() => {
+                                before.clear();
+                                before.extend_from_slice(&record);
+                            }
+                            Some(before) => *before = record.clone(),
                             None => {
-                                loaded.slots_before.insert(address.clone(), record);
+                                loaded.slots_before.insert(address.clone(), record.clone());
                             }
                         }
+                        txn.put(SESSIONS, name, tables::SCHEMA, record)?;
                     }
                     None => {
                         tables::remove(txn, SESSIONS, name).await?;
