@@ -310,6 +310,24 @@ impl<'a, B: Backend> Txn<'a, B> {
         Ok(())
     }
 
+    /// As [`Txn::put`], reading the record first (its version, for the write to expect) if
+    /// this transaction has not: one table and one record lookup, where [`Txn::version`] then
+    /// [`Txn::put`] make two of each (an XMPP encrypt writes a slot per recipient device).
+    pub async fn put_read(
+        &mut self,
+        table: &str,
+        key: &[u8],
+        schema: u16,
+        plaintext: Zeroizing<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let id = self.table_id(table);
+        if !self.seen(id, key) {
+            self.ensure_read(id, key).await?;
+        }
+        self.write(id, key, Some((schema, plaintext)));
+        Ok(())
+    }
+
     /// Writes a record that must not exist yet (a new session, a replay entry): the commit
     /// conflicts if it does.
     pub fn insert(&mut self, table: &str, key: &[u8], schema: u16, plaintext: Zeroizing<Vec<u8>>) {

@@ -783,7 +783,6 @@ impl<B: Backend> XmppMachine<B> {
                 };
                 match record {
                     Some(record) => {
-                        txn.version(SESSIONS, name).await?;
                         // No address copied for a slot that was there, and its record
                         // overwritten where it is: no buffer made, none dropped (wiped byte
                         // by byte, a record of a few hundred bytes per recipient device).
@@ -799,7 +798,7 @@ impl<B: Backend> XmppMachine<B> {
                                 loaded.slots_before.insert(address.clone(), record.clone());
                             }
                         }
-                        txn.put(SESSIONS, name, tables::SCHEMA, record)?;
+                        txn.put_read(SESSIONS, name, tables::SCHEMA, record).await?;
                     }
                     None => {
                         tables::remove(txn, SESSIONS, name).await?;
@@ -822,8 +821,8 @@ impl<B: Backend> XmppMachine<B> {
             if before.map(|b| b.as_slice()) != Some(record.as_slice()) {
                 let (version, jid, device_id) = &address;
                 let name = self.slot_name(*version, jid, *device_id);
-                txn.version(SESSIONS, &name).await?;
-                txn.put(SESSIONS, &name, tables::SCHEMA, record.clone())?;
+                txn.put_read(SESSIONS, &name, tables::SCHEMA, record.clone())
+                    .await?;
             }
             after.insert(address, record);
         }
