@@ -50,18 +50,14 @@ impl Known {
         self.generation
     }
 
-    /// The record of (table, key): `None` when not known, `Some(None)` when known absent.
-    pub(super) fn get(&self, table: &str, key: &[u8]) -> Option<&Option<KnownRecord>> {
-        self.get_in(self.table(table)?, key)
-    }
-
     /// The place of `table` among the tables, for [`Known::get_in`]: valid until the records
     /// change ([`Known::set`]).
     pub(super) fn table(&self, table: &str) -> Option<usize> {
         self.tables.iter().position(|(name, _)| name == table)
     }
 
-    /// As [`Known::get`], for the table at `index` ([`Known::table`]).
+    /// The record of (table, key) for the table at `index` ([`Known::table`]): `None` when
+    /// not known, `Some(None)` when known absent.
     pub(super) fn get_in(&self, index: usize, key: &[u8]) -> Option<&Option<KnownRecord>> {
         let (_, records) = self.tables.get(index)?;
         // Most reads find nothing only when nothing is known of the table yet.
@@ -71,10 +67,31 @@ impl Known {
         records.get(key)
     }
 
-    /// The version of the record of (table, key), if known: `Some(None)` when known absent.
-    pub(super) fn version(&self, table: &str, key: &[u8]) -> Option<Option<u64>> {
-        self.get(table, key)
-            .map(|record| record.as_ref().map(|r| r.version))
+    /// Replaces the record of (table, key) where it is, when the table at `index`
+    /// ([`Known::table`]) knows the key already and the records stay within their bound: no
+    /// key copied, no table searched. Otherwise gives `record` back, for [`Known::set`].
+    pub(super) fn replace_in(
+        &mut self,
+        index: usize,
+        key: &[u8],
+        record: Option<KnownRecord>,
+    ) -> Result<(), Option<KnownRecord>> {
+        let Some(held) = self
+            .tables
+            .get_mut(index)
+            .and_then(|(_, records)| records.get_mut(key))
+        else {
+            return Err(record);
+        };
+        let old_bytes = held.as_ref().map_or(0, |r| r.plaintext.len());
+        let new_bytes = record.as_ref().map_or(0, |r| r.plaintext.len());
+        let bytes = self.bytes - old_bytes + new_bytes;
+        if bytes > KNOWN_BYTES {
+            return Err(record);
+        }
+        *held = record;
+        self.bytes = bytes;
+        Ok(())
     }
 
     /// Records (table, key) as it is at `generation` (the one a commit made), replacing what

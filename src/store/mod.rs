@@ -40,6 +40,7 @@ pub use backend::{
 pub use block_on::block_on;
 pub use known::{Known, KnownSlot};
 pub use memory::MemoryStore;
+pub(crate) use seal::NAME_LEN;
 pub use seal::Sealer;
 pub use transact::MAX_ATTEMPTS;
 pub(crate) use transact::{Retryable, transact, transact_known};

@@ -324,9 +324,7 @@ async fn store_packed<B: Backend>(
     packed: Zeroizing<Vec<u8>>,
 ) -> Result<(), StoreError> {
     // Reading first gives the write the version it must expect.
-    txn.version(table, key).await?;
-    txn.put(table, key, schema, packed)?;
-    Ok(())
+    txn.put_read(table, key, schema, packed).await
 }
 
 /// Deletes a record if it exists.

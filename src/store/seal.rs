@@ -37,6 +37,8 @@ const FORMAT: u8 = 1;
 const PLAIN_FORMAT: u8 = 0;
 const NONCE_LENGTH: usize = 24;
 const TAG_LENGTH: usize = 16;
+/// The length of a record name ([`Sealer::name`]): an HMAC-SHA256.
+pub(crate) const NAME_LEN: usize = 32;
 const SCHEMA_LENGTH: usize = 2;
 
 /// The keys that seal and name a store's records, derived from one [`StorageKey`]. Wiped on
@@ -216,6 +218,12 @@ impl Sealer {
     /// parts give the same key and a backend learns nothing from it. Parts are length-prefixed,
     /// so (`"ab"`, `"c"`) and (`"a"`, `"bc"`) differ.
     pub fn name(&self, table: &str, parts: &[&[u8]]) -> Vec<u8> {
+        self.name_bytes(table, parts).to_vec()
+    }
+
+    /// As [`Sealer::name`], as the array it is (for a caller that keeps names without
+    /// allocating each).
+    pub fn name_bytes(&self, table: &str, parts: &[&[u8]]) -> [u8; NAME_LEN] {
         let len = 8 + table.len() + parts.iter().map(|part| 8 + part.len()).sum::<usize>();
         if (BLOCK..=NAME_ON_STACK).contains(&len)
             && let Some(mut recent) = self.recent()
@@ -244,14 +252,14 @@ impl Sealer {
             };
             drop(recent);
             mac.update(rest);
-            return mac.finalize().into_bytes().to_vec();
+            return mac.finalize().into_bytes().into();
         }
         let mut mac = self.names.clone();
         for part in std::iter::once(&table.as_bytes()).chain(parts) {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
         }
-        mac.finalize().into_bytes().to_vec()
+        mac.finalize().into_bytes().into()
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {

@@ -91,6 +91,28 @@ pub struct Txn<'a, B: Backend> {
 /// leaves it, for [`Known`].
 type Learned = Vec<(String, Vec<u8>, Option<KnownRecord>)>;
 
+/// Records what a commit leaves of (table, key) among the records known: replaced where it
+/// is when the table at `index` knows it (no key or table name copied), else added to
+/// `learned`, for after the commit. Done before the commit: should it fail, or another fall
+/// between, the records known are dropped all the same.
+fn learn(
+    known: &mut Option<Known>,
+    index: Option<usize>,
+    learned: &mut Learned,
+    table: &str,
+    key: &[u8],
+    record: Option<KnownRecord>,
+) {
+    let record = match (known.as_mut(), index) {
+        (Some(known), Some(index)) => match known.replace_in(index, key, record) {
+            Ok(()) => return,
+            Err(record) => record,
+        },
+        _ => record,
+    };
+    learned.push((table.to_owned(), key.to_vec(), record));
+}
+
 /// A point in a [`Txn`] to [`Txn::roll_back`] to, taken by [`Txn::savepoint`].
 #[derive(Debug)]
 pub struct Savepoint(usize);
@@ -227,15 +249,20 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// Reads the records of `keys` of one table that this transaction has not read yet, in one
     /// backend round trip ([`Backend::get_many`]), so the [`Txn::get`]s that follow are served
     /// from memory. Reads nothing it already knows; opens nothing until asked.
-    pub async fn prefetch(&mut self, table: &str, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+    pub async fn prefetch<K: AsRef<[u8]>>(
+        &mut self,
+        table: &str,
+        keys: &[K],
+    ) -> Result<(), StoreError> {
         let id = self.table_id(table);
-        if keys.iter().all(|key| self.seen(id, key)) {
+        if keys.iter().all(|key| self.seen(id, key.as_ref())) {
             return Ok(());
         }
         let missing: Vec<Vec<u8>> = keys
             .iter()
+            .map(AsRef::as_ref)
             .filter(|key| !self.seen(id, key))
-            .cloned()
+            .map(<[u8]>::to_vec)
             .collect();
         if missing.is_empty() {
             return Ok(());
@@ -278,6 +305,24 @@ impl<'a, B: Backend> Txn<'a, B> {
         let id = self.table_id(table);
         if !self.seen(id, key) {
             return Err(StoreError::InvalidBatch("a write without a read"));
+        }
+        self.write(id, key, Some((schema, plaintext)));
+        Ok(())
+    }
+
+    /// As [`Txn::put`], reading the record first (its version, for the write to expect) if
+    /// this transaction has not: one table and one record lookup, where [`Txn::version`] then
+    /// [`Txn::put`] make two of each (an XMPP encrypt writes a slot per recipient device).
+    pub async fn put_read(
+        &mut self,
+        table: &str,
+        key: &[u8],
+        schema: u16,
+        plaintext: Zeroizing<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let id = self.table_id(table);
+        if !self.seen(id, key) {
+            self.ensure_read(id, key).await?;
         }
         self.write(id, key, Some((schema, plaintext)));
         Ok(())
@@ -365,7 +410,7 @@ impl<'a, B: Backend> Txn<'a, B> {
     /// tables the sealer does not remember left out): the plaintext written moves there, not
     /// copied, and is not remembered by the sealer too.
     fn seal(mut self, rng: &mut impl CryptoRng) -> (Batch, Option<Known>, Learned) {
-        let known = self.known.take();
+        let mut known = self.known.take();
         let learning = known.is_some();
         let mut learned = Learned::new();
         let mut batch = Batch::new();
@@ -384,6 +429,9 @@ impl<'a, B: Backend> Txn<'a, B> {
         }
         for (table, mut records) in std::mem::take(&mut self.tables) {
             let keeps = learning && self.sealer.keeps(&table);
+            // The table's place among the records known: a record known already is replaced
+            // there, before the commit (should it fail, the records known are dropped).
+            let known_table = known.as_ref().and_then(|known| known.table(&table));
             let mut written: Vec<(Vec<u8>, Option<Opened>)> =
                 std::mem::take(&mut records.written).into_iter().collect();
             written.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
@@ -392,8 +440,9 @@ impl<'a, B: Backend> Txn<'a, B> {
                     Some(read) => Expect::of(read.as_ref()),
                     None => known
                         .as_ref()
-                        .and_then(|known| known.version(&table, &key))
-                        .flatten()
+                        .zip(known_table)
+                        .and_then(|(known, index)| known.get_in(index, &key))
+                        .and_then(|record| record.as_ref().map(|r| r.version))
                         .map_or(Expect::Absent, Expect::Version),
                 };
                 if keeps {
@@ -411,7 +460,14 @@ impl<'a, B: Backend> Txn<'a, B> {
                             schema,
                             plaintext,
                         };
-                        learned.push((table.clone(), key.clone(), Some(record)));
+                        learn(
+                            &mut known,
+                            known_table,
+                            &mut learned,
+                            &table,
+                            &key,
+                            Some(record),
+                        );
                         Some(sealed)
                     }
                     Some(opened) => {
@@ -419,7 +475,7 @@ impl<'a, B: Backend> Txn<'a, B> {
                     }
                     None if expect != Expect::Absent => {
                         if keeps {
-                            learned.push((table.clone(), key.clone(), None));
+                            learn(&mut known, known_table, &mut learned, &table, &key, None);
                         }
                         None
                     }

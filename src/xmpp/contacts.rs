@@ -6,6 +6,7 @@ use rand_core::CryptoRng;
 
 use super::error::XmppError;
 use super::machine::{PreKeysUse, XmppMachine, random_device_id, version_byte};
+use super::memo::Name;
 use super::publish::bundle_node;
 use super::tables::{self, DEVICE_LISTS, SESSIONS};
 use crate::omemo::stanza::{BundleElement, DeviceListElement, ListedDevice};
@@ -209,7 +210,7 @@ impl<B: Backend> XmppMachine<B> {
             all.push(&self.jid);
         }
         // Every device list read in one round trip.
-        let names: Vec<Vec<u8>> = all
+        let names: Vec<Name> = all
             .iter()
             .flat_map(|jid| {
                 [Version::Omemo2, Version::Omemo03].map(|version| {

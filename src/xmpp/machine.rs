@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::error::XmppError;
-use super::memo::{Kept, Memo};
+use super::memo::{Kept, Memo, Name};
 use super::tables::{self, ACCOUNT, ACCOUNT_KEY, CLOCK_KEY, PRE_KEYS_KEY, PROCESSED, SESSIONS};
 use crate::omemo::{Clocks, OmemoDevice, PreKeyPair, SlotAddress, Version};
 use crate::persist::StorageKey;
@@ -130,7 +130,7 @@ pub(crate) struct Loaded {
     requested: Option<Vec<SlotAddress>>,
     /// The record names of the slots named, in their order (each an HMAC, or a memo lookup:
     /// made once per operation); empty when not known.
-    requested_names: Vec<Vec<u8>>,
+    requested_names: Vec<Name>,
 }
 
 /// The session slots an operation read, for [`XmppMachine::assemble`].
@@ -277,15 +277,18 @@ impl<B: Backend> XmppMachine<B> {
 
     /// A record's name in `table` (a keyed hash of `parts`), remembered for the tables whose
     /// records are named again and again (not the archive's stanza ids, each named once).
-    pub(crate) fn name(&self, table: &str, parts: &[&[u8]]) -> Vec<u8> {
+    pub(crate) fn name(&self, table: &str, parts: &[&[u8]]) -> Name {
+        let made = || self.sealer.name_bytes(table, parts);
         if table == PROCESSED {
-            return self.sealer.name(table, parts);
+            return made();
         }
+        // Always made (`Some`): the fallback is never taken.
         self.memo
-            .name(table, parts, || self.sealer.name(table, parts))
+            .name(table, parts, || Some(made()))
+            .unwrap_or_else(made)
     }
 
-    pub(crate) fn slot_name(&self, version: Version, jid: &str, device_id: u32) -> Vec<u8> {
+    pub(crate) fn slot_name(&self, version: Version, jid: &str, device_id: u32) -> Name {
         self.name(
             SESSIONS,
             &[
@@ -405,7 +408,7 @@ impl<B: Backend> XmppMachine<B> {
             .iter()
             .flat_map(|kept| kept.slots.keys().cloned());
         // Built once, then only looked up: a sorted `Vec` (no `BTreeMap` node code).
-        let held: VecMap<Vec<u8>, SlotAddress> = self
+        let held: VecMap<Name, SlotAddress> = self
             .memo
             .held_addresses()
             .into_iter()
@@ -423,7 +426,7 @@ impl<B: Backend> XmppMachine<B> {
             range = range.after(last);
             for (name, _) in page {
                 if let Some(slot) = self.slot(txn, &name).await? {
-                    slots.push((held.get(&name).cloned(), slot));
+                    slots.push((held.get(name.as_slice()).cloned(), slot));
                 }
             }
         }
@@ -450,7 +453,7 @@ impl<B: Backend> XmppMachine<B> {
         account: Account,
         addresses: &[SlotAddress],
     ) -> Result<Loaded, XmppError> {
-        let names: Vec<Vec<u8>> = addresses
+        let names: Vec<Name> = addresses
             .iter()
             .map(|(version, jid, device_id)| self.slot_name(*version, jid, *device_id))
             .collect();
@@ -463,7 +466,7 @@ impl<B: Backend> XmppMachine<B> {
         txn: &mut Txn<'_, B>,
         account: Account,
         addresses: &[SlotAddress],
-        names: Vec<Vec<u8>>,
+        names: Vec<Name>,
     ) -> Result<Loaded, XmppError> {
         // One round trip for every slot (each read once, in this transaction, as before).
         txn.prefetch(SESSIONS, &names).await?;
@@ -501,7 +504,7 @@ impl<B: Backend> XmppMachine<B> {
         txn: &mut Txn<'_, B>,
         kept: &Kept,
         addresses: &[SlotAddress],
-        names: &[Vec<u8>],
+        names: &[Name],
     ) -> Result<bool, XmppError> {
         for (address, name) in addresses.iter().zip(names) {
             let held = kept.slots.get(address);
@@ -780,15 +783,22 @@ impl<B: Backend> XmppMachine<B> {
                 };
                 match record {
                     Some(record) => {
-                        txn.version(SESSIONS, name).await?;
-                        txn.put(SESSIONS, name, tables::SCHEMA, record.clone())?;
-                        // No address copied for a slot that was there.
+                        // No address copied for a slot that was there, and its record
+                        // overwritten where it is: no buffer made, none dropped (wiped byte
+                        // by byte, a record of a few hundred bytes per recipient device).
+                        // Past the new length, the old contents stay in a buffer wiped
+                        // whole, capacity included, when it drops.
                         match before {
-                            Some(before) => *before = record,
+                            Some(before) if before.capacity() >= record.len() => {
+                                before.clear();
+                                before.extend_from_slice(&record);
+                            }
+                            Some(before) => *before = record.clone(),
                             None => {
-                                loaded.slots_before.insert(address.clone(), record);
+                                loaded.slots_before.insert(address.clone(), record.clone());
                             }
                         }
+                        txn.put_read(SESSIONS, name, tables::SCHEMA, record).await?;
                     }
                     None => {
                         tables::remove(txn, SESSIONS, name).await?;
@@ -811,8 +821,8 @@ impl<B: Backend> XmppMachine<B> {
             if before.map(|b| b.as_slice()) != Some(record.as_slice()) {
                 let (version, jid, device_id) = &address;
                 let name = self.slot_name(*version, jid, *device_id);
-                txn.version(SESSIONS, &name).await?;
-                txn.put(SESSIONS, &name, tables::SCHEMA, record.clone())?;
+                txn.put_read(SESSIONS, &name, tables::SCHEMA, record.clone())
+                    .await?;
             }
             after.insert(address, record);
         }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::contacts::identity_changed;
 use super::error::{DecryptFailure, XmppError};
 use super::machine::{PreKeysUse, XmppMachine, version_byte};
+use super::memo::Name;
 use super::tables::{self, FAILURES, PROCESSED, TRUST};
 use super::trust::Trust;
 use crate::omemo::stanza::{EncryptedElement, Envelope};
@@ -165,7 +166,7 @@ impl<B: Backend> XmppMachine<B> {
         // again only for a device whose decision is absent; an identity without one is
         // remembered with an empty name.
         let mut identities: Vec<Option<IdentityKey>> = Vec::with_capacity(addresses.len());
-        let mut trust_names: Vec<Vec<u8>> = Vec::with_capacity(addresses.len());
+        let mut trust_names: Vec<Name> = Vec::with_capacity(addresses.len());
         for (version, jid, device_id) in &addresses {
             let identity = session_identity(&loaded.device, *version, jid, *device_id);
             let name = identity.map(|identity| {
@@ -177,14 +178,14 @@ impl<B: Backend> XmppMachine<B> {
                         device.session_identity_curve(*version, jid, *device_id, &identity)
                     });
                     // Not `Self::trust_name`: the memo's names are locked while this runs.
-                    fingerprint.map_or_else(Vec::new, |fingerprint| {
+                    fingerprint.map(|fingerprint| {
                         self.sealer
-                            .name(TRUST, &[jid.as_bytes(), fingerprint.as_bytes()])
+                            .name_bytes(TRUST, &[jid.as_bytes(), fingerprint.as_bytes()])
                     })
                 })
             });
             match name {
-                Some(name) if !name.is_empty() => {
+                Some(Some(name)) => {
                     identities.push(identity);
                     trust_names.push(name);
                 }

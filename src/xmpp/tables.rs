@@ -152,6 +152,5 @@ where
     let record: Record<T> = (SCHEMA, meta.clone(), Vec::new());
     memo.hold_parsed_copy(table, key, SCHEMA, &packed, record);
     // Reading first gives the write the version it must expect.
-    txn.version(table, key).await?;
-    txn.put(table, key, SCHEMA, packed)
+    txn.put_read(table, key, SCHEMA, packed).await
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::XmppError;
 use super::machine::{AccountMeta, TrustPolicy, XmppMachine};
+use super::memo::Name;
 use super::tables::{self, TRUST};
 use crate::store::{Backend, KeyRange, Txn, transact_known};
 
@@ -44,7 +45,7 @@ pub(super) struct TrustRecord {
 }
 
 impl<B: Backend> XmppMachine<B> {
-    pub(crate) fn trust_name(&self, jid: &str, fingerprint: &str) -> Vec<u8> {
+    pub(crate) fn trust_name(&self, jid: &str, fingerprint: &str) -> Name {
         self.name(TRUST, &[jid.as_bytes(), fingerprint.as_bytes()])
     }
 

@@ -426,8 +426,8 @@ impl Replay {
             } else {
                 key
             };
-            block_on(txn.version(table, key)).unwrap();
-            txn.put(table, key, *schema, plaintext).unwrap();
+            // Read for its version and written, as the machine does (`Txn::put_read`).
+            block_on(txn.put_read(table, key, *schema, plaintext)).unwrap();
         }
         block_on(txn.commit(&mut rand::rng())).unwrap();
     }
