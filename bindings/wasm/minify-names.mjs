@@ -6,31 +6,10 @@
 // (pkg/olmo_wasm_bg.wasm.d.ts) are rewritten to match; `memory` keeps its name. The glue is
 // checked afterwards: every old name gone from where the module is called, every new one there.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { encodeUleb, uleb } from './wasm-bytes.mjs';
 
 const here = new URL('.', import.meta.url);
 const file = (name) => new URL(`pkg/${name}`, here);
-
-function uleb(bytes, at) {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const byte = bytes[at++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (byte < 0x80) return [value, at];
-  }
-}
-
-function encodeUleb(value) {
-  const out = [];
-  do {
-    let byte = value % 128;
-    value = Math.floor(value / 128);
-    if (value > 0) byte |= 0x80;
-    out.push(byte);
-  } while (value > 0);
-  return out;
-}
 
 const utf8 = new TextDecoder();
 const encoder = new TextEncoder();
@@ -88,7 +67,7 @@ while (at < wasm.length) {
     const names = id === 2 ? imports : exports;
     const fresh = shortNames();
     let [count, p] = uleb(wasm, start);
-    body = encodeUleb(count);
+    body = [...encodeUleb(count)];
     for (; count > 0; count--) {
       let module;
       if (id === 2) {

@@ -6,30 +6,9 @@
 // gzipped more off than the plain names' order. Each name keeps its index as a suffix, so no
 // two are the same. The names never reach the published file.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { encodeUleb, uleb } from './wasm-bytes.mjs';
 
 const path = new URL('pkg/olmo_wasm_bg.wasm', new URL('.', import.meta.url));
-
-function uleb(bytes, at) {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const byte = bytes[at++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (byte < 0x80) return [value, at];
-  }
-}
-
-function encodeUleb(value) {
-  const out = [];
-  do {
-    let byte = value % 128;
-    value = Math.floor(value / 128);
-    if (value > 0) byte |= 0x80;
-    out.push(byte);
-  } while (value > 0);
-  return Uint8Array.from(out);
-}
 
 const utf8 = new TextDecoder();
 const encoder = new TextEncoder();
