@@ -331,11 +331,13 @@ impl<B: Backend> XmppMachine<B> {
     ) -> Result<Account, XmppError> {
         // One round trip for the records every operation reads (and the pre-keys when it
         // uses them; a record absent under an older schema reads as absent).
-        let mut keys = vec![ACCOUNT_KEY.to_vec(), CLOCK_KEY.to_vec()];
-        if pre_keys == PreKeysUse::Needed {
-            keys.push(PRE_KEYS_KEY.to_vec());
-        }
-        txn.prefetch(ACCOUNT, &keys).await?;
+        // The keys borrowed, not copied: three allocations fewer per operation.
+        let all = [ACCOUNT_KEY, CLOCK_KEY, PRE_KEYS_KEY];
+        let keys = match pre_keys {
+            PreKeysUse::Needed => &all[..],
+            PreKeysUse::Unused => &all[..2],
+        };
+        txn.prefetch(ACCOUNT, keys).await?;
         let (schema, meta, blobs) =
             tables::load_record_memo::<B, AccountMeta>(txn, &self.memo, ACCOUNT, ACCOUNT_KEY)
                 .await?
