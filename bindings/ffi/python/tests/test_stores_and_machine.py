@@ -16,7 +16,7 @@ MEMBERS = ["@alice:example.org", "@bob:example.org"]
 def test_python_sqlite_store_passes_conformance(tmp_path):
     path = str(tmp_path / "app.db")
     passed = olmo.run_store_conformance(SqliteStore(path), SqliteStore(path))
-    assert passed == len(olmo.store_conformance_checks()) == 12
+    assert passed == len(olmo.store_conformance_checks()) == 13
 
 
 def test_a_broken_store_fails_conformance_with_the_check_named():
