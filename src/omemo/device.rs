@@ -466,12 +466,7 @@ pub(crate) fn stage_key<'a, P: OmemoProfile>(
         };
         let session = session.ok_or_else(|| no_session(version, jid, device_id))?;
         let (decrypted, step) = session.state.decrypt_staged(&message)?;
-        let staged = Staged {
-            jid,
-            device_id,
-            their_identity: session.their_identity(),
-            change: Change::Known { position, step },
-        };
+        let staged = Staged::known((jid, device_id), session.their_identity(), position, step);
         return Ok((staged, decrypted));
     } else {
         session::open(version, data).map_err(SessionError::from)?
@@ -481,12 +476,8 @@ pub(crate) fn stage_key<'a, P: OmemoProfile>(
     for (position, session) in slot.states() {
         match session.state.decrypt_staged(&message) {
             Ok((decrypted, step)) => {
-                let staged = Staged {
-                    jid,
-                    device_id,
-                    their_identity: session.their_identity(),
-                    change: Change::Known { position, step },
-                };
+                let staged =
+                    Staged::known((jid, device_id), session.their_identity(), position, step);
                 return Ok((staged, decrypted));
             }
             Err(error) => {
@@ -549,7 +540,23 @@ pub(crate) struct Staged<'a> {
     change: Change,
 }
 
-impl Staged<'_> {
+impl<'a> Staged<'a> {
+    /// A step of the state at `position` of the session with (jid, device id), whether that
+    /// state was named by a key exchange or found by trial.
+    fn known(
+        (jid, device_id): (&'a str, u32),
+        their_identity: IdentityKey,
+        position: Option<usize>,
+        step: ReceiveStep,
+    ) -> Self {
+        Self {
+            jid,
+            device_id,
+            their_identity,
+            change: Change::Known { position, step },
+        }
+    }
+
     /// The remote identity of the session that decrypted.
     pub(crate) fn their_identity(&self) -> IdentityKey {
         self.their_identity

@@ -9,11 +9,21 @@ pub const MAX_ATTEMPTS: usize = 8;
 /// found a conflict (reads torn by another writer's commit, see [`Retryable`]). The machines'
 /// one way of changing the store.
 macro_rules! transact {
-    ($machine:expr, $rng:expr, |$txn:ident| $body:expr) => {{
+    ($machine:expr, $rng:expr, |$txn:ident| $body:expr) => {
+        $crate::store::transact!(@keeping None::<&$crate::store::KnownSlot>, $machine, $rng, |$txn| $body)
+    };
+    // `$slot`: where the records known between operations are kept, if anywhere (an
+    // expression evaluated at each use, so no borrow of the machine outlives it).
+    (@keeping $slot:expr, $machine:expr, $rng:expr, |$txn:ident| $body:expr) => {{
         let mut attempt = 0;
         loop {
+            let known = match $slot {
+                Some(slot) => slot.take_valid(&$machine.backend).await,
+                None => None,
+            };
             #[allow(unused_mut)]
-            let mut $txn = $crate::store::Txn::new(&$machine.backend, &$machine.sealer);
+            let mut $txn =
+                $crate::store::Txn::new(&$machine.backend, &$machine.sealer).knowing(known);
             match $body {
                 Err(error)
                     if attempt + 1 < $crate::store::MAX_ATTEMPTS
@@ -22,8 +32,13 @@ macro_rules! transact {
                     attempt += 1;
                 }
                 Err(error) => break Err(error),
-                Ok(value) => match $txn.commit($rng).await {
-                    Ok(()) => break Ok(value),
+                Ok(value) => match $txn.commit_known($rng).await {
+                    Ok(known) => {
+                        if let (Some(slot), Some(known)) = ($slot, known) {
+                            slot.put(known);
+                        }
+                        break Ok(value);
+                    }
                     Err($crate::store::StoreError::Conflict(_))
                         if attempt + 1 < $crate::store::MAX_ATTEMPTS =>
                     {
@@ -43,38 +58,9 @@ pub(crate) use transact;
 /// and a commit gives them back, at the generation it made. Any error, conflict or failed
 /// commit drops them: the next attempt, or operation, reads everything from the backend.
 macro_rules! transact_known {
-    ($machine:expr, $rng:expr, |$txn:ident| $body:expr) => {{
-        let mut attempt = 0;
-        loop {
-            let known = $machine.known.take_valid(&$machine.backend).await;
-            #[allow(unused_mut)]
-            let mut $txn =
-                $crate::store::Txn::new(&$machine.backend, &$machine.sealer).knowing(known);
-            match $body {
-                Err(error)
-                    if attempt + 1 < $crate::store::MAX_ATTEMPTS
-                        && $crate::store::Retryable::is_conflict(&error) =>
-                {
-                    attempt += 1;
-                }
-                Err(error) => break Err(error),
-                Ok(value) => match $txn.commit_known($rng).await {
-                    Ok(known) => {
-                        if let Some(known) = known {
-                            $machine.known.put(known);
-                        }
-                        break Ok(value);
-                    }
-                    Err($crate::store::StoreError::Conflict(_))
-                        if attempt + 1 < $crate::store::MAX_ATTEMPTS =>
-                    {
-                        attempt += 1;
-                    }
-                    Err(error) => break Err(error.into()),
-                },
-            }
-        }
-    }};
+    ($machine:expr, $rng:expr, |$txn:ident| $body:expr) => {
+        $crate::store::transact!(@keeping Some(&$machine.known), $machine, $rng, |$txn| $body)
+    };
 }
 pub(crate) use transact_known;
 
