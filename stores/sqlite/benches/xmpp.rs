@@ -71,17 +71,23 @@ fn archive_shape() -> (usize, usize) {
     }
 }
 
-/// `OLMO_BENCH_COUNT=<row>:<side>:<n>` (row: encrypt, decrypt, build or catch-up; side:
-/// machine, core or commit): runs that one side n times on the memory store and nothing else,
-/// for `xmpp/callgrind.sh` to count its instructions.
+/// `OLMO_BENCH_COUNT=<row>:<side>:<n>[:<store>]` (row: encrypt, decrypt, build or catch-up;
+/// side: machine, core or commit; store: memory, the default, normal or full): runs that one
+/// side n times on that store and nothing else, for `xmpp/callgrind.sh` to count its
+/// instructions or perf to sample its windows (clock.rs).
 fn count_one_side(spec: &str) {
     let parts: Vec<&str> = spec.split(':').collect();
-    let [row, side, n] = parts[..] else {
-        panic!("OLMO_BENCH_COUNT=<row>:<side>:<n>")
+    let (&[row, side, n], store) = (&parts[..parts.len().min(3)], parts.get(3)) else {
+        panic!("OLMO_BENCH_COUNT=<row>:<side>:<n>[:<store>]")
     };
     let n: usize = n.parse().unwrap();
     let (senders, each) = archive_shape();
-    let kind = Kind::Memory;
+    let kind = match store.copied() {
+        None | Some("memory") => Kind::Memory,
+        Some("normal") => Kind::Normal,
+        Some("full") => Kind::Full,
+        Some(other) => panic!("no store {other}"),
+    };
     let machine: Side<'_>;
     let (core, commit): (Side<'_>, Side<'_>);
     match row {

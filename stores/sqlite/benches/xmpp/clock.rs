@@ -41,14 +41,32 @@ impl Instant {
     }
 }
 
-/// Marks for callgrind (`xmpp/callgrind.sh`): it dumps its counts before each, so the
-/// instructions between an opening and a closing are the timed window's.
+/// Marks for the profilers: callgrind (`xmpp/callgrind.sh`) dumps its counts before each, so
+/// the instructions between an opening and a closing are the timed window's; perf samples only
+/// inside the windows when `OLMO_BENCH_PERF_CTL` names its control FIFO (`perf record
+/// --delay=-1 --control=fifo:<that path>`: enabled at each opening, disabled at each closing).
 #[inline(never)]
 fn window_opens() {
+    perf_control(b"enable\n");
     std::hint::black_box(());
 }
 
 #[inline(never)]
 fn window_closes() {
     std::hint::black_box(());
+    perf_control(b"disable\n");
+}
+
+fn perf_control(command: &[u8]) {
+    use std::io::Write;
+    use std::sync::Mutex;
+    static FIFO: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+    let fifo = FIFO.get_or_init(|| {
+        let path = std::env::var_os("OLMO_BENCH_PERF_CTL")?;
+        let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        Some(Mutex::new(file))
+    });
+    if let Some(fifo) = fifo {
+        fifo.lock().unwrap().write_all(command).unwrap();
+    }
 }
