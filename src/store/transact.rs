@@ -10,20 +10,17 @@ pub const MAX_ATTEMPTS: usize = 8;
 /// one way of changing the store.
 macro_rules! transact {
     ($machine:expr, $rng:expr, |$txn:ident| $body:expr) => {
-        $crate::store::transact!(@keeping None::<&$crate::store::KnownSlot>, $machine, $rng, |$txn| $body)
+        $crate::store::transact!(@attempts |$txn| $body,
+            begin: $crate::store::Txn::new(&$machine.backend, &$machine.sealer),
+            commit: $txn.commit($rng).await)
     };
-    // `$slot`: where the records known between operations are kept, if anywhere (an
-    // expression evaluated at each use, so no borrow of the machine outlives it).
-    (@keeping $slot:expr, $machine:expr, $rng:expr, |$txn:ident| $body:expr) => {{
+    // Each attempt's transaction is `$begin`, committed by `$commit` (a `Result<(),
+    // StoreError>`): what differs between plain transactions and those knowing records.
+    (@attempts |$txn:ident| $body:expr, begin: $begin:expr, commit: $commit:expr) => {{
         let mut attempt = 0;
         loop {
-            let known = match $slot {
-                Some(slot) => slot.take_valid(&$machine.backend).await,
-                None => None,
-            };
             #[allow(unused_mut)]
-            let mut $txn =
-                $crate::store::Txn::new(&$machine.backend, &$machine.sealer).knowing(known);
+            let mut $txn = $begin;
             match $body {
                 Err(error)
                     if attempt + 1 < $crate::store::MAX_ATTEMPTS
@@ -32,13 +29,8 @@ macro_rules! transact {
                     attempt += 1;
                 }
                 Err(error) => break Err(error),
-                Ok(value) => match $txn.commit_known($rng).await {
-                    Ok(known) => {
-                        if let (Some(slot), Some(known)) = ($slot, known) {
-                            slot.put(known);
-                        }
-                        break Ok(value);
-                    }
+                Ok(value) => match $commit {
+                    Ok(()) => break Ok(value),
                     Err($crate::store::StoreError::Conflict(_))
                         if attempt + 1 < $crate::store::MAX_ATTEMPTS =>
                     {
@@ -59,7 +51,14 @@ pub(crate) use transact;
 /// commit drops them: the next attempt, or operation, reads everything from the backend.
 macro_rules! transact_known {
     ($machine:expr, $rng:expr, |$txn:ident| $body:expr) => {
-        $crate::store::transact!(@keeping Some(&$machine.known), $machine, $rng, |$txn| $body)
+        $crate::store::transact!(@attempts |$txn| $body,
+            begin: $crate::store::Txn::new(&$machine.backend, &$machine.sealer)
+                .knowing($machine.known.take_valid(&$machine.backend).await),
+            commit: $txn.commit_known($rng).await.map(|known| {
+                if let Some(known) = known {
+                    $machine.known.put(known);
+                }
+            }))
     };
 }
 pub(crate) use transact_known;
