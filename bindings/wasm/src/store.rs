@@ -2,7 +2,9 @@
 //! with the `conformance` feature (test builds only), the core's conformance suite, run on any
 //! two handles to one store.
 
-use olmo::store::{Backend, Batch, KeyRange, MemoryStore, Record, StoreError};
+use olmo::store::{
+    Backend, Batch, Committed, Generation, KeyRange, MemoryStore, Record, StoreError,
+};
 use wasm_bindgen::prelude::*;
 
 use crate::errors::argument_error;
@@ -51,6 +53,22 @@ impl Backend for AnyStore {
         match self {
             AnyStore::Memory(store) => store.commit(batch).await,
             AnyStore::Js(store) => store.commit(batch).await,
+        }
+    }
+
+    // The memory store tracks its generation, so a machine on it keeps the records it read
+    // and committed between operations; an application's store tracks none.
+    async fn generation(&self) -> Option<Generation> {
+        match self {
+            AnyStore::Memory(store) => store.generation().await,
+            AnyStore::Js(_) => None,
+        }
+    }
+
+    async fn commit_tracked(&self, batch: Batch) -> Result<Option<Committed>, StoreError> {
+        match self {
+            AnyStore::Memory(store) => store.commit_tracked(batch).await,
+            AnyStore::Js(store) => store.commit(batch).await.map(|()| None),
         }
     }
 }
