@@ -311,6 +311,32 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
+/// The length [`write_str`] writes for `text`, quotes included: for a buffer allocated once,
+/// exactly (a bound of six bytes per byte made plaintext records six times their size, every
+/// byte of it wiped when they drop).
+pub(crate) fn str_len(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut len = bytes.len() + 2;
+    let mut at = 0;
+    while at < bytes.len() {
+        if let Some(chunk) = bytes.get(at..at + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !any_to_escape(u64::from_le_bytes(word)) {
+                at += 8;
+                continue;
+            }
+        }
+        len += match bytes[at] {
+            b'"' | b'\\' | 0x08 | 0x09 | 0x0a | 0x0c | 0x0d => 1,
+            0..=0x1f => 5,
+            _ => 0,
+        };
+        at += 1;
+    }
+    len
+}
+
 /// Whether one of the eight bytes of `word` needs an escape in a JSON string: a control
 /// character (below 0x20), a quote or a backslash. Each test is exact for "any byte" (the
 /// classic has-zero-byte and has-less-than tricks: a byte's high bit is set only past a match).
@@ -457,6 +483,7 @@ mod tests {
                     let mut ours = Vec::new();
                     write_str(&mut ours, &text);
                     assert_eq!(ours, serde_json::to_vec(&text).unwrap(), "{text:?}");
+                    assert_eq!(str_len(&text), ours.len(), "{text:?}");
                 }
             }
         }
