@@ -273,14 +273,11 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     let mut at = 0;
     while at < bytes.len() {
         // Eight bytes at a time while none needs an escape (most text needs none): a byte at
-        // a time was ~20 instructions per byte, most of a stored JSON record's cost.
-        if let Some(chunk) = bytes.get(at..at + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if !any_to_escape(u64::from_le_bytes(word)) {
-                at += 8;
-                continue;
-            }
+        // a time was ~20 instructions per byte, most of a stored JSON record's cost. The last
+        // few bytes too (a field name is shorter than a word).
+        if let Some(taken) = plain_word(&bytes[at..]) {
+            at += taken;
+            continue;
         }
         let byte = bytes[at];
         at += 1;
@@ -319,13 +316,9 @@ pub(crate) fn str_len(text: &str) -> usize {
     let mut len = bytes.len() + 2;
     let mut at = 0;
     while at < bytes.len() {
-        if let Some(chunk) = bytes.get(at..at + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if !any_to_escape(u64::from_le_bytes(word)) {
-                at += 8;
-                continue;
-            }
+        if let Some(taken) = plain_word(&bytes[at..]) {
+            at += taken;
+            continue;
         }
         len += match bytes[at] {
             b'"' | b'\\' | 0x08 | 0x09 | 0x0a | 0x0c | 0x0d => 1,
@@ -335,6 +328,24 @@ pub(crate) fn str_len(text: &str) -> usize {
         at += 1;
     }
     len
+}
+
+/// How many of the first bytes of `bytes` (eight, or all of fewer) are known to need no
+/// escape, looked at as one word; `None` when one of them may need one.
+fn plain_word(bytes: &[u8]) -> Option<usize> {
+    // A short tail padded with a byte that needs no escape.
+    let mut word = [b' '; 8];
+    let taken = match bytes.get(..8) {
+        Some(chunk) => {
+            word.copy_from_slice(chunk);
+            8
+        }
+        None => {
+            word[..bytes.len()].copy_from_slice(bytes);
+            bytes.len()
+        }
+    };
+    (!any_to_escape(u64::from_le_bytes(word))).then_some(taken)
 }
 
 /// Whether one of the eight bytes of `word` needs an escape in a JSON string: a control
