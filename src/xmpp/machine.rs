@@ -146,8 +146,10 @@ enum SlotsRead {
 pub(crate) struct Account {
     pub meta: AccountMeta,
     schema: u16,
-    /// Schema 3: the identity record; before: the own record, pre-keys included.
-    own: Zeroizing<Vec<u8>>,
+    /// Schema 3: the identity record; before: the own record, pre-keys included. `None`: the
+    /// identity record of the kept device, byte for byte (compared where the memo holds the
+    /// record, not copied: the device kept stands for it, or is taken apart and gives it).
+    own: Option<Zeroizing<Vec<u8>>>,
     clocks: Option<Clocks>,
     /// Schema 3: the pre-keys, and how they were had.
     pre_keys: Option<PreKeysHad>,
@@ -338,14 +340,24 @@ impl<B: Backend> XmppMachine<B> {
             PreKeysUse::Unused => &all[..2],
         };
         txn.prefetch(ACCOUNT, keys).await?;
-        let (schema, meta, blobs) =
-            tables::load_record_memo::<B, AccountMeta>(txn, &self.memo, ACCOUNT, ACCOUNT_KEY)
+        // Taken first, for the identity record to be compared with its own where the memo
+        // holds it: a copy (and its wipe) per operation otherwise.
+        let kept = self.memo.take_device();
+        let read = |(schema, meta, blobs): &tables::Record<AccountMeta>| {
+            let own = blobs.first().map(|own| {
+                let as_kept = *schema == tables::SCHEMA
+                    && kept
+                        .as_ref()
+                        .is_some_and(|kept| kept.identity.as_slice() == own.as_slice());
+                (!as_kept).then(|| own.clone())
+            });
+            (*schema, meta.clone(), own)
+        };
+        let (schema, meta, own) =
+            tables::load_memo_with(txn, &self.memo, ACCOUNT, ACCOUNT_KEY, read)
                 .await?
                 .ok_or(XmppError::Corrupt("account"))?;
-        let own = blobs
-            .into_iter()
-            .next()
-            .ok_or(XmppError::Corrupt("account"))?;
+        let own = own.ok_or(XmppError::Corrupt("account"))?;
         // Schema 1 keeps the clocks in the device's own record.
         let clocks = if schema == tables::SCHEMA_1 {
             None
@@ -357,9 +369,13 @@ impl<B: Backend> XmppMachine<B> {
             Some(clocks)
         };
         let kept = if schema < tables::SCHEMA {
+            // Left to the memo, as it was (`own` is then a copy).
+            if let Some(kept) = kept {
+                self.memo.keep_device(kept);
+            }
             None
         } else {
-            self.memo.take_device()
+            kept
         };
         let pre_keys = if schema < tables::SCHEMA {
             None
@@ -576,11 +592,14 @@ impl<B: Backend> XmppMachine<B> {
         };
         let mut pre_keys_had = account.pre_keys.take();
         let mut extras: Vec<SlotAddress> = Vec::new();
-        if let Some(kept) = account.kept.take() {
+        let mut own = account.own.take();
+        if let Some(mut kept) = account.kept.take() {
             let stands = slots_stand
                 || pre_keys_had
                     .as_ref()
                     .is_some_and(|had| kept_stands(&kept, &account, had, &slots, requested));
+            // The identity record read, when it was found to be the kept device's.
+            let own = own.get_or_insert_with(|| std::mem::take(&mut kept.identity));
             if stands {
                 let (pre_keys_before, pre_keys_known) = match pre_keys_had {
                     Some(PreKeysHad::Pair(_, PreKeysRead::Read(record))) => {
@@ -592,7 +611,7 @@ impl<B: Backend> XmppMachine<B> {
                     meta_before: account.meta.clone(),
                     meta: account.meta,
                     device: kept.device,
-                    account_before: (account.schema, account.own),
+                    account_before: (account.schema, std::mem::take(own)),
                     pre_keys_before,
                     clocks_before: account.clocks,
                     slots_before: kept.slots,
@@ -617,6 +636,8 @@ impl<B: Backend> XmppMachine<B> {
                     .collect();
             }
         }
+        // `None` only beside a kept device, which gave it.
+        let own = own.ok_or(XmppError::Corrupt("account"))?;
         let addressed = slots.iter().all(|(address, _)| address.is_some());
         let mut extra_records = Vec::new();
         let (made, pre_keys_before, pre_keys_known) = match pre_keys_had {
@@ -643,14 +664,7 @@ impl<B: Backend> XmppMachine<B> {
                 }
                 let made = self.memo.with_identity(|known| {
                     let clocks = account.clocks.unwrap_or_default();
-                    OmemoDevice::from_split_records(
-                        &account.own,
-                        *pre_keys,
-                        clocks,
-                        records,
-                        held,
-                        known,
-                    )
+                    OmemoDevice::from_split_records(&own, *pre_keys, clocks, records, held, known)
                 });
                 let known = match &read {
                     PreKeysRead::Read(record) => Some(record.clone()),
@@ -661,7 +675,7 @@ impl<B: Backend> XmppMachine<B> {
             None => {
                 let slots = slots.iter().map(|(_, s)| s.as_slice());
                 let made = self.memo.with_identity(|known| {
-                    OmemoDevice::from_records_known(&account.own, account.clocks, slots, known)
+                    OmemoDevice::from_records_known(&own, account.clocks, slots, known)
                 });
                 // Before schema 3 the pre-keys come with the own record, and are written apart.
                 (made, PreKeysRead::Read(Zeroizing::new(Vec::new())), None)
@@ -696,7 +710,7 @@ impl<B: Backend> XmppMachine<B> {
             meta_before: account.meta.clone(),
             meta: account.meta,
             device: Box::new(device),
-            account_before: (account.schema, account.own),
+            account_before: (account.schema, own),
             pre_keys_before,
             clocks_before: account.clocks,
             slots_before,
@@ -896,10 +910,12 @@ fn kept_stands(
 
 /// [`kept_stands`] but for the slots: the identity record, the clocks and the pre-keys if read.
 fn kept_stands_account(kept: &Kept, account: &Account, pre_keys: &PreKeysHad) -> bool {
-    if account.schema != tables::SCHEMA
-        || kept.identity.as_slice() != account.own.as_slice()
-        || account.clocks != Some(kept.clocks)
-    {
+    // An identity record not copied is the kept device's (see [`Account::own`]).
+    let same_identity = account
+        .own
+        .as_ref()
+        .is_none_or(|own| kept.identity.as_slice() == own.as_slice());
+    if account.schema != tables::SCHEMA || !same_identity || account.clocks != Some(kept.clocks) {
         return false;
     }
     match pre_keys {

@@ -57,9 +57,20 @@ type HeldSlots = HashMap<SlotAddress, (Zeroizing<Vec<u8>>, HeldSlot), Keyed>;
 
 /// Parsed records by table and name (a keyed hash, see [`crate::store::Sealer::name`]: not
 /// chosen by anyone without the storage key), each with the schema and plaintext it was parsed
-/// from. The tables are a handful: a [`VecMap`] of them, not a second hash map type in the
-/// `.wasm` package.
-type Parsed = VecMap<&'static str, HashMap<Vec<u8>, ParsedRecord, Fast>>;
+/// from. The tables are a handful: a `Vec` of them, not a second hash map type in the
+/// `.wasm` package, found by address first ([`parsed_table`]).
+type Parsed = Vec<(&'static str, HashMap<Vec<u8>, ParsedRecord, Fast>)>;
+
+/// The place of `table` among the parsed tables. The names are the machine's constants, so
+/// their addresses nearly always decide: a binary search by name compared strings that share
+/// their first five bytes (`xmpp.`), a `memcmp` call each, for every record read through
+/// the memo (a few dozen per encrypt).
+fn parsed_table(parsed: &Parsed, table: &str) -> Option<usize> {
+    parsed
+        .iter()
+        .position(|(name, _)| std::ptr::eq(*name, table))
+        .or_else(|| parsed.iter().position(|(name, _)| *name == table))
+}
 
 /// The hash of the maps whose keys nobody outside chooses: randomly seeded per map.
 type Fast = foldhash::fast::RandomState;
@@ -299,7 +310,8 @@ impl Memo {
         read: impl FnOnce(&T) -> R,
     ) -> Option<R> {
         let parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
-        let held = parsed.get(table)?.get(key)?;
+        let (_, records) = &parsed[parsed_table(&parsed, table)?];
+        let held = records.get(key)?;
         if held.schema != schema || held.plaintext.as_slice() != plaintext {
             return None;
         }
@@ -353,10 +365,8 @@ impl Memo {
         set: impl FnOnce(&mut Zeroizing<Vec<u8>>),
     ) {
         let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(held) = parsed
-            .get_mut(table)
-            .and_then(|records| records.get_mut(key))
-        {
+        let at = parsed_table(&parsed, table);
+        if let Some(held) = at.and_then(|at| parsed[at].1.get_mut(key)) {
             held.schema = schema;
             set(&mut held.plaintext);
             match held.record.downcast_mut::<T>() {
@@ -365,8 +375,15 @@ impl Memo {
             }
             return;
         }
-        if parsed.values().map(HashMap::len).sum::<usize>() >= MAX_PARSED {
+        let mut at = at;
+        if parsed
+            .iter()
+            .map(|(_, records)| records.len())
+            .sum::<usize>()
+            >= MAX_PARSED
+        {
             *parsed = Parsed::new();
+            at = None;
         }
         let mut plaintext = Zeroizing::new(Vec::new());
         set(&mut plaintext);
@@ -375,7 +392,11 @@ impl Memo {
             plaintext,
             record: Box::new(record),
         };
-        parsed.get_or_default(table).insert(key.to_vec(), held);
+        let at = at.unwrap_or_else(|| {
+            parsed.push((table, HashMap::default()));
+            parsed.len() - 1
+        });
+        parsed[at].1.insert(key.to_vec(), held);
     }
 
     /// The key's fingerprint ([`IdentityKey::fingerprint`]); `None` for a key that has none.

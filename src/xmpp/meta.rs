@@ -9,6 +9,7 @@ use super::machine::{AccountMeta, TrustPolicy};
 use super::messages::{DecryptOutcome, EncryptedStanza, Failures, ReceivedMessage};
 use super::trust::{Trust, TrustRecord};
 use crate::codec::json::{Fields, ObjectWriter, write_array, write_u64};
+use crate::codec::json_value::str_len;
 use crate::omemo::{Clocks, Version};
 use crate::store::records::Meta;
 use crate::vec_map::VecMap;
@@ -229,9 +230,10 @@ impl Meta for DecryptOutcome {
         object.end();
     }
 
-    /// The body is a plaintext of any length: the record is allocated for all of it escaped.
+    /// The body is a plaintext of any length: the record is allocated for all of it escaped,
+    /// to the byte (the 256 bytes cover the keys, numbers and punctuation).
     fn json_len_bound(&self) -> usize {
-        let escaped = |text: &str| 6 * text.len();
+        let escaped = str_len;
         let message = self.message.as_ref().map_or(0, |message| {
             escaped(message.body.as_deref().unwrap_or(""))
                 + escaped(message.time.as_deref().unwrap_or(""))
@@ -367,6 +369,8 @@ mod tests {
         let packed = crate::store::records::pack_meta(&outcome, &[]);
         assert!(packed.len() > 30_000, "the escapes were written");
         assert_eq!(packed.capacity(), 4 + bound + 4);
+        // Tight: the whole buffer is wiped when the record drops.
+        assert!(bound < packed.len() + 256);
     }
 
     #[test]

@@ -248,8 +248,32 @@ fn is_xml_char(c: char) -> bool {
 /// value. `\r` (and in attributes `\t` and `\n`) become character references so that they
 /// survive line-end and attribute-value normalization; characters XML cannot carry at all
 /// become U+FFFD.
+///
+/// Runs of bytes that need nothing (all of a base64 text) are copied with one `push_str`: a
+/// character at a time was 10-16% of an encrypt's time, on the machine and the core alike.
 fn push_escaped(out: &mut String, text: &str, attribute: bool) {
-    for c in text.chars() {
+    let table = if attribute {
+        &AS_IS_IN_ATTRIBUTE
+    } else {
+        &AS_IS_IN_CONTENT
+    };
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len());
+    // `start`: the first byte not yet copied out; `at`: the next byte to look at. A byte
+    // not copied as is is ASCII or 0xEF, a character's first byte: `at` stays on a boundary.
+    let mut start = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        if table[usize::from(bytes[at])] {
+            at += 1;
+            continue;
+        }
+        out.push_str(&text[start..at]);
+        let Some(c) = text[at..].chars().next() else {
+            break;
+        };
+        at += c.len_utf8();
+        start = at;
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -263,6 +287,30 @@ fn push_escaped(out: &mut String, text: &str, attribute: bool) {
             _ => out.push('\u{FFFD}'),
         }
     }
+    out.push_str(&text[start..]);
+}
+
+/// Bytes [`push_escaped`] copies as they are in element content: every byte but the markup
+/// characters, control characters other than tab and line feed, and 0xEF (the first byte of
+/// U+FFFE and U+FFFF, which XML cannot carry; looked at as a character). Surrogates cannot
+/// be in a `str`.
+const AS_IS_IN_CONTENT: [bool; 256] = as_is(b"&<>\r\xef");
+/// As [`AS_IS_IN_CONTENT`], in a quoted attribute value: quotes, tab and line feed escaped too.
+const AS_IS_IN_ATTRIBUTE: [bool; 256] = as_is(b"&<>\r\xef'\"\t\n");
+
+const fn as_is(escaped: &[u8]) -> [bool; 256] {
+    let mut table = [true; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = byte == 0x09 || byte == 0x0a;
+        byte += 1;
+    }
+    let mut i = 0;
+    while i < escaped.len() {
+        table[escaped[i] as usize] = false;
+        i += 1;
+    }
+    table
 }
 
 /// An append-only XML writer. Names are written as given (callers pass constants or names that
@@ -379,5 +427,62 @@ pub(super) fn first_sighting(seen: &mut Vec<u32>, id: u32) -> bool {
             seen.insert(at, id);
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Escaped a character at a time, as [`push_escaped`] did before it copied runs.
+    fn escaped_by_chars(text: &str, attribute: bool) -> String {
+        let mut out = String::new();
+        for c in text.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '\r' => out.push_str("&#xD;"),
+                '\'' if attribute => out.push_str("&apos;"),
+                '"' if attribute => out.push_str("&quot;"),
+                '\t' if attribute => out.push_str("&#x9;"),
+                '\n' if attribute => out.push_str("&#xA;"),
+                c if is_xml_char(c) => out.push(c),
+                _ => out.push('\u{FFFD}'),
+            }
+        }
+        out
+    }
+
+    /// Every ASCII character, characters of every UTF-8 length, those around U+FFFE (0xEF
+    /// first bytes, some XML characters, some not), at every place in short texts.
+    #[test]
+    fn escapes_runs_as_character_by_character() {
+        let specials: Vec<char> = (0u8..0x80)
+            .map(char::from)
+            .chain([
+                'é', '日', '\u{EFFF}', '\u{F000}', '\u{FFFD}', '\u{FFFE}', '\u{FFFF}',
+            ])
+            .chain(['\u{1D11E}', '\u{10FFFF}'])
+            .collect();
+        for len in 0..6 {
+            for at in 0..len.max(1) {
+                for &special in &specials {
+                    let text: String = (0..len)
+                        .map(|i| if i == at { special } else { 'a' })
+                        .collect();
+                    for attribute in [false, true] {
+                        let mut ours = String::from("x");
+                        push_escaped(&mut ours, &text, attribute);
+                        let expected = format!("x{}", escaped_by_chars(&text, attribute));
+                        assert_eq!(ours, expected, "{text:?} {attribute}");
+                    }
+                }
+            }
+        }
+        let base64 = "MTIzNDU2Nzg5MGFiY2RlZg+/=";
+        let mut ours = String::new();
+        push_escaped(&mut ours, base64, false);
+        assert_eq!(ours, base64);
     }
 }
