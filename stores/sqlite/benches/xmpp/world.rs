@@ -169,11 +169,15 @@ impl<B: Backend> Account<B> {
 
     /// Decrypts a payload from `from`; the replies it asks to send.
     pub fn receive(&self, server: &mut Server, from: &str, xml: &str) -> Vec<String> {
-        let id = server.stanza_id();
+        self.receive_as(from, xml, &server.stanza_id())
+    }
+
+    /// As [`Account::receive`], the stanza's archive id made beforehand (outside a clock).
+    pub fn receive_as(&self, from: &str, xml: &str, id: &str) -> Vec<String> {
         let outcome =
             block_on(
                 self.machine
-                    .decrypt(from, &self.jid, xml, Some(&id), &mut rand::rng()),
+                    .decrypt(from, &self.jid, xml, Some(id), &mut rand::rng()),
             )
             .unwrap();
         outcome.replies.into_iter().map(|r| r.payload).collect()

@@ -199,15 +199,16 @@ impl DecryptWorld {
         let mut elapsed = Duration::ZERO;
         let mut done = 0;
         while done < n {
-            let chunk: Vec<String> = (0..CHAIN.min(n - done))
+            let chunk: Vec<(String, String)> = (0..CHAIN.min(n - done))
                 .map(|_| {
                     self.sent += 1;
-                    self.alice.send_nth(&[BOB], self.sent)
+                    let xml = self.alice.send_nth(&[BOB], self.sent);
+                    (xml, self.server.stanza_id())
                 })
                 .collect();
             let start = Instant::now();
-            for xml in &chunk {
-                assert!(self.bob.receive(&mut self.server, ALICE, xml).is_empty());
+            for (xml, id) in &chunk {
+                assert!(self.bob.receive_as(ALICE, xml, id).is_empty());
             }
             elapsed += start.elapsed();
             done += chunk.len();
@@ -419,9 +420,10 @@ impl CatchUpWorld {
         for _ in 0..n {
             let (handle, bob) = self.restored();
             let mut server = Server::default();
+            let ids: Vec<String> = self.archive.iter().map(|_| server.stanza_id()).collect();
             let start = Instant::now();
-            for (i, (from, xml)) in self.archive.iter().enumerate() {
-                let replies = bob.receive(&mut server, from, xml);
+            for (i, ((from, xml), id)) in self.archive.iter().zip(&ids).enumerate() {
+                let replies = bob.receive_as(from, xml, id);
                 assert!(replies.is_empty(), "message {i}: {replies:?}");
             }
             elapsed += start.elapsed();
