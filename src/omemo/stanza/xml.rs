@@ -274,20 +274,25 @@ fn push_escaped(out: &mut String, text: &str, attribute: bool) {
         };
         at += c.len_utf8();
         start = at;
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            '\'' if attribute => out.push_str("&apos;"),
-            '"' if attribute => out.push_str("&quot;"),
-            '\t' if attribute => out.push_str("&#x9;"),
-            '\n' if attribute => out.push_str("&#xA;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => out.push('\u{FFFD}'),
-        }
+        push_escaped_char(out, c, attribute);
     }
     out.push_str(&text[start..]);
+}
+
+/// Appends `c` escaped as [`push_escaped`] escapes it.
+fn push_escaped_char(out: &mut String, c: char, attribute: bool) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '\r' => out.push_str("&#xD;"),
+        '\'' if attribute => out.push_str("&apos;"),
+        '"' if attribute => out.push_str("&quot;"),
+        '\t' if attribute => out.push_str("&#x9;"),
+        '\n' if attribute => out.push_str("&#xA;"),
+        c if is_xml_char(c) => out.push(c),
+        _ => out.push('\u{FFFD}'),
+    }
 }
 
 /// Bytes [`push_escaped`] copies as they are in element content: every byte but the markup
@@ -438,18 +443,7 @@ mod tests {
     fn escaped_by_chars(text: &str, attribute: bool) -> String {
         let mut out = String::new();
         for c in text.chars() {
-            match c {
-                '&' => out.push_str("&amp;"),
-                '<' => out.push_str("&lt;"),
-                '>' => out.push_str("&gt;"),
-                '\r' => out.push_str("&#xD;"),
-                '\'' if attribute => out.push_str("&apos;"),
-                '"' if attribute => out.push_str("&quot;"),
-                '\t' if attribute => out.push_str("&#x9;"),
-                '\n' if attribute => out.push_str("&#xA;"),
-                c if is_xml_char(c) => out.push(c),
-                _ => out.push('\u{FFFD}'),
-            }
+            push_escaped_char(&mut out, c, attribute);
         }
         out
     }
