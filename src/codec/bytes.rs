@@ -53,17 +53,13 @@ impl ByteWriter {
     /// mostly such fields, a few hundred per XMPP message encrypted to 9 devices).
     #[inline(always)]
     fn array<const N: usize>(&mut self, bytes: [u8; N]) -> &mut Self {
-        if self.buffer.capacity() - self.buffer.len() < N {
-            self.make_room(N);
-        }
+        self.room_for(N);
         self.buffer.extend_from_slice(&bytes);
         self
     }
 
     pub(crate) fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
-        if self.buffer.capacity() - self.buffer.len() < bytes.len() {
-            self.make_room(bytes.len());
-        }
+        self.room_for(bytes.len());
         let capacity = self.buffer.capacity();
         self.buffer.extend_from_slice(bytes);
         debug_assert_eq!(
@@ -78,15 +74,21 @@ impl ByteWriter {
         self.buffer
     }
 
-    /// Moves the bytes into a buffer with room for `extra` more, doubling the capacity. Out of
-    /// line: the writers' common path is one comparison.
+    /// Makes room for `extra` more bytes when there is not: the writers' common path is this
+    /// one comparison.
+    #[inline(always)]
+    fn room_for(&mut self, extra: usize) {
+        if self.buffer.capacity() - self.buffer.len() < extra {
+            self.make_room(extra);
+        }
+    }
+
+    /// Moves the bytes into a buffer with room for `extra` more, doubling the capacity (out of
+    /// line, called by [`ByteWriter::room_for`] only when the buffer is full).
     #[cold]
     #[inline(never)]
     fn make_room(&mut self, extra: usize) {
         let needed = self.buffer.len().saturating_add(extra);
-        if needed <= self.buffer.capacity() {
-            return;
-        }
         let mut capacity = self.buffer.capacity().max(1);
         while capacity < needed {
             capacity = capacity.saturating_mul(2);
